@@ -1,0 +1,2 @@
+/** Failover drill tables (issue: drills). */
+export {};

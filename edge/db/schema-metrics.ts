@@ -1,0 +1,2 @@
+/** Monitoring tables (issue: monitoring platform). */
+export {};

@@ -1,0 +1,52 @@
+/**
+ * D1 schema (drizzle). `npm run db:generate` turns changes here into SQL under migrations/.
+ * The FTS5 index over products is a hand-written migration (drizzle-kit does not model virtual tables).
+ * Each area keeps its tables in its own file and re-exports them from here.
+ */
+import { sqliteTable, text, integer, real, primaryKey, index } from "drizzle-orm/sqlite-core";
+
+/** The catalog. `rowid` is explicit so the FTS5 external-content index can point at it. */
+export const products = sqliteTable("products", {
+  rowid: integer("rowid").primaryKey(),
+  id: text("id").notNull().unique(),
+  title: text("title").notNull(),
+  brand: text("brand").notNull().default(""),
+  color: text("color").notNull().default(""),
+  bullets: text("bullets").notNull().default(""),
+  description: text("description").notNull().default(""),
+  /** category path joined with " > " */
+  category: text("category").notNull().default(""),
+  price: real("price"),
+  rating: real("rating"),
+  ratingCount: integer("rating_count"),
+  isBook: integer("is_book").notNull().default(0),
+});
+
+/** An experiment splits traffic of one surface (e.g. "search") between weighted variants. */
+export const experiments = sqliteTable("experiments", {
+  id: text("id").primaryKey(),
+  surface: text("surface").notNull(),
+  salt: text("salt").notNull(),
+  active: integer("active").notNull().default(1),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** A variant names the light model version, the heavy model version and the GPU target it routes to. */
+export const experimentVariants = sqliteTable(
+  "experiment_variants",
+  {
+    experimentId: text("experiment_id").notNull().references(() => experiments.id),
+    name: text("name").notNull(),
+    weight: real("weight").notNull(),
+    lightModel: text("light_model").notNull(),
+    heavyModel: text("heavy_model").notNull(),
+    /** SageMaker production variant to pin (TargetVariant); empty = let the endpoint route */
+    gpuTargetVariant: text("gpu_target_variant").notNull().default(""),
+    /** cascade size sent to the GPU tier */
+    topM: integer("top_m"),
+  },
+  (t) => [primaryKey({ columns: [t.experimentId, t.name] }), index("variants_by_experiment").on(t.experimentId)],
+);
+
+export * from "./schema-metrics";
+export * from "./schema-drills";

@@ -1,0 +1,21 @@
+/**
+ * Cron dispatch. wrangler.toml [triggers].crons lists the schedules; each maps to the jobs it runs.
+ * Areas register their jobs here (metrics maintenance every minute, failover drills every 15 minutes).
+ */
+import type { Bindings } from "./env";
+
+export type ScheduledJob = (env: Bindings, ctx: ExecutionContext, scheduledTime: number) => Promise<void>;
+
+export const EVERY_MINUTE = "* * * * *";
+export const DRILL_SCHEDULE = "*/15 * * * *";
+
+const jobs: Record<string, ScheduledJob[]> = {
+  [EVERY_MINUTE]: [],
+  [DRILL_SCHEDULE]: [],
+};
+
+export async function runScheduled(controller: ScheduledController, env: Bindings, ctx: ExecutionContext): Promise<void> {
+  const list = jobs[controller.cron] ?? [];
+  const results = await Promise.allSettled(list.map((job) => job(env, ctx, controller.scheduledTime)));
+  for (const r of results) if (r.status === "rejected") console.error("scheduled job failed", controller.cron, r.reason);
+}

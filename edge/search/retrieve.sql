@@ -1,0 +1,18 @@
+-- Candidate retrieval, shared verbatim by the edge (D1) and the Python pipeline (sqlite3), so that the
+-- BM25 features the light model was trained on are the ones the edge computes.
+-- ?1 = FTS5 match expression (see matchExpression in features), ?2 = max candidates.
+-- bm25() is "lower is better"; we negate it. Per-field columns use weights that zero the other fields.
+-- Column weights (title, brand, color, bullets, description) of the combined score: 4, 2, 1, 1, 0.5.
+SELECT p.rowid AS rowid, p.id AS id, p.title AS title, p.brand AS brand, p.color AS color,
+       p.bullets AS bullets, p.description AS description, p.category AS category,
+       p.price AS price, p.rating AS rating, p.rating_count AS rating_count, p.is_book AS is_book,
+       -bm25(products_fts, 4.0, 2.0, 1.0, 1.0, 0.5) AS bm25,
+       -bm25(products_fts, 1.0, 0.0, 0.0, 0.0, 0.0) AS bm25_title,
+       -bm25(products_fts, 0.0, 1.0, 0.0, 0.0, 0.0) AS bm25_brand,
+       -bm25(products_fts, 0.0, 0.0, 1.0, 0.0, 0.0) AS bm25_color,
+       -bm25(products_fts, 0.0, 0.0, 0.0, 1.0, 0.0) AS bm25_bullets,
+       -bm25(products_fts, 0.0, 0.0, 0.0, 0.0, 1.0) AS bm25_description
+FROM products_fts JOIN products p ON p.rowid = products_fts.rowid
+WHERE products_fts MATCH ?1
+ORDER BY bm25(products_fts, 4.0, 2.0, 1.0, 1.0, 0.5)
+LIMIT ?2
