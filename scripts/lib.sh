@@ -1,0 +1,84 @@
+# Shared shell helpers for vitrine's scripts. Sourced, not run.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+export WRANGLER_SEND_METRICS=false WRANGLER_HIDE_BANNER=true CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_ERROR_REPORTS=false
+export PYTHONPATH="$ROOT/gpu-tier${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+STATE="$ROOT/.vitrine"
+VENV="$STATE/venv"
+PY="$VENV/bin/python"
+
+say() { printf '\033[1;36m[vitrine]\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31m[vitrine]\033[0m %s\n' "$*" >&2; exit 1; }
+
+# npm dependencies: installed when missing or when package.json/package-lock.json changed since the last install.
+ensure_node_deps() {
+  local stamp="$ROOT/node_modules/.vitrine-stamp" want
+  want=$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  say "installing npm dependencies"
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+  echo "$want" > "$stamp"
+}
+
+# Python virtualenv for gpu-tier: created when missing, re-synced when requirements.txt changed.
+ensure_venv() {
+  local stamp="$VENV/.vitrine-stamp" want
+  want=$(sha256sum gpu-tier/requirements.txt | cut -c1-16)
+  if [ -x "$PY" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  say "installing the gpu-tier virtualenv (PyTorch is large: first run takes a few minutes)"
+  [ -x "$PY" ] || python3 -m venv "$VENV"
+  "$PY" -m pip install -q --disable-pip-version-check -r gpu-tier/requirements.txt
+  echo "$want" > "$stamp"
+}
+
+# Local secrets for wrangler dev (.dev.vars): random admin token and drill secret, dummy AWS keys
+# (the local gpu-tier ignores SigV4; production uses `wrangler secret put`).
+ensure_dev_vars() {
+  [ -f .dev.vars ] && grep -q '^ADMIN_TOKEN' .dev.vars && return 0
+  say "writing .dev.vars with a random ADMIN_TOKEN and DRILL_SECRET"
+  {
+    echo "ADMIN_TOKEN=\"$(openssl rand -hex 24)\""
+    echo "DRILL_SECRET=\"$(openssl rand -hex 32)\""
+    echo 'AWS_ACCESS_KEY_ID="local-dev"'
+    echo 'AWS_SECRET_ACCESS_KEY="local-dev"'
+  } >> .dev.vars
+}
+
+# Catalog + models: the pipeline caches every step by input hash, so this is quick when nothing changed.
+ensure_models() {
+  local mode=${1:-full}
+  if [ -f "$STATE/registry/current.json" ] && [ -f "$ROOT/edge/generated/models.ts" ] && [ -f "$STATE/catalog/catalog.sql" ]; then
+    return 0
+  fi
+  if [ "$mode" = reduced ]; then
+    say "training models (reduced configuration)"
+    "$PY" -m vitrine_gpu.pipeline all --reduced
+  else
+    say "building the catalog and training the models (first run only)"
+    "$PY" -m vitrine_gpu.pipeline all --skip-evaluate
+  fi
+}
+
+# Local D1: migrations, then the catalog and the experiment seed when the loaded catalog differs.
+# Usage: load_d1 [persist_dir]
+load_d1() {
+  local persist=(); [ -n "${1:-}" ] && persist=(--persist-to "$1")
+  npx wrangler d1 migrations apply vitrine --local "${persist[@]}" >/dev/null
+  local want have
+  want=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["products"])' "$STATE/catalog/source.json")
+  have=$(npx wrangler d1 execute vitrine --local "${persist[@]}" --json --command "SELECT count(*) AS n FROM products" \
+    | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["results"][0]["n"])')
+  if [ "$have" != "$want" ]; then
+    say "loading $want products into local D1"
+    npx wrangler d1 execute vitrine --local "${persist[@]}" --command "DELETE FROM products" >/dev/null
+    npx wrangler d1 execute vitrine --local "${persist[@]}" --file "$STATE/catalog/catalog.sql" >/dev/null
+  fi
+  npx wrangler d1 execute vitrine --local "${persist[@]}" --file "$STATE/registry/seed.sql" >/dev/null
+}
+
+wait_http() { # url seconds
+  local url=$1 secs=${2:-120} i
+  for ((i = 0; i < secs * 2; i++)); do curl -fsS -m 2 -o /dev/null "$url" 2>/dev/null && return 0; sleep 0.5; done
+  return 1
+}

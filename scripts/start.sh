@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# npm start: the whole system on this machine.
+#   gpu-tier (SageMaker container contract) on 127.0.0.1:8080, wrangler dev (local D1/KV/Cache/cron) on 127.0.0.1:8787.
+# Installs what is missing, builds the catalog (../shared/datasets/esci_us_150q, else a seeded synthetic one),
+# trains the models if none are registered, loads local D1, starts both, waits for health, Ctrl-C stops both.
+source "$(dirname "$0")/lib.sh"
+
+GPU_PORT=${VITRINE_GPU_PORT:-8080}
+EDGE_PORT=${VITRINE_EDGE_PORT:-8787}
+# The 150 ms production deadline assumes a GPU endpoint; the local gpu-tier runs the same model on CPU.
+LOCAL_DEADLINE_MS=${VITRINE_LOCAL_DEADLINE_MS:-}
+
+ensure_node_deps
+ensure_venv
+ensure_dev_vars
+ensure_models full
+load_d1
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  say "stopping"
+  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+}
+trap cleanup INT TERM EXIT
+
+mkdir -p "$STATE/logs"
+say "starting gpu-tier on 127.0.0.1:$GPU_PORT (log: .vitrine/logs/gpu-tier.log)"
+setsid "$PY" -m vitrine_gpu.server --host 127.0.0.1 --port "$GPU_PORT" > "$STATE/logs/gpu-tier.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$GPU_PORT/ping" 300 || { tail -20 "$STATE/logs/gpu-tier.log"; die "gpu-tier did not become healthy"; }
+device=$(curl -fsS "http://127.0.0.1:$GPU_PORT/ping" | "$PY" -c 'import json,sys; print(json.load(sys.stdin).get("device","cpu"))')
+if [ -z "$LOCAL_DEADLINE_MS" ]; then [ "$device" = cuda ] && LOCAL_DEADLINE_MS=150 || LOCAL_DEADLINE_MS=5000; fi
+
+# Locally both GPU endpoint slots (primary and secondary "regions") point at the one gpu-tier, so stopping it takes
+# the whole GPU tier down; the chaos test runs two real gpu-tier processes to exercise failover between them.
+say "starting wrangler dev on 127.0.0.1:$EDGE_PORT (GPU deadline ${LOCAL_DEADLINE_MS} ms on $device)"
+setsid npx wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --log-level warn --show-interactive-dev-session=false \
+  --var "GPU_ENDPOINT_URL:http://127.0.0.1:$GPU_PORT" \
+  --var "GPU_SECONDARY_ENDPOINT_URL:http://127.0.0.1:$GPU_PORT" \
+  --var "GPU_DEADLINE_MS:$LOCAL_DEADLINE_MS" > "$STATE/logs/edge.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$EDGE_PORT/healthz" 180 || { tail -30 "$STATE/logs/edge.log"; die "edge did not become healthy"; }
+
+cat <<MSG
+
+  vitrine is up
+    search     http://127.0.0.1:$EDGE_PORT/v1/search?q=brown+leather+belt
+    health     http://127.0.0.1:$EDGE_PORT/healthz
+    dashboard  http://127.0.0.1:$EDGE_PORT/dashboard   (ADMIN_TOKEN in .dev.vars)
+    gpu-tier   http://127.0.0.1:$GPU_PORT/ping   http://127.0.0.1:$GPU_PORT/metrics
+    cron       curl 'http://127.0.0.1:$EDGE_PORT/cdn-cgi/handler/scheduled?cron=*+*+*+*+*'
+  logs in .vitrine/logs/ — Ctrl-C stops everything
+
+MSG
+wait -n "${pids[@]}" || true
+say "a process exited; shutting down"
