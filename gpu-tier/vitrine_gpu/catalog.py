@@ -1,0 +1,267 @@
+"""Catalog (contract C1): ESCI (or synthetic) products -> catalog.sqlite (the D1 migrations applied) + catalog.sql.
+
+Also the shared retrieval helpers: `retrieve` runs edge/search/retrieve.sql and `candidates` runs
+edge/search/candidates.sql verbatim on the sqlite copy, so offline features are the ones the edge computes.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from . import paths
+from .features import match_expression
+
+PRODUCT_COLUMNS = ("rowid", "id", "title", "brand", "color", "bullets", "description", "category",
+                   "price", "rating", "rating_count", "is_book")
+MAX_STATEMENT_BYTES = 48_000  # D1 caps a statement at 100 KB
+BREAKPOINT = "--> statement-breakpoint"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Where the products, queries and labels (esci_us_150q schema) of a catalog live."""
+    source: str  # "esci" | "synthetic"
+    products: Path
+    queries: Path
+    labels: Path
+
+
+def find_dataset(allow_esci: bool = True) -> Dataset | None:
+    d = paths.esci_dir() if allow_esci else None
+    if d is None:
+        return None
+    return Dataset("esci", d / "products.jsonl.gz", d / "queries.csv.gz", d / "labels.csv.gz")
+
+
+# ---------------------------------------------------------------- reading the esci_us_150q schema
+
+def read_products_jsonl(path: Path) -> list[dict[str, Any]]:
+    """ESCI product records mapped to the `products` columns, sorted by id, rowid = 1..N."""
+    out = []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                out.append(esci_to_row(json.loads(line)))
+    out.sort(key=lambda r: r["id"])
+    for i, r in enumerate(out, start=1):
+        r["rowid"] = i
+    return out
+
+
+def esci_to_row(p: dict[str, Any]) -> dict[str, Any]:
+    cat = p.get("category") or []
+    return {
+        "rowid": None,
+        "id": str(p["product_id"]),
+        "title": p.get("title") or "",
+        "brand": p.get("brand") or "",
+        "color": p.get("color") or "",
+        "bullets": p.get("bullet_points") or "",
+        "description": p.get("description") or "",
+        "category": " > ".join(cat) if isinstance(cat, list) else str(cat),
+        "price": _float_or_none(p.get("price")),
+        "rating": _float_or_none(p.get("rating")),
+        "rating_count": int(p["rating_count"]) if p.get("rating_count") is not None else None,
+        "is_book": 1 if p.get("is_book") else 0,
+    }
+
+
+def _float_or_none(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    """query_id (as str) -> query text, file order."""
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+        return {row["query_id"]: row["query"] for row in csv.DictReader(f)}
+
+
+def read_labels(path: Path) -> dict[str, dict[str, float]]:
+    """query_id -> {product_id: gain}, file order."""
+    out: dict[str, dict[str, float]] = {}
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            out.setdefault(row["query_id"], {})[row["product_id"]] = float(row["gain"])
+    return out
+
+
+def write_csv_gz(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0, filename="") as g:
+        g.write(buf.getvalue().encode("utf-8"))
+
+
+def write_jsonl_gz(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0, filename="") as g:
+        for r in records:
+            g.write((json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+
+
+# ---------------------------------------------------------------- building the catalog
+
+def migration_statements(migrations_dir: Path = paths.MIGRATIONS) -> list[str]:
+    stmts = []
+    for f in sorted(migrations_dir.glob("*.sql")):
+        for part in f.read_text(encoding="utf-8").split(BREAKPOINT):
+            if part.strip():
+                stmts.append(part.strip())
+    return stmts
+
+
+def build_sqlite(rows: Sequence[dict[str, Any]], db_path: Path) -> None:
+    """A fresh sqlite file with the migrations applied and the products inserted (the FTS triggers index them)."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db_path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    conn = sqlite3.connect(tmp)
+    try:
+        for s in migration_statements():
+            conn.execute(s)
+        conn.executemany(
+            f"INSERT INTO products ({', '.join(PRODUCT_COLUMNS)}) VALUES ({', '.join('?' * len(PRODUCT_COLUMNS))})",
+            [tuple(r[c] for c in PRODUCT_COLUMNS) for r in rows],
+        )
+        conn.commit()
+        conn.execute("INSERT INTO products_fts(products_fts) VALUES ('optimize')")
+        conn.commit()
+    finally:
+        conn.close()
+    tmp.replace(db_path)
+
+
+def sql_literal(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    s = str(v).replace("\x00", "")
+    return "'" + s.replace("'", "''") + "'"
+
+
+def catalog_sql_statements(rows: Sequence[dict[str, Any]], max_bytes: int = MAX_STATEMENT_BYTES) -> Iterator[str]:
+    """`DELETE FROM products;` then multi-row INSERTs, each statement under ``max_bytes`` (UTF-8)."""
+    yield "DELETE FROM products;"
+    head = f"INSERT INTO products ({', '.join(PRODUCT_COLUMNS)}) VALUES\n"
+    batch: list[str] = []
+    size = len(head)
+    for r in rows:
+        tup = "(" + ", ".join(sql_literal(r[c]) for c in PRODUCT_COLUMNS) + ")"
+        n = len(tup.encode("utf-8")) + 2
+        if batch and size + n > max_bytes:
+            yield head + ",\n".join(batch) + ";"
+            batch, size = [], len(head)
+        if len(head) + n > max_bytes:  # one oversized product: shorten its longest text fields
+            raise ValueError(f"product {r['id']} alone exceeds {max_bytes} bytes of SQL")
+        batch.append(tup)
+        size += n
+    if batch:
+        yield head + ",\n".join(batch) + ";"
+
+
+def write_catalog_sql(rows: Sequence[dict[str, Any]], path: Path) -> str:
+    """Write catalog.sql; return its sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        for s in catalog_sql_statements(rows):
+            data = s + "\n"
+            f.write(data)
+            h.update(data.encode("utf-8"))
+    return h.hexdigest()
+
+
+def clip_row(r: dict[str, Any], max_field_bytes: int = 12_000) -> dict[str, Any]:
+    """Trim very long text fields so one product fits in a D1 statement (ESCI has a few huge descriptions)."""
+    out = dict(r)
+    for c in ("title", "bullets", "description"):
+        b = out[c].encode("utf-8")
+        if len(b) > max_field_bytes:
+            out[c] = b[:max_field_bytes].decode("utf-8", errors="ignore")
+    return out
+
+
+def prepare(dataset: Dataset, out_dir: Path = paths.CATALOG) -> dict[str, Any]:
+    """Build catalog.sqlite, catalog.sql and source.json in ``out_dir`` from ``dataset``; return source.json."""
+    rows = [clip_row(r) for r in read_products_jsonl(dataset.products)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    digest = write_catalog_sql(rows, out_dir / "catalog.sql")
+    build_sqlite(rows, out_dir / "catalog.sqlite")
+    source = {
+        "source": dataset.source,
+        "products": len(rows),
+        "sha256": digest,
+        "queries": str(dataset.queries),
+        "labels": str(dataset.labels),
+        "products_file": str(dataset.products),
+    }
+    (out_dir / "source.json").write_text(json.dumps(source, indent=2) + "\n")
+    return source
+
+
+def read_source(catalog_dir: Path = paths.CATALOG) -> dict[str, Any]:
+    p = catalog_dir / "source.json"
+    if not p.exists():
+        raise FileNotFoundError(f"{p} missing: run `python -m vitrine_gpu.pipeline prepare` first")
+    return json.loads(p.read_text())
+
+
+def dataset_from_source(catalog_dir: Path = paths.CATALOG) -> Dataset:
+    s = read_source(catalog_dir)
+    return Dataset(s["source"], Path(s["products_file"]), Path(s["queries"]), Path(s["labels"]))
+
+
+# ---------------------------------------------------------------- retrieval on the sqlite copy
+
+def connect(db_path: Path | None = None) -> sqlite3.Connection:
+    p = db_path or paths.CATALOG / "catalog.sqlite"
+    if not p.exists():
+        raise FileNotFoundError(f"{p} missing: run `python -m vitrine_gpu.pipeline prepare` first")
+    conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+_SQL_CACHE: dict[Path, str] = {}
+
+
+def _sql(path: Path) -> str:
+    if path not in _SQL_CACHE:
+        _SQL_CACHE[path] = path.read_text(encoding="utf-8")
+    return _SQL_CACHE[path]
+
+
+def retrieve(conn: sqlite3.Connection, query: str, n: int = 200) -> list[dict[str, Any]]:
+    """edge/search/retrieve.sql: the top-n FTS5 matches, best bm25 first ([] when the query has no token)."""
+    expr = match_expression(query)
+    if expr is None:
+        return []
+    return [dict(r) for r in conn.execute(_sql(paths.RETRIEVE_SQL), (expr, n))]
+
+
+def candidates(conn: sqlite3.Connection, query: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """edge/search/candidates.sql for a caller-given id list; rows in ``ids`` order, unknown ids dropped."""
+    expr = match_expression(query)
+    if expr is None:
+        raise ValueError(f"query {query!r} has no token")
+    got = {r["id"]: dict(r) for r in conn.execute(_sql(paths.CANDIDATES_SQL), (expr, json.dumps(list(ids))))}
+    return [got[i] for i in ids if i in got]
+
+
+def product_ids(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT id FROM products")}

@@ -1,0 +1,13 @@
+"""The light ranker: a small MLP over the C2 features, trained listwise on judged pools, exported to ONNX.
+
+- `LightData.load()` builds one candidate list per judged query (rows via edge/search/candidates.sql, features,
+  ESCI gains), exactly what POST /v1/rerank computes at the edge.
+- `fit(train_qids, data)` trains on a subset of queries and returns a `LightScorer` (for cross-validation).
+- `export_onnx(model, path)` writes the ONNX graph the edge runs (input "features" [N,F], output "score" [N]).
+"""
+from .model import LightMLP
+from .train import LightConfig, LightData, LightScorer, QueryList, cross_validate, fit
+from .export import export_onnx, onnx_parity
+
+__all__ = ["LightMLP", "LightConfig", "LightData", "LightScorer", "QueryList", "cross_validate", "fit",
+           "export_onnx", "onnx_parity"]

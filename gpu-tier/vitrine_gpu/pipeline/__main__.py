@@ -1,0 +1,33 @@
+"""CLI: python -m vitrine_gpu.pipeline {prepare,train-light,train-heavy,evaluate,export,all} [--reduced] [--force]."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .steps import STEPS, log
+
+ORDER = ("prepare", "train-light", "train-heavy", "evaluate", "export")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vitrine_gpu.pipeline", description=__doc__)
+    ap.add_argument("step", choices=[*ORDER, "all"])
+    ap.add_argument("--reduced", action="store_true", help="quick CI configuration (fewer folds / smaller heavy run)")
+    ap.add_argument("--force", action="store_true", help="re-run even when the inputs are unchanged")
+    ap.add_argument("--synthetic", action="store_true", help="prepare: use the synthetic catalog even if ESCI is there")
+    a = ap.parse_args(argv)
+    steps = ORDER if a.step == "all" else (a.step,)
+    results = {}
+    for s in steps:
+        log(f"== {s}")
+        kwargs = {"force": a.force, "reduced": a.reduced}
+        if s == "prepare":
+            kwargs["synthetic"] = a.synthetic
+        results[s] = STEPS[s](**kwargs)
+    print(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
