@@ -1,0 +1,1 @@
+"""vitrine GPU tier: the SageMaker-contract ranking server, the models, and the training pipeline."""
