@@ -1,2 +1,148 @@
-/** Monitoring tables (issue: monitoring platform). */
-export {};
+/**
+ * Monitoring tables (issue: monitoring platform).
+ *
+ * Rollups live at two resolutions in the same tables: `res` = 60 (minute rows, kept METRICS_MINUTE_RETENTION_H)
+ * and `res` = 3600 (hour rows compacted from minutes, kept METRICS_HOUR_RETENTION_D). `ts` is the unix second at
+ * which the minute/hour starts. Every write is an additive upsert keyed by (res, ts, dimensions); the id of the
+ * flush that carried it is inserted in the same D1 batch (a transaction), so a retried flush is rejected whole.
+ */
+import { sqliteTable, text, integer, real, primaryKey, index } from "drizzle-orm/sqlite-core";
+
+/** Request counters per (resolution, time, route, variant, models, colo). */
+export const metricsRequests = sqliteTable(
+  "metrics_requests",
+  {
+    res: integer("res").notNull(),
+    ts: integer("ts").notNull(),
+    route: text("route").notNull(),
+    variant: text("variant").notNull(),
+    lightModel: text("light_model").notNull(),
+    heavyModel: text("heavy_model").notNull(),
+    colo: text("colo").notNull(),
+    requests: integer("requests").notNull().default(0),
+    status2xx: integer("status_2xx").notNull().default(0),
+    status3xx: integer("status_3xx").notNull().default(0),
+    status4xx: integer("status_4xx").notNull().default(0),
+    status5xx: integer("status_5xx").notNull().default(0),
+    /** requests answered with a degraded reason (e.g. GPU timeout → light-model order) */
+    degraded: integer("degraded").notNull().default(0),
+    /** non-degraded 2xx: the availability SLI's good events */
+    good: integer("good").notNull().default(0),
+    cacheHit: integer("cache_hit").notNull().default(0),
+    cacheMiss: integer("cache_miss").notNull().default(0),
+    cacheBypass: integer("cache_bypass").notNull().default(0),
+    drill: integer("drill").notNull().default(0),
+    latencySumMs: real("latency_sum_ms").notNull().default(0),
+    gpuCalls: integer("gpu_calls").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.res, t.ts, t.route, t.variant, t.lightModel, t.heavyModel, t.colo] }),
+    index("metrics_requests_by_time").on(t.res, t.ts),
+  ],
+);
+
+/** Log-bucketed latency histograms (DDSketch keys) per stage, same dimensions as metrics_requests. */
+export const metricsLatency = sqliteTable(
+  "metrics_latency",
+  {
+    res: integer("res").notNull(),
+    ts: integer("ts").notNull(),
+    route: text("route").notNull(),
+    variant: text("variant").notNull(),
+    lightModel: text("light_model").notNull(),
+    heavyModel: text("heavy_model").notNull(),
+    colo: text("colo").notNull(),
+    stage: text("stage").notNull(),
+    bucket: integer("bucket").notNull(),
+    count: integer("count").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({
+      columns: [t.res, t.ts, t.route, t.variant, t.lightModel, t.heavyModel, t.colo, t.stage, t.bucket],
+    }),
+    index("metrics_latency_by_time").on(t.res, t.ts),
+  ],
+);
+
+/** Degraded responses per reason. */
+export const metricsDegraded = sqliteTable(
+  "metrics_degraded",
+  {
+    res: integer("res").notNull(),
+    ts: integer("ts").notNull(),
+    variant: text("variant").notNull(),
+    reason: text("reason").notNull(),
+    count: integer("count").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.res, t.ts, t.variant, t.reason] })],
+);
+
+/** Score histograms (signed DDSketch keys) of the light and heavy models per model version. */
+export const metricsScores = sqliteTable(
+  "metrics_scores",
+  {
+    res: integer("res").notNull(),
+    ts: integer("ts").notNull(),
+    kind: text("kind").notNull(),
+    model: text("model").notNull(),
+    bucket: integer("bucket").notNull(),
+    count: integer("count").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.res, t.ts, t.kind, t.model, t.bucket] }),
+    index("metrics_scores_by_time").on(t.res, t.ts),
+  ],
+);
+
+/** Feedback events (POST /v1/events) per variant and model version. */
+export const metricsFeedback = sqliteTable(
+  "metrics_feedback",
+  {
+    res: integer("res").notNull(),
+    ts: integer("ts").notNull(),
+    variant: text("variant").notNull(),
+    model: text("model").notNull(),
+    impressions: integer("impressions").notNull().default(0),
+    clicks: integer("clicks").notNull().default(0),
+    addToCart: integer("add_to_cart").notNull().default(0),
+    purchases: integer("purchases").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.res, t.ts, t.variant, t.model] })],
+);
+
+/** Ids of applied flushes: inserted in the flush's own batch, so a replayed flush fails and rolls back. */
+export const metricsFlushes = sqliteTable("metrics_flushes", {
+  id: text("id").primaryKey(),
+  appliedAt: integer("applied_at").notNull(),
+  minTs: integer("min_ts").notNull(),
+  maxTs: integer("max_ts").notNull(),
+});
+
+/** Hours already compacted from minute rows into hour rows (one marker per hour, inserted with the compaction). */
+export const metricsCompactions = sqliteTable("metrics_compactions", {
+  hour: integer("hour").primaryKey(),
+  compactedAt: integer("compacted_at").notNull(),
+});
+
+/** Alert state: one row per rule instance (dedup key), pending → firing → resolved. */
+export const alerts = sqliteTable(
+  "alerts",
+  {
+    id: text("id").primaryKey(),
+    rule: text("rule").notNull(),
+    kind: text("kind").notNull(),
+    severity: text("severity").notNull(),
+    state: text("state").notNull(),
+    summary: text("summary").notNull(),
+    value: real("value"),
+    threshold: real("threshold"),
+    pendingSince: integer("pending_since"),
+    firedAt: integer("fired_at"),
+    resolvedAt: integer("resolved_at"),
+    updatedAt: integer("updated_at").notNull(),
+    silencedUntil: integer("silenced_until"),
+    notifiedState: text("notified_state"),
+    labels: text("labels").notNull().default("{}"),
+  },
+  (t) => [index("alerts_by_state").on(t.state)],
+);

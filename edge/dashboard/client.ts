@@ -1,0 +1,79 @@
+/**
+ * The dashboard's browser script (plain ES2020, shipped as a string): fetches /admin/metrics and /admin/alerts with
+ * the session cookie and draws uPlot charts. Each chart container gets data-points=<n> once drawn (the browser
+ * test reads it).
+ */
+export const DASHBOARD_SCRIPT = String.raw`
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const range = Number(document.body.dataset.range || 3600);
+  const step = Number(document.body.dataset.step || 60);
+  const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
+  function wilson(k, n) {
+    if (!n) return [null, null];
+    const z = 1.96, p = k / n, den = 1 + (z * z) / n;
+    const c = (p + (z * z) / (2 * n)) / den;
+    const h = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / den;
+    return [Math.max(0, c - h), Math.min(1, c + h)];
+  }
+  const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563"];
+  function chart(id, title, xs, lines) {
+    const el = $(id);
+    el.innerHTML = "";
+    const width = Math.max(320, el.clientWidth || 560);
+    const opts = {
+      title, width, height: 220,
+      series: [{}].concat(lines.map((l, i) => ({ label: l.label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true, points: { show: true, size: 4 } }))),
+      axes: [{}, { size: 60 }],
+    };
+    new uPlot(opts, [xs].concat(lines.map((l) => l.data)), el);
+    el.dataset.points = String(lines.reduce((n, l) => n + l.data.filter((v) => v !== null).length, 0));
+  }
+  async function getJSON(url) {
+    const res = await fetch(url, { credentials: "same-origin" });
+    if (!res.ok) throw new Error(url + " → " + res.status);
+    return res.json();
+  }
+  async function load() {
+    const now = Math.floor(Date.now() / 1000);
+    const to = now - (now % 60) + 60;
+    const from = to - range;
+    const [all, byVariant, alerts] = await Promise.all([
+      getJSON("/admin/metrics?from=" + from + "&to=" + to + "&step=" + step),
+      getJSON("/admin/metrics?from=" + from + "&to=" + to + "&step=" + step + "&groupBy=variant"),
+      getJSON("/admin/alerts?limit=50"),
+    ]);
+    const pts = (all.series[0] && all.series[0].points) || [];
+    const xs = pts.map((p) => p.ts);
+    const lat = (stage, q) => pts.map((p) => p.latencyMs[stage][q]);
+    chart("chart-latency", "Latency (ms) by stage", xs, [
+      { label: "total p50", data: lat("total", "p50") }, { label: "total p95", data: lat("total", "p95") },
+      { label: "total p99", data: lat("total", "p99") }, { label: "retrieval p99", data: lat("retrieval", "p99") },
+      { label: "light p99", data: lat("light", "p99") }, { label: "gpu p99", data: lat("gpu", "p99") },
+    ]);
+    chart("chart-rate", "Requests / s", xs, [{ label: "rps", data: pts.map((p) => p.rps) }]);
+    chart("chart-errors", "Degraded / error ratio", xs, [
+      { label: "degraded", data: pts.map((p) => p.degradedRate) }, { label: "5xx", data: pts.map((p) => p.errorRate) },
+    ]);
+    chart("chart-cache", "Cache hit ratio", xs, [{ label: "hit ratio", data: pts.map((p) => p.cacheHitRatio) }]);
+    chart("chart-ctr", "CTR by variant", xs, byVariant.series.map((s) => ({ label: s.group, data: s.points.map((p) => p.ctr) })));
+    const t = all.totals;
+    $("summary").textContent = t.count + " requests · p50 " + fmt(t.latencyMs.total.p50, 1) + " ms · p95 " +
+      fmt(t.latencyMs.total.p95, 1) + " ms · p99 " + fmt(t.latencyMs.total.p99, 1) + " ms · degraded " +
+      fmt(t.degradedRate) + " · cache hit " + fmt(t.cacheHitRatio);
+    const rows = byVariant.series.map((s) => {
+      const f = s.totals.feedback;
+      const ctr = wilson(f.clicks, f.impressions), conv = wilson(f.purchases, f.impressions);
+      return "<tr><td>" + s.group + "</td><td>" + s.totals.count + "</td><td>" + f.impressions + "</td><td>" +
+        fmt(s.totals.ctr) + " [" + fmt(ctr[0]) + ", " + fmt(ctr[1]) + "]</td><td>" + fmt(s.totals.conversion) +
+        " [" + fmt(conv[0]) + ", " + fmt(conv[1]) + "]</td></tr>";
+    });
+    $("variants").innerHTML = rows.join("") || "<tr><td colspan=5>no traffic in range</td></tr>";
+    const active = alerts.alerts.filter((a) => a.state !== "resolved");
+    $("alerts").innerHTML = active.map((a) => "<li class='" + a.state + "'><b>" + a.state + "</b> " + a.severity + " " +
+      a.id + ": " + a.summary + "</li>").join("") || "<li>no active alerts</li>";
+    document.body.dataset.loaded = "true";
+  }
+  load().catch((e) => { $("summary").textContent = "failed to load metrics: " + e.message; document.body.dataset.loaded = "error"; });
+})();
+`;

@@ -1,0 +1,211 @@
+/**
+ * In-isolate aggregation: request samples and feedback events fold into per-minute counters and sketches keyed by
+ * (minute, dimensions); `drain()` turns what accumulated into one immutable flush payload with a fresh id.
+ */
+import { Sketch } from "./sketch";
+import { STAGES, type RequestSample, type Stage } from "./types";
+
+export const MINUTE = 60;
+export const HOUR = 3600;
+
+export interface SeriesDims {
+  route: string;
+  variant: string;
+  lightModel: string;
+  heavyModel: string;
+  colo: string;
+}
+
+export interface RequestCounters {
+  requests: number;
+  status2xx: number;
+  status3xx: number;
+  status4xx: number;
+  status5xx: number;
+  degraded: number;
+  good: number;
+  cacheHit: number;
+  cacheMiss: number;
+  cacheBypass: number;
+  drill: number;
+  latencySumMs: number;
+  gpuCalls: number;
+}
+
+export const COUNTER_FIELDS = [
+  "requests", "status2xx", "status3xx", "status4xx", "status5xx", "degraded", "good",
+  "cacheHit", "cacheMiss", "cacheBypass", "drill", "latencySumMs", "gpuCalls",
+] as const satisfies readonly (keyof RequestCounters)[];
+
+export type FeedbackType = "impression" | "click" | "add_to_cart" | "purchase";
+
+export interface FeedbackCounters {
+  impressions: number;
+  clicks: number;
+  addToCart: number;
+  purchases: number;
+}
+
+export const FEEDBACK_FIELD: Record<FeedbackType, keyof FeedbackCounters> = {
+  impression: "impressions",
+  click: "clicks",
+  add_to_cart: "addToCart",
+  purchase: "purchases",
+};
+
+export interface RequestRow extends SeriesDims, RequestCounters { ts: number }
+export interface LatencyRow extends SeriesDims { ts: number; stage: Stage; bucket: number; count: number }
+export interface DegradedRow { ts: number; variant: string; reason: string; count: number }
+export interface ScoreRow { ts: number; kind: "light" | "heavy"; model: string; bucket: number; count: number }
+export interface FeedbackRow extends FeedbackCounters { ts: number; variant: string; model: string }
+
+/** What one flush writes; plain data so a failed flush can wait in a buffer and be replayed as is. */
+export interface FlushPayload {
+  id: string;
+  createdAt: number;
+  minTs: number;
+  maxTs: number;
+  requests: RequestRow[];
+  latency: LatencyRow[];
+  degraded: DegradedRow[];
+  scores: ScoreRow[];
+  feedback: FeedbackRow[];
+}
+
+export function minuteOf(ms: number): number {
+  const s = Math.floor(ms / 1000);
+  return s - (s % MINUTE);
+}
+
+function zeroCounters(): RequestCounters {
+  return {
+    requests: 0, status2xx: 0, status3xx: 0, status4xx: 0, status5xx: 0, degraded: 0, good: 0,
+    cacheHit: 0, cacheMiss: 0, cacheBypass: 0, drill: 0, latencySumMs: 0, gpuCalls: 0,
+  };
+}
+
+interface SeriesAgg {
+  ts: number;
+  dims: SeriesDims;
+  counters: RequestCounters;
+  stages: Map<Stage, Sketch>;
+}
+
+const SEP = "\u0001";
+
+export class Aggregator {
+  private series = new Map<string, SeriesAgg>();
+  private degraded = new Map<string, DegradedRow>();
+  private scores = new Map<string, { ts: number; kind: "light" | "heavy"; model: string; sketch: Sketch }>();
+  private feedback = new Map<string, FeedbackRow>();
+  /** Samples + events folded in since the last drain (drives the 500-request flush trigger). */
+  pending = 0;
+
+  addRequest(sample: RequestSample, nowMs: number): void {
+    const ts = minuteOf(nowMs);
+    const dims: SeriesDims = {
+      route: sample.route,
+      variant: sample.variant,
+      lightModel: sample.lightModel,
+      heavyModel: sample.heavyModel,
+      colo: sample.colo,
+    };
+    const key = [ts, dims.route, dims.variant, dims.lightModel, dims.heavyModel, dims.colo].join(SEP);
+    let s = this.series.get(key);
+    if (!s) {
+      s = { ts, dims, counters: zeroCounters(), stages: new Map() };
+      this.series.set(key, s);
+    }
+    const c = s.counters;
+    const cls = Math.floor(sample.status / 100);
+    c.requests += 1;
+    if (cls === 2) c.status2xx += 1;
+    else if (cls === 3) c.status3xx += 1;
+    else if (cls === 4) c.status4xx += 1;
+    else if (cls >= 5) c.status5xx += 1;
+    if (sample.degradedReason) c.degraded += 1;
+    else if (cls === 2) c.good += 1;
+    if (sample.cache === "HIT") c.cacheHit += 1;
+    else if (sample.cache === "MISS") c.cacheMiss += 1;
+    else c.cacheBypass += 1;
+    if (sample.drill) c.drill += 1;
+    c.latencySumMs += sample.stages.total;
+    if (sample.stages.gpu !== undefined) c.gpuCalls += 1;
+    for (const stage of STAGES) {
+      const v = sample.stages[stage];
+      if (v === undefined) continue;
+      let sk = s.stages.get(stage);
+      if (!sk) {
+        sk = new Sketch();
+        s.stages.set(stage, sk);
+      }
+      sk.add(Math.max(0, v));
+    }
+    if (sample.degradedReason) {
+      const dk = [ts, dims.variant, sample.degradedReason].join(SEP);
+      const d = this.degraded.get(dk);
+      if (d) d.count += 1;
+      else this.degraded.set(dk, { ts, variant: dims.variant, reason: sample.degradedReason, count: 1 });
+    }
+    if (sample.scores?.light?.length) this.addScores(ts, "light", dims.lightModel, sample.scores.light);
+    if (sample.scores?.heavy?.length) this.addScores(ts, "heavy", dims.heavyModel, sample.scores.heavy);
+    this.pending += 1;
+  }
+
+  private addScores(ts: number, kind: "light" | "heavy", model: string, values: number[]): void {
+    const key = [ts, kind, model].join(SEP);
+    let e = this.scores.get(key);
+    if (!e) {
+      e = { ts, kind, model, sketch: new Sketch() };
+      this.scores.set(key, e);
+    }
+    for (const v of values) e.sketch.add(v);
+  }
+
+  addFeedback(type: FeedbackType, variant: string, model: string, nowMs: number): void {
+    const ts = minuteOf(nowMs);
+    const key = [ts, variant, model].join(SEP);
+    let f = this.feedback.get(key);
+    if (!f) {
+      f = { ts, variant, model, impressions: 0, clicks: 0, addToCart: 0, purchases: 0 };
+      this.feedback.set(key, f);
+    }
+    f[FEEDBACK_FIELD[type]] += 1;
+    this.pending += 1;
+  }
+
+  isEmpty(): boolean {
+    return this.series.size === 0 && this.feedback.size === 0 && this.scores.size === 0;
+  }
+
+  /** Moves everything accumulated into a payload (null when nothing accumulated) and resets. */
+  drain(nowMs: number, id: string = crypto.randomUUID()): FlushPayload | null {
+    if (this.isEmpty()) return null;
+    const p: FlushPayload = {
+      id, createdAt: Math.floor(nowMs / 1000), minTs: Number.MAX_SAFE_INTEGER, maxTs: 0,
+      requests: [], latency: [], degraded: [...this.degraded.values()], scores: [], feedback: [...this.feedback.values()],
+    };
+    const seen = (ts: number): void => {
+      p.minTs = Math.min(p.minTs, ts);
+      p.maxTs = Math.max(p.maxTs, ts);
+    };
+    for (const s of this.series.values()) {
+      seen(s.ts);
+      p.requests.push({ ts: s.ts, ...s.dims, ...s.counters });
+      for (const [stage, sk] of s.stages)
+        for (const [bucket, count] of sk.bins) p.latency.push({ ts: s.ts, ...s.dims, stage, bucket, count });
+    }
+    for (const e of this.scores.values()) {
+      seen(e.ts);
+      for (const [bucket, count] of e.sketch.bins)
+        p.scores.push({ ts: e.ts, kind: e.kind, model: e.model, bucket, count });
+    }
+    for (const f of p.feedback) seen(f.ts);
+    this.series.clear();
+    this.degraded.clear();
+    this.scores.clear();
+    this.feedback.clear();
+    this.pending = 0;
+    return p;
+  }
+}

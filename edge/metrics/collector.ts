@@ -1,0 +1,61 @@
+/**
+ * Request collection at the edge. `recordRequest` folds a sample into this isolate's aggregator (no I/O); at most
+ * every FLUSH_INTERVAL_MS or FLUSH_MAX_SAMPLES samples it drains the aggregator into the bounded flush buffer and
+ * writes the buffer to D1 inside ctx.waitUntil. Scheduled jobs and the admin read path call `flushNow` first so
+ * that what this isolate holds is visible.
+ */
+import type { Bindings } from "../env";
+import { Aggregator, type FeedbackType } from "./aggregate";
+import { FlushBuffer, type FlushReport } from "./flush";
+import type { RequestSample } from "./types";
+
+export type { RequestSample } from "./types";
+
+export const FLUSH_INTERVAL_MS = 10_000;
+export const FLUSH_MAX_SAMPLES = 500;
+
+const aggregator = new Aggregator();
+const buffer = new FlushBuffer(50);
+let lastFlushAt = 0;
+let inFlight: Promise<FlushReport> | null = null;
+
+function due(now: number): boolean {
+  if (lastFlushAt === 0) lastFlushAt = now; // first sample of this isolate starts the interval
+  return aggregator.pending >= FLUSH_MAX_SAMPLES || now - lastFlushAt >= FLUSH_INTERVAL_MS;
+}
+
+function maybeFlush(env: Bindings, ctx: ExecutionContext, now: number): void {
+  if (inFlight || !due(now)) return;
+  ctx.waitUntil(flushNow(env.DB).then(() => undefined, (err: unknown) => console.error("metrics flush", err)));
+}
+
+export function recordRequest(env: Bindings, ctx: ExecutionContext, sample: RequestSample): void {
+  const now = Date.now();
+  aggregator.addRequest(sample, now);
+  maybeFlush(env, ctx, now);
+}
+
+/** One feedback event (POST /v1/events), aggregated like request samples. */
+export function recordFeedback(env: Bindings, ctx: ExecutionContext, type: FeedbackType, variant: string, model: string): void {
+  const now = Date.now();
+  aggregator.addFeedback(type, variant, model, now);
+  maybeFlush(env, ctx, now);
+}
+
+/** Drains the aggregator and writes everything pending (single-flight per isolate). */
+export function flushNow(db: D1Database): Promise<FlushReport> {
+  if (inFlight) return inFlight.then(() => flushNow(db));
+  const now = Date.now();
+  lastFlushAt = now;
+  const payload = aggregator.drain(now);
+  if (payload) buffer.push(payload);
+  inFlight = buffer.flush(db).finally(() => {
+    inFlight = null;
+  });
+  return inFlight;
+}
+
+/** What this isolate still holds (for tests and the admin surface). */
+export function collectorState(): { pendingSamples: number; pendingPayloads: number; dropped: number } {
+  return { pendingSamples: aggregator.pending, pendingPayloads: buffer.pending.length, dropped: buffer.dropped };
+}

@@ -1,0 +1,150 @@
+/**
+ * Writing aggregates to D1. One payload = one D1 `batch()` (a transaction): the payload's id goes into
+ * metrics_flushes first, then additive upserts keyed by (res, ts, dimensions). Replaying a payload that already
+ * landed fails on the flush-id primary key and rolls back whole, so retries never double count; a payload whose
+ * batch failed for any other reason stays in a bounded buffer and is retried on a later flush.
+ */
+import { drizzle } from "drizzle-orm/d1";
+import { eq, sql, type SQL } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import {
+  metricsDegraded, metricsFeedback, metricsFlushes, metricsLatency, metricsRequests, metricsScores,
+} from "../db/schema-metrics";
+import { COUNTER_FIELDS, MINUTE, type FlushPayload } from "./aggregate";
+
+/** D1 allows at most 100 bound parameters per statement. */
+const MAX_PARAMS = 100;
+
+function chunk<T>(rows: T[], columnsPerRow: number): T[][] {
+  const size = Math.max(1, Math.floor(MAX_PARAMS / columnsPerRow));
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}
+
+/** `col = col + excluded.col` for every counter column of metrics_requests. */
+function additiveCounters(): Record<string, SQL> {
+  const set: Record<string, SQL> = {};
+  for (const n of COUNTER_FIELDS) {
+    const col = metricsRequests[n];
+    set[n] = sql`${col} + excluded.${sql.identifier(col.name)}`;
+  }
+  return set;
+}
+
+/** The statements of one payload, flush id first. `res` lets compaction reuse them (hour rows). */
+export function payloadStatements(db: ReturnType<typeof drizzle>, p: FlushPayload, res: number = MINUTE): BatchItem<"sqlite">[] {
+  const items: BatchItem<"sqlite">[] = [
+    db.insert(metricsFlushes).values({ id: p.id, appliedAt: p.createdAt, minTs: p.minTs, maxTs: p.maxTs }),
+  ];
+  for (const rows of chunk(p.requests, 21))
+    items.push(
+      db.insert(metricsRequests).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
+        target: [metricsRequests.res, metricsRequests.ts, metricsRequests.route, metricsRequests.variant,
+          metricsRequests.lightModel, metricsRequests.heavyModel, metricsRequests.colo],
+        set: additiveCounters(),
+      }),
+    );
+  for (const rows of chunk(p.latency, 10))
+    items.push(
+      db.insert(metricsLatency).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
+        target: [metricsLatency.res, metricsLatency.ts, metricsLatency.route, metricsLatency.variant,
+          metricsLatency.lightModel, metricsLatency.heavyModel, metricsLatency.colo, metricsLatency.stage,
+          metricsLatency.bucket],
+        set: { count: sql`${metricsLatency.count} + excluded.count` },
+      }),
+    );
+  for (const rows of chunk(p.degraded, 5))
+    items.push(
+      db.insert(metricsDegraded).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
+        target: [metricsDegraded.res, metricsDegraded.ts, metricsDegraded.variant, metricsDegraded.reason],
+        set: { count: sql`${metricsDegraded.count} + excluded.count` },
+      }),
+    );
+  for (const rows of chunk(p.scores, 6))
+    items.push(
+      db.insert(metricsScores).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
+        target: [metricsScores.res, metricsScores.ts, metricsScores.kind, metricsScores.model, metricsScores.bucket],
+        set: { count: sql`${metricsScores.count} + excluded.count` },
+      }),
+    );
+  for (const rows of chunk(p.feedback, 8))
+    items.push(
+      db.insert(metricsFeedback).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
+        target: [metricsFeedback.res, metricsFeedback.ts, metricsFeedback.variant, metricsFeedback.model],
+        set: {
+          impressions: sql`${metricsFeedback.impressions} + excluded.impressions`,
+          clicks: sql`${metricsFeedback.clicks} + excluded.clicks`,
+          addToCart: sql`${metricsFeedback.addToCart} + excluded.add_to_cart`,
+          purchases: sql`${metricsFeedback.purchases} + excluded.purchases`,
+        },
+      }),
+    );
+  return items;
+}
+
+export type ApplyOutcome = "applied" | "duplicate" | "failed";
+
+/** Applies one payload atomically. "duplicate" = its id was already recorded (nothing changed). */
+export async function applyPayload(d1: D1Database, p: FlushPayload): Promise<{ outcome: ApplyOutcome; error?: string }> {
+  const db = drizzle(d1);
+  const [first, ...rest] = payloadStatements(db, p);
+  if (!first) return { outcome: "applied" };
+  try {
+    await db.batch([first, ...rest]);
+    return { outcome: "applied" };
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    try {
+      const seen = await db.select({ id: metricsFlushes.id }).from(metricsFlushes).where(eq(metricsFlushes.id, p.id)).limit(1);
+      if (seen.length > 0) return { outcome: "duplicate", error };
+    } catch {
+      /* D1 unreachable: keep the payload */
+    }
+    return { outcome: "failed", error };
+  }
+}
+
+export interface FlushReport {
+  applied: number;
+  duplicates: number;
+  failed: number;
+  dropped: number;
+  pending: number;
+  lastError?: string;
+}
+
+/** Bounded FIFO of payloads not yet in D1. On overflow the oldest is dropped (and counted). */
+export class FlushBuffer {
+  readonly pending: FlushPayload[] = [];
+  dropped = 0;
+  constructor(readonly capacity: number = 50) {}
+
+  push(p: FlushPayload): void {
+    this.pending.push(p);
+    while (this.pending.length > this.capacity) {
+      this.pending.shift();
+      this.dropped += 1;
+    }
+  }
+
+  /** Tries every pending payload in order; stops at the first failure (D1 is likely down) and keeps the rest. */
+  async flush(d1: D1Database): Promise<FlushReport> {
+    const report: FlushReport = { applied: 0, duplicates: 0, failed: 0, dropped: this.dropped, pending: 0 };
+    while (this.pending.length > 0) {
+      const p = this.pending[0]!;
+      const r = await applyPayload(d1, p);
+      if (r.outcome === "failed") {
+        report.failed += 1;
+        report.lastError = r.error;
+        console.warn("metrics flush failed; will retry", p.id, r.error);
+        break;
+      }
+      this.pending.shift();
+      if (r.outcome === "applied") report.applied += 1;
+      else report.duplicates += 1;
+    }
+    report.pending = this.pending.length;
+    return report;
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Scheduled maintenance of the rollups: compact complete minute-hours into hour rows (once per hour, marked in
+ * metrics_compactions in the same batch) and delete rows past retention.
+ */
+import { HOUR } from "./aggregate";
+import type { MetricsConfig } from "./config";
+
+/** Hours end this long before they are compacted, so late flushes (≤ 10 s + retries) still land in minutes. */
+export const COMPACTION_GRACE_S = 5 * 60;
+
+const ROLLUP_TABLES: Array<{ table: string; keys: string; sums: string[] }> = [
+  { table: "metrics_requests", keys: "route, variant, light_model, heavy_model, colo",
+    sums: ["requests", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "degraded", "good", "cache_hit", "cache_miss", "cache_bypass", "drill", "latency_sum_ms", "gpu_calls"] },
+  { table: "metrics_latency", keys: "route, variant, light_model, heavy_model, colo, stage, bucket", sums: ["count"] },
+  { table: "metrics_degraded", keys: "variant, reason", sums: ["count"] },
+  { table: "metrics_scores", keys: "kind, model, bucket", sums: ["count"] },
+  { table: "metrics_feedback", keys: "variant, model", sums: ["impressions", "clicks", "add_to_cart", "purchases"] },
+];
+
+function compactStatements(db: D1Database, hour: number, now: number): D1PreparedStatement[] {
+  const stmts = [db.prepare("INSERT INTO metrics_compactions (hour, compacted_at) VALUES (?, ?)").bind(hour, now)];
+  for (const t of ROLLUP_TABLES) {
+    const sums = t.sums.map((s) => `SUM(${s})`).join(", ");
+    const set = t.sums.map((s) => `${s} = ${s} + excluded.${s}`).join(", ");
+    stmts.push(
+      db.prepare(
+        `INSERT INTO ${t.table} (res, ts, ${t.keys}, ${t.sums.join(", ")})
+         SELECT 3600, ?, ${t.keys}, ${sums} FROM ${t.table} WHERE res = 60 AND ts >= ? AND ts < ?
+         GROUP BY ${t.keys} ORDER BY 1
+         ON CONFLICT DO UPDATE SET ${set}`,
+      ).bind(hour, hour, hour + HOUR),
+    );
+  }
+  return stmts;
+}
+
+/** Compacts every complete, not yet compacted hour that still has minute rows. Returns the hours compacted. */
+export async function compactHours(db: D1Database, now: number, maxHours = 6): Promise<number[]> {
+  const limit = now - COMPACTION_GRACE_S - HOUR;
+  const { results } = await db
+    .prepare(
+      `SELECT DISTINCT ts - (ts % 3600) AS hour FROM metrics_requests
+       WHERE res = 60 AND ts - (ts % 3600) <= ? AND ts - (ts % 3600) NOT IN (SELECT hour FROM metrics_compactions)
+       UNION
+       SELECT DISTINCT ts - (ts % 3600) FROM metrics_feedback
+       WHERE res = 60 AND ts - (ts % 3600) <= ? AND ts - (ts % 3600) NOT IN (SELECT hour FROM metrics_compactions)
+       ORDER BY hour LIMIT ?`,
+    )
+    .bind(limit, limit, maxHours)
+    .all<{ hour: number }>();
+  const done: number[] = [];
+  for (const { hour } of results) {
+    await db.batch(compactStatements(db, hour, now)); // one transaction: marker + all tables
+    done.push(hour);
+  }
+  return done;
+}
+
+/** Deletes minute rows older than the minute retention and hour rows older than the hour retention. */
+export async function applyRetention(db: D1Database, cfg: MetricsConfig, now: number): Promise<number> {
+  const minuteCut = now - cfg.minuteRetentionS;
+  const hourCut = now - cfg.hourRetentionS;
+  const stmts: D1PreparedStatement[] = [];
+  for (const t of ROLLUP_TABLES) {
+    stmts.push(db.prepare(`DELETE FROM ${t.table} WHERE res = 60 AND ts < ?`).bind(minuteCut));
+    stmts.push(db.prepare(`DELETE FROM ${t.table} WHERE res = 3600 AND ts < ?`).bind(hourCut));
+  }
+  stmts.push(db.prepare("DELETE FROM metrics_flushes WHERE applied_at < ?").bind(minuteCut));
+  stmts.push(db.prepare("DELETE FROM metrics_compactions WHERE hour < ?").bind(hourCut));
+  stmts.push(db.prepare("DELETE FROM alerts WHERE state = 'resolved' AND updated_at < ?").bind(hourCut));
+  const res = await db.batch(stmts);
+  return res.reduce((n, r) => n + (r.meta.changes ?? 0), 0);
+}

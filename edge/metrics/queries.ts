@@ -1,0 +1,241 @@
+/**
+ * Read side of the rollups: time series over [from, to) in `step`-second points, optionally grouped by
+ * variant | model | route | colo. Minute rows serve every range inside the minute retention; older ranges read hour
+ * rows up to the last compacted hour and minute rows after it.
+ */
+import { Sketch } from "./sketch";
+import { STAGES, type Stage } from "./types";
+import { HOUR, MINUTE } from "./aggregate";
+
+export const GROUP_BY = ["variant", "model", "route", "colo"] as const;
+export type GroupBy = (typeof GROUP_BY)[number];
+
+export interface Percentiles { p50: number | null; p95: number | null; p99: number | null; mean: number | null; count: number }
+
+export interface Point {
+  ts: number;
+  count: number;
+  rps: number;
+  status: { "2xx": number; "3xx": number; "4xx": number; "5xx": number };
+  errorRate: number | null;
+  clientErrorRate: number | null;
+  degraded: number;
+  degradedRate: number | null;
+  availability: number | null;
+  cacheHitRatio: number | null;
+  cache: { hit: number; miss: number; bypass: number };
+  gpuCalls: number;
+  drill: number;
+  latencySumMs: number;
+  latencyMs: Record<Stage, Percentiles>;
+  feedback: { impressions: number; clicks: number; addToCart: number; purchases: number };
+  ctr: number | null;
+  conversion: number | null;
+}
+
+export interface Series { group: string; points: Point[]; totals: Point }
+
+export interface RollupQuery { from: number; to: number; step: number; groupBy?: GroupBy }
+
+export interface RollupResult {
+  from: number;
+  to: number;
+  step: number;
+  groupBy: GroupBy | null;
+  series: Series[];
+  totals: Point;
+  degradedReasons: Record<string, number>;
+}
+
+const REQ_GROUP: Record<GroupBy | "none", string> = {
+  variant: "variant",
+  model: "light_model || ' / ' || heavy_model",
+  route: "route",
+  colo: "colo",
+  none: "'all'",
+};
+const FEEDBACK_GROUP: Record<GroupBy | "none", string | null> = {
+  variant: "variant",
+  model: "model",
+  route: null,
+  colo: null,
+  none: "'all'",
+};
+
+/** Start of the first minute that is not covered by hour rows (= end of the last compacted hour). */
+async function compactedUntil(db: D1Database): Promise<number> {
+  const row = await db.prepare("SELECT MAX(hour) AS h FROM metrics_compactions").first<{ h: number | null }>();
+  return row?.h != null ? row.h + HOUR : 0;
+}
+
+/**
+ * SQL filter choosing rows for [from, to): minute rows where they are complete, hour rows before that.
+ * Returns the clause and its 6 bound values.
+ */
+export async function sourceFilter(db: D1Database, from: number, to: number, minuteRetentionS: number, now: number): Promise<{ where: string; binds: number[] }> {
+  let boundary = from;
+  if (from < now - minuteRetentionS) boundary = Math.min(to, Math.max(from, await compactedUntil(db)));
+  return {
+    where: "((res = 3600 AND ts >= ? AND ts < ?) OR (res = 60 AND ts >= ? AND ts < ?))",
+    binds: [from, boundary, boundary, to],
+  };
+}
+
+interface ReqAgg {
+  requests: number; s2: number; s3: number; s4: number; s5: number; degraded: number; good: number;
+  hit: number; miss: number; bypass: number; drill: number; latencySumMs: number; gpuCalls: number;
+}
+interface FbAgg { impressions: number; clicks: number; addToCart: number; purchases: number }
+
+interface Cell { req: ReqAgg; fb: FbAgg; stages: Map<Stage, Sketch> }
+
+function emptyCell(): Cell {
+  return {
+    req: { requests: 0, s2: 0, s3: 0, s4: 0, s5: 0, degraded: 0, good: 0, hit: 0, miss: 0, bypass: 0, drill: 0, latencySumMs: 0, gpuCalls: 0 },
+    fb: { impressions: 0, clicks: 0, addToCart: 0, purchases: 0 },
+    stages: new Map(),
+  };
+}
+
+function mergeCell(into: Cell, c: Cell): void {
+  for (const k of Object.keys(into.req) as (keyof ReqAgg)[]) into.req[k] += c.req[k];
+  for (const k of Object.keys(into.fb) as (keyof FbAgg)[]) into.fb[k] += c.fb[k];
+  for (const [stage, sk] of c.stages) {
+    const t = into.stages.get(stage);
+    if (t) t.merge(sk);
+    else into.stages.set(stage, sk.clone());
+  }
+}
+
+const ratio = (a: number, b: number): number | null => (b > 0 ? a / b : null);
+const round = (v: number): number => Math.round(v * 1000) / 1000;
+
+function percentiles(sk: Sketch | undefined): Percentiles {
+  if (!sk || sk.count === 0) return { p50: null, p95: null, p99: null, mean: null, count: 0 };
+  return {
+    p50: round(sk.quantile(0.5)),
+    p95: round(sk.quantile(0.95)),
+    p99: round(sk.quantile(0.99)),
+    mean: round(sk.sum / sk.count),
+    count: sk.count,
+  };
+}
+
+export function toPoint(ts: number, seconds: number, c: Cell): Point {
+  const r = c.req;
+  const latencyMs = {} as Record<Stage, Percentiles>;
+  for (const s of STAGES) latencyMs[s] = percentiles(c.stages.get(s));
+  return {
+    ts,
+    count: r.requests,
+    rps: round(r.requests / seconds),
+    status: { "2xx": r.s2, "3xx": r.s3, "4xx": r.s4, "5xx": r.s5 },
+    errorRate: ratio(r.s5, r.requests),
+    clientErrorRate: ratio(r.s4, r.requests),
+    degraded: r.degraded,
+    degradedRate: ratio(r.degraded, r.requests),
+    availability: ratio(r.good, r.requests - r.s4),
+    cacheHitRatio: ratio(r.hit, r.hit + r.miss),
+    cache: { hit: r.hit, miss: r.miss, bypass: r.bypass },
+    gpuCalls: r.gpuCalls,
+    drill: r.drill,
+    latencySumMs: round(r.latencySumMs),
+    latencyMs,
+    feedback: { ...c.fb },
+    ctr: ratio(c.fb.clicks, c.fb.impressions),
+    conversion: ratio(c.fb.purchases, c.fb.impressions),
+  };
+}
+
+/** Cells keyed by group then step index, plus the merged sketches (used by the alert evaluator too). */
+export async function queryCells(
+  db: D1Database, q: RollupQuery, minuteRetentionS: number, now: number,
+): Promise<{ cells: Map<string, Map<number, Cell>>; degradedReasons: Record<string, number> }> {
+  const g = q.groupBy ?? "none";
+  const { where, binds } = await sourceFilter(db, q.from, q.to, minuteRetentionS, now);
+  const bucketExpr = "((ts - ?) / ?)";
+  const reqSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g,
+      SUM(requests) AS requests, SUM(status_2xx) AS s2, SUM(status_3xx) AS s3, SUM(status_4xx) AS s4,
+      SUM(status_5xx) AS s5, SUM(degraded) AS degraded, SUM(good) AS good, SUM(cache_hit) AS hit,
+      SUM(cache_miss) AS miss, SUM(cache_bypass) AS bypass, SUM(drill) AS drill,
+      SUM(latency_sum_ms) AS latencySumMs, SUM(gpu_calls) AS gpuCalls
+    FROM metrics_requests WHERE ${where} GROUP BY b, g`;
+  const latSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g, stage, bucket, SUM(count) AS n
+    FROM metrics_latency WHERE ${where} GROUP BY b, g, stage, bucket`;
+  const fg = FEEDBACK_GROUP[g];
+  const fbSql = fg
+    ? `SELECT ${bucketExpr} AS b, ${fg} AS g, SUM(impressions) AS impressions, SUM(clicks) AS clicks,
+        SUM(add_to_cart) AS addToCart, SUM(purchases) AS purchases
+      FROM metrics_feedback WHERE ${where} GROUP BY b, g`
+    : null;
+  const degSql = `SELECT reason, SUM(count) AS n FROM metrics_degraded WHERE ${where} GROUP BY reason`;
+  const args = [q.from, q.step, ...binds];
+  const stmts = [
+    db.prepare(reqSql).bind(...args),
+    db.prepare(latSql).bind(...args),
+    db.prepare(degSql).bind(...binds),
+    ...(fbSql ? [db.prepare(fbSql).bind(...args)] : []),
+  ];
+  const [reqRes, latRes, degRes, fbRes] = await db.batch<Record<string, number | string>>(stmts);
+
+  const cells = new Map<string, Map<number, Cell>>();
+  const cell = (group: string, b: number): Cell => {
+    let m = cells.get(group);
+    if (!m) cells.set(group, (m = new Map()));
+    let c = m.get(b);
+    if (!c) m.set(b, (c = emptyCell()));
+    return c;
+  };
+  for (const row of reqRes?.results ?? []) {
+    const c = cell(String(row.g), Number(row.b));
+    for (const k of Object.keys(c.req) as (keyof ReqAgg)[]) c.req[k] += Number(row[k] ?? 0);
+  }
+  for (const row of latRes?.results ?? []) {
+    const c = cell(String(row.g), Number(row.b));
+    const stage = String(row.stage) as Stage;
+    let sk = c.stages.get(stage);
+    if (!sk) c.stages.set(stage, (sk = new Sketch()));
+    sk.addBucket(Number(row.bucket), Number(row.n));
+  }
+  for (const row of fbRes?.results ?? []) {
+    const c = cell(String(row.g), Number(row.b));
+    for (const k of Object.keys(c.fb) as (keyof FbAgg)[]) c.fb[k] += Number(row[k] ?? 0);
+  }
+  const degradedReasons: Record<string, number> = {};
+  for (const row of degRes?.results ?? []) degradedReasons[String(row.reason)] = Number(row.n);
+  return { cells, degradedReasons };
+}
+
+/** Everything in [from, to) merged into one cell (alert windows). */
+export async function windowCell(db: D1Database, from: number, to: number, minuteRetentionS: number, now: number): Promise<Cell> {
+  const { cells } = await queryCells(db, { from, to, step: Math.max(MINUTE, to - from) }, minuteRetentionS, now);
+  const total = emptyCell();
+  for (const m of cells.values()) for (const c of m.values()) mergeCell(total, c);
+  return total;
+}
+
+export type { Cell };
+
+export async function queryRollup(db: D1Database, q: RollupQuery, minuteRetentionS: number, now: number): Promise<RollupResult> {
+  const { cells, degradedReasons } = await queryCells(db, q, minuteRetentionS, now);
+  const nSteps = Math.ceil((q.to - q.from) / q.step);
+  const overall = emptyCell();
+  const series: Series[] = [];
+  for (const [group, byStep] of [...cells.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const total = emptyCell();
+    const points: Point[] = [];
+    for (let b = 0; b < nSteps; b++) {
+      const c = byStep.get(b) ?? emptyCell();
+      mergeCell(total, c);
+      points.push(toPoint(q.from + b * q.step, Math.min(q.step, q.to - (q.from + b * q.step)), c));
+    }
+    mergeCell(overall, total);
+    series.push({ group, points, totals: toPoint(q.from, q.to - q.from, total) });
+  }
+  return {
+    from: q.from, to: q.to, step: q.step, groupBy: q.groupBy ?? null,
+    series, totals: toPoint(q.from, q.to - q.from, overall), degradedReasons,
+  };
+}
+
+export { emptyCell, mergeCell };

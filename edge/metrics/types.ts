@@ -1,0 +1,20 @@
+/** Boundary types of the monitoring platform (contract C5). */
+
+/** One served request, as the search/rerank routes report it to `recordRequest`. */
+export interface RequestSample {
+  route: string;
+  variant: string;
+  lightModel: string;
+  heavyModel: string;
+  colo: string;
+  status: number;
+  cache: "HIT" | "MISS" | "BYPASS";
+  degradedReason?: string;
+  stages: { retrieval?: number; light?: number; gpu?: number; total: number };
+  scores?: { light?: number[]; heavy?: number[] };
+  drill?: boolean;
+}
+
+/** Latency stages tracked per request. */
+export const STAGES = ["retrieval", "light", "gpu", "total"] as const;
+export type Stage = (typeof STAGES)[number];

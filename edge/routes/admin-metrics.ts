@@ -1,0 +1,62 @@
+/**
+ * Admin read side (bearer ADMIN_TOKEN): GET /admin/metrics (time series), GET /admin/alerts (alert state),
+ * POST /admin/alerts/:id/silence. Reads flush this isolate's pending aggregates first.
+ */
+import { Hono } from "hono";
+import { zValidator } from "@hono/zod-validator";
+import { z } from "zod";
+import type { AppEnv } from "../env";
+import { zodHook } from "../middleware/errors";
+import { requireAdmin } from "../admin/auth";
+import { flushNow, collectorState } from "../metrics/collector";
+import { metricsConfig } from "../metrics/config";
+import { GROUP_BY, queryRollup } from "../metrics/queries";
+import { listAlerts, silenceAlert } from "../metrics/alerts";
+
+const MAX_POINTS = 1440;
+
+const unixSeconds = z.coerce.number().int().min(0).max(4_102_444_800);
+
+export const metricsQuerySchema = z
+  .object({
+    from: unixSeconds.optional(),
+    to: unixSeconds.optional(),
+    step: z.coerce.number().int().min(60).max(86_400).refine((s) => s % 60 === 0, "step must be a multiple of 60").default(60),
+    groupBy: z.enum(GROUP_BY).optional(),
+  })
+  .transform((q, ctx) => {
+    const now = Math.floor(Date.now() / 1000);
+    const to = q.to ?? now + 60 - (now % 60);
+    const from = q.from ?? to - 3600;
+    if (from >= to) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["from"], message: "from must be before to" });
+    else if ((to - from) / q.step > MAX_POINTS)
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["step"], message: `at most ${MAX_POINTS} points: raise step` });
+    return { from: from - (from % 60), to, step: q.step, groupBy: q.groupBy };
+  });
+
+const alertsQuerySchema = z.object({ state: z.enum(["pending", "firing", "resolved"]).optional(), limit: z.coerce.number().int().min(1).max(500).default(100) });
+const silenceSchema = z.object({ minutes: z.number().int().min(1).max(7 * 24 * 60) });
+
+export const adminMetrics = new Hono<AppEnv>();
+
+adminMetrics.use("*", requireAdmin);
+
+adminMetrics.get("/metrics", zValidator("query", metricsQuerySchema, zodHook), async (c) => {
+  const q = c.req.valid("query");
+  const flush = await flushNow(c.env.DB).catch((err: unknown) => ({ error: String(err) }));
+  const cfg = metricsConfig(c.env);
+  const result = await queryRollup(c.env.DB, q, cfg.minuteRetentionS, Math.floor(Date.now() / 1000));
+  return c.json({ ...result, collector: { ...collectorState(), lastFlush: flush } });
+});
+
+adminMetrics.get("/alerts", zValidator("query", alertsQuerySchema, zodHook), async (c) => {
+  const q = c.req.valid("query");
+  return c.json({ alerts: await listAlerts(c.env.DB, q.state, q.limit) });
+});
+
+adminMetrics.post("/alerts/:id/silence", zValidator("json", silenceSchema, zodHook), async (c) => {
+  const until = Math.floor(Date.now() / 1000) + c.req.valid("json").minutes * 60;
+  const ok = await silenceAlert(c.env.DB, c.req.param("id"), until);
+  if (!ok) return c.json({ error: "not_found", message: "no such alert" }, 404);
+  return c.json({ id: c.req.param("id"), silencedUntil: until });
+});
