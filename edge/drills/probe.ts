@@ -1,0 +1,111 @@
+/**
+ * Synthetic probe requests. A probe goes through the worker's own Hono app in-process (`app.fetch(request, env,
+ * ctx)`: no network), carrying a freshly signed drill header for its run, scenario and fault. What heavyRank did
+ * for the probe is observed through `observeDrill` (edge/gpu/index.ts).
+ */
+import type { Bindings } from "../env";
+import type { GpuDrillEvent } from "../gpu/index";
+import type { FaultSpec, ScenarioId } from "./context";
+import { DRILL_HEADER, signDrillHeader } from "./header";
+
+export const PROBE_ORIGIN = "https://drill-probe.vitrine.internal";
+export const PROBE_USER = "vitrine-drill-probe";
+export const PROBE_K = 10;
+
+export interface ProbeBody {
+  degraded?: boolean;
+  degradedReason?: string;
+  variant?: string;
+  experiment?: string;
+  models?: { light?: string; heavy?: string };
+  items?: unknown[];
+}
+
+export interface ProbeResult {
+  at: number;
+  ms: number;
+  status: number;
+  degraded: boolean;
+  degradedReason?: string;
+  cache?: string;
+  body?: ProbeBody;
+  /** GPU activity of this probe (attempts, skips, breaker transitions, final result) */
+  gpu: GpuDrillEvent[];
+  error?: string;
+}
+
+export interface ProbeDeps {
+  env: Bindings;
+  ctx: ExecutionContext;
+  runId: string;
+  scenario: ScenarioId;
+  secret: string;
+  query: string;
+  /** events heavyRank emitted for this run since the last drain */
+  drainGpuEvents: () => GpuDrillEvent[];
+}
+
+type AppFetch = (request: Request, env: Bindings, ctx: ExecutionContext) => Response | Promise<Response>;
+let appFetch: AppFetch | undefined;
+
+async function loadApp(): Promise<AppFetch> {
+  if (!appFetch) {
+    // imported lazily: edge/app.ts mounts the admin drill routes, which import this module
+    const { app } = await import("../app");
+    appFetch = (request, env, ctx) => app.fetch(request, env, ctx);
+  }
+  return appFetch;
+}
+
+export async function sendProbe(deps: ProbeDeps, fault: FaultSpec): Promise<ProbeResult> {
+  const fetchApp = await loadApp();
+  const url = new URL("/v1/search", PROBE_ORIGIN);
+  url.searchParams.set("q", deps.query);
+  url.searchParams.set("k", String(PROBE_K));
+  url.searchParams.set("user", PROBE_USER);
+  const header = await signDrillHeader(deps.secret, { run: deps.runId, scenario: deps.scenario, fault });
+  const request = new Request(url.toString(), { headers: { [DRILL_HEADER]: header, "user-agent": "vitrine-drill" } });
+  deps.drainGpuEvents();
+  const at = Date.now();
+  const t0 = performance.now();
+  try {
+    const res = await fetchApp(request, deps.env, deps.ctx);
+    const text = await res.text();
+    const ms = Math.round(performance.now() - t0);
+    let body: ProbeBody | undefined;
+    try {
+      body = JSON.parse(text) as ProbeBody;
+    } catch {
+      body = undefined;
+    }
+    const cache = res.headers.get("x-vitrine-cache") ?? undefined;
+    return {
+      at,
+      ms,
+      status: res.status,
+      degraded: body?.degraded === true,
+      ...(body?.degradedReason ? { degradedReason: body.degradedReason } : {}),
+      ...(cache ? { cache } : {}),
+      ...(body ? { body } : {}),
+      gpu: deps.drainGpuEvents(),
+    };
+  } catch (err) {
+    return { at, ms: Math.round(performance.now() - t0), status: 0, degraded: false, gpu: deps.drainGpuEvents(), error: String(err) };
+  }
+}
+
+/** The role of the endpoint that served the probe's heavy ranking, if any. */
+export function servedBy(p: ProbeResult): "primary" | "secondary" | undefined {
+  const result = [...p.gpu].reverse().find((e) => e.type === "result");
+  if (!result || result.type !== "result" || !result.ok) return undefined;
+  const ok = [...p.gpu].reverse().find((e) => e.type === "attempt" && e.outcome === "ok");
+  return ok && ok.type === "attempt" ? ok.role : undefined;
+}
+
+/** The GPU result of the probe (heavyRank's own figures). */
+export function gpuResult(p: ProbeResult): Extract<GpuDrillEvent, { type: "result" }> | undefined {
+  const r = [...p.gpu].reverse().find((e) => e.type === "result");
+  return r && r.type === "result" ? r : undefined;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,179 @@
+/**
+ * The drill runner: one scenario at a time, each bounded (DrillSettings.scenarioBudgetMs).
+ *
+ * A run: store a "running" row → steady-state check (skip with a reason when the system is already unhealthy) →
+ * inject the scenario's fault into its own probes only → measure time to detect / fail over / recover after the
+ * fault is lifted → judge against the targets → store the report (D1 drill_runs) → raise or resolve the drill alert.
+ * Abort conditions (edge/drills/run.ts) stop the run at once and fail it.
+ */
+import { drizzle } from "drizzle-orm/d1";
+import { eq } from "drizzle-orm";
+import { alerts } from "../db/schema-metrics";
+import { drillRuns } from "../db/schema-drills";
+import type { Bindings } from "../env";
+import { observeDrill } from "../gpu/index";
+import { drillSettings } from "./config";
+import type { ScenarioId } from "./context";
+import { pruneNonces } from "./header";
+import { DrillAborted, DrillRun, DrillSkipped, type DrillReport, type DrillStatus, type DrillTrigger } from "./run";
+import { SCENARIO_RUNNERS } from "./scenarios";
+
+export type { DrillReport, DrillStatus, DrillTrigger } from "./run";
+
+// ---- probe query -------------------------------------------------------------------------------------------------
+
+/**
+ * DRILL_PROBE_QUERY, else a narrow query picked from the catalog: a title word matching only a few products (few
+ * candidates → small GPU requests → short drills even on a CPU gpu-tier), falling back to the rarest word seen.
+ */
+export async function probeQuery(env: Bindings, configured: string): Promise<string | undefined> {
+  if (configured) return configured;
+  const { results } = await env.DB.prepare("SELECT title FROM products ORDER BY rowid LIMIT 20").all<{ title: string }>();
+  const words = [...new Set(results.flatMap((r) => (r.title.toLowerCase().match(/[a-z]{5,}/g) ?? []).sort((a, b) => b.length - a.length).slice(0, 2)))];
+  let best: { word: string; n: number } | undefined;
+  for (const word of words.slice(0, 12)) {
+    const row = await env.DB.prepare("SELECT count(*) AS n FROM products_fts WHERE products_fts MATCH ?1").bind(`"${word}"`).first<{ n: number }>();
+    const n = Number(row?.n ?? 0);
+    if (n >= 2 && n <= 20) return word;
+    if (n >= 1 && (!best || n < best.n)) best = { word, n };
+  }
+  return best?.word ?? results[0]?.title.slice(0, 60);
+}
+
+// ---- storage and alerting ----------------------------------------------------------------------------------------
+
+function toRow(r: DrillReport): typeof drillRuns.$inferInsert {
+  return {
+    id: r.id,
+    scenario: r.scenario,
+    status: r.status,
+    trigger: r.trigger,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+    reason: r.reason ?? null,
+    timeToDetectMs: r.timeToDetectMs,
+    timeToFailoverMs: r.timeToFailoverMs,
+    timeToRecoverMs: r.timeToRecoverMs,
+    probes: r.probes,
+    non2xx: r.non2xx,
+    aborted: r.aborted ? 1 : 0,
+    results: JSON.stringify(r.results),
+    timeline: JSON.stringify(r.timeline),
+  };
+}
+
+/** A failed drill fires the alert `drill:<scenario>` in the monitoring alert table; a later pass resolves it. */
+async function updateAlert(env: Bindings, r: DrillReport): Promise<void> {
+  const db = drizzle(env.DB);
+  const id = `drill:${r.scenario}`;
+  const now = Date.now();
+  if (r.status === "fail") {
+    const summary = `failover drill ${r.scenario} failed: ${r.reason ?? "targets not met"} (run ${r.id})`;
+    const labels = JSON.stringify({ scenario: r.scenario, drill: r.id });
+    await db
+      .insert(alerts)
+      .values({ id, rule: "drill_failed", kind: "drill", severity: "page", state: "firing", summary, pendingSince: now, firedAt: now, updatedAt: now, labels })
+      .onConflictDoUpdate({ target: alerts.id, set: { state: "firing", summary, firedAt: now, resolvedAt: null, updatedAt: now, labels } });
+    console.error(JSON.stringify({ event: "drill_failed", id: r.id, scenario: r.scenario, reason: r.reason }));
+    if (env.ALERT_WEBHOOK_URL) {
+      // same body shape as the monitoring notifier (edge/metrics/alerts.ts)
+      const body = { text: `:rotating_light: [FIRING] page ${id}: ${summary}`, alert: { id, rule: "drill_failed", kind: "drill", severity: "page", state: "firing", value: null, threshold: null, labels: JSON.parse(labels) as unknown } };
+      await fetch(env.ALERT_WEBHOOK_URL, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(5_000) })
+        .then((res) => (res.ok ? undefined : console.warn("drill alert webhook answered", res.status)))
+        .catch((err: unknown) => console.warn("drill alert webhook failed", String(err)));
+    }
+  } else if (r.status === "pass") {
+    const existing = await db.select({ state: alerts.state }).from(alerts).where(eq(alerts.id, id)).limit(1);
+    if (existing[0] && existing[0].state !== "resolved") {
+      await db.update(alerts).set({ state: "resolved", resolvedAt: now, updatedAt: now }).where(eq(alerts.id, id));
+    }
+  }
+}
+
+// ---- running -----------------------------------------------------------------------------------------------------
+
+/** one drill at a time per isolate (cron and admin share it) */
+let running: string | undefined;
+
+export function drillInProgress(): string | undefined {
+  return running;
+}
+
+function newRunId(scenario: ScenarioId): string {
+  const rand = crypto.getRandomValues(new Uint8Array(4));
+  return `drill-${Date.now().toString(36)}-${[...rand].map((b) => b.toString(16).padStart(2, "0")).join("")}-${scenario}`;
+}
+
+export async function runDrill(env: Bindings, ctx: ExecutionContext, scenario: ScenarioId, trigger: DrillTrigger): Promise<DrillReport> {
+  const settings = drillSettings(env);
+  const id = newRunId(scenario);
+  const db = drizzle(env.DB);
+  const startedAt = Date.now();
+  await db.insert(drillRuns).values({ id, scenario, status: "running", trigger, startedAt });
+
+  const finish = async (run: DrillRun | undefined, status: DrillStatus, reason: string | undefined, aborted = false): Promise<DrillReport> => {
+    const report: DrillReport = {
+      id,
+      scenario,
+      status,
+      trigger,
+      startedAt,
+      finishedAt: Date.now(),
+      ...(reason ? { reason } : {}),
+      timeToDetectMs: run?.timeToDetectMs ?? null,
+      timeToFailoverMs: run?.timeToFailoverMs ?? null,
+      timeToRecoverMs: run?.timeToRecoverMs ?? null,
+      probes: run?.probes.length ?? 0,
+      non2xx: run?.non2xx ?? 0,
+      aborted,
+      results: { targets: settings.targets, checks: run?.checks ?? [], measurements: run?.measurements ?? {} },
+      timeline: run?.timeline ?? [{ t: 0, event: "skipped", reason }],
+    };
+    await db.update(drillRuns).set(toRow(report)).where(eq(drillRuns.id, id));
+    try {
+      await updateAlert(env, report);
+    } catch (err) {
+      console.error(JSON.stringify({ event: "drill_alert_write_failed", id, error: String(err), status, reason }));
+    }
+    console.log(JSON.stringify({ event: "drill_finished", id, scenario, status, reason, ttd: report.timeToDetectMs, ttf: report.timeToFailoverMs, ttr: report.timeToRecoverMs }));
+    return report;
+  };
+
+  if (!env.DRILL_SECRET) return finish(undefined, "skipped", "DRILL_SECRET is not configured: probes cannot be signed");
+  if (running) return finish(undefined, "skipped", `another drill is in progress in this isolate (${running})`);
+  const query = await probeQuery(env, settings.probeQuery);
+  if (!query) return finish(undefined, "skipped", "no probe query: the catalog is empty and DRILL_PROBE_QUERY is not set");
+
+  running = id;
+  const run = new DrillRun(id, scenario, env, ctx, settings, env.DRILL_SECRET, query);
+  const unsubscribe = observeDrill(id, run.onGpuEvent);
+  try {
+    run.mark("start", { scenario, trigger, query });
+    await pruneNonces(env.DB).catch(() => undefined);
+    await SCENARIO_RUNNERS[scenario](run);
+    const failed = run.checks.filter((c) => !c.ok);
+    run.mark("end", { failedChecks: failed.map((c) => c.name) });
+    return await finish(run, failed.length === 0 ? "pass" : "fail", failed.length === 0 ? undefined : failed.map((c) => `${c.name}: ${c.detail}`).join("; "));
+  } catch (err) {
+    if (err instanceof DrillSkipped) {
+      run.mark("skipped", { reason: err.message });
+      return await finish(run, "skipped", err.message);
+    }
+    if (err instanceof DrillAborted) {
+      run.mark("aborted", { reason: err.message });
+      return await finish(run, "fail", `aborted: ${err.message}`, true);
+    }
+    run.mark("error", { error: String(err) });
+    return await finish(run, "fail", `drill error: ${String(err)}`);
+  } finally {
+    unsubscribe();
+    running = undefined;
+  }
+}
+
+/** The DRILL_SCHEDULE cron job: every configured scenario, one after another. */
+export async function runScheduledDrills(env: Bindings, ctx: ExecutionContext): Promise<DrillReport[]> {
+  const out: DrillReport[] = [];
+  for (const scenario of drillSettings(env).scheduled) out.push(await runDrill(env, ctx, scenario, "cron"));
+  return out;
+}

@@ -1,0 +1,41 @@
+/**
+ * The GPU endpoints the edge may call, in failover order: the primary region (GPU_*) and, when configured, the
+ * secondary region (GPU_SECONDARY_*). An empty *_ENDPOINT_URL means the regional SageMaker runtime URL.
+ */
+import type { Bindings } from "../env";
+
+export type EndpointRole = "primary" | "secondary";
+
+export interface GpuEndpoint {
+  role: EndpointRole;
+  /** SageMaker endpoint name */
+  name: string;
+  region: string;
+  /** runtime URL override ("" = https://runtime.sagemaker.<region>.amazonaws.com) */
+  url: string;
+  /** stable key for breakers and metrics: role:name@region */
+  id: string;
+}
+
+function endpoint(role: EndpointRole, name: string, region: string, url: string): GpuEndpoint {
+  return { role, name, region, url, id: `${role}:${name}@${region}` };
+}
+
+/**
+ * The secondary is configured when it has a name and, when the primary is a local override (a URL), a URL of its
+ * own too: a local primary with an empty secondary URL would otherwise point at a real AWS region.
+ */
+export function gpuEndpoints(env: Bindings): GpuEndpoint[] {
+  const list = [endpoint("primary", env.GPU_ENDPOINT_NAME, env.GPU_REGION, env.GPU_ENDPOINT_URL ?? "")];
+  const name = env.GPU_SECONDARY_ENDPOINT_NAME ?? "";
+  const url = env.GPU_SECONDARY_ENDPOINT_URL ?? "";
+  const region = env.GPU_SECONDARY_REGION ?? "";
+  const primaryIsLocal = (env.GPU_ENDPOINT_URL ?? "") !== "";
+  if (name !== "" && region !== "" && (url !== "" || !primaryIsLocal)) {
+    list.push(endpoint("secondary", name, region, url));
+  }
+  return list;
+}
+
+/** The endpoint as the SageMaker call should see it under an injected "refuse" fault: a closed loopback port. */
+export const REFUSING_URL = "http://127.0.0.1:9";

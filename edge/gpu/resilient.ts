@@ -1,0 +1,205 @@
+/**
+ * Failover across GPU endpoints under one deadline budget.
+ *
+ * Endpoints are tried in order (primary, then secondary). An endpoint whose breaker refuses is skipped. Every attempt
+ * gets what is left of the budget as its timeout, so the whole call settles by the deadline whatever the endpoints
+ * do. A failed or timed-out attempt moves on to the next endpoint while budget remains. With a hedge delay, the next
+ * endpoint is also started when the current attempt is still pending after that delay (only within budget); the
+ * first success wins and the losers are cancelled.
+ */
+import type { CircuitBreaker } from "./breaker";
+import type { GpuEndpoint } from "./endpoints";
+import type { HeavyRankRequest, HeavyRankResult } from "./types";
+
+export interface GpuAnswer {
+  scores: number[];
+  model: string;
+}
+
+/** One call to one endpoint; must reject (promptly) once `signal` aborts. */
+export type GpuCall = (endpoint: GpuEndpoint, req: HeavyRankRequest, signal: AbortSignal) => Promise<GpuAnswer>;
+
+export type AttemptOutcome = "ok" | "timeout" | "unreachable" | "error" | "client_error" | "cancelled";
+
+export interface AttemptEvent {
+  endpoint: GpuEndpoint;
+  outcome: AttemptOutcome;
+  ms: number;
+  hedge: boolean;
+  detail?: string;
+}
+
+export interface FailoverDeps {
+  endpoints: GpuEndpoint[];
+  breakerFor: (endpoint: GpuEndpoint) => CircuitBreaker;
+  call: GpuCall;
+  now?: () => number;
+  /** start the next endpoint when the current attempt is still pending after this many ms (undefined = no hedging) */
+  hedgeAfterMs?: (endpoint: GpuEndpoint) => number | undefined;
+  onAttempt?: (e: AttemptEvent) => void;
+  onSkip?: (endpoint: GpuEndpoint, reason: "circuit_open" | "no_budget") => void;
+}
+
+/** an attempt needs at least this much budget to be worth starting */
+export const MIN_ATTEMPT_MS = 5;
+
+class DeadlineExceeded extends Error {
+  constructor() {
+    super("deadline exceeded");
+    this.name = "DeadlineExceeded";
+  }
+}
+
+/** Classifies a rejected call. The SDK's service errors carry $metadata.httpStatusCode; network errors do not. */
+export function classifyError(err: unknown, aborted: boolean): { outcome: Exclude<AttemptOutcome, "ok" | "cancelled">; detail: string } {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number }; status?: number } | undefined;
+  const detail = `${e?.name ?? "Error"}: ${e?.message ?? String(err)}`.slice(0, 300);
+  if (aborted || err instanceof DeadlineExceeded || e?.name === "AbortError" || e?.name === "TimeoutError") {
+    return { outcome: "timeout", detail };
+  }
+  const status = e?.$metadata?.httpStatusCode ?? e?.status;
+  if (typeof status === "number" && status > 0) {
+    if (status >= 400 && status < 500 && status !== 408 && status !== 429) return { outcome: "client_error", detail };
+    return { outcome: "error", detail };
+  }
+  const reason = (err as { reason?: unknown } | undefined)?.reason;
+  if (reason === "error") return { outcome: "error", detail };
+  return { outcome: "unreachable", detail };
+}
+
+interface Running {
+  endpoint: GpuEndpoint;
+  breaker: CircuitBreaker;
+  controller: AbortController;
+  startedAt: number;
+  hedge: boolean;
+  promise: Promise<{ run: Running; answer?: GpuAnswer; err?: unknown }>;
+}
+
+export async function rankWithFailover(
+  deps: FailoverDeps,
+  req: HeavyRankRequest,
+  deadlineMs: number,
+): Promise<HeavyRankResult> {
+  const now = deps.now ?? Date.now;
+  const start = now();
+  const deadline = start + Math.max(0, deadlineMs);
+  const remaining = (): number => deadline - now();
+  let next = 0;
+  let attempts = 0;
+  let skippedOpen = 0;
+  let lastFailure: { reason: "timeout" | "unreachable" | "error"; detail: string } | undefined;
+  const running = new Set<Running>();
+
+  const launch = (hedge: boolean): boolean => {
+    while (next < deps.endpoints.length) {
+      const endpoint = deps.endpoints[next++]!;
+      const breaker = deps.breakerFor(endpoint);
+      if (remaining() < MIN_ATTEMPT_MS) {
+        deps.onSkip?.(endpoint, "no_budget");
+        continue;
+      }
+      if (!breaker.tryAcquire()) {
+        skippedOpen += 1;
+        deps.onSkip?.(endpoint, "circuit_open");
+        continue;
+      }
+      attempts += 1;
+      const controller = new AbortController();
+      const startedAt = now();
+      const run = { endpoint, breaker, controller, startedAt, hedge } as Running;
+      run.promise = new Promise((resolve) => {
+        const budget = Math.max(0, deadline - startedAt);
+        const timer = setTimeout(() => {
+          controller.abort(new DeadlineExceeded());
+          resolve({ run, err: new DeadlineExceeded() });
+        }, budget);
+        deps.call(endpoint, req, controller.signal).then(
+          (answer) => {
+            clearTimeout(timer);
+            resolve({ run, answer });
+          },
+          (err: unknown) => {
+            clearTimeout(timer);
+            resolve({ run, err });
+          },
+        );
+      });
+      running.add(run);
+      return true;
+    }
+    return false;
+  };
+
+  const cancelOthers = (winner: Running | undefined): void => {
+    for (const r of running) {
+      if (r === winner) continue;
+      r.controller.abort(new Error("cancelled: another endpoint answered"));
+      r.breaker.onAbandon();
+      deps.onAttempt?.({ endpoint: r.endpoint, outcome: "cancelled", ms: now() - r.startedAt, hedge: r.hedge });
+    }
+    running.clear();
+  };
+
+  launch(false);
+  while (running.size > 0) {
+    const current = [...running];
+    const hedgeDelay = next < deps.endpoints.length && running.size === 1 ? deps.hedgeAfterMs?.(current[0]!.endpoint) : undefined;
+    let hedgeTimer: ReturnType<typeof setTimeout> | undefined;
+    const races: Promise<{ run?: Running; answer?: GpuAnswer; err?: unknown; hedgeNow?: true }>[] = current.map((r) => r.promise);
+    if (hedgeDelay !== undefined) {
+      const wait = Math.max(0, current[0]!.startedAt + hedgeDelay - now());
+      if (wait < remaining() - MIN_ATTEMPT_MS) {
+        races.push(new Promise((resolve) => (hedgeTimer = setTimeout(() => resolve({ hedgeNow: true }), wait))));
+      }
+    }
+    const settled = await Promise.race(races);
+    if (hedgeTimer !== undefined) clearTimeout(hedgeTimer);
+    if (settled.hedgeNow) {
+      launch(true);
+      continue;
+    }
+    const run = settled.run!;
+    running.delete(run);
+    const ms = now() - run.startedAt;
+    if (settled.answer) {
+      run.breaker.onSuccess();
+      deps.onAttempt?.({ endpoint: run.endpoint, outcome: "ok", ms, hedge: run.hedge });
+      cancelOthers(run);
+      return { ok: true, scores: settled.answer.scores, model: settled.answer.model, endpoint: run.endpoint.id, ms: now() - start, attempts };
+    }
+    const { outcome, detail } = classifyError(settled.err, run.controller.signal.aborted);
+    if (outcome === "client_error") run.breaker.onSuccess(); // the endpoint answered: healthy, the request was not
+    else run.breaker.onFailure(`${outcome}: ${detail}`);
+    deps.onAttempt?.({ endpoint: run.endpoint, outcome, ms, hedge: run.hedge, detail });
+    lastFailure = { reason: outcome === "timeout" ? "timeout" : outcome === "unreachable" ? "unreachable" : "error", detail };
+    if (running.size === 0) launch(false);
+  }
+
+  const ms = now() - start;
+  if (lastFailure) return { ok: false, reason: lastFailure.reason, ms, attempts, detail: lastFailure.detail };
+  if (skippedOpen > 0) return { ok: false, reason: "circuit_open", ms, attempts, detail: "every endpoint's breaker is open" };
+  return { ok: false, reason: "no_budget", ms, attempts, detail: `deadline ${deadlineMs} ms left no time for a call` };
+}
+
+/** Latencies of recent successful calls per endpoint, for the hedge delay percentile. */
+export class LatencyTracker {
+  private readonly samples = new Map<string, number[]>();
+  constructor(private readonly size = 200, private readonly minSamples = 20) {}
+
+  add(endpointId: string, ms: number): void {
+    let list = this.samples.get(endpointId);
+    if (!list) this.samples.set(endpointId, (list = []));
+    list.push(ms);
+    if (list.length > this.size) list.shift();
+  }
+
+  /** The p-th percentile (0..100) of the recent latencies, or undefined with too few samples. */
+  percentile(endpointId: string, p: number): number | undefined {
+    const list = this.samples.get(endpointId);
+    if (!list || list.length < this.minSamples) return undefined;
+    const sorted = [...list].sort((a, b) => a - b);
+    const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+    return sorted[idx];
+  }
+}

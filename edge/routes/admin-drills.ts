@@ -1,0 +1,44 @@
+/**
+ * Failover drills, admin side (bearer ADMIN_TOKEN):
+ *  POST /admin/drills/run {scenario}   runs one scenario now (bounded, ≈ ≤ 15 s) and answers its report
+ *  GET  /admin/drills?limit=           recent runs, newest first: {drills: [...]}
+ *  GET  /admin/drills/:id              one run with its timeline
+ */
+import { Hono } from "hono";
+import { zValidator } from "@hono/zod-validator";
+import { z } from "zod";
+import { requireAdmin } from "../admin/auth";
+import type { AppEnv } from "../env";
+import { zodHook } from "../middleware/errors";
+import { scenarioSchema, SCENARIOS } from "../drills/context";
+import { getDrillReport, listDrillReports } from "../drills/reports";
+import { drillInProgress, runDrill } from "../drills/runner";
+
+const runSchema = z.object({ scenario: scenarioSchema }).strict();
+const listSchema = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
+const idSchema = z.object({ id: z.string().min(1).max(100).regex(/^[A-Za-z0-9_-]+$/, "malformed drill id") });
+
+export const adminDrills = new Hono<AppEnv>();
+
+adminDrills.use("/drills", requireAdmin);
+adminDrills.use("/drills/*", requireAdmin);
+
+adminDrills.post("/drills/run", zValidator("json", runSchema, zodHook), async (c) => {
+  const { scenario } = c.req.valid("json");
+  const busy = drillInProgress();
+  if (busy) return c.json({ error: "drill_in_progress", message: `drill ${busy} is running; try again when it ends` }, 409);
+  const report = await runDrill(c.env, c.executionCtx as ExecutionContext, scenario, "admin");
+  return c.json(report);
+});
+
+adminDrills.get("/drills", zValidator("query", listSchema, zodHook), async (c) => {
+  const { limit } = c.req.valid("query");
+  return c.json({ scenarios: SCENARIOS, drills: await listDrillReports(c.env.DB, limit) });
+});
+
+adminDrills.get("/drills/:id", zValidator("param", idSchema, zodHook), async (c) => {
+  const { id } = c.req.valid("param");
+  const report = await getDrillReport(c.env.DB, id);
+  if (!report) return c.json({ error: "not_found", message: `no drill run ${id}` }, 404);
+  return c.json(report);
+});
