@@ -1,10 +1,30 @@
 /**
- * The Hono app, read top-down: request id, then the public routes, then the admin surface.
- * Each route module is small and owns one concern.
+ * The Hono app, read top-down: request id, Server-Timing, error handling, then the public routes, then the
+ * admin surface. Each route module is small and owns one concern; mount each with one line.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "./env";
+import { onError } from "./middleware/errors";
+import { requestId } from "./middleware/request-id";
+import { serverTiming } from "./middleware/timing";
+import { health } from "./routes/health";
+import { search } from "./routes/search";
+import { events } from "./routes/events";
+import { adminMetrics } from "./routes/admin-metrics";
+import { adminDrills } from "./routes/admin-drills";
+import { dashboard } from "./routes/dashboard";
 
 export const app = new Hono<AppEnv>();
+
+app.use(requestId);
+app.use(serverTiming);
+app.onError(onError);
+
+app.route("/", health);
+app.route("/v1", search);
+app.route("/v1", events);
+app.route("/admin", adminMetrics);
+app.route("/admin", adminDrills);
+app.route("/", dashboard);
 
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.method} ${c.req.path}` }, 404));

@@ -2,6 +2,8 @@
  * Bindings (wrangler.toml) and secrets (.dev.vars / `wrangler secret put`) of the edge worker,
  * and the Hono environment every route and middleware shares.
  */
+import type { TimingVariables } from "hono/timing";
+
 export interface Bindings {
   DB: D1Database;
   KV: KVNamespace;
@@ -18,6 +20,26 @@ export interface Bindings {
   CACHE_TTL_S: string;
   DEGRADED_CACHE_TTL_S: string;
   CONFIG_TTL_S: string;
+  // monitoring (edge/metrics/config.ts; optional, defaults there)
+  METRICS_MINUTE_RETENTION_H?: string;
+  METRICS_HOUR_RETENTION_D?: string;
+  SLO_AVAILABILITY_TARGET?: string;
+  SLO_LATENCY_TARGET?: string;
+  SLO_LATENCY_THRESHOLD_MS?: string;
+  ANOMALY_Z_THRESHOLD?: string;
+  ANOMALY_MIN_VOLUME?: string;
+  DRIFT_PSI_THRESHOLD?: string;
+  DRIFT_MIN_SAMPLES?: string;
+  // GPU failover and drills (edge/gpu/breaker.ts, edge/drills/config.ts; optional, defaults there)
+  GPU_HEDGE_PERCENTILE?: string;
+  GPU_BREAKER_FAILURES?: string;
+  GPU_BREAKER_ERROR_RATE?: string;
+  GPU_BREAKER_MIN_REQUESTS?: string;
+  GPU_BREAKER_WINDOW_MS?: string;
+  GPU_BREAKER_COOLDOWN_MS?: string;
+  DRILL_SCENARIOS?: string;
+  DRILL_RTO_MS?: string;
+  DRILL_PROBE_QUERY?: string;
   // secrets
   AWS_ACCESS_KEY_ID?: string;
   AWS_SECRET_ACCESS_KEY?: string;
@@ -28,7 +50,7 @@ export interface Bindings {
 }
 
 /** Per-request values that middleware sets for later handlers (typed Context, as in Hono's own middleware). */
-export interface Variables {
+export interface Variables extends TimingVariables {
   requestId: string;
 }
 

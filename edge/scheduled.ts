@@ -3,6 +3,8 @@
  * Areas register their jobs here (metrics maintenance every minute, failover drills every 15 minutes).
  */
 import type { Bindings } from "./env";
+import { runMetricsMaintenance } from "./metrics/jobs";
+import { runScheduledDrills } from "./drills/runner";
 
 export type ScheduledJob = (env: Bindings, ctx: ExecutionContext, scheduledTime: number) => Promise<void>;
 
@@ -10,8 +12,8 @@ export const EVERY_MINUTE = "* * * * *";
 export const DRILL_SCHEDULE = "*/15 * * * *";
 
 const jobs: Record<string, ScheduledJob[]> = {
-  [EVERY_MINUTE]: [],
-  [DRILL_SCHEDULE]: [],
+  [EVERY_MINUTE]: [runMetricsMaintenance],
+  [DRILL_SCHEDULE]: [async (env, ctx) => void (await runScheduledDrills(env, ctx))],
 };
 
 export async function runScheduled(controller: ScheduledController, env: Bindings, ctx: ExecutionContext): Promise<void> {

@@ -161,7 +161,8 @@ export async function applyConditions(d1: D1Database, conditions: Condition[], n
   }
   // Open alerts whose rule produced no condition this round (e.g. a model version that went away) resolve.
   for (const row of open) {
-    if (seen.has(row.id)) continue;
+    // drill alerts (kind "drill", edge/drills/runner.ts) are raised and resolved by the drill runner itself
+    if (seen.has(row.id) || row.kind === "drill") continue;
     const notify = row.state === "firing" && !((row.silencedUntil ?? 0) > now);
     writes.push({ ...row, state: "resolved", resolvedAt: now, updatedAt: now, notifiedState: notify && webhookUrl ? "resolved" : row.notifiedState });
     transitions.push({ id: row.id, from: row.state as AlertState, to: "resolved", notify });

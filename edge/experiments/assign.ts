@@ -1,0 +1,59 @@
+/**
+ * Sticky variant assignment: SHA-256(salt ":" unit id) → a point in [0, 1) → the variant whose cumulative weight
+ * range holds it. The unit id is the caller's `user` parameter or the anonymous `vitrine_uid` cookie the edge sets.
+ * Same unit + same salt → same variant, on every isolate.
+ */
+import type { Context } from "hono";
+import { getCookie, setCookie } from "hono/cookie";
+import type { AppEnv } from "../env";
+import type { ExperimentConfig, Variant } from "./config";
+
+export const UID_COOKIE = "vitrine_uid";
+const UID_FORMAT = /^[A-Za-z0-9-]{8,64}$/;
+const ONE_YEAR_S = 365 * 24 * 3600;
+
+const encoder = new TextEncoder();
+
+/** Uniform point in [0, 1) from the first 48 bits of SHA-256(salt:unit). */
+export async function bucketPoint(salt: string, unit: string): Promise<number> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(`${salt}:${unit}`)));
+  let x = 0;
+  for (let i = 0; i < 6; i++) x = x * 256 + digest[i]!;
+  return x / 2 ** 48;
+}
+
+export function pickVariant(variants: readonly Variant[], point: number): Variant {
+  const total = variants.reduce((s, v) => s + v.weight, 0);
+  let acc = 0;
+  for (const v of variants) {
+    acc += v.weight / total;
+    if (point < acc) return v;
+  }
+  const last = variants[variants.length - 1];
+  if (!last) throw new Error("experiment has no variants");
+  return last;
+}
+
+export async function assignVariant(config: ExperimentConfig, unit: string): Promise<Variant> {
+  if (config.variants.length === 1) return config.variants[0]!;
+  return pickVariant(config.variants, await bucketPoint(config.salt, unit));
+}
+
+/**
+ * The unit id of this request: `user` when given, else the `vitrine_uid` cookie, else a new anonymous id that is
+ * set as a cookie on the response.
+ */
+export function unitId(c: Context<AppEnv>, user: string | undefined): string {
+  if (user) return `u:${user}`;
+  const cookie = getCookie(c, UID_COOKIE);
+  if (cookie && UID_FORMAT.test(cookie)) return `a:${cookie}`;
+  const fresh = crypto.randomUUID();
+  setCookie(c, UID_COOKIE, fresh, {
+    path: "/",
+    maxAge: ONE_YEAR_S,
+    httpOnly: true,
+    sameSite: "Lax",
+    secure: new URL(c.req.url).protocol === "https:",
+  });
+  return `a:${fresh}`;
+}

@@ -1,0 +1,116 @@
+/**
+ * One SageMaker InvokeEndpoint call to the GPU tier (C4 body), with an AbortSignal deadline.
+ * The AWS SDK's browser build runs in workerd; credentials come explicitly from the worker's secrets, and
+ * `endpointUrl` (GPU_ENDPOINT_URL) overrides the regional runtime URL for a local gpu-tier. SDK retries are off:
+ * the caller (edge/gpu/index.ts) decides about retries and failover within its deadline.
+ */
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
+import type { HeavyDoc, HeavyFailureReason } from "./types";
+
+export interface SageMakerTarget {
+  endpointName: string;
+  region: string;
+  /** empty = the real regional runtime URL */
+  endpointUrl: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface InvokeInput {
+  query: string;
+  documents: HeavyDoc[];
+  model: string;
+  targetVariant?: string;
+}
+
+export type InvokeOutcome =
+  | { ok: true; scores: number[]; model: string }
+  | { ok: false; reason: Exclude<HeavyFailureReason, "circuit_open" | "no_budget">; detail: string };
+
+/** Clients are reused across requests of an isolate (one per target). */
+const clients = new Map<string, SageMakerRuntimeClient>();
+
+function clientFor(t: SageMakerTarget): SageMakerRuntimeClient {
+  const key = [t.region, t.endpointUrl, t.accessKeyId, t.secretAccessKey, t.sessionToken ?? ""].join("\u0000");
+  let client = clients.get(key);
+  if (!client) {
+    client = new SageMakerRuntimeClient({
+      region: t.region,
+      ...(t.endpointUrl ? { endpoint: t.endpointUrl } : {}),
+      credentials: {
+        accessKeyId: t.accessKeyId,
+        secretAccessKey: t.secretAccessKey,
+        ...(t.sessionToken ? { sessionToken: t.sessionToken } : {}),
+      },
+      maxAttempts: 1,
+    });
+    clients.set(key, client);
+  }
+  return client;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+interface InvocationResponse {
+  model?: unknown;
+  scores?: unknown;
+}
+
+function httpStatusOf(err: unknown): number | undefined {
+  const meta = (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata;
+  return meta?.httpStatusCode;
+}
+
+/** Maps an SDK/fetch failure to the contract's reason. */
+export function classifyError(err: unknown, signal: AbortSignal): { reason: "timeout" | "unreachable" | "error"; detail: string } {
+  const name = (err as { name?: string } | null)?.name ?? "";
+  const message = err instanceof Error ? err.message : String(err);
+  if (signal.aborted || name === "AbortError" || name === "TimeoutError") return { reason: "timeout", detail: message || name };
+  const status = httpStatusOf(err);
+  if (status !== undefined && status > 0) return { reason: "error", detail: `HTTP ${status}: ${message}` };
+  // fetch() network failures (connection refused, DNS, reset) surface as TypeError / "Network connection lost"
+  return { reason: "unreachable", detail: message || name || "network error" };
+}
+
+/** Rejects when the signal aborts; `dispose` detaches it once the call settled (no dangling rejection later). */
+function rejectOnAbort(signal: AbortSignal): { promise: Promise<never>; dispose: () => void } {
+  let onAbort = (): void => {};
+  const promise = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  promise.catch(() => {});
+  return { promise, dispose: () => signal.removeEventListener("abort", onAbort) };
+}
+
+/** Invokes the endpoint once; never throws. */
+export async function invokeEndpoint(target: SageMakerTarget, input: InvokeInput, signal: AbortSignal): Promise<InvokeOutcome> {
+  // an empty model version (no heavy model exported yet) lets the GPU tier use its current default
+  const body = JSON.stringify({ query: input.query, documents: input.documents, ...(input.model ? { model: input.model } : {}) });
+  const command = new InvokeEndpointCommand({
+    EndpointName: target.endpointName,
+    ContentType: "application/json",
+    Accept: "application/json",
+    ...(input.model ? { CustomAttributes: `model=${input.model}` } : {}),
+    ...(input.targetVariant ? { TargetVariant: input.targetVariant } : {}),
+    Body: encoder.encode(body),
+  });
+  try {
+    // race the deadline as well: the SDK honours abortSignal for the HTTP call, but not for every step before it
+    const abort = rejectOnAbort(signal);
+    const sent = clientFor(target).send(command, { abortSignal: signal });
+    sent.catch(() => {}); // when the deadline wins the race, the SDK's later rejection is expected
+    const out = await Promise.race([sent, abort.promise]).finally(abort.dispose);
+    const parsed = JSON.parse(decoder.decode(out.Body)) as InvocationResponse;
+    const scores = parsed.scores;
+    if (!Array.isArray(scores) || scores.length !== input.documents.length || !scores.every((s) => typeof s === "number" && Number.isFinite(s))) {
+      return { ok: false, reason: "error", detail: `malformed response: expected ${input.documents.length} finite scores` };
+    }
+    return { ok: true, scores: scores as number[], model: typeof parsed.model === "string" ? parsed.model : input.model };
+  } catch (err) {
+    return { ok: false, ...classifyError(err, signal) };
+  }
+}

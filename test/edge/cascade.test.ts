@@ -1,0 +1,271 @@
+/**
+ * Everything that runs onnxruntime-web lives in this one file (the pool ships ORT's wasm per test file, slowly):
+ * ONNX parity with PyTorch, and the HTTP surface (/v1/search, /v1/rerank, /healthz) through the real worker.
+ * The GPU tier is configured on a closed loopback port (test/vitest.config.ts), so the heavy stage is unreachable
+ * here; the happy path with a real gpu-tier is covered by test/integration/search.test.mjs.
+ */
+import { env, SELF } from "cloudflare:test";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { invalidateExperimentConfig } from "../../edge/experiments/config";
+import { DEFAULT_LIGHT_MODEL, LIGHT_MODELS } from "../../edge/generated/models";
+import { combineScores, toHeavyDoc } from "../../edge/search/cascade";
+import type { CandidateRow } from "../../edge/search/features";
+import { scoreLight } from "../../edge/scoring/light";
+import { FIXTURE_PRODUCTS, insertFixtureProducts } from "./fixtures";
+
+interface Item {
+  id: string;
+  title: string;
+  brand: string;
+  price: number | null;
+  score: number;
+  scores: { retrieval: number; light: number; heavy: number | null };
+}
+interface SearchBody {
+  items: Item[];
+  variant: string;
+  models: { light: string; heavy: string };
+  degraded: boolean;
+  degradedReason?: string;
+  requestId: string;
+}
+interface ErrorBody {
+  error: string;
+  message: string;
+  issues: { path: string; message: string }[];
+  unknown?: string[];
+}
+
+const BASE = "http://vitrine.test";
+
+function get(path: string, init?: RequestInit): Promise<Response> {
+  return SELF.fetch(`${BASE}${path}`, init);
+}
+
+function rerank(body: unknown): Promise<Response> {
+  return SELF.fetch(`${BASE}/v1/rerank`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+}
+
+beforeAll(async () => {
+  await insertFixtureProducts(env.DB);
+  invalidateExperimentConfig();
+});
+
+describe("light model in workerd", () => {
+  it.each(Object.keys(LIGHT_MODELS))("%s matches PyTorch within 1e-5 (onnxruntime-web)", async (version) => {
+    const entry = LIGHT_MODELS[version]!;
+    const rows = entry.parity.inputs.length;
+    expect(rows).toBeGreaterThan(0);
+    const scores = await scoreLight(version, new Float32Array(entry.parity.inputs.flat()), rows);
+    expect(scores).toHaveLength(entry.parity.outputs.length);
+    for (let i = 0; i < rows; i++) expect(Math.abs(scores[i]! - entry.parity.outputs[i]!)).toBeLessThanOrEqual(1e-5);
+  });
+});
+
+describe("GET /v1/search validation", () => {
+  it.each([
+    ["k=-1", "/v1/search?q=red%20shoes&k=-1", "k"],
+    ["k=1000", "/v1/search?q=red%20shoes&k=1000", "k"],
+    ["k=abc", "/v1/search?q=red%20shoes&k=abc", "k"],
+    ["k=2.5", "/v1/search?q=red%20shoes&k=2.5", "k"],
+    ["empty q", "/v1/search?q=", "q"],
+    ["blank q", "/v1/search?q=%20%20%20", "q"],
+    ["missing q", "/v1/search", "q"],
+    ["300-char q", `/v1/search?q=${"a".repeat(300)}`, "q"],
+  ])("%s → 400 JSON naming the field", async (_name, path, field) => {
+    const res = await get(path);
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toContain("application/json");
+    const body = (await res.json()) as ErrorBody;
+    expect(body.error).toBe("invalid_request");
+    expect(body.message).toMatch(new RegExp(`^${field}: `));
+    expect(body.issues.map((i) => i.path)).toContain(field);
+  });
+
+  it("a query without searchable words → 400", async () => {
+    const res = await get("/v1/search?q=%21%21%20%3F%3F");
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ErrorBody).message).toContain("no searchable words");
+  });
+});
+
+describe("GET /v1/search", () => {
+  it("degrades to the light ranking (200) when the GPU tier is unreachable", async () => {
+    const res = await get("/v1/search?q=red%20running%20shoes&k=10&user=deg-test");
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as SearchBody;
+    expect(body.degraded).toBe(true);
+    expect(body.degradedReason).toMatch(/^gpu_/);
+    expect(body.items).toHaveLength(10);
+    expect(body.models.light).toBe(DEFAULT_LIGHT_MODEL);
+    expect(body.items.every((i) => i.scores.heavy === null)).toBe(true);
+    const light = body.items.map((i) => i.scores.light);
+    expect(light).toEqual([...light].sort((a, b) => b - a));
+    expect(body.items.every((i) => i.score === i.scores.light)).toBe(true);
+    expect(body.requestId).toBe(res.headers.get("x-request-id"));
+    const timing = res.headers.get("server-timing") ?? "";
+    for (const stage of ["retrieval", "light", "gpu", "total"]) expect(timing).toMatch(new RegExp(`(^|,\\s*)${stage};dur=`));
+  });
+
+  it("answers MISS then HIT from the Cache API, with a fresh request id", async () => {
+    const path = "/v1/search?q=blue%20coffee%20mug&k=5";
+    const first = await get(path);
+    expect(first.status).toBe(200);
+    expect(first.headers.get("x-vitrine-cache")).toBe("MISS");
+    const a = (await first.json()) as SearchBody;
+    // the write happens in ctx.waitUntil; poll briefly until it is visible
+    let second: Response | undefined;
+    for (let i = 0; i < 20; i++) {
+      second = await get("/v1/search?q=%20Blue%20%20COFFEE%20mug%20&k=5"); // same normalised query
+      if (second.headers.get("x-vitrine-cache") === "HIT") break;
+      await second.arrayBuffer();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(second!.headers.get("x-vitrine-cache")).toBe("HIT");
+    const b = (await second!.json()) as SearchBody;
+    expect(b.items).toEqual(a.items);
+    expect(b.requestId).not.toBe(a.requestId);
+    const otherK = await get("/v1/search?q=blue%20coffee%20mug&k=6");
+    expect(otherK.headers.get("x-vitrine-cache")).toBe("MISS");
+  });
+
+  it("sets an anonymous id cookie once and keeps the variant for a user", async () => {
+    const res = await get("/v1/search?q=yoga%20mat");
+    const cookie = res.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/^vitrine_uid=[A-Za-z0-9-]+;/);
+    const uid = cookie.split(";")[0]!;
+    const again = await get("/v1/search?q=yoga%20mat", { headers: { cookie: uid } });
+    expect(again.headers.get("set-cookie")).toBeNull();
+    const withUser = await get("/v1/search?q=yoga%20mat&user=alice");
+    expect(withUser.headers.get("set-cookie")).toBeNull();
+    expect(((await withUser.json()) as SearchBody).variant).toBe("default");
+  });
+
+  it("returns an empty list when nothing matches", async () => {
+    const res = await get("/v1/search?q=zzzzqqqq");
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as SearchBody).items).toEqual([]);
+  });
+});
+
+describe("POST /v1/rerank", () => {
+  const ids = FIXTURE_PRODUCTS.slice(0, 45).map((p) => p.id);
+
+  it("returns exactly the given candidates (degraded when the GPU tier is unreachable)", async () => {
+    const res = await rerank({ query: "green desk lamp", candidates: ids });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as SearchBody;
+    expect(body.items.map((i) => i.id).sort()).toEqual([...ids].sort());
+    expect(body.degraded).toBe(true);
+    expect(res.headers.get("x-vitrine-cache")).toBe("BYPASS");
+  });
+
+  it("collapses duplicate ids", async () => {
+    const res = await rerank({ query: "lamp", candidates: [ids[0], ids[1], ids[0]] });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as SearchBody).items.map((i) => i.id).sort()).toEqual([ids[0], ids[1]].sort());
+  });
+
+  it("rejects unknown ids with a 400 listing them", async () => {
+    const res = await rerank({ query: "lamp", candidates: [ids[0], "NOPE-1", "NOPE-2"] });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as ErrorBody;
+    expect(body.error).toBe("unknown_candidates");
+    expect(body.unknown).toEqual(["NOPE-1", "NOPE-2"]);
+  });
+
+  it.each([
+    ["no candidates", { query: "lamp", candidates: [] }, "candidates"],
+    ["201 candidates", { query: "lamp", candidates: Array.from({ length: 201 }, (_, i) => `id${i}`) }, "candidates"],
+    ["missing query", { candidates: ["a"] }, "query"],
+    ["non-string ids", { query: "lamp", candidates: [1, 2] }, "candidates.0"],
+  ])("%s → 400", async (_name, body, field) => {
+    const res = await rerank(body);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ErrorBody).issues.map((i) => i.path)).toContain(field);
+  });
+
+  it("malformed JSON → 400, not 500", async () => {
+    const res = await SELF.fetch(`${BASE}/v1/rerank`, { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ErrorBody).error).toBe("invalid_request");
+  });
+});
+
+describe("experiment variants over HTTP", () => {
+  beforeAll(async () => {
+    await env.DB.batch([
+      env.DB.prepare("INSERT OR REPLACE INTO experiments (id, surface, salt, active, updated_at) VALUES ('search-default', 'search', 'vitrine-search-v1', 1, 0)"),
+      env.DB.prepare(
+        "INSERT OR REPLACE INTO experiment_variants (experiment_id, name, weight, light_model, heavy_model, gpu_target_variant, top_m) VALUES ('search-default', 'control', 0.5, ?1, '', '', 50), ('search-default', 'treatment', 0.5, ?1, '', '', 30)",
+      ).bind(DEFAULT_LIGHT_MODEL),
+    ]);
+    invalidateExperimentConfig();
+  });
+  afterAll(async () => {
+    await env.DB.batch([env.DB.prepare("DELETE FROM experiment_variants"), env.DB.prepare("DELETE FROM experiments")]);
+    invalidateExperimentConfig();
+  });
+
+  it("keeps a user on one variant and splits users across both", async () => {
+    const seen = new Set<string>();
+    for (let u = 0; u < 16; u++) {
+      const variants = new Set<string>();
+      for (let i = 0; i < 3; i++) {
+        const res = await get(`/v1/search?q=${i % 2 ? "lamp" : "desk%20lamp"}&k=3&user=sticky-${u}`);
+        expect(res.status).toBe(200);
+        variants.add(((await res.json()) as SearchBody).variant);
+      }
+      expect(variants.size).toBe(1);
+      seen.add([...variants][0]!);
+    }
+    expect([...seen].sort()).toEqual(["control", "treatment"]);
+  });
+
+  it("keeps an anonymous caller on one variant through the vitrine_uid cookie", async () => {
+    const first = await get("/v1/search?q=mug");
+    const uid = (first.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const variant = ((await first.json()) as SearchBody).variant;
+    for (let i = 0; i < 4; i++) {
+      const res = await get(`/v1/search?q=mug&k=${i + 2}`, { headers: { cookie: uid } });
+      expect(((await res.json()) as SearchBody).variant).toBe(variant);
+    }
+  });
+});
+
+describe("GET /healthz", () => {
+  it("reports model versions and an unreachable GPU tier", async () => {
+    const res = await get("/healthz");
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { status: string; models: { light: string[]; defaultLight: string }; gpu: { reachable: boolean } };
+    expect(body.models.light).toContain(DEFAULT_LIGHT_MODEL);
+    expect(body.gpu.reachable).toBe(false);
+    expect(body.status).toBe("degraded");
+  });
+});
+
+describe("cascade pieces", () => {
+  const row = (id: string, bm25: number): CandidateRow =>
+    ({ id, title: `t${id}`, brand: "b", color: "", bullets: "x".repeat(5000), description: "", category: "c", price: 1, bm25 }) as unknown as CandidateRow;
+
+  it("orders the heavy-scored top M by heavy score, the rest by light score below them", () => {
+    const lightRanked = [
+      { row: row("a", 3), retrieval: 3, light: 0.9 },
+      { row: row("b", 2), retrieval: 2, light: 0.8 },
+      { row: row("c", 1), retrieval: 1, light: 0.7 },
+      { row: row("d", 0), retrieval: 0, light: 0.1 },
+    ];
+    const items = combineScores(lightRanked, [0.1, 0.95, 0.5]);
+    expect(items.map((i) => i.id)).toEqual(["b", "c", "a", "d"]);
+    expect(items.map((i) => i.scores.heavy)).toEqual([0.95, 0.5, 0.1, null]);
+    expect(items[3]!.score).toBe(0.1);
+    expect(combineScores(lightRanked, null).map((i) => i.id)).toEqual(["a", "b", "c", "d"]);
+  });
+
+  it("truncates long text fields for the GPU request and drops empty ones", () => {
+    const doc = toHeavyDoc(row("a", 1));
+    expect(doc.bullets).toHaveLength(1000);
+    expect(doc).not.toHaveProperty("color");
+    expect(doc).not.toHaveProperty("description");
+  });
+});

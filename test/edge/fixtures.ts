@@ -1,0 +1,49 @@
+/** A small catalog inserted through the real schema (the FTS5 triggers index it). */
+export interface FixtureProduct {
+  id: string;
+  title: string;
+  brand: string;
+  color: string;
+  bullets: string;
+  description: string;
+  category: string;
+  price: number | null;
+  rating: number | null;
+  rating_count: number | null;
+  is_book: number;
+}
+
+const colours = ["red", "blue", "black", "white", "green"];
+const kinds = ["running shoes", "rain jacket", "coffee mug", "phone case", "desk lamp", "yoga mat"];
+const brands = ["Acme", "Northwind", "Globex", "Initech"];
+
+export const FIXTURE_PRODUCTS: FixtureProduct[] = Array.from({ length: 60 }, (_, i) => {
+  const colour = colours[i % colours.length]!;
+  const kind = kinds[i % kinds.length]!;
+  const brand = brands[i % brands.length]!;
+  return {
+    id: `B0FIX${String(i).padStart(5, "0")}`,
+    title: `${brand} ${colour} ${kind} model ${i}`,
+    brand,
+    color: colour,
+    bullets: `Durable ${kind} in ${colour}. ${"Long bullet text. ".repeat(i % 3 === 0 ? 120 : 2)}`,
+    description: `A ${colour} ${kind} from ${brand}.`,
+    category: `Home > ${kind}`,
+    price: i % 7 === 0 ? null : 5 + i * 1.5,
+    rating: i % 5 === 0 ? null : 3 + (i % 3) * 0.5,
+    rating_count: i % 4 === 0 ? null : i * 10,
+    is_book: 0,
+  };
+});
+
+export async function insertFixtureProducts(db: D1Database, products: FixtureProduct[] = FIXTURE_PRODUCTS): Promise<void> {
+  const stmt = db.prepare(
+    `INSERT OR REPLACE INTO products (rowid, id, title, brand, color, bullets, description, category, price, rating, rating_count, is_book)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`,
+  );
+  await db.batch(
+    products.map((p, i) =>
+      stmt.bind(i + 1, p.id, p.title, p.brand, p.color, p.bullets, p.description, p.category, p.price, p.rating, p.rating_count, p.is_book),
+    ),
+  );
+}
