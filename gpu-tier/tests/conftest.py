@@ -1,0 +1,110 @@
+"""Shared fixtures for gpu-tier tests (generic: any test file may use them).
+
+- `anyio_backend`: async tests use `@pytest.mark.anyio` (anyio's pytest plugin; runs on asyncio).
+- `tiny_heavy_dir`: a randomly initialised tiny heavy model directory written by `save_tiny_heavy` (session-wide).
+- `make_registry(versions, current=...)`: a temp registry laid out as in CONTRACTS.md C3 with the given heavy
+  versions (each a tiny model with its own seed) and current.json.
+- `tiny_registry`: a ready registry with two heavy versions (`.current` in current.json and `.other`).
+- `free_port()`, `subprocess_env(**extra)`: for tests that start real processes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+GPU_TIER = Path(__file__).resolve().parents[1]
+if str(GPU_TIER) not in sys.path:
+    sys.path.insert(0, str(GPU_TIER))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+TINY_CURRENT = "heavy-20250101000000-0000000a"
+TINY_OTHER = "heavy-20250102000000-0000000b"
+
+
+@dataclass(frozen=True)
+class TinyRegistry:
+    path: Path
+    current: str
+    other: str
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_heavy_version(registry: Path, version: str, seed: int) -> Path:
+    """A tiny random heavy model saved with the heavy engineer's save function, plus its C3 manifest."""
+    from vitrine_gpu.heavy import save_tiny_heavy
+
+    vdir = registry / "heavy" / version
+    save_tiny_heavy(vdir, seed=seed)
+    files = {p.name: _sha256(p) for p in sorted(vdir.iterdir()) if p.is_file()}
+    manifest = {
+        "version": version, "kind": "heavy", "created": "2025-01-01T00:00:00Z", "data_hash": "test",
+        "code_hash": "test", "metrics": {}, "files": files, "backbone": "tiny-random-bert",
+        "weights": {"source": "random init (tests)", "license": "n/a"},
+    }
+    (vdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return vdir
+
+
+@pytest.fixture(scope="session")
+def make_registry(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    def make(versions: Iterable[str], current: str | None = None) -> Path:
+        reg = tmp_path_factory.mktemp("registry")
+        versions = list(versions)
+        for seed, v in enumerate(versions):
+            write_heavy_version(reg, v, seed=seed)
+        cur = current if current is not None else (versions[0] if versions else None)
+        if cur is not None:
+            (reg / "current.json").write_text(json.dumps({"light": "light-test", "heavy": cur}))
+        return reg
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_registry(make_registry: Callable[..., Path]) -> TinyRegistry:
+    return TinyRegistry(make_registry([TINY_CURRENT, TINY_OTHER], current=TINY_CURRENT), TINY_CURRENT, TINY_OTHER)
+
+
+@pytest.fixture(scope="session")
+def tiny_heavy_dir(tiny_registry: TinyRegistry) -> Path:
+    return tiny_registry.path / "heavy" / tiny_registry.current
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    return _free_port
+
+
+@pytest.fixture
+def subprocess_env() -> Callable[..., dict[str, str]]:
+    def env(**extra: str) -> dict[str, str]:
+        e = dict(os.environ)
+        e["PYTHONPATH"] = str(GPU_TIER) + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
+        e.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
+        e.update(extra)
+        return e
+
+    return env

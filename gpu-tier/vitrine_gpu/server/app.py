@@ -1,0 +1,370 @@
+"""FastAPI app speaking the SageMaker container contract (CONTRACTS.md C4; the JSON contract is in gpu-tier/README.md).
+
+Routes: GET /ping, POST /invocations, POST /endpoints/{name}/invocations (what the AWS SDK calls when its endpoint
+is pointed at this server), GET /metrics. Every error is JSON {"error", "message"}; bad input is always a 4xx.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .batcher import BatcherClosed, BatchFailed, DynamicBatcher
+from .model_store import InvalidModelVersion, Loader, ModelLoadError, ModelNotFound, ModelStore, Scorer
+from .prom import CONTENT_TYPE, ServerMetrics
+
+log = logging.getLogger("vitrine_gpu.server")
+
+CUSTOM_ATTRIBUTES = "x-amzn-sagemaker-custom-attributes"
+TARGET_VARIANT = "x-amzn-sagemaker-target-variant"
+INVOKED_VARIANT = "X-Amzn-Invoked-Production-Variant"
+
+MAX_QUERY_CHARS = 500
+MAX_DOCUMENTS = 256
+MAX_FIELD_CHARS = 65_536
+MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit
+
+
+DEFAULT_BATCH = {"cuda": 256, "cpu": 64}
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def resolve_device(requested: str) -> str:
+    """"auto" → "cuda" when torch sees a GPU, else "cpu"."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class ServerConfig:
+    registry: Path = field(default_factory=lambda: _default_registry())
+    device: str = field(default_factory=lambda: os.environ.get("VITRINE_DEVICE", "auto"))
+    # Pairs per score_batch call; None = 256 on CUDA, 64 on CPU (a CPU gains little from big batches, only latency).
+    max_batch_size: int | None = field(default_factory=lambda: _env_int("VITRINE_MAX_BATCH_SIZE", 0) or None)
+    max_delay_ms: float = field(default_factory=lambda: _env_float("VITRINE_MAX_DELAY_MS", 5.0))
+    max_models: int = field(default_factory=lambda: _env_int("VITRINE_MAX_MODELS", 3))
+    inference_threads: int = 1  # HeavyScorer is not thread-safe, and one GPU runs one batch at a time anyway
+    max_documents: int = MAX_DOCUMENTS
+    max_body_bytes: int = MAX_BODY_BYTES
+    loader: Loader | None = None  # (version_dir, device) -> scorer; None = vitrine_gpu.heavy.load_heavy
+
+
+def make_heavy_loader(max_batch_size: int) -> Loader:
+    """load_heavy with its internal chunk size matched to the server's batch size, warmed up once after loading
+    (so the first real request does not pay for lazy initialisation)."""
+
+    def load(version_dir: Path, device: str) -> Scorer:
+        from vitrine_gpu.heavy import load_heavy
+
+        scorer = load_heavy(version_dir, device, batch_size=max(64, max_batch_size))
+        warmup = getattr(scorer, "warmup", None)
+        if callable(warmup):
+            warmup()
+        return scorer
+
+    return load
+
+
+def _default_registry() -> Path:
+    from vitrine_gpu.paths import REGISTRY
+
+    return REGISTRY
+
+
+# -- request schema ------------------------------------------------------------------------------------------------
+class HeavyDocument(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    id: str = Field(min_length=1, max_length=256)
+    title: str = Field(max_length=MAX_FIELD_CHARS)
+    brand: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
+    color: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
+    bullets: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
+    description: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
+    category: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
+
+
+class InvocationRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    documents: list[HeavyDocument] = Field(min_length=1)
+    model: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("query must contain a non-space character")
+        return v
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+def _validation_message(exc: ValidationError | RequestValidationError) -> str:
+    parts = []
+    for e in exc.errors()[:5]:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def parse_custom_attributes(raw: str | None) -> dict[str, str]:
+    """`model=<v>` (optionally among other `k=v` pairs separated by , or ;) → {"model": "<v>"}."""
+    out: dict[str, str] = {}
+    if not raw:
+        return out
+    for part in re.split(r"[;,]", raw):
+        key, sep, value = part.partition("=")
+        if sep and key.strip():
+            out[key.strip().lower()] = value.strip()
+    return out
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    """Returns once the client has disconnected (the body has already been read, so receive() only reports that)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def _error(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
+
+
+# -- app -----------------------------------------------------------------------------------------------------------
+class GpuServer:
+    """State shared by the routes: device, model store, batcher, metrics."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.max_batch_size = config.max_batch_size or DEFAULT_BATCH["cuda" if self.device.startswith("cuda") else "cpu"]
+        self.load_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vitrine-load")
+        self.infer_executor = ThreadPoolExecutor(max_workers=max(1, config.inference_threads),
+                                                 thread_name_prefix="vitrine-infer")
+        self.store = ModelStore(config.registry, self.device, max_loaded=config.max_models,
+                                loader=config.loader or make_heavy_loader(self.max_batch_size),
+                                executor=self.load_executor)
+        self.batcher = DynamicBatcher(max_batch_size=self.max_batch_size, max_delay_ms=config.max_delay_ms,
+                                      executor=self.infer_executor)
+        self.metrics = ServerMetrics(self.device, self.store.loaded_versions, self.batcher.pending_pairs)
+        self.batcher.on_batch = self.metrics.observe_batch
+        self.batcher.on_queue_time = self.metrics.observe_queue
+
+        def _models_changed() -> None:
+            self.metrics.model_loads.inc()
+            self.metrics.refresh_models()
+
+        self.store.on_change = _models_changed
+        self.startup_error: str | None = None
+        self.startup_task: asyncio.Task[None] | None = None
+
+    async def load_defaults(self) -> None:
+        try:
+            versions = await self.store.load_defaults()
+            if not versions:
+                self.startup_error = f"no heavy model in {self.config.registry} (current.json or heavy/*)"
+                log.error(self.startup_error)
+        except Exception as exc:  # noqa: BLE001 - /ping reports it
+            self.startup_error = f"failed to load the default heavy model: {exc}"
+            log.exception("startup load failed")
+
+    def ready(self) -> bool:
+        d = self.store.default_version
+        return d is not None and self.store.is_loaded(d)
+
+    async def close(self) -> None:
+        if self.startup_task and not self.startup_task.done():
+            self.startup_task.cancel()
+        await self.batcher.close()
+        self.infer_executor.shutdown(wait=False, cancel_futures=True)
+        self.load_executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- invocation --------------------------------------------------------------------------------------------
+    def parse(self, request: Request, body: bytes) -> tuple[InvocationRequest, str]:
+        ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if ctype and not (ctype == "application/json" or ctype.endswith("+json") or ctype == "*/*"):
+            raise ApiError(415, "unsupported_media_type", f"Content-Type must be application/json, got {ctype!r}")
+        if not body:
+            raise ApiError(400, "bad_request", "request body is empty")
+        try:
+            obj = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(400, "bad_request", f"body is not valid JSON: {exc}") from exc
+        if not isinstance(obj, dict):
+            raise ApiError(400, "bad_request", "body must be a JSON object")
+        try:
+            req = InvocationRequest.model_validate(obj)
+        except ValidationError as exc:
+            raise ApiError(400, "bad_request", _validation_message(exc)) from exc
+        if len(req.documents) > self.config.max_documents:
+            raise ApiError(400, "bad_request",
+                           f"documents: at most {self.config.max_documents} per request, got {len(req.documents)}")
+        version = req.model or parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES)).get("model") or None
+        version = version or self.store.default_version
+        if version is None:
+            raise ApiError(503, "no_model", self.startup_error or "no default heavy model is loaded yet")
+        return req, version
+
+    async def invoke(self, request: Request) -> Response:
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.config.max_body_bytes:
+            raise ApiError(413, "payload_too_large", f"body over {self.config.max_body_bytes} bytes")
+        body = await request.body()
+        if len(body) > self.config.max_body_bytes:
+            raise ApiError(413, "payload_too_large", f"body over {self.config.max_body_bytes} bytes")
+        req, version = self.parse(request, body)
+        # A version still loading (e.g. the default right after start) is awaited: loads are shared.
+        try:
+            scorer = await self.store.get(version)
+        except InvalidModelVersion as exc:
+            raise ApiError(400, "bad_request", str(exc)) from exc
+        except ModelNotFound as exc:
+            raise ApiError(404, "model_not_found", str(exc)) from exc
+        except ModelLoadError as exc:
+            raise ApiError(500, "model_load_failed", str(exc)) from exc
+        pairs = [(req.query, d.model_dump(exclude_none=True)) for d in req.documents]
+        # Race the scoring against the client going away (e.g. the edge's deadline fired): an abandoned request is
+        # dropped from the queue instead of spending GPU time on an answer nobody reads.
+        scoring = asyncio.ensure_future(self.batcher.score(version, scorer, pairs))
+        gone = asyncio.ensure_future(_wait_for_disconnect(request))
+        try:
+            await asyncio.wait({scoring, gone}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            scoring.cancel()
+            raise
+        finally:
+            gone.cancel()
+        if not scoring.done():
+            scoring.cancel()
+            raise ApiError(499, "client_closed_request", "client disconnected before scoring finished")
+        try:
+            result = scoring.result()
+        except BatchFailed as exc:
+            raise ApiError(500, "inference_failed", str(exc)) from exc
+        except BatcherClosed as exc:
+            raise ApiError(503, "shutting_down", str(exc)) from exc
+        total = time.perf_counter() - started
+        self.metrics.request_seconds.labels(version).observe(total)
+        headers = {CUSTOM_ATTRIBUTES: f"model={version}"}
+        variant = request.headers.get(TARGET_VARIANT)
+        if variant:
+            headers[INVOKED_VARIANT] = variant
+        return JSONResponse({
+            "model": version,
+            "scores": result.scores,
+            "device": self.device,
+            "timing_ms": {
+                "queue": round(result.queue_s * 1000, 3),
+                "inference": round(result.inference_s * 1000, 3),
+                "total": round(total * 1000, 3),
+            },
+        }, headers=headers)
+
+
+def create_app(config: ServerConfig | None = None, *, preload: bool = True) -> FastAPI:
+    """Build the app. With `preload`, the startup lifespan starts loading current.json's heavy versions in the
+    background (/ping answers 503 until the default is loaded)."""
+    server = GpuServer(config or ServerConfig())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if preload:
+            server.startup_task = asyncio.create_task(server.load_defaults(), name="load-default-models")
+        try:
+            yield
+        finally:
+            await server.close()
+
+    app = FastAPI(title="vitrine GPU tier", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.server = server
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        try:
+            response = await call_next(request)
+        except Exception:  # noqa: BLE001 - last resort: JSON 500, counted
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            server.metrics.errors.labels("internal").inc()
+            response = _error(500, "internal", "internal server error")
+        route = request.scope.get("route")
+        path = getattr(route, "path", None) or "other"
+        server.metrics.requests.labels(path, str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_req: Request, exc: ApiError) -> JSONResponse:
+        server.metrics.errors.labels(exc.error).inc()
+        return _error(exc.status, exc.error, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        server.metrics.errors.labels("bad_request").inc()
+        return _error(400, "bad_request", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        server.metrics.errors.labels(kind).inc()
+        return _error(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.get("/ping")
+    async def ping() -> JSONResponse:
+        body: dict[str, Any] = {"device": server.device, "models": server.store.loaded_versions(),
+                                "batching": {"max_batch_size": server.max_batch_size,
+                                             "max_delay_ms": server.config.max_delay_ms}}
+        if server.ready():
+            return JSONResponse({"status": "ok", **body, "default": server.store.default_version})
+        loading = server.startup_task is not None and not server.startup_task.done()
+        status = "loading" if loading or server.startup_error is None else "unavailable"
+        return JSONResponse({"status": status, **body, "message": server.startup_error or "loading the default model"},
+                            status_code=503)
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        return await server.invoke(request)
+
+    @app.post("/endpoints/{name}/invocations")
+    async def endpoint_invocations(name: str, request: Request) -> Response:  # noqa: ARG001 - any endpoint name
+        return await server.invoke(request)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(server.metrics.render(), media_type=CONTENT_TYPE)
+
+    return app
