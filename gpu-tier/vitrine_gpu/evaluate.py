@@ -1,0 +1,283 @@
+"""Offline evaluation: grouped k-fold cross-validation by query over the judged ESCI pools.
+
+For each fold the light model (ML-A's ``light.train.fit``) and the heavy cross-encoder (``heavy.train.fit_pools``)
+are trained on the training queries only; the held-out queries' judged pools are then ranked by
+
+- ``random``  (seeded uniform scores),
+- ``bm25``    (the combined bm25 column of edge/search/candidates.sql on catalog.sqlite),
+- ``light``   (light MLP on the C2 features),
+- ``heavy``   (cross-encoder over the whole pool),
+- ``cascade`` (light keeps its top M=50, the heavy model re-orders those; the rest stay below in light order),
+- ``cascade+blend`` (as cascade, but the top M are ordered by z(heavy) + w * z(light), per-query z-scores; w
+  maximises nDCG@10 on the fold's training queries only: by default on the fold models' own training queries
+  ("in-sample", cheap), or with EvalConfig.blend_selection="inner-split" on a 25% inner split after retraining
+  light + heavy on the other 75%).
+
+Metrics: nDCG over the full judged pool and nDCG@10 (ESCI gains, ``metrics.ndcg``), mean with 95% percentile
+bootstrap CIs over queries, plus paired bootstrap CIs of the differences to BM25. Written to
+``.vitrine/reports/evaluation[-reduced].{json,md}``.
+
+Entry points: ``run_evaluation(config: EvalConfig) -> dict`` and ``pipeline_step(reduced, force) -> dict`` (what
+``python -m vitrine_gpu.pipeline evaluate`` calls); ``python -m vitrine_gpu.evaluate [--reduced]`` runs it directly.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from . import paths
+from .features import FEATURE_NAMES
+from .heavy.model import build_heavy
+from .heavy.train import (HeavyConfig, TextPool, fit_pools, pools_from_light_data, score_pool,
+                          shared_trunk_cache)
+from .light.train import LightConfig, LightData, fit, grouped_folds
+from .metrics import bootstrap_ci, markdown_table, ndcg, paired_bootstrap_diff
+
+RANKERS = ("random", "bm25", "light", "heavy", "cascade", "cascade+blend")
+BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
+
+
+@dataclass
+class EvalConfig:
+    folds: int = 5
+    seed: int = 0
+    top_m: int = 50
+    # how the cascade+blend weight is chosen, always from the fold's training queries only:
+    # "inner-split" retrains light+heavy on 75% and picks w on the other 25% (2x the training cost);
+    # "in-sample" picks w on the fold models' own training queries (cheap, favours the more-overfit model).
+    blend_selection: str = "in-sample"
+    inner_blend_split: float = 0.25
+    heavy: HeavyConfig = field(default_factory=HeavyConfig)
+    light: LightConfig = field(default_factory=LightConfig)
+    reduced: bool = False
+    max_queries: int | None = None  # optional cap (tests on tiny machines); None = all judged queries
+
+    @classmethod
+    def reduced_config(cls) -> "EvalConfig":
+        """CI: 2 folds, heavy trained for 1 epoch on 16-product samples per pool, light with fewer epochs."""
+        return cls(folds=2, heavy=HeavyConfig.reduced(), light=LightConfig(epochs=150), reduced=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["heavy"] = self.heavy.to_dict()
+        d["light"] = self.light.to_dict()
+        return d
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = float(x.std())
+    return (x - x.mean()) / (sd if sd > 1e-9 else 1.0)
+
+
+def cascade_scores(light: np.ndarray, heavy: np.ndarray, top_m: int, blend_w: float | None = None) -> np.ndarray:
+    """Scores whose order is the cascade's: light top-M re-ordered by heavy (or by z(heavy) + w z(light)) above the
+    remaining products in light order."""
+    n = len(light)
+    order = np.argsort(-light, kind="stable")
+    top, rest = order[: min(top_m, n)], order[min(top_m, n):]
+    if blend_w is None:
+        key = heavy[top]
+    else:
+        key = _z(heavy[top]) + blend_w * _z(light[top])
+    top_sorted = top[np.argsort(-key, kind="stable")]
+    final = np.concatenate([top_sorted, rest])
+    out = np.empty(n, dtype=np.float64)
+    out[final] = -np.arange(n, dtype=np.float64)
+    return out
+
+
+def _choose_blend(light_s: dict[str, np.ndarray], heavy_s: dict[str, np.ndarray], pools: dict[str, TextPool],
+                  top_m: int) -> tuple[float, dict[str, float]]:
+    table = {}
+    for w in BLEND_WEIGHTS:
+        table[str(w)] = float(np.mean([ndcg(cascade_scores(light_s[q], heavy_s[q], top_m, w), pools[q].gains, 10)
+                                       for q in light_s]))
+    best = max(BLEND_WEIGHTS, key=lambda w: (round(table[str(w)], 6), -w))
+    return float(best), table
+
+
+def _log(msg: str) -> None:
+    print(f"[evaluate] {msg}", flush=True)
+
+
+def run_evaluation(config: EvalConfig | None = None, data: LightData | None = None,
+                   out_dir: Path | None = None) -> dict[str, Any]:
+    """Grouped k-fold CV (see module docstring); returns the report dict and writes JSON + Markdown."""
+    config = config or EvalConfig()
+    t_start = time.perf_counter()
+    torch.set_num_threads(config.heavy.threads)
+    data = data or LightData.load()
+    pools = pools_from_light_data(data)
+    qids = [q for q in pools if len(pools[q].docs) > 0]
+    if config.max_queries:
+        qids = qids[: config.max_queries]
+    bm25_col = FEATURE_NAMES.index("bm25")
+    hc = config.heavy
+    base, tokenizer, arch = build_heavy(hc.num_layers, hc.num_cross_layers, hc.max_query_tokens, hc.max_doc_tokens,
+                                       seed=hc.seed)
+    cache = shared_trunk_cache(base, tokenizer, hc, [pools[q] for q in qids])
+    _log(f"trunk cache: {cache.texts_encoded} texts in {cache.seconds:.1f}s")
+    per_query: dict[str, dict[str, dict[str, float]]] = {r: {} for r in RANKERS}
+    folds_info: list[dict[str, Any]] = []
+    rng = random.Random(config.seed)
+    for fi, fold in enumerate(grouped_folds(qids, config.folds, config.seed)):
+        t0 = time.perf_counter()
+        held = set(fold)
+        train = [q for q in qids if q not in held]
+        light = fit(train, data, config.light)
+        t1 = time.perf_counter()
+        heavy = fit_pools([pools[q] for q in train], hc, base, cache)
+        t_heavy = time.perf_counter() - t1
+        # blend weight: chosen on the fold's training queries only
+        if config.blend_selection == "inner-split":
+            inner = sorted(train)
+            random.Random(config.seed + 1000 + fi).shuffle(inner)
+            n_val = max(1, int(round(len(inner) * config.inner_blend_split)))
+            i_val, i_train = inner[:n_val], inner[n_val:]
+            i_light = fit(i_train, data, config.light)
+            i_heavy = fit_pools([pools[q] for q in i_train], hc, base, cache)
+            ls_val = {q: i_light.score_features(data.lists[q].x) for q in i_val}
+            hs_val = {q: np.asarray(score_pool(i_heavy, cache, pools[q])) for q in i_val}
+            del i_heavy
+        else:  # "in-sample": the fold models' scores on their own training queries
+            ls_val = {q: light.score_features(data.lists[q].x) for q in train}
+            hs_val = {q: np.asarray(score_pool(heavy, cache, pools[q])) for q in train}
+        blend_w, blend_table = _choose_blend(ls_val, hs_val, pools, config.top_m)
+        for q in fold:
+            g = pools[q].gains
+            x = data.lists[q].x
+            ls = light.score_features(x)
+            hs = np.asarray(score_pool(heavy, cache, pools[q]))
+            scores = {
+                "random": np.array([rng.random() for _ in g]),
+                "bm25": x[:, bm25_col].astype(np.float64),
+                "light": ls,
+                "heavy": hs,
+                "cascade": cascade_scores(ls, hs, config.top_m),
+                "cascade+blend": cascade_scores(ls, hs, config.top_m, blend_w),
+            }
+            for r, s in scores.items():
+                per_query[r][q] = {"full": ndcg(s, g), "at10": ndcg(s, g, 10)}
+        info = {"fold": fi, "train_queries": len(train), "test_queries": len(fold), "blend_weight": blend_w,
+                "blend_inner_ndcg10": blend_table, "heavy_train_s": round(t_heavy, 1),
+                "fold_s": round(time.perf_counter() - t0, 1)}
+        folds_info.append(info)
+        _log(f"fold {fi + 1}/{config.folds}: " + ", ".join(
+            f"{r} {np.mean([per_query[r][q]['at10'] for q in fold]):.3f}" for r in RANKERS)
+            + f" (@10; w={blend_w}; {info['fold_s']}s)")
+    report = build_report(per_query, qids, config, folds_info, data, time.perf_counter() - t_start,
+                          cache_seconds=cache.seconds)
+    write_report(report, out_dir)
+    return report
+
+
+def build_report(per_query: dict[str, dict[str, dict[str, float]]], qids: Sequence[str], config: EvalConfig,
+                 folds_info: list[dict[str, Any]], data: LightData, seconds: float,
+                 cache_seconds: float = 0.0) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for r in RANKERS:
+        full = [per_query[r][q]["full"] for q in qids]
+        at10 = [per_query[r][q]["at10"] for q in qids]
+        a, b = bootstrap_ci(full, seed=config.seed), bootstrap_ci(at10, seed=config.seed)
+        summary[r] = {"ndcg": a.mean, "ndcg_ci": [a.lo, a.hi], "ndcg10": b.mean, "ndcg10_ci": [b.lo, b.hi],
+                      "queries": a.n}
+    diffs: dict[str, Any] = {}
+    bm = [per_query["bm25"][q]["at10"] for q in qids]
+    bm_full = [per_query["bm25"][q]["full"] for q in qids]
+    for r in ("light", "heavy", "cascade", "cascade+blend"):
+        d10 = paired_bootstrap_diff([per_query[r][q]["at10"] for q in qids], bm, seed=config.seed)
+        df = paired_bootstrap_diff([per_query[r][q]["full"] for q in qids], bm_full, seed=config.seed)
+        diffs[f"{r}-bm25"] = {"ndcg10": d10.mean, "ndcg10_ci": [d10.lo, d10.hi], "ndcg": df.mean,
+                              "ndcg_ci": [df.lo, df.hi]}
+    best_cascade = max(("cascade", "cascade+blend"), key=lambda r: summary[r]["ndcg10"])
+    targets = {
+        "cascade_ndcg10_ge_bm25_plus_0.10": summary["cascade"]["ndcg10"] >= summary["bm25"]["ndcg10"] + 0.10,
+        "cascade_blend_ndcg10_ge_bm25_plus_0.10":
+            summary["cascade+blend"]["ndcg10"] >= summary["bm25"]["ndcg10"] + 0.10,
+        "cascade_full_ndcg_ge_0.88": summary[best_cascade]["ndcg"] >= 0.88,
+        "light_ndcg10_gt_bm25": summary["light"]["ndcg10"] > summary["bm25"]["ndcg10"],
+    }
+    return {
+        "kind": "grouped-kfold-cv",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source": dict(data.source),
+        "config": config.to_dict(),
+        "queries": len(qids),
+        "judged_pairs": int(sum(len(data.lists[q].rows) for q in qids)),
+        "summary": summary,
+        "diffs_vs_bm25": diffs,
+        "targets": targets,
+        "folds": folds_info,
+        "seconds": round(seconds, 1),
+        "trunk_cache_seconds": round(cache_seconds, 1),
+        "per_query": per_query,
+    }
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    qids = list(report["per_query"]["bm25"])
+    rows = [(r, [report["per_query"][r][q]["full"] for q in qids], [report["per_query"][r][q]["at10"] for q in qids])
+            for r in RANKERS]
+    cfg = report["config"]
+    lines = [
+        f"# Ranking evaluation ({'reduced' if cfg['reduced'] else 'full'})",
+        "",
+        f"Grouped {cfg['folds']}-fold cross-validation by query (seed {cfg['seed']}), {report['queries']} queries, "
+        f"{report['judged_pairs']} judged pairs, source {report['source'].get('source', '?')}. Light and heavy are "
+        f"trained on the training queries of each fold only; metrics on the held-out queries' judged pools "
+        f"(ESCI gains E=1, S=0.1, C=0.01, I=0). 95% percentile bootstrap CIs over queries. Cascade: light top "
+        f"M={cfg['top_m']} re-ordered by heavy. Blend weights per fold (chosen on the training queries only, "
+        f"{cfg['blend_selection']}): {[f['blend_weight'] for f in report['folds']]}.",
+        "",
+        markdown_table(rows, seed=cfg["seed"]),
+        "",
+        "Paired differences to BM25 (mean [95% CI]):",
+        "",
+        "| ranker | ΔnDCG@10 | ΔnDCG (judged pool) |",
+        "| --- | --- | --- |",
+    ]
+    for k, v in report["diffs_vs_bm25"].items():
+        lines.append(f"| {k} | {v['ndcg10']:+.4f} [{v['ndcg10_ci'][0]:+.4f}, {v['ndcg10_ci'][1]:+.4f}] | "
+                     f"{v['ndcg']:+.4f} [{v['ndcg_ci'][0]:+.4f}, {v['ndcg_ci'][1]:+.4f}] |")
+    lines += ["", "Targets: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in report["targets"].items()), "",
+              f"Wall time {report['seconds']} s (trunk cache {report['trunk_cache_seconds']} s); per fold: "
+              + ", ".join(f"{f['fold_s']} s" for f in report["folds"]), ""]
+    return "\n".join(lines)
+
+
+def write_report(report: dict[str, Any], out_dir: Path | None = None) -> tuple[Path, Path]:
+    out = Path(out_dir) if out_dir else Path(paths.STATE) / "reports"
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "evaluation-reduced" if report["config"]["reduced"] else "evaluation"
+    j, m = out / f"{stem}.json", out / f"{stem}.md"
+    j.write_text(json.dumps(report, indent=1, default=float) + "\n")
+    m.write_text(to_markdown(report))
+    return j, m
+
+
+def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
+    """What ``python -m vitrine_gpu.pipeline evaluate`` calls: run the CV, return the summary (reports written)."""
+    report = run_evaluation(EvalConfig.reduced_config() if reduced else EvalConfig())
+    return {"summary": report["summary"], "targets": report["targets"], "seconds": report["seconds"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="grouped k-fold CV of random/BM25/light/heavy/cascade")
+    ap.add_argument("--reduced", action="store_true")
+    a = ap.parse_args(argv)
+    report = run_evaluation(EvalConfig.reduced_config() if a.reduced else EvalConfig())
+    print(to_markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

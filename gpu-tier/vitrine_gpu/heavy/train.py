@@ -1,0 +1,353 @@
+"""Fine-tuning the heavy cross-encoder on judged query pools (listwise softmax cross-entropy, ESCI gains).
+
+Entry points (the pipeline CLI calls these):
+- ``train_heavy(train_query_ids: list[str] | None, config: HeavyConfig) -> Path``: trains on the judged pools of
+  those queries (None = all) and writes a model directory (``save_heavy`` layout); returns it.
+- ``pipeline_step(reduced: bool, force: bool) -> dict``: trains on all queries and registers the model
+  (``registry.register("heavy", ...)``); returns {"version", ...}.
+- ``fit_pools(pools, config, base=None, cache=None) -> CrossEncoder``: the training loop over in-memory pools,
+  used by evaluate.py's cross-validation with a shared trunk cache.
+
+The MiniLM trunk is frozen (config.freeze_trunk): its token states depend only on the query or only on the
+product text, so they are computed once per text (``TrunkCache``) and every epoch only runs the joint cross layers
+and the head. That is what makes 5-fold CV + final training fit a 2-core CPU budget; the served model still runs the
+whole network on raw text.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from .. import paths
+from .model import (
+    WEIGHTS_SOURCE, CrossEncoder, build_heavy, encode_texts, format_document, save_heavy,
+)
+
+
+@dataclass(frozen=True)
+class HeavyConfig:
+    num_layers: int = 6
+    num_cross_layers: int = 1
+    max_query_tokens: int = 16
+    max_doc_tokens: int = 64
+    epochs: int = 2
+    lr: float = 1e-4  # joint (cross-attention) layers
+    head_lr: float = 2e-3  # score head (zero-initialised MLP, cosine scale/bias, segment embedding)
+    weight_decay: float = 0.01
+    queries_per_step: int = 4
+    max_list: int = 24  # products sampled per query pool per step (pools hold ~45; resampled every epoch)
+    warmup_frac: float = 0.1
+    freeze_trunk: bool = True
+    seed: int = 0
+    threads: int = 2
+    trunk_batch: int = 64
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def reduced(cls) -> "HeavyConfig":
+        """CI config: same trunk + token budgets as the full one (so the trunk cache is shared), 1 epoch over
+        16-product samples of each pool."""
+        return cls(epochs=1, max_list=16)
+
+
+@dataclass
+class TextPool:
+    """One judged pool: a query and its products (already formatted text) with ESCI gains."""
+
+    qid: str
+    query: str
+    docs: list[str]
+    gains: list[float]
+
+
+def pools_from_light_data(data: Any) -> dict[str, TextPool]:
+    """TextPools from ML-A's LightData (candidate rows carry title/brand/color/bullets/description)."""
+    return {
+        qid: TextPool(qid, l.query, [format_document(r) for r in l.rows], [float(g) for g in l.gains])
+        for qid, l in data.lists.items()
+    }
+
+
+class TrunkCache:
+    """Frozen-trunk token states per distinct text (fp16 on CPU, trimmed to the text's length)."""
+
+    def __init__(self, model: CrossEncoder, tokenizer: Any, max_query_tokens: int, max_doc_tokens: int,
+                 batch: int = 64) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.max_q, self.max_d, self.batch = max_query_tokens, max_doc_tokens, batch
+        self.q: dict[str, torch.Tensor] = {}
+        self.d: dict[str, torch.Tensor] = {}
+        self.seconds = 0.0
+        self.texts_encoded = 0
+
+    @torch.inference_mode()
+    def _encode(self, texts: list[str], max_tokens: int, store: dict[str, torch.Tensor]) -> None:
+        todo = sorted({t for t in texts if t not in store}, key=len)
+        t0 = time.perf_counter()
+        self.model.eval()
+        for i in range(0, len(todo), self.batch):
+            chunk = todo[i : i + self.batch]
+            ids, mask = encode_texts(self.tokenizer, chunk, max_tokens)
+            states = self.model.trunk(ids, mask)
+            lens = mask.sum(1).tolist()
+            for t, s, n in zip(chunk, states, lens):
+                store[t] = s[: int(n)].to(torch.float16).clone()
+        self.seconds += time.perf_counter() - t0
+        self.texts_encoded += len(todo)
+
+    def add_pools(self, pools: Sequence[TextPool]) -> None:
+        self._encode([p.query for p in pools], self.max_q, self.q)
+        self._encode([d for p in pools for d in p.docs], self.max_d, self.d)
+
+    def key(self) -> str:
+        """Identifies the trunk (weights) and the token budgets: a saved cache is only reused for the same ones."""
+        h = hashlib.sha256(f"{self.max_q}/{self.max_d}".encode())
+        for name, t in sorted(self.model.encoder.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().float().sum().item().hex().encode())
+            h.update(str(tuple(t.shape)).encode())
+        return h.hexdigest()[:16]
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        p = directory / f"trunk-{self.key()}.pt"
+        tmp = p.with_suffix(".tmp")
+        torch.save({"q": self.q, "d": self.d}, tmp)
+        tmp.replace(p)
+        return p
+
+    def load(self, directory: Path) -> bool:
+        p = directory / f"trunk-{self.key()}.pt"
+        if not p.exists():
+            return False
+        obj = torch.load(p, weights_only=True)
+        self.q.update(obj["q"])
+        self.d.update(obj["d"])
+        return True
+
+
+    @staticmethod
+    def _pad(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        n, h = len(states), states[0].shape[-1]
+        length = max(s.shape[0] for s in states)
+        out = torch.zeros(n, length, h, dtype=torch.float32)
+        mask = torch.zeros(n, length, dtype=torch.long)
+        for i, s in enumerate(states):
+            out[i, : s.shape[0]] = s.float()
+            mask[i, : s.shape[0]] = 1
+        return out, mask
+
+    def batch_states(self, query: str, docs: Sequence[str]) -> tuple[torch.Tensor, ...]:
+        qs, qm = self._pad([self.q[query]])
+        ds, dm = self._pad([self.d[d] for d in docs])
+        n = len(docs)
+        return qs.expand(n, -1, -1), qm.expand(n, -1), ds, dm
+
+
+def trunk_cache_dir() -> Path:
+    return Path(paths.STATE) / "cache" / "heavy-trunk"
+
+
+def shared_trunk_cache(model: CrossEncoder, tokenizer: Any, config: "HeavyConfig",
+                       pools: Sequence[TextPool]) -> TrunkCache:
+    """A TrunkCache covering ``pools``, loaded from / saved to .vitrine/cache/heavy-trunk (keyed by trunk weights
+    and token budgets) so that evaluate and train-heavy encode each text once."""
+    cache = TrunkCache(model, tokenizer, config.max_query_tokens, config.max_doc_tokens, config.trunk_batch)
+    loaded = cache.load(trunk_cache_dir())
+    before = cache.texts_encoded
+    cache.add_pools(pools)
+    if cache.texts_encoded > before or not loaded:
+        cache.save(trunk_cache_dir())
+    return cache
+
+def _trainable(model: CrossEncoder, config: HeavyConfig) -> list[nn.Parameter]:
+    for p in model.encoder.parameters():
+        p.requires_grad_(not config.freeze_trunk)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def listwise_loss(scores: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+    """Softmax cross-entropy of the pool's scores against the gain distribution (ListNet with ESCI gains)."""
+    target = gains / gains.sum()
+    return -(target * torch.log_softmax(scores, dim=0)).sum()
+
+
+def score_pool(model: CrossEncoder, cache: TrunkCache, pool: TextPool, batch: int = 128) -> list[float]:
+    """Scores of a pool through the cached trunk (identical to the full forward when the trunk is frozen)."""
+    model.eval()
+    out: list[float] = []
+    with torch.inference_mode():
+        for i in range(0, len(pool.docs), batch):
+            qs, qm, ds, dm = cache.batch_states(pool.query, pool.docs[i : i + batch])
+            out += model.interact(qs, qm, ds, dm).tolist()
+    return out
+
+
+def fit_pools(pools: Sequence[TextPool], config: HeavyConfig, base: CrossEncoder, cache: TrunkCache,
+              log: Any = None) -> CrossEncoder:
+    """Fine-tune a copy of ``base`` on ``pools`` (listwise loss, AdamW, linear warm-up + cosine decay)."""
+    if not config.freeze_trunk:
+        raise NotImplementedError("the cached-trunk loop needs freeze_trunk=True")
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    model = copy.deepcopy(base)
+    params = _trainable(model, config)
+    train = [p for p in pools if len(p.docs) > 1 and sum(p.gains) > 0]
+    if not train:
+        raise ValueError("no trainable pools (need ≥2 products and a positive gain)")
+    cache.add_pools(train)
+    steps_per_epoch = math.ceil(len(train) / config.queries_per_step)
+    total = steps_per_epoch * config.epochs
+    warm = max(1, int(total * config.warmup_frac))
+    head_ids = {id(p) for m in (model.mlp, model.segment) for p in m.parameters()} | {
+        id(model.cos_scale), id(model.bias)}
+    opt = torch.optim.AdamW([
+        {"params": [p for p in params if id(p) in head_ids], "lr": config.head_lr},
+        {"params": [p for p in params if id(p) not in head_ids], "lr": config.lr},
+    ], weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total)))))
+    step = 0
+    for epoch in range(config.epochs):
+        order = list(range(len(train)))
+        rng.shuffle(order)
+        model.train()
+        model.encoder.eval()
+        ep_loss, t0 = 0.0, time.perf_counter()
+        for s in range(0, len(order), config.queries_per_step):
+            opt.zero_grad()
+            loss_sum = torch.zeros(())
+            for qi in order[s : s + config.queries_per_step]:
+                p = train[qi]
+                idx = list(range(len(p.docs)))
+                if len(idx) > config.max_list:
+                    idx = rng.sample(idx, config.max_list)
+                g = torch.tensor([p.gains[i] for i in idx], dtype=torch.float32)
+                if g.sum() <= 0:
+                    continue
+                qs, qm, ds, dm = cache.batch_states(p.query, [p.docs[i] for i in idx])
+                loss_sum = loss_sum + listwise_loss(model.interact(qs, qm, ds, dm), g)
+            (loss_sum / config.queries_per_step).backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            ep_loss += float(loss_sum.detach())
+        if log:
+            log(f"heavy epoch {epoch + 1}/{config.epochs}: loss {ep_loss / len(train):.4f} "
+                f"({time.perf_counter() - t0:.1f}s)")
+    return model.eval()
+
+
+def load_pools() -> tuple[dict[str, TextPool], dict[str, Any]]:
+    """Judged pools of the prepared catalogue (via ML-A's LightData: candidates.sql rows + gains)."""
+    from ..light.train import LightData
+
+    data = LightData.load()
+    return pools_from_light_data(data), dict(data.source)
+
+
+def _log(msg: str) -> None:
+    print(f"[heavy] {msg}", flush=True)
+
+
+def train_heavy(train_query_ids: Sequence[str] | None = None, config: HeavyConfig | None = None,
+                out_dir: Path | None = None, pools: Mapping[str, TextPool] | None = None,
+                manifest_extra: Mapping[str, Any] | None = None) -> Path:
+    """Train on the judged pools of ``train_query_ids`` (None = all) and write a model directory; return it."""
+    config = config or HeavyConfig()
+    torch.set_num_threads(config.threads)
+    if pools is None:
+        pools, _ = load_pools()
+    qids = list(pools) if train_query_ids is None else [q for q in train_query_ids if q in pools]
+    base, tokenizer, arch = build_heavy(config.num_layers, config.num_cross_layers, config.max_query_tokens,
+                                        config.max_doc_tokens, seed=config.seed)
+    t0 = time.perf_counter()
+    chosen = [pools[q] for q in qids]
+    cache = shared_trunk_cache(base, tokenizer, config, chosen)
+    _log(f"trunk cache: {cache.texts_encoded} texts in {cache.seconds:.1f}s")
+    t1 = time.perf_counter()
+    model = fit_pools(chosen, config, base, cache, log=_log)
+    train_s = time.perf_counter() - t1
+    pairs = sum(len(p.docs) for p in chosen)
+    extra = {
+        "config": config.to_dict(),
+        "train_queries": len(chosen),
+        "train_pairs": pairs,
+        "train_seconds": round(time.perf_counter() - t0, 1),
+        "cross_train_seconds": round(train_s, 1),
+        "loss": "listwise softmax cross-entropy against ESCI gains (E=1, S=0.1, C=0.01, I=0)",
+        "cpu_int8": False,
+        **dict(manifest_extra or {}),
+    }
+    out = Path(out_dir) if out_dir else Path(paths.STATE) / "tmp" / f"heavy-{int(time.time())}"
+    return save_heavy(model, tokenizer, out, extra, arch)
+
+
+def _code_hash() -> str:
+    h = hashlib.sha256()
+    for p in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
+    """Train the heavy model on all judged queries and register it; returns {"version", ...}."""
+    from .. import registry
+
+    config = HeavyConfig.reduced() if reduced else HeavyConfig()
+    pools, source = load_pools()
+    metrics: dict[str, Any] = {}
+    report = Path(paths.STATE) / "reports" / ("evaluation-reduced.json" if reduced else "evaluation.json")
+    if report.exists():
+        try:
+            metrics = json.loads(report.read_text()).get("summary", {})
+        except (OSError, ValueError):
+            metrics = {}
+    d = train_heavy(None, config, pools=pools)
+    cfg = json.loads((d / "heavy_config.json").read_text())
+    extra = {
+        "backbone": WEIGHTS_SOURCE["backbone"],
+        "max_tokens": cfg["max_tokens"],
+        "max_query_tokens": cfg["max_query_tokens"],
+        "max_doc_tokens": cfg["max_doc_tokens"],
+        "num_layers": cfg["num_layers"],
+        "num_cross_layers": cfg["num_cross_layers"],
+        "weights": WEIGHTS_SOURCE,
+        "training": cfg["extra"],
+        "reduced": reduced,
+        "metrics": metrics,
+        "data_hash": str(source.get("sha256", "")),
+        "code_hash": _code_hash(),
+    }
+    version = registry.register("heavy", d, extra)
+    _log(f"registered {version}")
+    return {"version": version, "train_seconds": cfg["extra"].get("train_seconds")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="train + register the heavy model")
+    ap.add_argument("--reduced", action="store_true")
+    a = ap.parse_args(argv)
+    print(json.dumps(pipeline_step(reduced=a.reduced)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
