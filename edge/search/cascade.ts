@@ -7,6 +7,7 @@ import type { Bindings } from "../env";
 import { heavyRank } from "../gpu/index";
 import type { DrillContext, HeavyDoc } from "../gpu/types";
 import { lightModelEntry, scoreLight } from "../scoring/light";
+import { HEAVY_BLEND_WEIGHTS } from "../generated/models";
 import { computeFeatures, FEATURE_NAMES, type CandidateRow } from "./features";
 
 export interface StageScores {
@@ -91,12 +92,21 @@ interface Scored {
   light: number;
 }
 
+/** Per-list z-scores (a constant list maps to zeros), as the pipeline's evaluate.py does. */
+function zScores(xs: readonly number[]): number[] {
+  const n = xs.length;
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
+  return xs.map((x) => (x - mean) / (sd > 1e-9 ? sd : 1));
+}
+
 /**
- * Final order — the one place stages are combined. The heavy score orders the top M it scored; the remaining
- * candidates follow in light order. Without heavy scores, the light order stands. (A blend defined by the heavy
- * model's manifest would go here.)
+ * Final order — the one place stages are combined. The top M the heavy model scored are ordered by
+ * z(heavy) + w·z(light) when the heavy version has a blend weight w (chosen by the pipeline's cross-validation on
+ * training folds only; HEAVY_BLEND_WEIGHTS), else by the heavy score; the remaining candidates follow in light
+ * order. Without heavy scores, the light order stands. `score` is the value that decided the position.
  */
-export function combineScores(lightRanked: readonly Scored[], heavy: readonly number[] | null): RankedItem[] {
+export function combineScores(lightRanked: readonly Scored[], heavy: readonly number[] | null, blendWeight: number | null = null): RankedItem[] {
   const item = (s: Scored, h: number | null, score: number): RankedItem => ({
     id: String(s.row.id),
     title: String(s.row.title ?? ""),
@@ -106,9 +116,16 @@ export function combineScores(lightRanked: readonly Scored[], heavy: readonly nu
     scores: { retrieval: s.retrieval, light: s.light, heavy: h },
   });
   if (!heavy) return lightRanked.map((s) => item(s, null, s.light));
-  const top = lightRanked.slice(0, heavy.length).map((s, i) => ({ s, h: heavy[i]!, i }));
-  top.sort((a, b) => b.h - a.h || a.i - b.i);
-  return [...top.map(({ s, h }) => item(s, h, h)), ...lightRanked.slice(heavy.length).map((s) => item(s, null, s.light))];
+  const head = lightRanked.slice(0, heavy.length);
+  let keys: readonly number[] = heavy;
+  if (blendWeight !== null && head.length > 0) {
+    const zh = zScores(heavy);
+    const zl = zScores(head.map((s) => s.light));
+    keys = zh.map((z, i) => z + blendWeight * zl[i]!);
+  }
+  const top = head.map((s, i) => ({ s, h: heavy[i]!, key: keys[i]!, i }));
+  top.sort((a, b) => b.key - a.key || a.i - b.i);
+  return [...top.map(({ s, h, key }) => item(s, h, key)), ...lightRanked.slice(heavy.length).map((s) => item(s, null, s.light))];
 }
 
 export async function runCascade(env: Bindings, input: CascadeInput): Promise<CascadeResult> {
@@ -152,7 +169,7 @@ export async function runCascade(env: Bindings, input: CascadeInput): Promise<Ca
 
   if (heavy.ok) {
     return {
-      items: combineScores(lightRanked, heavy.scores),
+      items: combineScores(lightRanked, heavy.scores, HEAVY_BLEND_WEIGHTS[heavy.model] ?? null),
       degraded: degradedReason !== undefined,
       ...(degradedReason ? { degradedReason } : {}),
       heavyModel: heavy.model,

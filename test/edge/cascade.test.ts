@@ -262,6 +262,23 @@ describe("cascade pieces", () => {
     expect(combineScores(lightRanked, null).map((i) => i.id)).toEqual(["a", "b", "c", "d"]);
   });
 
+  it("blends per-list z-scores of heavy and light when the heavy version has a blend weight", () => {
+    const lightRanked = [
+      { row: row("a", 3), retrieval: 3, light: 3 },
+      { row: row("b", 2), retrieval: 2, light: 2 },
+      { row: row("c", 1), retrieval: 1, light: 1 },
+      { row: row("d", 0), retrieval: 0, light: 0 },
+    ];
+    // heavy alone prefers c > b > a; z(light) = [1.22, 0, -1.22], z(heavy) = [-1.34, 0.27, 1.07]
+    const heavy = [0.0, 0.6, 0.9];
+    expect(combineScores(lightRanked, heavy, 0).map((i) => i.id)).toEqual(["c", "b", "a", "d"]);
+    // w = 2: a = -1.34 + 2.45 = 1.11, b = 0.27, c = 1.07 - 2.45 = -1.38
+    const blended = combineScores(lightRanked, heavy, 2);
+    expect(blended.map((i) => i.id)).toEqual(["a", "b", "c", "d"]);
+    expect(blended[0]!.score).toBeCloseTo(1.1132, 3);
+    expect(blended[0]!.scores.heavy).toBe(0);
+  });
+
   it("truncates long text fields for the GPU request and drops empty ones", () => {
     const doc = toHeavyDoc(row("a", 1));
     expect(doc.bullets).toHaveLength(1000);
