@@ -33,7 +33,8 @@ adminDrills.post("/drills/run", zValidator("json", runSchema, zodHook), async (c
 
 adminDrills.get("/drills", zValidator("query", listSchema, zodHook), async (c) => {
   const { limit } = c.req.valid("query");
-  return c.json({ scenarios: SCENARIOS, drills: await listDrillReports(c.env.DB, limit) });
+  // reports first: clients that take the first list in the object get the reports
+  return c.json({ drills: await listDrillReports(c.env.DB, limit), scenarios: SCENARIOS });
 });
 
 adminDrills.get("/drills/:id", zValidator("param", idSchema, zodHook), async (c) => {
