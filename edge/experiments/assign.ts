@@ -40,14 +40,25 @@ export async function assignVariant(config: ExperimentConfig, unit: string): Pro
 }
 
 /**
- * The unit id of this request: `user` when given, else the `vitrine_uid` cookie, else a new anonymous id that is
- * set as a cookie on the response.
+ * A first-visit anonymous id derived from the client (IP + User-Agent) rather than drawn at random, so a client that
+ * does not keep cookies (curl, crawlers, a first page view racing a second) still lands in the same variant — and so
+ * hits the same cache entries — until the cookie takes over.
  */
-export function unitId(c: Context<AppEnv>, user: string | undefined): string {
+async function anonymousId(c: Context<AppEnv>): Promise<string> {
+  const client = `${c.req.header("cf-connecting-ip") ?? ""}|${c.req.header("user-agent") ?? ""}`;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(client)));
+  return Array.from(digest.subarray(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The unit id of this request: `user` when given, else the `vitrine_uid` cookie, else an anonymous id derived from
+ * the client that is set as a cookie on the response.
+ */
+export async function unitId(c: Context<AppEnv>, user: string | undefined): Promise<string> {
   if (user) return `u:${user}`;
   const cookie = getCookie(c, UID_COOKIE);
   if (cookie && UID_FORMAT.test(cookie)) return `a:${cookie}`;
-  const fresh = crypto.randomUUID();
+  const fresh = await anonymousId(c);
   setCookie(c, UID_COOKIE, fresh, {
     path: "/",
     maxAge: ONE_YEAR_S,

@@ -101,7 +101,7 @@ function servableLightModel(v: Variant): string {
  */
 async function resolveVariant(c: Context<AppEnv>, user: string | undefined): Promise<{ variant: Variant; experimentId: string; lightModel: string }> {
   const config = await getExperimentConfig(c.env, "search");
-  const assigned = await assignVariant(config, unitId(c, user));
+  const assigned = await assignVariant(config, await unitId(c, user));
   const variant = assigned.heavyModel ? assigned : { ...assigned, heavyModel: DEFAULT_HEAVY_MODEL };
   return { variant, experimentId: config.experimentId, lightModel: servableLightModel(variant) };
 }

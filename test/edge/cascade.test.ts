@@ -231,6 +231,19 @@ describe("experiment variants over HTTP", () => {
       expect(((await res.json()) as SearchBody).variant).toBe(variant);
     }
   });
+
+  it("gives a cookieless client the same anonymous id (and variant) on every request", async () => {
+    const client = (ua: string) => ({ headers: { "user-agent": ua, "cf-connecting-ip": "203.0.113.7" } });
+    const ids = new Set<string>();
+    for (let i = 0; i < 3; i++) {
+      const res = await get(`/v1/search?q=mug&k=${i + 2}`, client("curl/8.0"));
+      ids.add((res.headers.get("set-cookie") ?? "").split(";")[0]!);
+    }
+    expect(ids.size).toBe(1);
+    expect([...ids][0]).toMatch(/^vitrine_uid=[0-9a-f]{32}$/);
+    const other = await get("/v1/search?q=mug", client("Mozilla/5.0"));
+    expect((other.headers.get("set-cookie") ?? "").split(";")[0]).not.toBe([...ids][0]);
+  });
 });
 
 describe("GET /healthz", () => {
