@@ -29,7 +29,8 @@ trap cleanup INT TERM EXIT
 mkdir -p "$STATE/logs"
 say "starting gpu-tier on 127.0.0.1:$GPU_PORT (log: .vitrine/logs/gpu-tier.log)"
 setsid "$PY" -m vitrine_gpu.server --host 127.0.0.1 --port "$GPU_PORT" > "$STATE/logs/gpu-tier.log" 2>&1 &
-pids+=($!)
+gpu_pid=$!
+pids+=($gpu_pid)
 wait_http "http://127.0.0.1:$GPU_PORT/ping" 300 || { tail -20 "$STATE/logs/gpu-tier.log"; die "gpu-tier did not become healthy"; }
 device=$(curl -fsS "http://127.0.0.1:$GPU_PORT/ping" | "$PY" -c 'import json,sys; print(json.load(sys.stdin).get("device","cpu"))')
 if [ -z "$LOCAL_DEADLINE_MS" ]; then [ "$device" = cuda ] && LOCAL_DEADLINE_MS=150 || LOCAL_DEADLINE_MS=5000; fi
@@ -41,7 +42,8 @@ setsid npx wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --log-level warn --sh
   --var "GPU_ENDPOINT_URL:http://127.0.0.1:$GPU_PORT" \
   --var "GPU_SECONDARY_ENDPOINT_URL:http://127.0.0.1:$GPU_PORT" \
   --var "GPU_DEADLINE_MS:$LOCAL_DEADLINE_MS" > "$STATE/logs/edge.log" 2>&1 &
-pids+=($!)
+edge_pid=$!
+pids+=($edge_pid)
 wait_http "http://127.0.0.1:$EDGE_PORT/healthz" 180 || { tail -30 "$STATE/logs/edge.log"; die "edge did not become healthy"; }
 
 cat <<MSG
@@ -55,5 +57,8 @@ cat <<MSG
   logs in .vitrine/logs/ — Ctrl-C stops everything
 
 MSG
-wait -n "${pids[@]}" || true
-say "a process exited; shutting down"
+# The edge is the system's front door: when it exits, everything stops. A gpu-tier that dies (or is stopped to try
+# degradation, failover drills or alerts) leaves the edge serving light rankings; `npm run gpu-tier` brings it back.
+( while kill -0 "$gpu_pid" 2>/dev/null; do sleep 2; done; say "gpu-tier exited: the edge keeps answering (degraded); restart it with 'npm run gpu-tier'" ) &
+wait "$edge_pid" || true
+say "the edge exited; shutting down"
