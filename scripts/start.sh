@@ -34,14 +34,17 @@ pids+=($gpu_pid)
 wait_http "http://127.0.0.1:$GPU_PORT/ping" 300 || { tail -20 "$STATE/logs/gpu-tier.log"; die "gpu-tier did not become healthy"; }
 device=$(curl -fsS "http://127.0.0.1:$GPU_PORT/ping" | "$PY" -c 'import json,sys; print(json.load(sys.stdin).get("device","cpu"))')
 if [ -z "$LOCAL_DEADLINE_MS" ]; then [ "$device" = cuda ] && LOCAL_DEADLINE_MS=150 || LOCAL_DEADLINE_MS=5000; fi
+# The latency SLO follows: 300 ms end to end on a GPU; on CPU "fast" means within the local deadline.
+LOCAL_SLO_MS=${VITRINE_LOCAL_SLO_MS:-$([ "$device" = cuda ] && echo 300 || echo $((LOCAL_DEADLINE_MS + 1000)))}
 
 # Locally both GPU endpoint slots (primary and secondary "regions") point at the one gpu-tier, so stopping it takes
 # the whole GPU tier down; the chaos test runs two real gpu-tier processes to exercise failover between them.
-say "starting wrangler dev on 127.0.0.1:$EDGE_PORT (GPU deadline ${LOCAL_DEADLINE_MS} ms on $device)"
+say "starting wrangler dev on 127.0.0.1:$EDGE_PORT (GPU deadline ${LOCAL_DEADLINE_MS} ms, latency SLO ${LOCAL_SLO_MS} ms on $device)"
 setsid npx wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --log-level warn --show-interactive-dev-session=false \
   --var "GPU_ENDPOINT_URL:http://127.0.0.1:$GPU_PORT" \
   --var "GPU_SECONDARY_ENDPOINT_URL:http://127.0.0.1:$GPU_PORT" \
-  --var "GPU_DEADLINE_MS:$LOCAL_DEADLINE_MS" > "$STATE/logs/edge.log" 2>&1 &
+  --var "GPU_DEADLINE_MS:$LOCAL_DEADLINE_MS" --var "SLO_LATENCY_THRESHOLD_MS:$LOCAL_SLO_MS" \
+  > "$STATE/logs/edge.log" 2>&1 &
 edge_pid=$!
 pids+=($edge_pid)
 wait_http "http://127.0.0.1:$EDGE_PORT/healthz" 180 || { tail -30 "$STATE/logs/edge.log"; die "edge did not become healthy"; }
