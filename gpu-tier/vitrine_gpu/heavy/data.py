@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import paths
+from ..catalog import esci_to_row
 
 ESCI_GAINS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
 
@@ -91,16 +92,11 @@ def load_dataset(with_products: bool = True) -> Dataset:
     return Dataset(source, ordered, products, _file_hash(files))
 
 
+DOC_FIELDS = ("id", "title", "brand", "color", "bullets", "description", "category")
+
+
 def product_as_doc(p: dict[str, Any]) -> dict[str, Any]:
-    """ESCI-schema product -> the GPU-tier request document shape (contract C4)."""
-    cat = p.get("category") or []
-    return {
-        "id": p["product_id"],
-        "title": p.get("title") or "",
-        "brand": p.get("brand") or "",
-        "color": p.get("color") or "",
-        "bullets": p.get("bullet_points") or "",
-        "description": p.get("description") or "",
-        "category": " > ".join(cat) if isinstance(cat, list) else str(cat),
-    }
+    """ESCI-schema product -> the GPU-tier request document shape (contract C4), mapped as the catalog maps it."""
+    row = esci_to_row(p)
+    return {k: row[k] for k in DOC_FIELDS}
 
