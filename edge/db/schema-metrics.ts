@@ -77,6 +77,20 @@ export const metricsDegraded = sqliteTable(
   (t) => [primaryKey({ columns: [t.res, t.ts, t.variant, t.reason] })],
 );
 
+/** Counted events that are not requests, e.g. GPU circuit-breaker transitions (kind "breaker", name
+ * "<endpoint> <from>→<to>"). */
+export const metricsEvents = sqliteTable(
+  "metrics_events",
+  {
+    res: integer("res").notNull(),
+    ts: integer("ts").notNull(),
+    kind: text("kind").notNull(),
+    name: text("name").notNull(),
+    count: integer("count").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.res, t.ts, t.kind, t.name] })],
+);
+
 /** Score histograms (signed DDSketch keys) of the light and heavy models per model version. */
 export const metricsScores = sqliteTable(
   "metrics_scores",

@@ -14,6 +14,7 @@ import type { DrillContext as DrillFaults } from "../drills/context";
 import { type BreakerState, type BreakerTransition, CircuitBreaker, breakerConfigFrom } from "./breaker";
 import { type GpuEndpoint, REFUSING_URL, gpuEndpoints } from "./endpoints";
 import { type AttemptEvent, type GpuAnswer, LatencyTracker, rankWithFailover } from "./resilient";
+import { recordEvent } from "../metrics/collector";
 import { invokeEndpoint, type SageMakerTarget } from "./sagemaker";
 import type { HeavyRankOptions, HeavyRankRequest, HeavyRankResult } from "./types";
 
@@ -42,8 +43,6 @@ const realBreakers = new Map<string, CircuitBreaker>();
 const drillBreakers = new Map<string, Map<string, CircuitBreaker>>();
 const MAX_DRILL_SCOPES = 8;
 const latency = new LatencyTracker();
-/** "<endpoint id> <from>→<to>" → count, real traffic only; drained by the metrics flush */
-const transitionCounts = new Map<string, number>();
 const drillListeners = new Map<string, (e: GpuDrillEvent) => void>();
 /** recent real-traffic heavyRank outcomes (for the drills' abort condition) */
 const realOutcomes: { at: number; ok: boolean }[] = [];
@@ -65,8 +64,8 @@ function breakerIn(map: Map<string, CircuitBreaker>, env: Bindings, endpoint: Gp
 }
 
 function countTransition(t: BreakerTransition): void {
-  const key = `${t.breaker} ${t.from}→${t.to}`;
-  transitionCounts.set(key, (transitionCounts.get(key) ?? 0) + 1);
+  // real traffic only: counted per minute in the metrics rollups (metrics_events, kind "breaker")
+  recordEvent("breaker", `${t.breaker} ${t.from}→${t.to}`);
   console.log(JSON.stringify({ event: "gpu_breaker_transition", ...t }));
 }
 
@@ -179,13 +178,6 @@ export function breakerStates(env: Bindings): { endpoint: string; role: GpuEndpo
   return gpuEndpoints(env).map((ep) => ({ endpoint: ep.id, role: ep.role, state: realBreakers.get(ep.id)?.state ?? "closed" }));
 }
 
-/** Breaker transitions of real traffic since the last drain ("<endpoint> <from>→<to>" → count), for the rollups. */
-export function drainBreakerTransitions(): Record<string, number> {
-  const out = Object.fromEntries(transitionCounts);
-  transitionCounts.clear();
-  return out;
-}
-
 /** Real-traffic heavyRank calls and failures in this isolate since `since` (ms epoch). */
 export function realGpuOutcomesSince(since: number): { calls: number; failures: number } {
   let calls = 0;
@@ -203,6 +195,5 @@ export function realGpuOutcomesSince(since: number): { calls: number; failures: 
 export function resetGpuStateForTests(): void {
   realBreakers.clear();
   drillBreakers.clear();
-  transitionCounts.clear();
   realOutcomes.length = 0;
 }

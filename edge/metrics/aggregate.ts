@@ -58,6 +58,7 @@ export interface LatencyRow extends SeriesDims { ts: number; stage: Stage; bucke
 export interface DegradedRow { ts: number; variant: string; reason: string; count: number }
 export interface ScoreRow { ts: number; kind: "light" | "heavy"; model: string; bucket: number; count: number }
 export interface FeedbackRow extends FeedbackCounters { ts: number; variant: string; model: string }
+export interface EventRow { ts: number; kind: string; name: string; count: number }
 
 /** What one flush writes; plain data so a failed flush can wait in a buffer and be replayed as is. */
 export interface FlushPayload {
@@ -70,6 +71,7 @@ export interface FlushPayload {
   degraded: DegradedRow[];
   scores: ScoreRow[];
   feedback: FeedbackRow[];
+  events: EventRow[];
 }
 
 export function minuteOf(ms: number): number {
@@ -98,6 +100,7 @@ export class Aggregator {
   private degraded = new Map<string, DegradedRow>();
   private scores = new Map<string, { ts: number; kind: "light" | "heavy"; model: string; sketch: Sketch }>();
   private feedback = new Map<string, FeedbackRow>();
+  private events = new Map<string, EventRow>();
   /** Samples + events folded in since the last drain (drives the 500-request flush trigger). */
   pending = 0;
 
@@ -174,8 +177,18 @@ export class Aggregator {
     this.pending += 1;
   }
 
+  /** A counted event that is not a request (e.g. a circuit-breaker transition). */
+  addEvent(kind: string, name: string, nowMs: number): void {
+    const ts = minuteOf(nowMs);
+    const key = [ts, kind, name].join(SEP);
+    const e = this.events.get(key);
+    if (e) e.count += 1;
+    else this.events.set(key, { ts, kind, name, count: 1 });
+    this.pending += 1;
+  }
+
   isEmpty(): boolean {
-    return this.series.size === 0 && this.feedback.size === 0 && this.scores.size === 0;
+    return this.series.size === 0 && this.feedback.size === 0 && this.scores.size === 0 && this.events.size === 0;
   }
 
   /** Moves everything accumulated into a payload (null when nothing accumulated) and resets. */
@@ -184,6 +197,7 @@ export class Aggregator {
     const p: FlushPayload = {
       id, createdAt: Math.floor(nowMs / 1000), minTs: Number.MAX_SAFE_INTEGER, maxTs: 0,
       requests: [], latency: [], degraded: [...this.degraded.values()], scores: [], feedback: [...this.feedback.values()],
+      events: [...this.events.values()],
     };
     const seen = (ts: number): void => {
       p.minTs = Math.min(p.minTs, ts);
@@ -201,10 +215,12 @@ export class Aggregator {
         p.scores.push({ ts: e.ts, kind: e.kind, model: e.model, bucket, count });
     }
     for (const f of p.feedback) seen(f.ts);
+    for (const e of p.events) seen(e.ts);
     this.series.clear();
     this.degraded.clear();
     this.scores.clear();
     this.feedback.clear();
+    this.events.clear();
     this.pending = 0;
     return p;
   }

@@ -42,6 +42,14 @@ export function recordFeedback(env: Bindings, ctx: ExecutionContext, type: Feedb
   maybeFlush(env, ctx, now);
 }
 
+/**
+ * A counted event that is not a request (e.g. a GPU circuit-breaker transition). No I/O: it rides along with the
+ * next flush that a request, the cron or the admin read path triggers.
+ */
+export function recordEvent(kind: string, name: string): void {
+  aggregator.addEvent(kind, name, Date.now());
+}
+
 /** Drains the aggregator and writes everything pending (single-flight per isolate). */
 export function flushNow(db: D1Database): Promise<FlushReport> {
   if (inFlight) return inFlight.then(() => flushNow(db));

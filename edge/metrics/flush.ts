@@ -8,7 +8,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { eq, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import {
-  metricsDegraded, metricsFeedback, metricsFlushes, metricsLatency, metricsRequests, metricsScores,
+  metricsDegraded, metricsEvents, metricsFeedback, metricsFlushes, metricsLatency, metricsRequests, metricsScores,
 } from "../db/schema-metrics";
 import { COUNTER_FIELDS, MINUTE, type FlushPayload } from "./aggregate";
 
@@ -59,6 +59,13 @@ export function payloadStatements(db: ReturnType<typeof drizzle>, p: FlushPayloa
       db.insert(metricsDegraded).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
         target: [metricsDegraded.res, metricsDegraded.ts, metricsDegraded.variant, metricsDegraded.reason],
         set: { count: sql`${metricsDegraded.count} + excluded.count` },
+      }),
+    );
+  for (const rows of chunk(p.events ?? [], 5))
+    items.push(
+      db.insert(metricsEvents).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
+        target: [metricsEvents.res, metricsEvents.ts, metricsEvents.kind, metricsEvents.name],
+        set: { count: sql`${metricsEvents.count} + excluded.count` },
       }),
     );
   for (const rows of chunk(p.scores, 6))

@@ -13,6 +13,7 @@ const ROLLUP_TABLES: Array<{ table: string; keys: string; sums: string[] }> = [
     sums: ["requests", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "degraded", "good", "cache_hit", "cache_miss", "cache_bypass", "drill", "latency_sum_ms", "gpu_calls"] },
   { table: "metrics_latency", keys: "route, variant, light_model, heavy_model, colo, stage, bucket", sums: ["count"] },
   { table: "metrics_degraded", keys: "variant, reason", sums: ["count"] },
+  { table: "metrics_events", keys: "kind, name", sums: ["count"] },
   { table: "metrics_scores", keys: "kind, model, bucket", sums: ["count"] },
   { table: "metrics_feedback", keys: "variant, model", sums: ["impressions", "clicks", "add_to_cart", "purchases"] },
 ];

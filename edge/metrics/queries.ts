@@ -45,6 +45,8 @@ export interface RollupResult {
   series: Series[];
   totals: Point;
   degradedReasons: Record<string, number>;
+  /** counted non-request events by kind then name, e.g. events.breaker["primary:… closed→open"] */
+  events: Record<string, Record<string, number>>;
 }
 
 const REQ_GROUP: Record<GroupBy | "none", string> = {
@@ -150,7 +152,7 @@ export function toPoint(ts: number, seconds: number, c: Cell): Point {
 /** Cells keyed by group then step index, plus the merged sketches (used by the alert evaluator too). */
 export async function queryCells(
   db: D1Database, q: RollupQuery, minuteRetentionS: number, now: number,
-): Promise<{ cells: Map<string, Map<number, Cell>>; degradedReasons: Record<string, number> }> {
+): Promise<{ cells: Map<string, Map<number, Cell>>; degradedReasons: Record<string, number>; events: Record<string, Record<string, number>> }> {
   const g = q.groupBy ?? "none";
   const { where, binds } = await sourceFilter(db, q.from, q.to, minuteRetentionS, now);
   const bucketExpr = "((ts - ?) / ?)";
@@ -169,14 +171,16 @@ export async function queryCells(
       FROM metrics_feedback WHERE ${where} GROUP BY b, g`
     : null;
   const degSql = `SELECT reason, SUM(count) AS n FROM metrics_degraded WHERE ${where} GROUP BY reason`;
+  const evSql = `SELECT kind, name, SUM(count) AS n FROM metrics_events WHERE ${where} GROUP BY kind, name`;
   const args = [q.from, q.step, ...binds];
   const stmts = [
     db.prepare(reqSql).bind(...args),
     db.prepare(latSql).bind(...args),
     db.prepare(degSql).bind(...binds),
+    db.prepare(evSql).bind(...binds),
     ...(fbSql ? [db.prepare(fbSql).bind(...args)] : []),
   ];
-  const [reqRes, latRes, degRes, fbRes] = await db.batch<Record<string, number | string>>(stmts);
+  const [reqRes, latRes, degRes, evRes, fbRes] = await db.batch<Record<string, number | string>>(stmts);
 
   const cells = new Map<string, Map<number, Cell>>();
   const cell = (group: string, b: number): Cell => {
@@ -203,7 +207,9 @@ export async function queryCells(
   }
   const degradedReasons: Record<string, number> = {};
   for (const row of degRes?.results ?? []) degradedReasons[String(row.reason)] = Number(row.n);
-  return { cells, degradedReasons };
+  const events: Record<string, Record<string, number>> = {};
+  for (const row of evRes?.results ?? []) (events[String(row.kind)] ??= {})[String(row.name)] = Number(row.n);
+  return { cells, degradedReasons, events };
 }
 
 /** Everything in [from, to) merged into one cell (alert windows). */
@@ -217,7 +223,7 @@ export async function windowCell(db: D1Database, from: number, to: number, minut
 export type { Cell };
 
 export async function queryRollup(db: D1Database, q: RollupQuery, minuteRetentionS: number, now: number): Promise<RollupResult> {
-  const { cells, degradedReasons } = await queryCells(db, q, minuteRetentionS, now);
+  const { cells, degradedReasons, events } = await queryCells(db, q, minuteRetentionS, now);
   const nSteps = Math.ceil((q.to - q.from) / q.step);
   const overall = emptyCell();
   const series: Series[] = [];
@@ -234,7 +240,7 @@ export async function queryRollup(db: D1Database, q: RollupQuery, minuteRetentio
   }
   return {
     from: q.from, to: q.to, step: q.step, groupBy: q.groupBy ?? null,
-    series, totals: toPoint(q.from, q.to - q.from, overall), degradedReasons,
+    series, totals: toPoint(q.from, q.to - q.from, overall), degradedReasons, events,
   };
 }
 

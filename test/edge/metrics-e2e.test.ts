@@ -13,6 +13,10 @@ import { events } from "../../edge/routes/events";
 import { dashboard } from "../../edge/routes/dashboard";
 import { FLUSH_MAX_SAMPLES, collectorState, recordRequest } from "../../edge/metrics/collector";
 import { runMetricsMaintenance } from "../../edge/metrics/jobs";
+import { insertFixtureProducts } from "./fixtures";
+
+/** Queries that match the fixture catalog (distinct, so each one misses the cache and calls the GPU tier). */
+const FIXTURE_QUERIES = ["red running shoes", "blue rain jacket", "black coffee mug", "white phone case"];
 
 // The same route modules edge/app.ts mounts (the full app also needs the search stack's generated models).
 const app = new Hono<AppEnv>();
@@ -141,5 +145,24 @@ describe("through the whole worker (SELF)", () => {
     expect(served + rejected).toBe(statuses.length);
     expect(searchCount(body) - searchCount(start)).toBe(statuses.length);
     expect((body.totals.status["4xx"] ?? 0) - (start.totals.status["4xx"] ?? 0)).toBe(rejected);
+  });
+
+  it("counts GPU circuit-breaker transitions of real traffic in the rollups", async () => {
+    const { SELF } = await import("cloudflare:test");
+    const now = Math.floor(Date.now() / 1000);
+    const url = `http://vitrine.test/admin/metrics?from=${now - 120}&to=${now + 120}&step=60`;
+    const breakerEvents = async (): Promise<Record<string, number>> =>
+      (((await (await SELF.fetch(url, { headers: AUTH })).json()) as { events: Record<string, Record<string, number>> }).events.breaker ?? {});
+    await insertFixtureProducts(env.DB);
+    const before = await breakerEvents();
+    // the test GPU endpoints refuse connections: three cache-missing searches with candidates open both breakers
+    for (const q of FIXTURE_QUERIES) {
+      const res = await SELF.fetch(`http://vitrine.test/v1/search?q=${encodeURIComponent(q)}&user=breaker`);
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    }
+    const after = await breakerEvents();
+    const opened = Object.entries(after).filter(([name, n]) => name.endsWith("closed→open") && n > (before[name] ?? 0));
+    expect(opened.map(([name]) => name.split(" ")[0]!.split(":")[0]).sort()).toEqual(["primary", "secondary"]);
   });
 });
