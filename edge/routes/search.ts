@@ -26,13 +26,12 @@ import { recordRequest } from "../metrics/collector";
 import type { RequestSample } from "../metrics/types";
 import { invalidRequest, zodHook } from "../middleware/errors";
 import { recordStage, since } from "../middleware/timing";
-import { bundledLightModels } from "../scoring/light";
-import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../generated/models";
+import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL, LIGHT_MODELS } from "../generated/models";
 import { runCascade, type CascadeResult, type RankedItem } from "../search/cascade";
-import { matchExpression } from "../search/features";
+import { matchExpression, type CandidateRow } from "../search/features";
 import { fetchCandidates, retrieveCandidates } from "../search/retrieval";
 import { RERANK_MAX, searchSettings } from "../search/settings";
-import { drillBypassesCache } from "../drills/context";
+import { drillBypassesCache, type DrillContext } from "../drills/context";
 import { drillContextOf } from "../drills/header";
 
 export const searchQuerySchema = z.object({
@@ -92,14 +91,20 @@ function report(c: Context<AppEnv>, sample: Omit<RequestSample, "colo">): void {
 
 /** A variant whose light model is not bundled in this build falls back to the default light model. */
 function servableLightModel(v: Variant): string {
-  return bundledLightModels().includes(v.lightModel) ? v.lightModel : DEFAULT_LIGHT_MODEL;
+  return Object.hasOwn(LIGHT_MODELS, v.lightModel) ? v.lightModel : DEFAULT_LIGHT_MODEL;
+}
+
+interface Resolved {
+  variant: Variant;
+  experimentId: string;
+  lightModel: string;
 }
 
 /**
  * The caller's variant (sticky) with the models it is served with: an unbundled light model falls back to the
  * default one; an empty heavy model falls back to DEFAULT_HEAVY_MODEL (still empty = the GPU tier's default).
  */
-async function resolveVariant(c: Context<AppEnv>, user: string | undefined): Promise<{ variant: Variant; experimentId: string; lightModel: string }> {
+async function resolveVariant(c: Context<AppEnv>, user: string | undefined): Promise<Resolved> {
   const config = await getExperimentConfig(c.env, "search");
   const assigned = await assignVariant(config, await unitId(c, user));
   const variant = assigned.heavyModel ? assigned : { ...assigned, heavyModel: DEFAULT_HEAVY_MODEL };
@@ -110,10 +115,63 @@ function setCacheHeader(c: Context<AppEnv>, v: "HIT" | "MISS" | "BYPASS"): void 
   c.header("x-vitrine-cache", v);
 }
 
-function stageTimings(c: Context<AppEnv>, r: CascadeResult, retrievalMs: number): void {
+/** The light → heavy cascade over `rows` with the variant's models, the top `topM` going to the GPU tier. */
+async function cascade(
+  c: Context<AppEnv>, r: Resolved, query: string, rows: CandidateRow[], topM: number, drill: DrillContext | undefined, retrievalMs: number,
+): Promise<CascadeResult> {
+  const result = await runCascade(c.env, {
+    query,
+    rows,
+    lightModel: r.lightModel,
+    heavyModel: r.variant.heavyModel,
+    ...(r.variant.gpuTargetVariant ? { targetVariant: r.variant.gpuTargetVariant } : {}),
+    topM,
+    deadlineMs: searchSettings(c.env).gpuDeadlineMs,
+    ...(drill ? { drill } : {}),
+  });
   recordStage(c, "retrieval", retrievalMs);
-  recordStage(c, "light", r.timings.light);
-  recordStage(c, "gpu", r.timings.gpu);
+  recordStage(c, "light", result.timings.light);
+  recordStage(c, "gpu", result.timings.gpu);
+  return result;
+}
+
+/** The response body (less requestId, which every response adds) for the returned items. */
+function responseBody(r: Resolved, result: CascadeResult, items: RankedItem[]): Omit<SearchResponseBody, "requestId"> {
+  return {
+    items,
+    variant: r.variant.name,
+    experiment: r.experimentId,
+    models: { light: r.lightModel, heavy: result.heavyModel },
+    degraded: result.degraded,
+    ...(result.degradedReason ? { degradedReason: result.degradedReason } : {}),
+  };
+}
+
+/** The metrics sample of a request the cascade served. */
+function servedSample(
+  route: Route, r: Resolved, result: CascadeResult, items: RankedItem[], cache: "MISS" | "BYPASS", drill: boolean,
+  retrievalMs: number, started: number,
+): Omit<RequestSample, "colo"> {
+  return {
+    route,
+    variant: r.variant.name,
+    lightModel: r.lightModel,
+    heavyModel: r.variant.heavyModel,
+    status: 200,
+    cache,
+    ...(drill ? { drill: true } : {}),
+    ...(result.degradedReason ? { degradedReason: result.degradedReason } : {}),
+    stages: { retrieval: retrievalMs, light: result.timings.light, gpu: result.timings.gpu, total: since(started) },
+    scores: { light: items.map((i) => i.scores.light), heavy: items.flatMap((i) => (i.scores.heavy === null ? [] : [i.scores.heavy])) },
+  };
+}
+
+/** The metrics sample of a request rejected with a 400 (before any variant was assigned). */
+function rejectedSample(route: Route, started: number, retrievalMs?: number): Omit<RequestSample, "colo"> {
+  return {
+    route, variant: "none", lightModel: "none", heavyModel: "none", status: 400, cache: "BYPASS",
+    stages: { ...(retrievalMs !== undefined ? { retrieval: retrievalMs } : {}), total: since(started) },
+  };
 }
 
 /** Validation failures of this surface still count in the metrics (status 400). */
@@ -121,7 +179,7 @@ function badRequest(route: Route, started: number) {
   return (result: Parameters<typeof zodHook>[0], ctx: Context) => {
     const c = ctx as unknown as Context<AppEnv>;
     const res = zodHook(result, ctx);
-    if (res) report(c, { route, variant: "none", lightModel: "none", heavyModel: "none", status: 400, cache: "BYPASS", stages: { total: since(started) } });
+    if (res) report(c, rejectedSample(route, started));
     return res;
   };
 }
@@ -132,12 +190,12 @@ search.get("/search", zValidator("query", searchQuerySchema, (result, c) => badR
   const started = performance.now();
   const { q, k, user } = c.req.valid("query");
   const match = matchExpression(q);
-  const sample = { route: "search", variant: "none", lightModel: "none", heavyModel: "none" };
   if (!match) {
-    report(c, { ...sample, status: 400, cache: "BYPASS", stages: { total: since(started) } });
+    report(c, rejectedSample("search", started));
     return invalidRequest(c, "q has no searchable words", [{ path: "q", message: "q has no searchable words", code: "custom" }]);
   }
-  const { variant, experimentId, lightModel } = await resolveVariant(c, user);
+  const resolved = await resolveVariant(c, user);
+  const { variant, experimentId, lightModel } = resolved;
   // failover drills: a verified drill header (edge/drills/header.ts) tags the probe and carries its injected faults
   const drill = await drillContextOf(c.env, c.req.raw);
   const bypassCache = drillBypassesCache(drill);
@@ -155,37 +213,14 @@ search.get("/search", zValidator("query", searchQuerySchema, (result, c) => badR
   const t0 = performance.now();
   const rows = await retrieveCandidates(c.env.DB, match, settings.retrievalN);
   const retrievalMs = since(t0);
-  const result = await runCascade(c.env, {
-    query: q,
-    rows,
-    lightModel,
-    heavyModel: variant.heavyModel,
-    ...(variant.gpuTargetVariant ? { targetVariant: variant.gpuTargetVariant } : {}),
-    topM: variant.topM ?? settings.lightTopM,
-    deadlineMs: settings.gpuDeadlineMs,
-    ...(drill ? { drill } : {}),
-  });
-  stageTimings(c, result, retrievalMs);
+  const result = await cascade(c, resolved, q, rows, variant.topM ?? settings.lightTopM, drill, retrievalMs);
 
   const items = result.items.slice(0, k);
-  const payload: Omit<SearchResponseBody, "requestId"> = {
-    items,
-    variant: variant.name,
-    experiment: experimentId,
-    models: { light: lightModel, heavy: result.heavyModel },
-    degraded: result.degraded,
-    ...(result.degradedReason ? { degradedReason: result.degradedReason } : {}),
-  };
+  const payload = responseBody(resolved, result, items);
+  const cache = bypassCache ? "BYPASS" : "MISS";
   if (!bypassCache) cachePut(c.executionCtx as ExecutionContext, key, payload, cacheTtl(c.env, result.degraded));
-  setCacheHeader(c, bypassCache ? "BYPASS" : "MISS");
-  report(c, {
-    ...base,
-    status: 200,
-    cache: bypassCache ? "BYPASS" : "MISS",
-    ...(result.degradedReason ? { degradedReason: result.degradedReason } : {}),
-    stages: { retrieval: retrievalMs, light: result.timings.light, gpu: result.timings.gpu, total: since(started) },
-    scores: { light: items.map((i) => i.scores.light), heavy: items.flatMap((i) => (i.scores.heavy === null ? [] : [i.scores.heavy])) },
-  });
+  setCacheHeader(c, cache);
+  report(c, servedSample("search", resolved, result, items, cache, drill !== undefined, retrievalMs, started));
   return c.json({ ...payload, requestId: c.get("requestId") } satisfies SearchResponseBody);
 });
 
@@ -193,11 +228,10 @@ search.post("/rerank", zValidator("json", rerankBodySchema, (result, c) => badRe
   const started = performance.now();
   const { query, candidates, user } = c.req.valid("json");
   const ids = [...new Set(candidates)];
-  const sample = { route: "rerank", variant: "none", lightModel: "none", heavyModel: "none" };
   setCacheHeader(c, "BYPASS");
   const match = matchExpression(query);
   if (!match) {
-    report(c, { ...sample, status: 400, cache: "BYPASS", stages: { total: since(started) } });
+    report(c, rejectedSample("rerank", started));
     return invalidRequest(c, "query has no searchable words", [{ path: "query", message: "query has no searchable words", code: "custom" }]);
   }
   const t0 = performance.now();
@@ -206,7 +240,7 @@ search.post("/rerank", zValidator("json", rerankBodySchema, (result, c) => badRe
   if (rows.length !== ids.length) {
     const known = new Set(rows.map((r) => String(r.id)));
     const unknown = ids.filter((id) => !known.has(id));
-    report(c, { ...sample, status: 400, cache: "BYPASS", stages: { retrieval: retrievalMs, total: since(started) } });
+    report(c, rejectedSample("rerank", started, retrievalMs));
     return c.json(
       {
         error: "unknown_candidates",
@@ -222,40 +256,10 @@ search.post("/rerank", zValidator("json", rerankBodySchema, (result, c) => badRe
   const position = new Map(ids.map((id, i) => [id, i]));
   rows.sort((a, b) => position.get(String(a.id))! - position.get(String(b.id))!);
 
-  const { variant, experimentId, lightModel } = await resolveVariant(c, user);
-  const settings = searchSettings(c.env);
-  const m = Math.min(RERANK_MAX, Math.max(variant.topM ?? settings.lightTopM, ids.length));
+  const resolved = await resolveVariant(c, user);
+  const m = Math.min(RERANK_MAX, Math.max(resolved.variant.topM ?? searchSettings(c.env).lightTopM, ids.length));
   const drill = await drillContextOf(c.env, c.req.raw);
-  const result = await runCascade(c.env, {
-    query,
-    rows,
-    lightModel,
-    heavyModel: variant.heavyModel,
-    ...(variant.gpuTargetVariant ? { targetVariant: variant.gpuTargetVariant } : {}),
-    topM: m,
-    deadlineMs: settings.gpuDeadlineMs,
-    ...(drill ? { drill } : {}),
-  });
-  stageTimings(c, result, retrievalMs);
-  report(c, {
-    route: "rerank",
-    variant: variant.name,
-    lightModel,
-    heavyModel: variant.heavyModel,
-    status: 200,
-    cache: "BYPASS",
-    ...(drill ? { drill: true } : {}),
-    ...(result.degradedReason ? { degradedReason: result.degradedReason } : {}),
-    stages: { retrieval: retrievalMs, light: result.timings.light, gpu: result.timings.gpu, total: since(started) },
-    scores: { light: result.items.map((i) => i.scores.light), heavy: result.items.flatMap((i) => (i.scores.heavy === null ? [] : [i.scores.heavy])) },
-  });
-  return c.json({
-    items: result.items,
-    variant: variant.name,
-    experiment: experimentId,
-    models: { light: lightModel, heavy: result.heavyModel },
-    degraded: result.degraded,
-    ...(result.degradedReason ? { degradedReason: result.degradedReason } : {}),
-    requestId: c.get("requestId"),
-  } satisfies SearchResponseBody);
+  const result = await cascade(c, resolved, query, rows, m, drill, retrievalMs);
+  report(c, servedSample("rerank", resolved, result, result.items, "BYPASS", drill !== undefined, retrievalMs, started));
+  return c.json({ ...responseBody(resolved, result, result.items), requestId: c.get("requestId") } satisfies SearchResponseBody);
 });
