@@ -6,14 +6,12 @@
 import { Hono } from "hono";
 import type { FC, PropsWithChildren } from "hono/jsx";
 import { getCookie, setCookie, deleteCookie } from "hono/cookie";
-import { desc } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import uplotJs from "uplot/dist/uPlot.iife.min.js";
 import uplotCss from "uplot/dist/uPlot.min.css";
 import type { AppEnv } from "../env";
 import { ADMIN_COOKIE, isAdmin, sessionValue, tokensEqual } from "../admin/auth";
-import { drillRuns } from "../db/schema-drills";
+import { listDrillReports, type DrillSummary } from "../drills/reports";
 import { scoreDrift, type DriftFigure } from "../metrics/drift";
 import { metricsConfig } from "../metrics/config";
 import { flushNow } from "../metrics/collector";
@@ -51,13 +49,9 @@ const Login: FC<{ error?: string }> = ({ error }) => (
   </Layout>
 );
 
-interface DrillReport { id: string; scenario: string; status: string; trigger: string; startedAt: number; timeToDetectMs: number | null; timeToFailoverMs: number | null; timeToRecoverMs: number | null; reason: string | null }
-
-async function recentDrills(db: D1Database, limit: number): Promise<DrillReport[] | null> {
+async function recentDrills(db: D1Database, limit: number): Promise<DrillSummary[] | null> {
   try {
-    return await drizzle(db)
-      .select({ id: drillRuns.id, scenario: drillRuns.scenario, status: drillRuns.status, trigger: drillRuns.trigger, startedAt: drillRuns.startedAt, timeToDetectMs: drillRuns.timeToDetectMs, timeToFailoverMs: drillRuns.timeToFailoverMs, timeToRecoverMs: drillRuns.timeToRecoverMs, reason: drillRuns.reason })
-      .from(drillRuns).orderBy(desc(drillRuns.startedAt)).limit(limit);
+    return await listDrillReports(db, limit);
   } catch (err) {
     console.warn("drill reports unavailable", err);
     return null;
@@ -67,7 +61,7 @@ async function recentDrills(db: D1Database, limit: number): Promise<DrillReport[
 const ms = (v: number | null): string => (v === null ? "–" : `${v} ms`);
 const iso = (t: number): string => new Date(t > 1e12 ? t : t * 1000).toISOString().replace("T", " ").slice(0, 19);
 
-const Page: FC<{ drift: DriftFigure[]; drills: DrillReport[] | null; psiThreshold: number; range: number; step: number }> = (p) => (
+const Page: FC<{ drift: DriftFigure[]; drills: DrillSummary[] | null; psiThreshold: number; range: number; step: number }> = (p) => (
   <Layout title="vitrine · monitoring" range={p.range} step={p.step}>
     <header>
       <strong>vitrine monitoring</strong>
