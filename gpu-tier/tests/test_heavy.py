@@ -109,6 +109,40 @@ def test_cached_trunk_scores_equal_full_forward_and_training_lowers_loss(tmp_pat
     assert score_pool(model, cache, p) == pytest.approx(full, abs=1e-2)
 
 
+def test_unfrozen_trunk_fine_tunes_the_whole_network_on_raw_text(tmp_path: Path) -> None:
+    """The CUDA configuration's loop (trunk unfrozen, no cache), run here on CPU with the tiny model."""
+    torch.manual_seed(0)
+    model, tok, arch = build_heavy(tiny=True, max_query_tokens=16, max_doc_tokens=32)
+    pools = _toy_pools()
+    cfg = HeavyConfig(epochs=15, lr=3e-3, head_lr=3e-3, trunk_lr=3e-3, queries_per_step=2, threads=1,
+                      max_query_tokens=16, max_doc_tokens=32, freeze_trunk=False)
+
+    def mean_loss(m: torch.nn.Module) -> float:
+        return sum(float(listwise_loss(torch.tensor(score_pool(m, None, q, tokenizer=tok, config=cfg)),
+                                       torch.tensor(q.gains))) for q in pools) / len(pools)
+
+    with pytest.raises(ValueError):
+        fit_pools(pools, cfg, model, TrunkCache(model, tok, 16, 32))  # a cache would hold stale trunk states
+    trained = fit_pools(pools, cfg, model, None, tokenizer=tok)
+    assert mean_loss(trained) < mean_loss(model) - 0.05
+    changed = [n for n, p in trained.encoder.named_parameters()
+               if not torch.equal(p, dict(model.encoder.named_parameters())[n])]
+    assert changed, "the trunk was trained"
+    # the raw-text scores are the served model's scores
+    d = save_heavy(trained, tok, tmp_path / "m", {}, arch)
+    p = pools[0]
+    served = load_heavy(d, "cpu").score_texts([p.query] * len(p.docs), p.docs)
+    assert score_pool(trained, None, p, tokenizer=tok, config=cfg) == pytest.approx(served, abs=1e-4)
+
+
+def test_auto_config_matches_the_device() -> None:
+    cfg = HeavyConfig.auto()
+    if torch.cuda.is_available():
+        assert cfg.device == "cuda" and not cfg.freeze_trunk
+    else:
+        assert cfg == HeavyConfig() and HeavyConfig.auto(reduced=True) == HeavyConfig.reduced()
+
+
 def test_registered_heavy_version_loads(tmp_path: Path, tiny_dir: Path) -> None:
     from vitrine_gpu import registry
 

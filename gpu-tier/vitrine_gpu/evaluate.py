@@ -54,7 +54,7 @@ class EvalConfig:
     # "in-sample" picks w on the fold models' own training queries (cheap, favours the more-overfit model).
     blend_selection: str = "in-sample"
     inner_blend_split: float = 0.25
-    heavy: HeavyConfig = field(default_factory=HeavyConfig)
+    heavy: HeavyConfig = field(default_factory=HeavyConfig.auto)
     light: LightConfig = field(default_factory=LightConfig)
     reduced: bool = False
     max_queries: int | None = None  # optional cap (tests on tiny machines); None = all judged queries
@@ -62,7 +62,7 @@ class EvalConfig:
     @classmethod
     def reduced_config(cls) -> "EvalConfig":
         """CI: 2 folds, heavy trained for 1 epoch on 16-product samples per pool, light with fewer epochs."""
-        return cls(folds=2, heavy=HeavyConfig.reduced(), light=LightConfig(epochs=150), reduced=True)
+        return cls(folds=2, heavy=HeavyConfig.auto(reduced=True), light=LightConfig(epochs=150), reduced=True)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -122,8 +122,17 @@ def run_evaluation(config: EvalConfig | None = None, data: LightData | None = No
     hc = config.heavy
     base, tokenizer, arch = build_heavy(hc.num_layers, hc.num_cross_layers, hc.max_query_tokens, hc.max_doc_tokens,
                                        seed=hc.seed)
-    cache = shared_trunk_cache(base, tokenizer, hc, [pools[q] for q in qids])
-    _log(f"trunk cache: {cache.texts_encoded} texts in {cache.seconds:.1f}s")
+    # frozen trunk (CPU): token states cached once per text; unfrozen (CUDA): full forward on raw text every time
+    cache = shared_trunk_cache(base, tokenizer, hc, [pools[q] for q in qids]) if hc.freeze_trunk else None
+    if cache is not None:
+        _log(f"trunk cache: {cache.texts_encoded} texts in {cache.seconds:.1f}s")
+
+    def fit_heavy(train_qids: Sequence[str]) -> Any:
+        return fit_pools([pools[q] for q in train_qids], hc, base, cache, tokenizer=tokenizer)
+
+    def heavy_scores(model: Any, q: str) -> np.ndarray:
+        return np.asarray(score_pool(model, cache, pools[q], tokenizer=tokenizer, config=hc))
+
     per_query: dict[str, dict[str, dict[str, float]]] = {r: {} for r in RANKERS}
     folds_info: list[dict[str, Any]] = []
     rng = random.Random(config.seed)
@@ -133,7 +142,7 @@ def run_evaluation(config: EvalConfig | None = None, data: LightData | None = No
         train = [q for q in qids if q not in held]
         light = fit(train, data, config.light)
         t1 = time.perf_counter()
-        heavy = fit_pools([pools[q] for q in train], hc, base, cache)
+        heavy = fit_heavy(train)
         t_heavy = time.perf_counter() - t1
         # blend weight: chosen on the fold's training queries only
         if config.blend_selection == "inner-split":
@@ -142,19 +151,19 @@ def run_evaluation(config: EvalConfig | None = None, data: LightData | None = No
             n_val = max(1, int(round(len(inner) * config.inner_blend_split)))
             i_val, i_train = inner[:n_val], inner[n_val:]
             i_light = fit(i_train, data, config.light)
-            i_heavy = fit_pools([pools[q] for q in i_train], hc, base, cache)
+            i_heavy = fit_heavy(i_train)
             ls_val = {q: i_light.score_features(data.lists[q].x) for q in i_val}
-            hs_val = {q: np.asarray(score_pool(i_heavy, cache, pools[q])) for q in i_val}
+            hs_val = {q: heavy_scores(i_heavy, q) for q in i_val}
             del i_heavy
         else:  # "in-sample": the fold models' scores on their own training queries
             ls_val = {q: light.score_features(data.lists[q].x) for q in train}
-            hs_val = {q: np.asarray(score_pool(heavy, cache, pools[q])) for q in train}
+            hs_val = {q: heavy_scores(heavy, q) for q in train}
         blend_w, blend_table = _choose_blend(ls_val, hs_val, pools, config.top_m)
         for q in fold:
             g = pools[q].gains
             x = data.lists[q].x
             ls = light.score_features(x)
-            hs = np.asarray(score_pool(heavy, cache, pools[q]))
+            hs = heavy_scores(heavy, q)
             scores = {
                 "random": np.array([rng.random() for _ in g]),
                 "bm25": x[:, bm25_col].astype(np.float64),
@@ -173,7 +182,7 @@ def run_evaluation(config: EvalConfig | None = None, data: LightData | None = No
             f"{r} {np.mean([per_query[r][q]['at10'] for q in fold]):.3f}" for r in RANKERS)
             + f" (@10; w={blend_w}; {info['fold_s']}s)")
     report = build_report(per_query, qids, config, folds_info, data, time.perf_counter() - t_start,
-                          cache_seconds=cache.seconds)
+                          cache_seconds=cache.seconds if cache is not None else 0.0)
     write_report(report, out_dir)
     return report
 

@@ -8,10 +8,11 @@ Entry points (the pipeline CLI calls these):
 - ``fit_pools(pools, config, base=None, cache=None) -> CrossEncoder``: the training loop over in-memory pools,
   used by evaluate.py's cross-validation with a shared trunk cache.
 
-The MiniLM trunk is frozen (config.freeze_trunk): its token states depend only on the query or only on the
+On CPU the MiniLM trunk is frozen (config.freeze_trunk): its token states depend only on the query or only on the
 product text, so they are computed once per text (``TrunkCache``) and every epoch only runs the joint cross layers
 and the head. That is what makes 5-fold CV + final training fit a 2-core CPU budget; the served model still runs the
-whole network on raw text.
+whole network on raw text. On CUDA (``HeavyConfig.auto``) the whole network is fine-tuned end to end (trunk at a
+small learning rate, bf16 autocast) on raw text, with no trunk cache: every pass runs the full forward.
 """
 from __future__ import annotations
 
@@ -48,9 +49,11 @@ class HeavyConfig:
     max_list: int = 24  # products sampled per query pool per step (pools hold ~45; resampled every epoch)
     warmup_frac: float = 0.1
     freeze_trunk: bool = True
+    trunk_lr: float = 2e-5  # MiniLM trunk, only when freeze_trunk is False
     seed: int = 0
     threads: int = 2
     trunk_batch: int = 64
+    device: str = "cpu"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +63,15 @@ class HeavyConfig:
         """CI config: same trunk + token budgets as the full one (so the trunk cache is shared), 1 epoch over
         16-product samples of each pool."""
         return cls(epochs=1, max_list=16)
+
+    @classmethod
+    def auto(cls, reduced: bool = False) -> "HeavyConfig":
+        """The configuration for the machine: on CUDA the whole cross-encoder is fine-tuned (trunk unfrozen, whole
+        pools, more epochs); on CPU the frozen-trunk default (or ``reduced``)."""
+        if torch.cuda.is_available():
+            return cls(freeze_trunk=False, device="cuda", epochs=1 if reduced else 4, max_list=16 if reduced else 64,
+                       lr=5e-5, queries_per_step=8)
+        return cls.reduced() if reduced else cls()
 
 
 @dataclass
@@ -184,39 +196,68 @@ def listwise_loss(scores: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
     return -(target * torch.log_softmax(scores, dim=0)).sum()
 
 
-def score_pool(model: CrossEncoder, cache: TrunkCache, pool: TextPool, batch: int = 128) -> list[float]:
-    """Scores of a pool through the cached trunk (identical to the full forward when the trunk is frozen)."""
+def _forward_texts(model: CrossEncoder, tokenizer: Any, query: str, docs: Sequence[str], config: "HeavyConfig"
+                   ) -> torch.Tensor:
+    """Full forward (trunk + joint layers) of one query against ``docs`` on the model's device; bf16 autocast on
+    CUDA. The query is encoded once and indexed per product row."""
+    dev = next(model.parameters()).device
+    q_ids, q_mask = encode_texts(tokenizer, [query], config.max_query_tokens)
+    d_ids, d_mask = encode_texts(tokenizer, list(docs), config.max_doc_tokens)
+    q_index = torch.zeros(len(docs), dtype=torch.long, device=dev)
+    with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        s = model(q_ids.to(dev), q_mask.to(dev), d_ids.to(dev), d_mask.to(dev), q_index)
+    return s.float()
+
+
+def score_pool(model: CrossEncoder, cache: TrunkCache | None, pool: TextPool, batch: int = 128,
+               tokenizer: Any = None, config: "HeavyConfig | None" = None) -> list[float]:
+    """Scores of a pool: through the cached trunk when ``cache`` is given (identical to the full forward when the
+    trunk is frozen), else the full forward on raw text (needs ``tokenizer``; token budgets from ``config``)."""
     model.eval()
     out: list[float] = []
     with torch.inference_mode():
         for i in range(0, len(pool.docs), batch):
-            qs, qm, ds, dm = cache.batch_states(pool.query, pool.docs[i : i + batch])
-            out += model.interact(qs, qm, ds, dm).tolist()
+            if cache is not None:
+                qs, qm, ds, dm = cache.batch_states(pool.query, pool.docs[i : i + batch])
+                out += model.interact(qs, qm, ds, dm).tolist()
+            else:
+                out += _forward_texts(model, tokenizer, pool.query, pool.docs[i : i + batch],
+                                      config or HeavyConfig()).cpu().tolist()
     return out
 
 
-def fit_pools(pools: Sequence[TextPool], config: HeavyConfig, base: CrossEncoder, cache: TrunkCache,
-              log: Any = None) -> CrossEncoder:
-    """Fine-tune a copy of ``base`` on ``pools`` (listwise loss, AdamW, linear warm-up + cosine decay)."""
-    if not config.freeze_trunk:
-        raise NotImplementedError("the cached-trunk loop needs freeze_trunk=True")
+def fit_pools(pools: Sequence[TextPool], config: HeavyConfig, base: CrossEncoder, cache: TrunkCache | None,
+              log: Any = None, tokenizer: Any = None) -> CrossEncoder:
+    """Fine-tune a copy of ``base`` on ``pools`` (listwise loss, AdamW, linear warm-up + cosine decay).
+
+    Frozen trunk (``config.freeze_trunk``): runs the joint layers + head on ``cache``'s trunk states. Unfrozen:
+    ``cache`` is None and every step runs the full forward on raw text (``tokenizer``) on ``config.device``, the
+    trunk at ``config.trunk_lr``."""
+    if config.freeze_trunk == (cache is None):
+        raise ValueError("a frozen trunk trains from a TrunkCache; an unfrozen one from raw text (cache=None)")
+    if not config.freeze_trunk and tokenizer is None:
+        raise ValueError("the unfrozen-trunk loop needs the tokenizer")
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
-    model = copy.deepcopy(base)
+    model = copy.deepcopy(base).to(config.device)
     params = _trainable(model, config)
     train = [p for p in pools if len(p.docs) > 1 and sum(p.gains) > 0]
     if not train:
         raise ValueError("no trainable pools (need ≥2 products and a positive gain)")
-    cache.add_pools(train)
+    if cache is not None:
+        cache.add_pools(train)
     steps_per_epoch = math.ceil(len(train) / config.queries_per_step)
     total = steps_per_epoch * config.epochs
     warm = max(1, int(total * config.warmup_frac))
     head_ids = {id(p) for m in (model.mlp, model.segment) for p in m.parameters()} | {
         id(model.cos_scale), id(model.bias)}
-    opt = torch.optim.AdamW([
+    trunk_ids = {id(p) for p in model.encoder.parameters()}
+    groups = [
         {"params": [p for p in params if id(p) in head_ids], "lr": config.head_lr},
-        {"params": [p for p in params if id(p) not in head_ids], "lr": config.lr},
-    ], weight_decay=config.weight_decay)
+        {"params": [p for p in params if id(p) not in head_ids and id(p) not in trunk_ids], "lr": config.lr},
+        {"params": [p for p in params if id(p) in trunk_ids], "lr": config.trunk_lr},
+    ]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total)))))
     step = 0
@@ -224,21 +265,26 @@ def fit_pools(pools: Sequence[TextPool], config: HeavyConfig, base: CrossEncoder
         order = list(range(len(train)))
         rng.shuffle(order)
         model.train()
-        model.encoder.eval()
+        if config.freeze_trunk:
+            model.encoder.eval()
         ep_loss, t0 = 0.0, time.perf_counter()
         for s in range(0, len(order), config.queries_per_step):
             opt.zero_grad()
-            loss_sum = torch.zeros(())
+            loss_sum = torch.zeros((), device=config.device)
             for qi in order[s : s + config.queries_per_step]:
                 p = train[qi]
                 idx = list(range(len(p.docs)))
                 if len(idx) > config.max_list:
                     idx = rng.sample(idx, config.max_list)
-                g = torch.tensor([p.gains[i] for i in idx], dtype=torch.float32)
+                g = torch.tensor([p.gains[i] for i in idx], dtype=torch.float32, device=config.device)
                 if g.sum() <= 0:
                     continue
-                qs, qm, ds, dm = cache.batch_states(p.query, [p.docs[i] for i in idx])
-                loss_sum = loss_sum + listwise_loss(model.interact(qs, qm, ds, dm), g)
+                docs = [p.docs[i] for i in idx]
+                if cache is not None:
+                    scores = model.interact(*cache.batch_states(p.query, docs))
+                else:
+                    scores = _forward_texts(model, tokenizer, p.query, docs, config)
+                loss_sum = loss_sum + listwise_loss(scores, g)
             (loss_sum / config.queries_per_step).backward()
             nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
@@ -267,7 +313,7 @@ def train_heavy(train_query_ids: Sequence[str] | None = None, config: HeavyConfi
                 out_dir: Path | None = None, pools: Mapping[str, TextPool] | None = None,
                 manifest_extra: Mapping[str, Any] | None = None) -> Path:
     """Train on the judged pools of ``train_query_ids`` (None = all) and write a model directory; return it."""
-    config = config or HeavyConfig()
+    config = config or HeavyConfig.auto()
     torch.set_num_threads(config.threads)
     if pools is None:
         pools, _ = load_pools()
@@ -276,10 +322,11 @@ def train_heavy(train_query_ids: Sequence[str] | None = None, config: HeavyConfi
                                         config.max_doc_tokens, seed=config.seed)
     t0 = time.perf_counter()
     chosen = [pools[q] for q in qids]
-    cache = shared_trunk_cache(base, tokenizer, config, chosen)
-    _log(f"trunk cache: {cache.texts_encoded} texts in {cache.seconds:.1f}s")
+    cache = shared_trunk_cache(base, tokenizer, config, chosen) if config.freeze_trunk else None
+    if cache is not None:
+        _log(f"trunk cache: {cache.texts_encoded} texts in {cache.seconds:.1f}s")
     t1 = time.perf_counter()
-    model = fit_pools(chosen, config, base, cache, log=_log)
+    model = fit_pools(chosen, config, base, cache, log=_log, tokenizer=tokenizer)
     train_s = time.perf_counter() - t1
     pairs = sum(len(p.docs) for p in chosen)
     extra = {
@@ -308,7 +355,7 @@ def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
     """Train the heavy model on all judged queries and register it; returns {"version", ...}."""
     from .. import registry
 
-    config = HeavyConfig.reduced() if reduced else HeavyConfig()
+    config = HeavyConfig.auto(reduced)
     pools, source = load_pools()
     metrics: dict[str, Any] = {}
     report = Path(paths.STATE) / "reports" / ("evaluation-reduced.json" if reduced else "evaluation.json")
