@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm run deploy — ship the edge worker to a Cloudflare account with wrangler.
 #   1. creates the D1 database and KV namespace on first deploy and writes their ids into wrangler.toml
-#   2. applies D1 migrations remotely, loads the catalog if the remote products table is empty
+#   2. applies D1 migrations remotely, loads the catalog if the remote products table is empty or lacks the
+#      precomputed token columns (rows loaded before migration 0005: served correctly, but tokenised per request)
 #   3. asks for missing secrets (AWS keys for InvokeEndpoint, ADMIN_TOKEN, DRILL_SECRET)
 #   4. wrangler deploy, with GPU_* vars from the environment overriding wrangler.toml
 # Needs CLOUDFLARE_API_TOKEN (or `wrangler login`) and a trained registry (npm run pipeline -- all).
@@ -23,9 +24,10 @@ if grep -q 'id = "00000000000000000000000000000000"' wrangler.toml; then
 fi
 
 $W d1 migrations apply vitrine --remote
-n=$($W d1 execute vitrine --remote --json --command "SELECT count(*) AS n FROM products" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["results"][0]["n"])')
-if [ "$n" = 0 ]; then
+counts=$($W d1 execute vitrine --remote --json --command "SELECT count(*) AS n, count(text_terms) AS t FROM products" \
+  | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]["results"][0]; print(r["n"], r["t"])')
+read -r n filled <<< "$counts"
+if [ "$n" = 0 ] || [ "$filled" != "$n" ]; then
   $W d1 execute vitrine --remote --file .vitrine/catalog/catalog.sql
   $W d1 execute vitrine --remote --file .vitrine/registry/seed.sql
 fi

@@ -60,19 +60,24 @@ ensure_models() {
   fi
 }
 
-# Local D1: migrations, then the catalog and the experiment seed when the loaded catalog differs.
+# Local D1: migrations, then the catalog and the experiment seed when the loaded catalog differs: another product
+# count, or another catalog.sql (its sha256 from source.json, stamped next to the D1 state after each load; a
+# rebuilt catalog, e.g. new precomputed columns, reloads even when the count is the same).
 # Usage: load_d1 [persist_dir]
 load_d1() {
   local persist=(); [ -n "${1:-}" ] && persist=(--persist-to "$1")
+  local stamp="${1:-.wrangler/state}/vitrine-catalog.sha256"
   npx wrangler d1 migrations apply vitrine --local "${persist[@]}" >/dev/null
   local want have
-  want=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["products"])' "$STATE/catalog/source.json")
+  want=$("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["products"], s["sha256"])' "$STATE/catalog/source.json")
   have=$(npx wrangler d1 execute vitrine --local "${persist[@]}" --json --command "SELECT count(*) AS n FROM products" \
     | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["results"][0]["n"])')
+  have="$have $(cat "$stamp" 2>/dev/null || true)"
   if [ "$have" != "$want" ]; then
-    say "loading $want products into local D1"
+    say "loading ${want%% *} products into local D1"
     npx wrangler d1 execute vitrine --local "${persist[@]}" --command "DELETE FROM products" >/dev/null
     npx wrangler d1 execute vitrine --local "${persist[@]}" --file "$STATE/catalog/catalog.sql" >/dev/null
+    mkdir -p "$(dirname "$stamp")" && echo "${want#* }" > "$stamp"
   fi
   npx wrangler d1 execute vitrine --local "${persist[@]}" --file "$STATE/registry/seed.sql" >/dev/null
 }

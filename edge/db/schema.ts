@@ -20,6 +20,21 @@ export const products = sqliteTable("products", {
   rating: real("rating"),
   ratingCount: integer("rating_count"),
   isBook: integer("is_book").notNull().default(0),
+  /**
+   * Token columns precomputed by the catalog build (gpu-tier features.token_columns; edge tokenColumns is the twin)
+   * so the edge does not tokenise product text per request. *_terms: normalised tokens joined with single spaces —
+   * title/brand/color/category in order, repeats kept; text_terms the unique tokens of bullets then description in
+   * order of first appearance. title_unique_tokens: distinct title tokens; bullets_tokens / description_tokens: token
+   * counts. NULL (rows loaded before migration 0005) makes computeFeatures tokenise the raw text instead.
+   */
+  titleTerms: text("title_terms"),
+  brandTerms: text("brand_terms"),
+  colorTerms: text("color_terms"),
+  categoryTerms: text("category_terms"),
+  textTerms: text("text_terms"),
+  titleUniqueTokens: integer("title_unique_tokens"),
+  bulletsTokens: integer("bullets_tokens"),
+  descriptionTokens: integer("description_tokens"),
 });
 
 /** An experiment splits traffic of one surface (e.g. "search") between weighted variants. */

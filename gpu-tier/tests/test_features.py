@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from vitrine_gpu import catalog, features_fixture, paths, synthetic
-from vitrine_gpu.features import FEATURE_NAMES, NUM_FEATURES, compute_features, match_expression, tokenize
+from vitrine_gpu.features import (FEATURE_NAMES, NUM_FEATURES, compute_features, match_expression, token_columns,
+                                  tokenize)
 
 F = {n: i for i, n in enumerate(FEATURE_NAMES)}
 
@@ -74,9 +75,22 @@ def test_catalog_sql_replays_into_a_migrated_database(cat: Path, tmp_path: Path)
         conn.execute(s)
     conn.executescript((cat / "catalog.sql").read_text())
     assert conn.execute("SELECT count(*) FROM products").fetchone()[0] == 1200
-    a = sqlite3.connect(cat / "catalog.sqlite").execute(
-        "SELECT id, title, price FROM products ORDER BY rowid").fetchall()
-    assert conn.execute("SELECT id, title, price FROM products ORDER BY rowid").fetchall() == a
+    cols = ", ".join(("id", "title", "price") + catalog.TOKEN_COLUMNS)
+    a = sqlite3.connect(cat / "catalog.sqlite").execute(f"SELECT {cols} FROM products ORDER BY rowid").fetchall()
+    assert conn.execute(f"SELECT {cols} FROM products ORDER BY rowid").fetchall() == a
+
+
+def test_catalog_rows_carry_token_columns(cat: Path) -> None:
+    conn = catalog.connect(cat / "catalog.sqlite")
+    rows = [dict(r) for r in conn.execute("SELECT * FROM products ORDER BY rowid LIMIT 100")]
+    for r in rows:
+        assert {c: r[c] for c in catalog.TOKEN_COLUMNS} == token_columns(r)
+    r = next(r for r in rows if r["bullets"] and r["description"])
+    assert r["text_terms"].split(" ") == list(dict.fromkeys(tokenize(r["bullets"]) + tokenize(r["description"])))
+    assert r["title_terms"].split(" ") == tokenize(r["title"]) and r["bullets_tokens"] == len(tokenize(r["bullets"]))
+    assert set(catalog.retrieve(conn, "yoga mat", 1)[0]) >= set(catalog.TOKEN_COLUMNS)  # the shared SQL returns them
+    with pytest.raises(ValueError, match="text_terms"):
+        catalog.product_values({k: v for k, v in rows[0].items() if k != "text_terms"})
 
 
 def test_features_from_retrieve_sql_rows(cat: Path) -> None:

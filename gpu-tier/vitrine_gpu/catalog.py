@@ -1,5 +1,9 @@
 """Catalog (contract C1): ESCI (or synthetic) products -> catalog.sqlite (the D1 migrations applied) + catalog.sql.
 
+Each product row also carries the token columns of ``features.token_columns`` (TOKEN_COLUMNS), computed here once
+from the clipped text (``catalog_row``) so the edge does not tokenise product text per request; every writer below
+requires them.
+
 Also the shared retrieval helpers: `retrieve` runs edge/search/retrieve.sql and `candidates` runs
 edge/search/candidates.sql verbatim on the sqlite copy, so offline features are the ones the edge computes.
 """
@@ -16,10 +20,12 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from . import paths
-from .features import match_expression
+from .features import match_expression, token_columns
 
+TOKEN_COLUMNS = ("title_terms", "brand_terms", "color_terms", "category_terms", "text_terms", "title_unique_tokens",
+                 "bullets_tokens", "description_tokens")  # derived from the text: see catalog_row
 PRODUCT_COLUMNS = ("rowid", "id", "title", "brand", "color", "bullets", "description", "category",
-                   "price", "rating", "rating_count", "is_book")
+                   "price", "rating", "rating_count", "is_book") + TOKEN_COLUMNS
 MAX_STATEMENT_BYTES = 48_000  # D1 caps a statement at 100 KB
 BREAKPOINT = "--> statement-breakpoint"
 
@@ -131,7 +137,7 @@ def build_sqlite(rows: Sequence[dict[str, Any]], db_path: Path) -> None:
             conn.execute(s)
         conn.executemany(
             f"INSERT INTO products ({', '.join(PRODUCT_COLUMNS)}) VALUES ({', '.join('?' * len(PRODUCT_COLUMNS))})",
-            [tuple(r[c] for c in PRODUCT_COLUMNS) for r in rows],
+            [product_values(r) for r in rows],
         )
         conn.commit()
         conn.execute("INSERT INTO products_fts(products_fts) VALUES ('optimize')")
@@ -161,7 +167,7 @@ def catalog_sql_statements(rows: Sequence[dict[str, Any]], max_bytes: int = MAX_
     batch: list[str] = []
     size = len(head)
     for r in rows:
-        tup = "(" + ", ".join(sql_literal(r[c]) for c in PRODUCT_COLUMNS) + ")"
+        tup = "(" + ", ".join(sql_literal(v) for v in product_values(r)) + ")"
         n = len(tup.encode("utf-8")) + 2
         if batch and size + n > max_bytes:
             yield head + ",\n".join(batch) + ";"
@@ -196,9 +202,24 @@ def clip_row(r: dict[str, Any], max_field_bytes: int = 12_000) -> dict[str, Any]
     return out
 
 
+def catalog_row(r: dict[str, Any]) -> dict[str, Any]:
+    """The row as loaded: ``clip_row``, then the token columns (features.token_columns) of the clipped text."""
+    out = clip_row(r)
+    out.update(token_columns(out))
+    return out
+
+
+def product_values(r: dict[str, Any]) -> tuple[Any, ...]:
+    """``r`` as a PRODUCT_COLUMNS tuple; a row without the token columns is an error, not a silent NULL."""
+    missing = [c for c in TOKEN_COLUMNS if c not in r]
+    if missing:
+        raise ValueError(f"product {r.get('id')} lacks {', '.join(missing)}: build rows with catalog_row()")
+    return tuple(r[c] for c in PRODUCT_COLUMNS)
+
+
 def prepare(dataset: Dataset, out_dir: Path = paths.CATALOG) -> dict[str, Any]:
     """Build catalog.sqlite, catalog.sql and source.json in ``out_dir`` from ``dataset``; return source.json."""
-    rows = [clip_row(r) for r in read_products_jsonl(dataset.products)]
+    rows = [catalog_row(r) for r in read_products_jsonl(dataset.products)]
     out_dir.mkdir(parents=True, exist_ok=True)
     digest = write_catalog_sql(rows, out_dir / "catalog.sql")
     build_sqlite(rows, out_dir / "catalog.sqlite")

@@ -2,7 +2,8 @@
 
 Rows are dicts with the columns of edge/search/retrieve.sql / candidates.sql (bm25* already negated: higher is
 better; candidates the query does not match have bm25* = 0). Every value is computed in float64 in a fixed order
-and cast to float32 at the end, so the TypeScript port agrees to ~1e-7.
+and cast to float32 at the end, so the TypeScript port agrees to ~1e-7. The edge reads product tokens from the
+columns the catalog build precomputes (``token_columns``); this reference tokenises the raw text.
 """
 from __future__ import annotations
 
@@ -66,6 +67,29 @@ def tokenize(s: str | None) -> list[str]:
     if not s:
         return []
     return _TOKEN.findall(normalize(s))
+
+
+def token_columns(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The precomputed token columns of a product (contracts C1/C2), written by catalog.py at build time so the edge
+    does not tokenise product text per request. ``title_terms`` / ``brand_terms`` / ``color_terms`` /
+    ``category_terms``: the field's tokens in order, repeats kept, joined with single spaces (tokens never contain
+    spaces; '' when none); ``text_terms``: the unique tokens of bullets then description in order of first
+    appearance, joined the same way; ``title_unique_tokens``: distinct title tokens; ``bullets_tokens`` /
+    ``description_tokens``: token counts. features.ts `tokenColumns` is the twin. ``compute_features`` here keeps
+    computing from the raw text, so the parity fixture checks the columns the edge reads against this reference."""
+    t = tokenize(row.get("title"))
+    b = tokenize(row.get("bullets"))
+    d = tokenize(row.get("description"))
+    return {
+        "title_terms": " ".join(t),
+        "brand_terms": " ".join(tokenize(row.get("brand"))),
+        "color_terms": " ".join(tokenize(row.get("color"))),
+        "category_terms": " ".join(tokenize(row.get("category"))),
+        "text_terms": " ".join(dict.fromkeys(b + d)),
+        "title_unique_tokens": len(set(t)),
+        "bullets_tokens": len(b),
+        "description_tokens": len(d),
+    }
 
 
 def query_tokens(query: str) -> list[str]:

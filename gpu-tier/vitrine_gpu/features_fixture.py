@@ -46,7 +46,7 @@ def build(out: Path = OUT) -> dict[str, Any]:
         tmp = Path(tmpd)
         jl = tmp / "products.jsonl.gz"
         catalog.write_jsonl_gz(jl, products)
-        rows = [catalog.clip_row(r) for r in catalog.read_products_jsonl(jl)]
+        rows = [catalog.catalog_row(r) for r in catalog.read_products_jsonl(jl)]
         catalog.build_sqlite(rows, tmp / "catalog.sqlite")
         conn = catalog.connect(tmp / "catalog.sqlite")
         cases = []

@@ -1,9 +1,13 @@
 /**
  * C2 parity: the TypeScript features (edge/search/features.ts) against the Python ones (vitrine_gpu/features.py),
  * on the fixture Python wrote from rows retrieved with the shared SQL (`python -m vitrine_gpu.features_fixture`).
+ * The rows carry the token columns the catalog build precomputed; Python's features come from the raw text, so
+ * matching them also checks those columns. Rows without the columns (the raw-text fallback) must match too.
  */
 import { describe, expect, it } from "vitest";
-import { computeFeatures, FEATURE_NAMES, matchExpression, tokenize, type CandidateRow } from "../../edge/search/features";
+import {
+  computeFeatures, FEATURE_NAMES, matchExpression, tokenColumns, tokenize, type CandidateRow, type TokenColumns,
+} from "../../edge/search/features";
 import fixture from "../fixtures/features-parity.json";
 
 interface Fixture {
@@ -30,11 +34,25 @@ describe("features parity with Python", () => {
     expect(matchExpression("  --- ")).toBeNull();
   });
 
-  it("computes features within 1e-5 of Python on every fixture row", () => {
+  it("computes the same token columns as the catalog build", () => {
+    const rows = fx.cases.flatMap((c) => c.rows);
+    expect(rows.length).toBeGreaterThan(100);
+    for (const r of rows) {
+      const want = tokenColumns(r);
+      const have = Object.fromEntries(Object.keys(want).map((k) => [k, r[k as keyof TokenColumns]]));
+      expect(have, r.id).toEqual(want);
+    }
+  });
+
+  it.each([
+    ["precomputed token columns", (r: CandidateRow) => r],
+    ["raw text only (token columns null)", (r: CandidateRow) =>
+      ({ ...r, ...Object.fromEntries(Object.keys(tokenColumns(r)).map((k) => [k, null])) }) as CandidateRow],
+  ])("computes features within 1e-5 of Python on every fixture row: %s", (_, rowOf) => {
     let rows = 0;
     let worst = 0;
     for (const c of fx.cases) {
-      const got = computeFeatures(c.query, c.rows);
+      const got = computeFeatures(c.query, c.rows.map(rowOf));
       expect(got.length, c.query).toBe(c.features.length);
       expect(got.length).toBe(c.rows.length * FEATURE_NAMES.length);
       for (let i = 0; i < got.length; i++) {

@@ -1,4 +1,9 @@
-/** A small catalog inserted through the real schema (the FTS5 triggers index it). */
+/**
+ * A small catalog inserted through the real schema (the FTS5 triggers index it), with the token columns the catalog
+ * build precomputes (tokenColumns) filled as the loader fills them.
+ */
+import { tokenColumns } from "../../edge/search/features";
+
 export interface FixtureProduct {
   id: string;
   title: string;
@@ -38,12 +43,16 @@ export const FIXTURE_PRODUCTS: FixtureProduct[] = Array.from({ length: 60 }, (_,
 
 export async function insertFixtureProducts(db: D1Database, products: FixtureProduct[] = FIXTURE_PRODUCTS): Promise<void> {
   const stmt = db.prepare(
-    `INSERT OR REPLACE INTO products (rowid, id, title, brand, color, bullets, description, category, price, rating, rating_count, is_book)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`,
+    `INSERT OR REPLACE INTO products (rowid, id, title, brand, color, bullets, description, category, price, rating, rating_count, is_book,
+       title_terms, brand_terms, color_terms, category_terms, text_terms, title_unique_tokens, bullets_tokens, description_tokens)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)`,
   );
   await db.batch(
-    products.map((p, i) =>
-      stmt.bind(i + 1, p.id, p.title, p.brand, p.color, p.bullets, p.description, p.category, p.price, p.rating, p.rating_count, p.is_book),
-    ),
+    products.map((p, i) => {
+      const t = tokenColumns(p);
+      return stmt.bind(i + 1, p.id, p.title, p.brand, p.color, p.bullets, p.description, p.category, p.price, p.rating, p.rating_count,
+        p.is_book, t.title_terms, t.brand_terms, t.color_terms, t.category_terms, t.text_terms, t.title_unique_tokens, t.bullets_tokens,
+        t.description_tokens);
+    }),
   );
 }
