@@ -90,3 +90,22 @@ def test_registering_identical_files_reuses_the_version(tmp_path: Path) -> None:
     c = registry.register("light", _src(tmp_path / "c", b"other"), registry=reg)
     assert a == b and c != a and registry.list_versions("light", reg) == sorted([a, c])
     assert registry.read_current(reg)["light"] == c
+
+
+def test_blend_weight_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Manifest value first, then the CV report's median fold weight, else the documented default."""
+    from vitrine_gpu import paths
+    from vitrine_gpu.pipeline.export import DEFAULT_BLEND_WEIGHT, blend_weight
+
+    monkeypatch.setattr(paths, "STATE", tmp_path / "state")
+    reg = tmp_path / "reg"
+    v = registry.register("heavy", _src(tmp_path), {}, data_hash="d" * 64, code_hash="c" * 64, registry=reg)
+    assert blend_weight(reg, "") is None
+    assert blend_weight(reg, v) == DEFAULT_BLEND_WEIGHT  # no manifest value, no CV report (npm start's first run)
+    report = tmp_path / "state" / "reports" / "evaluation.json"
+    report.parent.mkdir(parents=True)
+    report.write_text(json.dumps({"folds": [{"blend_weight": w} for w in (0.5, 2.0, 0.75)]}))
+    assert blend_weight(reg, v) == 0.75
+    man = reg / "heavy" / v / "manifest.json"
+    man.write_text(json.dumps({**json.loads(man.read_text()), "cascade": {"blend_weight": 0.35}}))
+    assert blend_weight(reg, v) == 0.35
