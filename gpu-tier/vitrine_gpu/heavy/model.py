@@ -281,6 +281,22 @@ def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_token
     return ids, mask
 
 
+def forward_texts(model: CrossEncoder, tokenizer: PreTrainedTokenizerBase, queries: list[str], docs: list[str],
+                  q_index: list[int], max_query_tokens: int, max_doc_tokens: int,
+                  device: torch.device | None = None) -> torch.Tensor:
+    """Scores [len(docs)] (float32, on the model's device) of the full network on raw text: ``queries`` are the
+    distinct queries, product row i pairs with ``queries[q_index[i]]``; bf16 autocast on CUDA. Serving
+    (``HeavyScorer``) and end-to-end training share it; gradients flow unless the caller disables them. ``device``
+    defaults to the model's parameters' device."""
+    dev = device or next(model.parameters()).device
+    q_ids, q_mask = encode_texts(tokenizer, queries, max_query_tokens)
+    d_ids, d_mask = encode_texts(tokenizer, docs, max_doc_tokens)
+    idx = torch.tensor(q_index, dtype=torch.long, device=dev)
+    with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        scores = model(q_ids.to(dev), q_mask.to(dev), d_ids.to(dev), d_mask.to(dev), idx)
+    return scores.float()
+
+
 class HeavyScorer:
     """Scores (query, document dict) pairs with a loaded heavy model. Not thread-safe: call from one worker."""
 
@@ -321,18 +337,14 @@ class HeavyScorer:
         # Bucket by length so short texts are not padded to the longest of the whole call.
         order = sorted(range(n), key=lambda i: len(docs[i]))
         out = [0.0] * n
-        use_amp = self.device.type == "cuda"
         for start in range(0, n, self.batch_size):
             idx = order[start : start + self.batch_size]
             uq = list(dict.fromkeys(queries[i] for i in idx))
             pos = {q: j for j, q in enumerate(uq)}
-            q_ids, q_mask = encode_texts(self.tokenizer, uq, self.max_query_tokens)
-            d_ids, d_mask = encode_texts(self.tokenizer, [docs[i] for i in idx], self.max_doc_tokens)
-            q_index = torch.tensor([pos[queries[i]] for i in idx], dtype=torch.long)
-            dev = self.device
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
-                scores = self.model(q_ids.to(dev), q_mask.to(dev), d_ids.to(dev), d_mask.to(dev), q_index.to(dev))
-            for i, s in zip(idx, scores.float().cpu().tolist()):
+            scores = forward_texts(self.model, self.tokenizer, uq, [docs[i] for i in idx],
+                                   [pos[queries[i]] for i in idx], self.max_query_tokens, self.max_doc_tokens,
+                                   self.device)
+            for i, s in zip(idx, scores.cpu().tolist()):
                 out[i] = float(s)
         return out
 
@@ -391,6 +403,6 @@ def save_tiny_heavy(out_dir: Path | str, seed: int = 0) -> Path:
 
 __all__ = [
     "CrossEncoder", "HeavyArch", "HeavyScorer", "WEIGHTS_SOURCE", "build_heavy", "encode_texts",
-    "format_document", "load_heavy", "load_model_dir", "pretrained_backbone_dir", "quantize_dynamic_int8",
+    "format_document", "forward_texts", "load_heavy", "load_model_dir", "pretrained_backbone_dir", "quantize_dynamic_int8",
     "save_heavy", "save_tiny_heavy",
 ]

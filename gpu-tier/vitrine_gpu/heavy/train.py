@@ -31,7 +31,7 @@ from torch import nn
 
 from .. import paths
 from .model import (
-    WEIGHTS_SOURCE, CrossEncoder, build_heavy, encode_texts, format_document, save_heavy,
+    WEIGHTS_SOURCE, CrossEncoder, build_heavy, encode_texts, format_document, forward_texts, save_heavy,
 )
 
 
@@ -198,15 +198,9 @@ def listwise_loss(scores: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
 
 def _forward_texts(model: CrossEncoder, tokenizer: Any, query: str, docs: Sequence[str], config: "HeavyConfig"
                    ) -> torch.Tensor:
-    """Full forward (trunk + joint layers) of one query against ``docs`` on the model's device; bf16 autocast on
-    CUDA. The query is encoded once and indexed per product row."""
-    dev = next(model.parameters()).device
-    q_ids, q_mask = encode_texts(tokenizer, [query], config.max_query_tokens)
-    d_ids, d_mask = encode_texts(tokenizer, list(docs), config.max_doc_tokens)
-    q_index = torch.zeros(len(docs), dtype=torch.long, device=dev)
-    with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-        s = model(q_ids.to(dev), q_mask.to(dev), d_ids.to(dev), d_mask.to(dev), q_index)
-    return s.float()
+    """Full forward of one query against ``docs`` (the served model's ``forward_texts``), with gradients."""
+    return forward_texts(model, tokenizer, [query], list(docs), [0] * len(docs), config.max_query_tokens,
+                         config.max_doc_tokens)
 
 
 def score_pool(model: CrossEncoder, cache: TrunkCache | None, pool: TextPool, batch: int = 128,
