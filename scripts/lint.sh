@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Formatters and linters, configured once: Prettier + ESLint (TypeScript, JavaScript), ruff (Python).
+#   npm run lint      check mode (what npm test runs)
+#   npm run format    apply the formatters and the safe lint fixes
+source "$(dirname "$0")/lib.sh"
+ensure_venv
+if [ "${1:-}" = --fix ]; then
+  npx prettier --log-level warn --write .
+  npx eslint --fix .
+  "$VENV/bin/ruff" format .
+  "$VENV/bin/ruff" check --fix .
+else
+  npx prettier --log-level warn --check .
+  npx eslint .
+  "$VENV/bin/ruff" format --check .
+  "$VENV/bin/ruff" check .
+fi
