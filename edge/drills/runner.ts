@@ -10,9 +10,9 @@ import { drizzle } from "drizzle-orm/d1";
 import { eq } from "drizzle-orm";
 import { alerts } from "../db/schema-metrics";
 import { drillRuns } from "../db/schema-drills";
+import { config } from "../config";
 import type { Bindings } from "../env";
 import { observeDrill } from "../gpu/index";
-import { drillSettings } from "./config";
 import type { ScenarioId } from "./context";
 import { pruneNonces } from "./header";
 import { DrillAborted, DrillRun, DrillSkipped, type DrillReport, type DrillStatus, type DrillTrigger } from "./run";
@@ -105,7 +105,7 @@ function newRunId(scenario: ScenarioId): string {
 }
 
 export async function runDrill(env: Bindings, ctx: ExecutionContext, scenario: ScenarioId, trigger: DrillTrigger): Promise<DrillReport> {
-  const settings = drillSettings(env);
+  const settings = config(env).drills;
   const id = newRunId(scenario);
   const db = drizzle(env.DB);
   const startedAt = Date.now();
@@ -174,6 +174,6 @@ export async function runDrill(env: Bindings, ctx: ExecutionContext, scenario: S
 /** The DRILL_SCHEDULE cron job: every configured scenario, one after another. */
 export async function runScheduledDrills(env: Bindings, ctx: ExecutionContext): Promise<DrillReport[]> {
   const out: DrillReport[] = [];
-  for (const scenario of drillSettings(env).scheduled) out.push(await runDrill(env, ctx, scenario, "cron"));
+  for (const scenario of config(env).drills.scheduled) out.push(await runDrill(env, ctx, scenario, "cron"));
   return out;
 }

@@ -6,12 +6,11 @@
  */
 import { drizzle } from "drizzle-orm/d1";
 import { desc, eq, inArray } from "drizzle-orm";
-import type { Bindings } from "../env";
 import { alerts } from "../db/schema-metrics";
 import { MINUTE } from "./aggregate";
 import { detectAnomaly, type AnomalyOptions, type VolumePoint } from "./anomaly";
 import { evaluateBurnRates, windowLengths, type SliWindow } from "./burn-rate";
-import type { MetricsConfig } from "./config";
+import type { MetricsConfig } from "../config";
 import { scoreDrift } from "./drift";
 import { queryCells, toPoint, windowCell, emptyCell } from "./queries";
 
@@ -190,13 +189,13 @@ async function notify(url: string, alert: AlertRow, t: Transition): Promise<void
 }
 
 /** Runs every rule and applies the result. */
-export async function evaluateAlerts(env: Bindings, cfg: MetricsConfig, now: number): Promise<Transition[]> {
+export async function evaluateAlerts(d1: D1Database, cfg: MetricsConfig, now: number): Promise<Transition[]> {
   const conditions = [
-    ...(await sloConditions(env.DB, cfg, now)),
-    ...(await anomalyConditions(env.DB, cfg, now)),
-    ...(await driftConditions(env.DB, cfg, now)),
+    ...(await sloConditions(d1, cfg, now)),
+    ...(await anomalyConditions(d1, cfg, now)),
+    ...(await driftConditions(d1, cfg, now)),
   ];
-  return applyConditions(env.DB, conditions, now, env.ALERT_WEBHOOK_URL || undefined);
+  return applyConditions(d1, conditions, now, cfg.alertWebhookUrl);
 }
 
 export async function listAlerts(d1: D1Database, state?: AlertState, limit = 100): Promise<Array<Omit<AlertRow, "labels"> & { labels: unknown }>> {

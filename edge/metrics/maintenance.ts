@@ -3,7 +3,7 @@
  * metrics_compactions in the same batch) and delete rows past retention.
  */
 import { HOUR } from "./aggregate";
-import type { MetricsConfig } from "./config";
+import type { MetricsConfig } from "../config";
 
 /** Hours end this long before they are compacted, so late flushes (≤ 10 s + retries) still land in minutes. */
 export const COMPACTION_GRACE_S = 5 * 60;
