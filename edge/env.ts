@@ -1,53 +1,28 @@
 /**
- * Bindings (wrangler.toml) and secrets (.dev.vars / `wrangler secret put`) of the edge worker,
- * and the Hono environment every route and middleware shares.
+ * Bindings of the edge worker and the Hono environment every route and middleware shares.
+ *
+ * `Env` (D1 `DB`, KV `KV`, the GPU endpoint vars) is generated from wrangler.toml into worker-configuration.d.ts by
+ * `npm run types`; the tunable vars are typed by edge/config.ts, which holds their defaults and parses them; the
+ * secrets are typed here.
  */
 import type { TimingVariables } from "hono/timing";
+import type { TunableVars } from "./config";
 
-export interface Bindings {
-  DB: D1Database;
-  KV: KVNamespace;
-  // GPU tier (SageMaker real-time endpoints). *_ENDPOINT_URL overrides the regional runtime URL (local gpu-tier).
-  GPU_ENDPOINT_NAME: string;
-  GPU_REGION: string;
-  GPU_ENDPOINT_URL: string;
-  GPU_SECONDARY_ENDPOINT_NAME: string;
-  GPU_SECONDARY_REGION: string;
-  GPU_SECONDARY_ENDPOINT_URL: string;
-  GPU_DEADLINE_MS: string;
-  RETRIEVAL_N: string;
-  LIGHT_TOP_M: string;
-  CACHE_TTL_S: string;
-  DEGRADED_CACHE_TTL_S: string;
-  CONFIG_TTL_S: string;
-  // monitoring (edge/metrics/config.ts; optional, defaults there)
-  METRICS_MINUTE_RETENTION_H?: string;
-  METRICS_HOUR_RETENTION_D?: string;
-  SLO_AVAILABILITY_TARGET?: string;
-  SLO_LATENCY_TARGET?: string;
-  SLO_LATENCY_THRESHOLD_MS?: string;
-  ANOMALY_Z_THRESHOLD?: string;
-  ANOMALY_MIN_VOLUME?: string;
-  DRIFT_PSI_THRESHOLD?: string;
-  DRIFT_MIN_SAMPLES?: string;
-  // GPU failover and drills (edge/gpu/breaker.ts, edge/drills/config.ts; optional, defaults there)
-  GPU_HEDGE_PERCENTILE?: string;
-  GPU_BREAKER_FAILURES?: string;
-  GPU_BREAKER_ERROR_RATE?: string;
-  GPU_BREAKER_MIN_REQUESTS?: string;
-  GPU_BREAKER_WINDOW_MS?: string;
-  GPU_BREAKER_COOLDOWN_MS?: string;
-  DRILL_SCENARIOS?: string;
-  DRILL_RTO_MS?: string;
-  DRILL_PROBE_QUERY?: string;
-  // secrets
+/** `wrangler secret put NAME` in production, .dev.vars locally. All optional: each feature checks for its own. */
+export interface Secrets {
+  /** SageMaker InvokeEndpoint credentials (SigV4) */
   AWS_ACCESS_KEY_ID?: string;
   AWS_SECRET_ACCESS_KEY?: string;
   AWS_SESSION_TOKEN?: string;
+  /** admin API and dashboard login */
   ADMIN_TOKEN?: string;
+  /** signs drill probe headers */
   DRILL_SECRET?: string;
+  /** Slack-compatible alert notifications */
   ALERT_WEBHOOK_URL?: string;
 }
+
+export type Bindings = Env & TunableVars & Secrets;
 
 /** Per-request values that middleware sets for later handlers (typed Context, as in Hono's own middleware). */
 export interface Variables extends TimingVariables {

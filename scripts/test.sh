@@ -16,7 +16,7 @@ suite() { # name command...
   if "$@"; then results+=("  ok    $name ($((SECONDS - t0)) s)"); else results+=("  FAIL  $name ($((SECONDS - t0)) s)"); failed=$((failed + 1)); fi
 }
 
-suite typecheck npx tsc --noEmit -p tsconfig.json
+suite typecheck npm run -s typecheck
 suite "vitest (workerd)" npx vitest run --config test/vitest.config.ts
 suite "pytest (gpu-tier)" bash scripts/pytest.sh
 suite integration node --test --test-concurrency=1 test/integration/

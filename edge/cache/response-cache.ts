@@ -4,6 +4,7 @@
  * stale ranking. Entries hold the response payload without per-request fields (request id); TTL is CACHE_TTL_S, or
  * DEGRADED_CACHE_TTL_S for degraded answers (0 = not cached). Writes go through ctx.waitUntil.
  */
+import { config } from "../config";
 import type { Bindings } from "../env";
 
 /** workerd's default cache (the WebWorker lib's CacheStorage type does not declare `default`). */
@@ -46,9 +47,8 @@ export async function cacheGet<T>(key: Request): Promise<T | undefined> {
 }
 
 export function cacheTtl(env: Bindings, degraded: boolean): number {
-  const raw = degraded ? env.DEGRADED_CACHE_TTL_S : env.CACHE_TTL_S;
-  const ttl = Number(raw);
-  return Number.isFinite(ttl) && ttl > 0 ? Math.floor(ttl) : 0;
+  const { ttlS, degradedTtlS } = config(env).cache;
+  return degraded ? degradedTtlS : ttlS;
 }
 
 /** Schedules the write on ctx.waitUntil; no-op when the TTL is 0. */

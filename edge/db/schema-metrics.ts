@@ -8,6 +8,32 @@
  */
 import { sqliteTable, text, integer, real, primaryKey, index } from "drizzle-orm/sqlite-core";
 
+/**
+ * The counters of metrics_requests. Every rollup column that is not part of a table's primary key is an additive
+ * counter: the aggregator's zero value, the flush upsert's SET clause, compaction's and the queries' sums are all
+ * built from the tables (edge/metrics/rollups.ts), so a new counter is one column here (plus its migration and the
+ * place that counts it).
+ */
+const requestCounters = {
+  requests: integer("requests").notNull().default(0),
+  status2xx: integer("status_2xx").notNull().default(0),
+  status3xx: integer("status_3xx").notNull().default(0),
+  status4xx: integer("status_4xx").notNull().default(0),
+  status5xx: integer("status_5xx").notNull().default(0),
+  /** requests answered with a degraded reason (e.g. GPU timeout → light-model order) */
+  degraded: integer("degraded").notNull().default(0),
+  /** non-degraded 2xx: the availability SLI's good events */
+  good: integer("good").notNull().default(0),
+  cacheHit: integer("cache_hit").notNull().default(0),
+  cacheMiss: integer("cache_miss").notNull().default(0),
+  cacheBypass: integer("cache_bypass").notNull().default(0),
+  drill: integer("drill").notNull().default(0),
+  latencySumMs: real("latency_sum_ms").notNull().default(0),
+  gpuCalls: integer("gpu_calls").notNull().default(0),
+};
+export type RequestCounter = keyof typeof requestCounters;
+export const REQUEST_COUNTERS = Object.keys(requestCounters) as RequestCounter[];
+
 /** Request counters per (resolution, time, route, variant, models, colo). */
 export const metricsRequests = sqliteTable(
   "metrics_requests",
@@ -19,21 +45,7 @@ export const metricsRequests = sqliteTable(
     lightModel: text("light_model").notNull(),
     heavyModel: text("heavy_model").notNull(),
     colo: text("colo").notNull(),
-    requests: integer("requests").notNull().default(0),
-    status2xx: integer("status_2xx").notNull().default(0),
-    status3xx: integer("status_3xx").notNull().default(0),
-    status4xx: integer("status_4xx").notNull().default(0),
-    status5xx: integer("status_5xx").notNull().default(0),
-    /** requests answered with a degraded reason (e.g. GPU timeout → light-model order) */
-    degraded: integer("degraded").notNull().default(0),
-    /** non-degraded 2xx: the availability SLI's good events */
-    good: integer("good").notNull().default(0),
-    cacheHit: integer("cache_hit").notNull().default(0),
-    cacheMiss: integer("cache_miss").notNull().default(0),
-    cacheBypass: integer("cache_bypass").notNull().default(0),
-    drill: integer("drill").notNull().default(0),
-    latencySumMs: real("latency_sum_ms").notNull().default(0),
-    gpuCalls: integer("gpu_calls").notNull().default(0),
+    ...requestCounters,
   },
   (t) => [
     primaryKey({ columns: [t.res, t.ts, t.route, t.variant, t.lightModel, t.heavyModel, t.colo] }),
@@ -108,6 +120,16 @@ export const metricsScores = sqliteTable(
   ],
 );
 
+/** The counters of metrics_feedback (additive, like requestCounters). */
+const feedbackCounters = {
+  impressions: integer("impressions").notNull().default(0),
+  clicks: integer("clicks").notNull().default(0),
+  addToCart: integer("add_to_cart").notNull().default(0),
+  purchases: integer("purchases").notNull().default(0),
+};
+export type FeedbackCounter = keyof typeof feedbackCounters;
+export const FEEDBACK_COUNTERS = Object.keys(feedbackCounters) as FeedbackCounter[];
+
 /** Feedback events (POST /v1/events) per variant and model version. */
 export const metricsFeedback = sqliteTable(
   "metrics_feedback",
@@ -116,10 +138,7 @@ export const metricsFeedback = sqliteTable(
     ts: integer("ts").notNull(),
     variant: text("variant").notNull(),
     model: text("model").notNull(),
-    impressions: integer("impressions").notNull().default(0),
-    clicks: integer("clicks").notNull().default(0),
-    addToCart: integer("add_to_cart").notNull().default(0),
-    purchases: integer("purchases").notNull().default(0),
+    ...feedbackCounters,
   },
   (t) => [primaryKey({ columns: [t.res, t.ts, t.variant, t.model] })],
 );

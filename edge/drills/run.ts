@@ -5,7 +5,7 @@
  */
 import type { Bindings } from "../env";
 import { breakerStates, realGpuOutcomesSince, type GpuDrillEvent } from "../gpu/index";
-import type { DrillSettings } from "./config";
+import type { DrillSettings } from "../config";
 import type { FaultSpec, ScenarioId } from "./context";
 import { type ProbeResult, sendProbe } from "./probe";
 

@@ -8,11 +8,11 @@
  */
 import { drizzle } from "drizzle-orm/d1";
 import { eq } from "drizzle-orm";
-import { alerts } from "../db/schema-metrics";
 import { drillRuns } from "../db/schema-drills";
+import { config } from "../config";
 import type { Bindings } from "../env";
 import { observeDrill } from "../gpu/index";
-import { drillSettings } from "./config";
+import { raiseAlert, resolveAlert } from "../metrics/alerts";
 import type { ScenarioId } from "./context";
 import { pruneNonces } from "./header";
 import { DrillAborted, DrillRun, DrillSkipped, type DrillReport, type DrillStatus, type DrillTrigger } from "./run";
@@ -62,31 +62,21 @@ function toRow(r: DrillReport): typeof drillRuns.$inferInsert {
   };
 }
 
-/** A failed drill fires the alert `drill:<scenario>` in the monitoring alert table; a later pass resolves it. */
+/**
+ * A failed drill fires the alert `drill:<scenario>` in the monitoring alert table (and its webhook); a later pass
+ * resolves it. Same state machine and notifier as the monitoring rules (edge/metrics/alerts.ts).
+ */
 async function updateAlert(env: Bindings, r: DrillReport): Promise<void> {
-  const db = drizzle(env.DB);
   const id = `drill:${r.scenario}`;
-  const now = Date.now();
+  const now = Math.floor(Date.now() / 1000);
+  const webhookUrl = config(env).metrics.alertWebhookUrl;
   if (r.status === "fail") {
     const summary = `failover drill ${r.scenario} failed: ${r.reason ?? "targets not met"} (run ${r.id})`;
-    const labels = JSON.stringify({ scenario: r.scenario, drill: r.id });
-    await db
-      .insert(alerts)
-      .values({ id, rule: "drill_failed", kind: "drill", severity: "page", state: "firing", summary, pendingSince: now, firedAt: now, updatedAt: now, labels })
-      .onConflictDoUpdate({ target: alerts.id, set: { state: "firing", summary, firedAt: now, resolvedAt: null, updatedAt: now, labels } });
+    const labels = { scenario: r.scenario, drill: r.id };
+    await raiseAlert(env.DB, { id, rule: "drill_failed", kind: "drill", severity: "page", value: null, threshold: null, summary, forS: 0, labels }, now, webhookUrl);
     console.error(JSON.stringify({ event: "drill_failed", id: r.id, scenario: r.scenario, reason: r.reason }));
-    if (env.ALERT_WEBHOOK_URL) {
-      // same body shape as the monitoring notifier (edge/metrics/alerts.ts)
-      const body = { text: `:rotating_light: [FIRING] page ${id}: ${summary}`, alert: { id, rule: "drill_failed", kind: "drill", severity: "page", state: "firing", value: null, threshold: null, labels: JSON.parse(labels) as unknown } };
-      await fetch(env.ALERT_WEBHOOK_URL, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(5_000) })
-        .then((res) => (res.ok ? undefined : console.warn("drill alert webhook answered", res.status)))
-        .catch((err: unknown) => console.warn("drill alert webhook failed", String(err)));
-    }
   } else if (r.status === "pass") {
-    const existing = await db.select({ state: alerts.state }).from(alerts).where(eq(alerts.id, id)).limit(1);
-    if (existing[0] && existing[0].state !== "resolved") {
-      await db.update(alerts).set({ state: "resolved", resolvedAt: now, updatedAt: now }).where(eq(alerts.id, id));
-    }
+    await resolveAlert(env.DB, id, now, webhookUrl);
   }
 }
 
@@ -105,7 +95,7 @@ function newRunId(scenario: ScenarioId): string {
 }
 
 export async function runDrill(env: Bindings, ctx: ExecutionContext, scenario: ScenarioId, trigger: DrillTrigger): Promise<DrillReport> {
-  const settings = drillSettings(env);
+  const settings = config(env).drills;
   const id = newRunId(scenario);
   const db = drizzle(env.DB);
   const startedAt = Date.now();
@@ -174,6 +164,6 @@ export async function runDrill(env: Bindings, ctx: ExecutionContext, scenario: S
 /** The DRILL_SCHEDULE cron job: every configured scenario, one after another. */
 export async function runScheduledDrills(env: Bindings, ctx: ExecutionContext): Promise<DrillReport[]> {
   const out: DrillReport[] = [];
-  for (const scenario of drillSettings(env).scheduled) out.push(await runDrill(env, ctx, scenario, "cron"));
+  for (const scenario of config(env).drills.scheduled) out.push(await runDrill(env, ctx, scenario, "cron"));
   return out;
 }

@@ -11,6 +11,7 @@
  *  cold_cache          the probe query's cache entry is purged → MISS → HIT again (recovery time)
  */
 import { cacheKey } from "../cache/response-cache";
+import { config } from "../config";
 import type { EndpointRole } from "../gpu/endpoints";
 import { gpuEndpoints } from "../gpu/endpoints";
 import { collectorState, flushNow } from "../metrics/collector";
@@ -123,7 +124,7 @@ const allDown: Scenario = (run) =>
   });
 
 const gpuSlow: Scenario = async (run) => {
-  const deadline = Math.max(10, Math.min(run.settings.slowProbeDeadlineMs, Number(run.env.GPU_DEADLINE_MS) || 150));
+  const deadline = Math.max(10, Math.min(run.settings.slowProbeDeadlineMs, config(run.env).search.gpuDeadlineMs));
   const slack = run.settings.targets.deadlineSlackMs;
   const over: string[] = [];
   await gpuScenario(run, {

@@ -7,6 +7,7 @@
 import { and, asc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { experimentVariants, experiments } from "../db/schema";
+import { config } from "../config";
 import type { Bindings } from "../env";
 import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../generated/models";
 
@@ -81,8 +82,7 @@ const slots = new Map<string, CacheSlot>();
 
 /** The isolate's config for a surface, refreshed when older than CONFIG_TTL_S. */
 export async function getExperimentConfig(env: Bindings, surface = "search"): Promise<ExperimentConfig> {
-  const ttlS = env.CONFIG_TTL_S === undefined || env.CONFIG_TTL_S === "" ? NaN : Number(env.CONFIG_TTL_S);
-  const ttlMs = (Number.isFinite(ttlS) && ttlS >= 0 ? ttlS : 30) * 1000;
+  const ttlMs = config(env).experiments.configTtlMs;
   const now = Date.now();
   let slot = slots.get(surface);
   if (!slot) slots.set(surface, (slot = {}));

@@ -10,6 +10,7 @@
  */
 export type BreakerState = "closed" | "open" | "half-open";
 
+/** The thresholds (GPU_BREAKER_* vars, parsed with their defaults in edge/config.ts). */
 export interface BreakerConfig {
   consecutiveFailures: number;
   errorRate: number;
@@ -28,14 +29,6 @@ export interface BreakerTransition {
 
 export type TransitionListener = (t: BreakerTransition) => void;
 
-export const DEFAULT_BREAKER_CONFIG: BreakerConfig = {
-  consecutiveFailures: 3,
-  errorRate: 0.5,
-  minRequests: 10,
-  windowMs: 10_000,
-  coolDownMs: 2_000,
-};
-
 interface Outcome {
   at: number;
   ok: boolean;
@@ -50,7 +43,7 @@ export class CircuitBreaker {
 
   constructor(
     readonly name: string,
-    readonly config: BreakerConfig = DEFAULT_BREAKER_CONFIG,
+    readonly config: BreakerConfig,
     private readonly now: () => number = Date.now,
     private readonly onTransition?: TransitionListener,
   ) {}
@@ -153,26 +146,4 @@ export class CircuitBreaker {
     if (to !== "half-open") this.trialInFlight = false;
     this.onTransition?.({ breaker: this.name, from, to, at: this.now(), reason });
   }
-}
-
-/** Reads breaker settings from optional string vars, falling back to the defaults. */
-export function breakerConfigFrom(vars: {
-  GPU_BREAKER_FAILURES?: string;
-  GPU_BREAKER_ERROR_RATE?: string;
-  GPU_BREAKER_MIN_REQUESTS?: string;
-  GPU_BREAKER_WINDOW_MS?: string;
-  GPU_BREAKER_COOLDOWN_MS?: string;
-}): BreakerConfig {
-  const num = (v: string | undefined, d: number, min: number): number => {
-    const n = v === undefined || v === "" ? NaN : Number(v);
-    return Number.isFinite(n) && n >= min ? n : d;
-  };
-  const d = DEFAULT_BREAKER_CONFIG;
-  return {
-    consecutiveFailures: Math.floor(num(vars.GPU_BREAKER_FAILURES, d.consecutiveFailures, 1)),
-    errorRate: Math.min(1, num(vars.GPU_BREAKER_ERROR_RATE, d.errorRate, 0.01)),
-    minRequests: Math.floor(num(vars.GPU_BREAKER_MIN_REQUESTS, d.minRequests, 1)),
-    windowMs: num(vars.GPU_BREAKER_WINDOW_MS, d.windowMs, 100),
-    coolDownMs: num(vars.GPU_BREAKER_COOLDOWN_MS, d.coolDownMs, 0),
-  };
 }

@@ -2,6 +2,7 @@
  * The GPU endpoints the edge may call, in failover order: the primary region (GPU_*) and, when configured, the
  * secondary region (GPU_SECONDARY_*). An empty *_ENDPOINT_URL means the regional SageMaker runtime URL.
  */
+import { config } from "../config";
 import type { Bindings } from "../env";
 
 export type EndpointRole = "primary" | "secondary";
@@ -26,13 +27,10 @@ function endpoint(role: EndpointRole, name: string, region: string, url: string)
  * own too: a local primary with an empty secondary URL would otherwise point at a real AWS region.
  */
 export function gpuEndpoints(env: Bindings): GpuEndpoint[] {
-  const list = [endpoint("primary", env.GPU_ENDPOINT_NAME, env.GPU_REGION, env.GPU_ENDPOINT_URL ?? "")];
-  const name = env.GPU_SECONDARY_ENDPOINT_NAME ?? "";
-  const url = env.GPU_SECONDARY_ENDPOINT_URL ?? "";
-  const region = env.GPU_SECONDARY_REGION ?? "";
-  const primaryIsLocal = (env.GPU_ENDPOINT_URL ?? "") !== "";
-  if (name !== "" && region !== "" && (url !== "" || !primaryIsLocal)) {
-    list.push(endpoint("secondary", name, region, url));
+  const { primary, secondary } = config(env).gpu;
+  const list = [endpoint("primary", primary.name, primary.region, primary.url)];
+  if (secondary.name !== "" && secondary.region !== "" && (secondary.url !== "" || primary.url === "")) {
+    list.push(endpoint("secondary", secondary.name, secondary.region, secondary.url));
   }
   return list;
 }

@@ -11,7 +11,8 @@
  */
 import type { Bindings } from "../env";
 import type { DrillContext as DrillFaults } from "../drills/context";
-import { type BreakerState, type BreakerTransition, CircuitBreaker, breakerConfigFrom } from "./breaker";
+import { config } from "../config";
+import { type BreakerState, type BreakerTransition, CircuitBreaker } from "./breaker";
 import { type GpuEndpoint, REFUSING_URL, gpuEndpoints } from "./endpoints";
 import { type AttemptEvent, type GpuAnswer, LatencyTracker, rankWithFailover } from "./resilient";
 import { recordEvent } from "../metrics/collector";
@@ -57,7 +58,7 @@ export type GpuDrillEvent =
 function breakerIn(map: Map<string, CircuitBreaker>, env: Bindings, endpoint: GpuEndpoint, onTransition: (t: BreakerTransition) => void): CircuitBreaker {
   let b = map.get(endpoint.id);
   if (!b) {
-    b = new CircuitBreaker(endpoint.id, breakerConfigFrom(env), Date.now, onTransition);
+    b = new CircuitBreaker(endpoint.id, config(env).gpu.breaker, Date.now, onTransition);
     map.set(endpoint.id, b);
   }
   return b;
@@ -124,8 +125,7 @@ export async function heavyRank(env: Bindings, req: HeavyRankRequest, opts: Heav
   const onTransition = drill
     ? (t: BreakerTransition) => emit({ type: "breaker", at: t.at, endpoint: t.breaker, from: t.from, to: t.to, reason: t.reason })
     : countTransition;
-  const hedgePercentile = Number(env.GPU_HEDGE_PERCENTILE ?? "");
-  const hedging = !drill && Number.isFinite(hedgePercentile) && hedgePercentile > 0 && hedgePercentile < 100;
+  const hedgePercentile = drill ? undefined : config(env).gpu.hedgePercentile;
 
   const call = async (endpoint: GpuEndpoint, r: HeavyRankRequest, signal: AbortSignal): Promise<GpuAnswer> => {
     const fault = drill?.faults.gpu?.[endpoint.role];
@@ -143,7 +143,7 @@ export async function heavyRank(env: Bindings, req: HeavyRankRequest, opts: Heav
       endpoints,
       breakerFor: (ep) => breakerIn(scope, env, ep, onTransition),
       call,
-      hedgeAfterMs: hedging ? (ep) => latency.percentile(ep.id, hedgePercentile) : undefined,
+      hedgeAfterMs: hedgePercentile !== undefined ? (ep) => latency.percentile(ep.id, hedgePercentile) : undefined,
       onAttempt: (e) => {
         if (!drill && e.outcome === "ok") latency.add(e.endpoint.id, e.ms);
         emit({ type: "attempt", at: Date.now(), endpoint: e.endpoint.id, role: e.endpoint.role, outcome: e.outcome, ms: e.ms, hedge: e.hedge, ...(e.detail ? { detail: e.detail } : {}) });

@@ -3,6 +3,9 @@
  * (minute, dimensions); `drain()` turns what accumulated into one immutable flush payload with a fresh id.
  */
 import { Sketch } from "./sketch";
+import {
+  FEEDBACK_COUNTERS, REQUEST_COUNTERS, type FeedbackCounter, type FeedbackCounters, type RequestCounters, zeroCounters,
+} from "./rollups";
 import { STAGES, type RequestSample, type Stage } from "./types";
 
 export const MINUTE = 60;
@@ -16,37 +19,9 @@ export interface SeriesDims {
   colo: string;
 }
 
-export interface RequestCounters {
-  requests: number;
-  status2xx: number;
-  status3xx: number;
-  status4xx: number;
-  status5xx: number;
-  degraded: number;
-  good: number;
-  cacheHit: number;
-  cacheMiss: number;
-  cacheBypass: number;
-  drill: number;
-  latencySumMs: number;
-  gpuCalls: number;
-}
-
-export const COUNTER_FIELDS = [
-  "requests", "status2xx", "status3xx", "status4xx", "status5xx", "degraded", "good",
-  "cacheHit", "cacheMiss", "cacheBypass", "drill", "latencySumMs", "gpuCalls",
-] as const satisfies readonly (keyof RequestCounters)[];
-
 export type FeedbackType = "impression" | "click" | "add_to_cart" | "purchase";
 
-export interface FeedbackCounters {
-  impressions: number;
-  clicks: number;
-  addToCart: number;
-  purchases: number;
-}
-
-export const FEEDBACK_FIELD: Record<FeedbackType, keyof FeedbackCounters> = {
+export const FEEDBACK_FIELD: Record<FeedbackType, FeedbackCounter> = {
   impression: "impressions",
   click: "clicks",
   add_to_cart: "addToCart",
@@ -79,13 +54,6 @@ export function minuteOf(ms: number): number {
   return s - (s % MINUTE);
 }
 
-function zeroCounters(): RequestCounters {
-  return {
-    requests: 0, status2xx: 0, status3xx: 0, status4xx: 0, status5xx: 0, degraded: 0, good: 0,
-    cacheHit: 0, cacheMiss: 0, cacheBypass: 0, drill: 0, latencySumMs: 0, gpuCalls: 0,
-  };
-}
-
 interface SeriesAgg {
   ts: number;
   dims: SeriesDims;
@@ -116,7 +84,7 @@ export class Aggregator {
     const key = [ts, dims.route, dims.variant, dims.lightModel, dims.heavyModel, dims.colo].join(SEP);
     let s = this.series.get(key);
     if (!s) {
-      s = { ts, dims, counters: zeroCounters(), stages: new Map() };
+      s = { ts, dims, counters: zeroCounters(REQUEST_COUNTERS), stages: new Map() };
       this.series.set(key, s);
     }
     const c = s.counters;
@@ -170,7 +138,7 @@ export class Aggregator {
     const key = [ts, variant, model].join(SEP);
     let f = this.feedback.get(key);
     if (!f) {
-      f = { ts, variant, model, impressions: 0, clicks: 0, addToCart: 0, purchases: 0 };
+      f = { ts, variant, model, ...zeroCounters(FEEDBACK_COUNTERS) };
       this.feedback.set(key, f);
     }
     f[FEEDBACK_FIELD[type]] += 1;

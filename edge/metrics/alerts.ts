@@ -6,12 +6,11 @@
  */
 import { drizzle } from "drizzle-orm/d1";
 import { desc, eq, inArray } from "drizzle-orm";
-import type { Bindings } from "../env";
 import { alerts } from "../db/schema-metrics";
 import { MINUTE } from "./aggregate";
 import { detectAnomaly, type AnomalyOptions, type VolumePoint } from "./anomaly";
 import { evaluateBurnRates, windowLengths, type SliWindow } from "./burn-rate";
-import type { MetricsConfig } from "./config";
+import type { MetricsConfig } from "../config";
 import { scoreDrift } from "./drift";
 import { queryCells, toPoint, windowCell, emptyCell } from "./queries";
 
@@ -21,11 +20,11 @@ export type AlertRow = typeof alerts.$inferSelect;
 export interface Condition {
   id: string;
   rule: string;
-  kind: "slo" | "anomaly" | "drift";
+  kind: "slo" | "anomaly" | "drift" | "drill";
   severity: "page" | "ticket";
   active: boolean;
   value: number | null;
-  threshold: number;
+  threshold: number | null;
   summary: string;
   forS: number;
   labels: Record<string, string>;
@@ -38,7 +37,7 @@ export async function sloConditions(db: D1Database, cfg: MetricsConfig, now: num
   const lat = new Map<number, SliWindow>();
   for (const len of windowLengths()) {
     const c = await windowCell(db, end - len, end, cfg.minuteRetentionS, now);
-    const valid = c.req.requests - c.req.s4;
+    const valid = c.req.requests - c.req.status4xx;
     avail.set(len, { valid, bad: valid - c.req.good });
     const total = c.stages.get("total");
     const n = total?.count ?? 0;
@@ -121,7 +120,74 @@ export async function driftConditions(db: D1Database, cfg: MetricsConfig, now: n
 
 export interface Transition { id: string; from: AlertState | null; to: AlertState; notify: boolean }
 
-/** Applies conditions to stored state; returns the transitions made (and notifies when a webhook is set). */
+/** What one alert id changes to: the row to write (if any) and the transition made (if any). */
+interface Step { write?: AlertRow; transition?: Transition }
+
+const silenced = (row: AlertRow | undefined, now: number): boolean => (row?.silencedUntil ?? 0) > now;
+
+/** A condition applied to the stored row of its id (none | resolved → pending → firing → resolved). */
+function conditionStep(row: AlertRow | undefined, c: Condition, now: number, webhookUrl: string | undefined): Step {
+  const state = (row?.state ?? null) as AlertState | null;
+  const base: AlertRow = row ?? {
+    id: c.id, rule: c.rule, kind: c.kind, severity: c.severity, state: "resolved", summary: c.summary,
+    value: null, threshold: c.threshold, pendingSince: null, firedAt: null, resolvedAt: null, updatedAt: now,
+    silencedUntil: null, notifiedState: null, labels: "{}",
+  };
+  const next: AlertRow = { ...base, summary: c.summary, value: c.value, threshold: c.threshold, updatedAt: now, labels: JSON.stringify(c.labels), severity: c.severity };
+  let to: AlertState | null = null;
+  if (c.active) {
+    if (state === null || state === "resolved") {
+      next.pendingSince = now;
+      next.resolvedAt = null;
+      to = c.forS <= 0 ? "firing" : "pending";
+    } else if (state === "pending" && now - (row?.pendingSince ?? now) >= c.forS) to = "firing";
+  } else if (state === "pending" || state === "firing") to = "resolved";
+  let transition: Transition | undefined;
+  if (to) {
+    next.state = to;
+    if (to === "firing") next.firedAt = now;
+    if (to === "resolved") next.resolvedAt = now;
+    const notify = (to === "firing" || (to === "resolved" && state === "firing")) && !silenced(row, now);
+    if (notify && webhookUrl) next.notifiedState = to;
+    transition = { id: c.id, from: state, to, notify };
+  }
+  return { ...(row || c.active ? { write: next } : {}), ...(transition ? { transition } : {}) };
+}
+
+/** An open (pending or firing) alert resolved without a condition: its rule no longer applies, or it passed. */
+function resolveStep(row: AlertRow, now: number, webhookUrl: string | undefined): Step {
+  const notify = row.state === "firing" && !silenced(row, now);
+  return {
+    write: { ...row, state: "resolved", resolvedAt: now, updatedAt: now, notifiedState: notify && webhookUrl ? "resolved" : row.notifiedState },
+    transition: { id: row.id, from: row.state as AlertState, to: "resolved", notify },
+  };
+}
+
+/** Writes the rows in one batch, then notifies the webhook of the transitions that call for it. */
+async function commit(d1: D1Database, steps: Step[], webhookUrl: string | undefined): Promise<Transition[]> {
+  const db = drizzle(d1);
+  const writes = steps.flatMap((s) => (s.write ? [s.write] : []));
+  const transitions = steps.flatMap((s) => (s.transition ? [s.transition] : []));
+  const stmts = writes.map((w) => db.insert(alerts).values(w).onConflictDoUpdate({ target: alerts.id, set: { ...w } }));
+  const [first, ...rest] = stmts;
+  if (first) await db.batch([first, ...rest]);
+  if (webhookUrl) {
+    const rows = new Map(writes.map((w) => [w.id, w]));
+    await Promise.allSettled(transitions.filter((t) => t.notify).map((t) => notify(webhookUrl, rows.get(t.id)!, t)));
+  }
+  return transitions;
+}
+
+async function storedAlert(d1: D1Database, id: string): Promise<AlertRow | undefined> {
+  const [row] = await drizzle(d1).select().from(alerts).where(eq(alerts.id, id)).limit(1);
+  return row;
+}
+
+/**
+ * Applies one evaluation round's conditions to stored state; returns the transitions made (and notifies when a
+ * webhook is set). Open alerts of the evaluated kinds that got no condition this round resolve; drill alerts are
+ * raised and resolved by the drill runner (raiseAlert / resolveAlert) and left alone here.
+ */
 export async function applyConditions(d1: D1Database, conditions: Condition[], now: number, webhookUrl?: string): Promise<Transition[]> {
   const db = drizzle(d1);
   const open = await db.select().from(alerts).where(inArray(alerts.state, ["pending", "firing"]));
@@ -129,54 +195,22 @@ export async function applyConditions(d1: D1Database, conditions: Condition[], n
   const known = ids.length ? await db.select().from(alerts).where(inArray(alerts.id, ids)) : [];
   const byId = new Map<string, AlertRow>([...known, ...open].map((r) => [r.id, r]));
   const seen = new Set(ids);
-  const transitions: Transition[] = [];
-  const writes: AlertRow[] = [];
+  const steps = conditions.map((c) => conditionStep(byId.get(c.id), c, now, webhookUrl));
+  for (const row of open) if (!seen.has(row.id) && row.kind !== "drill") steps.push(resolveStep(row, now, webhookUrl));
+  return commit(d1, steps, webhookUrl);
+}
 
-  for (const c of conditions) {
-    const row = byId.get(c.id);
-    const state = (row?.state ?? null) as AlertState | null;
-    const base: AlertRow = row ?? {
-      id: c.id, rule: c.rule, kind: c.kind, severity: c.severity, state: "resolved", summary: c.summary,
-      value: null, threshold: c.threshold, pendingSince: null, firedAt: null, resolvedAt: null, updatedAt: now,
-      silencedUntil: null, notifiedState: null, labels: "{}",
-    };
-    const next: AlertRow = { ...base, summary: c.summary, value: c.value, threshold: c.threshold, updatedAt: now, labels: JSON.stringify(c.labels), severity: c.severity };
-    let to: AlertState | null = null;
-    if (c.active) {
-      if (state === null || state === "resolved") {
-        next.pendingSince = now;
-        next.resolvedAt = null;
-        to = c.forS <= 0 ? "firing" : "pending";
-      } else if (state === "pending" && now - (row?.pendingSince ?? now) >= c.forS) to = "firing";
-    } else if (state === "pending" || state === "firing") to = "resolved";
-    if (to) {
-      next.state = to;
-      if (to === "firing") next.firedAt = now;
-      if (to === "resolved") next.resolvedAt = now;
-      const notify = (to === "firing" || (to === "resolved" && state === "firing")) && !((row?.silencedUntil ?? 0) > now);
-      if (notify && webhookUrl) next.notifiedState = to;
-      transitions.push({ id: c.id, from: state, to, notify });
-    }
-    if (row || c.active) writes.push(next);
-  }
-  // Open alerts whose rule produced no condition this round (e.g. a model version that went away) resolve.
-  for (const row of open) {
-    // drill alerts (kind "drill", edge/drills/runner.ts) are raised and resolved by the drill runner itself
-    if (seen.has(row.id) || row.kind === "drill") continue;
-    const notify = row.state === "firing" && !((row.silencedUntil ?? 0) > now);
-    writes.push({ ...row, state: "resolved", resolvedAt: now, updatedAt: now, notifiedState: notify && webhookUrl ? "resolved" : row.notifiedState });
-    transitions.push({ id: row.id, from: row.state as AlertState, to: "resolved", notify });
-  }
+/** Fires (or keeps firing) one alert outside an evaluation round, e.g. a failed drill. */
+export async function raiseAlert(d1: D1Database, alert: Omit<Condition, "active">, now: number, webhookUrl?: string): Promise<Transition | undefined> {
+  const step = conditionStep(await storedAlert(d1, alert.id), { ...alert, active: true }, now, webhookUrl);
+  return (await commit(d1, [step], webhookUrl))[0];
+}
 
-  const stmts = writes.map((w) => db.insert(alerts).values(w).onConflictDoUpdate({ target: alerts.id, set: { ...w } }));
-  const [first, ...rest] = stmts;
-  if (first) await db.batch([first, ...rest]);
-
-  if (webhookUrl) {
-    const rows = new Map(writes.map((w) => [w.id, w]));
-    await Promise.allSettled(transitions.filter((t) => t.notify).map((t) => notify(webhookUrl, rows.get(t.id)!, t)));
-  }
-  return transitions;
+/** Resolves one alert if it is open (pending or firing), e.g. a drill that passed again. */
+export async function resolveAlert(d1: D1Database, id: string, now: number, webhookUrl?: string): Promise<Transition | undefined> {
+  const row = await storedAlert(d1, id);
+  if (!row || (row.state !== "pending" && row.state !== "firing")) return undefined;
+  return (await commit(d1, [resolveStep(row, now, webhookUrl)], webhookUrl))[0];
 }
 
 async function notify(url: string, alert: AlertRow, t: Transition): Promise<void> {
@@ -190,13 +224,13 @@ async function notify(url: string, alert: AlertRow, t: Transition): Promise<void
 }
 
 /** Runs every rule and applies the result. */
-export async function evaluateAlerts(env: Bindings, cfg: MetricsConfig, now: number): Promise<Transition[]> {
+export async function evaluateAlerts(d1: D1Database, cfg: MetricsConfig, now: number): Promise<Transition[]> {
   const conditions = [
-    ...(await sloConditions(env.DB, cfg, now)),
-    ...(await anomalyConditions(env.DB, cfg, now)),
-    ...(await driftConditions(env.DB, cfg, now)),
+    ...(await sloConditions(d1, cfg, now)),
+    ...(await anomalyConditions(d1, cfg, now)),
+    ...(await driftConditions(d1, cfg, now)),
   ];
-  return applyConditions(env.DB, conditions, now, env.ALERT_WEBHOOK_URL || undefined);
+  return applyConditions(d1, conditions, now, cfg.alertWebhookUrl);
 }
 
 export async function listAlerts(d1: D1Database, state?: AlertState, limit = 100): Promise<Array<Omit<AlertRow, "labels"> & { labels: unknown }>> {

@@ -5,12 +5,13 @@
  * batch failed for any other reason stays in a bounded buffer and is retried on a later flush.
  */
 import { drizzle } from "drizzle-orm/d1";
-import { eq, sql, type SQL } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import {
   metricsDegraded, metricsEvents, metricsFeedback, metricsFlushes, metricsLatency, metricsRequests, metricsScores,
 } from "../db/schema-metrics";
-import { COUNTER_FIELDS, MINUTE, type FlushPayload } from "./aggregate";
+import { MINUTE, type FlushPayload } from "./aggregate";
+import { ROLLUPS, additiveUpsert } from "./rollups";
 
 /** D1 allows at most 100 bound parameters per statement. */
 const MAX_PARAMS = 100;
@@ -22,71 +23,24 @@ function chunk<T>(rows: T[], columnsPerRow: number): T[][] {
   return out;
 }
 
-/** `col = col + excluded.col` for every counter column of metrics_requests. */
-function additiveCounters(): Record<string, SQL> {
-  const set: Record<string, SQL> = {};
-  for (const n of COUNTER_FIELDS) {
-    const col = metricsRequests[n];
-    set[n] = sql`${col} + excluded.${sql.identifier(col.name)}`;
-  }
-  return set;
-}
-
 /** The statements of one payload, flush id first. `res` lets compaction reuse them (hour rows). */
 export function payloadStatements(db: ReturnType<typeof drizzle>, p: FlushPayload, res: number = MINUTE): BatchItem<"sqlite">[] {
+  const R = ROLLUPS;
   const items: BatchItem<"sqlite">[] = [
     db.insert(metricsFlushes).values({ id: p.id, appliedAt: p.createdAt, minTs: p.minTs, maxTs: p.maxTs }),
   ];
-  for (const rows of chunk(p.requests, 21))
-    items.push(
-      db.insert(metricsRequests).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
-        target: [metricsRequests.res, metricsRequests.ts, metricsRequests.route, metricsRequests.variant,
-          metricsRequests.lightModel, metricsRequests.heavyModel, metricsRequests.colo],
-        set: additiveCounters(),
-      }),
-    );
-  for (const rows of chunk(p.latency, 10))
-    items.push(
-      db.insert(metricsLatency).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
-        target: [metricsLatency.res, metricsLatency.ts, metricsLatency.route, metricsLatency.variant,
-          metricsLatency.lightModel, metricsLatency.heavyModel, metricsLatency.colo, metricsLatency.stage,
-          metricsLatency.bucket],
-        set: { count: sql`${metricsLatency.count} + excluded.count` },
-      }),
-    );
-  for (const rows of chunk(p.degraded, 5))
-    items.push(
-      db.insert(metricsDegraded).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
-        target: [metricsDegraded.res, metricsDegraded.ts, metricsDegraded.variant, metricsDegraded.reason],
-        set: { count: sql`${metricsDegraded.count} + excluded.count` },
-      }),
-    );
-  for (const rows of chunk(p.events ?? [], 5))
-    items.push(
-      db.insert(metricsEvents).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
-        target: [metricsEvents.res, metricsEvents.ts, metricsEvents.kind, metricsEvents.name],
-        set: { count: sql`${metricsEvents.count} + excluded.count` },
-      }),
-    );
-  for (const rows of chunk(p.scores, 6))
-    items.push(
-      db.insert(metricsScores).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
-        target: [metricsScores.res, metricsScores.ts, metricsScores.kind, metricsScores.model, metricsScores.bucket],
-        set: { count: sql`${metricsScores.count} + excluded.count` },
-      }),
-    );
-  for (const rows of chunk(p.feedback, 8))
-    items.push(
-      db.insert(metricsFeedback).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate({
-        target: [metricsFeedback.res, metricsFeedback.ts, metricsFeedback.variant, metricsFeedback.model],
-        set: {
-          impressions: sql`${metricsFeedback.impressions} + excluded.impressions`,
-          clicks: sql`${metricsFeedback.clicks} + excluded.clicks`,
-          addToCart: sql`${metricsFeedback.addToCart} + excluded.add_to_cart`,
-          purchases: sql`${metricsFeedback.purchases} + excluded.purchases`,
-        },
-      }),
-    );
+  for (const rows of chunk(p.requests, R.requests.width))
+    items.push(db.insert(metricsRequests).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate(additiveUpsert(R.requests)));
+  for (const rows of chunk(p.latency, R.latency.width))
+    items.push(db.insert(metricsLatency).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate(additiveUpsert(R.latency)));
+  for (const rows of chunk(p.degraded, R.degraded.width))
+    items.push(db.insert(metricsDegraded).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate(additiveUpsert(R.degraded)));
+  for (const rows of chunk(p.events ?? [], R.events.width))
+    items.push(db.insert(metricsEvents).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate(additiveUpsert(R.events)));
+  for (const rows of chunk(p.scores, R.scores.width))
+    items.push(db.insert(metricsScores).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate(additiveUpsert(R.scores)));
+  for (const rows of chunk(p.feedback, R.feedback.width))
+    items.push(db.insert(metricsFeedback).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate(additiveUpsert(R.feedback)));
   return items;
 }
 

@@ -3,31 +3,24 @@
  * metrics_compactions in the same batch) and delete rows past retention.
  */
 import { HOUR } from "./aggregate";
-import type { MetricsConfig } from "./config";
+import type { MetricsConfig } from "../config";
+import { ROLLUP_LIST } from "./rollups";
 
 /** Hours end this long before they are compacted, so late flushes (≤ 10 s + retries) still land in minutes. */
 export const COMPACTION_GRACE_S = 5 * 60;
 
-const ROLLUP_TABLES: Array<{ table: string; keys: string; sums: string[] }> = [
-  { table: "metrics_requests", keys: "route, variant, light_model, heavy_model, colo",
-    sums: ["requests", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "degraded", "good", "cache_hit", "cache_miss", "cache_bypass", "drill", "latency_sum_ms", "gpu_calls"] },
-  { table: "metrics_latency", keys: "route, variant, light_model, heavy_model, colo, stage, bucket", sums: ["count"] },
-  { table: "metrics_degraded", keys: "variant, reason", sums: ["count"] },
-  { table: "metrics_events", keys: "kind, name", sums: ["count"] },
-  { table: "metrics_scores", keys: "kind, model, bucket", sums: ["count"] },
-  { table: "metrics_feedback", keys: "variant, model", sums: ["impressions", "clicks", "add_to_cart", "purchases"] },
-];
-
 function compactStatements(db: D1Database, hour: number, now: number): D1PreparedStatement[] {
   const stmts = [db.prepare("INSERT INTO metrics_compactions (hour, compacted_at) VALUES (?, ?)").bind(hour, now)];
-  for (const t of ROLLUP_TABLES) {
-    const sums = t.sums.map((s) => `SUM(${s})`).join(", ");
-    const set = t.sums.map((s) => `${s} = ${s} + excluded.${s}`).join(", ");
+  for (const t of ROLLUP_LIST) {
+    const keys = t.dims.map((c) => c.name).join(", ");
+    const counters = t.counters.map(({ column }) => column.name);
+    const sums = counters.map((s) => `SUM(${s})`).join(", ");
+    const set = counters.map((s) => `${s} = ${s} + excluded.${s}`).join(", ");
     stmts.push(
       db.prepare(
-        `INSERT INTO ${t.table} (res, ts, ${t.keys}, ${t.sums.join(", ")})
-         SELECT 3600, ?, ${t.keys}, ${sums} FROM ${t.table} WHERE res = 60 AND ts >= ? AND ts < ?
-         GROUP BY ${t.keys} ORDER BY 1
+        `INSERT INTO ${t.name} (res, ts, ${keys}, ${counters.join(", ")})
+         SELECT 3600, ?, ${keys}, ${sums} FROM ${t.name} WHERE res = 60 AND ts >= ? AND ts < ?
+         GROUP BY ${keys} ORDER BY 1
          ON CONFLICT DO UPDATE SET ${set}`,
       ).bind(hour, hour, hour + HOUR),
     );
@@ -62,9 +55,9 @@ export async function applyRetention(db: D1Database, cfg: MetricsConfig, now: nu
   const minuteCut = now - cfg.minuteRetentionS;
   const hourCut = now - cfg.hourRetentionS;
   const stmts: D1PreparedStatement[] = [];
-  for (const t of ROLLUP_TABLES) {
-    stmts.push(db.prepare(`DELETE FROM ${t.table} WHERE res = 60 AND ts < ?`).bind(minuteCut));
-    stmts.push(db.prepare(`DELETE FROM ${t.table} WHERE res = 3600 AND ts < ?`).bind(hourCut));
+  for (const t of ROLLUP_LIST) {
+    stmts.push(db.prepare(`DELETE FROM ${t.name} WHERE res = 60 AND ts < ?`).bind(minuteCut));
+    stmts.push(db.prepare(`DELETE FROM ${t.name} WHERE res = 3600 AND ts < ?`).bind(hourCut));
   }
   stmts.push(db.prepare("DELETE FROM metrics_flushes WHERE applied_at < ?").bind(minuteCut));
   stmts.push(db.prepare("DELETE FROM metrics_compactions WHERE hour < ?").bind(hourCut));

@@ -6,6 +6,10 @@
 import { Sketch } from "./sketch";
 import { STAGES, type Stage } from "./types";
 import { HOUR, MINUTE } from "./aggregate";
+import {
+  FEEDBACK_COUNTERS, REQUEST_COUNTERS, ROLLUPS, type FeedbackCounters, type RequestCounters, addCounters, counterSums,
+  zeroCounters,
+} from "./rollups";
 
 export const GROUP_BY = ["variant", "model", "route", "colo"] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
@@ -28,7 +32,7 @@ export interface Point {
   drill: number;
   latencySumMs: number;
   latencyMs: Record<Stage, Percentiles>;
-  feedback: { impressions: number; clicks: number; addToCart: number; purchases: number };
+  feedback: FeedbackCounters;
   ctr: number | null;
   conversion: number | null;
 }
@@ -83,25 +87,15 @@ export async function sourceFilter(db: D1Database, from: number, to: number, min
   };
 }
 
-interface ReqAgg {
-  requests: number; s2: number; s3: number; s4: number; s5: number; degraded: number; good: number;
-  hit: number; miss: number; bypass: number; drill: number; latencySumMs: number; gpuCalls: number;
-}
-interface FbAgg { impressions: number; clicks: number; addToCart: number; purchases: number }
-
-interface Cell { req: ReqAgg; fb: FbAgg; stages: Map<Stage, Sketch> }
+interface Cell { req: RequestCounters; fb: FeedbackCounters; stages: Map<Stage, Sketch> }
 
 function emptyCell(): Cell {
-  return {
-    req: { requests: 0, s2: 0, s3: 0, s4: 0, s5: 0, degraded: 0, good: 0, hit: 0, miss: 0, bypass: 0, drill: 0, latencySumMs: 0, gpuCalls: 0 },
-    fb: { impressions: 0, clicks: 0, addToCart: 0, purchases: 0 },
-    stages: new Map(),
-  };
+  return { req: zeroCounters(REQUEST_COUNTERS), fb: zeroCounters(FEEDBACK_COUNTERS), stages: new Map() };
 }
 
 function mergeCell(into: Cell, c: Cell): void {
-  for (const k of Object.keys(into.req) as (keyof ReqAgg)[]) into.req[k] += c.req[k];
-  for (const k of Object.keys(into.fb) as (keyof FbAgg)[]) into.fb[k] += c.fb[k];
+  addCounters(into.req, c.req, REQUEST_COUNTERS);
+  addCounters(into.fb, c.fb, FEEDBACK_COUNTERS);
   for (const [stage, sk] of c.stages) {
     const t = into.stages.get(stage);
     if (t) t.merge(sk);
@@ -131,14 +125,14 @@ export function toPoint(ts: number, seconds: number, c: Cell): Point {
     ts,
     count: r.requests,
     rps: round(r.requests / seconds),
-    status: { "2xx": r.s2, "3xx": r.s3, "4xx": r.s4, "5xx": r.s5 },
-    errorRate: ratio(r.s5, r.requests),
-    clientErrorRate: ratio(r.s4, r.requests),
+    status: { "2xx": r.status2xx, "3xx": r.status3xx, "4xx": r.status4xx, "5xx": r.status5xx },
+    errorRate: ratio(r.status5xx, r.requests),
+    clientErrorRate: ratio(r.status4xx, r.requests),
     degraded: r.degraded,
     degradedRate: ratio(r.degraded, r.requests),
-    availability: ratio(r.good, r.requests - r.s4),
-    cacheHitRatio: ratio(r.hit, r.hit + r.miss),
-    cache: { hit: r.hit, miss: r.miss, bypass: r.bypass },
+    availability: ratio(r.good, r.requests - r.status4xx),
+    cacheHitRatio: ratio(r.cacheHit, r.cacheHit + r.cacheMiss),
+    cache: { hit: r.cacheHit, miss: r.cacheMiss, bypass: r.cacheBypass },
     gpuCalls: r.gpuCalls,
     drill: r.drill,
     latencySumMs: round(r.latencySumMs),
@@ -156,18 +150,13 @@ export async function queryCells(
   const g = q.groupBy ?? "none";
   const { where, binds } = await sourceFilter(db, q.from, q.to, minuteRetentionS, now);
   const bucketExpr = "((ts - ?) / ?)";
-  const reqSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g,
-      SUM(requests) AS requests, SUM(status_2xx) AS s2, SUM(status_3xx) AS s3, SUM(status_4xx) AS s4,
-      SUM(status_5xx) AS s5, SUM(degraded) AS degraded, SUM(good) AS good, SUM(cache_hit) AS hit,
-      SUM(cache_miss) AS miss, SUM(cache_bypass) AS bypass, SUM(drill) AS drill,
-      SUM(latency_sum_ms) AS latencySumMs, SUM(gpu_calls) AS gpuCalls
+  const reqSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g, ${counterSums(ROLLUPS.requests)}
     FROM metrics_requests WHERE ${where} GROUP BY b, g`;
   const latSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g, stage, bucket, SUM(count) AS n
     FROM metrics_latency WHERE ${where} GROUP BY b, g, stage, bucket`;
   const fg = FEEDBACK_GROUP[g];
   const fbSql = fg
-    ? `SELECT ${bucketExpr} AS b, ${fg} AS g, SUM(impressions) AS impressions, SUM(clicks) AS clicks,
-        SUM(add_to_cart) AS addToCart, SUM(purchases) AS purchases
+    ? `SELECT ${bucketExpr} AS b, ${fg} AS g, ${counterSums(ROLLUPS.feedback)}
       FROM metrics_feedback WHERE ${where} GROUP BY b, g`
     : null;
   const degSql = `SELECT reason, SUM(count) AS n FROM metrics_degraded WHERE ${where} GROUP BY reason`;
@@ -192,7 +181,7 @@ export async function queryCells(
   };
   for (const row of reqRes?.results ?? []) {
     const c = cell(String(row.g), Number(row.b));
-    for (const k of Object.keys(c.req) as (keyof ReqAgg)[]) c.req[k] += Number(row[k] ?? 0);
+    addCounters(c.req, row, REQUEST_COUNTERS);
   }
   for (const row of latRes?.results ?? []) {
     const c = cell(String(row.g), Number(row.b));
@@ -203,7 +192,7 @@ export async function queryCells(
   }
   for (const row of fbRes?.results ?? []) {
     const c = cell(String(row.g), Number(row.b));
-    for (const k of Object.keys(c.fb) as (keyof FbAgg)[]) c.fb[k] += Number(row[k] ?? 0);
+    addCounters(c.fb, row, FEEDBACK_COUNTERS);
   }
   const degradedReasons: Record<string, number> = {};
   for (const row of degRes?.results ?? []) degradedReasons[String(row.reason)] = Number(row.n);

@@ -9,7 +9,7 @@ import type { AppEnv } from "../env";
 import { zodHook } from "../middleware/errors";
 import { requireAdmin } from "../admin/auth";
 import { flushNow, collectorState } from "../metrics/collector";
-import { metricsConfig } from "../metrics/config";
+import { config } from "../config";
 import { GROUP_BY, queryRollup } from "../metrics/queries";
 import { listAlerts, silenceAlert } from "../metrics/alerts";
 
@@ -44,7 +44,7 @@ adminMetrics.use("*", requireAdmin);
 adminMetrics.get("/metrics", zValidator("query", metricsQuerySchema, zodHook), async (c) => {
   const q = c.req.valid("query");
   const flush = await flushNow(c.env.DB).catch((err: unknown) => ({ error: String(err) }));
-  const cfg = metricsConfig(c.env);
+  const cfg = config(c.env).metrics;
   const result = await queryRollup(c.env.DB, q, cfg.minuteRetentionS, Math.floor(Date.now() / 1000));
   return c.json({ ...result, collector: { ...collectorState(), lastFlush: flush } });
 });

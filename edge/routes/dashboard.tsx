@@ -13,7 +13,7 @@ import type { AppEnv } from "../env";
 import { ADMIN_COOKIE, isAdmin, sessionValue, tokensEqual } from "../admin/auth";
 import { listDrillReports, type DrillSummary } from "../drills/reports";
 import { scoreDrift, type DriftFigure } from "../metrics/drift";
-import { metricsConfig } from "../metrics/config";
+import { config } from "../config";
 import { flushNow } from "../metrics/collector";
 import { DASHBOARD_SCRIPT } from "../dashboard/client";
 
@@ -126,7 +126,7 @@ dashboard.get("/dashboard", async (c) => {
   const now = Math.floor(Date.now() / 1000);
   const [drift, drills] = await Promise.all([scoreDrift(c.env.DB, now).catch(() => []), recentDrills(c.env.DB, 20)]);
   c.header("cache-control", "no-store");
-  return c.html(<Page drift={drift} drills={drills} psiThreshold={metricsConfig(c.env).driftPsiThreshold} range={q.range} step={Math.max(q.step, Math.ceil(q.range / 1440 / 60) * 60)} />);
+  return c.html(<Page drift={drift} drills={drills} psiThreshold={config(c.env).metrics.driftPsiThreshold} range={q.range} step={Math.max(q.step, Math.ceil(q.range / 1440 / 60) * 60)} />);
 });
 
 dashboard.post("/dashboard/login", async (c) => {

@@ -30,7 +30,7 @@ import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL, LIGHT_MODELS } from "../gener
 import { runCascade, type CascadeResult, type RankedItem } from "../search/cascade";
 import { matchExpression, type CandidateRow } from "../search/features";
 import { fetchCandidates, retrieveCandidates } from "../search/retrieval";
-import { RERANK_MAX, searchSettings } from "../search/settings";
+import { RERANK_MAX, config } from "../config";
 import { drillBypassesCache, type DrillContext } from "../drills/context";
 import { drillContextOf } from "../drills/header";
 
@@ -126,7 +126,7 @@ async function cascade(
     heavyModel: r.variant.heavyModel,
     ...(r.variant.gpuTargetVariant ? { targetVariant: r.variant.gpuTargetVariant } : {}),
     topM,
-    deadlineMs: searchSettings(c.env).gpuDeadlineMs,
+    deadlineMs: config(c.env).search.gpuDeadlineMs,
     ...(drill ? { drill } : {}),
   });
   recordStage(c, "retrieval", retrievalMs);
@@ -209,7 +209,7 @@ search.get("/search", zValidator("query", searchQuerySchema, (result, c) => badR
     return c.json({ ...cached, requestId: c.get("requestId") } satisfies SearchResponseBody);
   }
 
-  const settings = searchSettings(c.env);
+  const settings = config(c.env).search;
   const t0 = performance.now();
   const rows = await retrieveCandidates(c.env.DB, match, settings.retrievalN);
   const retrievalMs = since(t0);
@@ -257,7 +257,7 @@ search.post("/rerank", zValidator("json", rerankBodySchema, (result, c) => badRe
   rows.sort((a, b) => position.get(String(a.id))! - position.get(String(b.id))!);
 
   const resolved = await resolveVariant(c, user);
-  const m = Math.min(RERANK_MAX, Math.max(resolved.variant.topM ?? searchSettings(c.env).lightTopM, ids.length));
+  const m = Math.min(RERANK_MAX, Math.max(resolved.variant.topM ?? config(c.env).search.lightTopM, ids.length));
   const drill = await drillContextOf(c.env, c.req.raw);
   const result = await cascade(c, resolved, query, rows, m, drill, retrievalMs);
   report(c, servedSample("rerank", resolved, result, result.items, "BYPASS", drill !== undefined, retrievalMs, started));

@@ -9,9 +9,9 @@ import { applyPayload } from "../../edge/metrics/flush";
 import { anomalyConditions, applyConditions, listAlerts, sloConditions } from "../../edge/metrics/alerts";
 import { evaluateBurnRates } from "../../edge/metrics/burn-rate";
 import { detectAnomaly } from "../../edge/metrics/anomaly";
-import { metricsConfig } from "../../edge/metrics/config";
+import { config } from "../../edge/config";
 
-const cfg = { ...metricsConfig(env), anomalyMinVolume: 50, anomalyZ: 4 };
+const cfg = { ...config(env).metrics, anomalyMinVolume: 50, anomalyZ: 4 };
 const T0 = Date.UTC(2026, 2, 1, 0, 0, 0) / 1000;
 
 /** Writes `minutes` minutes of traffic starting at `startS`: `n` requests/min, `bad` of them degraded. */

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { Aggregator } from "../../edge/metrics/aggregate";
 import { applyPayload } from "../../edge/metrics/flush";
 import { applyRetention, compactHours } from "../../edge/metrics/maintenance";
-import { metricsConfig } from "../../edge/metrics/config";
+import { config } from "../../edge/config";
 import { queryRollup } from "../../edge/metrics/queries";
 
 const HOUR0 = Date.UTC(2026, 3, 1, 10, 0, 0) / 1000;
@@ -35,7 +35,7 @@ describe("metrics maintenance", () => {
     expect(await sum(3600, "metrics_latency", "count")).toBe(30);
     expect(await sum(3600, "metrics_feedback", "impressions")).toBe(3);
 
-    const cfg = metricsConfig(env);
+    const cfg = config(env).metrics;
     const later = HOUR0 + cfg.minuteRetentionS + 3 * 3600;
     expect(await applyRetention(env.DB, cfg, later)).toBeGreaterThan(0);
     expect(await sum(60)).toBe(0);

@@ -1,0 +1,237 @@
+/**
+ * The edge worker's configuration: every wrangler var is parsed here and nowhere else, once per env object
+ * (memoised in a WeakMap), into one typed value with a section per concern. Each tunable's default and valid range
+ * are written once, in VARS below; wrangler.toml [vars] (or `--var` / the dashboard) only override them.
+ *
+ * A var that is missing or blank takes its default; a malformed or out-of-range value also takes the default and is
+ * logged (config_invalid_var, once per env object). Integer vars are floored. The bindings (DB, KV, the GPU endpoint
+ * vars) are typed from wrangler.toml by `npm run types` (worker-configuration.d.ts); secrets in edge/env.ts.
+ */
+import { SCENARIOS, type ScenarioId } from "./drills/context";
+import type { Bindings } from "./env";
+import type { BreakerConfig } from "./gpu/breaker";
+
+// ---- the tunable vars: name, default, valid values ---------------------------------------------------------------
+
+interface NumberVar {
+  kind: "number";
+  default: number;
+  valid: (n: number) => boolean;
+  integer: boolean;
+}
+interface TextVar {
+  kind: "text";
+  default: string;
+}
+
+const between = (min: number, max: number) => (n: number): boolean => n >= min && n <= max;
+const atLeast = (min: number) => (n: number): boolean => n >= min;
+const positive = (n: number): boolean => n > 0;
+const fraction = (n: number): boolean => n > 0 && n < 1;
+const int = (d: number, valid: (n: number) => boolean): NumberVar => ({ kind: "number", default: d, valid, integer: true });
+const real = (d: number, valid: (n: number) => boolean): NumberVar => ({ kind: "number", default: d, valid, integer: false });
+const text = (d: string): TextVar => ({ kind: "text", default: d });
+
+const VARS = {
+  // search cascade
+  GPU_DEADLINE_MS: int(150, between(0, 120_000)),
+  RETRIEVAL_N: int(200, between(1, 1_000)),
+  LIGHT_TOP_M: int(50, between(0, 256)),
+  // response cache (0 = not cached)
+  CACHE_TTL_S: int(300, atLeast(0)),
+  DEGRADED_CACHE_TTL_S: int(5, atLeast(0)),
+  // experiments
+  CONFIG_TTL_S: real(30, atLeast(0)),
+  // GPU failover: breaker per endpoint, hedging (0 = off)
+  GPU_BREAKER_FAILURES: int(3, atLeast(1)),
+  GPU_BREAKER_ERROR_RATE: real(0.5, between(0.01, 1)),
+  GPU_BREAKER_MIN_REQUESTS: int(10, atLeast(1)),
+  GPU_BREAKER_WINDOW_MS: real(10_000, atLeast(100)),
+  GPU_BREAKER_COOLDOWN_MS: real(2_000, atLeast(0)),
+  GPU_HEDGE_PERCENTILE: real(0, (n) => n >= 0 && n < 100),
+  // monitoring: rollup retention, SLOs, alert thresholds
+  METRICS_MINUTE_RETENTION_H: real(48, positive),
+  METRICS_HOUR_RETENTION_D: real(90, positive),
+  SLO_AVAILABILITY_TARGET: real(0.995, fraction),
+  SLO_LATENCY_TARGET: real(0.99, fraction),
+  SLO_LATENCY_THRESHOLD_MS: real(300, positive),
+  ANOMALY_Z_THRESHOLD: real(4, positive),
+  ANOMALY_MIN_VOLUME: real(50, positive),
+  DRIFT_PSI_THRESHOLD: real(0.2, positive),
+  DRIFT_MIN_SAMPLES: real(200, positive),
+  // failover drills
+  DRILL_SCENARIOS: text("all"),
+  DRILL_RTO_MS: real(10_000, between(1_000, 60_000)),
+  DRILL_PROBE_QUERY: text(""),
+} satisfies Record<string, NumberVar | TextVar>;
+
+type VarName = keyof typeof VARS;
+
+/** The tunable vars as the worker receives them (strings, all optional: the defaults are above). */
+export type TunableVars = { [K in VarName]?: string };
+
+type Values = { [K in VarName]: (typeof VARS)[K] extends NumberVar ? number : string };
+
+/** The one parser: raw string → typed value, the default when missing, blank, malformed or out of range. */
+function parseVar<K extends VarName>(name: K, raw: string | undefined): Values[K] {
+  const spec: NumberVar | TextVar = VARS[name];
+  const s = raw?.trim() ?? "";
+  if (spec.kind === "text") return (s === "" ? spec.default : s) as Values[K];
+  if (s === "") return spec.default as Values[K];
+  const n = Number(s);
+  if (!Number.isFinite(n) || !spec.valid(n)) {
+    console.warn(JSON.stringify({ event: "config_invalid_var", name, value: raw, using: spec.default }));
+    return spec.default as Values[K];
+  }
+  return (spec.integer ? Math.floor(n) : n) as Values[K];
+}
+
+function parseVars(env: Bindings): Values {
+  const out: Partial<Record<VarName, number | string>> = {};
+  for (const name of Object.keys(VARS) as VarName[]) out[name] = parseVar(name, env[name]);
+  return out as Values;
+}
+
+// ---- the typed sections ----------------------------------------------------------------------------------------
+
+export interface SearchConfig {
+  retrievalN: number;
+  lightTopM: number;
+  /** budget for the whole GPU stage, all attempts included */
+  gpuDeadlineMs: number;
+}
+
+/** Maximum candidates /v1/rerank accepts (and sends to the heavy model). */
+export const RERANK_MAX = 200;
+
+export interface CacheConfig {
+  ttlS: number;
+  degradedTtlS: number;
+}
+
+export interface ExperimentsConfig {
+  /** how long an isolate keeps an experiment config before re-reading D1 */
+  configTtlMs: number;
+}
+
+export interface GpuEndpointVars {
+  name: string;
+  region: string;
+  /** runtime URL override ("" = the regional SageMaker runtime) */
+  url: string;
+}
+
+export interface GpuConfig {
+  primary: GpuEndpointVars;
+  secondary: GpuEndpointVars;
+  breaker: BreakerConfig;
+  /** hedge to the secondary after this latency percentile of the primary; undefined = no hedging */
+  hedgePercentile: number | undefined;
+}
+
+export interface MetricsConfig {
+  minuteRetentionS: number;
+  hourRetentionS: number;
+  availabilityTarget: number;
+  latencyTarget: number;
+  latencyThresholdMs: number;
+  anomalyZ: number;
+  anomalyMinVolume: number;
+  driftPsiThreshold: number;
+  driftMinSamples: number;
+  /** Slack-compatible webhook for alert notifications (secret ALERT_WEBHOOK_URL); undefined = none */
+  alertWebhookUrl: string | undefined;
+}
+
+export interface DrillTargets {
+  /** recovery time objective: after the fault is lifted, probes are served normally again within this */
+  rtoMs: number;
+  /** the fault must be detected (breaker opened / failed flush seen / cold cache seen) within this */
+  detectMs: number;
+  /** probes must be served by the fallback path (secondary / light ranking) within this */
+  failoverMs: number;
+  /** non-2xx answers to probes tolerated (zero) */
+  maxNon2xx: number;
+  /** an answer may exceed the GPU deadline by at most this (slow-endpoint scenario) */
+  deadlineSlackMs: number;
+}
+
+export interface DrillSettings {
+  targets: DrillTargets;
+  /** scenarios the cron runs */
+  scheduled: ScenarioId[];
+  /** hard cap per scenario */
+  scenarioBudgetMs: number;
+  /** pause between probes */
+  probeGapMs: number;
+  /** GPU deadline cap for probes under a "slow" fault */
+  slowProbeDeadlineMs: number;
+  /** "" = pick a narrow query from the catalog */
+  probeQuery: string;
+}
+
+export interface EdgeConfig {
+  search: SearchConfig;
+  cache: CacheConfig;
+  experiments: ExperimentsConfig;
+  gpu: GpuConfig;
+  metrics: MetricsConfig;
+  drills: DrillSettings;
+}
+
+/** "all" (or blank) = every scenario; otherwise the known ids of a comma list, in SCENARIOS order. */
+function scenarioList(raw: string): ScenarioId[] {
+  if (raw === "all") return [...SCENARIOS];
+  const wanted = raw.split(",").map((s) => s.trim());
+  return SCENARIOS.filter((s) => wanted.includes(s));
+}
+
+function build(env: Bindings): EdgeConfig {
+  const v = parseVars(env);
+  return {
+    search: { retrievalN: v.RETRIEVAL_N, lightTopM: v.LIGHT_TOP_M, gpuDeadlineMs: v.GPU_DEADLINE_MS },
+    cache: { ttlS: v.CACHE_TTL_S, degradedTtlS: v.DEGRADED_CACHE_TTL_S },
+    experiments: { configTtlMs: v.CONFIG_TTL_S * 1000 },
+    gpu: {
+      primary: { name: env.GPU_ENDPOINT_NAME, region: env.GPU_REGION, url: env.GPU_ENDPOINT_URL },
+      secondary: { name: env.GPU_SECONDARY_ENDPOINT_NAME, region: env.GPU_SECONDARY_REGION, url: env.GPU_SECONDARY_ENDPOINT_URL },
+      breaker: {
+        consecutiveFailures: v.GPU_BREAKER_FAILURES,
+        errorRate: v.GPU_BREAKER_ERROR_RATE,
+        minRequests: v.GPU_BREAKER_MIN_REQUESTS,
+        windowMs: v.GPU_BREAKER_WINDOW_MS,
+        coolDownMs: v.GPU_BREAKER_COOLDOWN_MS,
+      },
+      hedgePercentile: v.GPU_HEDGE_PERCENTILE > 0 ? v.GPU_HEDGE_PERCENTILE : undefined,
+    },
+    metrics: {
+      minuteRetentionS: v.METRICS_MINUTE_RETENTION_H * 3600,
+      hourRetentionS: v.METRICS_HOUR_RETENTION_D * 86_400,
+      availabilityTarget: v.SLO_AVAILABILITY_TARGET,
+      latencyTarget: v.SLO_LATENCY_TARGET,
+      latencyThresholdMs: v.SLO_LATENCY_THRESHOLD_MS,
+      anomalyZ: v.ANOMALY_Z_THRESHOLD,
+      anomalyMinVolume: v.ANOMALY_MIN_VOLUME,
+      driftPsiThreshold: v.DRIFT_PSI_THRESHOLD,
+      driftMinSamples: v.DRIFT_MIN_SAMPLES,
+      alertWebhookUrl: env.ALERT_WEBHOOK_URL || undefined,
+    },
+    drills: {
+      targets: { rtoMs: v.DRILL_RTO_MS, detectMs: 5_000, failoverMs: 5_000, maxNon2xx: 0, deadlineSlackMs: 50 },
+      scheduled: scenarioList(v.DRILL_SCENARIOS),
+      scenarioBudgetMs: 15_000,
+      probeGapMs: 100,
+      slowProbeDeadlineMs: 300,
+      probeQuery: v.DRILL_PROBE_QUERY,
+    },
+  };
+}
+
+const memo = new WeakMap<Bindings, EdgeConfig>();
+
+/** The configuration of this env object (parsed on first use, then shared by every reader of the same env). */
+export function config(env: Bindings): EdgeConfig {
+  let c = memo.get(env);
+  if (!c) memo.set(env, (c = build(env)));
+  return c;
+}
