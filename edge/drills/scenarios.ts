@@ -10,12 +10,13 @@
  *                      the next flush lands it and every drill-tagged sample is in the rollups (nothing lost)
  *  cold_cache          the probe query's cache entry is purged → MISS → HIT again (recovery time)
  */
-import { cacheKey } from "../cache/response-cache";
+import { responseCacheKey } from "../cache/response-cache";
 import type { EndpointRole } from "../gpu/endpoints";
 import { gpuEndpoints } from "../gpu/endpoints";
 import { collectorState, flushNow } from "../metrics/collector";
 import type { FaultSpec, ScenarioId } from "./context";
 import { getExperimentConfig } from "../experiments/config";
+import { planFor } from "../search/rank-plan";
 import { gpuResult, PROBE_K, type ProbeResult, servedBy, sleep } from "./probe";
 import { type DrillRun, DrillSkipped } from "./run";
 
@@ -228,19 +229,11 @@ const coldCache: Scenario = async (run) => {
   if (p.cache !== "HIT") throw new DrillSkipped(`steady state not met: the cache does not serve the probe query (${describe(p)})`);
   run.mark("steady_state_ok", { cache: "HIT" });
 
-  // inject: purge the probe query's entry, under the key the search route uses (its variant's configured models)
+  // inject: purge the probe query's entry, under the key the search route uses (the rank plan of the probe's variant)
   const config = await getExperimentConfig(run.env, "search");
   const variant = config.variants.find((v) => v.name === p.body!.variant);
   if (!variant) throw new DrillSkipped(`steady state not met: variant ${p.body!.variant} is not in the experiment config`);
-  const key = cacheKey({
-    route: "search",
-    query: run.query,
-    k: PROBE_K,
-    experimentId: config.experimentId,
-    variant: variant.name,
-    lightModel: p.body!.models!.light!,
-    heavyModel: variant.heavyModel,
-  });
+  const key = responseCacheKey("search", run.query, PROBE_K, planFor(run.env, config, variant));
   // let cache writes still in flight from the steady-state probes land first (they would refill the purged entry)
   await sleep(200);
   const cache = (caches as CacheStorage & { default: Cache }).default;
