@@ -16,6 +16,7 @@ import { gpuEndpoints } from "../gpu/endpoints";
 import { collectorState, flushNow } from "../metrics/collector";
 import type { FaultSpec, ScenarioId } from "./context";
 import { getExperimentConfig } from "../experiments/config";
+import { serialiseDegradedReasons, type DegradedReason } from "../search/degraded";
 import { planFor } from "../search/rank-plan";
 import { gpuResult, PROBE_K, type ProbeResult, servedBy, sleep } from "./probe";
 import { type DrillRun, DrillSkipped } from "./run";
@@ -24,9 +25,13 @@ type Scenario = (run: DrillRun) => Promise<void>;
 
 const ok2xx = (p: ProbeResult): boolean => p.status >= 200 && p.status <= 299;
 
+/** Whether one of the probe's degraded reasons is among `reasons`. */
+const degradedBy = (p: ProbeResult, ...reasons: DegradedReason[]): boolean => p.degradedReasons.some((r) => reasons.includes(r));
+
 function describe(p: ProbeResult): string {
   const g = gpuResult(p);
-  return `${p.status} degraded=${p.degraded}${p.degradedReason ? `(${p.degradedReason})` : ""} cache=${p.cache ?? "-"} gpu=${g ? (g.ok ? `ok@${g.endpoint}` : g.reason) : "none"}`;
+  const reason = serialiseDegradedReasons(p.degradedReasons);
+  return `${p.status} degraded=${p.degraded}${reason ? `(${reason})` : ""} cache=${p.cache ?? "-"} gpu=${g ? (g.ok ? `ok@${g.endpoint}` : g.reason) : "none"}`;
 }
 
 /** Steady state for GPU scenarios: a fault-free probe is answered 2xx, not degraded, by the primary. */
@@ -119,7 +124,7 @@ const allDown: Scenario = (run) =>
     fault: { gpu: { primary: "refuse", secondary: "refuse" } },
     faulted: ["primary", "secondary"],
     needSecondary: false,
-    expected: (p) => p.degraded && /gpu_(unreachable|circuit_open)/.test(p.degradedReason ?? ""),
+    expected: (p) => p.degraded && degradedBy(p, "gpu_unreachable", "gpu_circuit_open"),
     expectedLabel: "degraded (light ranking, gpu_unreachable / gpu_circuit_open)",
   });
 
@@ -134,7 +139,7 @@ const gpuSlow: Scenario = async (run) => {
     expected: (p) => {
       const g = gpuResult(p);
       if (g && g.ms > deadline + slack) over.push(`${g.ms} ms`);
-      return p.degraded && /gpu_(timeout|circuit_open|no_budget)/.test(p.degradedReason ?? "") && (!g || g.ms <= deadline + slack);
+      return p.degraded && degradedBy(p, "gpu_timeout", "gpu_circuit_open", "gpu_no_budget") && (!g || g.ms <= deadline + slack);
     },
     expectedLabel: `degraded (gpu_timeout / gpu_circuit_open) within ${deadline} + ${slack} ms`,
   });

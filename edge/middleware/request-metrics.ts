@@ -1,7 +1,7 @@
 /**
  * One metrics sample per request (edge/metrics/collector.ts), recorded after the handler answered — 4xx, cache hits
  * and drill probes included. The handler says what it served through typed Context variables: `c.var.served` (the
- * rank plan, cache status, degraded reason, scores) and `c.var.stages` (recordStage, edge/middleware/timing.ts); a
+ * rank plan, cache status, degraded reasons, scores) and `c.var.stages` (recordStage, edge/middleware/timing.ts); a
  * request without `served` (rejected before it was ranked) counts under variant and models "none".
  */
 import type { Context } from "hono";
@@ -9,6 +9,7 @@ import { createMiddleware } from "hono/factory";
 import type { Bindings } from "../env";
 import { recordRequest } from "../metrics/collector";
 import type { RequestSample } from "../metrics/types";
+import { serialiseDegradedReasons, type DegradedReason } from "../search/degraded";
 import type { RankPlan } from "../search/rank-plan";
 import type { DrillVariables } from "./drill-probe";
 import { since, type StageVariables } from "./timing";
@@ -19,7 +20,8 @@ export type CacheStatus = RequestSample["cache"];
 export interface ServedRequest {
   plan: RankPlan;
   cache: CacheStatus;
-  degradedReason?: string;
+  /** why the answer is degraded (none: not degraded) */
+  degraded: readonly DegradedReason[];
   /** the returned items' light and heavy scores (for the score-drift rollups); absent on a cache hit */
   scores?: { light: number[]; heavy: number[] };
 }
@@ -40,13 +42,14 @@ function sampleOf(c: Context<MetricsEnv>, route: string, totalMs: number): Reque
   const base = { route, colo: colo(c), status: c.res.status, ...(c.var.drill ? { drill: true } : {}) };
   const stages = { ...c.var.stages, total: totalMs };
   if (!served) return { ...base, variant: "none", lightModel: "none", heavyModel: "none", cache: "BYPASS", stages };
+  const degradedReason = serialiseDegradedReasons(served.degraded);
   return {
     ...base,
     variant: served.plan.variant,
     lightModel: served.plan.lightModel,
     heavyModel: served.plan.heavyModel,
     cache: served.cache,
-    ...(served.degradedReason ? { degradedReason: served.degradedReason } : {}),
+    ...(degradedReason ? { degradedReason } : {}),
     stages,
     ...(served.scores ? { scores: served.scores } : {}),
   };

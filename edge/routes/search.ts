@@ -21,7 +21,6 @@
 import { zValidator } from "@hono/zod-validator";
 import { Hono, type Context } from "hono";
 import { cacheGet, cachePut, cacheTtl, responseCacheKey } from "../cache/response-cache";
-import { drillBypassesCache } from "../drills/context";
 import type { AppEnv } from "../env";
 import { unitId } from "../experiments/assign";
 import { drillProbe } from "../middleware/drill-probe";
@@ -29,6 +28,7 @@ import { invalidRequest, zodHook } from "../middleware/errors";
 import { requestMetrics, type CacheStatus, type RequestMetricsVariables, type ServedRequest } from "../middleware/request-metrics";
 import { recordStage, since } from "../middleware/timing";
 import { runCascade, type CascadeResult, type RankedItem } from "../search/cascade";
+import { parseDegradedReasons, serialiseDegradedReasons, type DegradedReason } from "../search/degraded";
 import { matchExpression, type CandidateRow } from "../search/features";
 import { resolveRankPlan, type RankPlan } from "../search/rank-plan";
 import { fetchCandidates, retrieveCandidates } from "../search/retrieval";
@@ -43,26 +43,27 @@ function noSearchableWords(c: Ctx, field: string): Response {
 
 /** Runs the cascade under the plan; its stage times go to Server-Timing and the metrics sample. */
 async function rank(c: Ctx, plan: RankPlan, query: string, rows: CandidateRow[]): Promise<CascadeResult> {
-  const result = await runCascade(c.env, plan, { query, rows, ...(c.var.drill ? { drill: c.var.drill } : {}) });
+  const result = await runCascade(c.env, plan, { query, rows, ...(c.var.drill ? { drill: c.var.drill.gpu } : {}) });
   recordStage(c, "light", result.timings.light);
   recordStage(c, "gpu", result.timings.gpu);
   return result;
 }
 
 function answerOf(plan: RankPlan, result: CascadeResult, items: RankedItem[]): Answer {
+  const degradedReason = serialiseDegradedReasons(result.degradedReasons);
   return {
     items,
     variant: plan.variant,
     experiment: plan.experimentId,
     models: { light: plan.lightModel, heavy: result.heavyModel },
-    degraded: result.degraded,
-    ...(result.degradedReason ? { degradedReason: result.degradedReason } : {}),
+    degraded: result.degradedReasons.length > 0,
+    ...(degradedReason ? { degradedReason } : {}),
   };
 }
 
 /** Sends the answer and tells the metrics middleware what was served (a cache hit's scores were counted already). */
-function respond(c: Ctx, plan: RankPlan, cache: CacheStatus, answer: Answer): Response {
-  const served: ServedRequest = { plan, cache, ...(answer.degradedReason ? { degradedReason: answer.degradedReason } : {}) };
+function respond(c: Ctx, plan: RankPlan, cache: CacheStatus, answer: Answer, degraded: readonly DegradedReason[]): Response {
+  const served: ServedRequest = { plan, cache, degraded };
   if (cache !== "HIT") {
     served.scores = {
       light: answer.items.map((i) => i.scores.light),
@@ -81,18 +82,18 @@ search.get("/search", requestMetrics("search"), drillProbe, zValidator("query", 
   const match = matchExpression(q);
   if (!match) return noSearchableWords(c, "q");
   const plan = await resolveRankPlan(c.env, "search", await unitId(c, user));
-  const useCache = !drillBypassesCache(c.var.drill);
+  const useCache = !c.var.drill?.bypassCache;
   const key = responseCacheKey("search", q, k, plan);
   const cached = useCache ? await cacheGet<Answer>(key) : undefined;
-  if (cached) return respond(c, plan, "HIT", cached);
+  if (cached) return respond(c, plan, "HIT", cached, parseDegradedReasons(cached.degradedReason));
 
   const t0 = performance.now();
   const rows = await retrieveCandidates(c.env.DB, match, plan.retrievalN);
   recordStage(c, "retrieval", since(t0));
   const result = await rank(c, plan, q, rows);
   const answer = answerOf(plan, result, result.items.slice(0, k));
-  if (useCache) cachePut(c.executionCtx as ExecutionContext, key, answer, cacheTtl(c.env, result.degraded));
-  return respond(c, plan, useCache ? "MISS" : "BYPASS", answer);
+  if (useCache) cachePut(c.executionCtx as ExecutionContext, key, answer, cacheTtl(c.env, answer.degraded));
+  return respond(c, plan, useCache ? "MISS" : "BYPASS", answer, result.degradedReasons);
 });
 
 search.post("/rerank", requestMetrics("rerank"), drillProbe, zValidator("json", rerankBodySchema, zodHook), async (c) => {
@@ -117,5 +118,5 @@ search.post("/rerank", requestMetrics("rerank"), drillProbe, zValidator("json", 
 
   const plan = await resolveRankPlan(c.env, "search", await unitId(c, user), { candidates: ids.length });
   const result = await rank(c, plan, query, rows);
-  return respond(c, plan, "BYPASS", answerOf(plan, result, result.items));
+  return respond(c, plan, "BYPASS", answerOf(plan, result, result.items), result.degradedReasons);
 });

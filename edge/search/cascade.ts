@@ -6,8 +6,9 @@
  */
 import type { Bindings } from "../env";
 import { heavyRank } from "../gpu/index";
-import type { DrillContext, HeavyDoc } from "../gpu/types";
+import type { GpuDrillScope, HeavyDoc } from "../gpu/types";
 import { lightModelEntry, scoreLight } from "../scoring/light";
+import { gpuDegradedReason, type DegradedReason } from "./degraded";
 import { computeFeatures, FEATURE_NAMES, type CandidateRow } from "./features";
 import { blendWeightFor, type RankPlan } from "./rank-plan";
 
@@ -31,14 +32,14 @@ export interface RankedItem {
 export interface CascadeInput {
   query: string;
   rows: readonly CandidateRow[];
-  drill?: DrillContext;
+  drill?: GpuDrillScope;
 }
 
 export interface CascadeResult {
   /** every candidate, in final order */
   items: RankedItem[];
-  degraded: boolean;
-  degradedReason?: string;
+  /** empty: not degraded */
+  degradedReasons: DegradedReason[];
   /** the heavy model that actually scored (as the GPU tier reported), else the requested one */
   heavyModel: string;
   timings: { light: number; gpu: number };
@@ -126,18 +127,18 @@ export function combineScores(lightRanked: readonly Scored[], heavy: readonly nu
 
 export async function runCascade(env: Bindings, plan: RankPlan, input: CascadeInput): Promise<CascadeResult> {
   const { rows } = input;
-  if (rows.length === 0) return { items: [], degraded: false, heavyModel: plan.heavyModel, timings: { light: 0, gpu: 0 } };
+  if (rows.length === 0) return { items: [], degradedReasons: [], heavyModel: plan.heavyModel, timings: { light: 0, gpu: 0 } };
 
   // light stage
   const t0 = performance.now();
-  let degradedReason: string | undefined;
+  const degradedReasons: DegradedReason[] = [];
   let light: Float32Array;
   try {
     const entry = lightModelEntry(plan.lightModel);
     light = await scoreLight(plan.lightModel, modelFeatures(input.query, rows, entry.features), rows.length);
   } catch (err) {
     console.error("light model failed; falling back to retrieval order", err);
-    degradedReason = "light_model_error";
+    degradedReasons.push("light_model_error");
     light = Float32Array.from(rows, (r) => Number(r.bm25) || 0);
   }
   const scored: Scored[] = rows.map((row, i) => ({ row, retrieval: Number(row.bm25) || 0, light: light[i]! }));
@@ -148,7 +149,7 @@ export async function runCascade(env: Bindings, plan: RankPlan, input: CascadeIn
   // heavy stage on the top M
   const m = Math.max(0, Math.min(plan.topM, lightRanked.length));
   if (m === 0) {
-    return { items: combineScores(lightRanked, null), degraded: degradedReason !== undefined, ...(degradedReason ? { degradedReason } : {}), heavyModel: plan.heavyModel, timings: { light: lightMs, gpu: 0 } };
+    return { items: combineScores(lightRanked, null), degradedReasons, heavyModel: plan.heavyModel, timings: { light: lightMs, gpu: 0 } };
   }
   const t1 = performance.now();
   const heavy = await heavyRank(
@@ -168,18 +169,15 @@ export async function runCascade(env: Bindings, plan: RankPlan, input: CascadeIn
     const blendWeight = heavy.model === plan.heavyModel ? plan.blendWeight : blendWeightFor(heavy.model);
     return {
       items: combineScores(lightRanked, heavy.scores, blendWeight),
-      degraded: degradedReason !== undefined,
-      ...(degradedReason ? { degradedReason } : {}),
+      degradedReasons,
       heavyModel: heavy.model,
       timings: { light: lightMs, gpu: gpuMs },
       gpu: { endpoint: heavy.endpoint, attempts: heavy.attempts },
     };
   }
-  const gpuReason = `gpu_${heavy.reason}`;
   return {
     items: combineScores(lightRanked, null),
-    degraded: true,
-    degradedReason: degradedReason ? `${degradedReason},${gpuReason}` : gpuReason,
+    degradedReasons: [...degradedReasons, gpuDegradedReason(heavy.reason)],
     heavyModel: plan.heavyModel,
     timings: { light: lightMs, gpu: gpuMs },
     gpu: { attempts: heavy.attempts, ...(heavy.detail ? { detail: heavy.detail } : {}) },
