@@ -15,8 +15,6 @@ export type GpuFault = z.infer<typeof gpuFaultSchema>;
 export const faultSpecSchema = z
   .object({
     gpu: z.object({ primary: gpuFaultSchema.optional(), secondary: gpuFaultSchema.optional() }).strict().optional(),
-    /** make the metrics flush of this probe's sample fail (once; the sample must survive to a later flush) */
-    flush: z.literal("fail").optional(),
     /** caps this probe's GPU deadline budget (keeps slow-endpoint drills short when GPU_DEADLINE_MS is large) */
     deadlineMs: z.number().int().min(10).max(120_000).optional(),
     /** "use" = the probe goes through the response cache like real traffic; default: bypass it */
