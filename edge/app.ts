@@ -24,7 +24,7 @@ app.route("/", health);
 app.route("/v1", search);
 app.route("/v1", events);
 app.route("/admin", adminMetrics);
-app.route("/admin", adminDrills);
+app.route("/admin", adminDrills(app.fetch)); // the drills probe this app in-process
 app.route("/", dashboard);
 
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.method} ${c.req.path}` }, 404));

@@ -2,6 +2,7 @@
  * Cron dispatch. wrangler.toml [triggers].crons lists the schedules; each maps to the jobs it runs.
  * Areas register their jobs here (metrics maintenance every minute, failover drills every 15 minutes).
  */
+import { app } from "./app";
 import type { Bindings } from "./env";
 import { runMetricsMaintenance } from "./metrics/jobs";
 import { runScheduledDrills } from "./drills/runner";
@@ -13,7 +14,7 @@ export const DRILL_SCHEDULE = "*/15 * * * *";
 
 const jobs: Record<string, ScheduledJob[]> = {
   [EVERY_MINUTE]: [runMetricsMaintenance],
-  [DRILL_SCHEDULE]: [async (env, ctx) => void (await runScheduledDrills(env, ctx))],
+  [DRILL_SCHEDULE]: [async (env, ctx) => void (await runScheduledDrills(app.fetch, env, ctx))],
 };
 
 export async function runScheduled(controller: ScheduledController, env: Bindings, ctx: ExecutionContext): Promise<void> {

@@ -1,11 +1,12 @@
 /**
- * Final search responses in the Cache API (caches.default). The key is a synthetic GET URL built from the
- * normalised query, k, the experiment variant and the model versions, so a model or variant change never serves a
- * stale ranking. Entries hold the response payload without per-request fields (request id); TTL is CACHE_TTL_S, or
+ * Final search responses in the Cache API (caches.default). The key (responseCacheKey) is a synthetic GET URL built
+ * from the normalised query, k, the experiment variant and the model versions, so a model or variant change never
+ * serves a stale ranking. Entries hold the response payload without per-request fields (request id); TTL is CACHE_TTL_S, or
  * DEGRADED_CACHE_TTL_S for degraded answers (0 = not cached). Writes go through ctx.waitUntil.
  */
 import { config } from "../config";
 import type { Bindings } from "../env";
+import type { RankPlan } from "../search/rank-plan";
 
 /** workerd's default cache (the WebWorker lib's CacheStorage type does not declare `default`). */
 function defaultCache(): Cache {
@@ -14,29 +15,23 @@ function defaultCache(): Cache {
 
 const CACHE_ORIGIN = "https://vitrine-cache.internal";
 
-export interface CacheKeyParts {
-  route: string;
-  query: string;
-  k: number;
-  experimentId: string;
-  variant: string;
-  lightModel: string;
-  heavyModel: string;
-}
-
 /** Unicode NFKC, lower case, collapsed whitespace: "  Red  SHOES " and "red shoes" share an entry. */
 export function normaliseQuery(q: string): string {
   return q.normalize("NFKC").toLowerCase().replace(/\s+/g, " ").trim();
 }
 
-export function cacheKey(p: CacheKeyParts): Request {
-  const u = new URL(`${CACHE_ORIGIN}/${p.route}`);
-  u.searchParams.set("q", normaliseQuery(p.query));
-  u.searchParams.set("k", String(p.k));
-  u.searchParams.set("exp", p.experimentId);
-  u.searchParams.set("variant", p.variant);
-  u.searchParams.set("light", p.lightModel);
-  u.searchParams.set("heavy", p.heavyModel);
+/**
+ * The key of a ranked answer: the route, the normalised query, k, and the rank plan's experiment, variant and
+ * models. The search route reads and writes under it; the cold-cache drill purges under it.
+ */
+export function responseCacheKey(route: string, query: string, k: number, plan: Pick<RankPlan, "experimentId" | "variant" | "lightModel" | "heavyModel">): Request {
+  const u = new URL(`${CACHE_ORIGIN}/${route}`);
+  u.searchParams.set("q", normaliseQuery(query));
+  u.searchParams.set("k", String(k));
+  u.searchParams.set("exp", plan.experimentId);
+  u.searchParams.set("variant", plan.variant);
+  u.searchParams.set("light", plan.lightModel);
+  u.searchParams.set("heavy", plan.heavyModel);
   return new Request(u.toString(), { method: "GET" });
 }
 

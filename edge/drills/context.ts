@@ -15,8 +15,6 @@ export type GpuFault = z.infer<typeof gpuFaultSchema>;
 export const faultSpecSchema = z
   .object({
     gpu: z.object({ primary: gpuFaultSchema.optional(), secondary: gpuFaultSchema.optional() }).strict().optional(),
-    /** make the metrics flush of this probe's sample fail (once; the sample must survive to a later flush) */
-    flush: z.literal("fail").optional(),
     /** caps this probe's GPU deadline budget (keeps slow-endpoint drills short when GPU_DEADLINE_MS is large) */
     deadlineMs: z.number().int().min(10).max(120_000).optional(),
     /** "use" = the probe goes through the response cache like real traffic; default: bypass it */
@@ -25,18 +23,16 @@ export const faultSpecSchema = z
   .strict();
 export type FaultSpec = z.infer<typeof faultSpecSchema>;
 
-/** A type alias (not an interface) so it fits the cascade's pass-through `{ id: string; [key: string]: unknown }`. */
-export type DrillContext = {
+export interface DrillContext {
   /** the drill run id (drill_runs.id) */
   id: string;
   scenario: ScenarioId;
   nonce: string;
   faults: FaultSpec;
-};
+}
 
 /** Whether the probe should bypass the response cache (every drill probe does unless the scenario tests the cache). */
-export function drillBypassesCache(drill: DrillContext | undefined): boolean {
-  if (drill === undefined) return false;
+export function drillBypassesCache(drill: DrillContext): boolean {
   // a probe with an injected GPU fault never reads or writes the shared cache, whatever it asks
   if (drill.faults.gpu !== undefined || drill.faults.deadlineMs !== undefined) return true;
   return drill.faults.cache !== "use";

@@ -1,10 +1,12 @@
 /**
- * Synthetic probe requests. A probe goes through the worker's own Hono app in-process (`app.fetch(request, env,
- * ctx)`: no network), carrying a freshly signed drill header for its run, scenario and fault. What heavyRank did
- * for the probe is observed through `observeDrill` (edge/gpu/index.ts).
+ * Synthetic probe requests. A probe goes through the worker's own Hono app in-process (the `app.fetch` the drill
+ * runner was given: no network, and no import of the app from here), carrying a freshly signed drill header for
+ * its run, scenario and fault. What heavyRank did for the probe is observed through `observeDrill`
+ * (edge/gpu/index.ts).
  */
 import type { Bindings } from "../env";
 import type { GpuDrillEvent } from "../gpu/index";
+import { parseDegradedReasons, type DegradedReason } from "../search/degraded";
 import type { FaultSpec, ScenarioId } from "./context";
 import { DRILL_HEADER, signDrillHeader } from "./header";
 
@@ -21,12 +23,16 @@ export interface ProbeBody {
   items?: unknown[];
 }
 
+/** The worker's app, as the probes call it (`app.fetch`). */
+export type AppFetch = (request: Request, env: Bindings, ctx: ExecutionContext) => Response | Promise<Response>;
+
 export interface ProbeResult {
   at: number;
   ms: number;
   status: number;
   degraded: boolean;
-  degradedReason?: string;
+  /** the answer's degradedReason, typed */
+  degradedReasons: DegradedReason[];
   cache?: string;
   body?: ProbeBody;
   /** GPU activity of this probe (attempts, skips, breaker transitions, final result) */
@@ -35,6 +41,7 @@ export interface ProbeResult {
 }
 
 export interface ProbeDeps {
+  fetch: AppFetch;
   env: Bindings;
   ctx: ExecutionContext;
   runId: string;
@@ -45,20 +52,7 @@ export interface ProbeDeps {
   drainGpuEvents: () => GpuDrillEvent[];
 }
 
-type AppFetch = (request: Request, env: Bindings, ctx: ExecutionContext) => Response | Promise<Response>;
-let appFetch: AppFetch | undefined;
-
-async function loadApp(): Promise<AppFetch> {
-  if (!appFetch) {
-    // imported lazily: edge/app.ts mounts the admin drill routes, which import this module
-    const { app } = await import("../app");
-    appFetch = (request, env, ctx) => app.fetch(request, env, ctx);
-  }
-  return appFetch;
-}
-
 export async function sendProbe(deps: ProbeDeps, fault: FaultSpec): Promise<ProbeResult> {
-  const fetchApp = await loadApp();
   const url = new URL("/v1/search", PROBE_ORIGIN);
   url.searchParams.set("q", deps.query);
   url.searchParams.set("k", String(PROBE_K));
@@ -69,7 +63,7 @@ export async function sendProbe(deps: ProbeDeps, fault: FaultSpec): Promise<Prob
   const at = Date.now();
   const t0 = performance.now();
   try {
-    const res = await fetchApp(request, deps.env, deps.ctx);
+    const res = await deps.fetch(request, deps.env, deps.ctx);
     const text = await res.text();
     const ms = Math.round(performance.now() - t0);
     let body: ProbeBody | undefined;
@@ -84,13 +78,13 @@ export async function sendProbe(deps: ProbeDeps, fault: FaultSpec): Promise<Prob
       ms,
       status: res.status,
       degraded: body?.degraded === true,
-      ...(body?.degradedReason ? { degradedReason: body.degradedReason } : {}),
+      degradedReasons: parseDegradedReasons(body?.degradedReason),
       ...(cache ? { cache } : {}),
       ...(body ? { body } : {}),
       gpu: deps.drainGpuEvents(),
     };
   } catch (err) {
-    return { at, ms: Math.round(performance.now() - t0), status: 0, degraded: false, gpu: deps.drainGpuEvents(), error: String(err) };
+    return { at, ms: Math.round(performance.now() - t0), status: 0, degraded: false, degradedReasons: [], gpu: deps.drainGpuEvents(), error: String(err) };
   }
 }
 

@@ -7,7 +7,8 @@ import type { Bindings } from "../env";
 import { breakerStates, realGpuOutcomesSince, type GpuDrillEvent } from "../gpu/index";
 import type { DrillSettings } from "../config";
 import type { FaultSpec, ScenarioId } from "./context";
-import { type ProbeResult, sendProbe } from "./probe";
+import { type AppFetch, type ProbeResult, sendProbe } from "./probe";
+import { serialiseDegradedReasons } from "../search/degraded";
 
 export type DrillStatus = "pass" | "fail" | "skipped";
 export type DrillTrigger = "cron" | "admin" | "test";
@@ -71,6 +72,8 @@ export class DrillRun {
   private readonly realBreakersAtStart: Map<string, string>;
 
   constructor(
+    /** the worker's app the probes go through */
+    readonly fetch: AppFetch,
     readonly id: string,
     readonly scenario: ScenarioId,
     readonly env: Bindings,
@@ -127,6 +130,7 @@ export class DrillRun {
     this.guard();
     const p = await sendProbe(
       {
+        fetch: this.fetch,
         env: this.env,
         ctx: this.ctx,
         runId: this.id,
@@ -139,6 +143,7 @@ export class DrillRun {
     );
     this.probes.push(p);
     const served = [...p.gpu].reverse().find((e) => e.type === "result");
+    const degradedReason = serialiseDegradedReasons(p.degradedReasons);
     this.mark(
       "probe",
       {
@@ -146,7 +151,7 @@ export class DrillRun {
         status: p.status,
         ms: p.ms,
         degraded: p.degraded,
-        ...(p.degradedReason ? { degradedReason: p.degradedReason } : {}),
+        ...(degradedReason ? { degradedReason } : {}),
         ...(p.cache ? { cache: p.cache } : {}),
         ...(served && served.type === "result"
           ? { gpu: served.ok ? { endpoint: served.endpoint, ms: served.ms, attempts: served.attempts } : { reason: served.reason, ms: served.ms, attempts: served.attempts } }

@@ -15,6 +15,7 @@ import { observeDrill } from "../gpu/index";
 import { raiseAlert, resolveAlert } from "../metrics/alerts";
 import type { ScenarioId } from "./context";
 import { pruneNonces } from "./header";
+import type { AppFetch } from "./probe";
 import { DrillAborted, DrillRun, DrillSkipped, type DrillReport, type DrillStatus, type DrillTrigger } from "./run";
 import { SCENARIO_RUNNERS } from "./scenarios";
 
@@ -94,7 +95,8 @@ function newRunId(scenario: ScenarioId): string {
   return `drill-${Date.now().toString(36)}-${[...rand].map((b) => b.toString(16).padStart(2, "0")).join("")}-${scenario}`;
 }
 
-export async function runDrill(env: Bindings, ctx: ExecutionContext, scenario: ScenarioId, trigger: DrillTrigger): Promise<DrillReport> {
+/** Runs one scenario; its probes go through `app` (the worker's `app.fetch`). */
+export async function runDrill(app: AppFetch, env: Bindings, ctx: ExecutionContext, scenario: ScenarioId, trigger: DrillTrigger): Promise<DrillReport> {
   const settings = config(env).drills;
   const id = newRunId(scenario);
   const db = drizzle(env.DB);
@@ -135,7 +137,7 @@ export async function runDrill(env: Bindings, ctx: ExecutionContext, scenario: S
   if (!query) return finish(undefined, "skipped", "no probe query: the catalog is empty and DRILL_PROBE_QUERY is not set");
 
   running = id;
-  const run = new DrillRun(id, scenario, env, ctx, settings, env.DRILL_SECRET, query);
+  const run = new DrillRun(app, id, scenario, env, ctx, settings, env.DRILL_SECRET, query);
   const unsubscribe = observeDrill(id, run.onGpuEvent);
   try {
     run.mark("start", { scenario, trigger, query });
@@ -162,8 +164,8 @@ export async function runDrill(env: Bindings, ctx: ExecutionContext, scenario: S
 }
 
 /** The DRILL_SCHEDULE cron job: every configured scenario, one after another. */
-export async function runScheduledDrills(env: Bindings, ctx: ExecutionContext): Promise<DrillReport[]> {
+export async function runScheduledDrills(app: AppFetch, env: Bindings, ctx: ExecutionContext): Promise<DrillReport[]> {
   const out: DrillReport[] = [];
-  for (const scenario of config(env).drills.scheduled) out.push(await runDrill(env, ctx, scenario, "cron"));
+  for (const scenario of config(env).drills.scheduled) out.push(await runDrill(app, env, ctx, scenario, "cron"));
   return out;
 }

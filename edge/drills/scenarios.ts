@@ -10,13 +10,15 @@
  *                      the next flush lands it and every drill-tagged sample is in the rollups (nothing lost)
  *  cold_cache          the probe query's cache entry is purged → MISS → HIT again (recovery time)
  */
-import { cacheKey } from "../cache/response-cache";
+import { responseCacheKey } from "../cache/response-cache";
 import { config } from "../config";
 import type { EndpointRole } from "../gpu/endpoints";
 import { gpuEndpoints } from "../gpu/endpoints";
 import { collectorState, flushNow } from "../metrics/collector";
 import type { FaultSpec, ScenarioId } from "./context";
 import { getExperimentConfig } from "../experiments/config";
+import { serialiseDegradedReasons, type DegradedReason } from "../search/degraded";
+import { planFor } from "../search/rank-plan";
 import { gpuResult, PROBE_K, type ProbeResult, servedBy, sleep } from "./probe";
 import { type DrillRun, DrillSkipped } from "./run";
 
@@ -24,9 +26,13 @@ type Scenario = (run: DrillRun) => Promise<void>;
 
 const ok2xx = (p: ProbeResult): boolean => p.status >= 200 && p.status <= 299;
 
+/** Whether one of the probe's degraded reasons is among `reasons`. */
+const degradedBy = (p: ProbeResult, ...reasons: DegradedReason[]): boolean => p.degradedReasons.some((r) => reasons.includes(r));
+
 function describe(p: ProbeResult): string {
   const g = gpuResult(p);
-  return `${p.status} degraded=${p.degraded}${p.degradedReason ? `(${p.degradedReason})` : ""} cache=${p.cache ?? "-"} gpu=${g ? (g.ok ? `ok@${g.endpoint}` : g.reason) : "none"}`;
+  const reason = serialiseDegradedReasons(p.degradedReasons);
+  return `${p.status} degraded=${p.degraded}${reason ? `(${reason})` : ""} cache=${p.cache ?? "-"} gpu=${g ? (g.ok ? `ok@${g.endpoint}` : g.reason) : "none"}`;
 }
 
 /** Steady state for GPU scenarios: a fault-free probe is answered 2xx, not degraded, by the primary. */
@@ -119,7 +125,7 @@ const allDown: Scenario = (run) =>
     fault: { gpu: { primary: "refuse", secondary: "refuse" } },
     faulted: ["primary", "secondary"],
     needSecondary: false,
-    expected: (p) => p.degraded && /gpu_(unreachable|circuit_open)/.test(p.degradedReason ?? ""),
+    expected: (p) => p.degraded && degradedBy(p, "gpu_unreachable", "gpu_circuit_open"),
     expectedLabel: "degraded (light ranking, gpu_unreachable / gpu_circuit_open)",
   });
 
@@ -134,7 +140,7 @@ const gpuSlow: Scenario = async (run) => {
     expected: (p) => {
       const g = gpuResult(p);
       if (g && g.ms > deadline + slack) over.push(`${g.ms} ms`);
-      return p.degraded && /gpu_(timeout|circuit_open|no_budget)/.test(p.degradedReason ?? "") && (!g || g.ms <= deadline + slack);
+      return p.degraded && degradedBy(p, "gpu_timeout", "gpu_circuit_open", "gpu_no_budget") && (!g || g.ms <= deadline + slack);
     },
     expectedLabel: `degraded (gpu_timeout / gpu_circuit_open) within ${deadline} + ${slack} ms`,
   });
@@ -229,19 +235,11 @@ const coldCache: Scenario = async (run) => {
   if (p.cache !== "HIT") throw new DrillSkipped(`steady state not met: the cache does not serve the probe query (${describe(p)})`);
   run.mark("steady_state_ok", { cache: "HIT" });
 
-  // inject: purge the probe query's entry, under the key the search route uses (its variant's configured models)
+  // inject: purge the probe query's entry, under the key the search route uses (the rank plan of the probe's variant)
   const config = await getExperimentConfig(run.env, "search");
   const variant = config.variants.find((v) => v.name === p.body!.variant);
   if (!variant) throw new DrillSkipped(`steady state not met: variant ${p.body!.variant} is not in the experiment config`);
-  const key = cacheKey({
-    route: "search",
-    query: run.query,
-    k: PROBE_K,
-    experimentId: config.experimentId,
-    variant: variant.name,
-    lightModel: p.body!.models!.light!,
-    heavyModel: variant.heavyModel,
-  });
+  const key = responseCacheKey("search", run.query, PROBE_K, planFor(run.env, config, variant));
   // let cache writes still in flight from the steady-state probes land first (they would refill the purged entry)
   await sleep(200);
   const cache = (caches as CacheStorage & { default: Cache }).default;

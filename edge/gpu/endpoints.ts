@@ -34,6 +34,3 @@ export function gpuEndpoints(env: Bindings): GpuEndpoint[] {
   }
   return list;
 }
-
-/** The endpoint as the SageMaker call should see it under an injected "refuse" fault: a closed loopback port. */
-export const REFUSING_URL = "http://127.0.0.1:9";

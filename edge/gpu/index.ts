@@ -7,19 +7,19 @@
  *
  * Breakers live per isolate. A drill probe (a request carrying a verified drill header, edge/drills/header.ts)
  * gets breakers of its own, scoped to its drill run, so injected faults never open the breakers real traffic uses;
- * its faults (refused / slow endpoint) apply to that probe's calls only.
+ * its faults (refused / slow endpoint) wrap the invoker of that probe's calls only (GpuDrillScope, built by
+ * edge/drills/faults.ts).
  */
 import type { Bindings } from "../env";
-import type { DrillContext as DrillFaults } from "../drills/context";
 import { config } from "../config";
 import { type BreakerState, type BreakerTransition, CircuitBreaker } from "./breaker";
-import { type GpuEndpoint, REFUSING_URL, gpuEndpoints } from "./endpoints";
-import { type AttemptEvent, type GpuAnswer, LatencyTracker, rankWithFailover } from "./resilient";
+import { type GpuEndpoint, gpuEndpoints } from "./endpoints";
+import { type AttemptEvent, LatencyTracker, rankWithFailover } from "./resilient";
 import { recordEvent } from "../metrics/collector";
 import { invokeEndpoint, type SageMakerTarget } from "./sagemaker";
-import type { HeavyRankOptions, HeavyRankRequest, HeavyRankResult } from "./types";
+import type { GpuCall, HeavyFailureReason, HeavyRankOptions, HeavyRankRequest, HeavyRankResult } from "./types";
 
-export type { HeavyDoc, HeavyRankRequest, HeavyRankResult, HeavyRankOptions, DrillContext } from "./types";
+export type { GpuCall, GpuDrillScope, HeavyDoc, HeavyRankRequest, HeavyRankResult, HeavyRankOptions } from "./types";
 
 export function targetOf(env: Bindings, endpoint: GpuEndpoint): SageMakerTarget {
   return {
@@ -30,11 +30,6 @@ export function targetOf(env: Bindings, endpoint: GpuEndpoint): SageMakerTarget 
     secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "",
     ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
   };
-}
-
-/** Kept from the first version: the primary endpoint as a SageMaker target. */
-export function primaryTarget(env: Bindings): SageMakerTarget {
-  return targetOf(env, gpuEndpoints(env)[0]!);
 }
 
 // ---- per-isolate state -------------------------------------------------------------------------------------------
@@ -53,7 +48,7 @@ export type GpuDrillEvent =
   | { type: "attempt"; at: number; endpoint: string; role: GpuEndpoint["role"]; outcome: AttemptEvent["outcome"]; ms: number; hedge: boolean; detail?: string }
   | { type: "skip"; at: number; endpoint: string; role: GpuEndpoint["role"]; reason: "circuit_open" | "no_budget" }
   | { type: "breaker"; at: number; endpoint: string; from: BreakerState; to: BreakerState; reason: string }
-  | { type: "result"; at: number; ok: boolean; endpoint?: string; reason?: string; ms: number; attempts: number };
+  | { type: "result"; at: number; ok: boolean; endpoint?: string; reason?: HeavyFailureReason; ms: number; attempts: number };
 
 function breakerIn(map: Map<string, CircuitBreaker>, env: Bindings, endpoint: GpuEndpoint, onTransition: (t: BreakerTransition) => void): CircuitBreaker {
   let b = map.get(endpoint.id);
@@ -83,37 +78,11 @@ function drillScope(drillId: string): Map<string, CircuitBreaker> {
   return scope;
 }
 
-function asDrill(d: HeavyRankOptions["drill"]): DrillFaults | undefined {
-  if (!d || typeof d.id !== "string" || typeof d.faults !== "object" || d.faults === null) return undefined;
-  return d as unknown as DrillFaults;
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    }, { once: true });
-  });
-}
-
-class AttemptFailed extends Error {
-  constructor(readonly reason: "timeout" | "unreachable" | "error", detail: string, readonly status?: number) {
-    super(detail);
-    this.name = reason === "timeout" ? "TimeoutError" : "AttemptFailed";
-  }
-  get $metadata(): { httpStatusCode?: number } {
-    return this.status === undefined ? {} : { httpStatusCode: this.status };
-  }
-}
-
 // ---- the entry point ---------------------------------------------------------------------------------------------
 
 export async function heavyRank(env: Bindings, req: HeavyRankRequest, opts: HeavyRankOptions): Promise<HeavyRankResult> {
-  const drill = asDrill(opts.drill);
-  const deadlineMs = drill?.faults.deadlineMs !== undefined ? Math.min(opts.deadlineMs, drill.faults.deadlineMs) : opts.deadlineMs;
+  const drill = opts.drill;
+  const deadlineMs = drill?.deadlineMs !== undefined ? Math.min(opts.deadlineMs, drill.deadlineMs) : opts.deadlineMs;
   if (deadlineMs <= 0) return { ok: false, reason: "no_budget", ms: 0, attempts: 0 };
   if (!env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY) {
     return { ok: false, reason: "error", ms: 0, attempts: 0, detail: "AWS credentials are not configured" };
@@ -127,16 +96,8 @@ export async function heavyRank(env: Bindings, req: HeavyRankRequest, opts: Heav
     : countTransition;
   const hedgePercentile = drill ? undefined : config(env).gpu.hedgePercentile;
 
-  const call = async (endpoint: GpuEndpoint, r: HeavyRankRequest, signal: AbortSignal): Promise<GpuAnswer> => {
-    const fault = drill?.faults.gpu?.[endpoint.role];
-    let target = targetOf(env, endpoint);
-    if (fault === "refuse") target = { ...target, endpointUrl: REFUSING_URL };
-    if (fault === "slow") await abortableSleep(deadlineMs + 1_000, signal);
-    const out = await invokeEndpoint(target, r, signal);
-    if (out.ok) return { scores: out.scores, model: out.model };
-    const status = /^HTTP (\d{3})/.exec(out.detail)?.[1];
-    throw new AttemptFailed(out.reason, out.detail, status ? Number(status) : undefined);
-  };
+  const invoke: GpuCall = (endpoint, r, signal) => invokeEndpoint(targetOf(env, endpoint), r, signal);
+  const call = drill ? drill.wrap(invoke, deadlineMs) : invoke;
 
   const result = await rankWithFailover(
     {

@@ -5,7 +5,9 @@
  */
 import type { Bindings } from "../env";
 import { DEFAULT_HEAVY_MODEL } from "../generated/models";
-import { primaryTarget } from "./index";
+import { gpuEndpoints } from "./endpoints";
+import { targetOf } from "./index";
+import { describeOutcome, failureReason } from "./outcome";
 import { invokeEndpoint } from "./sagemaker";
 
 export interface GpuHealth {
@@ -23,7 +25,7 @@ export const PING_CACHE_MS = 5000;
 let cached: { at: number; value: Promise<GpuHealth> } | undefined;
 
 async function probe(env: Bindings): Promise<GpuHealth> {
-  const target = primaryTarget(env);
+  const target = targetOf(env, gpuEndpoints(env)[0]!);
   const endpoint = target.endpointUrl ? `${target.endpointName}@${target.endpointUrl}` : `${target.endpointName}@${target.region}`;
   const started = Date.now();
   const done = (reachable: boolean, extra: Partial<GpuHealth> = {}): GpuHealth => ({
@@ -48,7 +50,7 @@ async function probe(env: Bindings): Promise<GpuHealth> {
     { query: "ping", documents: [{ id: "ping", title: "ping" }], model: DEFAULT_HEAVY_MODEL },
     AbortSignal.timeout(PING_TIMEOUT_MS),
   );
-  return out.ok ? done(true, { models: [out.model] }) : done(false, { detail: `${out.reason}: ${out.detail}` });
+  return out.kind === "ok" ? done(true, { models: [out.model] }) : done(false, { detail: `${failureReason(out)}: ${describeOutcome(out)}` });
 }
 
 export function gpuHealth(env: Bindings): Promise<GpuHealth> {

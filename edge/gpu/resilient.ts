@@ -5,21 +5,18 @@
  * gets what is left of the budget as its timeout, so the whole call settles by the deadline whatever the endpoints
  * do. A failed or timed-out attempt moves on to the next endpoint while budget remains. With a hedge delay, the next
  * endpoint is also started when the current attempt is still pending after that delay (only within budget); the
- * first success wins and the losers are cancelled.
+ * first success wins and the losers are cancelled. Each call answers a typed GpuOutcome (edge/gpu/outcome.ts), which
+ * alone decides what the endpoint's breaker learns and what the attempt is reported as.
  */
 import type { CircuitBreaker } from "./breaker";
 import type { GpuEndpoint } from "./endpoints";
-import type { HeavyRankRequest, HeavyRankResult } from "./types";
+import {
+  attemptOutcome, breakerVerdict, deadlineExceeded, describeOutcome, failureReason, outcomeOfError,
+  type AttemptOutcome, type GpuOutcome,
+} from "./outcome";
+import type { GpuCall, HeavyRankRequest, HeavyRankResult } from "./types";
 
-export interface GpuAnswer {
-  scores: number[];
-  model: string;
-}
-
-/** One call to one endpoint; must reject (promptly) once `signal` aborts. */
-export type GpuCall = (endpoint: GpuEndpoint, req: HeavyRankRequest, signal: AbortSignal) => Promise<GpuAnswer>;
-
-export type AttemptOutcome = "ok" | "timeout" | "unreachable" | "error" | "client_error" | "cancelled";
+export type { GpuCall } from "./types";
 
 export interface AttemptEvent {
   endpoint: GpuEndpoint;
@@ -43,37 +40,13 @@ export interface FailoverDeps {
 /** an attempt needs at least this much budget to be worth starting */
 export const MIN_ATTEMPT_MS = 5;
 
-class DeadlineExceeded extends Error {
-  constructor() {
-    super("deadline exceeded");
-    this.name = "DeadlineExceeded";
-  }
-}
-
-/** Classifies a rejected call. The SDK's service errors carry $metadata.httpStatusCode; network errors do not. */
-export function classifyError(err: unknown, aborted: boolean): { outcome: Exclude<AttemptOutcome, "ok" | "cancelled">; detail: string } {
-  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number }; status?: number } | undefined;
-  const detail = `${e?.name ?? "Error"}: ${e?.message ?? String(err)}`.slice(0, 300);
-  if (aborted || err instanceof DeadlineExceeded || e?.name === "AbortError" || e?.name === "TimeoutError") {
-    return { outcome: "timeout", detail };
-  }
-  const status = e?.$metadata?.httpStatusCode ?? e?.status;
-  if (typeof status === "number" && status > 0) {
-    if (status >= 400 && status < 500 && status !== 408 && status !== 429) return { outcome: "client_error", detail };
-    return { outcome: "error", detail };
-  }
-  const reason = (err as { reason?: unknown } | undefined)?.reason;
-  if (reason === "error") return { outcome: "error", detail };
-  return { outcome: "unreachable", detail };
-}
-
 interface Running {
   endpoint: GpuEndpoint;
   breaker: CircuitBreaker;
   controller: AbortController;
   startedAt: number;
   hedge: boolean;
-  promise: Promise<{ run: Running; answer?: GpuAnswer; err?: unknown }>;
+  promise: Promise<{ run: Running; outcome: GpuOutcome }>;
 }
 
 export async function rankWithFailover(
@@ -88,7 +61,7 @@ export async function rankWithFailover(
   let next = 0;
   let attempts = 0;
   let skippedOpen = 0;
-  let lastFailure: { reason: "timeout" | "unreachable" | "error"; detail: string } | undefined;
+  let lastFailure: { reason: ReturnType<typeof failureReason>; detail: string } | undefined;
   const running = new Set<Running>();
 
   const launch = (hedge: boolean): boolean => {
@@ -111,19 +84,16 @@ export async function rankWithFailover(
       run.promise = new Promise((resolve) => {
         const budget = Math.max(0, deadline - startedAt);
         const timer = setTimeout(() => {
-          controller.abort(new DeadlineExceeded());
-          resolve({ run, err: new DeadlineExceeded() });
+          controller.abort(deadlineExceeded());
+          resolve({ run, outcome: outcomeOfError(controller.signal.reason, controller.signal) });
         }, budget);
-        deps.call(endpoint, req, controller.signal).then(
-          (answer) => {
+        // a call answers an outcome; one that rejects anyway is classified by the same rule
+        deps.call(endpoint, req, controller.signal)
+          .catch((err: unknown) => outcomeOfError(err, controller.signal))
+          .then((outcome) => {
             clearTimeout(timer);
-            resolve({ run, answer });
-          },
-          (err: unknown) => {
-            clearTimeout(timer);
-            resolve({ run, err });
-          },
-        );
+            resolve({ run, outcome });
+          });
       });
       running.add(run);
       return true;
@@ -146,7 +116,7 @@ export async function rankWithFailover(
     const current = [...running];
     const hedgeDelay = next < deps.endpoints.length && running.size === 1 ? deps.hedgeAfterMs?.(current[0]!.endpoint) : undefined;
     let hedgeTimer: ReturnType<typeof setTimeout> | undefined;
-    const races: Promise<{ run?: Running; answer?: GpuAnswer; err?: unknown; hedgeNow?: true }>[] = current.map((r) => r.promise);
+    const races: Promise<{ run?: Running; outcome?: GpuOutcome; hedgeNow?: true }>[] = current.map((r) => r.promise);
     if (hedgeDelay !== undefined) {
       const wait = Math.max(0, current[0]!.startedAt + hedgeDelay - now());
       if (wait < remaining() - MIN_ATTEMPT_MS) {
@@ -160,19 +130,23 @@ export async function rankWithFailover(
       continue;
     }
     const run = settled.run!;
+    const outcome = settled.outcome!;
     running.delete(run);
     const ms = now() - run.startedAt;
-    if (settled.answer) {
+    if (outcome.kind === "ok") {
       run.breaker.onSuccess();
       deps.onAttempt?.({ endpoint: run.endpoint, outcome: "ok", ms, hedge: run.hedge });
       cancelOthers(run);
-      return { ok: true, scores: settled.answer.scores, model: settled.answer.model, endpoint: run.endpoint.id, ms: now() - start, attempts };
+      return { ok: true, scores: outcome.scores, model: outcome.model, endpoint: run.endpoint.id, ms: now() - start, attempts };
     }
-    const { outcome, detail } = classifyError(settled.err, run.controller.signal.aborted);
-    if (outcome === "client_error") run.breaker.onSuccess(); // the endpoint answered: healthy, the request was not
-    else run.breaker.onFailure(`${outcome}: ${detail}`);
-    deps.onAttempt?.({ endpoint: run.endpoint, outcome, ms, hedge: run.hedge, detail });
-    lastFailure = { reason: outcome === "timeout" ? "timeout" : outcome === "unreachable" ? "unreachable" : "error", detail };
+    const attempt = attemptOutcome(outcome);
+    const detail = describeOutcome(outcome);
+    const verdict = breakerVerdict(attempt);
+    if (verdict === "success") run.breaker.onSuccess(); // the endpoint answered: healthy, the request was not
+    else if (verdict === "abandon") run.breaker.onAbandon();
+    else run.breaker.onFailure(`${attempt}: ${detail}`);
+    deps.onAttempt?.({ endpoint: run.endpoint, outcome: attempt, ms, hedge: run.hedge, detail });
+    lastFailure = { reason: failureReason(outcome), detail };
     if (running.size === 0) launch(false);
   }
 

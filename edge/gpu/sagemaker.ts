@@ -1,11 +1,13 @@
 /**
- * One SageMaker InvokeEndpoint call to the GPU tier (C4 body), with an AbortSignal deadline.
+ * One SageMaker InvokeEndpoint call to the GPU tier (C4 body), with an AbortSignal deadline; it answers a typed
+ * GpuOutcome (edge/gpu/outcome.ts) and never throws.
  * The AWS SDK's browser build runs in workerd; credentials come explicitly from the worker's secrets, and
  * `endpointUrl` (GPU_ENDPOINT_URL) overrides the regional runtime URL for a local gpu-tier. SDK retries are off:
  * the caller (edge/gpu/index.ts) decides about retries and failover within its deadline.
  */
-import { InvokeEndpointCommand, SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
-import type { HeavyDoc, HeavyFailureReason } from "./types";
+import { InvokeEndpointCommand, SageMakerRuntimeClient, type InvokeEndpointCommandOutput } from "@aws-sdk/client-sagemaker-runtime";
+import { outcomeOfError, type GpuOutcome } from "./outcome";
+import type { HeavyRankRequest } from "./types";
 
 export interface SageMakerTarget {
   endpointName: string;
@@ -16,17 +18,6 @@ export interface SageMakerTarget {
   secretAccessKey: string;
   sessionToken?: string;
 }
-
-export interface InvokeInput {
-  query: string;
-  documents: HeavyDoc[];
-  model: string;
-  targetVariant?: string;
-}
-
-export type InvokeOutcome =
-  | { ok: true; scores: number[]; model: string }
-  | { ok: false; reason: Exclude<HeavyFailureReason, "circuit_open" | "no_budget">; detail: string };
 
 /** Clients are reused across requests of an isolate (one per target). */
 const clients = new Map<string, SageMakerRuntimeClient>();
@@ -58,22 +49,6 @@ interface InvocationResponse {
   scores?: unknown;
 }
 
-function httpStatusOf(err: unknown): number | undefined {
-  const meta = (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata;
-  return meta?.httpStatusCode;
-}
-
-/** Maps an SDK/fetch failure to the contract's reason. */
-export function classifyError(err: unknown, signal: AbortSignal): { reason: "timeout" | "unreachable" | "error"; detail: string } {
-  const name = (err as { name?: string } | null)?.name ?? "";
-  const message = err instanceof Error ? err.message : String(err);
-  if (signal.aborted || name === "AbortError" || name === "TimeoutError") return { reason: "timeout", detail: message || name };
-  const status = httpStatusOf(err);
-  if (status !== undefined && status > 0) return { reason: "error", detail: `HTTP ${status}: ${message}` };
-  // fetch() network failures (connection refused, DNS, reset) surface as TypeError / "Network connection lost"
-  return { reason: "unreachable", detail: message || name || "network error" };
-}
-
 /** Rejects when the signal aborts; `dispose` detaches it once the call settled (no dangling rejection later). */
 function rejectOnAbort(signal: AbortSignal): { promise: Promise<never>; dispose: () => void } {
   let onAbort = (): void => {};
@@ -87,7 +62,7 @@ function rejectOnAbort(signal: AbortSignal): { promise: Promise<never>; dispose:
 }
 
 /** Invokes the endpoint once; never throws. */
-export async function invokeEndpoint(target: SageMakerTarget, input: InvokeInput, signal: AbortSignal): Promise<InvokeOutcome> {
+export async function invokeEndpoint(target: SageMakerTarget, input: HeavyRankRequest, signal: AbortSignal): Promise<GpuOutcome> {
   // an empty model version (no heavy model exported yet) lets the GPU tier use its current default
   const body = JSON.stringify({ query: input.query, documents: input.documents, ...(input.model ? { model: input.model } : {}) });
   const command = new InvokeEndpointCommand({
@@ -98,19 +73,31 @@ export async function invokeEndpoint(target: SageMakerTarget, input: InvokeInput
     ...(input.targetVariant ? { TargetVariant: input.targetVariant } : {}),
     Body: encoder.encode(body),
   });
+  let out: InvokeEndpointCommandOutput;
   try {
     // race the deadline as well: the SDK honours abortSignal for the HTTP call, but not for every step before it
     const abort = rejectOnAbort(signal);
     const sent = clientFor(target).send(command, { abortSignal: signal });
     sent.catch(() => {}); // when the deadline wins the race, the SDK's later rejection is expected
-    const out = await Promise.race([sent, abort.promise]).finally(abort.dispose);
-    const parsed = JSON.parse(decoder.decode(out.Body)) as InvocationResponse;
-    const scores = parsed.scores;
-    if (!Array.isArray(scores) || scores.length !== input.documents.length || !scores.every((s) => typeof s === "number" && Number.isFinite(s))) {
-      return { ok: false, reason: "error", detail: `malformed response: expected ${input.documents.length} finite scores` };
-    }
-    return { ok: true, scores: scores as number[], model: typeof parsed.model === "string" ? parsed.model : input.model };
+    out = await Promise.race([sent, abort.promise]).finally(abort.dispose);
   } catch (err) {
-    return { ok: false, ...classifyError(err, signal) };
+    return outcomeOfError(err, signal);
   }
+  return parseScores(out.Body, input);
+}
+
+/** The C4 response body: one finite score per document sent. */
+function parseScores(body: Uint8Array | undefined, input: HeavyRankRequest): GpuOutcome {
+  const malformed: GpuOutcome = { kind: "malformed", detail: `malformed response: expected ${input.documents.length} finite scores` };
+  let parsed: InvocationResponse | null;
+  try {
+    parsed = JSON.parse(decoder.decode(body)) as InvocationResponse | null;
+  } catch {
+    return malformed;
+  }
+  const scores = parsed?.scores;
+  if (!Array.isArray(scores) || scores.length !== input.documents.length || !scores.every((s) => typeof s === "number" && Number.isFinite(s))) {
+    return malformed;
+  }
+  return { kind: "ok", scores: scores as number[], model: typeof parsed?.model === "string" ? parsed.model : input.model };
 }

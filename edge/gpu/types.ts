@@ -1,4 +1,6 @@
 /** Boundary types between the edge cascade and the GPU tier (contract C5). */
+import type { GpuEndpoint } from "./endpoints";
+import type { GpuOutcome } from "./outcome";
 
 /** One document sent to the heavy re-ranker (C4 request document). Long text fields are truncated by the caller. */
 export interface HeavyDoc {
@@ -20,22 +22,28 @@ export interface HeavyRankRequest {
   targetVariant?: string;
 }
 
-export type HeavyFailureReason = "timeout" | "unreachable" | "error" | "circuit_open" | "no_budget";
+export const HEAVY_FAILURE_REASONS = ["timeout", "unreachable", "error", "circuit_open", "no_budget"] as const;
+export type HeavyFailureReason = (typeof HEAVY_FAILURE_REASONS)[number];
 
 export type HeavyRankResult =
   | { ok: true; scores: number[]; model: string; endpoint: string; ms: number; attempts: number }
   | { ok: false; reason: HeavyFailureReason; ms: number; attempts: number; detail?: string };
 
+/** One call to one endpoint (the SageMaker invoker, or a wrapper around it); must answer promptly once `signal` aborts. */
+export type GpuCall = (endpoint: GpuEndpoint, req: HeavyRankRequest, signal: AbortSignal) => Promise<GpuOutcome>;
+
 /**
- * A failover drill in progress (fault injection). The failover engineer owns its shape; the cascade only passes
- * it through to heavyRank.
+ * A drill probe's GPU stage, as heavyRank sees it (built by edge/drills/faults.ts; real traffic has none): its
+ * breakers and observers are scoped by `id`, `deadlineMs` caps the budget, and `wrap` puts the injected faults
+ * around the real invoker.
  */
-export interface DrillContext {
+export interface GpuDrillScope {
   id: string;
-  [key: string]: unknown;
+  deadlineMs?: number;
+  wrap: (invoke: GpuCall, deadlineMs: number) => GpuCall;
 }
 
 export interface HeavyRankOptions {
   deadlineMs: number;
-  drill?: DrillContext;
+  drill?: GpuDrillScope;
 }

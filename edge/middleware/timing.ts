@@ -1,20 +1,27 @@
 /**
  * Stage timing → `Server-Timing`, via Hono's timing middleware (it appends `total` at the end).
- * Handlers report stages they measured themselves with `recordStage` (e.g. retrieval, light, gpu).
+ * Handlers report stages they measured themselves with `recordStage` (e.g. retrieval, light, gpu); the same
+ * figures are kept as `c.var.stages` for the request's metrics sample (edge/middleware/request-metrics.ts).
  *
  * Note: inside workerd, clocks only advance across I/O (Spectre mitigation), so a pure-CPU stage such as the light
  * model may read 0 ms in production; locally (wrangler dev) the same applies.
  */
 import type { Context } from "hono";
 import { setMetric, timing } from "hono/timing";
-import type { AppEnv } from "../env";
 
 export const serverTiming = timing({ total: true, totalDescription: "total", crossOrigin: false });
 
-export type Stage = "retrieval" | "light" | "gpu" | "cache";
+export type Stage = "retrieval" | "light" | "gpu";
+export type StageTimings = Partial<Record<Stage, number>>;
 
-export function recordStage(c: Context<AppEnv>, stage: Stage, ms: number): void {
+/** Set by recordStage. */
+export interface StageVariables {
+  stages?: StageTimings;
+}
+
+export function recordStage<E extends { Variables: StageVariables }>(c: Context<E>, stage: Stage, ms: number): void {
   setMetric(c, stage, Math.round(ms * 100) / 100);
+  c.set("stages", { ...c.var.stages, [stage]: ms });
 }
 
 /** Milliseconds since `start` (performance.now based). */

@@ -1,5 +1,6 @@
 /**
- * Failover drills, admin side (bearer ADMIN_TOKEN):
+ * Failover drills, admin side (bearer ADMIN_TOKEN); the probes go through the app this router is mounted in,
+ * whose fetch edge/app.ts passes in (so the drills never import the app):
  *  POST /admin/drills/run {scenario}   runs one scenario now (bounded, ≈ ≤ 15 s) and answers its report
  *  GET  /admin/drills?limit=           recent runs, newest first: {drills: [...]}
  *  GET  /admin/drills/:id              one run with its timeline
@@ -12,34 +13,39 @@ import type { AppEnv } from "../env";
 import { zodHook } from "../middleware/errors";
 import { scenarioSchema, SCENARIOS } from "../drills/context";
 import { getDrillReport, listDrillReports } from "../drills/reports";
+import type { AppFetch } from "../drills/probe";
 import { drillInProgress, runDrill } from "../drills/runner";
 
 const runSchema = z.object({ scenario: scenarioSchema }).strict();
 const listSchema = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
 const idSchema = z.object({ id: z.string().min(1).max(100).regex(/^[A-Za-z0-9_-]+$/, "malformed drill id") });
 
-export const adminDrills = new Hono<AppEnv>();
+export function adminDrills(app: AppFetch): Hono<AppEnv> {
+  const router = new Hono<AppEnv>();
 
-adminDrills.use("/drills", requireAdmin);
-adminDrills.use("/drills/*", requireAdmin);
+  router.use("/drills", requireAdmin);
+  router.use("/drills/*", requireAdmin);
 
-adminDrills.post("/drills/run", zValidator("json", runSchema, zodHook), async (c) => {
-  const { scenario } = c.req.valid("json");
-  const busy = drillInProgress();
-  if (busy) return c.json({ error: "drill_in_progress", message: `drill ${busy} is running; try again when it ends` }, 409);
-  const report = await runDrill(c.env, c.executionCtx as ExecutionContext, scenario, "admin");
-  return c.json(report);
-});
+  router.post("/drills/run", zValidator("json", runSchema, zodHook), async (c) => {
+    const { scenario } = c.req.valid("json");
+    const busy = drillInProgress();
+    if (busy) return c.json({ error: "drill_in_progress", message: `drill ${busy} is running; try again when it ends` }, 409);
+    const report = await runDrill(app, c.env, c.executionCtx as ExecutionContext, scenario, "admin");
+    return c.json(report);
+  });
 
-adminDrills.get("/drills", zValidator("query", listSchema, zodHook), async (c) => {
-  const { limit } = c.req.valid("query");
-  // reports first: clients that take the first list in the object get the reports
-  return c.json({ drills: await listDrillReports(c.env.DB, limit), scenarios: SCENARIOS });
-});
+  router.get("/drills", zValidator("query", listSchema, zodHook), async (c) => {
+    const { limit } = c.req.valid("query");
+    // reports first: clients that take the first list in the object get the reports
+    return c.json({ drills: await listDrillReports(c.env.DB, limit), scenarios: SCENARIOS });
+  });
 
-adminDrills.get("/drills/:id", zValidator("param", idSchema, zodHook), async (c) => {
-  const { id } = c.req.valid("param");
-  const report = await getDrillReport(c.env.DB, id);
-  if (!report) return c.json({ error: "not_found", message: `no drill run ${id}` }, 404);
-  return c.json(report);
-});
+  router.get("/drills/:id", zValidator("param", idSchema, zodHook), async (c) => {
+    const { id } = c.req.valid("param");
+    const report = await getDrillReport(c.env.DB, id);
+    if (!report) return c.json({ error: "not_found", message: `no drill run ${id}` }, 404);
+    return c.json(report);
+  });
+
+  return router;
+}

@@ -1,14 +1,16 @@
 /**
- * The ranking cascade on a set of candidate rows: light model (ONNX in the isolate) over all rows → top M by light
- * score → heavy re-ranker on the GPU tier within the deadline → final order (combineScores). GPU failures degrade
- * to the light ranking; they never throw.
+ * The ranking cascade on a set of candidate rows under a rank plan (edge/search/rank-plan.ts): the plan's light
+ * model (ONNX in the isolate) over all rows → top M by light score → the plan's heavy model on the GPU tier within
+ * the plan's deadline → final order (combineScores, the plan's blend weight). GPU failures degrade to the light
+ * ranking; they never throw.
  */
 import type { Bindings } from "../env";
 import { heavyRank } from "../gpu/index";
-import type { DrillContext, HeavyDoc } from "../gpu/types";
+import type { GpuDrillScope, HeavyDoc } from "../gpu/types";
 import { lightModelEntry, scoreLight } from "../scoring/light";
-import { HEAVY_BLEND_WEIGHTS } from "../generated/models";
+import { gpuDegradedReason, type DegradedReason } from "./degraded";
 import { computeFeatures, FEATURE_NAMES, type CandidateRow } from "./features";
+import { blendWeightFor, type RankPlan } from "./rank-plan";
 
 export interface StageScores {
   retrieval: number;
@@ -26,23 +28,18 @@ export interface RankedItem {
   scores: StageScores;
 }
 
+/** What is ranked under a plan: the query and its candidate rows (and a drill probe's GPU faults, if any). */
 export interface CascadeInput {
   query: string;
   rows: readonly CandidateRow[];
-  lightModel: string;
-  heavyModel: string;
-  targetVariant?: string;
-  /** how many light-ranked candidates go to the heavy model */
-  topM: number;
-  deadlineMs: number;
-  drill?: DrillContext;
+  drill?: GpuDrillScope;
 }
 
 export interface CascadeResult {
   /** every candidate, in final order */
   items: RankedItem[];
-  degraded: boolean;
-  degradedReason?: string;
+  /** empty: not degraded */
+  degradedReasons: DegradedReason[];
   /** the heavy model that actually scored (as the GPU tier reported), else the requested one */
   heavyModel: string;
   timings: { light: number; gpu: number };
@@ -103,7 +100,7 @@ function zScores(xs: readonly number[]): number[] {
 /**
  * Final order — the one place stages are combined. The top M the heavy model scored are ordered by
  * z(heavy) + w·z(light) when the heavy version has a blend weight w (chosen by the pipeline's cross-validation on
- * training folds only; HEAVY_BLEND_WEIGHTS), else by the heavy score; the remaining candidates follow in light
+ * training folds only; RankPlan.blendWeight), else by the heavy score; the remaining candidates follow in light
  * order. Without heavy scores, the light order stands. `score` is the value that decided the position.
  */
 export function combineScores(lightRanked: readonly Scored[], heavy: readonly number[] | null, blendWeight: number | null = null): RankedItem[] {
@@ -128,20 +125,20 @@ export function combineScores(lightRanked: readonly Scored[], heavy: readonly nu
   return [...top.map(({ s, h, key }) => item(s, h, key)), ...lightRanked.slice(heavy.length).map((s) => item(s, null, s.light))];
 }
 
-export async function runCascade(env: Bindings, input: CascadeInput): Promise<CascadeResult> {
+export async function runCascade(env: Bindings, plan: RankPlan, input: CascadeInput): Promise<CascadeResult> {
   const { rows } = input;
-  if (rows.length === 0) return { items: [], degraded: false, heavyModel: input.heavyModel, timings: { light: 0, gpu: 0 } };
+  if (rows.length === 0) return { items: [], degradedReasons: [], heavyModel: plan.heavyModel, timings: { light: 0, gpu: 0 } };
 
   // light stage
   const t0 = performance.now();
-  let degradedReason: string | undefined;
+  const degradedReasons: DegradedReason[] = [];
   let light: Float32Array;
   try {
-    const entry = lightModelEntry(input.lightModel);
-    light = await scoreLight(input.lightModel, modelFeatures(input.query, rows, entry.features), rows.length);
+    const entry = lightModelEntry(plan.lightModel);
+    light = await scoreLight(plan.lightModel, modelFeatures(input.query, rows, entry.features), rows.length);
   } catch (err) {
     console.error("light model failed; falling back to retrieval order", err);
-    degradedReason = "light_model_error";
+    degradedReasons.push("light_model_error");
     light = Float32Array.from(rows, (r) => Number(r.bm25) || 0);
   }
   const scored: Scored[] = rows.map((row, i) => ({ row, retrieval: Number(row.bm25) || 0, light: light[i]! }));
@@ -150,9 +147,9 @@ export async function runCascade(env: Bindings, input: CascadeInput): Promise<Ca
   const lightMs = performance.now() - t0;
 
   // heavy stage on the top M
-  const m = Math.max(0, Math.min(input.topM, lightRanked.length));
+  const m = Math.max(0, Math.min(plan.topM, lightRanked.length));
   if (m === 0) {
-    return { items: combineScores(lightRanked, null), degraded: degradedReason !== undefined, ...(degradedReason ? { degradedReason } : {}), heavyModel: input.heavyModel, timings: { light: lightMs, gpu: 0 } };
+    return { items: combineScores(lightRanked, null), degradedReasons, heavyModel: plan.heavyModel, timings: { light: lightMs, gpu: 0 } };
   }
   const t1 = performance.now();
   const heavy = await heavyRank(
@@ -160,29 +157,28 @@ export async function runCascade(env: Bindings, input: CascadeInput): Promise<Ca
     {
       query: input.query,
       documents: lightRanked.slice(0, m).map((s) => toHeavyDoc(s.row)),
-      model: input.heavyModel,
-      ...(input.targetVariant ? { targetVariant: input.targetVariant } : {}),
+      model: plan.heavyModel,
+      ...(plan.targetVariant ? { targetVariant: plan.targetVariant } : {}),
     },
-    { deadlineMs: input.deadlineMs, ...(input.drill ? { drill: input.drill } : {}) },
+    { deadlineMs: plan.deadlineMs, ...(input.drill ? { drill: input.drill } : {}) },
   );
   const gpuMs = performance.now() - t1;
 
   if (heavy.ok) {
+    // the GPU tier may have served another version than planned (its default for an empty one): blend by that one
+    const blendWeight = heavy.model === plan.heavyModel ? plan.blendWeight : blendWeightFor(heavy.model);
     return {
-      items: combineScores(lightRanked, heavy.scores, HEAVY_BLEND_WEIGHTS[heavy.model] ?? null),
-      degraded: degradedReason !== undefined,
-      ...(degradedReason ? { degradedReason } : {}),
+      items: combineScores(lightRanked, heavy.scores, blendWeight),
+      degradedReasons,
       heavyModel: heavy.model,
       timings: { light: lightMs, gpu: gpuMs },
       gpu: { endpoint: heavy.endpoint, attempts: heavy.attempts },
     };
   }
-  const gpuReason = `gpu_${heavy.reason}`;
   return {
     items: combineScores(lightRanked, null),
-    degraded: true,
-    degradedReason: degradedReason ? `${degradedReason},${gpuReason}` : gpuReason,
-    heavyModel: input.heavyModel,
+    degradedReasons: [...degradedReasons, gpuDegradedReason(heavy.reason)],
+    heavyModel: plan.heavyModel,
     timings: { light: lightMs, gpu: gpuMs },
     gpu: { attempts: heavy.attempts, ...(heavy.detail ? { detail: heavy.detail } : {}) },
   };

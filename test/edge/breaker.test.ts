@@ -10,6 +10,8 @@ import { gpuEndpoints } from "../../edge/gpu/endpoints";
 import { heavyRank, resetGpuStateForTests } from "../../edge/gpu/index";
 import { rankWithFailover, type GpuCall } from "../../edge/gpu/resilient";
 import type { HeavyRankRequest } from "../../edge/gpu/types";
+import { gpuFaults } from "../../edge/drills/faults";
+import { outcomeOfError } from "../../edge/gpu/outcome";
 import { DRILL_HEADER_TTL_MS, drillContextOf, signDrillHeader, verifyDrillHeader, DRILL_HEADER } from "../../edge/drills/header";
 
 const CONFIG: BreakerConfig = { consecutiveFailures: 3, errorRate: 0.5, minRequests: 10, windowMs: 10_000, coolDownMs: 1_000 };
@@ -110,10 +112,8 @@ function breakers() {
   };
 }
 
-const answers: GpuCall = async (_ep, req) => ({ scores: req.documents.map((_, i) => 1 - i), model: req.model });
-const refuses: GpuCall = async () => {
-  throw new TypeError("Network connection lost.");
-};
+const answers: GpuCall = async (_ep, req) => ({ kind: "ok", scores: req.documents.map((_, i) => 1 - i), model: req.model });
+const refuses: GpuCall = async () => ({ kind: "network", detail: "Network connection lost." });
 
 describe("failover under one deadline", () => {
   it("a refused primary fails over to the secondary", async () => {
@@ -148,6 +148,27 @@ describe("failover under one deadline", () => {
   it("zero budget → no_budget without a call", async () => {
     const r = await rankWithFailover({ endpoints: [EP("primary")], breakerFor: breakers(), call: answers }, REQ, 0);
     expect(r).toMatchObject({ ok: false, reason: "no_budget", attempts: 0 });
+  });
+
+  it("an HTTP 4xx answer is the request's fault: an error result, but the breaker counts the endpoint healthy", async () => {
+    const breakerFor = breakers();
+    const badRequest: GpuCall = async () => ({ kind: "http", status: 400, detail: "ValidationError: bad document" });
+    const r = await rankWithFailover({ endpoints: [EP("primary")], breakerFor, call: badRequest }, REQ, 1_000);
+    expect(r).toMatchObject({ ok: false, reason: "error", attempts: 1 });
+    expect(breakerFor(EP("primary")).snapshot()).toMatchObject({ failuresInRow: 0, window: { total: 1, failed: 0 } });
+    const unavailable: GpuCall = async () => ({ kind: "http", status: 503, detail: "ServiceUnavailable" });
+    await rankWithFailover({ endpoints: [EP("primary")], breakerFor, call: unavailable }, REQ, 1_000);
+    expect(breakerFor(EP("primary")).snapshot()).toMatchObject({ failuresInRow: 1, window: { total: 2, failed: 1 } });
+  });
+
+  it("a rejected call is classified like the SageMaker call's own failures (status from $metadata, never a message)", async () => {
+    const signal = new AbortController().signal;
+    const sdkError = Object.assign(new Error("reworded message without a status"), { name: "ModelError", $metadata: { httpStatusCode: 424 } });
+    expect(outcomeOfError(sdkError, signal)).toMatchObject({ kind: "http", status: 424 });
+    expect(outcomeOfError(new TypeError("Network connection lost."), signal)).toMatchObject({ kind: "network" });
+    const timedOut = new AbortController();
+    timedOut.abort(new DOMException("deadline exceeded", "TimeoutError"));
+    expect(outcomeOfError(new Error("aborted"), timedOut.signal)).toMatchObject({ kind: "timeout" });
   });
 
   it("hedging: a slow primary gets the secondary started after the hedge delay; the first answer wins", async () => {
@@ -197,7 +218,7 @@ describe("heavyRank (real SageMaker client) with a drill-injected slow endpoint"
   it("answers within deadline + 50 ms with reason timeout", async () => {
     const deadline = 250;
     const t0 = performance.now();
-    const r = await heavyRank(env, REQ, { deadlineMs: deadline, drill: { id: "unit-slow", scenario: "gpu_slow", nonce: "n".repeat(16), faults: { gpu: { primary: "slow", secondary: "slow" } } } });
+    const r = await heavyRank(env, REQ, { deadlineMs: deadline, drill: gpuFaults({ id: "unit-slow", scenario: "gpu_slow", nonce: "n".repeat(16), faults: { gpu: { primary: "slow", secondary: "slow" } } }) });
     const elapsed = performance.now() - t0;
     expect(r).toMatchObject({ ok: false, reason: "timeout" });
     expect(elapsed).toBeLessThanOrEqual(deadline + 50);

@@ -107,20 +107,20 @@ describe("drill scenarios via the scheduled handler", () => {
 
   it("skips with a reason when the system is already unhealthy (GPU unreachable for real traffic)", async () => {
     // the vitest env points both regions at a closed port: the steady-state probe is degraded
-    const r = await runDrill({ ...env, DRILL_PROBE_QUERY: "coffee mug" }, createExecutionContext(), "primary_down", "test");
+    const r = await runDrill(app.fetch, { ...env, DRILL_PROBE_QUERY: "coffee mug" }, createExecutionContext(), "primary_down", "test");
     expect(r.status).toBe("skipped");
     expect(r.reason).toMatch(/steady state not met/);
     expect(r.timeline.map((e) => e.event)).not.toContain("fault_injected");
   });
 
   it("skips without DRILL_SECRET (probes could not be signed)", async () => {
-    const r = await runDrill({ ...drillEnv, DRILL_SECRET: undefined }, createExecutionContext(), "all_down", "test");
+    const r = await runDrill(app.fetch, { ...drillEnv, DRILL_SECRET: undefined }, createExecutionContext(), "all_down", "test");
     expect(r).toMatchObject({ status: "skipped", reason: expect.stringMatching(/DRILL_SECRET/) });
   });
 
   it("a drill that misses its RTO fails and fires the drill alert; a later pass resolves it", async () => {
     const slowRecovery = { ...drillEnv, GPU_BREAKER_COOLDOWN_MS: "4000", DRILL_RTO_MS: "1000" };
-    const failed = await runDrill(slowRecovery, createExecutionContext(), "primary_down", "test");
+    const failed = await runDrill(app.fetch, slowRecovery, createExecutionContext(), "primary_down", "test");
     expect(failed.status).toBe("fail");
     expect(failed.results.checks.find((c) => c.name === "rto")).toMatchObject({ ok: false });
     const alert = await env.DB.prepare("SELECT state, kind, summary FROM alerts WHERE id = 'drill:primary_down'").first<{ state: string; kind: string; summary: string }>();
@@ -130,7 +130,7 @@ describe("drill scenarios via the scheduled handler", () => {
     await applyConditions(env.DB, [], Date.now());
     expect((await env.DB.prepare("SELECT state FROM alerts WHERE id = 'drill:primary_down'").first<{ state: string }>())?.state).toBe("firing");
 
-    const passed = await runDrill(drillEnv, createExecutionContext(), "primary_down", "test");
+    const passed = await runDrill(app.fetch, drillEnv, createExecutionContext(), "primary_down", "test");
     expect(passed.status).toBe("pass");
     const after = await env.DB.prepare("SELECT state FROM alerts WHERE id = 'drill:primary_down'").first<{ state: string }>();
     expect(after?.state).toBe("resolved");

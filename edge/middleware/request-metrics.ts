@@ -1,0 +1,69 @@
+/**
+ * One metrics sample per request (edge/metrics/collector.ts), recorded after the handler answered — 4xx, cache hits
+ * and drill probes included. The handler says what it served through typed Context variables: `c.var.served` (the
+ * rank plan, cache status, degraded reasons, scores) and `c.var.stages` (recordStage, edge/middleware/timing.ts); a
+ * request without `served` (rejected before it was ranked) counts under variant and models "none".
+ */
+import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import type { Bindings } from "../env";
+import { recordRequest } from "../metrics/collector";
+import type { RequestSample } from "../metrics/types";
+import { serialiseDegradedReasons, type DegradedReason } from "../search/degraded";
+import type { RankPlan } from "../search/rank-plan";
+import type { DrillVariables } from "./drill-probe";
+import { since, type StageVariables } from "./timing";
+
+export type CacheStatus = RequestSample["cache"];
+
+/** What a ranking handler served. */
+export interface ServedRequest {
+  plan: RankPlan;
+  cache: CacheStatus;
+  /** why the answer is degraded (none: not degraded) */
+  degraded: readonly DegradedReason[];
+  /** the returned items' light and heavy scores (for the score-drift rollups); absent on a cache hit */
+  scores?: { light: number[]; heavy: number[] };
+}
+
+export interface RequestMetricsVariables extends StageVariables, DrillVariables {
+  served?: ServedRequest;
+}
+
+type MetricsEnv = { Bindings: Bindings; Variables: RequestMetricsVariables };
+
+function colo(c: Context<MetricsEnv>): string {
+  const cf = (c.req.raw as { cf?: { colo?: unknown } }).cf;
+  return typeof cf?.colo === "string" ? cf.colo : "local";
+}
+
+function sampleOf(c: Context<MetricsEnv>, route: string, totalMs: number): RequestSample {
+  const served = c.var.served;
+  const base = { route, colo: colo(c), status: c.res.status, ...(c.var.drill ? { drill: true } : {}) };
+  const stages = { ...c.var.stages, total: totalMs };
+  if (!served) return { ...base, variant: "none", lightModel: "none", heavyModel: "none", cache: "BYPASS", stages };
+  const degradedReason = serialiseDegradedReasons(served.degraded);
+  return {
+    ...base,
+    variant: served.plan.variant,
+    lightModel: served.plan.lightModel,
+    heavyModel: served.plan.heavyModel,
+    cache: served.cache,
+    ...(degradedReason ? { degradedReason } : {}),
+    stages,
+    ...(served.scores ? { scores: served.scores } : {}),
+  };
+}
+
+/** Records the request's sample under `route` once the handler (and everything after this middleware) answered. */
+export function requestMetrics(route: string) {
+  return createMiddleware<MetricsEnv>(async (c, next) => {
+    const started = performance.now();
+    await next();
+    try {
+      recordRequest(c.env, c.executionCtx as ExecutionContext, sampleOf(c, route, since(started)));
+    } catch (err) {
+      console.error("recordRequest failed", err);
+    }
+  });
+}
