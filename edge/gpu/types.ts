@@ -1,6 +1,6 @@
-/** Boundary types between the edge cascade and the GPU tier (contract C5). */
+/** Boundary types between the edge cascade and the GPU tier (CONTRACTS.md C5). */
 
-/** One document sent to the heavy re-ranker (C4 request document). Long text fields are truncated by the caller. */
+/** One document sent to the heavy re-ranker (CONTRACTS.md C4 request document). Long text fields are truncated by the caller. */
 export interface HeavyDoc {
   id: string;
   title: string;

@@ -1,4 +1,4 @@
-"""C3 registry: versioned dirs, manifest with sha256 per file, current.json, export of models.ts and seed.sql."""
+"""CONTRACTS.md C3 registry: versioned dirs, manifest with sha256 per file, current.json, export of models.ts and seed.sql."""
 from __future__ import annotations
 
 import json

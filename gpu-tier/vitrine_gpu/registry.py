@@ -1,4 +1,4 @@
-"""Model registry (contract C3): versioned directories with a manifest, plus current.json.
+"""Model registry (CONTRACTS.md C3): versioned directories with a manifest, plus current.json.
 
 Layout::
 

@@ -1,4 +1,4 @@
-"""The export step (contract C3): edge/generated/models.ts and .vitrine/registry/seed.sql from the registry."""
+"""The export step (CONTRACTS.md C3): edge/generated/models.ts and .vitrine/registry/seed.sql from the registry."""
 from __future__ import annotations
 
 import json

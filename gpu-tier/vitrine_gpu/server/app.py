@@ -1,4 +1,5 @@
-"""FastAPI app speaking the SageMaker container contract (CONTRACTS.md C4; the JSON contract is in gpu-tier/README.md).
+"""FastAPI app speaking the SageMaker container contract (CONTRACTS.md C4; the JSON contract is in gpu-tier/README.md,
+"HTTP contract").
 
 Routes: GET /ping, POST /invocations, POST /endpoints/{name}/invocations (what the AWS SDK calls when its endpoint
 is pointed at this server), GET /metrics. Every error is JSON {"error", "message"}; bad input is always a 4xx.
