@@ -8,7 +8,6 @@ export interface HeavyDoc {
   color?: string;
   bullets?: string;
   description?: string;
-  category?: string;
 }
 
 export interface HeavyRankRequest {

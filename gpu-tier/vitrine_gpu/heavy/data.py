@@ -92,7 +92,7 @@ def load_dataset(with_products: bool = True) -> Dataset:
     return Dataset(source, ordered, products, _file_hash(files))
 
 
-DOC_FIELDS = ("id", "title", "brand", "color", "bullets", "description", "category")
+DOC_FIELDS = ("id", "title", "brand", "color", "bullets", "description")
 
 
 def product_as_doc(p: dict[str, Any]) -> dict[str, Any]:

@@ -109,7 +109,6 @@ class HeavyDocument(BaseModel):
     color: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
     bullets: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
     description: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
-    category: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
 
 
 class InvocationRequest(BaseModel):
