@@ -31,14 +31,15 @@ from torch import nn
 
 from .. import paths
 from .model import (
-    WEIGHTS_SOURCE, CrossEncoder, build_heavy, encode_texts, format_document, forward_texts, save_heavy,
+    NUM_CROSS_LAYERS, WEIGHTS_SOURCE, CrossEncoder, build_heavy, encode_texts, format_document, forward_texts,
+    save_heavy,
 )
 
 
 @dataclass(frozen=True)
 class HeavyConfig:
     num_layers: int = 6
-    num_cross_layers: int = 1
+    num_cross_layers: int = NUM_CROSS_LAYERS
     max_query_tokens: int = 16
     max_doc_tokens: int = 64
     epochs: int = 2
