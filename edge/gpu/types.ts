@@ -26,8 +26,8 @@ export type HeavyRankResult =
   | { ok: false; reason: HeavyFailureReason; ms: number; attempts: number; detail?: string };
 
 /**
- * A failover drill in progress (fault injection). The failover engineer owns its shape; the cascade only passes
- * it through to heavyRank.
+ * A failover drill in progress (fault injection). Its shape belongs to edge/drills/; the cascade only passes it
+ * through to heavyRank.
  */
 export interface DrillContext {
   id: string;

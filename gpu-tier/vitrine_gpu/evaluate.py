@@ -1,6 +1,6 @@
 """Offline evaluation: grouped k-fold cross-validation by query over the judged ESCI pools.
 
-For each fold the light model (ML-A's ``light.train.fit``) and the heavy cross-encoder (``heavy.train.fit_pools``)
+For each fold the light model (``light.train.fit``) and the heavy cross-encoder (``heavy.train.fit_pools``)
 are trained on the training queries only; the held-out queries' judged pools are then ranked by
 
 - ``random``  (seeded uniform scores),

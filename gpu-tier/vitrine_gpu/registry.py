@@ -5,7 +5,7 @@ Layout::
     <REGISTRY>/{light,heavy}/<version>/manifest.json + files
     <REGISTRY>/current.json            {"light": "<v>", "heavy": "<v>"}
 
-For the heavy-model engineer: after training, write the model files into a scratch directory and call
+To register a trained model, write its files into a scratch directory and call
 
     from vitrine_gpu.registry import register
     version = register("heavy", scratch_dir, {"backbone": ..., "max_tokens": ..., "weights": {...},
