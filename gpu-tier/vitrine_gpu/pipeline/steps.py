@@ -200,7 +200,7 @@ def evaluate(force: bool = False, reduced: bool = False) -> dict[str, Any]:
 
 def export(force: bool = False, reduced: bool = False) -> dict[str, Any]:
     res = export_edge()
-    log(f"export: {res['models_ts']} (light {res['light']}, heavy {res['heavy'] or '-'}), {res['seed_sql']}")
+    log(f"export: {res['models_js']} (light {res['light']}, heavy {res['heavy'] or '-'}), {res['seed_sql']}")
     return res
 
 
