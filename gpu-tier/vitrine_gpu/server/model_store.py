@@ -16,6 +16,8 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..settings import DEFAULT_MAX_MODELS
+
 log = logging.getLogger("vitrine_gpu.server.models")
 
 # Version ids look like heavy-YYYYMMDDHHMMSS-<hash8>; accept any plain directory name but never a path.
@@ -88,7 +90,7 @@ class ModelStore:
         registry: Path,
         device: str,
         *,
-        max_loaded: int = 3,
+        max_loaded: int = DEFAULT_MAX_MODELS,
         loader: Loader = default_loader,
         executor: Executor | None = None,
     ) -> None:
