@@ -48,7 +48,7 @@ ensure_dev_vars() {
 # Catalog + models: the pipeline caches every step by input hash, so this is quick when nothing changed.
 ensure_models() {
   local mode=${1:-full}
-  if [ -f "$STATE/registry/current.json" ] && [ -f "$ROOT/edge/generated/models.ts" ] && [ -f "$STATE/catalog/catalog.sql" ]; then
+  if [ -f "$STATE/registry/current.json" ] && [ -f "$ROOT/edge/generated/models.js" ] && [ -f "$STATE/catalog/catalog.sql" ]; then
     return 0
   fi
   if [ "$mode" = reduced ]; then

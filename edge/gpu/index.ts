@@ -1,5 +1,5 @@
 /**
- * heavyRank: the cascade's single entry to the GPU tier (contract C5).
+ * heavyRank: the cascade's single entry to the GPU tier (CONTRACTS.md C5).
  *
  * Primary then secondary endpoint (two regions), each behind its own circuit breaker, all attempts sharing one
  * deadline budget (edge/gpu/resilient.ts). Optional hedging: with GPU_HEDGE_PERCENTILE set (e.g. "95"), the

@@ -1,5 +1,5 @@
 /**
- * One SageMaker InvokeEndpoint call to the GPU tier (C4 body), with an AbortSignal deadline; it answers a typed
+ * One SageMaker InvokeEndpoint call to the GPU tier (CONTRACTS.md C4 body), with an AbortSignal deadline; it answers a typed
  * GpuOutcome (edge/gpu/outcome.ts) and never throws.
  * The AWS SDK's browser build runs in workerd; credentials come explicitly from the worker's secrets, and
  * `endpointUrl` (GPU_ENDPOINT_URL) overrides the regional runtime URL for a local gpu-tier. SDK retries are off:

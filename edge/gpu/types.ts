@@ -1,8 +1,8 @@
-/** Boundary types between the edge cascade and the GPU tier (contract C5). */
+/** Boundary types between the edge cascade and the GPU tier (CONTRACTS.md C5). */
 import type { GpuEndpoint } from "./endpoints";
 import type { GpuOutcome } from "./outcome";
 
-/** One document sent to the heavy re-ranker (C4 request document). Long text fields are truncated by the caller. */
+/** One document sent to the heavy re-ranker (CONTRACTS.md C4 request document). Long text fields are truncated by the caller. */
 export interface HeavyDoc {
   id: string;
   title: string;
@@ -10,7 +10,6 @@ export interface HeavyDoc {
   color?: string;
   bullets?: string;
   description?: string;
-  category?: string;
 }
 
 export interface HeavyRankRequest {

@@ -1,4 +1,4 @@
-/** Boundary types of the monitoring platform (contract C5). */
+/** Boundary types of the monitoring platform: what routes and cron jobs hand to the collector and rollups. */
 
 /** One served request, as the search/rerank routes report it to `recordRequest`. */
 export interface RequestSample {

@@ -47,7 +47,7 @@ export interface CascadeResult {
 }
 
 /** Text field limits for the GPU request: the heavy model truncates to its token budget anyway. */
-export const DOC_LIMITS = { title: 300, brand: 100, color: 100, bullets: 1000, description: 1000, category: 300 } as const;
+export const DOC_LIMITS = { title: 300, brand: 100, color: 100, bullets: 1000, description: 1000 } as const;
 
 function clip(s: unknown, max: number): string {
   const str = typeof s === "string" ? s : s == null ? "" : String(s);
@@ -56,7 +56,7 @@ function clip(s: unknown, max: number): string {
 
 export function toHeavyDoc(row: CandidateRow): HeavyDoc {
   const doc: HeavyDoc = { id: String(row.id), title: clip(row.title, DOC_LIMITS.title) };
-  const optional = ["brand", "color", "bullets", "description", "category"] as const;
+  const optional = ["brand", "color", "bullets", "description"] as const;
   for (const f of optional) {
     const v = clip(row[f], DOC_LIMITS[f]);
     if (v) doc[f] = v;

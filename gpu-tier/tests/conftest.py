@@ -47,7 +47,7 @@ def _sha256(path: Path) -> str:
 
 
 def write_heavy_version(registry: Path, version: str, seed: int) -> Path:
-    """A tiny random heavy model saved with the heavy engineer's save function, plus its C3 manifest."""
+    """A tiny random heavy model saved with ``heavy.save_tiny_heavy`` (the real save path), plus its CONTRACTS.md C3 manifest."""
     from vitrine_gpu.heavy import save_tiny_heavy
 
     vdir = registry / "heavy" / version

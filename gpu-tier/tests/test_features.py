@@ -1,4 +1,4 @@
-"""C1 catalog build and C2 features: tokenizer, match expressions, features from rows via the shared SQL."""
+"""CONTRACTS.md C1 catalog build and C2 features: tokenizer, match expressions, features from rows via the shared SQL."""
 from __future__ import annotations
 
 import json

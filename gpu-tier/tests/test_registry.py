@@ -1,4 +1,4 @@
-"""C3 registry: versioned dirs, manifest with sha256 per file, current.json, export of models.ts and seed.sql."""
+"""CONTRACTS.md C3 registry: versioned dirs, manifest with sha256 per file, current.json, export of models.js and seed.sql."""
 from __future__ import annotations
 
 import json
@@ -61,8 +61,11 @@ def test_train_register_and_export(tmp_path: Path) -> None:
 
     heavy = registry.register("heavy", _src(tmp_path), {}, registry=reg)
     gen = tmp_path / "edge" / "generated"
+    gen.mkdir(parents=True)
+    (gen / "models.ts").write_text("// stale output of an older export\n")
     res = export_edge(reg, gen)
-    ts = (gen / "models.ts").read_text()
+    ts = (gen / "models.js").read_text()
+    assert not (gen / "models.ts").exists()
     assert res["light"] == v and res["heavy"] == heavy
     imp = re.search(r'import light_0 from "([^"]+)";', ts)
     assert imp and (gen / imp.group(1)).resolve() == (reg / "light" / v / "model.onnx").resolve()

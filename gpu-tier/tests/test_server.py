@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from vitrine_gpu.heavy import load_heavy
-from vitrine_gpu.server import ServerConfig, create_app
+from vitrine_gpu.server import Settings, create_app
 from vitrine_gpu.server.app import GpuServer
 
 pytestmark = pytest.mark.anyio
@@ -37,7 +37,7 @@ BODY = {"query": "insulated water bottle", "documents": DOCS}
 
 
 @asynccontextmanager
-async def serve(config: ServerConfig, *, wait_ready: bool = True) -> AsyncIterator[tuple[httpx.AsyncClient, GpuServer]]:
+async def serve(config: Settings, *, wait_ready: bool = True) -> AsyncIterator[tuple[httpx.AsyncClient, GpuServer]]:
     app = create_app(config)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -56,8 +56,8 @@ def direct_scores(registry: Path, version: str, query: str, docs: list[dict[str,
     return load_heavy(registry / "heavy" / version, "cpu").score_batch([(query, d) for d in docs])
 
 
-def cfg(registry: Path, **kw: Any) -> ServerConfig:
-    return ServerConfig(registry=registry, device="cpu", **{"max_batch_size": 64, "max_delay_ms": 2, **kw})
+def cfg(registry: Path, **kw: Any) -> Settings:
+    return Settings(registry=registry, device="cpu", **{"max_batch_size": 64, "max_delay_ms": 2, **kw})
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ import httpx
 
 from . import paths
 
-DOC_FIELDS = ("id", "title", "brand", "color", "bullets", "description", "category")
+DOC_FIELDS = ("id", "title", "brand", "color", "bullets", "description")
 
 
 # -- workload ---------------------------------------------------------------------------------------------------------

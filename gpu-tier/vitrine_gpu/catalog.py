@@ -1,4 +1,4 @@
-"""Catalog (contract C1): ESCI (or synthetic) products -> catalog.sqlite (the D1 migrations applied) + catalog.sql.
+"""Catalog (CONTRACTS.md C1): ESCI (or synthetic) products -> catalog.sqlite (the D1 migrations applied) + catalog.sql.
 
 Each product row also carries the token columns of ``features.token_columns`` (TOKEN_COLUMNS), computed here once
 from the clipped text (``catalog_row``) so the edge does not tokenise product text per request; every writer below

@@ -1,11 +1,11 @@
 """Offline evaluation: grouped k-fold cross-validation by query over the judged ESCI pools.
 
-For each fold the light model (ML-A's ``light.train.fit``) and the heavy cross-encoder (``heavy.train.fit_pools``)
+For each fold the light model (``light.train.fit``) and the heavy cross-encoder (``heavy.train.fit_pools``)
 are trained on the training queries only; the held-out queries' judged pools are then ranked by
 
 - ``random``  (seeded uniform scores),
 - ``bm25``    (the combined bm25 column of edge/search/candidates.sql on catalog.sqlite),
-- ``light``   (light MLP on the C2 features),
+- ``light``   (light MLP on the CONTRACTS.md C2 features),
 - ``heavy``   (cross-encoder over the whole pool),
 - ``cascade`` (light keeps its top M=50, the heavy model re-orders those; the rest stay below in light order),
 - ``cascade+blend`` (as cascade, but the top M are ordered by z(heavy) + w * z(light), per-query z-scores; w

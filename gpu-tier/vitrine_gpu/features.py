@@ -1,4 +1,4 @@
-"""Light-model features (contract C2). edge/search/features.ts implements exactly the same; keep them in step.
+"""Light-model features (CONTRACTS.md C2). edge/search/features.ts implements exactly the same; keep them in step.
 
 Rows are dicts with the columns of edge/search/retrieve.sql / candidates.sql (bm25* already negated: higher is
 better; candidates the query does not match have bm25* = 0). Every value is computed in float64 in a fixed order
@@ -70,7 +70,7 @@ def tokenize(s: str | None) -> list[str]:
 
 
 def token_columns(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The precomputed token columns of a product (contracts C1/C2), written by catalog.py at build time so the edge
+    """The precomputed token columns of a product (CONTRACTS.md C1/C2), written by catalog.py at build time so the edge
     does not tokenise product text per request. ``title_terms`` / ``brand_terms`` / ``color_terms`` /
     ``category_terms``: the field's tokens in order, repeats kept, joined with single spaces (tokens never contain
     spaces; '' when none); ``text_terms``: the unique tokens of bullets then description in order of first

@@ -1,12 +1,14 @@
-"""Where things live. Everything generated goes under <repo>/.vitrine (git-ignored); datasets are read in place."""
+"""Where things live. Everything generated goes under <repo>/.vitrine (git-ignored); datasets are read in place.
+The locations that can move (VITRINE_STATE, VITRINE_REGISTRY, VITRINE_SHARED) come from vitrine_gpu/settings.py."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-STATE = Path(os.environ.get("VITRINE_STATE", REPO / ".vitrine"))
-REGISTRY = Path(os.environ.get("VITRINE_REGISTRY", STATE / "registry"))
+from .settings import REPO, Settings
+
+_settings = Settings()
+STATE = _settings.state
+REGISTRY = _settings.registry
 CATALOG = STATE / "catalog"
 MIGRATIONS = REPO / "migrations"
 RETRIEVE_SQL = REPO / "edge" / "search" / "retrieve.sql"
@@ -15,9 +17,8 @@ EDGE_GENERATED = REPO / "edge" / "generated"
 
 
 def shared_dir() -> Path | None:
-    """../shared next to the checkout (CI and developers), or VITRINE_SHARED."""
-    env = os.environ.get("VITRINE_SHARED")
-    cand = Path(env) if env else REPO.parent / "shared"
+    """../shared next to the checkout (CI and developers), or VITRINE_SHARED; None without a datasets/ folder."""
+    cand = Settings().shared
     return cand if (cand / "datasets").is_dir() else None
 
 

@@ -1,11 +1,11 @@
-"""Model registry (contract C3): versioned directories with a manifest, plus current.json.
+"""Model registry (CONTRACTS.md C3): versioned directories with a manifest, plus current.json.
 
 Layout::
 
     <REGISTRY>/{light,heavy}/<version>/manifest.json + files
     <REGISTRY>/current.json            {"light": "<v>", "heavy": "<v>"}
 
-For the heavy-model engineer: after training, write the model files into a scratch directory and call
+To register a trained model, write its files into a scratch directory and call
 
     from vitrine_gpu.registry import register
     version = register("heavy", scratch_dir, {"backbone": ..., "max_tokens": ..., "weights": {...},
@@ -19,21 +19,19 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import paths
+from .settings import Settings
 
 KINDS = ("light", "heavy")
 
 
 def registry_dir() -> Path:
-    """The registry root (honours VITRINE_REGISTRY at call time, not only at import time)."""
-    env = os.environ.get("VITRINE_REGISTRY")
-    return Path(env) if env else paths.REGISTRY
+    """The registry root (settings.registry, read at call time: VITRINE_REGISTRY may change after import)."""
+    return Settings().registry
 
 
 def sha256_file(path: Path) -> str:

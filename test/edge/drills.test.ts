@@ -39,7 +39,7 @@ const drillEnv: Bindings = {
 const gpuCalls: string[] = [];
 const realFetch = globalThis.fetch;
 
-/** The GPU regions' stand-in: answers InvokeEndpoint with one score per document (C4 response). */
+/** The GPU regions' stand-in: answers InvokeEndpoint with one score per document (CONTRACTS.md C4 response). */
 async function gpuStandIn(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
   const req = new Request(input, init);
   const url = new URL(req.url);

@@ -1,5 +1,5 @@
 /**
- * C2 parity: the TypeScript features (edge/search/features.ts) against the Python ones (vitrine_gpu/features.py),
+ * CONTRACTS.md C2 parity: the TypeScript features (edge/search/features.ts) against the Python ones (vitrine_gpu/features.py),
  * on the fixture Python wrote from rows retrieved with the shared SQL (`python -m vitrine_gpu.features_fixture`).
  * The rows carry the token columns the catalog build precomputed; Python's features come from the raw text, so
  * matching them also checks those columns. Rows without the columns (the raw-text fallback) must match too.

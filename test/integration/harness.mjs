@@ -139,7 +139,7 @@ function handle(proc, port, extra = {}) {
   };
 }
 
-/** Starts the gpu-tier (C4) and waits until /ping answers 200 (a model is loaded). */
+/** Starts the gpu-tier (CONTRACTS.md C4) and waits until /ping answers 200 (a model is loaded). */
 export async function startGpu({ port, registry, env = {}, args = [], timeoutMs = 180_000 } = {}) {
   const p = port ?? (await freePort());
   const proc = spawnLogged(`gpu:${p}`, PYTHON, ["-m", "vitrine_gpu.server", "--host", "127.0.0.1", "--port", String(p), ...args], {

@@ -1,4 +1,4 @@
-"""Judged query pools for training/evaluating the heavy model, in the ESCI schema (contract C1).
+"""Judged query pools for training/evaluating the heavy model, in the ESCI schema (CONTRACTS.md C1).
 
 Source: ../shared/datasets/esci_us_150q when present, else the synthetic catalogue written by `pipeline prepare`
 (.vitrine/catalog/synthetic/{products.jsonl.gz,queries.csv.gz,labels.csv.gz}).
@@ -92,11 +92,11 @@ def load_dataset(with_products: bool = True) -> Dataset:
     return Dataset(source, ordered, products, _file_hash(files))
 
 
-DOC_FIELDS = ("id", "title", "brand", "color", "bullets", "description", "category")
+DOC_FIELDS = ("id", "title", "brand", "color", "bullets", "description")
 
 
 def product_as_doc(p: dict[str, Any]) -> dict[str, Any]:
-    """ESCI-schema product -> the GPU-tier request document shape (contract C4), mapped as the catalog maps it."""
+    """ESCI-schema product -> the GPU-tier request document shape (CONTRACTS.md C4), mapped as the catalog maps it."""
     row = esci_to_row(p)
     return {k: row[k] for k in DOC_FIELDS}
 

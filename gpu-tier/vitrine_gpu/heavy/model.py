@@ -45,6 +45,9 @@ WEIGHTS_FILE = "model.safetensors"
 DEFAULT_QUERY_TOKENS = 16
 DEFAULT_DOC_TOKENS = 64
 DEFAULT_MAX_TOKENS = DEFAULT_QUERY_TOKENS + DEFAULT_DOC_TOKENS
+# Joint (cross-attention) layers over the query + product tokens: the one default for the architecture, training
+# (HeavyConfig), loading a heavy_config.json without the field, and the README.
+NUM_CROSS_LAYERS = 1
 # Characters kept before tokenisation: a cheap upper bound so the tokenizer never chews through a 10 kB description
 # when only max_tokens wordpieces survive (≈ 4 chars per wordpiece, generous margin).
 _CHARS_PER_TOKEN_BUDGET = 8
@@ -91,7 +94,7 @@ class HeavyArch:
     max_query_tokens: int = DEFAULT_QUERY_TOKENS
     max_doc_tokens: int = DEFAULT_DOC_TOKENS
     num_layers: int = 6  # trunk layers (segment-separate)
-    num_cross_layers: int = 2  # joint layers over the concatenated query+product tokens
+    num_cross_layers: int = NUM_CROSS_LAYERS  # joint layers over the concatenated query+product tokens
     init_cos_scale: float = 10.0
 
     @property
@@ -111,7 +114,7 @@ class CrossEncoder(nn.Module):
     ``s * cos(mean q_trunk, mean d_trunk) + b + MLP([q_x, d_x, q_x*d_x])`` with q_x/d_x the masked means of the joint
     layers' output per segment (MLP's last layer zero-initialised, so training starts at the bi-encoder ranking)."""
 
-    def __init__(self, encoder: BertModel, num_cross_layers: int = 2, init_cos_scale: float = 10.0,
+    def __init__(self, encoder: BertModel, num_cross_layers: int = NUM_CROSS_LAYERS, init_cos_scale: float = 10.0,
                  copy_cross_from_trunk: bool = True) -> None:
         super().__init__()
         self.encoder = encoder
@@ -185,7 +188,7 @@ def load_tokenizer(path: Path | None = None) -> PreTrainedTokenizerBase:
 
 def build_heavy(
     num_layers: int = 6,
-    num_cross_layers: int = 2,
+    num_cross_layers: int = NUM_CROSS_LAYERS,
     max_query_tokens: int = DEFAULT_QUERY_TOKENS,
     max_doc_tokens: int = DEFAULT_DOC_TOKENS,
     pretrained: bool = True,
@@ -259,7 +262,7 @@ def load_model_dir(version_dir: Path | str) -> tuple[CrossEncoder, PreTrainedTok
     d = Path(version_dir)
     cfg = json.loads((d / HEAVY_CONFIG_FILE).read_text())
     enc_cfg = BertConfig.from_dict(json.loads((d / ENCODER_CONFIG_FILE).read_text()))
-    model = CrossEncoder(BertModel(enc_cfg, add_pooling_layer=False), int(cfg.get("num_cross_layers", 2)),
+    model = CrossEncoder(BertModel(enc_cfg, add_pooling_layer=False), int(cfg.get("num_cross_layers", NUM_CROSS_LAYERS)),
                          copy_cross_from_trunk=False)
     model.load_state_dict(load_file(str(d / WEIGHTS_FILE)))
     model.eval()

@@ -31,14 +31,15 @@ from torch import nn
 
 from .. import paths
 from .model import (
-    WEIGHTS_SOURCE, CrossEncoder, build_heavy, encode_texts, format_document, forward_texts, save_heavy,
+    NUM_CROSS_LAYERS, WEIGHTS_SOURCE, CrossEncoder, build_heavy, encode_texts, format_document, forward_texts,
+    save_heavy,
 )
 
 
 @dataclass(frozen=True)
 class HeavyConfig:
     num_layers: int = 6
-    num_cross_layers: int = 1
+    num_cross_layers: int = NUM_CROSS_LAYERS
     max_query_tokens: int = 16
     max_doc_tokens: int = 64
     epochs: int = 2
@@ -85,7 +86,7 @@ class TextPool:
 
 
 def pools_from_light_data(data: Any) -> dict[str, TextPool]:
-    """TextPools from ML-A's LightData (candidate rows carry title/brand/color/bullets/description)."""
+    """TextPools from the light trainer's LightData (candidate rows carry title/brand/color/bullets/description)."""
     return {
         qid: TextPool(qid, l.query, [format_document(r) for r in l.rows], [float(g) for g in l.gains])
         for qid, l in data.lists.items()
@@ -292,7 +293,7 @@ def fit_pools(pools: Sequence[TextPool], config: HeavyConfig, base: CrossEncoder
 
 
 def load_pools() -> tuple[dict[str, TextPool], dict[str, Any]]:
-    """Judged pools of the prepared catalogue (via ML-A's LightData: candidates.sql rows + gains)."""
+    """Judged pools of the prepared catalogue (via the light trainer's LightData: candidates.sql rows + gains)."""
     from ..light.train import LightData
 
     data = LightData.load()

@@ -1,4 +1,4 @@
-"""The light ranker: a small MLP over the C2 features, trained listwise on judged pools, exported to ONNX.
+"""The light ranker: a small MLP over the CONTRACTS.md C2 features, trained listwise on judged pools, exported to ONNX.
 
 - `LightData.load()` builds one candidate list per judged query (rows via edge/search/candidates.sql, features,
   ESCI gains), exactly what POST /v1/rerank computes at the edge.

@@ -49,7 +49,7 @@ def gains_to_grades(g: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LightData:
-    """One judged candidate list per query: rows via candidates.sql, C2 features, gains."""
+    """One judged candidate list per query: rows via candidates.sql, CONTRACTS.md C2 features, gains."""
     lists: dict[str, QueryList]
     skipped_products: int = 0
     source: dict[str, Any] = field(default_factory=dict)

@@ -1,10 +1,7 @@
 """The pipeline steps. Each returns a small JSON-able result and is skipped when its input hash is unchanged."""
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -165,24 +162,11 @@ def train_and_register_light(config: Any, folds: int, data_hash: str, catalog_di
     return version, metrics
 
 
-# ---------------------------------------------------------------- heavy model + evaluation (other engineer's code)
-
-def _call(fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """Call fn with the keyword arguments it accepts."""
-    params = inspect.signature(fn).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return fn(**kwargs)
-    return fn(**{k: v for k, v in kwargs.items() if k in params})
-
+# ---------------------------------------------------------------- heavy model + evaluation
 
 def train_heavy(force: bool = False, reduced: bool = False) -> dict[str, Any]:
-    try:
-        mod = importlib.import_module("vitrine_gpu.heavy.train")
-    except ModuleNotFoundError as e:
-        if e.name and e.name.startswith("vitrine_gpu.heavy"):
-            log("train-heavy: vitrine_gpu.heavy.train is not there yet; skipped")
-            return {"skipped": True}
-        raise
+    from ..heavy.train import pipeline_step as train_and_register_heavy  # torch + transformers: imported when run
+
     src = catalog.read_source()
     h = cache.input_hash("train-heavy", src["sha256"], registry.code_hash("heavy"), reduced)
 
@@ -191,34 +175,23 @@ def train_heavy(force: bool = False, reduced: bool = False) -> dict[str, Any]:
         return bool(v) and (registry.version_dir("heavy", v) / "manifest.json").exists()
 
     def run() -> dict[str, Any]:
-        entry = getattr(mod, "pipeline_step", None) or getattr(mod, "main")
-        out = _call(entry, reduced=reduced, force=force)
-        version = out if isinstance(out, str) else (out or {}).get("version") if isinstance(out, dict) else None
-        version = version or registry.read_current().get("heavy")
-        return {"version": version}
+        return {"version": train_and_register_heavy(reduced=reduced, force=force)["version"]}
 
     res = _run_cached("train-heavy", h, force, done, run)
-    if res.get("version") and registry.read_current().get("heavy") != res["version"]:
+    if registry.read_current().get("heavy") != res["version"]:
         registry.set_current_version("heavy", res["version"])
     return res
 
 
 def evaluate(force: bool = False, reduced: bool = False) -> dict[str, Any]:
-    try:
-        mod = importlib.import_module("vitrine_gpu.evaluate")
-    except ModuleNotFoundError as e:
-        if e.name == "vitrine_gpu.evaluate":
-            log("evaluate: vitrine_gpu.evaluate is not there yet; skipped")
-            return {"skipped": True}
-        raise
+    from ..evaluate import pipeline_step as run_evaluation
+
     cur = registry.read_current()
     h = cache.input_hash("evaluate", catalog.read_source()["sha256"], cur, registry.code_hash("evaluate", "light",
                          "heavy", "features", "metrics"), reduced)
 
     def run() -> dict[str, Any]:
-        entry = getattr(mod, "pipeline_step", None) or getattr(mod, "main")
-        out = _call(entry, reduced=reduced, force=force)
-        return out if isinstance(out, dict) else {"result": out}
+        return run_evaluation(reduced=reduced, force=force)
 
     return _run_cached("evaluate", h, force, lambda prev: True, run)
 
@@ -227,7 +200,7 @@ def evaluate(force: bool = False, reduced: bool = False) -> dict[str, Any]:
 
 def export(force: bool = False, reduced: bool = False) -> dict[str, Any]:
     res = export_edge()
-    log(f"export: {res['models_ts']} (light {res['light']}, heavy {res['heavy'] or '-'}), {res['seed_sql']}")
+    log(f"export: {res['models_js']} (light {res['light']}, heavy {res['heavy'] or '-'}), {res['seed_sql']}")
     return res
 
 

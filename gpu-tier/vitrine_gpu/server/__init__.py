@@ -1,9 +1,12 @@
-"""GPU tier HTTP server (SageMaker container contract, CONTRACTS.md C4).
+"""GPU tier HTTP server (SageMaker container contract, CONTRACTS.md C4; the JSON
+contract is in gpu-tier/README.md).
 
-`python -m vitrine_gpu.server --host 127.0.0.1 --port 8080` runs it; `create_app(ServerConfig(...))` builds the ASGI app.
+`python -m vitrine_gpu.server --host 127.0.0.1 --port 8080` runs it; `create_app(Settings(...))` builds the ASGI app
+(vitrine_gpu/settings.py: every setting, its default and its environment variable).
 """
 from __future__ import annotations
 
-from .app import ServerConfig, create_app
+from ..settings import Settings
+from .app import create_app
 
-__all__ = ["ServerConfig", "create_app"]
+__all__ = ["Settings", "create_app"]

@@ -1,4 +1,5 @@
-"""FastAPI app speaking the SageMaker container contract (CONTRACTS.md C4; the JSON contract is in gpu-tier/README.md).
+"""FastAPI app speaking the SageMaker container contract (CONTRACTS.md C4; the JSON contract is in gpu-tier/README.md,
+"HTTP contract").
 
 Routes: GET /ping, POST /invocations, POST /endpoints/{name}/invocations (what the AWS SDK calls when its endpoint
 is pointed at this server), GET /metrics. Every error is JSON {"error", "message"}; bad input is always a 4xx.
@@ -8,13 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..settings import Settings
 from .batcher import BatcherClosed, BatchFailed, DynamicBatcher
 from .model_store import InvalidModelVersion, Loader, ModelLoadError, ModelNotFound, ModelStore, Scorer
 from .prom import CONTENT_TYPE, ServerMetrics
@@ -35,22 +35,7 @@ TARGET_VARIANT = "x-amzn-sagemaker-target-variant"
 INVOKED_VARIANT = "X-Amzn-Invoked-Production-Variant"
 
 MAX_QUERY_CHARS = 500
-MAX_DOCUMENTS = 256
 MAX_FIELD_CHARS = 65_536
-MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit
-
-
-DEFAULT_BATCH = {"cuda": 256, "cpu": 64}
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw not in (None, "") else default
 
 
 def resolve_device(requested: str) -> str:
@@ -60,20 +45,6 @@ def resolve_device(requested: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-@dataclass
-class ServerConfig:
-    registry: Path = field(default_factory=lambda: _default_registry())
-    device: str = field(default_factory=lambda: os.environ.get("VITRINE_DEVICE", "auto"))
-    # Pairs per score_batch call; None = 256 on CUDA, 64 on CPU (a CPU gains little from big batches, only latency).
-    max_batch_size: int | None = field(default_factory=lambda: _env_int("VITRINE_MAX_BATCH_SIZE", 0) or None)
-    max_delay_ms: float = field(default_factory=lambda: _env_float("VITRINE_MAX_DELAY_MS", 5.0))
-    max_models: int = field(default_factory=lambda: _env_int("VITRINE_MAX_MODELS", 3))
-    inference_threads: int = 1  # HeavyScorer is not thread-safe, and one GPU runs one batch at a time anyway
-    max_documents: int = MAX_DOCUMENTS
-    max_body_bytes: int = MAX_BODY_BYTES
-    loader: Loader | None = None  # (version_dir, device) -> scorer; None = vitrine_gpu.heavy.load_heavy
 
 
 def make_heavy_loader(max_batch_size: int) -> Loader:
@@ -92,12 +63,6 @@ def make_heavy_loader(max_batch_size: int) -> Loader:
     return load
 
 
-def _default_registry() -> Path:
-    from vitrine_gpu.paths import REGISTRY
-
-    return REGISTRY
-
-
 # -- request schema ------------------------------------------------------------------------------------------------
 class HeavyDocument(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
@@ -108,7 +73,6 @@ class HeavyDocument(BaseModel):
     color: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
     bullets: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
     description: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
-    category: str | None = Field(default=None, max_length=MAX_FIELD_CHARS)
 
 
 class InvocationRequest(BaseModel):
@@ -169,10 +133,10 @@ def _error(status: int, error: str, message: str, headers: dict[str, str] | None
 class GpuServer:
     """State shared by the routes: device, model store, batcher, metrics."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: Settings) -> None:
         self.config = config
         self.device = resolve_device(config.device)
-        self.max_batch_size = config.max_batch_size or DEFAULT_BATCH["cuda" if self.device.startswith("cuda") else "cpu"]
+        self.max_batch_size = config.batch_size_for(self.device)
         self.load_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vitrine-load")
         self.infer_executor = ThreadPoolExecutor(max_workers=max(1, config.inference_threads),
                                                  thread_name_prefix="vitrine-infer")
@@ -297,10 +261,10 @@ class GpuServer:
         }, headers=headers)
 
 
-def create_app(config: ServerConfig | None = None, *, preload: bool = True) -> FastAPI:
+def create_app(config: Settings | None = None, *, preload: bool = True) -> FastAPI:
     """Build the app. With `preload`, the startup lifespan starts loading current.json's heavy versions in the
     background (/ping answers 503 until the default is loaded)."""
-    server = GpuServer(config or ServerConfig())
+    server = GpuServer(config or Settings())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

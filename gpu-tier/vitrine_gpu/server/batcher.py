@@ -20,6 +20,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..settings import DEFAULT_BATCH, DEFAULT_MAX_DELAY_MS
 from .model_store import Scorer
 
 log = logging.getLogger("vitrine_gpu.server.batcher")
@@ -89,8 +90,8 @@ class DynamicBatcher:
     def __init__(
         self,
         *,
-        max_batch_size: int = 64,
-        max_delay_ms: float = 5.0,
+        max_batch_size: int = DEFAULT_BATCH["cpu"],
+        max_delay_ms: float = DEFAULT_MAX_DELAY_MS,
         executor: Executor | None = None,
         on_batch: Callable[[BatchRecord], None] | None = None,
         on_queue_time: Callable[[str, float], None] | None = None,

@@ -16,6 +16,8 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..settings import DEFAULT_MAX_MODELS
+
 log = logging.getLogger("vitrine_gpu.server.models")
 
 # Version ids look like heavy-YYYYMMDDHHMMSS-<hash8>; accept any plain directory name but never a path.
@@ -88,7 +90,7 @@ class ModelStore:
         registry: Path,
         device: str,
         *,
-        max_loaded: int = 3,
+        max_loaded: int = DEFAULT_MAX_MODELS,
         loader: Loader = default_loader,
         executor: Executor | None = None,
     ) -> None:
@@ -101,7 +103,6 @@ class ModelStore:
         self._executor = executor
         self._models: OrderedDict[str, Scorer] = OrderedDict()
         self._loading: dict[str, asyncio.Future[Scorer]] = {}
-        self._manifests: dict[str, dict[str, Any]] = {}
         self.pinned: list[str] = []
         self.load_count = 0  # loads performed (tests and metrics)
         self.on_change: Callable[[], None] | None = None
@@ -116,9 +117,6 @@ class ModelStore:
 
     def is_loaded(self, version: str) -> bool:
         return version in self._models
-
-    def manifest(self, version: str) -> dict[str, Any]:
-        return self._manifests.get(version, {})
 
     def version_dir(self, version: str) -> Path:
         if not _VERSION_RE.match(version):
@@ -175,10 +173,8 @@ class ModelStore:
     async def _load(self, version: str, version_dir: Path) -> Scorer:
         loop = asyncio.get_running_loop()
         log.info("loading heavy model %s on %s", version, self.device)
-        manifest = json.loads((version_dir / "manifest.json").read_text())
         scorer = await loop.run_in_executor(self._executor, self._loader, version_dir, self.device)
         self.load_count += 1
-        self._manifests[version] = manifest if isinstance(manifest, dict) else {}
         self._models[version] = scorer
         self._models.move_to_end(version)
         self._evict()
@@ -193,7 +189,6 @@ class ModelStore:
             if victim is None:
                 return
             del self._models[victim]
-            self._manifests.pop(victim, None)
             log.info("evicted heavy model %s", victim)
 
 

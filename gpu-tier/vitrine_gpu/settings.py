@@ -1,0 +1,75 @@
+"""The gpu-tier's settings: one object, each default written once, read from ``VITRINE_*`` environment variables.
+
+The server (``vitrine_gpu.server``: app, batcher, model store) and its CLI take a ``Settings``; CLI flags and
+keyword arguments override the environment, which overrides the defaults below. The pipeline reads the paths
+(``state``, ``registry``, ``shared``) through ``vitrine_gpu.paths``. Empty variables count as unset.
+
+| variable | field | default |
+| --- | --- | --- |
+| `VITRINE_STATE` | `state` | `<repo>/.vitrine` |
+| `VITRINE_REGISTRY` | `registry` | `<state>/registry` |
+| `VITRINE_SHARED` | `shared` | `<repo>/../shared` |
+| `VITRINE_HOST` | `host` | `127.0.0.1` |
+| `VITRINE_PORT` (or SageMaker's `SAGEMAKER_BIND_TO_PORT`) | `port` | `8080` |
+| `VITRINE_MODEL_DIR` | `model_dir` | none (a SageMaker model dir; overrides `registry`) |
+| `VITRINE_DEVICE` | `device` | `auto` (cuda when torch sees a GPU, else cpu) |
+| `VITRINE_MAX_BATCH_SIZE` | `max_batch_size` | 256 on CUDA, 64 on CPU (`DEFAULT_BATCH`; 0 = that default) |
+| `VITRINE_MAX_DELAY_MS` | `max_delay_ms` | `5` |
+| `VITRINE_MAX_MODELS` | `max_models` | `3` |
+| `VITRINE_LOG_LEVEL` | `log_level` | `info` |
+| `VITRINE_ACCESS_LOG` | `access_log` | off |
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Pairs per score_batch call when max_batch_size is not set: a CPU gains little from big batches, only latency.
+DEFAULT_BATCH = {"cuda": 256, "cpu": 64}
+DEFAULT_MAX_DELAY_MS = 5.0  # longest wait for more pairs after the first one queues
+DEFAULT_MAX_MODELS = 3  # heavy versions held at once (LRU; the defaults are never evicted)
+MAX_DOCUMENTS = 256
+MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VITRINE_", env_ignore_empty=True, extra="ignore",
+                                      populate_by_name=True, arbitrary_types_allowed=True)
+
+    # -- where things live (pipeline and server)
+    state: Path = REPO / ".vitrine"
+    registry: Path = Field(default_factory=lambda data: data["state"] / "registry")
+    shared: Path = REPO.parent / "shared"
+
+    # -- the server process
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, validation_alias=AliasChoices("VITRINE_PORT", "SAGEMAKER_BIND_TO_PORT"))
+    model_dir: Path | None = None
+    device: str = "auto"
+    max_batch_size: int | None = None  # None = DEFAULT_BATCH for the device
+    max_delay_ms: float = DEFAULT_MAX_DELAY_MS
+    max_models: int = DEFAULT_MAX_MODELS
+    log_level: str = "info"
+    access_log: bool = False  # off: logging every request costs throughput
+
+    # -- limits of the HTTP contract (gpu-tier/README.md)
+    max_documents: int = MAX_DOCUMENTS
+    max_body_bytes: int = MAX_BODY_BYTES
+    inference_threads: int = 1  # HeavyScorer is not thread-safe, and one GPU runs one batch at a time anyway
+
+    # -- set in code (tests): (version_dir, device) -> scorer; None = vitrine_gpu.heavy.load_heavy
+    loader: Callable[[Path, str], Any] | None = Field(default=None, exclude=True)
+
+    @field_validator("max_batch_size")
+    @classmethod
+    def _zero_is_unset(cls, v: int | None) -> int | None:
+        return v or None
+
+    def batch_size_for(self, device: str) -> int:
+        return self.max_batch_size or DEFAULT_BATCH["cuda" if device.startswith("cuda") else "cpu"]
