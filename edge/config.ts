@@ -24,12 +24,28 @@ interface TextVar {
   default: string;
 }
 
-const between = (min: number, max: number) => (n: number): boolean => n >= min && n <= max;
-const atLeast = (min: number) => (n: number): boolean => n >= min;
+const between =
+  (min: number, max: number) =>
+  (n: number): boolean =>
+    n >= min && n <= max;
+const atLeast =
+  (min: number) =>
+  (n: number): boolean =>
+    n >= min;
 const positive = (n: number): boolean => n > 0;
 const fraction = (n: number): boolean => n > 0 && n < 1;
-const int = (d: number, valid: (n: number) => boolean): NumberVar => ({ kind: "number", default: d, valid, integer: true });
-const real = (d: number, valid: (n: number) => boolean): NumberVar => ({ kind: "number", default: d, valid, integer: false });
+const int = (d: number, valid: (n: number) => boolean): NumberVar => ({
+  kind: "number",
+  default: d,
+  valid,
+  integer: true,
+});
+const real = (d: number, valid: (n: number) => boolean): NumberVar => ({
+  kind: "number",
+  default: d,
+  valid,
+  integer: false,
+});
 const text = (d: string): TextVar => ({ kind: "text", default: d });
 
 const VARS = {
@@ -194,7 +210,11 @@ function build(env: Bindings): EdgeConfig {
     experiments: { configTtlMs: v.CONFIG_TTL_S * 1000 },
     gpu: {
       primary: { name: env.GPU_ENDPOINT_NAME, region: env.GPU_REGION, url: env.GPU_ENDPOINT_URL },
-      secondary: { name: env.GPU_SECONDARY_ENDPOINT_NAME, region: env.GPU_SECONDARY_REGION, url: env.GPU_SECONDARY_ENDPOINT_URL },
+      secondary: {
+        name: env.GPU_SECONDARY_ENDPOINT_NAME,
+        region: env.GPU_SECONDARY_REGION,
+        url: env.GPU_SECONDARY_ENDPOINT_URL,
+      },
       breaker: {
         consecutiveFailures: v.GPU_BREAKER_FAILURES,
         errorRate: v.GPU_BREAKER_ERROR_RATE,

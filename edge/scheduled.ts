@@ -17,8 +17,13 @@ const jobs: Record<string, ScheduledJob[]> = {
   [DRILL_SCHEDULE]: [async (env, ctx) => void (await runScheduledDrills(app.fetch, env, ctx))],
 };
 
-export async function runScheduled(controller: ScheduledController, env: Bindings, ctx: ExecutionContext): Promise<void> {
+export async function runScheduled(
+  controller: ScheduledController,
+  env: Bindings,
+  ctx: ExecutionContext,
+): Promise<void> {
   const list = jobs[controller.cron] ?? [];
   const results = await Promise.allSettled(list.map((job) => job(env, ctx, controller.scheduledTime)));
-  for (const r of results) if (r.status === "rejected") console.error("scheduled job failed", controller.cron, r.reason);
+  for (const r of results)
+    if (r.status === "rejected") console.error("scheduled job failed", controller.cron, r.reason);
 }

@@ -25,9 +25,26 @@ const connections = Math.min(64, Math.max(1, Number(values.connections)));
 const eventsEvery = Math.max(1, Number(values["events-every"]));
 
 const FALLBACK_QUERIES = [
-  "running shoes", "usb c cable", "coffee maker", "wireless headphones", "yoga mat", "phone case", "desk lamp",
-  "water bottle", "laptop stand", "kids toys", "bluetooth speaker", "kitchen knife", "winter jacket", "led bulbs",
-  "dog food", "gaming mouse", "notebook", "sunglasses", "backpack", "hdmi cable",
+  "running shoes",
+  "usb c cable",
+  "coffee maker",
+  "wireless headphones",
+  "yoga mat",
+  "phone case",
+  "desk lamp",
+  "water bottle",
+  "laptop stand",
+  "kids toys",
+  "bluetooth speaker",
+  "kitchen knife",
+  "winter jacket",
+  "led bulbs",
+  "dog food",
+  "gaming mouse",
+  "notebook",
+  "sunglasses",
+  "backpack",
+  "hdmi cable",
 ];
 
 /** Two-word queries from product titles of the prepared catalog (so searches hit), else the fallback list. */
@@ -69,18 +86,41 @@ function sendEvents(body) {
   }
   if (!parsed?.requestId || !Array.isArray(parsed.items) || parsed.items.length === 0) return;
   const top = parsed.items.slice(0, 5);
-  const events = top.map((r, i) => ({ type: "impression", requestId: parsed.requestId, productId: String(r.id), position: i, variant: parsed.variant, model: parsed.models?.heavy }));
-  const clicked = (n % 3) === 0 ? top[n % top.length] : undefined;
+  const events = top.map((r, i) => ({
+    type: "impression",
+    requestId: parsed.requestId,
+    productId: String(r.id),
+    position: i,
+    variant: parsed.variant,
+    model: parsed.models?.heavy,
+  }));
+  const clicked = n % 3 === 0 ? top[n % top.length] : undefined;
   if (clicked) {
-    const base2 = { requestId: parsed.requestId, productId: String(clicked.id), position: top.indexOf(clicked), variant: parsed.variant, model: parsed.models?.heavy };
+    const base2 = {
+      requestId: parsed.requestId,
+      productId: String(clicked.id),
+      position: top.indexOf(clicked),
+      variant: parsed.variant,
+      model: parsed.models?.heavy,
+    };
     events.push({ type: "click", ...base2 });
     if (n % 2 === 0) events.push({ type: "add_to_cart", ...base2 });
     if (n % 4 === 0) events.push({ type: "purchase", ...base2 });
   }
   for (const e of events) for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
-  const p = fetch(`${base}/v1/events`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ events }) })
-    .then((r) => { eventBatches++; if (r.status !== 202) eventFailures++; return r.arrayBuffer(); })
-    .catch(() => { eventFailures++; })
+  const p = fetch(`${base}/v1/events`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ events }),
+  })
+    .then((r) => {
+      eventBatches++;
+      if (r.status !== 202) eventFailures++;
+      return r.arrayBuffer();
+    })
+    .catch(() => {
+      eventFailures++;
+    })
     .finally(() => pendingEvents.delete(p));
   pendingEvents.add(p);
 }
@@ -90,20 +130,35 @@ const instance = autocannon({
   url: base,
   connections,
   duration,
-  requests: [{
-    method: "GET",
-    setupRequest: (req) => ({ ...req, path: pick() }),
-    onResponse: (status, body) => {
-      responses++;
-      if (status === 200 && responses % eventsEvery === 0 && body) sendEvents(body.toString());
+  requests: [
+    {
+      method: "GET",
+      setupRequest: (req) => ({ ...req, path: pick() }),
+      onResponse: (status, body) => {
+        responses++;
+        if (status === 200 && responses % eventsEvery === 0 && body) sendEvents(body.toString());
+      },
     },
-  }],
+  ],
 });
 autocannon.track(instance, { renderProgressBar: false });
 const result = await instance;
 await Promise.allSettled([...pendingEvents]);
-console.log(JSON.stringify({
-  url: base, duration, connections, requests: result.requests.total, non2xx: result.non2xx, errors: result.errors,
-  latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99 }, rps: result.requests.average,
-  eventBatches, eventFailures,
-}, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      url: base,
+      duration,
+      connections,
+      requests: result.requests.total,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99 },
+      rps: result.requests.average,
+      eventBatches,
+      eventFailures,
+    },
+    null,
+    2,
+  ),
+);

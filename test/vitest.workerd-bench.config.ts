@@ -4,5 +4,8 @@ import base from "./vitest.config";
 
 export default defineConfig(async (env) => {
   const resolved = await (typeof base === "function" ? base(env) : base);
-  return { ...resolved, test: { ...resolved.test, include: ["test/bench-workerd/**/*.bench.test.ts"], setupFiles: [] } };
+  return {
+    ...resolved,
+    test: { ...resolved.test, include: ["test/bench-workerd/**/*.bench.test.ts"], setupFiles: [] },
+  };
 });

@@ -31,9 +31,18 @@ export async function tokensEqual(given: string, expected: string): Promise<bool
  * token itself; rotating ADMIN_TOKEN invalidates every session.
  */
 export async function sessionValue(adminToken: string): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", encoder.encode(adminToken), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey(
+    "raw",
+    encoder.encode(adminToken),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode("vitrine-dashboard-session-v1")));
-  return btoa(String.fromCharCode(...mac)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return btoa(String.fromCharCode(...mac))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 }
 
 function bearer(authorization: string | undefined): string | undefined {
@@ -42,7 +51,11 @@ function bearer(authorization: string | undefined): string | undefined {
 }
 
 /** True when the request carries the admin bearer token or a valid dashboard session cookie. */
-export async function isAdmin(expected: string | undefined, authorization: string | undefined, cookie: string | undefined): Promise<boolean> {
+export async function isAdmin(
+  expected: string | undefined,
+  authorization: string | undefined,
+  cookie: string | undefined,
+): Promise<boolean> {
   if (!expected) return false;
   const token = bearer(authorization);
   if (token) return tokensEqual(token, expected);

@@ -24,7 +24,12 @@ export function normaliseQuery(q: string): string {
  * The key of a ranked answer: the route, the normalised query, k, and the rank plan's experiment, variant and
  * models. The search route reads and writes under it; the cold-cache drill purges under it.
  */
-export function responseCacheKey(route: string, query: string, k: number, plan: Pick<RankPlan, "experimentId" | "variant" | "lightModel" | "heavyModel">): Request {
+export function responseCacheKey(
+  route: string,
+  query: string,
+  k: number,
+  plan: Pick<RankPlan, "experimentId" | "variant" | "lightModel" | "heavyModel">,
+): Request {
   const u = new URL(`${CACHE_ORIGIN}/${route}`);
   u.searchParams.set("q", normaliseQuery(query));
   u.searchParams.set("k", String(k));
@@ -53,8 +58,10 @@ export function cachePut(ctx: ExecutionContext, key: Request, payload: unknown, 
     headers: { "content-type": "application/json", "cache-control": `public, max-age=${ttlSeconds}` },
   });
   ctx.waitUntil(
-    defaultCache().put(key, res).catch((err: unknown) => {
-      console.error("cache put failed", err);
-    }),
+    defaultCache()
+      .put(key, res)
+      .catch((err: unknown) => {
+        console.error("cache put failed", err);
+      }),
   );
 }

@@ -50,7 +50,9 @@ export const experiments = sqliteTable("experiments", {
 export const experimentVariants = sqliteTable(
   "experiment_variants",
   {
-    experimentId: text("experiment_id").notNull().references(() => experiments.id),
+    experimentId: text("experiment_id")
+      .notNull()
+      .references(() => experiments.id),
     name: text("name").notNull(),
     weight: real("weight").notNull(),
     lightModel: text("light_model").notNull(),

@@ -41,12 +41,15 @@ export function gpuFaults(drill: DrillContext): GpuDrillScope {
   return {
     id: drill.id,
     ...(faults.deadlineMs !== undefined ? { deadlineMs: faults.deadlineMs } : {}),
-    wrap: (invoke: GpuCall, deadlineMs: number): GpuCall => async (endpoint, req, signal) => {
-      const fault = faults.gpu?.[endpoint.role];
-      if (fault === "refuse") return invoke({ ...endpoint, url: REFUSING_URL }, req, signal);
-      if (fault === "slow" && !(await sleepUnlessAborted(deadlineMs + 1_000, signal))) return outcomeOfError(signal.reason, signal);
-      return invoke(endpoint, req, signal);
-    },
+    wrap:
+      (invoke: GpuCall, deadlineMs: number): GpuCall =>
+      async (endpoint, req, signal) => {
+        const fault = faults.gpu?.[endpoint.role];
+        if (fault === "refuse") return invoke({ ...endpoint, url: REFUSING_URL }, req, signal);
+        if (fault === "slow" && !(await sleepUnlessAborted(deadlineMs + 1_000, signal)))
+          return outcomeOfError(signal.reason, signal);
+        return invoke(endpoint, req, signal);
+      },
   };
 }
 

@@ -67,7 +67,13 @@ export async function signDrillHeader(
   secret: string,
   p: { run: string; scenario: ScenarioId; fault: FaultSpec; ts?: number; nonce?: string },
 ): Promise<string> {
-  const payload: Payload = { run: p.run, scenario: p.scenario, fault: p.fault, ts: p.ts ?? Date.now(), nonce: p.nonce ?? newNonce() };
+  const payload: Payload = {
+    run: p.run,
+    scenario: p.scenario,
+    fault: p.fault,
+    ts: p.ts ?? Date.now(),
+    nonce: p.nonce ?? newNonce(),
+  };
   const body = `v1.${b64url(encoder.encode(JSON.stringify(payload)))}`;
   const sig = new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(body)));
   return `${body}.${b64url(sig)}`;

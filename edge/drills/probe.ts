@@ -84,7 +84,15 @@ export async function sendProbe(deps: ProbeDeps, fault: FaultSpec): Promise<Prob
       gpu: deps.drainGpuEvents(),
     };
   } catch (err) {
-    return { at, ms: Math.round(performance.now() - t0), status: 0, degraded: false, degradedReasons: [], gpu: deps.drainGpuEvents(), error: String(err) };
+    return {
+      at,
+      ms: Math.round(performance.now() - t0),
+      status: 0,
+      degraded: false,
+      degradedReasons: [],
+      gpu: deps.drainGpuEvents(),
+      error: String(err),
+    };
   }
 }
 

@@ -74,5 +74,10 @@ export async function getDrillReport(db: D1Database, id: string): Promise<DrillD
   const r = rows[0];
   if (!r) return undefined;
   const results = parse<{ targets?: unknown; measurements?: Record<string, unknown> }>(r.results, {});
-  return { ...summary(r), targets: results.targets ?? null, measurements: results.measurements ?? {}, timeline: parse<TimelineEvent[]>(r.timeline, []) };
+  return {
+    ...summary(r),
+    targets: results.targets ?? null,
+    measurements: results.measurements ?? {},
+    timeline: parse<TimelineEvent[]>(r.timeline, []),
+  };
 }

@@ -105,7 +105,8 @@ export class DrillRun {
 
   onGpuEvent = (e: GpuDrillEvent): void => {
     this.gpuEvents.push(e);
-    if (e.type === "breaker") this.mark("breaker", { endpoint: e.endpoint, from: e.from, to: e.to, reason: e.reason }, e.at);
+    if (e.type === "breaker")
+      this.mark("breaker", { endpoint: e.endpoint, from: e.from, to: e.to, reason: e.reason }, e.at);
   };
 
   get non2xx(): number {
@@ -154,13 +155,18 @@ export class DrillRun {
         ...(degradedReason ? { degradedReason } : {}),
         ...(p.cache ? { cache: p.cache } : {}),
         ...(served && served.type === "result"
-          ? { gpu: served.ok ? { endpoint: served.endpoint, ms: served.ms, attempts: served.attempts } : { reason: served.reason, ms: served.ms, attempts: served.attempts } }
+          ? {
+              gpu: served.ok
+                ? { endpoint: served.endpoint, ms: served.ms, attempts: served.attempts }
+                : { reason: served.reason, ms: served.ms, attempts: served.attempts },
+            }
           : {}),
         ...(p.error ? { error: p.error } : {}),
       },
       p.at,
     );
-    if (p.status >= 500 || p.status === 0) throw new DrillAborted(`probe answered ${p.status}${p.error ? ` (${p.error})` : ""}`);
+    if (p.status >= 500 || p.status === 0)
+      throw new DrillAborted(`probe answered ${p.status}${p.error ? ` (${p.error})` : ""}`);
     return p;
   }
 }

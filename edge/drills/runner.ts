@@ -29,11 +29,21 @@ export type { DrillReport, DrillStatus, DrillTrigger } from "./run";
  */
 export async function probeQuery(env: Bindings, configured: string): Promise<string | undefined> {
   if (configured) return configured;
-  const { results } = await env.DB.prepare("SELECT title FROM products ORDER BY rowid LIMIT 20").all<{ title: string }>();
-  const words = [...new Set(results.flatMap((r) => (r.title.toLowerCase().match(/[a-z]{5,}/g) ?? []).sort((a, b) => b.length - a.length).slice(0, 2)))];
+  const { results } = await env.DB.prepare("SELECT title FROM products ORDER BY rowid LIMIT 20").all<{
+    title: string;
+  }>();
+  const words = [
+    ...new Set(
+      results.flatMap((r) =>
+        (r.title.toLowerCase().match(/[a-z]{5,}/g) ?? []).sort((a, b) => b.length - a.length).slice(0, 2),
+      ),
+    ),
+  ];
   let best: { word: string; n: number } | undefined;
   for (const word of words.slice(0, 12)) {
-    const row = await env.DB.prepare("SELECT count(*) AS n FROM products_fts WHERE products_fts MATCH ?1").bind(`"${word}"`).first<{ n: number }>();
+    const row = await env.DB.prepare("SELECT count(*) AS n FROM products_fts WHERE products_fts MATCH ?1")
+      .bind(`"${word}"`)
+      .first<{ n: number }>();
     const n = Number(row?.n ?? 0);
     if (n >= 2 && n <= 20) return word;
     if (n >= 1 && (!best || n < best.n)) best = { word, n };
@@ -74,7 +84,22 @@ async function updateAlert(env: Bindings, r: DrillReport): Promise<void> {
   if (r.status === "fail") {
     const summary = `failover drill ${r.scenario} failed: ${r.reason ?? "targets not met"} (run ${r.id})`;
     const labels = { scenario: r.scenario, drill: r.id };
-    await raiseAlert(env.DB, { id, rule: "drill_failed", kind: "drill", severity: "page", value: null, threshold: null, summary, forS: 0, labels }, now, webhookUrl);
+    await raiseAlert(
+      env.DB,
+      {
+        id,
+        rule: "drill_failed",
+        kind: "drill",
+        severity: "page",
+        value: null,
+        threshold: null,
+        summary,
+        forS: 0,
+        labels,
+      },
+      now,
+      webhookUrl,
+    );
     console.error(JSON.stringify({ event: "drill_failed", id: r.id, scenario: r.scenario, reason: r.reason }));
   } else if (r.status === "pass") {
     await resolveAlert(env.DB, id, now, webhookUrl);
@@ -96,14 +121,25 @@ function newRunId(scenario: ScenarioId): string {
 }
 
 /** Runs one scenario; its probes go through `app` (the worker's `app.fetch`). */
-export async function runDrill(app: AppFetch, env: Bindings, ctx: ExecutionContext, scenario: ScenarioId, trigger: DrillTrigger): Promise<DrillReport> {
+export async function runDrill(
+  app: AppFetch,
+  env: Bindings,
+  ctx: ExecutionContext,
+  scenario: ScenarioId,
+  trigger: DrillTrigger,
+): Promise<DrillReport> {
   const settings = config(env).drills;
   const id = newRunId(scenario);
   const db = drizzle(env.DB);
   const startedAt = Date.now();
   await db.insert(drillRuns).values({ id, scenario, status: "running", trigger, startedAt });
 
-  const finish = async (run: DrillRun | undefined, status: DrillStatus, reason: string | undefined, aborted = false): Promise<DrillReport> => {
+  const finish = async (
+    run: DrillRun | undefined,
+    status: DrillStatus,
+    reason: string | undefined,
+    aborted = false,
+  ): Promise<DrillReport> => {
     const report: DrillReport = {
       id,
       scenario,
@@ -127,14 +163,26 @@ export async function runDrill(app: AppFetch, env: Bindings, ctx: ExecutionConte
     } catch (err) {
       console.error(JSON.stringify({ event: "drill_alert_write_failed", id, error: String(err), status, reason }));
     }
-    console.log(JSON.stringify({ event: "drill_finished", id, scenario, status, reason, ttd: report.timeToDetectMs, ttf: report.timeToFailoverMs, ttr: report.timeToRecoverMs }));
+    console.log(
+      JSON.stringify({
+        event: "drill_finished",
+        id,
+        scenario,
+        status,
+        reason,
+        ttd: report.timeToDetectMs,
+        ttf: report.timeToFailoverMs,
+        ttr: report.timeToRecoverMs,
+      }),
+    );
     return report;
   };
 
   if (!env.DRILL_SECRET) return finish(undefined, "skipped", "DRILL_SECRET is not configured: probes cannot be signed");
   if (running) return finish(undefined, "skipped", `another drill is in progress in this isolate (${running})`);
   const query = await probeQuery(env, settings.probeQuery);
-  if (!query) return finish(undefined, "skipped", "no probe query: the catalog is empty and DRILL_PROBE_QUERY is not set");
+  if (!query)
+    return finish(undefined, "skipped", "no probe query: the catalog is empty and DRILL_PROBE_QUERY is not set");
 
   running = id;
   const run = new DrillRun(app, id, scenario, env, ctx, settings, env.DRILL_SECRET, query);
@@ -145,7 +193,11 @@ export async function runDrill(app: AppFetch, env: Bindings, ctx: ExecutionConte
     await SCENARIO_RUNNERS[scenario](run);
     const failed = run.checks.filter((c) => !c.ok);
     run.mark("end", { failedChecks: failed.map((c) => c.name) });
-    return await finish(run, failed.length === 0 ? "pass" : "fail", failed.length === 0 ? undefined : failed.map((c) => `${c.name}: ${c.detail}`).join("; "));
+    return await finish(
+      run,
+      failed.length === 0 ? "pass" : "fail",
+      failed.length === 0 ? undefined : failed.map((c) => `${c.name}: ${c.detail}`).join("; "),
+    );
   } catch (err) {
     if (err instanceof DrillSkipped) {
       run.mark("skipped", { reason: err.message });

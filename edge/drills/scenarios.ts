@@ -27,7 +27,8 @@ type Scenario = (run: DrillRun) => Promise<void>;
 const ok2xx = (p: ProbeResult): boolean => p.status >= 200 && p.status <= 299;
 
 /** Whether one of the probe's degraded reasons is among `reasons`. */
-const degradedBy = (p: ProbeResult, ...reasons: DegradedReason[]): boolean => p.degradedReasons.some((r) => reasons.includes(r));
+const degradedBy = (p: ProbeResult, ...reasons: DegradedReason[]): boolean =>
+  p.degradedReasons.some((r) => reasons.includes(r));
 
 function describe(p: ProbeResult): string {
   const g = gpuResult(p);
@@ -58,7 +59,11 @@ interface GpuScenarioSpec {
 async function gpuScenario(run: DrillRun, spec: GpuScenarioSpec): Promise<void> {
   const { targets } = run.settings;
   await gpuSteadyState(run, spec.needSecondary);
-  const faultedIds = new Set(gpuEndpoints(run.env).filter((e) => spec.faulted.includes(e.role)).map((e) => e.id));
+  const faultedIds = new Set(
+    gpuEndpoints(run.env)
+      .filter((e) => spec.faulted.includes(e.role))
+      .map((e) => e.id),
+  );
 
   // inject: until the fault is detected (a faulted endpoint's breaker opens) and the fallback has served 2 probes
   const injectAt = Date.now();
@@ -86,10 +91,28 @@ async function gpuScenario(run: DrillRun, spec: GpuScenarioSpec): Promise<void> 
     await sleep(run.settings.probeGapMs);
   }
   const wrong = under.filter((p) => !(ok2xx(p) && spec.expected(p)));
-  run.check("probes_2xx_under_fault", under.every(ok2xx), `${under.filter(ok2xx).length}/${under.length} probes answered 2xx`);
-  run.check("flags_under_fault", wrong.length === 0, wrong.length === 0 ? `all ${under.length} probes: ${spec.expectedLabel}` : `expected ${spec.expectedLabel}; got ${wrong.map(describe).join(", ")}`);
-  run.check("time_to_detect", run.timeToDetectMs !== null && run.timeToDetectMs <= targets.detectMs, `${run.timeToDetectMs ?? "never"} ms (target ≤ ${targets.detectMs})`);
-  run.check("time_to_failover", run.timeToFailoverMs !== null && run.timeToFailoverMs <= targets.failoverMs, `${run.timeToFailoverMs ?? "never"} ms (target ≤ ${targets.failoverMs})`);
+  run.check(
+    "probes_2xx_under_fault",
+    under.every(ok2xx),
+    `${under.filter(ok2xx).length}/${under.length} probes answered 2xx`,
+  );
+  run.check(
+    "flags_under_fault",
+    wrong.length === 0,
+    wrong.length === 0
+      ? `all ${under.length} probes: ${spec.expectedLabel}`
+      : `expected ${spec.expectedLabel}; got ${wrong.map(describe).join(", ")}`,
+  );
+  run.check(
+    "time_to_detect",
+    run.timeToDetectMs !== null && run.timeToDetectMs <= targets.detectMs,
+    `${run.timeToDetectMs ?? "never"} ms (target ≤ ${targets.detectMs})`,
+  );
+  run.check(
+    "time_to_failover",
+    run.timeToFailoverMs !== null && run.timeToFailoverMs <= targets.failoverMs,
+    `${run.timeToFailoverMs ?? "never"} ms (target ≤ ${targets.failoverMs})`,
+  );
 
   // lift: fault-free probes (same run, so the same drill breakers) until the primary serves a non-degraded answer
   const liftAt = Date.now();
@@ -105,8 +128,16 @@ async function gpuScenario(run: DrillRun, spec: GpuScenarioSpec): Promise<void> 
     }
     await sleep(run.settings.probeGapMs);
   }
-  run.check("probes_2xx_during_recovery", after.every(ok2xx), `${after.filter(ok2xx).length}/${after.length} probes answered 2xx`);
-  run.check("rto", run.timeToRecoverMs !== null && run.timeToRecoverMs <= targets.rtoMs, `${run.timeToRecoverMs ?? "not recovered"} ms (target ≤ ${targets.rtoMs})`);
+  run.check(
+    "probes_2xx_during_recovery",
+    after.every(ok2xx),
+    `${after.filter(ok2xx).length}/${after.length} probes answered 2xx`,
+  );
+  run.check(
+    "rto",
+    run.timeToRecoverMs !== null && run.timeToRecoverMs <= targets.rtoMs,
+    `${run.timeToRecoverMs ?? "not recovered"} ms (target ≤ ${targets.rtoMs})`,
+  );
   run.measurements.probesUnderFault = under.length;
   run.measurements.probesDuringRecovery = after.length;
 }
@@ -140,12 +171,20 @@ const gpuSlow: Scenario = async (run) => {
     expected: (p) => {
       const g = gpuResult(p);
       if (g && g.ms > deadline + slack) over.push(`${g.ms} ms`);
-      return p.degraded && degradedBy(p, "gpu_timeout", "gpu_circuit_open", "gpu_no_budget") && (!g || g.ms <= deadline + slack);
+      return (
+        p.degraded &&
+        degradedBy(p, "gpu_timeout", "gpu_circuit_open", "gpu_no_budget") &&
+        (!g || g.ms <= deadline + slack)
+      );
     },
     expectedLabel: `degraded (gpu_timeout / gpu_circuit_open) within ${deadline} + ${slack} ms`,
   });
   run.measurements.probeDeadlineMs = deadline;
-  run.check("deadline_bound", over.length === 0, over.length === 0 ? `every GPU stage ≤ ${deadline + slack} ms` : `over the bound: ${over.join(", ")}`);
+  run.check(
+    "deadline_bound",
+    over.length === 0,
+    over.length === 0 ? `every GPU stage ≤ ${deadline + slack} ms` : `over the bound: ${over.join(", ")}`,
+  );
 };
 
 /** The real D1 binding with its batch() failing: the fault for the one flush the drill makes itself. */
@@ -160,7 +199,10 @@ function failingBatch(db: D1Database): D1Database {
 }
 
 async function drillSamplesSince(db: D1Database, minuteTs: number): Promise<number> {
-  const row = await db.prepare("SELECT COALESCE(SUM(drill), 0) AS n FROM metrics_requests WHERE res = 60 AND ts >= ?1").bind(minuteTs).first<{ n: number }>();
+  const row = await db
+    .prepare("SELECT COALESCE(SUM(drill), 0) AS n FROM metrics_requests WHERE res = 60 AND ts >= ?1")
+    .bind(minuteTs)
+    .first<{ n: number }>();
   return Number(row?.n ?? 0);
 }
 
@@ -169,7 +211,10 @@ const metricsFlushFail: Scenario = async (run) => {
   const sinceTs = Math.floor(run.startedAt / 60_000) * 60;
   // steady state: this isolate's pending metrics flush cleanly
   const first = await flushNow(run.env.DB);
-  if (first.failed > 0 || first.pending > 0) throw new DrillSkipped(`steady state not met: metrics flush failing (${first.lastError ?? `${first.pending} pending`})`);
+  if (first.failed > 0 || first.pending > 0)
+    throw new DrillSkipped(
+      `steady state not met: metrics flush failing (${first.lastError ?? `${first.pending} pending`})`,
+    );
   const before = await drillSamplesSince(run.env.DB, sinceTs);
   const droppedBefore = collectorState().dropped;
   run.mark("steady_state_ok", { drillSamplesBefore: before });
@@ -185,7 +230,10 @@ const metricsFlushFail: Scenario = async (run) => {
 
   // inject: the flush's D1 batch fails
   const injectAt = Date.now();
-  run.mark("fault_injected", { fault: "metrics flush D1 batch fails", pendingSamples: collectorState().pendingSamples });
+  run.mark("fault_injected", {
+    fault: "metrics flush D1 batch fails",
+    pendingSamples: collectorState().pendingSamples,
+  });
   const failed = await flushNow(failingBatch(run.env.DB));
   const held = collectorState().pendingPayloads;
   if (failed.failed > 0) {
@@ -214,9 +262,17 @@ const metricsFlushFail: Scenario = async (run) => {
   const landed = (await drillSamplesSince(run.env.DB, sinceTs)) - before;
   run.measurements.drillSamplesLanded = landed;
   run.mark("verified", { sent, landed, dropped: collectorState().dropped - droppedBefore });
-  run.check("nothing_lost", landed === sent && collectorState().dropped === droppedBefore, `${landed}/${sent} drill samples in the rollups, ${collectorState().dropped - droppedBefore} payloads dropped`);
+  run.check(
+    "nothing_lost",
+    landed === sent && collectorState().dropped === droppedBefore,
+    `${landed}/${sent} drill samples in the rollups, ${collectorState().dropped - droppedBefore} payloads dropped`,
+  );
   run.check("probes_2xx", run.non2xx === 0, `${run.non2xx} non-2xx probe answers`);
-  run.check("rto", run.timeToRecoverMs !== null && run.timeToRecoverMs <= targets.rtoMs, `${run.timeToRecoverMs ?? "not recovered"} ms (target ≤ ${targets.rtoMs})`);
+  run.check(
+    "rto",
+    run.timeToRecoverMs !== null && run.timeToRecoverMs <= targets.rtoMs,
+    `${run.timeToRecoverMs ?? "not recovered"} ms (target ≤ ${targets.rtoMs})`,
+  );
 };
 
 const coldCache: Scenario = async (run) => {
@@ -232,13 +288,15 @@ const coldCache: Scenario = async (run) => {
     await sleep(run.settings.probeGapMs);
     p = await run.probe("steady", use);
   }
-  if (p.cache !== "HIT") throw new DrillSkipped(`steady state not met: the cache does not serve the probe query (${describe(p)})`);
+  if (p.cache !== "HIT")
+    throw new DrillSkipped(`steady state not met: the cache does not serve the probe query (${describe(p)})`);
   run.mark("steady_state_ok", { cache: "HIT" });
 
   // inject: purge the probe query's entry, under the key the search route uses (the rank plan of the probe's variant)
   const config = await getExperimentConfig(run.env, "search");
   const variant = config.variants.find((v) => v.name === p.body!.variant);
-  if (!variant) throw new DrillSkipped(`steady state not met: variant ${p.body!.variant} is not in the experiment config`);
+  if (!variant)
+    throw new DrillSkipped(`steady state not met: variant ${p.body!.variant} is not in the experiment config`);
   const key = responseCacheKey("search", run.query, PROBE_K, planFor(run.env, config, variant));
   // let cache writes still in flight from the steady-state probes land first (they would refill the purged entry)
   await sleep(200);
@@ -270,9 +328,17 @@ const coldCache: Scenario = async (run) => {
     await sleep(run.settings.probeGapMs);
   }
   run.measurements.misses = misses.length;
-  run.check("cold_miss_seen", firstMiss !== undefined, firstMiss ? `first probe after the purge: MISS in ${firstMiss.ms} ms` : "no MISS after the purge");
+  run.check(
+    "cold_miss_seen",
+    firstMiss !== undefined,
+    firstMiss ? `first probe after the purge: MISS in ${firstMiss.ms} ms` : "no MISS after the purge",
+  );
   run.check("probes_2xx", run.non2xx === 0, `${run.non2xx} non-2xx probe answers`);
-  run.check("rto", run.timeToRecoverMs !== null && run.timeToRecoverMs <= targets.rtoMs, `MISS→HIT ${run.timeToRecoverMs ?? "never"} ms (target ≤ ${targets.rtoMs})`);
+  run.check(
+    "rto",
+    run.timeToRecoverMs !== null && run.timeToRecoverMs <= targets.rtoMs,
+    `MISS→HIT ${run.timeToRecoverMs ?? "never"} ms (target ≤ ${targets.rtoMs})`,
+  );
 };
 
 export const SCENARIO_RUNNERS: Record<ScenarioId, Scenario> = {

@@ -39,12 +39,24 @@ export function builtinConfig(now: number): ExperimentConfig {
     salt: BUILTIN_EXPERIMENT_ID,
     builtin: true,
     loadedAt: now,
-    variants: [{ experimentId: BUILTIN_EXPERIMENT_ID, name: "default", weight: 1, lightModel: DEFAULT_LIGHT_MODEL, heavyModel: DEFAULT_HEAVY_MODEL }],
+    variants: [
+      {
+        experimentId: BUILTIN_EXPERIMENT_ID,
+        name: "default",
+        weight: 1,
+        lightModel: DEFAULT_LIGHT_MODEL,
+        heavyModel: DEFAULT_HEAVY_MODEL,
+      },
+    ],
   };
 }
 
 /** Reads the active experiment of a surface; undefined when none (or it has no positively weighted variant). */
-export async function readExperimentConfig(db: D1Database, surface: string, now: number): Promise<ExperimentConfig | undefined> {
+export async function readExperimentConfig(
+  db: D1Database,
+  surface: string,
+  now: number,
+): Promise<ExperimentConfig | undefined> {
   const orm = drizzle(db);
   const [exp] = await orm
     .select()

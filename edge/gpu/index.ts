@@ -45,12 +45,34 @@ const realOutcomes: { at: number; ok: boolean }[] = [];
 const REAL_OUTCOMES_MAX = 2_000;
 
 export type GpuDrillEvent =
-  | { type: "attempt"; at: number; endpoint: string; role: GpuEndpoint["role"]; outcome: AttemptEvent["outcome"]; ms: number; hedge: boolean; detail?: string }
+  | {
+      type: "attempt";
+      at: number;
+      endpoint: string;
+      role: GpuEndpoint["role"];
+      outcome: AttemptEvent["outcome"];
+      ms: number;
+      hedge: boolean;
+      detail?: string;
+    }
   | { type: "skip"; at: number; endpoint: string; role: GpuEndpoint["role"]; reason: "circuit_open" | "no_budget" }
   | { type: "breaker"; at: number; endpoint: string; from: BreakerState; to: BreakerState; reason: string }
-  | { type: "result"; at: number; ok: boolean; endpoint?: string; reason?: HeavyFailureReason; ms: number; attempts: number };
+  | {
+      type: "result";
+      at: number;
+      ok: boolean;
+      endpoint?: string;
+      reason?: HeavyFailureReason;
+      ms: number;
+      attempts: number;
+    };
 
-function breakerIn(map: Map<string, CircuitBreaker>, env: Bindings, endpoint: GpuEndpoint, onTransition: (t: BreakerTransition) => void): CircuitBreaker {
+function breakerIn(
+  map: Map<string, CircuitBreaker>,
+  env: Bindings,
+  endpoint: GpuEndpoint,
+  onTransition: (t: BreakerTransition) => void,
+): CircuitBreaker {
   let b = map.get(endpoint.id);
   if (!b) {
     b = new CircuitBreaker(endpoint.id, config(env).gpu.breaker, Date.now, onTransition);
@@ -80,7 +102,11 @@ function drillScope(drillId: string): Map<string, CircuitBreaker> {
 
 // ---- the entry point ---------------------------------------------------------------------------------------------
 
-export async function heavyRank(env: Bindings, req: HeavyRankRequest, opts: HeavyRankOptions): Promise<HeavyRankResult> {
+export async function heavyRank(
+  env: Bindings,
+  req: HeavyRankRequest,
+  opts: HeavyRankOptions,
+): Promise<HeavyRankResult> {
   const drill = opts.drill;
   const deadlineMs = drill?.deadlineMs !== undefined ? Math.min(opts.deadlineMs, drill.deadlineMs) : opts.deadlineMs;
   if (deadlineMs <= 0) return { ok: false, reason: "no_budget", ms: 0, attempts: 0 };
@@ -92,7 +118,8 @@ export async function heavyRank(env: Bindings, req: HeavyRankRequest, opts: Heav
   const endpoints = gpuEndpoints(env);
   const scope = drill ? drillScope(drill.id) : realBreakers;
   const onTransition = drill
-    ? (t: BreakerTransition) => emit({ type: "breaker", at: t.at, endpoint: t.breaker, from: t.from, to: t.to, reason: t.reason })
+    ? (t: BreakerTransition) =>
+        emit({ type: "breaker", at: t.at, endpoint: t.breaker, from: t.from, to: t.to, reason: t.reason })
     : countTransition;
   const hedgePercentile = drill ? undefined : config(env).gpu.hedgePercentile;
 
@@ -107,7 +134,16 @@ export async function heavyRank(env: Bindings, req: HeavyRankRequest, opts: Heav
       hedgeAfterMs: hedgePercentile !== undefined ? (ep) => latency.percentile(ep.id, hedgePercentile) : undefined,
       onAttempt: (e) => {
         if (!drill && e.outcome === "ok") latency.add(e.endpoint.id, e.ms);
-        emit({ type: "attempt", at: Date.now(), endpoint: e.endpoint.id, role: e.endpoint.role, outcome: e.outcome, ms: e.ms, hedge: e.hedge, ...(e.detail ? { detail: e.detail } : {}) });
+        emit({
+          type: "attempt",
+          at: Date.now(),
+          endpoint: e.endpoint.id,
+          role: e.endpoint.role,
+          outcome: e.outcome,
+          ms: e.ms,
+          hedge: e.hedge,
+          ...(e.detail ? { detail: e.detail } : {}),
+        });
       },
       onSkip: (ep, reason) => emit({ type: "skip", at: Date.now(), endpoint: ep.id, role: ep.role, reason }),
     },
@@ -115,7 +151,14 @@ export async function heavyRank(env: Bindings, req: HeavyRankRequest, opts: Heav
     deadlineMs,
   );
   if (drill) {
-    emit({ type: "result", at: Date.now(), ok: result.ok, ms: result.ms, attempts: result.attempts, ...(result.ok ? { endpoint: result.endpoint } : { reason: result.reason }) });
+    emit({
+      type: "result",
+      at: Date.now(),
+      ok: result.ok,
+      ms: result.ms,
+      attempts: result.attempts,
+      ...(result.ok ? { endpoint: result.endpoint } : { reason: result.reason }),
+    });
   } else {
     realOutcomes.push({ at: Date.now(), ok: result.ok });
     if (realOutcomes.length > REAL_OUTCOMES_MAX) realOutcomes.splice(0, realOutcomes.length - REAL_OUTCOMES_MAX);
@@ -136,7 +179,11 @@ export function observeDrill(drillId: string, listener: (e: GpuDrillEvent) => vo
 
 /** Real-traffic breaker states in this isolate. */
 export function breakerStates(env: Bindings): { endpoint: string; role: GpuEndpoint["role"]; state: BreakerState }[] {
-  return gpuEndpoints(env).map((ep) => ({ endpoint: ep.id, role: ep.role, state: realBreakers.get(ep.id)?.state ?? "closed" }));
+  return gpuEndpoints(env).map((ep) => ({
+    endpoint: ep.id,
+    role: ep.role,
+    state: realBreakers.get(ep.id)?.state ?? "closed",
+  }));
 }
 
 /** Real-traffic heavyRank calls and failures in this isolate since `since` (ms epoch). */

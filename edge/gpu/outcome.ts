@@ -36,7 +36,8 @@ const nameOf = (x: unknown): string => (x as { name?: unknown } | null)?.name?.t
 export function outcomeOfError(err: unknown, signal: AbortSignal): GpuFailure {
   const name = nameOf(err);
   const detail = (err instanceof Error ? err.message : String(err)) || name || "network error";
-  if (signal.aborted) return nameOf(signal.reason) === "TimeoutError" ? { kind: "timeout", detail } : { kind: "aborted", detail };
+  if (signal.aborted)
+    return nameOf(signal.reason) === "TimeoutError" ? { kind: "timeout", detail } : { kind: "aborted", detail };
   if (name === "TimeoutError" || name === "AbortError") return { kind: "timeout", detail };
   const status = (err as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode;
   if (typeof status === "number" && status > 0) return { kind: "http", status, detail };

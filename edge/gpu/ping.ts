@@ -26,7 +26,9 @@ let cached: { at: number; value: Promise<GpuHealth> } | undefined;
 
 async function probe(env: Bindings): Promise<GpuHealth> {
   const target = targetOf(env, gpuEndpoints(env)[0]!);
-  const endpoint = target.endpointUrl ? `${target.endpointName}@${target.endpointUrl}` : `${target.endpointName}@${target.region}`;
+  const endpoint = target.endpointUrl
+    ? `${target.endpointName}@${target.endpointUrl}`
+    : `${target.endpointName}@${target.region}`;
   const started = Date.now();
   const done = (reachable: boolean, extra: Partial<GpuHealth> = {}): GpuHealth => ({
     reachable,
@@ -50,7 +52,9 @@ async function probe(env: Bindings): Promise<GpuHealth> {
     { query: "ping", documents: [{ id: "ping", title: "ping" }], model: DEFAULT_HEAVY_MODEL },
     AbortSignal.timeout(PING_TIMEOUT_MS),
   );
-  return out.kind === "ok" ? done(true, { models: [out.model] }) : done(false, { detail: `${failureReason(out)}: ${describeOutcome(out)}` });
+  return out.kind === "ok"
+    ? done(true, { models: [out.model] })
+    : done(false, { detail: `${failureReason(out)}: ${describeOutcome(out)}` });
 }
 
 export function gpuHealth(env: Bindings): Promise<GpuHealth> {

@@ -11,8 +11,14 @@
 import type { CircuitBreaker } from "./breaker";
 import type { GpuEndpoint } from "./endpoints";
 import {
-  attemptOutcome, breakerVerdict, deadlineExceeded, describeOutcome, failureReason, outcomeOfError,
-  type AttemptOutcome, type GpuOutcome,
+  attemptOutcome,
+  breakerVerdict,
+  deadlineExceeded,
+  describeOutcome,
+  failureReason,
+  outcomeOfError,
+  type AttemptOutcome,
+  type GpuOutcome,
 } from "./outcome";
 import type { GpuCall, HeavyRankRequest, HeavyRankResult } from "./types";
 
@@ -88,7 +94,8 @@ export async function rankWithFailover(
           resolve({ run, outcome: outcomeOfError(controller.signal.reason, controller.signal) });
         }, budget);
         // a call answers an outcome; one that rejects anyway is classified by the same rule
-        deps.call(endpoint, req, controller.signal)
+        deps
+          .call(endpoint, req, controller.signal)
           .catch((err: unknown) => outcomeOfError(err, controller.signal))
           .then((outcome) => {
             clearTimeout(timer);
@@ -114,7 +121,8 @@ export async function rankWithFailover(
   launch(false);
   while (running.size > 0) {
     const current = [...running];
-    const hedgeDelay = next < deps.endpoints.length && running.size === 1 ? deps.hedgeAfterMs?.(current[0]!.endpoint) : undefined;
+    const hedgeDelay =
+      next < deps.endpoints.length && running.size === 1 ? deps.hedgeAfterMs?.(current[0]!.endpoint) : undefined;
     let hedgeTimer: ReturnType<typeof setTimeout> | undefined;
     const races: Promise<{ run?: Running; outcome?: GpuOutcome; hedgeNow?: true }>[] = current.map((r) => r.promise);
     if (hedgeDelay !== undefined) {
@@ -137,12 +145,20 @@ export async function rankWithFailover(
       run.breaker.onSuccess();
       deps.onAttempt?.({ endpoint: run.endpoint, outcome: "ok", ms, hedge: run.hedge });
       cancelOthers(run);
-      return { ok: true, scores: outcome.scores, model: outcome.model, endpoint: run.endpoint.id, ms: now() - start, attempts };
+      return {
+        ok: true,
+        scores: outcome.scores,
+        model: outcome.model,
+        endpoint: run.endpoint.id,
+        ms: now() - start,
+        attempts,
+      };
     }
     const attempt = attemptOutcome(outcome);
     const detail = describeOutcome(outcome);
     const verdict = breakerVerdict(attempt);
-    if (verdict === "success") run.breaker.onSuccess(); // the endpoint answered: healthy, the request was not
+    if (verdict === "success")
+      run.breaker.onSuccess(); // the endpoint answered: healthy, the request was not
     else if (verdict === "abandon") run.breaker.onAbandon();
     else run.breaker.onFailure(`${attempt}: ${detail}`);
     deps.onAttempt?.({ endpoint: run.endpoint, outcome: attempt, ms, hedge: run.hedge, detail });
@@ -152,14 +168,18 @@ export async function rankWithFailover(
 
   const ms = now() - start;
   if (lastFailure) return { ok: false, reason: lastFailure.reason, ms, attempts, detail: lastFailure.detail };
-  if (skippedOpen > 0) return { ok: false, reason: "circuit_open", ms, attempts, detail: "every endpoint's breaker is open" };
+  if (skippedOpen > 0)
+    return { ok: false, reason: "circuit_open", ms, attempts, detail: "every endpoint's breaker is open" };
   return { ok: false, reason: "no_budget", ms, attempts, detail: `deadline ${deadlineMs} ms left no time for a call` };
 }
 
 /** Latencies of recent successful calls per endpoint, for the hedge delay percentile. */
 export class LatencyTracker {
   private readonly samples = new Map<string, number[]>();
-  constructor(private readonly size = 200, private readonly minSamples = 20) {}
+  constructor(
+    private readonly size = 200,
+    private readonly minSamples = 20,
+  ) {}
 
   add(endpointId: string, ms: number): void {
     let list = this.samples.get(endpointId);

@@ -5,7 +5,11 @@
  * `endpointUrl` (GPU_ENDPOINT_URL) overrides the regional runtime URL for a local gpu-tier. SDK retries are off:
  * the caller (edge/gpu/index.ts) decides about retries and failover within its deadline.
  */
-import { InvokeEndpointCommand, SageMakerRuntimeClient, type InvokeEndpointCommandOutput } from "@aws-sdk/client-sagemaker-runtime";
+import {
+  InvokeEndpointCommand,
+  SageMakerRuntimeClient,
+  type InvokeEndpointCommandOutput,
+} from "@aws-sdk/client-sagemaker-runtime";
 import { outcomeOfError, type GpuOutcome } from "./outcome";
 import type { HeavyRankRequest } from "./types";
 
@@ -62,9 +66,17 @@ function rejectOnAbort(signal: AbortSignal): { promise: Promise<never>; dispose:
 }
 
 /** Invokes the endpoint once; never throws. */
-export async function invokeEndpoint(target: SageMakerTarget, input: HeavyRankRequest, signal: AbortSignal): Promise<GpuOutcome> {
+export async function invokeEndpoint(
+  target: SageMakerTarget,
+  input: HeavyRankRequest,
+  signal: AbortSignal,
+): Promise<GpuOutcome> {
   // an empty model version (no heavy model exported yet) lets the GPU tier use its current default
-  const body = JSON.stringify({ query: input.query, documents: input.documents, ...(input.model ? { model: input.model } : {}) });
+  const body = JSON.stringify({
+    query: input.query,
+    documents: input.documents,
+    ...(input.model ? { model: input.model } : {}),
+  });
   const command = new InvokeEndpointCommand({
     EndpointName: target.endpointName,
     ContentType: "application/json",
@@ -88,7 +100,10 @@ export async function invokeEndpoint(target: SageMakerTarget, input: HeavyRankRe
 
 /** The C4 response body: one finite score per document sent. */
 function parseScores(body: Uint8Array | undefined, input: HeavyRankRequest): GpuOutcome {
-  const malformed: GpuOutcome = { kind: "malformed", detail: `malformed response: expected ${input.documents.length} finite scores` };
+  const malformed: GpuOutcome = {
+    kind: "malformed",
+    detail: `malformed response: expected ${input.documents.length} finite scores`,
+  };
   let parsed: InvocationResponse | null;
   try {
     parsed = JSON.parse(decoder.decode(body)) as InvocationResponse | null;
@@ -96,8 +111,16 @@ function parseScores(body: Uint8Array | undefined, input: HeavyRankRequest): Gpu
     return malformed;
   }
   const scores = parsed?.scores;
-  if (!Array.isArray(scores) || scores.length !== input.documents.length || !scores.every((s) => typeof s === "number" && Number.isFinite(s))) {
+  if (
+    !Array.isArray(scores) ||
+    scores.length !== input.documents.length ||
+    !scores.every((s) => typeof s === "number" && Number.isFinite(s))
+  ) {
     return malformed;
   }
-  return { kind: "ok", scores: scores as number[], model: typeof parsed?.model === "string" ? parsed.model : input.model };
+  return {
+    kind: "ok",
+    scores: scores as number[],
+    model: typeof parsed?.model === "string" ? parsed.model : input.model,
+  };
 }

@@ -4,7 +4,12 @@
  */
 import { Sketch } from "./sketch";
 import {
-  FEEDBACK_COUNTERS, REQUEST_COUNTERS, type FeedbackCounter, type FeedbackCounters, type RequestCounters, zeroCounters,
+  FEEDBACK_COUNTERS,
+  REQUEST_COUNTERS,
+  type FeedbackCounter,
+  type FeedbackCounters,
+  type RequestCounters,
+  zeroCounters,
 } from "./rollups";
 import { STAGES, type RequestSample, type Stage } from "./types";
 
@@ -28,12 +33,39 @@ export const FEEDBACK_FIELD: Record<FeedbackType, FeedbackCounter> = {
   purchase: "purchases",
 };
 
-export interface RequestRow extends SeriesDims, RequestCounters { ts: number }
-export interface LatencyRow extends SeriesDims { ts: number; stage: Stage; bucket: number; count: number }
-export interface DegradedRow { ts: number; variant: string; reason: string; count: number }
-export interface ScoreRow { ts: number; kind: "light" | "heavy"; model: string; bucket: number; count: number }
-export interface FeedbackRow extends FeedbackCounters { ts: number; variant: string; model: string }
-export interface EventRow { ts: number; kind: string; name: string; count: number }
+export interface RequestRow extends SeriesDims, RequestCounters {
+  ts: number;
+}
+export interface LatencyRow extends SeriesDims {
+  ts: number;
+  stage: Stage;
+  bucket: number;
+  count: number;
+}
+export interface DegradedRow {
+  ts: number;
+  variant: string;
+  reason: string;
+  count: number;
+}
+export interface ScoreRow {
+  ts: number;
+  kind: "light" | "heavy";
+  model: string;
+  bucket: number;
+  count: number;
+}
+export interface FeedbackRow extends FeedbackCounters {
+  ts: number;
+  variant: string;
+  model: string;
+}
+export interface EventRow {
+  ts: number;
+  kind: string;
+  name: string;
+  count: number;
+}
 
 /** What one flush writes; plain data so a failed flush can wait in a buffer and be replayed as is. */
 export interface FlushPayload {
@@ -163,8 +195,15 @@ export class Aggregator {
   drain(nowMs: number, id: string = crypto.randomUUID()): FlushPayload | null {
     if (this.isEmpty()) return null;
     const p: FlushPayload = {
-      id, createdAt: Math.floor(nowMs / 1000), minTs: Number.MAX_SAFE_INTEGER, maxTs: 0,
-      requests: [], latency: [], degraded: [...this.degraded.values()], scores: [], feedback: [...this.feedback.values()],
+      id,
+      createdAt: Math.floor(nowMs / 1000),
+      minTs: Number.MAX_SAFE_INTEGER,
+      maxTs: 0,
+      requests: [],
+      latency: [],
+      degraded: [...this.degraded.values()],
+      scores: [],
+      feedback: [...this.feedback.values()],
       events: [...this.events.values()],
     };
     const seen = (ts: number): void => {

@@ -74,14 +74,32 @@ export async function anomalyConditions(db: D1Database, cfg: MetricsConfig, now:
   const from = latestMinute - ANOMALY_HISTORY_MIN * MINUTE;
   const { cells } = await queryCells(db, { from, to: latestMinute + MINUTE, step: MINUTE }, cfg.minuteRetentionS, now);
   const byStep = cells.get("all") ?? new Map();
-  const points = Array.from({ length: ANOMALY_HISTORY_MIN + 1 }, (_, b) => toPoint(from + b * MINUTE, MINUTE, byStep.get(b) ?? emptyCell()));
-  const metrics: Array<{ name: string; pick: (p: ReturnType<typeof toPoint>) => VolumePoint; minStd: number; unit: string }> = [
+  const points = Array.from({ length: ANOMALY_HISTORY_MIN + 1 }, (_, b) =>
+    toPoint(from + b * MINUTE, MINUTE, byStep.get(b) ?? emptyCell()),
+  );
+  const metrics: Array<{
+    name: string;
+    pick: (p: ReturnType<typeof toPoint>) => VolumePoint;
+    minStd: number;
+    unit: string;
+  }> = [
     { name: "degraded_rate", pick: (p) => ({ value: p.degradedRate, volume: p.count }), minStd: 0.01, unit: "" },
     { name: "error_rate", pick: (p) => ({ value: p.errorRate, volume: p.count }), minStd: 0.01, unit: "" },
-    { name: "gpu_p99", pick: (p) => ({ value: p.latencyMs.gpu.p99, volume: p.latencyMs.gpu.count }), minStd: 5, unit: " ms" },
+    {
+      name: "gpu_p99",
+      pick: (p) => ({ value: p.latencyMs.gpu.p99, volume: p.latencyMs.gpu.count }),
+      minStd: 5,
+      unit: " ms",
+    },
   ];
   return metrics.map((m) => {
-    const opts: AnomalyOptions = { alpha: 0.1, zThreshold: cfg.anomalyZ, minVolume: cfg.anomalyMinVolume, minHistory: 5, minStd: m.minStd };
+    const opts: AnomalyOptions = {
+      alpha: 0.1,
+      zThreshold: cfg.anomalyZ,
+      minVolume: cfg.anomalyMinVolume,
+      minHistory: 5,
+      minStd: m.minStd,
+    };
     const series = points.map(m.pick);
     const latest = series[series.length - 1]!;
     const r = detectAnomaly(series.slice(0, -1), latest, opts);
@@ -94,9 +112,10 @@ export async function anomalyConditions(db: D1Database, cfg: MetricsConfig, now:
       value: r.z,
       threshold: cfg.anomalyZ,
       forS: 0,
-      summary: r.z === null
-        ? `${m.name}: not enough volume`
-        : `${m.name} ${r.latest?.toFixed(4)}${m.unit} vs EWMA ${r.mean?.toFixed(4)}${m.unit} (z = ${r.z.toFixed(1)}, threshold ${cfg.anomalyZ})`,
+      summary:
+        r.z === null
+          ? `${m.name}: not enough volume`
+          : `${m.name} ${r.latest?.toFixed(4)}${m.unit} vs EWMA ${r.mean?.toFixed(4)}${m.unit} (z = ${r.z.toFixed(1)}, threshold ${cfg.anomalyZ})`,
       labels: { metric: m.name },
     };
   });
@@ -109,7 +128,11 @@ export async function driftConditions(db: D1Database, cfg: MetricsConfig, now: n
     rule: "score_drift_psi",
     kind: "drift" as const,
     severity: "ticket" as const,
-    active: f.psi !== null && f.current >= cfg.driftMinSamples && f.reference >= cfg.driftMinSamples && f.psi > cfg.driftPsiThreshold,
+    active:
+      f.psi !== null &&
+      f.current >= cfg.driftMinSamples &&
+      f.reference >= cfg.driftMinSamples &&
+      f.psi > cfg.driftPsiThreshold,
     value: f.psi,
     threshold: cfg.driftPsiThreshold,
     forS: 0,
@@ -118,10 +141,18 @@ export async function driftConditions(db: D1Database, cfg: MetricsConfig, now: n
   }));
 }
 
-export interface Transition { id: string; from: AlertState | null; to: AlertState; notify: boolean }
+export interface Transition {
+  id: string;
+  from: AlertState | null;
+  to: AlertState;
+  notify: boolean;
+}
 
 /** What one alert id changes to: the row to write (if any) and the transition made (if any). */
-interface Step { write?: AlertRow; transition?: Transition }
+interface Step {
+  write?: AlertRow;
+  transition?: Transition;
+}
 
 const silenced = (row: AlertRow | undefined, now: number): boolean => (row?.silencedUntil ?? 0) > now;
 
@@ -129,11 +160,31 @@ const silenced = (row: AlertRow | undefined, now: number): boolean => (row?.sile
 function conditionStep(row: AlertRow | undefined, c: Condition, now: number, webhookUrl: string | undefined): Step {
   const state = (row?.state ?? null) as AlertState | null;
   const base: AlertRow = row ?? {
-    id: c.id, rule: c.rule, kind: c.kind, severity: c.severity, state: "resolved", summary: c.summary,
-    value: null, threshold: c.threshold, pendingSince: null, firedAt: null, resolvedAt: null, updatedAt: now,
-    silencedUntil: null, notifiedState: null, labels: "{}",
+    id: c.id,
+    rule: c.rule,
+    kind: c.kind,
+    severity: c.severity,
+    state: "resolved",
+    summary: c.summary,
+    value: null,
+    threshold: c.threshold,
+    pendingSince: null,
+    firedAt: null,
+    resolvedAt: null,
+    updatedAt: now,
+    silencedUntil: null,
+    notifiedState: null,
+    labels: "{}",
   };
-  const next: AlertRow = { ...base, summary: c.summary, value: c.value, threshold: c.threshold, updatedAt: now, labels: JSON.stringify(c.labels), severity: c.severity };
+  const next: AlertRow = {
+    ...base,
+    summary: c.summary,
+    value: c.value,
+    threshold: c.threshold,
+    updatedAt: now,
+    labels: JSON.stringify(c.labels),
+    severity: c.severity,
+  };
   let to: AlertState | null = null;
   if (c.active) {
     if (state === null || state === "resolved") {
@@ -158,7 +209,13 @@ function conditionStep(row: AlertRow | undefined, c: Condition, now: number, web
 function resolveStep(row: AlertRow, now: number, webhookUrl: string | undefined): Step {
   const notify = row.state === "firing" && !silenced(row, now);
   return {
-    write: { ...row, state: "resolved", resolvedAt: now, updatedAt: now, notifiedState: notify && webhookUrl ? "resolved" : row.notifiedState },
+    write: {
+      ...row,
+      state: "resolved",
+      resolvedAt: now,
+      updatedAt: now,
+      notifiedState: notify && webhookUrl ? "resolved" : row.notifiedState,
+    },
     transition: { id: row.id, from: row.state as AlertState, to: "resolved", notify },
   };
 }
@@ -168,7 +225,12 @@ async function commit(d1: D1Database, steps: Step[], webhookUrl: string | undefi
   const db = drizzle(d1);
   const writes = steps.flatMap((s) => (s.write ? [s.write] : []));
   const transitions = steps.flatMap((s) => (s.transition ? [s.transition] : []));
-  const stmts = writes.map((w) => db.insert(alerts).values(w).onConflictDoUpdate({ target: alerts.id, set: { ...w } }));
+  const stmts = writes.map((w) =>
+    db
+      .insert(alerts)
+      .values(w)
+      .onConflictDoUpdate({ target: alerts.id, set: { ...w } }),
+  );
   const [first, ...rest] = stmts;
   if (first) await db.batch([first, ...rest]);
   if (webhookUrl) {
@@ -188,9 +250,17 @@ async function storedAlert(d1: D1Database, id: string): Promise<AlertRow | undef
  * webhook is set). Open alerts of the evaluated kinds that got no condition this round resolve; drill alerts are
  * raised and resolved by the drill runner (raiseAlert / resolveAlert) and left alone here.
  */
-export async function applyConditions(d1: D1Database, conditions: Condition[], now: number, webhookUrl?: string): Promise<Transition[]> {
+export async function applyConditions(
+  d1: D1Database,
+  conditions: Condition[],
+  now: number,
+  webhookUrl?: string,
+): Promise<Transition[]> {
   const db = drizzle(d1);
-  const open = await db.select().from(alerts).where(inArray(alerts.state, ["pending", "firing"]));
+  const open = await db
+    .select()
+    .from(alerts)
+    .where(inArray(alerts.state, ["pending", "firing"]));
   const ids = conditions.map((c) => c.id);
   const known = ids.length ? await db.select().from(alerts).where(inArray(alerts.id, ids)) : [];
   const byId = new Map<string, AlertRow>([...known, ...open].map((r) => [r.id, r]));
@@ -201,13 +271,23 @@ export async function applyConditions(d1: D1Database, conditions: Condition[], n
 }
 
 /** Fires (or keeps firing) one alert outside an evaluation round, e.g. a failed drill. */
-export async function raiseAlert(d1: D1Database, alert: Omit<Condition, "active">, now: number, webhookUrl?: string): Promise<Transition | undefined> {
+export async function raiseAlert(
+  d1: D1Database,
+  alert: Omit<Condition, "active">,
+  now: number,
+  webhookUrl?: string,
+): Promise<Transition | undefined> {
   const step = conditionStep(await storedAlert(d1, alert.id), { ...alert, active: true }, now, webhookUrl);
   return (await commit(d1, [step], webhookUrl))[0];
 }
 
 /** Resolves one alert if it is open (pending or firing), e.g. a drill that passed again. */
-export async function resolveAlert(d1: D1Database, id: string, now: number, webhookUrl?: string): Promise<Transition | undefined> {
+export async function resolveAlert(
+  d1: D1Database,
+  id: string,
+  now: number,
+  webhookUrl?: string,
+): Promise<Transition | undefined> {
   const row = await storedAlert(d1, id);
   if (!row || (row.state !== "pending" && row.state !== "firing")) return undefined;
   return (await commit(d1, [resolveStep(row, now, webhookUrl)], webhookUrl))[0];
@@ -217,9 +297,23 @@ async function notify(url: string, alert: AlertRow, t: Transition): Promise<void
   const icon = t.to === "firing" ? ":rotating_light:" : ":white_check_mark:";
   const body = {
     text: `${icon} [${t.to.toUpperCase()}] ${alert.severity} ${alert.id}: ${alert.summary}`,
-    alert: { id: alert.id, rule: alert.rule, kind: alert.kind, severity: alert.severity, state: t.to, value: alert.value, threshold: alert.threshold, labels: JSON.parse(alert.labels) as unknown },
+    alert: {
+      id: alert.id,
+      rule: alert.rule,
+      kind: alert.kind,
+      severity: alert.severity,
+      state: t.to,
+      value: alert.value,
+      threshold: alert.threshold,
+      labels: JSON.parse(alert.labels) as unknown,
+    },
   };
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  });
   if (!res.ok) console.warn("alert webhook answered", res.status);
 }
 
@@ -233,7 +327,11 @@ export async function evaluateAlerts(d1: D1Database, cfg: MetricsConfig, now: nu
   return applyConditions(d1, conditions, now, cfg.alertWebhookUrl);
 }
 
-export async function listAlerts(d1: D1Database, state?: AlertState, limit = 100): Promise<Array<Omit<AlertRow, "labels"> & { labels: unknown }>> {
+export async function listAlerts(
+  d1: D1Database,
+  state?: AlertState,
+  limit = 100,
+): Promise<Array<Omit<AlertRow, "labels"> & { labels: unknown }>> {
   const db = drizzle(d1);
   const q = db.select().from(alerts);
   const rows = await (state ? q.where(eq(alerts.state, state)) : q).orderBy(desc(alerts.updatedAt)).limit(limit);
@@ -245,6 +343,10 @@ export async function listAlerts(d1: D1Database, state?: AlertState, limit = 100
 
 export async function silenceAlert(d1: D1Database, id: string, until: number): Promise<boolean> {
   const db = drizzle(d1);
-  const res = await db.update(alerts).set({ silencedUntil: until }).where(eq(alerts.id, id)).returning({ id: alerts.id });
+  const res = await db
+    .update(alerts)
+    .set({ silencedUntil: until })
+    .where(eq(alerts.id, id))
+    .returning({ id: alerts.id });
   return res.length > 0;
 }

@@ -2,11 +2,27 @@
  * Anomaly detection on per-minute series: exponentially weighted mean and variance of the history, z-score of the
  * newest point. Points below a minimum volume are ignored (neither history nor trigger).
  */
-export interface VolumePoint { value: number | null; volume: number }
+export interface VolumePoint {
+  value: number | null;
+  volume: number;
+}
 
-export interface AnomalyOptions { alpha: number; zThreshold: number; minVolume: number; minHistory: number; minStd: number }
+export interface AnomalyOptions {
+  alpha: number;
+  zThreshold: number;
+  minVolume: number;
+  minHistory: number;
+  minStd: number;
+}
 
-export interface AnomalyResult { firing: boolean; z: number | null; mean: number | null; std: number | null; latest: number | null; reason?: string }
+export interface AnomalyResult {
+  firing: boolean;
+  z: number | null;
+  mean: number | null;
+  std: number | null;
+  latest: number | null;
+  reason?: string;
+}
 
 export function ewmaStats(values: readonly number[], alpha: number): { mean: number; variance: number } {
   let mean = values[0] ?? 0;

@@ -2,9 +2,18 @@
  * Multi-window, multi-burn-rate SLO alerting (Google SRE workbook, ch. 5): an alert pair fires when both its long
  * and its short window burn the error budget faster than `factor` (burn = bad ratio / (1 − target)).
  */
-export interface SliWindow { valid: number; bad: number }
+export interface SliWindow {
+  valid: number;
+  bad: number;
+}
 
-export interface BurnWindowPair { name: string; longS: number; shortS: number; factor: number; severity: "page" | "ticket" }
+export interface BurnWindowPair {
+  name: string;
+  longS: number;
+  shortS: number;
+  factor: number;
+  severity: "page" | "ticket";
+}
 
 export const BURN_WINDOWS: readonly BurnWindowPair[] = [
   { name: "1h-5m", longS: 3600, shortS: 300, factor: 14.4, severity: "page" },
@@ -17,10 +26,19 @@ export function burnRate(w: SliWindow, target: number): number {
   return Math.max(0, w.bad) / w.valid / (1 - target);
 }
 
-export interface BurnEvaluation { pair: BurnWindowPair; longBurn: number; shortBurn: number; firing: boolean }
+export interface BurnEvaluation {
+  pair: BurnWindowPair;
+  longBurn: number;
+  shortBurn: number;
+  firing: boolean;
+}
 
 /** Evaluates every window pair, given the SLI measured over each window length (seconds → window). */
-export function evaluateBurnRates(windows: ReadonlyMap<number, SliWindow>, target: number, pairs: readonly BurnWindowPair[] = BURN_WINDOWS): BurnEvaluation[] {
+export function evaluateBurnRates(
+  windows: ReadonlyMap<number, SliWindow>,
+  target: number,
+  pairs: readonly BurnWindowPair[] = BURN_WINDOWS,
+): BurnEvaluation[] {
   return pairs.map((pair) => {
     const longBurn = burnRate(windows.get(pair.longS) ?? { valid: 0, bad: 0 }, target);
     const shortBurn = burnRate(windows.get(pair.shortS) ?? { valid: 0, bad: 0 }, target);

@@ -26,7 +26,12 @@ function due(now: number): boolean {
 
 function maybeFlush(env: Bindings, ctx: ExecutionContext, now: number): void {
   if (inFlight || !due(now)) return;
-  ctx.waitUntil(flushNow(env.DB).then(() => undefined, (err: unknown) => console.error("metrics flush", err)));
+  ctx.waitUntil(
+    flushNow(env.DB).then(
+      () => undefined,
+      (err: unknown) => console.error("metrics flush", err),
+    ),
+  );
 }
 
 export function recordRequest(env: Bindings, ctx: ExecutionContext, sample: RequestSample): void {
@@ -36,7 +41,13 @@ export function recordRequest(env: Bindings, ctx: ExecutionContext, sample: Requ
 }
 
 /** One feedback event (POST /v1/events), aggregated like request samples. */
-export function recordFeedback(env: Bindings, ctx: ExecutionContext, type: FeedbackType, variant: string, model: string): void {
+export function recordFeedback(
+  env: Bindings,
+  ctx: ExecutionContext,
+  type: FeedbackType,
+  variant: string,
+  model: string,
+): void {
   const now = Date.now();
   aggregator.addFeedback(type, variant, model, now);
   maybeFlush(env, ctx, now);

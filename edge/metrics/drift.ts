@@ -43,10 +43,21 @@ export function psi(reference: Sketch, current: Sketch, bins = 10): number {
   return total;
 }
 
-export interface DriftFigure { kind: string; model: string; psi: number | null; current: number; reference: number }
+export interface DriftFigure {
+  kind: string;
+  model: string;
+  psi: number | null;
+  current: number;
+  reference: number;
+}
 
 /** PSI of the last hour against the reference window [now − 25 h, now − 1 h) per (kind, model). */
-export async function scoreDrift(db: D1Database, now: number, referenceS = 24 * 3600, currentS = 3600): Promise<DriftFigure[]> {
+export async function scoreDrift(
+  db: D1Database,
+  now: number,
+  referenceS = 24 * 3600,
+  currentS = 3600,
+): Promise<DriftFigure[]> {
   const curFrom = now - currentS;
   const refFrom = curFrom - referenceS;
   // Minute rows are kept 48 h by default, which covers the 25 h this reads.

@@ -8,7 +8,13 @@ import { drizzle } from "drizzle-orm/d1";
 import { eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import {
-  metricsDegraded, metricsEvents, metricsFeedback, metricsFlushes, metricsLatency, metricsRequests, metricsScores,
+  metricsDegraded,
+  metricsEvents,
+  metricsFeedback,
+  metricsFlushes,
+  metricsLatency,
+  metricsRequests,
+  metricsScores,
 } from "../db/schema-metrics";
 import { MINUTE, type FlushPayload } from "./aggregate";
 import { ROLLUPS, additiveUpsert } from "./rollups";
@@ -24,30 +30,67 @@ function chunk<T>(rows: T[], columnsPerRow: number): T[][] {
 }
 
 /** The statements of one payload, flush id first. `res` lets compaction reuse them (hour rows). */
-export function payloadStatements(db: ReturnType<typeof drizzle>, p: FlushPayload, res: number = MINUTE): BatchItem<"sqlite">[] {
+export function payloadStatements(
+  db: ReturnType<typeof drizzle>,
+  p: FlushPayload,
+  res: number = MINUTE,
+): BatchItem<"sqlite">[] {
   const R = ROLLUPS;
   const items: BatchItem<"sqlite">[] = [
     db.insert(metricsFlushes).values({ id: p.id, appliedAt: p.createdAt, minTs: p.minTs, maxTs: p.maxTs }),
   ];
   for (const rows of chunk(p.requests, R.requests.width))
-    items.push(db.insert(metricsRequests).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate(additiveUpsert(R.requests)));
+    items.push(
+      db
+        .insert(metricsRequests)
+        .values(rows.map((r) => ({ ...r, res })))
+        .onConflictDoUpdate(additiveUpsert(R.requests)),
+    );
   for (const rows of chunk(p.latency, R.latency.width))
-    items.push(db.insert(metricsLatency).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate(additiveUpsert(R.latency)));
+    items.push(
+      db
+        .insert(metricsLatency)
+        .values(rows.map((r) => ({ ...r, res })))
+        .onConflictDoUpdate(additiveUpsert(R.latency)),
+    );
   for (const rows of chunk(p.degraded, R.degraded.width))
-    items.push(db.insert(metricsDegraded).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate(additiveUpsert(R.degraded)));
+    items.push(
+      db
+        .insert(metricsDegraded)
+        .values(rows.map((r) => ({ ...r, res })))
+        .onConflictDoUpdate(additiveUpsert(R.degraded)),
+    );
   for (const rows of chunk(p.events ?? [], R.events.width))
-    items.push(db.insert(metricsEvents).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate(additiveUpsert(R.events)));
+    items.push(
+      db
+        .insert(metricsEvents)
+        .values(rows.map((r) => ({ ...r, res })))
+        .onConflictDoUpdate(additiveUpsert(R.events)),
+    );
   for (const rows of chunk(p.scores, R.scores.width))
-    items.push(db.insert(metricsScores).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate(additiveUpsert(R.scores)));
+    items.push(
+      db
+        .insert(metricsScores)
+        .values(rows.map((r) => ({ ...r, res })))
+        .onConflictDoUpdate(additiveUpsert(R.scores)),
+    );
   for (const rows of chunk(p.feedback, R.feedback.width))
-    items.push(db.insert(metricsFeedback).values(rows.map((r) => ({ ...r, res }))).onConflictDoUpdate(additiveUpsert(R.feedback)));
+    items.push(
+      db
+        .insert(metricsFeedback)
+        .values(rows.map((r) => ({ ...r, res })))
+        .onConflictDoUpdate(additiveUpsert(R.feedback)),
+    );
   return items;
 }
 
 export type ApplyOutcome = "applied" | "duplicate" | "failed";
 
 /** Applies one payload atomically. "duplicate" = its id was already recorded (nothing changed). */
-export async function applyPayload(d1: D1Database, p: FlushPayload): Promise<{ outcome: ApplyOutcome; error?: string }> {
+export async function applyPayload(
+  d1: D1Database,
+  p: FlushPayload,
+): Promise<{ outcome: ApplyOutcome; error?: string }> {
   const db = drizzle(d1);
   const [first, ...rest] = payloadStatements(db, p);
   if (!first) return { outcome: "applied" };
@@ -57,7 +100,11 @@ export async function applyPayload(d1: D1Database, p: FlushPayload): Promise<{ o
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
     try {
-      const seen = await db.select({ id: metricsFlushes.id }).from(metricsFlushes).where(eq(metricsFlushes.id, p.id)).limit(1);
+      const seen = await db
+        .select({ id: metricsFlushes.id })
+        .from(metricsFlushes)
+        .where(eq(metricsFlushes.id, p.id))
+        .limit(1);
       if (seen.length > 0) return { outcome: "duplicate", error };
     } catch {
       /* D1 unreachable: keep the payload */

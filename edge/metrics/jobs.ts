@@ -5,7 +5,11 @@ import { evaluateAlerts } from "./alerts";
 import { flushNow } from "./collector";
 import { applyRetention, compactHours } from "./maintenance";
 
-export async function runMetricsMaintenance(env: Bindings, _ctx: ExecutionContext, scheduledTime: number): Promise<void> {
+export async function runMetricsMaintenance(
+  env: Bindings,
+  _ctx: ExecutionContext,
+  scheduledTime: number,
+): Promise<void> {
   const now = Math.floor(scheduledTime / 1000);
   const cfg = config(env).metrics;
   await flushNow(env.DB);

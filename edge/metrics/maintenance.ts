@@ -17,12 +17,14 @@ function compactStatements(db: D1Database, hour: number, now: number): D1Prepare
     const sums = counters.map((s) => `SUM(${s})`).join(", ");
     const set = counters.map((s) => `${s} = ${s} + excluded.${s}`).join(", ");
     stmts.push(
-      db.prepare(
-        `INSERT INTO ${t.name} (res, ts, ${keys}, ${counters.join(", ")})
+      db
+        .prepare(
+          `INSERT INTO ${t.name} (res, ts, ${keys}, ${counters.join(", ")})
          SELECT 3600, ?, ${keys}, ${sums} FROM ${t.name} WHERE res = 60 AND ts >= ? AND ts < ?
          GROUP BY ${keys} ORDER BY 1
          ON CONFLICT DO UPDATE SET ${set}`,
-      ).bind(hour, hour, hour + HOUR),
+        )
+        .bind(hour, hour, hour + HOUR),
     );
   }
   return stmts;

@@ -7,14 +7,26 @@ import { Sketch } from "./sketch";
 import { STAGES, type Stage } from "./types";
 import { HOUR, MINUTE } from "./aggregate";
 import {
-  FEEDBACK_COUNTERS, REQUEST_COUNTERS, ROLLUPS, type FeedbackCounters, type RequestCounters, addCounters, counterSums,
+  FEEDBACK_COUNTERS,
+  REQUEST_COUNTERS,
+  ROLLUPS,
+  type FeedbackCounters,
+  type RequestCounters,
+  addCounters,
+  counterSums,
   zeroCounters,
 } from "./rollups";
 
 export const GROUP_BY = ["variant", "model", "route", "colo"] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
 
-export interface Percentiles { p50: number | null; p95: number | null; p99: number | null; mean: number | null; count: number }
+export interface Percentiles {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  mean: number | null;
+  count: number;
+}
 
 export interface Point {
   ts: number;
@@ -37,9 +49,18 @@ export interface Point {
   conversion: number | null;
 }
 
-export interface Series { group: string; points: Point[]; totals: Point }
+export interface Series {
+  group: string;
+  points: Point[];
+  totals: Point;
+}
 
-export interface RollupQuery { from: number; to: number; step: number; groupBy?: GroupBy }
+export interface RollupQuery {
+  from: number;
+  to: number;
+  step: number;
+  groupBy?: GroupBy;
+}
 
 export interface RollupResult {
   from: number;
@@ -78,7 +99,13 @@ async function compactedUntil(db: D1Database): Promise<number> {
  * SQL filter choosing rows for [from, to): minute rows where they are complete, hour rows before that.
  * Returns the clause and its 6 bound values.
  */
-export async function sourceFilter(db: D1Database, from: number, to: number, minuteRetentionS: number, now: number): Promise<{ where: string; binds: number[] }> {
+export async function sourceFilter(
+  db: D1Database,
+  from: number,
+  to: number,
+  minuteRetentionS: number,
+  now: number,
+): Promise<{ where: string; binds: number[] }> {
   let boundary = from;
   if (from < now - minuteRetentionS) boundary = Math.min(to, Math.max(from, await compactedUntil(db)));
   return {
@@ -87,7 +114,11 @@ export async function sourceFilter(db: D1Database, from: number, to: number, min
   };
 }
 
-interface Cell { req: RequestCounters; fb: FeedbackCounters; stages: Map<Stage, Sketch> }
+interface Cell {
+  req: RequestCounters;
+  fb: FeedbackCounters;
+  stages: Map<Stage, Sketch>;
+}
 
 function emptyCell(): Cell {
   return { req: zeroCounters(REQUEST_COUNTERS), fb: zeroCounters(FEEDBACK_COUNTERS), stages: new Map() };
@@ -145,8 +176,15 @@ export function toPoint(ts: number, seconds: number, c: Cell): Point {
 
 /** Cells keyed by group then step index, plus the merged sketches (used by the alert evaluator too). */
 export async function queryCells(
-  db: D1Database, q: RollupQuery, minuteRetentionS: number, now: number,
-): Promise<{ cells: Map<string, Map<number, Cell>>; degradedReasons: Record<string, number>; events: Record<string, Record<string, number>> }> {
+  db: D1Database,
+  q: RollupQuery,
+  minuteRetentionS: number,
+  now: number,
+): Promise<{
+  cells: Map<string, Map<number, Cell>>;
+  degradedReasons: Record<string, number>;
+  events: Record<string, Record<string, number>>;
+}> {
   const g = q.groupBy ?? "none";
   const { where, binds } = await sourceFilter(db, q.from, q.to, minuteRetentionS, now);
   const bucketExpr = "((ts - ?) / ?)";
@@ -202,7 +240,13 @@ export async function queryCells(
 }
 
 /** Everything in [from, to) merged into one cell (alert windows). */
-export async function windowCell(db: D1Database, from: number, to: number, minuteRetentionS: number, now: number): Promise<Cell> {
+export async function windowCell(
+  db: D1Database,
+  from: number,
+  to: number,
+  minuteRetentionS: number,
+  now: number,
+): Promise<Cell> {
   const { cells } = await queryCells(db, { from, to, step: Math.max(MINUTE, to - from) }, minuteRetentionS, now);
   const total = emptyCell();
   for (const m of cells.values()) for (const c of m.values()) mergeCell(total, c);
@@ -211,7 +255,12 @@ export async function windowCell(db: D1Database, from: number, to: number, minut
 
 export type { Cell };
 
-export async function queryRollup(db: D1Database, q: RollupQuery, minuteRetentionS: number, now: number): Promise<RollupResult> {
+export async function queryRollup(
+  db: D1Database,
+  q: RollupQuery,
+  minuteRetentionS: number,
+  now: number,
+): Promise<RollupResult> {
   const { cells, degradedReasons, events } = await queryCells(db, q, minuteRetentionS, now);
   const nSteps = Math.ceil((q.to - q.from) / q.step);
   const overall = emptyCell();
@@ -228,8 +277,14 @@ export async function queryRollup(db: D1Database, q: RollupQuery, minuteRetentio
     series.push({ group, points, totals: toPoint(q.from, q.to - q.from, total) });
   }
   return {
-    from: q.from, to: q.to, step: q.step, groupBy: q.groupBy ?? null,
-    series, totals: toPoint(q.from, q.to - q.from, overall), degradedReasons, events,
+    from: q.from,
+    to: q.to,
+    step: q.step,
+    groupBy: q.groupBy ?? null,
+    series,
+    totals: toPoint(q.from, q.to - q.from, overall),
+    degradedReasons,
+    events,
   };
 }
 

@@ -7,8 +7,14 @@
 import { getTableColumns, sql, type SQL } from "drizzle-orm";
 import { getTableConfig, type SQLiteColumn, type SQLiteTable } from "drizzle-orm/sqlite-core";
 import {
-  type FeedbackCounter, type RequestCounter, metricsDegraded, metricsEvents, metricsFeedback, metricsLatency,
-  metricsRequests, metricsScores,
+  type FeedbackCounter,
+  type RequestCounter,
+  metricsDegraded,
+  metricsEvents,
+  metricsFeedback,
+  metricsLatency,
+  metricsRequests,
+  metricsScores,
 } from "../db/schema-metrics";
 
 export { FEEDBACK_COUNTERS, REQUEST_COUNTERS } from "../db/schema-metrics";
@@ -68,7 +74,11 @@ export function zeroCounters<K extends string>(fields: readonly K[]): Record<K, 
 }
 
 /** `into[f] += add[f]` for every counter field. */
-export function addCounters<K extends string>(into: Record<K, number>, add: Partial<Record<K, unknown>>, fields: readonly K[]): void {
+export function addCounters<K extends string>(
+  into: Record<K, number>,
+  add: Partial<Record<K, unknown>>,
+  fields: readonly K[],
+): void {
   for (const f of fields) into[f] += Number(add[f] ?? 0);
 }
 

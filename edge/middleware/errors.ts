@@ -32,7 +32,10 @@ export function invalidRequest(c: Context<AppEnv>, message: string, issues: Vali
  * Hook for @hono/zod-validator (pass it as the third argument): a failed parse becomes our 400 JSON.
  * Typed on the plain Context because the validator's hook is not generic over the app's Env.
  */
-export function zodHook(result: { success: true } | { success: false; error: ZodError }, c: Context): Response | undefined {
+export function zodHook(
+  result: { success: true } | { success: false; error: ZodError },
+  c: Context,
+): Response | undefined {
   if (result.success) return undefined;
   const issues = formatIssues(result.error.issues);
   return invalidRequest(c as unknown as Context<AppEnv>, validationMessage(issues), issues);
@@ -45,7 +48,10 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => {
     return invalidRequest(c, validationMessage(issues), issues);
   }
   if (err instanceof HTTPException && err.status < 500) {
-    return c.json({ error: err.status === 400 ? "invalid_request" : "http_error", message: err.message, issues: [], requestId }, err.status);
+    return c.json(
+      { error: err.status === 400 ? "invalid_request" : "http_error", message: err.message, issues: [], requestId },
+      err.status,
+    );
   }
   console.error("unhandled error", requestId, err);
   return c.json({ error: "internal", message: "internal error", requestId }, 500);

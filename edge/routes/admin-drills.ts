@@ -18,7 +18,13 @@ import { drillInProgress, runDrill } from "../drills/runner";
 
 const runSchema = z.object({ scenario: scenarioSchema }).strict();
 const listSchema = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
-const idSchema = z.object({ id: z.string().min(1).max(100).regex(/^[A-Za-z0-9_-]+$/, "malformed drill id") });
+const idSchema = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9_-]+$/, "malformed drill id"),
+});
 
 export function adminDrills(app: AppFetch): Hono<AppEnv> {
   const router = new Hono<AppEnv>();
@@ -29,7 +35,8 @@ export function adminDrills(app: AppFetch): Hono<AppEnv> {
   router.post("/drills/run", zValidator("json", runSchema, zodHook), async (c) => {
     const { scenario } = c.req.valid("json");
     const busy = drillInProgress();
-    if (busy) return c.json({ error: "drill_in_progress", message: `drill ${busy} is running; try again when it ends` }, 409);
+    if (busy)
+      return c.json({ error: "drill_in_progress", message: `drill ${busy} is running; try again when it ends` }, 409);
     const report = await runDrill(app, c.env, c.executionCtx as ExecutionContext, scenario, "admin");
     return c.json(report);
   });

@@ -21,7 +21,13 @@ export const metricsQuerySchema = z
   .object({
     from: unixSeconds.optional(),
     to: unixSeconds.optional(),
-    step: z.coerce.number().int().min(60).max(86_400).refine((s) => s % 60 === 0, "step must be a multiple of 60").default(60),
+    step: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(86_400)
+      .refine((s) => s % 60 === 0, "step must be a multiple of 60")
+      .default(60),
     groupBy: z.enum(GROUP_BY).optional(),
   })
   .transform((q, ctx) => {
@@ -30,12 +36,25 @@ export const metricsQuerySchema = z
     const from = q.from ?? to - 3600;
     if (from >= to) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["from"], message: "from must be before to" });
     else if ((to - from) / q.step > MAX_POINTS)
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["step"], message: `at most ${MAX_POINTS} points: raise step` });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["step"],
+        message: `at most ${MAX_POINTS} points: raise step`,
+      });
     return { from: from - (from % 60), to, step: q.step, groupBy: q.groupBy };
   });
 
-const alertsQuerySchema = z.object({ state: z.enum(["pending", "firing", "resolved"]).optional(), limit: z.coerce.number().int().min(1).max(500).default(100) });
-const silenceSchema = z.object({ minutes: z.number().int().min(1).max(7 * 24 * 60) });
+const alertsQuerySchema = z.object({
+  state: z.enum(["pending", "firing", "resolved"]).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+const silenceSchema = z.object({
+  minutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60),
+});
 
 export const adminMetrics = new Hono<AppEnv>();
 

@@ -33,7 +33,9 @@ const Layout: FC<PropsWithChildren<{ title: string; range?: number; step?: numbe
       <link rel="stylesheet" href="/dashboard/assets/uplot.css" />
       <style dangerouslySetInnerHTML={{ __html: STYLE }} />
     </head>
-    <body data-range={String(props.range ?? 3600)} data-step={String(props.step ?? 60)}>{props.children}</body>
+    <body data-range={String(props.range ?? 3600)} data-step={String(props.step ?? 60)}>
+      {props.children}
+    </body>
   </html>
 );
 
@@ -61,44 +63,132 @@ async function recentDrills(db: D1Database, limit: number): Promise<DrillSummary
 const ms = (v: number | null): string => (v === null ? "–" : `${v} ms`);
 const iso = (t: number): string => new Date(t > 1e12 ? t : t * 1000).toISOString().replace("T", " ").slice(0, 19);
 
-const Page: FC<{ drift: DriftFigure[]; drills: DrillSummary[] | null; psiThreshold: number; range: number; step: number }> = (p) => (
+const Page: FC<{
+  drift: DriftFigure[];
+  drills: DrillSummary[] | null;
+  psiThreshold: number;
+  range: number;
+  step: number;
+}> = (p) => (
   <Layout title="vitrine · monitoring" range={p.range} step={p.step}>
     <header>
       <strong>vitrine monitoring</strong>
-      <span id="summary" class="muted">loading…</span>
-      <form method="post" action="/dashboard/logout"><button type="submit">Sign out</button></form>
+      <span id="summary" class="muted">
+        loading…
+      </span>
+      <form method="post" action="/dashboard/logout">
+        <button type="submit">Sign out</button>
+      </form>
     </header>
     <main>
-      <section><h2>Latency percentiles by stage</h2><div id="chart-latency" class="chart" /></section>
-      <section><h2>Request rate</h2><div id="chart-rate" class="chart" /></section>
-      <section><h2>Degraded and error ratio</h2><div id="chart-errors" class="chart" /></section>
-      <section><h2>Cache hit ratio</h2><div id="chart-cache" class="chart" /></section>
+      <section>
+        <h2>Latency percentiles by stage</h2>
+        <div id="chart-latency" class="chart" />
+      </section>
+      <section>
+        <h2>Request rate</h2>
+        <div id="chart-rate" class="chart" />
+      </section>
+      <section>
+        <h2>Degraded and error ratio</h2>
+        <div id="chart-errors" class="chart" />
+      </section>
+      <section>
+        <h2>Cache hit ratio</h2>
+        <div id="chart-cache" class="chart" />
+      </section>
       <section>
         <h2>Variants: CTR and conversion (95% Wilson intervals)</h2>
         <div id="chart-ctr" class="chart" />
-        <table><thead><tr><th>variant</th><th>requests</th><th>impressions</th><th>CTR</th><th>conversion</th></tr></thead><tbody id="variants" /></table>
+        <table>
+          <thead>
+            <tr>
+              <th>variant</th>
+              <th>requests</th>
+              <th>impressions</th>
+              <th>CTR</th>
+              <th>conversion</th>
+            </tr>
+          </thead>
+          <tbody id="variants" />
+        </table>
       </section>
       <section>
         <h2>Score drift (PSI, last hour vs previous 24 h; alert &gt; {p.psiThreshold})</h2>
         <table id="drift">
-          <thead><tr><th>kind</th><th>model</th><th>PSI</th><th>last hour</th><th>reference</th></tr></thead>
+          <thead>
+            <tr>
+              <th>kind</th>
+              <th>model</th>
+              <th>PSI</th>
+              <th>last hour</th>
+              <th>reference</th>
+            </tr>
+          </thead>
           <tbody>
-            {p.drift.length === 0 ? <tr><td colspan={5} class="muted">no scores recorded</td></tr> : p.drift.map((d) => (
-              <tr><td>{d.kind}</td><td>{d.model}</td><td>{d.psi === null ? "–" : d.psi.toFixed(3)}</td><td>{d.current}</td><td>{d.reference}</td></tr>
-            ))}
+            {p.drift.length === 0 ? (
+              <tr>
+                <td colspan={5} class="muted">
+                  no scores recorded
+                </td>
+              </tr>
+            ) : (
+              p.drift.map((d) => (
+                <tr>
+                  <td>{d.kind}</td>
+                  <td>{d.model}</td>
+                  <td>{d.psi === null ? "–" : d.psi.toFixed(3)}</td>
+                  <td>{d.current}</td>
+                  <td>{d.reference}</td>
+                </tr>
+              ))
+            )}
           </tbody>
         </table>
       </section>
-      <section><h2>Active alerts</h2><ul id="alerts"><li class="muted">loading…</li></ul></section>
+      <section>
+        <h2>Active alerts</h2>
+        <ul id="alerts">
+          <li class="muted">loading…</li>
+        </ul>
+      </section>
       <section>
         <h2>Failover drills</h2>
-        {p.drills === null ? <p class="muted">drill reports unavailable</p> : (
+        {p.drills === null ? (
+          <p class="muted">drill reports unavailable</p>
+        ) : (
           <table id="drills">
-            <thead><tr><th>started</th><th>scenario</th><th>trigger</th><th>status</th><th>detect</th><th>failover</th><th>recover</th></tr></thead>
+            <thead>
+              <tr>
+                <th>started</th>
+                <th>scenario</th>
+                <th>trigger</th>
+                <th>status</th>
+                <th>detect</th>
+                <th>failover</th>
+                <th>recover</th>
+              </tr>
+            </thead>
             <tbody>
-              {p.drills.length === 0 ? <tr><td colspan={7} class="muted">no drills yet</td></tr> : p.drills.map((d) => (
-                <tr title={d.reason ?? ""}><td>{iso(d.startedAt)}</td><td>{d.scenario}</td><td>{d.trigger}</td><td>{d.status}</td><td>{ms(d.timeToDetectMs)}</td><td>{ms(d.timeToFailoverMs)}</td><td>{ms(d.timeToRecoverMs)}</td></tr>
-              ))}
+              {p.drills.length === 0 ? (
+                <tr>
+                  <td colspan={7} class="muted">
+                    no drills yet
+                  </td>
+                </tr>
+              ) : (
+                p.drills.map((d) => (
+                  <tr title={d.reason ?? ""}>
+                    <td>{iso(d.startedAt)}</td>
+                    <td>{d.scenario}</td>
+                    <td>{d.trigger}</td>
+                    <td>{d.status}</td>
+                    <td>{ms(d.timeToDetectMs)}</td>
+                    <td>{ms(d.timeToFailoverMs)}</td>
+                    <td>{ms(d.timeToRecoverMs)}</td>
+                  </tr>
+                ))
+              )}
             </tbody>
           </table>
         )}
@@ -110,23 +200,47 @@ const Page: FC<{ drift: DriftFigure[]; drills: DrillSummary[] | null; psiThresho
 );
 
 const pageQuery = z.object({
-  range: z.coerce.number().int().min(600).max(7 * 86_400).catch(3600),
-  step: z.coerce.number().int().min(60).max(86_400).refine((s) => s % 60 === 0).catch(60),
+  range: z.coerce
+    .number()
+    .int()
+    .min(600)
+    .max(7 * 86_400)
+    .catch(3600),
+  step: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(86_400)
+    .refine((s) => s % 60 === 0)
+    .catch(60),
 });
 
 export const dashboard = new Hono<AppEnv>();
 
-dashboard.get("/dashboard/assets/uplot.js", (c) => c.body(uplotJs, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=86400" }));
-dashboard.get("/dashboard/assets/uplot.css", (c) => c.body(uplotCss, 200, { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=86400" }));
+dashboard.get("/dashboard/assets/uplot.js", (c) =>
+  c.body(uplotJs, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=86400" }),
+);
+dashboard.get("/dashboard/assets/uplot.css", (c) =>
+  c.body(uplotCss, 200, { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=86400" }),
+);
 
 dashboard.get("/dashboard", async (c) => {
-  if (!(await isAdmin(c.env.ADMIN_TOKEN, c.req.header("authorization"), getCookie(c, ADMIN_COOKIE)))) return c.html(<Login />);
+  if (!(await isAdmin(c.env.ADMIN_TOKEN, c.req.header("authorization"), getCookie(c, ADMIN_COOKIE))))
+    return c.html(<Login />);
   const q = pageQuery.parse({ range: c.req.query("range"), step: c.req.query("step") });
   await flushNow(c.env.DB).catch((err: unknown) => console.warn("metrics flush before dashboard", err));
   const now = Math.floor(Date.now() / 1000);
   const [drift, drills] = await Promise.all([scoreDrift(c.env.DB, now).catch(() => []), recentDrills(c.env.DB, 20)]);
   c.header("cache-control", "no-store");
-  return c.html(<Page drift={drift} drills={drills} psiThreshold={config(c.env).metrics.driftPsiThreshold} range={q.range} step={Math.max(q.step, Math.ceil(q.range / 1440 / 60) * 60)} />);
+  return c.html(
+    <Page
+      drift={drift}
+      drills={drills}
+      psiThreshold={config(c.env).metrics.driftPsiThreshold}
+      range={q.range}
+      step={Math.max(q.step, Math.ceil(q.range / 1440 / 60) * 60)}
+    />,
+  );
 });
 
 dashboard.post("/dashboard/login", async (c) => {
@@ -135,7 +249,11 @@ dashboard.post("/dashboard/login", async (c) => {
   const expected = c.env.ADMIN_TOKEN;
   if (!expected || !token || !(await tokensEqual(token, expected))) return c.html(<Login error="invalid token" />, 401);
   setCookie(c, ADMIN_COOKIE, await sessionValue(expected), {
-    httpOnly: true, sameSite: "Strict", path: "/", maxAge: 12 * 3600, secure: new URL(c.req.url).protocol === "https:",
+    httpOnly: true,
+    sameSite: "Strict",
+    path: "/",
+    maxAge: 12 * 3600,
+    secure: new URL(c.req.url).protocol === "https:",
   });
   return c.redirect("/dashboard", 303);
 });

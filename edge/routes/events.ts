@@ -11,16 +11,23 @@ import { recordFeedback } from "../metrics/collector";
 
 const label = z.string().trim().min(1).max(128);
 /** variant/model as echoed from the search response: may be empty (e.g. no heavy model) → "unknown". */
-const echoed = z.string().trim().max(128).optional().transform((v) => (v ? v : undefined));
+const echoed = z
+  .string()
+  .trim()
+  .max(128)
+  .optional()
+  .transform((v) => (v ? v : undefined));
 
-export const feedbackEventSchema = z.object({
-  type: z.enum(["impression", "click", "add_to_cart", "purchase"]),
-  requestId: label,
-  productId: label,
-  position: z.number().int().min(0).max(10_000),
-  variant: echoed,
-  model: echoed,
-}).strict();
+export const feedbackEventSchema = z
+  .object({
+    type: z.enum(["impression", "click", "add_to_cart", "purchase"]),
+    requestId: label,
+    productId: label,
+    position: z.number().int().min(0).max(10_000),
+    variant: echoed,
+    model: echoed,
+  })
+  .strict();
 
 export const eventsBodySchema = z.object({ events: z.array(feedbackEventSchema).min(1).max(500) }).strict();
 

@@ -24,7 +24,9 @@ health.get("/healthz", async (c) => {
       lightLoaded: warmLightModels(),
       defaultLight: DEFAULT_LIGHT_MODEL,
       defaultHeavy: DEFAULT_HEAVY_MODEL,
-      variants: config?.variants.map((v) => ({ name: v.name, light: v.lightModel, heavy: v.heavyModel, weight: v.weight })) ?? [],
+      variants:
+        config?.variants.map((v) => ({ name: v.name, light: v.lightModel, heavy: v.heavyModel, weight: v.weight })) ??
+        [],
       experiment: config?.experimentId ?? null,
     },
     gpu,

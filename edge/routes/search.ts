@@ -25,7 +25,12 @@ import type { AppEnv } from "../env";
 import { unitId } from "../experiments/assign";
 import { drillProbe } from "../middleware/drill-probe";
 import { invalidRequest, zodHook } from "../middleware/errors";
-import { requestMetrics, type CacheStatus, type RequestMetricsVariables, type ServedRequest } from "../middleware/request-metrics";
+import {
+  requestMetrics,
+  type CacheStatus,
+  type RequestMetricsVariables,
+  type ServedRequest,
+} from "../middleware/request-metrics";
 import { recordStage, since } from "../middleware/timing";
 import { runCascade, type CascadeResult, type RankedItem } from "../search/cascade";
 import { parseDegradedReasons, serialiseDegradedReasons, type DegradedReason } from "../search/degraded";
@@ -62,7 +67,13 @@ function answerOf(plan: RankPlan, result: CascadeResult, items: RankedItem[]): A
 }
 
 /** Sends the answer and tells the metrics middleware what was served (a cache hit's scores were counted already). */
-function respond(c: Ctx, plan: RankPlan, cache: CacheStatus, answer: Answer, degraded: readonly DegradedReason[]): Response {
+function respond(
+  c: Ctx,
+  plan: RankPlan,
+  cache: CacheStatus,
+  answer: Answer,
+  degraded: readonly DegradedReason[],
+): Response {
   const served: ServedRequest = { plan, cache, degraded };
   if (cache !== "HIT") {
     served.scores = {
@@ -77,46 +88,62 @@ function respond(c: Ctx, plan: RankPlan, cache: CacheStatus, answer: Answer, deg
 
 export const search = new Hono<AppEnv>();
 
-search.get("/search", requestMetrics("search"), drillProbe, zValidator("query", searchQuerySchema, zodHook), async (c) => {
-  const { q, k, user } = c.req.valid("query");
-  const match = matchExpression(q);
-  if (!match) return noSearchableWords(c, "q");
-  const plan = await resolveRankPlan(c.env, "search", await unitId(c, user));
-  const useCache = !c.var.drill?.bypassCache;
-  const key = responseCacheKey("search", q, k, plan);
-  const cached = useCache ? await cacheGet<Answer>(key) : undefined;
-  if (cached) return respond(c, plan, "HIT", cached, parseDegradedReasons(cached.degradedReason));
+search.get(
+  "/search",
+  requestMetrics("search"),
+  drillProbe,
+  zValidator("query", searchQuerySchema, zodHook),
+  async (c) => {
+    const { q, k, user } = c.req.valid("query");
+    const match = matchExpression(q);
+    if (!match) return noSearchableWords(c, "q");
+    const plan = await resolveRankPlan(c.env, "search", await unitId(c, user));
+    const useCache = !c.var.drill?.bypassCache;
+    const key = responseCacheKey("search", q, k, plan);
+    const cached = useCache ? await cacheGet<Answer>(key) : undefined;
+    if (cached) return respond(c, plan, "HIT", cached, parseDegradedReasons(cached.degradedReason));
 
-  const t0 = performance.now();
-  const rows = await retrieveCandidates(c.env.DB, match, plan.retrievalN);
-  recordStage(c, "retrieval", since(t0));
-  const result = await rank(c, plan, q, rows);
-  const answer = answerOf(plan, result, result.items.slice(0, k));
-  if (useCache) cachePut(c.executionCtx as ExecutionContext, key, answer, cacheTtl(c.env, answer.degraded));
-  return respond(c, plan, useCache ? "MISS" : "BYPASS", answer, result.degradedReasons);
-});
+    const t0 = performance.now();
+    const rows = await retrieveCandidates(c.env.DB, match, plan.retrievalN);
+    recordStage(c, "retrieval", since(t0));
+    const result = await rank(c, plan, q, rows);
+    const answer = answerOf(plan, result, result.items.slice(0, k));
+    if (useCache) cachePut(c.executionCtx as ExecutionContext, key, answer, cacheTtl(c.env, answer.degraded));
+    return respond(c, plan, useCache ? "MISS" : "BYPASS", answer, result.degradedReasons);
+  },
+);
 
-search.post("/rerank", requestMetrics("rerank"), drillProbe, zValidator("json", rerankBodySchema, zodHook), async (c) => {
-  const { query, candidates, user } = c.req.valid("json");
-  const ids = [...new Set(candidates)];
-  c.header("x-vitrine-cache", "BYPASS");
-  const match = matchExpression(query);
-  if (!match) return noSearchableWords(c, "query");
-  const t0 = performance.now();
-  const rows = await fetchCandidates(c.env.DB, match, ids);
-  recordStage(c, "retrieval", since(t0));
-  const known = new Set(rows.map((r) => String(r.id)));
-  const unknown = ids.filter((id) => !known.has(id));
-  if (unknown.length > 0) {
-    const issues = unknown.map((id) => ({ path: "candidates", message: `unknown product id ${id}`, code: "unknown_id" }));
-    const message = `${unknown.length} candidate id(s) are not in the catalog`;
-    return c.json({ error: "unknown_candidates", message, issues, unknown, requestId: c.get("requestId") }, 400);
-  }
-  // keep the caller's order as the retrieval order (ties in light score keep it)
-  const position = new Map(ids.map((id, i) => [id, i]));
-  rows.sort((a, b) => position.get(String(a.id))! - position.get(String(b.id))!);
+search.post(
+  "/rerank",
+  requestMetrics("rerank"),
+  drillProbe,
+  zValidator("json", rerankBodySchema, zodHook),
+  async (c) => {
+    const { query, candidates, user } = c.req.valid("json");
+    const ids = [...new Set(candidates)];
+    c.header("x-vitrine-cache", "BYPASS");
+    const match = matchExpression(query);
+    if (!match) return noSearchableWords(c, "query");
+    const t0 = performance.now();
+    const rows = await fetchCandidates(c.env.DB, match, ids);
+    recordStage(c, "retrieval", since(t0));
+    const known = new Set(rows.map((r) => String(r.id)));
+    const unknown = ids.filter((id) => !known.has(id));
+    if (unknown.length > 0) {
+      const issues = unknown.map((id) => ({
+        path: "candidates",
+        message: `unknown product id ${id}`,
+        code: "unknown_id",
+      }));
+      const message = `${unknown.length} candidate id(s) are not in the catalog`;
+      return c.json({ error: "unknown_candidates", message, issues, unknown, requestId: c.get("requestId") }, 400);
+    }
+    // keep the caller's order as the retrieval order (ties in light score keep it)
+    const position = new Map(ids.map((id, i) => [id, i]));
+    rows.sort((a, b) => position.get(String(a.id))! - position.get(String(b.id))!);
 
-  const plan = await resolveRankPlan(c.env, "search", await unitId(c, user), { candidates: ids.length });
-  const result = await rank(c, plan, query, rows);
-  return respond(c, plan, "BYPASS", answerOf(plan, result, result.items), result.degradedReasons);
-});
+    const plan = await resolveRankPlan(c.env, "search", await unitId(c, user), { candidates: ids.length });
+    const result = await rank(c, plan, query, rows);
+    return respond(c, plan, "BYPASS", answerOf(plan, result, result.items), result.degradedReasons);
+  },
+);

@@ -68,7 +68,11 @@ export function toHeavyDoc(row: CandidateRow): HeavyDoc {
  * The feature matrix the light model expects: computeFeatures gives FEATURE_NAMES columns; a model trained on a
  * different (sub)set gets its columns selected by name.
  */
-export function modelFeatures(query: string, rows: readonly CandidateRow[], modelFeatureNames: readonly string[]): Float32Array {
+export function modelFeatures(
+  query: string,
+  rows: readonly CandidateRow[],
+  modelFeatureNames: readonly string[],
+): Float32Array {
   const full = computeFeatures(query, rows as CandidateRow[]);
   const names: readonly string[] = FEATURE_NAMES;
   if (modelFeatureNames.length === names.length && modelFeatureNames.every((n, i) => n === names[i])) return full;
@@ -79,7 +83,8 @@ export function modelFeatures(query: string, rows: readonly CandidateRow[], mode
   });
   const width = names.length;
   const out = new Float32Array(rows.length * index.length);
-  for (let r = 0; r < rows.length; r++) for (let j = 0; j < index.length; j++) out[r * index.length + j] = full[r * width + index[j]!]!;
+  for (let r = 0; r < rows.length; r++)
+    for (let j = 0; j < index.length; j++) out[r * index.length + j] = full[r * width + index[j]!]!;
   return out;
 }
 
@@ -103,7 +108,11 @@ function zScores(xs: readonly number[]): number[] {
  * training folds only; RankPlan.blendWeight), else by the heavy score; the remaining candidates follow in light
  * order. Without heavy scores, the light order stands. `score` is the value that decided the position.
  */
-export function combineScores(lightRanked: readonly Scored[], heavy: readonly number[] | null, blendWeight: number | null = null): RankedItem[] {
+export function combineScores(
+  lightRanked: readonly Scored[],
+  heavy: readonly number[] | null,
+  blendWeight: number | null = null,
+): RankedItem[] {
   const item = (s: Scored, h: number | null, score: number): RankedItem => ({
     id: String(s.row.id),
     title: String(s.row.title ?? ""),
@@ -122,12 +131,16 @@ export function combineScores(lightRanked: readonly Scored[], heavy: readonly nu
   }
   const top = head.map((s, i) => ({ s, h: heavy[i]!, key: keys[i]!, i }));
   top.sort((a, b) => b.key - a.key || a.i - b.i);
-  return [...top.map(({ s, h, key }) => item(s, h, key)), ...lightRanked.slice(heavy.length).map((s) => item(s, null, s.light))];
+  return [
+    ...top.map(({ s, h, key }) => item(s, h, key)),
+    ...lightRanked.slice(heavy.length).map((s) => item(s, null, s.light)),
+  ];
 }
 
 export async function runCascade(env: Bindings, plan: RankPlan, input: CascadeInput): Promise<CascadeResult> {
   const { rows } = input;
-  if (rows.length === 0) return { items: [], degradedReasons: [], heavyModel: plan.heavyModel, timings: { light: 0, gpu: 0 } };
+  if (rows.length === 0)
+    return { items: [], degradedReasons: [], heavyModel: plan.heavyModel, timings: { light: 0, gpu: 0 } };
 
   // light stage
   const t0 = performance.now();
@@ -143,13 +156,21 @@ export async function runCascade(env: Bindings, plan: RankPlan, input: CascadeIn
   }
   const scored: Scored[] = rows.map((row, i) => ({ row, retrieval: Number(row.bm25) || 0, light: light[i]! }));
   // stable: ties keep retrieval order
-  const lightRanked = scored.map((s, i) => ({ s, i })).sort((a, b) => b.s.light - a.s.light || a.i - b.i).map(({ s }) => s);
+  const lightRanked = scored
+    .map((s, i) => ({ s, i }))
+    .sort((a, b) => b.s.light - a.s.light || a.i - b.i)
+    .map(({ s }) => s);
   const lightMs = performance.now() - t0;
 
   // heavy stage on the top M
   const m = Math.max(0, Math.min(plan.topM, lightRanked.length));
   if (m === 0) {
-    return { items: combineScores(lightRanked, null), degradedReasons, heavyModel: plan.heavyModel, timings: { light: lightMs, gpu: 0 } };
+    return {
+      items: combineScores(lightRanked, null),
+      degradedReasons,
+      heavyModel: plan.heavyModel,
+      timings: { light: lightMs, gpu: 0 },
+    };
   }
   const t1 = performance.now();
   const heavy = await heavyRank(

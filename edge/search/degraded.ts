@@ -8,7 +8,10 @@ import { HEAVY_FAILURE_REASONS, type HeavyFailureReason } from "../gpu/types";
 export type GpuDegradedReason = `gpu_${HeavyFailureReason}`;
 export type DegradedReason = "light_model_error" | GpuDegradedReason;
 
-export const DEGRADED_REASONS: readonly DegradedReason[] = ["light_model_error", ...HEAVY_FAILURE_REASONS.map((r): GpuDegradedReason => `gpu_${r}`)];
+export const DEGRADED_REASONS: readonly DegradedReason[] = [
+  "light_model_error",
+  ...HEAVY_FAILURE_REASONS.map((r): GpuDegradedReason => `gpu_${r}`),
+];
 
 export function gpuDegradedReason(reason: HeavyFailureReason): GpuDegradedReason {
   return `gpu_${reason}`;

@@ -136,12 +136,29 @@ export function tokenColumns(p: ProductText): TokenColumns {
 /** The row's token columns: the precomputed ones, else computed from its raw text (rows loaded before 0005). */
 function rowTokens(r: CandidateRow): TokenColumns {
   const { title_terms, brand_terms, color_terms, category_terms, text_terms } = r;
-  const nu = num(r.title_unique_tokens), nb = num(r.bullets_tokens), nd = num(r.description_tokens);
-  if (title_terms == null || brand_terms == null || color_terms == null || category_terms == null || text_terms == null
-    || nu === null || nb === null || nd === null) return tokenColumns(r);
+  const nu = num(r.title_unique_tokens),
+    nb = num(r.bullets_tokens),
+    nd = num(r.description_tokens);
+  if (
+    title_terms == null ||
+    brand_terms == null ||
+    color_terms == null ||
+    category_terms == null ||
+    text_terms == null ||
+    nu === null ||
+    nb === null ||
+    nd === null
+  )
+    return tokenColumns(r);
   return {
-    title_terms, brand_terms, color_terms, category_terms, text_terms,
-    title_unique_tokens: nu, bullets_tokens: nb, description_tokens: nd,
+    title_terms,
+    brand_terms,
+    color_terms,
+    category_terms,
+    text_terms,
+    title_unique_tokens: nu,
+    bullets_tokens: nb,
+    description_tokens: nd,
   };
 }
 
@@ -153,7 +170,8 @@ function hasTerm(terms: string, t: string): boolean {
   if (t === "") return false;
   for (let i = terms.indexOf(t); i >= 0; i = terms.indexOf(t, i + 1)) {
     const end = i + t.length;
-    if ((i === 0 || terms.charCodeAt(i - 1) === 32) && (end === terms.length || terms.charCodeAt(end) === 32)) return true;
+    if ((i === 0 || terms.charCodeAt(i - 1) === 32) && (end === terms.length || terms.charCodeAt(end) === 32))
+      return true;
   }
   return false;
 }
@@ -202,10 +220,14 @@ function termCount(terms: string): number {
 /** 1 when the space-joined token list is non-empty and all its tokens are among `tokens`, else 0. */
 function subset(terms: string, tokens: readonly string[]): number {
   if (terms === "") return 0;
-  for (let s = 0; s < terms.length; ) {
+  for (let s = 0; s < terms.length;) {
     const e = tokenEnd(terms, s);
     let found = false;
-    for (const t of tokens) if (t.length === e - s && terms.startsWith(t, s)) { found = true; break; }
+    for (const t of tokens)
+      if (t.length === e - s && terms.startsWith(t, s)) {
+        found = true;
+        break;
+      }
     if (!found) return 0;
     s = e + 1;
   }
@@ -238,11 +260,21 @@ export function computeFeatures(query: string, rows: readonly CandidateRow[]): F
     const c = num(r.rating_count);
     lrc.push(c !== null ? Math.log1p(Math.max(c, 0)) : null);
   }
-  let lpSum = 0, lpN = 0, lrcSum = 0, lrcN = 0;
+  let lpSum = 0,
+    lpN = 0,
+    lrcSum = 0,
+    lrcN = 0;
   for (let i = 0; i < n; i++) {
-    const a = lp[i], b = lrc[i];
-    if (a !== null && a !== undefined) { lpSum += a; lpN += 1; }
-    if (b !== null && b !== undefined) { lrcSum += b; lrcN += 1; }
+    const a = lp[i],
+      b = lrc[i];
+    if (a !== null && a !== undefined) {
+      lpSum += a;
+      lpN += 1;
+    }
+    if (b !== null && b !== undefined) {
+      lrcSum += b;
+      lrcN += 1;
+    }
   }
   const lpMean = lpN ? lpSum / lpN : 0;
   const lrcMean = lrcN ? lrcSum / lrcN : 0;
@@ -252,10 +284,18 @@ export function computeFeatures(query: string, rows: readonly CandidateRow[]): F
     const tk = rowTokens(r);
     const title = tk.title_terms;
     // query-token coverage of each field and of their union (Python: _coverage over token sets)
-    let hTitle = 0, hBrand = 0, hColor = 0, hText = 0, hCat = 0, hAny = 0;
+    let hTitle = 0,
+      hBrand = 0,
+      hColor = 0,
+      hText = 0,
+      hCat = 0,
+      hAny = 0;
     for (const t of q) {
-      const a = hasTerm(title, t), b = hasTerm(tk.brand_terms, t), c = hasTerm(tk.color_terms, t);
-      const x = hasTerm(tk.text_terms, t), g = hasTerm(tk.category_terms, t);
+      const a = hasTerm(title, t),
+        b = hasTerm(tk.brand_terms, t),
+        c = hasTerm(tk.color_terms, t);
+      const x = hasTerm(tk.text_terms, t),
+        g = hasTerm(tk.category_terms, t);
       if (a) hTitle += 1;
       if (b) hBrand += 1;
       if (c) hColor += 1;
@@ -264,10 +304,12 @@ export function computeFeatures(query: string, rows: readonly CandidateRow[]): F
       if (a || b || c || x || g) hAny += 1;
     }
     const bmi = bm[i]!;
-    let lo = 0, hi = n; // first index of bmSorted whose value is > bmi
+    let lo = 0,
+      hi = n; // first index of bmSorted whose value is > bmi
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (bmSorted[mid]! > bmi) hi = mid; else lo = mid + 1;
+      if (bmSorted[mid]! > bmi) hi = mid;
+      else lo = mid + 1;
     }
     const rank = n - lo;
     // unique title tokens that are query tokens = query tokens found in the title (hTitle)

@@ -65,7 +65,12 @@ export function planFor(env: Bindings, experiment: ExperimentConfig, variant: Va
 }
 
 /** The plan of a unit (user or anonymous id, edge/experiments/assign.ts) on a surface's active experiment. */
-export async function resolveRankPlan(env: Bindings, surface: string, unit: string, ask: RankAsk = {}): Promise<RankPlan> {
+export async function resolveRankPlan(
+  env: Bindings,
+  surface: string,
+  unit: string,
+  ask: RankAsk = {},
+): Promise<RankPlan> {
   const experiment = await getExperimentConfig(env, surface);
   return planFor(env, experiment, await assignVariant(experiment, unit), ask);
 }

@@ -7,6 +7,7 @@
 - `tiny_registry`: a ready registry with two heavy versions (`.current` in current.json and `.other`).
 - `free_port()`, `subprocess_env(**extra)`: for tests that start real processes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,8 +55,14 @@ def write_heavy_version(registry: Path, version: str, seed: int) -> Path:
     save_tiny_heavy(vdir, seed=seed)
     files = {p.name: _sha256(p) for p in sorted(vdir.iterdir()) if p.is_file()}
     manifest = {
-        "version": version, "kind": "heavy", "created": "2025-01-01T00:00:00Z", "data_hash": "test",
-        "code_hash": "test", "metrics": {}, "files": files, "backbone": "tiny-random-bert",
+        "version": version,
+        "kind": "heavy",
+        "created": "2025-01-01T00:00:00Z",
+        "data_hash": "test",
+        "code_hash": "test",
+        "metrics": {},
+        "files": files,
+        "backbone": "tiny-random-bert",
         "weights": {"source": "random init (tests)", "license": "n/a"},
     }
     (vdir / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -4,6 +4,7 @@ The scorer here is a deterministic recorder implementing the server's Scorer pro
 holds the first batch inside the inference thread so later requests pile up deterministically (no timing asserts;
 `wait_for` timeouts are only hang guards).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,6 @@ import threading
 from typing import Any
 
 import pytest
-
 from vitrine_gpu.server.batcher import BatchFailed, BatchRecord, DynamicBatcher
 
 pytestmark = pytest.mark.anyio
@@ -144,7 +144,11 @@ async def test_a_failing_batch_fails_only_its_own_requests() -> None:
     try:
         good1 = asyncio.create_task(b.score("m", s, pairs_for("g1", 3)))
         await wait_entered(s)
-        bad_pairs = [("bad", {"id": "x", "title": "t"}), ("bad", {"id": "boom", "title": "t"}), ("bad", {"id": "y", "title": "t"})]
+        bad_pairs = [
+            ("bad", {"id": "x", "title": "t"}),
+            ("bad", {"id": "boom", "title": "t"}),
+            ("bad", {"id": "y", "title": "t"}),
+        ]
         bad = asyncio.create_task(b.score("m", s, bad_pairs))
         good2 = asyncio.create_task(b.score("m", s, pairs_for("g2", 3)))
         await wait_until(lambda: b.pending_pairs("m") == 6, "queued")
@@ -175,9 +179,13 @@ async def test_models_have_separate_queues() -> None:
     b = DynamicBatcher(max_batch_size=64, max_delay_ms=20)
     sa, sb = GatedScorer(), GatedScorer()
     try:
-        ra, rb = await asyncio.wait_for(asyncio.gather(
-            b.score("model-a", sa, pairs_for("qa", 4, "a")), b.score("model-b", sb, pairs_for("qb", 3, "b")),
-        ), GUARD_S)
+        ra, rb = await asyncio.wait_for(
+            asyncio.gather(
+                b.score("model-a", sa, pairs_for("qa", 4, "a")),
+                b.score("model-b", sb, pairs_for("qb", 3, "b")),
+            ),
+            GUARD_S,
+        )
     finally:
         await b.close()
     assert [len(c) for c in sa.calls] == [4] and all(d["id"].startswith("a") for c in sa.calls for _, d in c)
@@ -208,8 +216,9 @@ async def test_queue_time_is_reported_per_request() -> None:
     seen: list[tuple[str, float]] = []
     b = DynamicBatcher(max_batch_size=8, max_delay_ms=1, on_queue_time=lambda m, s: seen.append((m, s)))
     try:
-        await asyncio.wait_for(asyncio.gather(*(b.score("m", GatedScorer(), pairs_for(f"q{i}", 2)) for i in range(3))),
-                               GUARD_S)
+        await asyncio.wait_for(
+            asyncio.gather(*(b.score("m", GatedScorer(), pairs_for(f"q{i}", 2)) for i in range(3))), GUARD_S
+        )
     finally:
         await b.close()
     assert len(seen) == 3 and all(m == "m" and s >= 0 for m, s in seen)

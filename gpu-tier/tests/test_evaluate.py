@@ -1,5 +1,6 @@
 """Evaluation: cascade ordering, and the reduced cross-validation on the prepared catalogue (ESCI when ../shared
 exists, else the synthetic one) showing the trained models beat BM25 on held-out queries."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from vitrine_gpu import paths
 from vitrine_gpu.evaluate import EvalConfig, cascade_scores, run_evaluation, to_markdown
 from vitrine_gpu.metrics import ndcg

@@ -1,4 +1,5 @@
 """CONTRACTS.md C1 catalog build and C2 features: tokenizer, match expressions, features from rows via the shared SQL."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from vitrine_gpu import catalog, features_fixture, paths, synthetic
-from vitrine_gpu.features import (FEATURE_NAMES, NUM_FEATURES, compute_features, match_expression, token_columns,
-                                  tokenize)
+from vitrine_gpu.features import (
+    FEATURE_NAMES,
+    NUM_FEATURES,
+    compute_features,
+    match_expression,
+    token_columns,
+    tokenize,
+)
 
 F = {n: i for i, n in enumerate(FEATURE_NAMES)}
 
@@ -38,12 +44,44 @@ def test_match_expression_dedupes_quotes_and_caps() -> None:
 
 def test_feature_values_on_hand_written_rows() -> None:
     rows = [
-        {"id": "a", "title": "Red Running Shoes", "brand": "Acme", "color": "Red", "bullets": "", "description": "",
-         "category": "Shoes", "price": 10.0, "rating": 4.0, "rating_count": 9, "is_book": 0,
-         "bm25": 8.0, "bm25_title": 4.0, "bm25_brand": 0, "bm25_color": 1.0, "bm25_bullets": 0, "bm25_description": 0},
-        {"id": "b", "title": "Shoe laces", "brand": None, "color": None, "bullets": None, "description": "red laces",
-         "category": "", "price": None, "rating": None, "rating_count": None, "is_book": 1,
-         "bm25": 0, "bm25_title": 0, "bm25_brand": 0, "bm25_color": 0, "bm25_bullets": 0, "bm25_description": 0},
+        {
+            "id": "a",
+            "title": "Red Running Shoes",
+            "brand": "Acme",
+            "color": "Red",
+            "bullets": "",
+            "description": "",
+            "category": "Shoes",
+            "price": 10.0,
+            "rating": 4.0,
+            "rating_count": 9,
+            "is_book": 0,
+            "bm25": 8.0,
+            "bm25_title": 4.0,
+            "bm25_brand": 0,
+            "bm25_color": 1.0,
+            "bm25_bullets": 0,
+            "bm25_description": 0,
+        },
+        {
+            "id": "b",
+            "title": "Shoe laces",
+            "brand": None,
+            "color": None,
+            "bullets": None,
+            "description": "red laces",
+            "category": "",
+            "price": None,
+            "rating": None,
+            "rating_count": None,
+            "is_book": 1,
+            "bm25": 0,
+            "bm25_title": 0,
+            "bm25_brand": 0,
+            "bm25_color": 0,
+            "bm25_bullets": 0,
+            "bm25_description": 0,
+        },
     ]
     x = compute_features("red running shoes", rows)
     assert x.shape == (2, NUM_FEATURES) and x.dtype == np.float32
@@ -109,8 +147,13 @@ def test_features_from_retrieve_sql_rows(cat: Path) -> None:
 def test_candidates_sql_keeps_order_and_zeroes_unmatched(cat: Path) -> None:
     conn = catalog.connect(cat / "catalog.sqlite")
     hit = catalog.retrieve(conn, "yoga mat", 3)
-    miss = [r[0] for r in conn.execute("SELECT id FROM products WHERE title NOT LIKE '%yoga%' AND title NOT LIKE '%mat%'"
-                                       " AND bullets NOT LIKE '%mat%' AND description NOT LIKE '%mat%' LIMIT 2")]
+    miss = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM products WHERE title NOT LIKE '%yoga%' AND title NOT LIKE '%mat%'"
+            " AND bullets NOT LIKE '%mat%' AND description NOT LIKE '%mat%' LIMIT 2"
+        )
+    ]
     ids = [miss[0], hit[0]["id"], "NOPE", miss[1], hit[1]["id"]]
     rows = catalog.candidates(conn, "yoga mat", ids)
     assert [r["id"] for r in rows] == [miss[0], hit[0]["id"], miss[1], hit[1]["id"]]

@@ -1,4 +1,5 @@
 """Heavy cross-encoder: document formatting, save/load round trip, scoring invariants, training loop, registry."""
+
 from __future__ import annotations
 
 import json
@@ -7,15 +8,21 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from vitrine_gpu.heavy import format_document, load_heavy, save_heavy, save_tiny_heavy
 from vitrine_gpu.heavy.model import build_heavy, encode_texts
 from vitrine_gpu.heavy.train import HeavyConfig, TextPool, TrunkCache, fit_pools, listwise_loss, score_pool
 
 
 def test_format_document_order_and_empty_fields() -> None:
-    doc = {"id": "x", "title": " Red  Shoe ", "brand": "", "color": "red", "bullets": "light\nfast",
-           "description": "A shoe.", "category": "Shoes"}
+    doc = {
+        "id": "x",
+        "title": " Red  Shoe ",
+        "brand": "",
+        "color": "red",
+        "bullets": "light\nfast",
+        "description": "A shoe.",
+        "category": "Shoes",
+    }
     assert format_document(doc) == "Red Shoe | red | light fast | A shoe."
     esci = {"title": "T", "brand": None, "color": None, "bullet_points": "b1\nb2", "description": ""}
     assert format_document(esci) == "T | b1 b2"
@@ -99,8 +106,9 @@ def test_cached_trunk_scores_equal_full_forward_and_training_lowers_loss(tmp_pat
     assert score_pool(model, cache, p) == pytest.approx(full, abs=1e-2)  # fp16 cache vs fp32 forward
 
     def mean_loss(m: torch.nn.Module) -> float:
-        return sum(float(listwise_loss(torch.tensor(score_pool(m, cache, q)), torch.tensor(q.gains)))
-                   for q in pools) / len(pools)
+        return sum(
+            float(listwise_loss(torch.tensor(score_pool(m, cache, q)), torch.tensor(q.gains))) for q in pools
+        ) / len(pools)
 
     cfg = HeavyConfig(epochs=15, lr=3e-3, queries_per_step=2, threads=1)
     trained = fit_pools(pools, cfg, model, cache)
@@ -114,19 +122,33 @@ def test_unfrozen_trunk_fine_tunes_the_whole_network_on_raw_text(tmp_path: Path)
     torch.manual_seed(0)
     model, tok, arch = build_heavy(tiny=True, max_query_tokens=16, max_doc_tokens=32)
     pools = _toy_pools()
-    cfg = HeavyConfig(epochs=15, lr=3e-3, head_lr=3e-3, trunk_lr=3e-3, queries_per_step=2, threads=1,
-                      max_query_tokens=16, max_doc_tokens=32, freeze_trunk=False)
+    cfg = HeavyConfig(
+        epochs=15,
+        lr=3e-3,
+        head_lr=3e-3,
+        trunk_lr=3e-3,
+        queries_per_step=2,
+        threads=1,
+        max_query_tokens=16,
+        max_doc_tokens=32,
+        freeze_trunk=False,
+    )
 
     def mean_loss(m: torch.nn.Module) -> float:
-        return sum(float(listwise_loss(torch.tensor(score_pool(m, None, q, tokenizer=tok, config=cfg)),
-                                       torch.tensor(q.gains))) for q in pools) / len(pools)
+        return sum(
+            float(listwise_loss(torch.tensor(score_pool(m, None, q, tokenizer=tok, config=cfg)), torch.tensor(q.gains)))
+            for q in pools
+        ) / len(pools)
 
     with pytest.raises(ValueError):
         fit_pools(pools, cfg, model, TrunkCache(model, tok, 16, 32))  # a cache would hold stale trunk states
     trained = fit_pools(pools, cfg, model, None, tokenizer=tok)
     assert mean_loss(trained) < mean_loss(model) - 0.05
-    changed = [n for n, p in trained.encoder.named_parameters()
-               if not torch.equal(p, dict(model.encoder.named_parameters())[n])]
+    changed = [
+        n
+        for n, p in trained.encoder.named_parameters()
+        if not torch.equal(p, dict(model.encoder.named_parameters())[n])
+    ]
     assert changed, "the trunk was trained"
     # the raw-text scores are the served model's scores
     d = save_heavy(trained, tok, tmp_path / "m", {}, arch)

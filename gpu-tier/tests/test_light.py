@@ -1,4 +1,5 @@
 """The light model: listwise training beats BM25 on held-out synthetic queries; ONNX export matches PyTorch."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-
 from vitrine_gpu import synthetic
 from vitrine_gpu.features import NUM_FEATURES
-from vitrine_gpu.light import LightData, LightConfig, cross_validate, export_onnx, fit, onnx_parity
+from vitrine_gpu.light import LightConfig, LightData, cross_validate, export_onnx, fit, onnx_parity
 from vitrine_gpu.light.export import onnx_scores, torch_scores
 from vitrine_gpu.light.train import grouped_folds
 

@@ -1,4 +1,5 @@
 """CONTRACTS.md C3 registry: versioned dirs, manifest with sha256 per file, current.json, export of models.js and seed.sql."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from vitrine_gpu import catalog, registry, synthetic
 from vitrine_gpu.features import FEATURE_NAMES, NUM_FEATURES
 from vitrine_gpu.light import LightConfig
@@ -25,8 +25,14 @@ def _src(tmp: Path, payload: bytes = b"weights") -> Path:
 
 def test_register_writes_manifest_with_file_hashes(tmp_path: Path) -> None:
     reg = tmp_path / "reg"
-    v = registry.register("heavy", _src(tmp_path), {"backbone": "tiny", "metrics": {"ndcg": 0.5}},
-                          data_hash="d" * 64, code_hash="c" * 64, registry=reg)
+    v = registry.register(
+        "heavy",
+        _src(tmp_path),
+        {"backbone": "tiny", "metrics": {"ndcg": 0.5}},
+        data_hash="d" * 64,
+        code_hash="c" * 64,
+        registry=reg,
+    )
     assert re.fullmatch(r"heavy-\d{14}-[0-9a-f]{8}", v)
     man = registry.read_manifest("heavy", v, reg)
     assert man["version"] == v and man["kind"] == "heavy" and man["backbone"] == "tiny"
@@ -50,8 +56,9 @@ def test_train_register_and_export(tmp_path: Path) -> None:
     cat = tmp_path / "catalog"
     synthetic.build_catalog(cat, n_products=900, n_queries=24, seed=9)
     reg = tmp_path / "reg"
-    v, metrics = train_and_register_light(LightConfig(epochs=30), 2, data_hash="x", catalog_dir=cat,
-                                          registry_root=reg, progress=False)
+    v, metrics = train_and_register_light(
+        LightConfig(epochs=30), 2, data_hash="x", catalog_dir=cat, registry_root=reg, progress=False
+    )
     man = registry.read_manifest("light", v, reg)
     assert man["features"] == list(FEATURE_NAMES)
     assert man["input"] == {"name": "features", "dtype": "float32", "shape": ["N", NUM_FEATURES]}
@@ -81,9 +88,13 @@ def test_train_register_and_export(tmp_path: Path) -> None:
     db.executescript((reg / "seed.sql").read_text())
     db.executescript((reg / "seed.sql").read_text())  # idempotent
     assert db.execute("SELECT surface, salt, active FROM experiments WHERE id='search-default'").fetchone() == (
-        "search", "vitrine-search-v1", 1)
-    assert db.execute("SELECT name, weight, light_model, heavy_model, top_m FROM experiment_variants ORDER BY name"
-                      ).fetchall() == [("control", 0.5, v, heavy, 50), ("treatment", 0.5, v, heavy, 30)]
+        "search",
+        "vitrine-search-v1",
+        1,
+    )
+    assert db.execute(
+        "SELECT name, weight, light_model, heavy_model, top_m FROM experiment_variants ORDER BY name"
+    ).fetchall() == [("control", 0.5, v, heavy, 50), ("treatment", 0.5, v, heavy, 30)]
 
 
 def test_registering_identical_files_reuses_the_version(tmp_path: Path) -> None:

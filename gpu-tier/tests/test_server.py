@@ -2,6 +2,7 @@
 save function into a temp registry: ping, invocations, the SDK's /endpoints/{name}/invocations route, model selection
 (body / CustomAttributes), 4xx mapping, on-demand loading + LRU, server-level batching, metrics, and a real uvicorn
 process started with `python -m vitrine_gpu.server`."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
 from vitrine_gpu.heavy import load_heavy
 from vitrine_gpu.server import Settings, create_app
 from vitrine_gpu.server.app import GpuServer
@@ -27,8 +27,14 @@ pytestmark = pytest.mark.anyio
 GUARD_S = 60.0
 
 DOCS: list[dict[str, Any]] = [
-    {"id": "B001", "title": "Stainless steel water bottle 32 oz", "brand": "Hydro", "color": "blue",
-     "bullets": "Keeps drinks cold 24 hours\nLeak proof lid", "category": "Sports > Water Bottles"},
+    {
+        "id": "B001",
+        "title": "Stainless steel water bottle 32 oz",
+        "brand": "Hydro",
+        "color": "blue",
+        "bullets": "Keeps drinks cold 24 hours\nLeak proof lid",
+        "category": "Sports > Water Bottles",
+    },
     {"id": "B002", "title": "Wireless bluetooth earbuds", "brand": "Soundz", "description": "Noise cancelling."},
     {"id": "B003", "title": "Kids water bottle with straw"},
     {"id": "B004", "title": "Cast iron skillet 12 inch", "brand": "", "color": "black"},
@@ -98,9 +104,15 @@ async def test_invocations_scores_every_document_in_order(gpu, tiny_registry) ->
 async def test_sdk_endpoint_route_matches_invocations(gpu) -> None:  # type: ignore[no-untyped-def]
     client, _ = gpu
     plain = (await client.post("/invocations", json=BODY)).json()
-    r = await client.post("/endpoints/vitrine-heavy-primary/invocations", content=json.dumps(BODY),
-                          headers={"Content-Type": "application/json", "Accept": "application/json",
-                                   "X-Amzn-SageMaker-Target-Variant": "treatment"})
+    r = await client.post(
+        "/endpoints/vitrine-heavy-primary/invocations",
+        content=json.dumps(BODY),
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "X-Amzn-SageMaker-Target-Variant": "treatment",
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["scores"] == pytest.approx(plain["scores"], abs=1e-5)
     assert r.headers["x-amzn-invoked-production-variant"] == "treatment"
@@ -125,7 +137,7 @@ async def test_custom_attributes_select_a_model_and_body_wins(gpu, tiny_registry
 
 BAD_BODIES: list[tuple[str, Any]] = [
     ("malformed json", b'{"query": "x", "documents": ['),
-    ("not an object", b'[1, 2]'),
+    ("not an object", b"[1, 2]"),
     ("empty body", b""),
     ("missing query", {"documents": DOCS}),
     ("query not a string", {"query": 42, "documents": DOCS}),
@@ -166,8 +178,7 @@ async def test_unknown_model_is_404(shared_gpu) -> None:  # type: ignore[no-unty
     client, _ = shared_gpu
     r = await client.post("/invocations", json={**BODY, "model": "heavy-20990101000000-deadbeef"})
     assert r.status_code == 404 and r.json()["error"] == "model_not_found"
-    r = await client.post("/invocations", json=BODY,
-                          headers={"X-Amzn-SageMaker-Custom-Attributes": "model=heavy-nope"})
+    r = await client.post("/invocations", json=BODY, headers={"X-Amzn-SageMaker-Custom-Attributes": "model=heavy-nope"})
     assert r.status_code == 404 and r.json()["error"] == "model_not_found"
 
 
@@ -271,8 +282,10 @@ async def test_concurrent_http_requests_share_batches(tiny_registry) -> None:  #
             if entered.is_set():
                 break
             await asyncio.sleep(0.005)
-        rest = [asyncio.create_task(client.post("/invocations", json={"query": q, "documents": DOCS[: 1 + i % 4]}))
-                for i, q in enumerate(queries)]
+        rest = [
+            asyncio.create_task(client.post("/invocations", json={"query": q, "documents": DOCS[: 1 + i % 4]}))
+            for i, q in enumerate(queries)
+        ]
         want_pending = sum(1 + i % 4 for i in range(10))
         for _ in range(int(GUARD_S / 0.005)):
             if server.batcher.pending_pairs() == want_pending:
@@ -288,8 +301,11 @@ async def test_concurrent_http_requests_share_batches(tiny_registry) -> None:  #
         docs = DOCS[: 1 + i % 4]
         assert r.json()["scores"] == pytest.approx(scorer.score_batch([(q, d) for d in docs]), abs=1e-4)
     fams = {f.name: f for f in text_string_to_metric_families(metrics)}
-    counts = {s.labels.get("model"): s.value for s in fams["vitrine_gpu_batch_size_pairs"].samples
-              if s.name.endswith("_count")}
+    counts = {
+        s.labels.get("model"): s.value
+        for s in fams["vitrine_gpu_batch_size_pairs"].samples
+        if s.name.endswith("_count")
+    }
     assert counts[tiny_registry.current] == 2
 
 
@@ -301,8 +317,11 @@ async def test_metrics_exposition(gpu, tiny_registry) -> None:  # type: ignore[n
     assert (await client.post("/invocations", content=b"{nope")).status_code == 400
     r = await client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for f in text_string_to_metric_families(r.text) for s in f.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(r.text)
+        for s in f.samples
+    }
     assert samples[("vitrine_gpu_requests_total", (("route", "/invocations"), ("status", "200")))] == 1
     assert samples[("vitrine_gpu_requests_total", (("route", "/endpoints/{name}/invocations"), ("status", "200")))] == 1
     assert samples[("vitrine_gpu_requests_total", (("route", "/invocations"), ("status", "400")))] == 1
@@ -324,9 +343,24 @@ async def test_metrics_exposition(gpu, tiny_registry) -> None:  # type: ignore[n
 def test_module_entrypoint_serves_over_real_http(tiny_registry, free_port, subprocess_env) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vitrine_gpu.server", "--host", "127.0.0.1", "--port", str(port),
-         "--device", "cpu", "--max-delay-ms", "2", "--log-level", "warning"],
-        env=subprocess_env(VITRINE_REGISTRY=str(tiny_registry.path)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "vitrine_gpu.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+            "--max-delay-ms",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        env=subprocess_env(VITRINE_REGISTRY=str(tiny_registry.path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -340,8 +374,12 @@ def test_module_entrypoint_serves_over_real_http(tiny_registry, free_port, subpr
                 pass
             assert time.monotonic() < deadline, "server did not become ready"
             time.sleep(0.1)
-        r = httpx.post(f"{base}/endpoints/vitrine-heavy/invocations", json=BODY, timeout=30,
-                       headers={"X-Amzn-SageMaker-Custom-Attributes": f"model={tiny_registry.other}"})
+        r = httpx.post(
+            f"{base}/endpoints/vitrine-heavy/invocations",
+            json=BODY,
+            timeout=30,
+            headers={"X-Amzn-SageMaker-Custom-Attributes": f"model={tiny_registry.other}"},
+        )
         assert r.status_code == 200, r.text
         assert r.json()["model"] == tiny_registry.other and len(r.json()["scores"]) == len(DOCS)
         assert httpx.post(f"{base}/invocations", content=b"[", timeout=10).status_code == 400
@@ -379,8 +417,9 @@ async def test_packaged_model_tarball_serves_after_extraction(tiny_registry, tmp
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)
-    tar = mod.build_model_tarball(tiny_registry.path, [tiny_registry.other, tiny_registry.current],
-                                  tmp_path / "model.tar.gz")
+    tar = mod.build_model_tarball(
+        tiny_registry.path, [tiny_registry.other, tiny_registry.current], tmp_path / "model.tar.gz"
+    )
     opt_ml_model = tmp_path / "opt-ml-model"
     with tarfile.open(tar) as t:
         t.extractall(opt_ml_model, filter="data")
@@ -388,8 +427,9 @@ async def test_packaged_model_tarball_serves_after_extraction(tiny_registry, tmp
     async with serve(cfg(reg)) as (client, _):
         ping = (await client.get("/ping")).json()
         assert ping["default"] == tiny_registry.other
-        r = await client.post("/invocations", json=BODY, headers={
-            "X-Amzn-SageMaker-Custom-Attributes": f"model={tiny_registry.current}"})
+        r = await client.post(
+            "/invocations", json=BODY, headers={"X-Amzn-SageMaker-Custom-Attributes": f"model={tiny_registry.current}"}
+        )
         assert r.status_code == 200 and r.json()["model"] == tiny_registry.current
 
 
@@ -426,6 +466,7 @@ async def test_abandoned_requests_are_not_scored(tiny_registry, free_port) -> No
 
     try:
         async with httpx.AsyncClient(base_url=base, timeout=GUARD_S) as c:
+
             async def ready() -> bool:
                 try:
                     return (await c.get("/ping")).status_code == 200

@@ -1,16 +1,26 @@
 """The gpu-tier settings object: defaults, VITRINE_* environment, CLI flags over both, and the paths it derives."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
 from vitrine_gpu import registry
 from vitrine_gpu.server.__main__ import parse_args
 from vitrine_gpu.settings import DEFAULT_BATCH, REPO, Settings
 
-ENV = ("VITRINE_STATE", "VITRINE_REGISTRY", "VITRINE_SHARED", "VITRINE_PORT", "SAGEMAKER_BIND_TO_PORT",
-       "VITRINE_MODEL_DIR", "VITRINE_DEVICE", "VITRINE_MAX_BATCH_SIZE", "VITRINE_MAX_DELAY_MS", "VITRINE_MAX_MODELS")
+ENV = (
+    "VITRINE_STATE",
+    "VITRINE_REGISTRY",
+    "VITRINE_SHARED",
+    "VITRINE_PORT",
+    "SAGEMAKER_BIND_TO_PORT",
+    "VITRINE_MODEL_DIR",
+    "VITRINE_DEVICE",
+    "VITRINE_MAX_BATCH_SIZE",
+    "VITRINE_MAX_DELAY_MS",
+    "VITRINE_MAX_MODELS",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -12,12 +12,13 @@ Each level is bounded: no new request starts after --seconds and the in-flight o
 If the registry holds no heavy model yet, the bench scores with the untrained all-MiniLM-L6-v2 cross-encoder
 (same architecture and cost) written to a temp registry, and says so.
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
 import csv
+import gzip
 import json
 import os
 import random
@@ -130,8 +131,11 @@ def pretrained_registry() -> Path:
     version = "heavy-untrained-minilm"
     model, tokenizer, arch = build_heavy(pretrained=True)
     vdir = save_heavy(model, tokenizer, reg / "heavy" / version, {"trained": False}, arch)
-    (vdir / "manifest.json").write_text(json.dumps({"version": version, "kind": "heavy", "files": {},
-                                                    "backbone": "all-MiniLM-L6-v2", "untrained": True}))
+    (vdir / "manifest.json").write_text(
+        json.dumps(
+            {"version": version, "kind": "heavy", "files": {}, "backbone": "all-MiniLM-L6-v2", "untrained": True}
+        )
+    )
     (reg / "current.json").write_text(json.dumps({"heavy": version}))
     return reg
 
@@ -143,10 +147,26 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str
         note = " (no heavy model in the registry: untrained all-MiniLM-L6-v2 cross-encoder, same cost)"
         registry = scratch = pretrained_registry()
     port = _free_port()
-    env = dict(os.environ, VITRINE_REGISTRY=str(registry), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               PYTHONPATH=str(paths.REPO / "gpu-tier") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [sys.executable, "-m", "vitrine_gpu.server", "--host", "127.0.0.1", "--port", str(port),
-           "--device", args.device, "--log-level", "warning"]
+    env = dict(
+        os.environ,
+        VITRINE_REGISTRY=str(registry),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        PYTHONPATH=str(paths.REPO / "gpu-tier") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "vitrine_gpu.server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        args.device,
+        "--log-level",
+        "warning",
+    ]
     if args.max_batch_size:
         cmd += ["--max-batch-size", str(args.max_batch_size)]
     if args.max_delay_ms is not None:
@@ -210,8 +230,9 @@ class LevelResult:
         return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs) + 0.5) - 1))]
 
 
-async def run_level(client: httpx.AsyncClient, bodies: list[bytes], concurrency: int, seconds: float,
-                    pairs: int, hard_limit_s: float) -> LevelResult:
+async def run_level(
+    client: httpx.AsyncClient, bodies: list[bytes], concurrency: int, seconds: float, pairs: int, hard_limit_s: float
+) -> LevelResult:
     calls0, pairs0 = await scrape_batches(client)
     latencies: list[float] = []
     errors = 0
@@ -244,8 +265,16 @@ async def run_level(client: httpx.AsyncClient, bodies: list[bytes], concurrency:
     wall = time.perf_counter() - start
     calls1, pairs1 = await scrape_batches(client)
     mean_batch = (pairs1 - pairs0) / (calls1 - calls0) if calls1 > calls0 else float("nan")
-    return LevelResult(concurrency, len(latencies) + errors, errors, len(latencies) * pairs, wall, latencies,
-                       mean_batch, cut=len(pending))
+    return LevelResult(
+        concurrency,
+        len(latencies) + errors,
+        errors,
+        len(latencies) * pairs,
+        wall,
+        latencies,
+        mean_batch,
+        cut=len(pending),
+    )
 
 
 async def wait_idle(client: httpx.AsyncClient, timeout: float) -> None:
@@ -254,8 +283,12 @@ async def wait_idle(client: httpx.AsyncClient, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = (await client.get("/metrics")).text
-        pending = sum(s.value for f in text_string_to_metric_families(text)
-                      if f.name == "vitrine_gpu_queue_pending_pairs" for s in f.samples)
+        pending = sum(
+            s.value
+            for f in text_string_to_metric_families(text)
+            if f.name == "vitrine_gpu_queue_pending_pairs"
+            for s in f.samples
+        )
         if pending == 0:
             await asyncio.sleep(0.5)  # the batch already running
             return
@@ -279,17 +312,25 @@ async def bench(args: argparse.Namespace) -> int:
             hard = args.max_level_seconds if args.max_level_seconds is not None else (60.0 if gpu else 20.0)
             print(f"vitrine GPU-tier bench: {url}")
             print(f"device: {device}   model: {ping.get('default') or ','.join(ping.get('models', []))}{note}")
-            print(f"workload: {len(workload.queries)} queries / {len(workload.products)} products from "
-                  f"{workload.source}; {args.pairs} pairs per request; {seconds:g} s per level (+ in-flight drain, cut at {hard:g} s)")
+            print(
+                f"workload: {len(workload.queries)} queries / {len(workload.products)} products from "
+                f"{workload.source}; {args.pairs} pairs per request; {seconds:g} s per level (+ in-flight drain, cut at {hard:g} s)"
+            )
             for body in bodies[: args.warmup]:  # warm-up: lazy init, allocator, first-batch paths
-                (await client.post("/invocations", content=body,
-                                   headers={"Content-Type": "application/json"})).raise_for_status()
-            print(f"{'clients':>7} {'requests':>8} {'errors':>6} {'pairs/s':>9} {'p50 ms':>9} {'p99 ms':>9} "
-                  f"{'batch':>6} {'wall s':>7} {'cut':>4}")
+                (
+                    await client.post("/invocations", content=body, headers={"Content-Type": "application/json"})
+                ).raise_for_status()
+            print(
+                f"{'clients':>7} {'requests':>8} {'errors':>6} {'pairs/s':>9} {'p50 ms':>9} {'p99 ms':>9} "
+                f"{'batch':>6} {'wall s':>7} {'cut':>4}"
+            )
             for c in args.levels:
                 r = await run_level(client, bodies, c, seconds, args.pairs, hard)
-                print(f"{c:>7} {r.requests:>8} {r.errors:>6} {r.pairs_per_s:>9.1f} {r.pct(50):>9.1f} "
-                      f"{r.pct(99):>9.1f} {r.mean_batch:>6.1f} {r.wall_s:>7.2f} {r.cut:>4}", flush=True)
+                print(
+                    f"{c:>7} {r.requests:>8} {r.errors:>6} {r.pairs_per_s:>9.1f} {r.pct(50):>9.1f} "
+                    f"{r.pct(99):>9.1f} {r.mean_batch:>6.1f} {r.wall_s:>7.2f} {r.cut:>4}",
+                    flush=True,
+                )
                 if r.cut:  # let the server finish the abandoned work before the next level starts
                     await wait_idle(client, args.startup_timeout)
                 if r.latencies_ms and args.verbose:
@@ -307,18 +348,31 @@ async def bench(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m vitrine_gpu.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m vitrine_gpu.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--url", help="benchmark a running server instead of starting one")
     p.add_argument("--registry", help="registry for the started server (default: VITRINE_REGISTRY / .vitrine/registry)")
     p.add_argument("--device", default="auto", help="device for the started server (auto | cpu | cuda)")
-    p.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 16, 64],
-                   help="concurrent clients per level, comma separated (default 1,16,64)")
+    p.add_argument(
+        "--levels",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        default=[1, 16, 64],
+        help="concurrent clients per level, comma separated (default 1,16,64)",
+    )
     p.add_argument("--pairs", type=int, default=50, help="query/product pairs per request (default 50)")
-    p.add_argument("--seconds", type=float, default=None,
-                   help="time to keep issuing requests per level (default 3 on CPU, 10 on a GPU)")
-    p.add_argument("--max-level-seconds", type=float, default=None,
-                   help="hard cap per level: in-flight requests are abandoned and shown as 'cut' (default 20 CPU, 60 GPU)")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="time to keep issuing requests per level (default 3 on CPU, 10 on a GPU)",
+    )
+    p.add_argument(
+        "--max-level-seconds",
+        type=float,
+        default=None,
+        help="hard cap per level: in-flight requests are abandoned and shown as 'cut' (default 20 CPU, 60 GPU)",
+    )
     p.add_argument("--warmup", type=int, default=3, help="warm-up requests before the first level")
     p.add_argument("--max-batch-size", type=int, default=None, help="server --max-batch-size (started server only)")
     p.add_argument("--max-delay-ms", type=float, default=None, help="server --max-delay-ms (started server only)")

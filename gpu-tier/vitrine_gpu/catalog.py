@@ -7,6 +7,7 @@ requires them.
 Also the shared retrieval helpers: `retrieve` runs edge/search/retrieve.sql and `candidates` runs
 edge/search/candidates.sql verbatim on the sqlite copy, so offline features are the ones the edge computes.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,17 +16,38 @@ import hashlib
 import io
 import json
 import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from . import paths
 from .features import match_expression, token_columns
 
-TOKEN_COLUMNS = ("title_terms", "brand_terms", "color_terms", "category_terms", "text_terms", "title_unique_tokens",
-                 "bullets_tokens", "description_tokens")  # derived from the text: see catalog_row
-PRODUCT_COLUMNS = ("rowid", "id", "title", "brand", "color", "bullets", "description", "category",
-                   "price", "rating", "rating_count", "is_book") + TOKEN_COLUMNS
+TOKEN_COLUMNS = (
+    "title_terms",
+    "brand_terms",
+    "color_terms",
+    "category_terms",
+    "text_terms",
+    "title_unique_tokens",
+    "bullets_tokens",
+    "description_tokens",
+)  # derived from the text: see catalog_row
+PRODUCT_COLUMNS = (
+    "rowid",
+    "id",
+    "title",
+    "brand",
+    "color",
+    "bullets",
+    "description",
+    "category",
+    "price",
+    "rating",
+    "rating_count",
+    "is_book",
+) + TOKEN_COLUMNS
 MAX_STATEMENT_BYTES = 48_000  # D1 caps a statement at 100 KB
 BREAKPOINT = "--> statement-breakpoint"
 
@@ -33,6 +55,7 @@ BREAKPOINT = "--> statement-breakpoint"
 @dataclass(frozen=True)
 class Dataset:
     """Where the products, queries and labels (esci_us_150q schema) of a catalog live."""
+
     source: str  # "esci" | "synthetic"
     products: Path
     queries: Path
@@ -47,6 +70,7 @@ def find_dataset(allow_esci: bool = True) -> Dataset | None:
 
 
 # ---------------------------------------------------------------- reading the esci_us_150q schema
+
 
 def read_products_jsonl(path: Path) -> list[dict[str, Any]]:
     """ESCI product records mapped to the `products` columns, sorted by id, rowid = 1..N."""
@@ -116,6 +140,7 @@ def write_jsonl_gz(path: Path, records: Iterable[dict[str, Any]]) -> None:
 
 
 # ---------------------------------------------------------------- building the catalog
+
 
 def migration_statements(migrations_dir: Path = paths.MIGRATIONS) -> list[str]:
     stmts = []
@@ -248,6 +273,7 @@ def dataset_from_source(catalog_dir: Path = paths.CATALOG) -> Dataset:
 
 
 # ---------------------------------------------------------------- retrieval on the sqlite copy
+
 
 def connect(db_path: Path | None = None) -> sqlite3.Connection:
     p = db_path or paths.CATALOG / "catalog.sqlite"

@@ -8,6 +8,7 @@ gains, over the full judged pool) and nDCG@10, with 95% bootstrap CIs. Offline r
 comparison: random, BM25 (edge/search/candidates.sql on .vitrine/catalog/catalog.sqlite) and the current light model
 (onnxruntime on .vitrine/registry/light/<current>/model.onnx).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ from . import catalog, paths, registry
 from .features import compute_features, match_expression
 from .metrics import markdown_table, ndcg
 
-MAX_QUERY_CHARS = 200   # POST /v1/rerank limits
+MAX_QUERY_CHARS = 200  # POST /v1/rerank limits
 MAX_CANDIDATES = 200
 
 
@@ -51,8 +52,11 @@ def _positional_scores(ranked: list[str], ids: list[str]) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vitrine_gpu.eval_search", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m vitrine_gpu.eval_search",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--queries", required=True, type=Path)
     ap.add_argument("--labels", required=True, type=Path)
     ap.add_argument("--edge", default="http://127.0.0.1:8787")
@@ -71,11 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     sess = None
     if light_v:
         import onnxruntime as ort
-        sess = ort.InferenceSession(str(registry.version_dir("light", light_v) / "model.onnx"),
-                                    providers=["CPUExecutionProvider"])
+
+        sess = ort.InferenceSession(
+            str(registry.version_dir("light", light_v) / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
     rng = np.random.default_rng(a.seed)
 
     per: dict[str, tuple[list[float], list[float]]] = {}
+
     def add(name: str, s: np.ndarray, g: np.ndarray) -> None:
         full, at10 = per.setdefault(name, ([], []))
         full.append(ndcg(s, g))
@@ -87,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     client = None
     if not a.offline_only:
         import httpx
+
         client = httpx.Client(timeout=a.timeout)
     from tqdm import tqdm
+
     t0 = time.time()
     for qid, q in tqdm(list(queries.items()), desc="queries", unit="q", file=sys.stderr):
         pool = labels.get(qid, {})
@@ -122,19 +131,27 @@ def main(argv: list[str] | None = None) -> int:
                 degraded += 1
                 reason = str(body.get("degradedReason", "unknown"))
                 reasons[reason] = reasons.get(reason, 0) + 1
-            served_models.add(f"light {body.get('models', {}).get('light')}, heavy {body.get('models', {}).get('heavy')}")
+            served_models.add(
+                f"light {body.get('models', {}).get('light')}, heavy {body.get('models', {}).get('heavy')}"
+            )
             add("served cascade (edge /v1/rerank)", _positional_scores(ranked, ids_e), g_e)
     order = ["served cascade (edge /v1/rerank)", f"light onnx ({light_v})", "bm25 (candidates.sql)", "random"]
     rows_md = [(n, *per[n]) for n in order if n in per]
     print()
-    print(f"queries: {len(queries)} ({skipped_queries} skipped: no judged product in the catalog or no token); "
-          f"judged products not in the catalog (skipped): {skipped_products}"
-          + (f"; candidates beyond {MAX_CANDIDATES} dropped: {truncated}" if truncated else ""))
+    print(
+        f"queries: {len(queries)} ({skipped_queries} skipped: no judged product in the catalog or no token); "
+        f"judged products not in the catalog (skipped): {skipped_products}"
+        + (f"; candidates beyond {MAX_CANDIDATES} dropped: {truncated}" if truncated else "")
+    )
     if client is not None:
-        print(f"edge: {a.edge}; served models: {', '.join(sorted(served_models)) or '-'}; "
-              f"degraded answers: {degraded}" + (f" ({json.dumps(reasons)})" if reasons else ""))
-    print(f"nDCG with ESCI gains (E=1, S=0.1, C=0.01, I=0) over each query's judged pool; 95% bootstrap CIs over "
-          f"queries; {time.time() - t0:.0f} s\n")
+        print(
+            f"edge: {a.edge}; served models: {', '.join(sorted(served_models)) or '-'}; "
+            f"degraded answers: {degraded}" + (f" ({json.dumps(reasons)})" if reasons else "")
+        )
+    print(
+        f"nDCG with ESCI gains (E=1, S=0.1, C=0.01, I=0) over each query's judged pool; 95% bootstrap CIs over "
+        f"queries; {time.time() - t0:.0f} s\n"
+    )
     print(markdown_table(rows_md, seed=a.seed))
     return 0
 

@@ -20,14 +20,16 @@ bootstrap CIs over queries, plus paired bootstrap CIs of the differences to BM25
 Entry points: ``run_evaluation(config: EvalConfig) -> dict`` and ``pipeline_step(reduced, force) -> dict`` (what
 ``python -m vitrine_gpu.pipeline evaluate`` calls); ``python -m vitrine_gpu.evaluate [--reduced]`` runs it directly.
 """
+
 from __future__ import annotations
 
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,8 +37,7 @@ import torch
 from . import paths
 from .features import FEATURE_NAMES
 from .heavy.model import build_heavy
-from .heavy.train import (HeavyConfig, TextPool, fit_pools, pools_from_light_data, score_pool,
-                          shared_trunk_cache)
+from .heavy.train import HeavyConfig, TextPool, fit_pools, pools_from_light_data, score_pool, shared_trunk_cache
 from .light.train import LightConfig, LightData, fit, grouped_folds
 from .metrics import bootstrap_ci, markdown_table, ndcg, paired_bootstrap_diff
 
@@ -60,7 +61,7 @@ class EvalConfig:
     max_queries: int | None = None  # optional cap (tests on tiny machines); None = all judged queries
 
     @classmethod
-    def reduced_config(cls) -> "EvalConfig":
+    def reduced_config(cls) -> EvalConfig:
         """CI: 2 folds, heavy trained for 1 epoch on 16-product samples per pool, light with fewer epochs."""
         return cls(folds=2, heavy=HeavyConfig.auto(reduced=True), light=LightConfig(epochs=150), reduced=True)
 
@@ -81,7 +82,7 @@ def cascade_scores(light: np.ndarray, heavy: np.ndarray, top_m: int, blend_w: fl
     remaining products in light order."""
     n = len(light)
     order = np.argsort(-light, kind="stable")
-    top, rest = order[: min(top_m, n)], order[min(top_m, n):]
+    top, rest = order[: min(top_m, n)], order[min(top_m, n) :]
     if blend_w is None:
         key = heavy[top]
     else:
@@ -93,12 +94,14 @@ def cascade_scores(light: np.ndarray, heavy: np.ndarray, top_m: int, blend_w: fl
     return out
 
 
-def _choose_blend(light_s: dict[str, np.ndarray], heavy_s: dict[str, np.ndarray], pools: dict[str, TextPool],
-                  top_m: int) -> tuple[float, dict[str, float]]:
+def _choose_blend(
+    light_s: dict[str, np.ndarray], heavy_s: dict[str, np.ndarray], pools: dict[str, TextPool], top_m: int
+) -> tuple[float, dict[str, float]]:
     table = {}
     for w in BLEND_WEIGHTS:
-        table[str(w)] = float(np.mean([ndcg(cascade_scores(light_s[q], heavy_s[q], top_m, w), pools[q].gains, 10)
-                                       for q in light_s]))
+        table[str(w)] = float(
+            np.mean([ndcg(cascade_scores(light_s[q], heavy_s[q], top_m, w), pools[q].gains, 10) for q in light_s])
+        )
     best = max(BLEND_WEIGHTS, key=lambda w: (round(table[str(w)], 6), -w))
     return float(best), table
 
@@ -107,8 +110,9 @@ def _log(msg: str) -> None:
     print(f"[evaluate] {msg}", flush=True)
 
 
-def run_evaluation(config: EvalConfig | None = None, data: LightData | None = None,
-                   out_dir: Path | None = None) -> dict[str, Any]:
+def run_evaluation(
+    config: EvalConfig | None = None, data: LightData | None = None, out_dir: Path | None = None
+) -> dict[str, Any]:
     """Grouped k-fold CV (see module docstring); returns the report dict and writes JSON + Markdown."""
     config = config or EvalConfig()
     t_start = time.perf_counter()
@@ -120,8 +124,9 @@ def run_evaluation(config: EvalConfig | None = None, data: LightData | None = No
         qids = qids[: config.max_queries]
     bm25_col = FEATURE_NAMES.index("bm25")
     hc = config.heavy
-    base, tokenizer, arch = build_heavy(hc.num_layers, hc.num_cross_layers, hc.max_query_tokens, hc.max_doc_tokens,
-                                       seed=hc.seed)
+    base, tokenizer, arch = build_heavy(
+        hc.num_layers, hc.num_cross_layers, hc.max_query_tokens, hc.max_doc_tokens, seed=hc.seed
+    )
     # frozen trunk (CPU): token states cached once per text; unfrozen (CUDA): full forward on raw text every time
     cache = shared_trunk_cache(base, tokenizer, hc, [pools[q] for q in qids]) if hc.freeze_trunk else None
     if cache is not None:
@@ -174,42 +179,72 @@ def run_evaluation(config: EvalConfig | None = None, data: LightData | None = No
             }
             for r, s in scores.items():
                 per_query[r][q] = {"full": ndcg(s, g), "at10": ndcg(s, g, 10)}
-        info = {"fold": fi, "train_queries": len(train), "test_queries": len(fold), "blend_weight": blend_w,
-                "blend_inner_ndcg10": blend_table, "heavy_train_s": round(t_heavy, 1),
-                "fold_s": round(time.perf_counter() - t0, 1)}
+        info = {
+            "fold": fi,
+            "train_queries": len(train),
+            "test_queries": len(fold),
+            "blend_weight": blend_w,
+            "blend_inner_ndcg10": blend_table,
+            "heavy_train_s": round(t_heavy, 1),
+            "fold_s": round(time.perf_counter() - t0, 1),
+        }
         folds_info.append(info)
-        _log(f"fold {fi + 1}/{config.folds}: " + ", ".join(
-            f"{r} {np.mean([per_query[r][q]['at10'] for q in fold]):.3f}" for r in RANKERS)
-            + f" (@10; w={blend_w}; {info['fold_s']}s)")
-    report = build_report(per_query, qids, config, folds_info, data, time.perf_counter() - t_start,
-                          cache_seconds=cache.seconds if cache is not None else 0.0)
+        _log(
+            f"fold {fi + 1}/{config.folds}: "
+            + ", ".join(f"{r} {np.mean([per_query[r][q]['at10'] for q in fold]):.3f}" for r in RANKERS)
+            + f" (@10; w={blend_w}; {info['fold_s']}s)"
+        )
+    report = build_report(
+        per_query,
+        qids,
+        config,
+        folds_info,
+        data,
+        time.perf_counter() - t_start,
+        cache_seconds=cache.seconds if cache is not None else 0.0,
+    )
     write_report(report, out_dir)
     return report
 
 
-def build_report(per_query: dict[str, dict[str, dict[str, float]]], qids: Sequence[str], config: EvalConfig,
-                 folds_info: list[dict[str, Any]], data: LightData, seconds: float,
-                 cache_seconds: float = 0.0) -> dict[str, Any]:
+def build_report(
+    per_query: dict[str, dict[str, dict[str, float]]],
+    qids: Sequence[str],
+    config: EvalConfig,
+    folds_info: list[dict[str, Any]],
+    data: LightData,
+    seconds: float,
+    cache_seconds: float = 0.0,
+) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for r in RANKERS:
         full = [per_query[r][q]["full"] for q in qids]
         at10 = [per_query[r][q]["at10"] for q in qids]
         a, b = bootstrap_ci(full, seed=config.seed), bootstrap_ci(at10, seed=config.seed)
-        summary[r] = {"ndcg": a.mean, "ndcg_ci": [a.lo, a.hi], "ndcg10": b.mean, "ndcg10_ci": [b.lo, b.hi],
-                      "queries": a.n}
+        summary[r] = {
+            "ndcg": a.mean,
+            "ndcg_ci": [a.lo, a.hi],
+            "ndcg10": b.mean,
+            "ndcg10_ci": [b.lo, b.hi],
+            "queries": a.n,
+        }
     diffs: dict[str, Any] = {}
     bm = [per_query["bm25"][q]["at10"] for q in qids]
     bm_full = [per_query["bm25"][q]["full"] for q in qids]
     for r in ("light", "heavy", "cascade", "cascade+blend"):
         d10 = paired_bootstrap_diff([per_query[r][q]["at10"] for q in qids], bm, seed=config.seed)
         df = paired_bootstrap_diff([per_query[r][q]["full"] for q in qids], bm_full, seed=config.seed)
-        diffs[f"{r}-bm25"] = {"ndcg10": d10.mean, "ndcg10_ci": [d10.lo, d10.hi], "ndcg": df.mean,
-                              "ndcg_ci": [df.lo, df.hi]}
+        diffs[f"{r}-bm25"] = {
+            "ndcg10": d10.mean,
+            "ndcg10_ci": [d10.lo, d10.hi],
+            "ndcg": df.mean,
+            "ndcg_ci": [df.lo, df.hi],
+        }
     best_cascade = max(("cascade", "cascade+blend"), key=lambda r: summary[r]["ndcg10"])
     targets = {
         "cascade_ndcg10_ge_bm25_plus_0.10": summary["cascade"]["ndcg10"] >= summary["bm25"]["ndcg10"] + 0.10,
-        "cascade_blend_ndcg10_ge_bm25_plus_0.10":
-            summary["cascade+blend"]["ndcg10"] >= summary["bm25"]["ndcg10"] + 0.10,
+        "cascade_blend_ndcg10_ge_bm25_plus_0.10": summary["cascade+blend"]["ndcg10"]
+        >= summary["bm25"]["ndcg10"] + 0.10,
         "cascade_full_ndcg_ge_0.88": summary[best_cascade]["ndcg"] >= 0.88,
         "light_ndcg10_gt_bm25": summary["light"]["ndcg10"] > summary["bm25"]["ndcg10"],
     }
@@ -232,8 +267,10 @@ def build_report(per_query: dict[str, dict[str, dict[str, float]]], qids: Sequen
 
 def to_markdown(report: dict[str, Any]) -> str:
     qids = list(report["per_query"]["bm25"])
-    rows = [(r, [report["per_query"][r][q]["full"] for q in qids], [report["per_query"][r][q]["at10"] for q in qids])
-            for r in RANKERS]
+    rows = [
+        (r, [report["per_query"][r][q]["full"] for q in qids], [report["per_query"][r][q]["at10"] for q in qids])
+        for r in RANKERS
+    ]
     cfg = report["config"]
     lines = [
         f"# Ranking evaluation ({'reduced' if cfg['reduced'] else 'full'})",
@@ -253,11 +290,18 @@ def to_markdown(report: dict[str, Any]) -> str:
         "| --- | --- | --- |",
     ]
     for k, v in report["diffs_vs_bm25"].items():
-        lines.append(f"| {k} | {v['ndcg10']:+.4f} [{v['ndcg10_ci'][0]:+.4f}, {v['ndcg10_ci'][1]:+.4f}] | "
-                     f"{v['ndcg']:+.4f} [{v['ndcg_ci'][0]:+.4f}, {v['ndcg_ci'][1]:+.4f}] |")
-    lines += ["", "Targets: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in report["targets"].items()), "",
-              f"Wall time {report['seconds']} s (trunk cache {report['trunk_cache_seconds']} s); per fold: "
-              + ", ".join(f"{f['fold_s']} s" for f in report["folds"]), ""]
+        lines.append(
+            f"| {k} | {v['ndcg10']:+.4f} [{v['ndcg10_ci'][0]:+.4f}, {v['ndcg10_ci'][1]:+.4f}] | "
+            f"{v['ndcg']:+.4f} [{v['ndcg_ci'][0]:+.4f}, {v['ndcg_ci'][1]:+.4f}] |"
+        )
+    lines += [
+        "",
+        "Targets: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in report["targets"].items()),
+        "",
+        f"Wall time {report['seconds']} s (trunk cache {report['trunk_cache_seconds']} s); per fold: "
+        + ", ".join(f"{f['fold_s']} s" for f in report["folds"]),
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -5,48 +5,50 @@ better; candidates the query does not match have bm25* = 0). Every value is comp
 and cast to float32 at the end, so the TypeScript port agrees to ~1e-7. The edge reads product tokens from the
 columns the catalog build precomputes (``token_columns``); this reference tokenises the raw text.
 """
+
 from __future__ import annotations
 
 import math
 import re
 import unicodedata
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 MAX_QUERY_TOKENS = 32
 
 FEATURE_NAMES: tuple[str, ...] = (
-    "bm25",                   # combined FTS5 bm25 (title 4, brand 2, colour 1, bullets 1, description 0.5)
+    "bm25",  # combined FTS5 bm25 (title 4, brand 2, colour 1, bullets 1, description 0.5)
     "bm25_title",
     "bm25_brand",
     "bm25_color",
     "bm25_bullets",
     "bm25_description",
-    "bm25_norm_max",          # bm25 / max bm25 in the candidate list (0 when max <= 0)
-    "bm25_rank_recip",        # 1 / (1 + number of candidates with a strictly higher bm25)
-    "bm25_title_norm_max",    # bm25_title / max bm25_title in the list
-    "query_tokens",           # number of unique query tokens (max 32)
-    "cov_title",              # share of unique query tokens found in the title
+    "bm25_norm_max",  # bm25 / max bm25 in the candidate list (0 when max <= 0)
+    "bm25_rank_recip",  # 1 / (1 + number of candidates with a strictly higher bm25)
+    "bm25_title_norm_max",  # bm25_title / max bm25_title in the list
+    "query_tokens",  # number of unique query tokens (max 32)
+    "cov_title",  # share of unique query tokens found in the title
     "cov_brand",
     "cov_color",
-    "cov_text",               # ... in bullets + description
+    "cov_text",  # ... in bullets + description
     "cov_category",
-    "cov_any",                # ... in any of the fields above
-    "title_precision",        # share of unique title tokens that are query tokens
-    "phrase_in_title",        # the normalised query is a contiguous token run of the title
+    "cov_any",  # ... in any of the fields above
+    "title_precision",  # share of unique title tokens that are query tokens
+    "phrase_in_title",  # the normalised query is a contiguous token run of the title
     "first_token_in_title",
-    "brand_in_query",         # all brand tokens occur in the query (non-empty brand)
-    "color_in_query",         # all colour tokens occur in the query (non-empty colour)
-    "log_price",              # log1p(price), 0 when missing
+    "brand_in_query",  # all brand tokens occur in the query (non-empty brand)
+    "color_in_query",  # all colour tokens occur in the query (non-empty colour)
+    "log_price",  # log1p(price), 0 when missing
     "price_missing",
-    "log_price_rel",          # log_price - mean log_price of the priced candidates (0 when missing)
-    "rating",                 # 0 when missing
+    "log_price_rel",  # log_price - mean log_price of the priced candidates (0 when missing)
+    "rating",  # 0 when missing
     "rating_missing",
-    "log_rating_count",       # log1p(rating_count), 0 when missing
+    "log_rating_count",  # log1p(rating_count), 0 when missing
     "rating_count_missing",
-    "log_rating_count_rel",   # minus the mean over candidates that have one (0 when missing)
-    "log_title_len",          # log1p(title tokens)
+    "log_rating_count_rel",  # minus the mean over candidates that have one (0 when missing)
+    "log_title_len",  # log1p(title tokens)
     "log_bullets_len",
     "log_description_len",
     "is_book",

@@ -4,6 +4,7 @@ parity test (test/edge/features-parity.test.ts).
 
     PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.features_fixture [OUT]
 """
+
 from __future__ import annotations
 
 import json
@@ -18,25 +19,80 @@ from .features import FEATURE_NAMES, compute_features, match_expression, tokeniz
 OUT = paths.REPO / "test" / "fixtures" / "features-parity.json"
 
 TOKENIZER_CASES = [
-    "Running Shoes for MEN", "Café crème brûlée", "naïve_test snake_case", "ΟΔΟΣ ΣΟΦΟΣ όδος", "ﬁne ﬂour ½ cup",
-    "4K UHD 55\" TV (2021)", "Straße GROẞ", "İstanbul ıi", "日本語のテキスト 東京", "emoji 🙂 test ✓", "x-ray/ultra—light",
-    "Ｆｕｌｌｗｉｄｔｈ １２３", "Ångström Øresund Łódź", "don't can’t", "", "   ", "a\u0301\u0327b", "٣٤٥ arabic digits",
-    "hindi हिन्दी किताब", "ⅻ roman Ⅳ", "tab\tnew\nline", "Ⅷ²³ superscripts x²",
+    "Running Shoes for MEN",
+    "Café crème brûlée",
+    "naïve_test snake_case",
+    "ΟΔΟΣ ΣΟΦΟΣ όδος",
+    "ﬁne ﬂour ½ cup",
+    '4K UHD 55" TV (2021)',
+    "Straße GROẞ",
+    "İstanbul ıi",
+    "日本語のテキスト 東京",
+    "emoji 🙂 test ✓",
+    "x-ray/ultra—light",
+    "Ｆｕｌｌｗｉｄｔｈ １２３",
+    "Ångström Øresund Łódź",
+    "don't can’t",
+    "",
+    "   ",
+    "a\u0301\u0327b",
+    "٣٤٥ arabic digits",
+    "hindi हिन्दी किताब",
+    "ⅻ roman Ⅳ",
+    "tab\tnew\nline",
+    "Ⅷ²³ superscripts x²",
 ]
 
 EXTRA_PRODUCTS: list[dict[str, Any]] = [
-    {"product_id": "ZZ0000001", "title": "Café Crème Espresso Cups, Set of 4 – Porcelain", "description": "",
-     "bullet_points": "Dishwasher safe\nMicrowave safe", "brand": "Brûlée & Co", "color": "Crème", "category": [],
-     "price": None, "rating": None, "rating_count": None, "is_book": False},
-    {"product_id": "ZZ0000002", "title": "ΟΔΟΣ Greek Cookbook: Ουζο and Μεζέδες", "description": "Recipes from Αθήνα.",
-     "bullet_points": "", "brand": None, "color": None, "category": ["Books", "Cookbooks, Food & Wine"],
-     "price": 0.0, "rating": 5.0, "rating_count": 0, "is_book": True},
-    {"product_id": "ZZ0000003", "title": "4K UHD 55\" Smart TV (2021) — x-ray/ultra light", "description": "ﬁne picture",
-     "bullet_points": "HDR10\n120Hz", "brand": "Ｆｕｌｌｗｉｄｔｈ", "color": "Black", "category": ["Electronics", "TV"],
-     "price": 499.99, "rating": 4.4, "rating_count": 1234, "is_book": False},
+    {
+        "product_id": "ZZ0000001",
+        "title": "Café Crème Espresso Cups, Set of 4 – Porcelain",
+        "description": "",
+        "bullet_points": "Dishwasher safe\nMicrowave safe",
+        "brand": "Brûlée & Co",
+        "color": "Crème",
+        "category": [],
+        "price": None,
+        "rating": None,
+        "rating_count": None,
+        "is_book": False,
+    },
+    {
+        "product_id": "ZZ0000002",
+        "title": "ΟΔΟΣ Greek Cookbook: Ουζο and Μεζέδες",
+        "description": "Recipes from Αθήνα.",
+        "bullet_points": "",
+        "brand": None,
+        "color": None,
+        "category": ["Books", "Cookbooks, Food & Wine"],
+        "price": 0.0,
+        "rating": 5.0,
+        "rating_count": 0,
+        "is_book": True,
+    },
+    {
+        "product_id": "ZZ0000003",
+        "title": '4K UHD 55" Smart TV (2021) — x-ray/ultra light',
+        "description": "ﬁne picture",
+        "bullet_points": "HDR10\n120Hz",
+        "brand": "Ｆｕｌｌｗｉｄｔｈ",
+        "color": "Black",
+        "category": ["Electronics", "TV"],
+        "price": 499.99,
+        "rating": 4.4,
+        "rating_count": 1234,
+        "is_book": False,
+    },
 ]
-QUERIES_EXTRA = ["café crème cups", "ΟΔΟΣ cookbook", "4k tv 55\"", "FULLWIDTH ｔｖ black", "running shoes men",
-                 "coffee maker", "espresso machine stainless steel"]
+QUERIES_EXTRA = [
+    "café crème cups",
+    "ΟΔΟΣ cookbook",
+    '4k tv 55"',
+    "FULLWIDTH ｔｖ black",
+    "running shoes men",
+    "coffee maker",
+    "espresso machine stainless steel",
+]
 
 
 def build(out: Path = OUT) -> dict[str, Any]:
@@ -64,8 +120,10 @@ def build(out: Path = OUT) -> dict[str, Any]:
         "generated_by": "python -m vitrine_gpu.features_fixture",
         "feature_names": list(FEATURE_NAMES),
         "tokenizer": [{"text": s, "tokens": tokenize(s)} for s in TOKENIZER_CASES],
-        "match": [{"query": s, "expr": match_expression(s)} for s in TOKENIZER_CASES + QUERIES_EXTRA
-                  + [" ".join(f"w{i}" for i in range(40))]],
+        "match": [
+            {"query": s, "expr": match_expression(s)}
+            for s in TOKENIZER_CASES + QUERIES_EXTRA + [" ".join(f"w{i}" for i in range(40))]
+        ],
         "cases": cases,
     }
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,11 +4,12 @@
 the ideal DCG is computed over the same pool, so k=None is "nDCG over the full judged pool" and k=10 is nDCG@10.
 Ties in scores are broken pessimistically (lower gain first) so that constant scorers get no credit.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -56,21 +57,26 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, alpha: float = 0.0
     return CI(float(v.mean()), float(lo), float(hi), int(v.size))
 
 
-def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], n_boot: int = 2000, alpha: float = 0.05,
-                          seed: int = 0) -> CI:
+def paired_bootstrap_diff(
+    a: Sequence[float], b: Sequence[float], n_boot: int = 2000, alpha: float = 0.05, seed: int = 0
+) -> CI:
     """CI of mean(a - b) over the same queries."""
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     return bootstrap_ci(d, n_boot, alpha, seed)
 
 
-def per_query_ndcg(rankers: Mapping[str, Callable[[str], Sequence[float]]], pools: Mapping[str, Sequence[float]],
-                   k: int | None = None) -> dict[str, list[float]]:
+def per_query_ndcg(
+    rankers: Mapping[str, Callable[[str], Sequence[float]]], pools: Mapping[str, Sequence[float]], k: int | None = None
+) -> dict[str, list[float]]:
     """For each ranker (query_id -> scores aligned with the pool), the per-query nDCG list over ``pools`` order."""
     return {name: [ndcg(f(qid), pools[qid], k) for qid in pools] for name, f in rankers.items()}
 
 
-def markdown_table(rows: Sequence[tuple[str, Sequence[float], Sequence[float]]], extra_cols: Mapping[str, Sequence[str]] | None = None,
-                   seed: int = 0) -> str:
+def markdown_table(
+    rows: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    extra_cols: Mapping[str, Sequence[str]] | None = None,
+    seed: int = 0,
+) -> str:
     """rows: (ranker name, per-query nDCG full pool, per-query nDCG@10) -> markdown with 95% bootstrap CIs."""
     extra = dict(extra_cols or {})
     head = "| ranker | nDCG (judged pool) [95% CI] | nDCG@10 [95% CI] | queries |" + "".join(f" {c} |" for c in extra)

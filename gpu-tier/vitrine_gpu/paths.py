@@ -1,5 +1,6 @@
 """Where things live. Everything generated goes under <repo>/.vitrine (git-ignored); datasets are read in place.
 The locations that can move (VITRINE_STATE, VITRINE_REGISTRY, VITRINE_SHARED) come from vitrine_gpu/settings.py."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -14,6 +14,7 @@ To register a trained model, write its files into a scratch directory and call
 `register` copies every file of ``src_dir`` (recursively) into ``<REGISTRY>/heavy/<version>/``, records the sha256
 of each file in the manifest and (by default) points current.json's "heavy" entry at the new version.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -21,8 +22,9 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .settings import Settings
 
@@ -71,9 +73,16 @@ def _files_of(d: Path) -> list[Path]:
     return sorted(p for p in d.rglob("*") if p.is_file() and p.name != "manifest.json")
 
 
-def register(kind: str, src_dir: Path | str, manifest_extra: dict[str, Any] | None = None, *,
-             data_hash: str = "", code_hash: str = "", set_current: bool = True,
-             registry: Path | None = None) -> str:
+def register(
+    kind: str,
+    src_dir: Path | str,
+    manifest_extra: dict[str, Any] | None = None,
+    *,
+    data_hash: str = "",
+    code_hash: str = "",
+    set_current: bool = True,
+    registry: Path | None = None,
+) -> str:
     """Copy ``src_dir`` into the registry as a new version of ``kind`` ("light"|"heavy"); return the version id.
 
     Registering files identical to an existing version returns (and, with set_current, selects) that version.
@@ -98,7 +107,7 @@ def register(kind: str, src_dir: Path | str, manifest_extra: dict[str, Any] | No
             if set_current:
                 set_current_version(kind, old, registry=reg)
             return old
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     version = f"{kind}-{now.strftime('%Y%m%d%H%M%S')}-{content[:8]}"
     dest = reg / kind / version
     if dest.exists():  # same content registered within the same second

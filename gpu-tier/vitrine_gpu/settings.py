@@ -19,6 +19,7 @@ keyword arguments override the environment, which overrides the defaults below. 
 | `VITRINE_LOG_LEVEL` | `log_level` | `info` |
 | `VITRINE_ACCESS_LOG` | `access_log` | off |
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -39,8 +40,13 @@ MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VITRINE_", env_ignore_empty=True, extra="ignore",
-                                      populate_by_name=True, arbitrary_types_allowed=True)
+    model_config = SettingsConfigDict(
+        env_prefix="VITRINE_",
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
+        arbitrary_types_allowed=True,
+    )
 
     # -- where things live (pipeline and server)
     state: Path = REPO / ".vitrine"

@@ -6,6 +6,7 @@ each query's judged pool (~40 products) mixes Exact items (all specs met), Subst
 one spec missed), Complements (accessories whose titles mention the queried type: lexical traps for BM25) and
 Irrelevant items (other types sharing a colour or adjective word). Files use the esci_us_150q schema.
 """
+
 from __future__ import annotations
 
 import random
@@ -28,48 +29,206 @@ class PType:
 
 
 TYPES: tuple[PType, ...] = (
-    PType("running shoes", ("Clothing, Shoes & Jewelry", "Men", "Shoes", "Athletic"), 70, ("mesh", "knit"), ("trail shoes", "walking shoes"), ("shoe laces", "running socks")),
-    PType("trail shoes", ("Clothing, Shoes & Jewelry", "Men", "Shoes", "Outdoor"), 90, ("mesh", "leather"), ("running shoes", "hiking boots"), ("running socks",)),
-    PType("walking shoes", ("Clothing, Shoes & Jewelry", "Women", "Shoes", "Walking"), 60, ("knit", "leather"), ("running shoes",), ("shoe laces",)),
-    PType("hiking boots", ("Clothing, Shoes & Jewelry", "Men", "Shoes", "Boots"), 120, ("leather", "suede"), ("trail shoes",), ("running socks",)),
-    PType("running socks", ("Clothing, Shoes & Jewelry", "Men", "Socks"), 14, ("cotton", "merino wool"), ("crew socks",), ()),
-    PType("crew socks", ("Clothing, Shoes & Jewelry", "Women", "Socks"), 12, ("cotton", "bamboo"), ("running socks",), ()),
+    PType(
+        "running shoes",
+        ("Clothing, Shoes & Jewelry", "Men", "Shoes", "Athletic"),
+        70,
+        ("mesh", "knit"),
+        ("trail shoes", "walking shoes"),
+        ("shoe laces", "running socks"),
+    ),
+    PType(
+        "trail shoes",
+        ("Clothing, Shoes & Jewelry", "Men", "Shoes", "Outdoor"),
+        90,
+        ("mesh", "leather"),
+        ("running shoes", "hiking boots"),
+        ("running socks",),
+    ),
+    PType(
+        "walking shoes",
+        ("Clothing, Shoes & Jewelry", "Women", "Shoes", "Walking"),
+        60,
+        ("knit", "leather"),
+        ("running shoes",),
+        ("shoe laces",),
+    ),
+    PType(
+        "hiking boots",
+        ("Clothing, Shoes & Jewelry", "Men", "Shoes", "Boots"),
+        120,
+        ("leather", "suede"),
+        ("trail shoes",),
+        ("running socks",),
+    ),
+    PType(
+        "running socks",
+        ("Clothing, Shoes & Jewelry", "Men", "Socks"),
+        14,
+        ("cotton", "merino wool"),
+        ("crew socks",),
+        (),
+    ),
+    PType(
+        "crew socks", ("Clothing, Shoes & Jewelry", "Women", "Socks"), 12, ("cotton", "bamboo"), ("running socks",), ()
+    ),
     PType("shoe laces", ("Clothing, Shoes & Jewelry", "Shoe Care", "Laces"), 7, ("polyester", "cotton"), (), ()),
-    PType("rain jacket", ("Clothing, Shoes & Jewelry", "Women", "Coats & Jackets"), 65, ("nylon", "polyester"), ("windbreaker",), ()),
+    PType(
+        "rain jacket",
+        ("Clothing, Shoes & Jewelry", "Women", "Coats & Jackets"),
+        65,
+        ("nylon", "polyester"),
+        ("windbreaker",),
+        (),
+    ),
     PType("windbreaker", ("Clothing, Shoes & Jewelry", "Men", "Coats & Jackets"), 45, ("nylon",), ("rain jacket",), ()),
-    PType("backpack", ("Luggage", "Backpacks"), 45, ("canvas", "nylon", "leather"), ("laptop bag", "duffel bag"), ("rain cover",)),
-    PType("laptop bag", ("Electronics", "Computers", "Laptop Accessories", "Bags"), 40, ("canvas", "leather"), ("backpack",), ("laptop stand",)),
+    PType(
+        "backpack",
+        ("Luggage", "Backpacks"),
+        45,
+        ("canvas", "nylon", "leather"),
+        ("laptop bag", "duffel bag"),
+        ("rain cover",),
+    ),
+    PType(
+        "laptop bag",
+        ("Electronics", "Computers", "Laptop Accessories", "Bags"),
+        40,
+        ("canvas", "leather"),
+        ("backpack",),
+        ("laptop stand",),
+    ),
     PType("duffel bag", ("Luggage", "Travel Duffels"), 50, ("canvas", "nylon"), ("backpack",), ()),
     PType("rain cover", ("Luggage", "Accessories"), 12, ("nylon",), (), ()),
-    PType("coffee maker", ("Home & Kitchen", "Kitchen & Dining", "Coffee Machines"), 80, ("stainless steel", "plastic"), ("espresso machine", "french press"), ("coffee filters", "coffee grinder")),
-    PType("espresso machine", ("Home & Kitchen", "Kitchen & Dining", "Coffee Machines"), 250, ("stainless steel",), ("coffee maker",), ("milk frother", "coffee grinder")),
-    PType("french press", ("Home & Kitchen", "Kitchen & Dining", "Coffee Tools"), 25, ("glass", "stainless steel"), ("coffee maker",), ("coffee grinder",)),
-    PType("coffee grinder", ("Home & Kitchen", "Kitchen & Dining", "Coffee Tools"), 35, ("stainless steel", "ceramic"), (), ()),
+    PType(
+        "coffee maker",
+        ("Home & Kitchen", "Kitchen & Dining", "Coffee Machines"),
+        80,
+        ("stainless steel", "plastic"),
+        ("espresso machine", "french press"),
+        ("coffee filters", "coffee grinder"),
+    ),
+    PType(
+        "espresso machine",
+        ("Home & Kitchen", "Kitchen & Dining", "Coffee Machines"),
+        250,
+        ("stainless steel",),
+        ("coffee maker",),
+        ("milk frother", "coffee grinder"),
+    ),
+    PType(
+        "french press",
+        ("Home & Kitchen", "Kitchen & Dining", "Coffee Tools"),
+        25,
+        ("glass", "stainless steel"),
+        ("coffee maker",),
+        ("coffee grinder",),
+    ),
+    PType(
+        "coffee grinder",
+        ("Home & Kitchen", "Kitchen & Dining", "Coffee Tools"),
+        35,
+        ("stainless steel", "ceramic"),
+        (),
+        (),
+    ),
     PType("coffee filters", ("Home & Kitchen", "Kitchen & Dining", "Coffee Tools"), 8, ("paper",), (), ()),
     PType("milk frother", ("Home & Kitchen", "Kitchen & Dining", "Coffee Tools"), 20, ("stainless steel",), (), ()),
-    PType("water bottle", ("Sports & Outdoors", "Hydration"), 22, ("stainless steel", "plastic", "glass"), ("tumbler",), ("bottle brush",)),
-    PType("tumbler", ("Home & Kitchen", "Drinkware"), 25, ("stainless steel", "glass"), ("water bottle",), ("straw lid",)),
+    PType(
+        "water bottle",
+        ("Sports & Outdoors", "Hydration"),
+        22,
+        ("stainless steel", "plastic", "glass"),
+        ("tumbler",),
+        ("bottle brush",),
+    ),
+    PType(
+        "tumbler", ("Home & Kitchen", "Drinkware"), 25, ("stainless steel", "glass"), ("water bottle",), ("straw lid",)
+    ),
     PType("bottle brush", ("Home & Kitchen", "Cleaning"), 8, ("silicone", "nylon"), (), ()),
     PType("straw lid", ("Home & Kitchen", "Drinkware", "Accessories"), 9, ("silicone", "plastic"), (), ()),
-    PType("yoga mat", ("Sports & Outdoors", "Yoga"), 30, ("rubber", "cork", "foam"), ("exercise mat",), ("yoga blocks", "mat strap")),
-    PType("exercise mat", ("Sports & Outdoors", "Exercise & Fitness"), 35, ("foam", "rubber"), ("yoga mat",), ("resistance bands",)),
+    PType(
+        "yoga mat",
+        ("Sports & Outdoors", "Yoga"),
+        30,
+        ("rubber", "cork", "foam"),
+        ("exercise mat",),
+        ("yoga blocks", "mat strap"),
+    ),
+    PType(
+        "exercise mat",
+        ("Sports & Outdoors", "Exercise & Fitness"),
+        35,
+        ("foam", "rubber"),
+        ("yoga mat",),
+        ("resistance bands",),
+    ),
     PType("yoga blocks", ("Sports & Outdoors", "Yoga"), 15, ("cork", "foam"), (), ()),
     PType("mat strap", ("Sports & Outdoors", "Yoga"), 9, ("cotton",), (), ()),
     PType("resistance bands", ("Sports & Outdoors", "Exercise & Fitness"), 20, ("latex", "fabric"), (), ()),
-    PType("desk lamp", ("Tools & Home Improvement", "Lighting", "Lamps"), 35, ("metal", "wood", "plastic"), ("floor lamp",), ("led bulbs",)),
-    PType("floor lamp", ("Tools & Home Improvement", "Lighting", "Lamps"), 70, ("metal", "wood"), ("desk lamp",), ("led bulbs",)),
+    PType(
+        "desk lamp",
+        ("Tools & Home Improvement", "Lighting", "Lamps"),
+        35,
+        ("metal", "wood", "plastic"),
+        ("floor lamp",),
+        ("led bulbs",),
+    ),
+    PType(
+        "floor lamp",
+        ("Tools & Home Improvement", "Lighting", "Lamps"),
+        70,
+        ("metal", "wood"),
+        ("desk lamp",),
+        ("led bulbs",),
+    ),
     PType("led bulbs", ("Tools & Home Improvement", "Lighting", "Bulbs"), 15, ("glass",), (), ()),
-    PType("wireless earbuds", ("Electronics", "Headphones", "Earbuds"), 60, ("plastic",), ("headphones",), ("charging case", "ear tips")),
-    PType("headphones", ("Electronics", "Headphones", "Over-Ear"), 90, ("plastic", "aluminum"), ("wireless earbuds",), ("headphone stand",)),
+    PType(
+        "wireless earbuds",
+        ("Electronics", "Headphones", "Earbuds"),
+        60,
+        ("plastic",),
+        ("headphones",),
+        ("charging case", "ear tips"),
+    ),
+    PType(
+        "headphones",
+        ("Electronics", "Headphones", "Over-Ear"),
+        90,
+        ("plastic", "aluminum"),
+        ("wireless earbuds",),
+        ("headphone stand",),
+    ),
     PType("charging case", ("Electronics", "Headphones", "Accessories"), 18, ("plastic", "silicone"), (), ()),
     PType("ear tips", ("Electronics", "Headphones", "Accessories"), 10, ("silicone", "memory foam"), (), ()),
     PType("headphone stand", ("Electronics", "Headphones", "Accessories"), 20, ("aluminum", "wood"), (), ()),
-    PType("phone case", ("Cell Phones & Accessories", "Cases"), 15, ("silicone", "leather", "plastic"), ("phone wallet",), ("screen protector",)),
+    PType(
+        "phone case",
+        ("Cell Phones & Accessories", "Cases"),
+        15,
+        ("silicone", "leather", "plastic"),
+        ("phone wallet",),
+        ("screen protector",),
+    ),
     PType("phone wallet", ("Cell Phones & Accessories", "Cases"), 20, ("leather",), ("phone case",), ()),
     PType("screen protector", ("Cell Phones & Accessories", "Screen Protectors"), 9, ("tempered glass",), (), ()),
     PType("laptop stand", ("Electronics", "Computers", "Laptop Accessories"), 30, ("aluminum", "wood"), (), ()),
-    PType("office chair", ("Home & Kitchen", "Furniture", "Office Chairs"), 160, ("mesh", "leather", "fabric"), ("gaming chair",), ("chair mat", "seat cushion")),
-    PType("gaming chair", ("Home & Kitchen", "Furniture", "Gaming Chairs"), 180, ("leather", "fabric"), ("office chair",), ("seat cushion",)),
+    PType(
+        "office chair",
+        ("Home & Kitchen", "Furniture", "Office Chairs"),
+        160,
+        ("mesh", "leather", "fabric"),
+        ("gaming chair",),
+        ("chair mat", "seat cushion"),
+    ),
+    PType(
+        "gaming chair",
+        ("Home & Kitchen", "Furniture", "Gaming Chairs"),
+        180,
+        ("leather", "fabric"),
+        ("office chair",),
+        ("seat cushion",),
+    ),
     PType("chair mat", ("Home & Kitchen", "Furniture", "Accessories"), 35, ("plastic",), (), ()),
     PType("seat cushion", ("Home & Kitchen", "Furniture", "Accessories"), 28, ("memory foam",), (), ()),
     PType("dog bed", ("Pet Supplies", "Dogs", "Beds"), 45, ("fleece", "memory foam"), ("cat bed",), ("dog blanket",)),
@@ -79,20 +238,90 @@ TYPES: tuple[PType, ...] = (
     PType("dog harness", ("Pet Supplies", "Dogs", "Harnesses"), 24, ("nylon", "mesh"), ("dog leash",), ("poop bags",)),
     PType("poop bags", ("Pet Supplies", "Dogs", "Waste Bags"), 10, ("plastic",), (), ()),
     PType("cookbook", ("Books", "Cookbooks, Food & Wine"), 22, ("hardcover", "paperback"), ("baking book",), ()),
-    PType("baking book", ("Books", "Cookbooks, Food & Wine", "Baking"), 20, ("hardcover", "paperback"), ("cookbook",), ()),
+    PType(
+        "baking book", ("Books", "Cookbooks, Food & Wine", "Baking"), 20, ("hardcover", "paperback"), ("cookbook",), ()
+    ),
 )
 TYPE_BY_NAME = {t.name: t for t in TYPES}
 
-BRANDS = ("Aldercrest", "Brightwell", "Cobaltline", "Driftwood Co", "Emberly", "Fernhill", "Granitepeak", "Hollowbrook",
-          "Ironvale", "Juniper & Finch", "Kestrel", "Lumora", "Marlowe", "Northwind", "Oakhaven", "Pinecrest",
-          "Quillon", "Riverstone", "Sablewood", "Tidewater", "Umberfield", "Vantora", "Willowmere", "Xeno", "Yarrow",
-          "Zephyra", "Arcadia Home", "Bolt & Nut", "Cedarline", "Dunmore", "Everpeak", "Foxglove", "Glenhaven",
-          "Harborview", "Islebrook", "Jasperlane")
-ADJECTIVES = ("lightweight", "waterproof", "portable", "compact", "ergonomic", "premium", "durable", "adjustable",
-              "foldable", "classic", "slim", "heavy duty", "breathable", "insulated", "cordless", "rechargeable",
-              "vintage", "modern", "non slip", "quiet")
-COLORS = ("black", "white", "red", "blue", "navy", "green", "olive", "gray", "pink", "purple", "beige", "brown",
-          "yellow", "orange", "teal", "silver")
+BRANDS = (
+    "Aldercrest",
+    "Brightwell",
+    "Cobaltline",
+    "Driftwood Co",
+    "Emberly",
+    "Fernhill",
+    "Granitepeak",
+    "Hollowbrook",
+    "Ironvale",
+    "Juniper & Finch",
+    "Kestrel",
+    "Lumora",
+    "Marlowe",
+    "Northwind",
+    "Oakhaven",
+    "Pinecrest",
+    "Quillon",
+    "Riverstone",
+    "Sablewood",
+    "Tidewater",
+    "Umberfield",
+    "Vantora",
+    "Willowmere",
+    "Xeno",
+    "Yarrow",
+    "Zephyra",
+    "Arcadia Home",
+    "Bolt & Nut",
+    "Cedarline",
+    "Dunmore",
+    "Everpeak",
+    "Foxglove",
+    "Glenhaven",
+    "Harborview",
+    "Islebrook",
+    "Jasperlane",
+)
+ADJECTIVES = (
+    "lightweight",
+    "waterproof",
+    "portable",
+    "compact",
+    "ergonomic",
+    "premium",
+    "durable",
+    "adjustable",
+    "foldable",
+    "classic",
+    "slim",
+    "heavy duty",
+    "breathable",
+    "insulated",
+    "cordless",
+    "rechargeable",
+    "vintage",
+    "modern",
+    "non slip",
+    "quiet",
+)
+COLORS = (
+    "black",
+    "white",
+    "red",
+    "blue",
+    "navy",
+    "green",
+    "olive",
+    "gray",
+    "pink",
+    "purple",
+    "beige",
+    "brown",
+    "yellow",
+    "orange",
+    "teal",
+    "silver",
+)
 AUDIENCE = ("for men", "for women", "for kids", "for travel", "for home", "for office", "for outdoor use", "")
 BULLET_TEMPLATES = (
     "{Adj} design: made of {material} for everyday use",
@@ -117,14 +346,31 @@ def _product(rng: random.Random, idx: int, t: PType, brand: str, color: str, adj
         title += f", {color.title()}"
     if rng.random() < 0.3:
         title += f" - Pack of {rng.choice([1, 2, 3, 4, 6])}"
-    fill = {"Adj": (adjs[0] if adjs else "Thoughtful").capitalize(), "material": material, "brand": brand,
-            "audience": audience or "for anyone", "color": color, "other": other}
+    fill = {
+        "Adj": (adjs[0] if adjs else "Thoughtful").capitalize(),
+        "material": material,
+        "brand": brand,
+        "audience": audience or "for anyone",
+        "color": color,
+        "other": other,
+    }
     bullets = "\n".join(tpl.format(**fill) for tpl in rng.sample(BULLET_TEMPLATES, k=rng.randint(3, 5)))
-    desc = "" if rng.random() < 0.35 else (
-        f"The {brand} {t.name} is {', '.join(adjs) or 'simple'} and built from {material}. "
-        f"It comes in {color} and is designed {audience or 'for daily use'}. "
-        + rng.choice(["Backed by a one year warranty.", "Ships in recyclable packaging.", "Customers love its value.",
-                      f"Try it with a {other}."]))
+    desc = (
+        ""
+        if rng.random() < 0.35
+        else (
+            f"The {brand} {t.name} is {', '.join(adjs) or 'simple'} and built from {material}. "
+            f"It comes in {color} and is designed {audience or 'for daily use'}. "
+            + rng.choice(
+                [
+                    "Backed by a one year warranty.",
+                    "Ships in recyclable packaging.",
+                    "Customers love its value.",
+                    f"Try it with a {other}.",
+                ]
+            )
+        )
+    )
     price = round(max(2.0, rng.lognormvariate(0, 0.35) * t.price), 2)
     has_rating = rng.random() < 0.95
     return {
@@ -140,12 +386,16 @@ def _product(rng: random.Random, idx: int, t: PType, brand: str, color: str, adj
         "rating_count": int(rng.lognormvariate(4, 1.5)) if has_rating else None,
         "is_book": t.category[0] == "Books",
         # generator-side attributes (dropped before writing)
-        "_type": t.name, "_color": color, "_brand": brand, "_adjs": tuple(adjs),
+        "_type": t.name,
+        "_color": color,
+        "_brand": brand,
+        "_adjs": tuple(adjs),
     }
 
 
-def generate(n_products: int = 5200, n_queries: int = 120, pool: int = 40, seed: int = 7
-             ) -> tuple[list[dict[str, Any]], list[tuple[int, str, str]], list[tuple[int, str, str, int, float]]]:
+def generate(
+    n_products: int = 5200, n_queries: int = 120, pool: int = 40, seed: int = 7
+) -> tuple[list[dict[str, Any]], list[tuple[int, str, str]], list[tuple[int, str, str, int, float]]]:
     """(products in ESCI schema, queries rows, labels rows) — deterministic for a seed."""
     rng = random.Random(seed)
     products = []
@@ -183,17 +433,24 @@ def generate(n_products: int = 5200, n_queries: int = 120, pool: int = 40, seed:
         qid += rng.randint(1, 40)
         esci_source = rng.choice(["parse_pattern", "other", "behavioral", "negations"])
 
-        def meets(p: dict[str, Any]) -> bool:
-            return ((("color" not in spec) or p["_color"] == spec["color"])
-                    and (("brand" not in spec) or p["_brand"] == spec["brand"])
-                    and (("adj" not in spec) or spec["adj"] in p["_adjs"]))
+        def meets(p: dict[str, Any], spec: dict[str, Any] = spec) -> bool:
+            return (
+                (("color" not in spec) or p["_color"] == spec["color"])
+                and (("brand" not in spec) or p["_brand"] == spec["brand"])
+                and (("adj" not in spec) or spec["adj"] in p["_adjs"])
+            )
 
         exact = [p for p in same if meets(p)]
         subs = [p for p in same if not meets(p)] + [p for s in t.siblings for p in by_type.get(s, [])]
         comps = [p for c in t.complements for p in by_type.get(c, [])]
-        irr = [p for p in products if p["_type"] != t.name and p["_type"] not in t.siblings
-               and p["_type"] not in t.complements
-               and (p["_color"] == spec.get("color") or spec.get("adj") in p["_adjs"] or rng.random() < 0.01)]
+        irr = [
+            p
+            for p in products
+            if p["_type"] != t.name
+            and p["_type"] not in t.siblings
+            and p["_type"] not in t.complements
+            and (p["_color"] == spec.get("color") or spec.get("adj") in p["_adjs"] or rng.random() < 0.01)
+        ]
         n_e = min(len(exact), rng.randint(6, 18))
         n_c = min(len(comps), rng.randint(3, 8))
         n_i = min(len(irr), rng.randint(4, 10))

@@ -22,6 +22,7 @@ Two steps (see infra/README.md):
 A single variant can also carry several heavy versions in one model.tar.gz; requests then pick one with
 CustomAttributes "model=<version>" (the server loads versions on demand, LRU-bounded).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -102,22 +103,30 @@ def deployment_requests(args: argparse.Namespace, stamp: str) -> tuple[list[dict
     models, variants = [], []
     for var in args.variant:
         model_name = f"{args.endpoint_name}-{var.name}-{stamp}"[:63]
-        models.append({
-            "ModelName": model_name,
-            "ExecutionRoleArn": args.role_arn,
-            "PrimaryContainer": {"Image": args.image_uri, "ModelDataUrl": var.model_data, "Mode": "SingleModel",
-                                 "Environment": env},
-            "Tags": [{"Key": "app", "Value": "vitrine"}, {"Key": "variant", "Value": var.name}],
-        })
-        variants.append({
-            "VariantName": var.name,
-            "ModelName": model_name,
-            "InstanceType": args.instance_type,
-            "InitialInstanceCount": args.instance_count,
-            "InitialVariantWeight": var.weight,
-            "ContainerStartupHealthCheckTimeoutInSeconds": 600,
-            "ModelDataDownloadTimeoutInSeconds": 900,
-        })
+        models.append(
+            {
+                "ModelName": model_name,
+                "ExecutionRoleArn": args.role_arn,
+                "PrimaryContainer": {
+                    "Image": args.image_uri,
+                    "ModelDataUrl": var.model_data,
+                    "Mode": "SingleModel",
+                    "Environment": env,
+                },
+                "Tags": [{"Key": "app", "Value": "vitrine"}, {"Key": "variant", "Value": var.name}],
+            }
+        )
+        variants.append(
+            {
+                "VariantName": var.name,
+                "ModelName": model_name,
+                "InstanceType": args.instance_type,
+                "InitialInstanceCount": args.instance_count,
+                "InitialVariantWeight": var.weight,
+                "ContainerStartupHealthCheckTimeoutInSeconds": 600,
+                "ModelDataDownloadTimeoutInSeconds": 900,
+            }
+        )
     config = {
         "EndpointConfigName": f"{args.endpoint_name}-{stamp}"[:63],
         "ProductionVariants": variants,
@@ -145,8 +154,17 @@ def deploy(args: argparse.Namespace, stamp: str | None = None) -> None:
         for m in models:
             print(json.dumps({"sagemaker.create_model": m}, indent=1))
         print(json.dumps({"sagemaker.create_endpoint_config": config}, indent=1))
-        print(json.dumps({"sagemaker.create_endpoint|update_endpoint": {
-            "EndpointName": args.endpoint_name, "EndpointConfigName": config["EndpointConfigName"]}}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "sagemaker.create_endpoint|update_endpoint": {
+                        "EndpointName": args.endpoint_name,
+                        "EndpointConfigName": config["EndpointConfigName"],
+                    }
+                },
+                indent=1,
+            )
+        )
         return
     import boto3
 
@@ -160,17 +178,28 @@ def deploy(args: argparse.Namespace, stamp: str | None = None) -> None:
         sm.update_endpoint(EndpointName=args.endpoint_name, EndpointConfigName=config["EndpointConfigName"])
         print(f"updating endpoint {args.endpoint_name}")
     else:
-        sm.create_endpoint(EndpointName=args.endpoint_name, EndpointConfigName=config["EndpointConfigName"],
-                           Tags=[{"Key": "app", "Value": "vitrine"}])
+        sm.create_endpoint(
+            EndpointName=args.endpoint_name,
+            EndpointConfigName=config["EndpointConfigName"],
+            Tags=[{"Key": "app", "Value": "vitrine"}],
+        )
         print(f"creating endpoint {args.endpoint_name}")
     if args.no_wait:
         return
     print("waiting for InService (GPU instances take ~5-15 minutes)...", flush=True)
-    sm.get_waiter("endpoint_in_service").wait(EndpointName=args.endpoint_name,
-                                              WaiterConfig={"Delay": 30, "MaxAttempts": 120})
+    sm.get_waiter("endpoint_in_service").wait(
+        EndpointName=args.endpoint_name, WaiterConfig={"Delay": 30, "MaxAttempts": 120}
+    )
     desc = sm.describe_endpoint(EndpointName=args.endpoint_name)
-    print(json.dumps({"EndpointName": desc["EndpointName"], "EndpointStatus": desc["EndpointStatus"],
-                      "Variants": [v["VariantName"] for v in desc.get("ProductionVariants", [])]}))
+    print(
+        json.dumps(
+            {
+                "EndpointName": desc["EndpointName"],
+                "EndpointStatus": desc["EndpointStatus"],
+                "Variants": [v["VariantName"] for v in desc.get("ProductionVariants", [])],
+            }
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -188,8 +217,13 @@ def main(argv: list[str] | None = None) -> None:
     dp.add_argument("--endpoint-name", required=True)
     dp.add_argument("--image-uri", required=True, help="ECR image built from infra/container/Dockerfile")
     dp.add_argument("--role-arn", required=True, help="SageMaker execution role (ECR pull + S3 read)")
-    dp.add_argument("--variant", type=parse_variant, action="append", required=True,
-                    help="NAME=s3://bucket/model.tar.gz[:WEIGHT]; repeat for A/B (names = the edge's variants)")
+    dp.add_argument(
+        "--variant",
+        type=parse_variant,
+        action="append",
+        required=True,
+        help="NAME=s3://bucket/model.tar.gz[:WEIGHT]; repeat for A/B (names = the edge's variants)",
+    )
     dp.add_argument("--instance-type", default="ml.g5.xlarge")
     dp.add_argument("--instance-count", type=int, default=1)
     dp.add_argument("--env", action="append", default=[], help="KEY=VALUE for the container (repeatable)")

@@ -8,15 +8,26 @@ import { bench, describe } from "vitest";
 import { Aggregator } from "../../edge/metrics/aggregate";
 import type { RequestSample } from "../../edge/metrics/types";
 
-const results = Array.from({ length: 50 }, (_, i) => ({ id: `B0${i}XYZ`, title: `Product ${i} with a realistic title`, score: Math.sin(i) * 3, position: i }));
+const results = Array.from({ length: 50 }, (_, i) => ({
+  id: `B0${i}XYZ`,
+  title: `Product ${i} with a realistic title`,
+  score: Math.sin(i) * 3,
+  position: i,
+}));
 const lightScores = Array.from({ length: 200 }, (_, i) => Math.cos(i) * 2);
 const heavyScores = Array.from({ length: 50 }, (_, i) => Math.sin(i) * 6);
 const VARIANTS = ["control", "treatment"];
 
 function sample(i: number): RequestSample {
   return {
-    route: "search", variant: VARIANTS[i % 2]!, lightModel: "light-20260101000000-abcdef12", heavyModel: "heavy-20260101000000-abcdef12",
-    colo: "local", status: 200, cache: i % 3 === 0 ? "HIT" : "MISS", degradedReason: i % 20 === 0 ? "gpu_timeout" : undefined,
+    route: "search",
+    variant: VARIANTS[i % 2]!,
+    lightModel: "light-20260101000000-abcdef12",
+    heavyModel: "heavy-20260101000000-abcdef12",
+    colo: "local",
+    status: 200,
+    cache: i % 3 === 0 ? "HIT" : "MISS",
+    degradedReason: i % 20 === 0 ? "gpu_timeout" : undefined,
     stages: { retrieval: 2 + (i % 13) * 0.7, light: 4 + (i % 7), gpu: 30 + (i % 50), total: 40 + (i % 90) },
     scores: { light: lightScores, heavy: heavyScores },
   };
@@ -30,21 +41,33 @@ describe("per-request epilogue", () => {
   let i = 0;
   const agg = new Aggregator();
   const t0 = Date.UTC(2026, 0, 1);
-  bench("without metrics", () => {
-    i++;
-    epilogue(i);
-  }, { time: 1500 });
-  bench("with metrics (recordRequest aggregation + amortised drain)", () => {
-    i++;
-    epilogue(i);
-    agg.addRequest(sample(i), t0 + i * 10);
-    if (agg.pending >= 500) agg.drain(t0 + i * 10, "bench");
-  }, { time: 1500 });
-  bench("metrics only: one sample without scores", () => {
-    i++;
-    const s = sample(i);
-    delete s.scores;
-    agg.addRequest(s, t0 + i * 10);
-    if (agg.pending >= 500) agg.drain(t0 + i * 10, "bench");
-  }, { time: 1500 });
+  bench(
+    "without metrics",
+    () => {
+      i++;
+      epilogue(i);
+    },
+    { time: 1500 },
+  );
+  bench(
+    "with metrics (recordRequest aggregation + amortised drain)",
+    () => {
+      i++;
+      epilogue(i);
+      agg.addRequest(sample(i), t0 + i * 10);
+      if (agg.pending >= 500) agg.drain(t0 + i * 10, "bench");
+    },
+    { time: 1500 },
+  );
+  bench(
+    "metrics only: one sample without scores",
+    () => {
+      i++;
+      const s = sample(i);
+      delete s.scores;
+      agg.addRequest(s, t0 + i * 10);
+      if (agg.pending >= 500) agg.drain(t0 + i * 10, "bench");
+    },
+    { time: 1500 },
+  );
 });

@@ -13,8 +13,15 @@ import { PYTHON, REPO, startEdge, stopAll } from "../integration/harness.mjs";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 // VITRINE_EDGE_URL (+ VITRINE_ADMIN_TOKEN) points the test at an edge that is already running instead.
 const EXTERNAL = process.env.VITRINE_EDGE_URL;
-const TOKEN = EXTERNAL ? process.env.VITRINE_ADMIN_TOKEN ?? "" : "browser-test-admin-token";
-const FALLBACK_QUERIES = ["running shoes", "usb c cable", "coffee maker", "wireless headphones", "yoga mat", "phone case"];
+const TOKEN = EXTERNAL ? (process.env.VITRINE_ADMIN_TOKEN ?? "") : "browser-test-admin-token";
+const FALLBACK_QUERIES = [
+  "running shoes",
+  "usb c cable",
+  "coffee maker",
+  "wireless headphones",
+  "yoga mat",
+  "phone case",
+];
 
 /** Two-word queries taken from product titles of the prepared catalog, so searches find something. */
 function catalogQueries(n) {
@@ -27,7 +34,9 @@ for (t,) in db.execute("SELECT title FROM products ORDER BY rowid LIMIT 400"):
     if len(w) == 2: out.append(" ".join(w).lower())
 print("\\n".join(dict.fromkeys(out)))`;
   try {
-    const text = execFileSync(PYTHON, ["-c", script, path.join(REPO, ".vitrine/catalog/catalog.sqlite")], { encoding: "utf8" });
+    const text = execFileSync(PYTHON, ["-c", script, path.join(REPO, ".vitrine/catalog/catalog.sqlite")], {
+      encoding: "utf8",
+    });
     const qs = text.split("\n").filter(Boolean).slice(0, n);
     return qs.length ? qs : FALLBACK_QUERIES;
   } catch {
@@ -42,15 +51,45 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
 
   before(async () => {
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install -y chromium`);
-    edge = EXTERNAL ? { url: EXTERNAL.replace(/\/$/, ""), stop: async () => {} } : await startEdge({ vars: { ADMIN_TOKEN: TOKEN, GPU_ENDPOINT_URL: "http://127.0.0.1:9", GPU_SECONDARY_ENDPOINT_URL: "http://127.0.0.1:9", GPU_DEADLINE_MS: "200" } });
+    edge = EXTERNAL
+      ? { url: EXTERNAL.replace(/\/$/, ""), stop: async () => {} }
+      : await startEdge({
+          vars: {
+            ADMIN_TOKEN: TOKEN,
+            GPU_ENDPOINT_URL: "http://127.0.0.1:9",
+            GPU_SECONDARY_ENDPOINT_URL: "http://127.0.0.1:9",
+            GPU_DEADLINE_MS: "200",
+          },
+        });
     for (let i = 0; i < 60; i++) {
       const q = QUERIES[i % QUERIES.length];
       const res = await fetch(`${edge.url}/v1/search?q=${encodeURIComponent(q)}&user=u${i % 9}`);
       const body = await res.json().catch(() => ({}));
       if (res.ok && body.requestId && Array.isArray(body.items) && body.items.length > 0) {
-        const events = [{ type: "impression", requestId: body.requestId, productId: String(body.items[0].id), position: 0, variant: body.variant, model: body.models?.heavy }];
-        if (i % 3 === 0) events.push({ type: "click", requestId: body.requestId, productId: String(body.items[0].id), position: 0, variant: body.variant, model: body.models?.heavy });
-        const ev = await fetch(`${edge.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ events }) });
+        const events = [
+          {
+            type: "impression",
+            requestId: body.requestId,
+            productId: String(body.items[0].id),
+            position: 0,
+            variant: body.variant,
+            model: body.models?.heavy,
+          },
+        ];
+        if (i % 3 === 0)
+          events.push({
+            type: "click",
+            requestId: body.requestId,
+            productId: String(body.items[0].id),
+            position: 0,
+            variant: body.variant,
+            model: body.models?.heavy,
+          });
+        const ev = await fetch(`${edge.url}/v1/events`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ events }),
+        });
         assert.equal(ev.status, 202, await ev.text());
       }
     }
@@ -59,7 +98,15 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
     assert.equal((await unauth.json()).error, "unauthorized");
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
     });
   });
 
@@ -72,7 +119,9 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
   it("logs in, renders charts with data, no console errors, saves a screenshot", async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1500 } });
     const problems = [];
-    page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
+    page.on("console", (m) => {
+      if (m.type() === "error") problems.push(`console: ${m.text()}`);
+    });
     page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
     page.on("requestfailed", (r) => problems.push(`requestfailed: ${r.url()}`));
 
@@ -92,10 +141,16 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
     assert.ok(Number(summary.split(" ")[0]) >= 60, summary);
     assert.ok((await page.locator("#variants tr").count()) >= 1);
     const impressions = await page.locator("#variants tr td:nth-child(3)").allTextContents();
-    assert.ok(impressions.some((t) => Number(t) > 0), `impressions per variant: ${impressions}`);
+    assert.ok(
+      impressions.some((t) => Number(t) > 0),
+      `impressions per variant: ${impressions}`,
+    );
     assert.ok((await page.locator("#alerts li").count()) >= 1);
     const drift = await page.locator("#drift tbody tr").allTextContents();
-    assert.ok(drift.some((t) => t.startsWith("light")), `score drift rows: ${drift}`);
+    assert.ok(
+      drift.some((t) => t.startsWith("light")),
+      `score drift rows: ${drift}`,
+    );
 
     const out = path.join(REPO, "test-artifacts");
     mkdirSync(out, { recursive: true });

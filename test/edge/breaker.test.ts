@@ -12,9 +12,21 @@ import { rankWithFailover, type GpuCall } from "../../edge/gpu/resilient";
 import type { HeavyRankRequest } from "../../edge/gpu/types";
 import { gpuFaults } from "../../edge/drills/faults";
 import { outcomeOfError } from "../../edge/gpu/outcome";
-import { DRILL_HEADER_TTL_MS, drillContextOf, signDrillHeader, verifyDrillHeader, DRILL_HEADER } from "../../edge/drills/header";
+import {
+  DRILL_HEADER_TTL_MS,
+  drillContextOf,
+  signDrillHeader,
+  verifyDrillHeader,
+  DRILL_HEADER,
+} from "../../edge/drills/header";
 
-const CONFIG: BreakerConfig = { consecutiveFailures: 3, errorRate: 0.5, minRequests: 10, windowMs: 10_000, coolDownMs: 1_000 };
+const CONFIG: BreakerConfig = {
+  consecutiveFailures: 3,
+  errorRate: 0.5,
+  minRequests: 10,
+  windowMs: 10_000,
+  coolDownMs: 1_000,
+};
 
 function clock(start = 1_000_000) {
   let t = start;
@@ -101,7 +113,13 @@ describe("circuit breaker", () => {
 });
 
 const REQ: HeavyRankRequest = { query: "red shoes", documents: [{ id: "a", title: "Red shoe" }], model: "heavy-test" };
-const EP = (role: "primary" | "secondary"): GpuEndpoint => ({ role, name: "ranker", region: role === "primary" ? "us-east-1" : "us-west-2", url: "", id: `${role}:ranker` });
+const EP = (role: "primary" | "secondary"): GpuEndpoint => ({
+  role,
+  name: "ranker",
+  region: role === "primary" ? "us-east-1" : "us-west-2",
+  url: "",
+  id: `${role}:ranker`,
+});
 
 function breakers() {
   const map = new Map<string, CircuitBreaker>();
@@ -112,14 +130,22 @@ function breakers() {
   };
 }
 
-const answers: GpuCall = async (_ep, req) => ({ kind: "ok", scores: req.documents.map((_, i) => 1 - i), model: req.model });
+const answers: GpuCall = async (_ep, req) => ({
+  kind: "ok",
+  scores: req.documents.map((_, i) => 1 - i),
+  model: req.model,
+});
 const refuses: GpuCall = async () => ({ kind: "network", detail: "Network connection lost." });
 
 describe("failover under one deadline", () => {
   it("a refused primary fails over to the secondary", async () => {
     const calls: string[] = [];
     const r = await rankWithFailover(
-      { endpoints: [EP("primary"), EP("secondary")], breakerFor: breakers(), call: (ep, req, s) => (calls.push(ep.role), ep.role === "primary" ? refuses(ep, req, s) : answers(ep, req, s)) },
+      {
+        endpoints: [EP("primary"), EP("secondary")],
+        breakerFor: breakers(),
+        call: (ep, req, s) => (calls.push(ep.role), ep.role === "primary" ? refuses(ep, req, s) : answers(ep, req, s)),
+      },
       REQ,
       1_000,
     );
@@ -132,7 +158,11 @@ describe("failover under one deadline", () => {
     const eps = [EP("primary"), EP("secondary")];
     for (const ep of eps) for (let i = 0; i < 3; i++) breakerFor(ep).onFailure();
     let called = 0;
-    const r = await rankWithFailover({ endpoints: eps, breakerFor, call: (...a) => (called++, answers(...a)) }, REQ, 1_000);
+    const r = await rankWithFailover(
+      { endpoints: eps, breakerFor, call: (...a) => (called++, answers(...a)) },
+      REQ,
+      1_000,
+    );
     expect(r).toMatchObject({ ok: false, reason: "circuit_open", attempts: 0 });
     expect(called).toBe(0);
   });
@@ -163,7 +193,10 @@ describe("failover under one deadline", () => {
 
   it("a rejected call is classified like the SageMaker call's own failures (status from $metadata, never a message)", async () => {
     const signal = new AbortController().signal;
-    const sdkError = Object.assign(new Error("reworded message without a status"), { name: "ModelError", $metadata: { httpStatusCode: 424 } });
+    const sdkError = Object.assign(new Error("reworded message without a status"), {
+      name: "ModelError",
+      $metadata: { httpStatusCode: 424 },
+    });
     expect(outcomeOfError(sdkError, signal)).toMatchObject({ kind: "http", status: 424 });
     expect(outcomeOfError(new TypeError("Network connection lost."), signal)).toMatchObject({ kind: "network" });
     const timedOut = new AbortController();
@@ -173,7 +206,8 @@ describe("failover under one deadline", () => {
 
   it("hedging: a slow primary gets the secondary started after the hedge delay; the first answer wins", async () => {
     const events: string[] = [];
-    const never: GpuCall = (_ep, _req, signal) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+    const never: GpuCall = (_ep, _req, signal) =>
+      new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
     const r = await rankWithFailover(
       {
         endpoints: [EP("primary"), EP("secondary")],
@@ -194,7 +228,11 @@ describe("failover under one deadline", () => {
     const hangs: GpuCall = () => new Promise(() => undefined);
     const deadline = 200;
     const t0 = performance.now();
-    const r = await rankWithFailover({ endpoints: [EP("primary"), EP("secondary")], breakerFor: breakers(), call: hangs }, REQ, deadline);
+    const r = await rankWithFailover(
+      { endpoints: [EP("primary"), EP("secondary")], breakerFor: breakers(), call: hangs },
+      REQ,
+      deadline,
+    );
     const elapsed = performance.now() - t0;
     expect(r).toMatchObject({ ok: false, reason: "timeout", attempts: 1 });
     expect(elapsed).toBeLessThanOrEqual(deadline + 50);
@@ -207,7 +245,11 @@ describe("endpoints", () => {
       "primary:vitrine-ranker@us-east-1",
       "secondary:vitrine-ranker@us-west-2",
     ]);
-    expect(gpuEndpoints({ ...env, GPU_ENDPOINT_URL: "http://127.0.0.1:8080", GPU_SECONDARY_ENDPOINT_URL: "" }).map((e) => e.role)).toEqual(["primary"]);
+    expect(
+      gpuEndpoints({ ...env, GPU_ENDPOINT_URL: "http://127.0.0.1:8080", GPU_SECONDARY_ENDPOINT_URL: "" }).map(
+        (e) => e.role,
+      ),
+    ).toEqual(["primary"]);
     expect(gpuEndpoints({ ...env, GPU_SECONDARY_ENDPOINT_NAME: "" }).map((e) => e.role)).toEqual(["primary"]);
   });
 });
@@ -218,7 +260,15 @@ describe("heavyRank (real SageMaker client) with a drill-injected slow endpoint"
   it("answers within deadline + 50 ms with reason timeout", async () => {
     const deadline = 250;
     const t0 = performance.now();
-    const r = await heavyRank(env, REQ, { deadlineMs: deadline, drill: gpuFaults({ id: "unit-slow", scenario: "gpu_slow", nonce: "n".repeat(16), faults: { gpu: { primary: "slow", secondary: "slow" } } }) });
+    const r = await heavyRank(env, REQ, {
+      deadlineMs: deadline,
+      drill: gpuFaults({
+        id: "unit-slow",
+        scenario: "gpu_slow",
+        nonce: "n".repeat(16),
+        faults: { gpu: { primary: "slow", secondary: "slow" } },
+      }),
+    });
     const elapsed = performance.now() - t0;
     expect(r).toMatchObject({ ok: false, reason: "timeout" });
     expect(elapsed).toBeLessThanOrEqual(deadline + 50);
@@ -247,18 +297,39 @@ describe("drill header", () => {
     const good = await signDrillHeader(SECRET, { run: "run-2", scenario: "all_down", fault });
     const [v, payload, sig] = good.split(".");
     const forged = await signDrillHeader("not-the-secret", { run: "run-2", scenario: "all_down", fault });
-    const tamperedPayload = btoa(JSON.stringify({ run: "run-2", scenario: "all_down", fault: { gpu: { primary: "refuse", secondary: "refuse" } }, ts: now, nonce: "x".repeat(20) }))
-      .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-    const expired = await signDrillHeader(SECRET, { run: "run-2", scenario: "all_down", fault, ts: now - DRILL_HEADER_TTL_MS - 1 });
+    const tamperedPayload = btoa(
+      JSON.stringify({
+        run: "run-2",
+        scenario: "all_down",
+        fault: { gpu: { primary: "refuse", secondary: "refuse" } },
+        ts: now,
+        nonce: "x".repeat(20),
+      }),
+    )
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_")
+      .replace(/=+$/, "");
+    const expired = await signDrillHeader(SECRET, {
+      run: "run-2",
+      scenario: "all_down",
+      fault,
+      ts: now - DRILL_HEADER_TTL_MS - 1,
+    });
     const future = await signDrillHeader(SECRET, { run: "run-2", scenario: "all_down", fault, ts: now + 60_000 });
     expect(await verifyDrillHeader(env, undefined)).toEqual({ ok: false, reason: "absent" });
     expect(await verifyDrillHeader(env, `v1.${payload}`)).toEqual({ ok: false, reason: "malformed" });
     expect(await verifyDrillHeader(env, "garbage")).toEqual({ ok: false, reason: "malformed" });
     expect(await verifyDrillHeader(env, forged)).toEqual({ ok: false, reason: "bad_signature" });
-    expect(await verifyDrillHeader(env, `${v}.${tamperedPayload}.${sig}`)).toEqual({ ok: false, reason: "bad_signature" });
+    expect(await verifyDrillHeader(env, `${v}.${tamperedPayload}.${sig}`)).toEqual({
+      ok: false,
+      reason: "bad_signature",
+    });
     expect(await verifyDrillHeader(env, expired)).toEqual({ ok: false, reason: "expired" });
     expect(await verifyDrillHeader(env, future)).toEqual({ ok: false, reason: "expired" });
-    expect(await verifyDrillHeader({ ...env, DRILL_SECRET: undefined }, good)).toEqual({ ok: false, reason: "no_secret" });
+    expect(await verifyDrillHeader({ ...env, DRILL_SECRET: undefined }, good)).toEqual({
+      ok: false,
+      reason: "no_secret",
+    });
     // none of them consumed the nonce: the good header still verifies
     expect((await verifyDrillHeader(env, good)).ok).toBe(true);
   });

@@ -43,7 +43,11 @@ function get(path: string, init?: RequestInit): Promise<Response> {
 }
 
 function rerank(body: unknown): Promise<Response> {
-  return SELF.fetch(`${BASE}/v1/rerank`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  return SELF.fetch(`${BASE}/v1/rerank`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
 }
 
 beforeAll(async () => {
@@ -104,7 +108,8 @@ describe("GET /v1/search", () => {
     expect(body.items.every((i) => i.score === i.scores.light)).toBe(true);
     expect(body.requestId).toBe(res.headers.get("x-request-id"));
     const timing = res.headers.get("server-timing") ?? "";
-    for (const stage of ["retrieval", "light", "gpu", "total"]) expect(timing).toMatch(new RegExp(`(^|,\\s*)${stage};dur=`));
+    for (const stage of ["retrieval", "light", "gpu", "total"])
+      expect(timing).toMatch(new RegExp(`(^|,\\s*)${stage};dur=`));
   });
 
   it("answers MISS then HIT from the Cache API, with a fresh request id", async () => {
@@ -186,7 +191,11 @@ describe("POST /v1/rerank", () => {
   });
 
   it("malformed JSON → 400, not 500", async () => {
-    const res = await SELF.fetch(`${BASE}/v1/rerank`, { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" });
+    const res = await SELF.fetch(`${BASE}/v1/rerank`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{nope",
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as ErrorBody).error).toBe("invalid_request");
   });
@@ -195,7 +204,9 @@ describe("POST /v1/rerank", () => {
 describe("experiment variants over HTTP", () => {
   beforeAll(async () => {
     await env.DB.batch([
-      env.DB.prepare("INSERT OR REPLACE INTO experiments (id, surface, salt, active, updated_at) VALUES ('search-default', 'search', 'vitrine-search-v1', 1, 0)"),
+      env.DB.prepare(
+        "INSERT OR REPLACE INTO experiments (id, surface, salt, active, updated_at) VALUES ('search-default', 'search', 'vitrine-search-v1', 1, 0)",
+      ),
       env.DB.prepare(
         "INSERT OR REPLACE INTO experiment_variants (experiment_id, name, weight, light_model, heavy_model, gpu_target_variant, top_m) VALUES ('search-default', 'control', 0.5, ?1, '', '', 50), ('search-default', 'treatment', 0.5, ?1, '', '', 30)",
       ).bind(DEFAULT_LIGHT_MODEL),
@@ -250,7 +261,11 @@ describe("GET /healthz", () => {
   it("reports model versions and an unreachable GPU tier", async () => {
     const res = await get("/healthz");
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { status: string; models: { light: string[]; defaultLight: string }; gpu: { reachable: boolean } };
+    const body = (await res.json()) as {
+      status: string;
+      models: { light: string[]; defaultLight: string };
+      gpu: { reachable: boolean };
+    };
     expect(body.models.light).toContain(DEFAULT_LIGHT_MODEL);
     expect(body.gpu.reachable).toBe(false);
     expect(body.status).toBe("degraded");
@@ -259,7 +274,17 @@ describe("GET /healthz", () => {
 
 describe("cascade pieces", () => {
   const row = (id: string, bm25: number): CandidateRow =>
-    ({ id, title: `t${id}`, brand: "b", color: "", bullets: "x".repeat(5000), description: "", category: "c", price: 1, bm25 }) as unknown as CandidateRow;
+    ({
+      id,
+      title: `t${id}`,
+      brand: "b",
+      color: "",
+      bullets: "x".repeat(5000),
+      description: "",
+      category: "c",
+      price: 1,
+      bm25,
+    }) as unknown as CandidateRow;
 
   it("orders the heavy-scored top M by heavy score, the rest by light score below them", () => {
     const lightRanked = [

@@ -47,9 +47,12 @@ async function gpuStandIn(input: RequestInfo | URL, init?: RequestInit): Promise
   gpuCalls.push(url.origin === PRIMARY ? "primary" : "secondary");
   const body = (await req.json()) as { documents: { id: string }[]; model?: string };
   const scores = body.documents.map((_, i) => 1 / (i + 1));
-  return new Response(JSON.stringify({ model: body.model ?? "heavy", scores, device: "cpu", timing_ms: { queue: 0, inference: 1 } }), {
-    headers: { "content-type": "application/json" },
-  });
+  return new Response(
+    JSON.stringify({ model: body.model ?? "heavy", scores, device: "cpu", timing_ms: { queue: 0, inference: 1 } }),
+    {
+      headers: { "content-type": "application/json" },
+    },
+  );
 }
 
 beforeAll(async () => {
@@ -71,10 +74,17 @@ async function scheduled(e: Bindings): Promise<void> {
   await waitOnExecutionContext(ctx);
 }
 
-function admin(path: string, init: RequestInit = {}, e: Bindings = drillEnv, token = env.ADMIN_TOKEN): Promise<Response> {
+function admin(
+  path: string,
+  init: RequestInit = {},
+  e: Bindings = drillEnv,
+  token = env.ADMIN_TOKEN,
+): Promise<Response> {
   const headers = new Headers(init.headers);
   if (token) headers.set("authorization", `Bearer ${token}`);
-  return Promise.resolve(app.fetch(new Request(`http://vitrine.test${path}`, { ...init, headers }), e, createExecutionContext()));
+  return Promise.resolve(
+    app.fetch(new Request(`http://vitrine.test${path}`, { ...init, headers }), e, createExecutionContext()),
+  );
 }
 
 describe("drill scenarios via the scheduled handler", () => {
@@ -85,7 +95,12 @@ describe("drill scenarios via the scheduled handler", () => {
     expect(reports.map((r) => r.scenario).sort()).toEqual([...SCENARIOS].sort());
     for (const r of reports) {
       const failed = r.checks.filter((c) => !c.ok);
-      expect({ scenario: r.scenario, status: r.status, reason: r.reason, failed }).toEqual({ scenario: r.scenario, status: "pass", reason: null, failed: [] });
+      expect({ scenario: r.scenario, status: r.status, reason: r.reason, failed }).toEqual({
+        scenario: r.scenario,
+        status: "pass",
+        reason: null,
+        failed: [],
+      });
       expect(r.trigger).toBe("cron");
       expect(r.non2xx).toBe(0);
       expect(r.probes).toBeGreaterThan(0);
@@ -94,27 +109,54 @@ describe("drill scenarios via the scheduled handler", () => {
       expect(r.timeToRecoverMs).toEqual(expect.any(Number));
       const detail = await getDrillReport(env.DB, r.id);
       const events = detail!.timeline.map((e) => e.event);
-      expect(events).toEqual(expect.arrayContaining(["start", "steady_state_ok", "fault_injected", "detected", "fault_lifted", "recovered", "end"]));
+      expect(events).toEqual(
+        expect.arrayContaining([
+          "start",
+          "steady_state_ok",
+          "fault_injected",
+          "detected",
+          "fault_lifted",
+          "recovered",
+          "end",
+        ]),
+      );
     }
     // the primary_down drill really failed over: its probes were answered by the secondary while the fault was on
     const pd = await getDrillReport(env.DB, reports.find((r) => r.scenario === "primary_down")!.id);
     const underFault = pd!.timeline.filter((e) => e.event === "probe" && e.phase === "fault");
     expect(underFault.length).toBeGreaterThan(0);
-    for (const e of underFault) expect(e).toMatchObject({ status: 200, degraded: false, gpu: { endpoint: expect.stringMatching(/^secondary:/) } });
+    for (const e of underFault)
+      expect(e).toMatchObject({
+        status: 200,
+        degraded: false,
+        gpu: { endpoint: expect.stringMatching(/^secondary:/) },
+      });
     // and its injected failures never reached the primary region: refused locally (closed port), secondary answered
     expect(gpuCalls).toContain("secondary");
   });
 
   it("skips with a reason when the system is already unhealthy (GPU unreachable for real traffic)", async () => {
     // the vitest env points both regions at a closed port: the steady-state probe is degraded
-    const r = await runDrill(app.fetch, { ...env, DRILL_PROBE_QUERY: "coffee mug" }, createExecutionContext(), "primary_down", "test");
+    const r = await runDrill(
+      app.fetch,
+      { ...env, DRILL_PROBE_QUERY: "coffee mug" },
+      createExecutionContext(),
+      "primary_down",
+      "test",
+    );
     expect(r.status).toBe("skipped");
     expect(r.reason).toMatch(/steady state not met/);
     expect(r.timeline.map((e) => e.event)).not.toContain("fault_injected");
   });
 
   it("skips without DRILL_SECRET (probes could not be signed)", async () => {
-    const r = await runDrill(app.fetch, { ...drillEnv, DRILL_SECRET: undefined }, createExecutionContext(), "all_down", "test");
+    const r = await runDrill(
+      app.fetch,
+      { ...drillEnv, DRILL_SECRET: undefined },
+      createExecutionContext(),
+      "all_down",
+      "test",
+    );
     expect(r).toMatchObject({ status: "skipped", reason: expect.stringMatching(/DRILL_SECRET/) });
   });
 
@@ -123,27 +165,39 @@ describe("drill scenarios via the scheduled handler", () => {
     const failed = await runDrill(app.fetch, slowRecovery, createExecutionContext(), "primary_down", "test");
     expect(failed.status).toBe("fail");
     expect(failed.results.checks.find((c) => c.name === "rto")).toMatchObject({ ok: false });
-    const alert = await env.DB.prepare("SELECT state, kind, summary FROM alerts WHERE id = 'drill:primary_down'").first<{ state: string; kind: string; summary: string }>();
+    const alert = await env.DB.prepare(
+      "SELECT state, kind, summary FROM alerts WHERE id = 'drill:primary_down'",
+    ).first<{ state: string; kind: string; summary: string }>();
     expect(alert).toMatchObject({ state: "firing", kind: "drill" });
     expect(alert!.summary).toContain(failed.id);
     // the every-minute alert evaluation leaves drill alerts to the drill runner
     await applyConditions(env.DB, [], Date.now());
-    expect((await env.DB.prepare("SELECT state FROM alerts WHERE id = 'drill:primary_down'").first<{ state: string }>())?.state).toBe("firing");
+    expect(
+      (await env.DB.prepare("SELECT state FROM alerts WHERE id = 'drill:primary_down'").first<{ state: string }>())
+        ?.state,
+    ).toBe("firing");
 
     const passed = await runDrill(app.fetch, drillEnv, createExecutionContext(), "primary_down", "test");
     expect(passed.status).toBe("pass");
-    const after = await env.DB.prepare("SELECT state FROM alerts WHERE id = 'drill:primary_down'").first<{ state: string }>();
+    const after = await env.DB.prepare("SELECT state FROM alerts WHERE id = 'drill:primary_down'").first<{
+      state: string;
+    }>();
     expect(after?.state).toBe("resolved");
   });
 });
 
 describe("fault injection needs the drill secret", () => {
-  async function probe(header: string | undefined, runId: string): Promise<{ body: { degraded: boolean }; events: GpuDrillEvent[] }> {
+  async function probe(
+    header: string | undefined,
+    runId: string,
+  ): Promise<{ body: { degraded: boolean }; events: GpuDrillEvent[] }> {
     const events: GpuDrillEvent[] = [];
     const stop = observeDrill(runId, (e) => events.push(e));
     try {
       const res = await app.fetch(
-        new Request("http://vitrine.test/v1/search?q=coffee%20mug&k=5", { headers: header ? { [DRILL_HEADER]: header } : {} }),
+        new Request("http://vitrine.test/v1/search?q=coffee%20mug&k=5", {
+          headers: header ? { [DRILL_HEADER]: header } : {},
+        }),
         drillEnv,
         createExecutionContext(),
       );
@@ -165,7 +219,10 @@ describe("fault injection needs the drill secret", () => {
     const signed = await signDrillHeader(env.DRILL_SECRET!, { run: "signed-run", scenario: "all_down", fault });
     const s = await probe(signed, "signed-run");
     expect(s.body.degraded).toBe(true);
-    expect(s.events.filter((e) => e.type === "attempt").map((e) => e.type === "attempt" && e.outcome)).toEqual(["unreachable", "unreachable"]);
+    expect(s.events.filter((e) => e.type === "attempt").map((e) => e.type === "attempt" && e.outcome)).toEqual([
+      "unreachable",
+      "unreachable",
+    ]);
 
     const replayed = await probe(signed, "signed-run");
     expect(replayed.events).toEqual([]);
@@ -177,19 +234,34 @@ describe("admin drill API", () => {
   it("requires the admin token and validates input", async () => {
     expect((await admin("/admin/drills", {}, drillEnv, "wrong")).status).toBe(401);
     expect((await admin("/admin/drills/run", { method: "POST", body: "{}" }, drillEnv, "")).status).toBe(401);
-    const bad = await admin("/admin/drills/run", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ scenario: "meteor" }) });
+    const bad = await admin("/admin/drills/run", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ scenario: "meteor" }),
+    });
     expect(bad.status).toBe(400);
     expect((await admin("/admin/drills/nope")).status).toBe(404);
     expect((await admin("/admin/drills?limit=0")).status).toBe(400);
   });
 
   it("POST /admin/drills/run runs a scenario; GET lists it and returns its timeline", async () => {
-    const res = await admin("/admin/drills/run", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ scenario: "all_down" }) });
+    const res = await admin("/admin/drills/run", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ scenario: "all_down" }),
+    });
     expect(res.status).toBe(200);
     const report = (await res.json()) as { id: string; status: string; trigger: string };
     expect(report).toMatchObject({ status: "pass", trigger: "admin" });
-    const list = (await (await admin("/admin/drills?limit=5")).json()) as { drills: { id: string; scenario: string; status: string; timeToRecoverMs: number }[] };
-    expect(list.drills[0]).toMatchObject({ id: report.id, scenario: "all_down", status: "pass", timeToRecoverMs: expect.any(Number) });
+    const list = (await (await admin("/admin/drills?limit=5")).json()) as {
+      drills: { id: string; scenario: string; status: string; timeToRecoverMs: number }[];
+    };
+    expect(list.drills[0]).toMatchObject({
+      id: report.id,
+      scenario: "all_down",
+      status: "pass",
+      timeToRecoverMs: expect.any(Number),
+    });
     const detail = (await (await admin(`/admin/drills/${report.id}`)).json()) as { timeline: { event: string }[] };
     expect(detail.timeline.map((e) => e.event)).toContain("fault_injected");
   });

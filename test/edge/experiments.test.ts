@@ -1,14 +1,22 @@
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { assignVariant, bucketPoint, pickVariant } from "../../edge/experiments/assign";
-import { BUILTIN_EXPERIMENT_ID, getExperimentConfig, invalidateExperimentConfig, readExperimentConfig, type ExperimentConfig } from "../../edge/experiments/config";
+import {
+  BUILTIN_EXPERIMENT_ID,
+  getExperimentConfig,
+  invalidateExperimentConfig,
+  readExperimentConfig,
+  type ExperimentConfig,
+} from "../../edge/experiments/config";
 import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../../edge/generated/models";
 
 async function seedExperiment(weights: { control: number; treatment: number }): Promise<void> {
   await env.DB.batch([
     env.DB.prepare("DELETE FROM experiment_variants"),
     env.DB.prepare("DELETE FROM experiments"),
-    env.DB.prepare("INSERT INTO experiments (id, surface, salt, active, updated_at) VALUES ('search-default', 'search', 'vitrine-search-v1', 1, 0)"),
+    env.DB.prepare(
+      "INSERT INTO experiments (id, surface, salt, active, updated_at) VALUES ('search-default', 'search', 'vitrine-search-v1', 1, 0)",
+    ),
     env.DB.prepare(
       "INSERT INTO experiment_variants (experiment_id, name, weight, light_model, heavy_model, gpu_target_variant, top_m) VALUES ('search-default', 'control', ?1, ?2, ?3, '', 50)",
     ).bind(weights.control, DEFAULT_LIGHT_MODEL, DEFAULT_HEAVY_MODEL),
@@ -29,7 +37,13 @@ describe("experiment config", () => {
     expect(cfg.builtin).toBe(true);
     expect(cfg.experimentId).toBe(BUILTIN_EXPERIMENT_ID);
     expect(cfg.variants).toEqual([
-      { experimentId: BUILTIN_EXPERIMENT_ID, name: "default", weight: 1, lightModel: DEFAULT_LIGHT_MODEL, heavyModel: DEFAULT_HEAVY_MODEL },
+      {
+        experimentId: BUILTIN_EXPERIMENT_ID,
+        name: "default",
+        weight: 1,
+        lightModel: DEFAULT_LIGHT_MODEL,
+        heavyModel: DEFAULT_HEAVY_MODEL,
+      },
     ]);
   });
 

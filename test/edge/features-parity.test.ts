@@ -6,7 +6,13 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  computeFeatures, FEATURE_NAMES, matchExpression, tokenColumns, tokenize, type CandidateRow, type TokenColumns,
+  computeFeatures,
+  FEATURE_NAMES,
+  matchExpression,
+  tokenColumns,
+  tokenize,
+  type CandidateRow,
+  type TokenColumns,
 } from "../../edge/search/features";
 import fixture from "../fixtures/features-parity.json";
 
@@ -46,8 +52,11 @@ describe("features parity with Python", () => {
 
   it.each([
     ["precomputed token columns", (r: CandidateRow) => r],
-    ["raw text only (token columns null)", (r: CandidateRow) =>
-      ({ ...r, ...Object.fromEntries(Object.keys(tokenColumns(r)).map((k) => [k, null])) }) as CandidateRow],
+    [
+      "raw text only (token columns null)",
+      (r: CandidateRow) =>
+        ({ ...r, ...Object.fromEntries(Object.keys(tokenColumns(r)).map((k) => [k, null])) }) as CandidateRow,
+    ],
   ])("computes features within 1e-5 of Python on every fixture row: %s", (_, rowOf) => {
     let rows = 0;
     let worst = 0;
@@ -60,7 +69,9 @@ describe("features parity with Python", () => {
         worst = Math.max(worst, d);
         if (d > 1e-5) {
           const f = FEATURE_NAMES[i % FEATURE_NAMES.length];
-          expect.fail(`${c.source} "${c.query}" row ${Math.floor(i / FEATURE_NAMES.length)} ${f}: ts ${got[i]} py ${c.features[i]}`);
+          expect.fail(
+            `${c.source} "${c.query}" row ${Math.floor(i / FEATURE_NAMES.length)} ${f}: ts ${got[i]} py ${c.features[i]}`,
+          );
         }
       }
       rows += c.rows.length;

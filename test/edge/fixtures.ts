@@ -41,7 +41,10 @@ export const FIXTURE_PRODUCTS: FixtureProduct[] = Array.from({ length: 60 }, (_,
   };
 });
 
-export async function insertFixtureProducts(db: D1Database, products: FixtureProduct[] = FIXTURE_PRODUCTS): Promise<void> {
+export async function insertFixtureProducts(
+  db: D1Database,
+  products: FixtureProduct[] = FIXTURE_PRODUCTS,
+): Promise<void> {
   const stmt = db.prepare(
     `INSERT OR REPLACE INTO products (rowid, id, title, brand, color, bullets, description, category, price, rating, rating_count, is_book,
        title_terms, brand_terms, color_terms, category_terms, text_terms, title_unique_tokens, bullets_tokens, description_tokens)
@@ -50,9 +53,28 @@ export async function insertFixtureProducts(db: D1Database, products: FixturePro
   await db.batch(
     products.map((p, i) => {
       const t = tokenColumns(p);
-      return stmt.bind(i + 1, p.id, p.title, p.brand, p.color, p.bullets, p.description, p.category, p.price, p.rating, p.rating_count,
-        p.is_book, t.title_terms, t.brand_terms, t.color_terms, t.category_terms, t.text_terms, t.title_unique_tokens, t.bullets_tokens,
-        t.description_tokens);
+      return stmt.bind(
+        i + 1,
+        p.id,
+        p.title,
+        p.brand,
+        p.color,
+        p.bullets,
+        p.description,
+        p.category,
+        p.price,
+        p.rating,
+        p.rating_count,
+        p.is_book,
+        t.title_terms,
+        t.brand_terms,
+        t.color_terms,
+        t.category_terms,
+        t.text_terms,
+        t.title_unique_tokens,
+        t.bullets_tokens,
+        t.description_tokens,
+      );
     }),
   );
 }

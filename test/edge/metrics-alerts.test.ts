@@ -15,33 +15,69 @@ const cfg = { ...config(env).metrics, anomalyMinVolume: 50, anomalyZ: 4 };
 const T0 = Date.UTC(2026, 2, 1, 0, 0, 0) / 1000;
 
 /** Writes `minutes` minutes of traffic starting at `startS`: `n` requests/min, `bad` of them degraded. */
-async function writeMinutes(startS: number, minutes: number, n: number, bad: (m: number) => number, gpuMs: (m: number) => number = () => 40): Promise<void> {
+async function writeMinutes(
+  startS: number,
+  minutes: number,
+  n: number,
+  bad: (m: number) => number,
+  gpuMs: (m: number) => number = () => 40,
+): Promise<void> {
   for (let m = 0; m < minutes; m++) {
     const agg = new Aggregator();
     const at = (startS + m * 60) * 1000;
     const b = bad(m);
     for (let i = 0; i < n; i++)
-      agg.addRequest({
-        route: "search", variant: "control", lightModel: "l", heavyModel: "h", colo: "TST", status: 200, cache: "MISS",
-        degradedReason: i < b ? "gpu_timeout" : undefined, stages: { total: 60, gpu: gpuMs(m) },
-      }, at);
+      agg.addRequest(
+        {
+          route: "search",
+          variant: "control",
+          lightModel: "l",
+          heavyModel: "h",
+          colo: "TST",
+          status: 200,
+          cache: "MISS",
+          degradedReason: i < b ? "gpu_timeout" : undefined,
+          stages: { total: 60, gpu: gpuMs(m) },
+        },
+        at,
+      );
     expect((await applyPayload(env.DB, agg.drain(at)!)).outcome).toBe("applied");
   }
 }
 
 beforeEach(async () => {
-  await env.DB.exec("DELETE FROM metrics_requests; DELETE FROM metrics_latency; DELETE FROM metrics_degraded; DELETE FROM alerts;");
+  await env.DB.exec(
+    "DELETE FROM metrics_requests; DELETE FROM metrics_latency; DELETE FROM metrics_degraded; DELETE FROM alerts;",
+  );
 });
 
 describe("burn-rate rule (pure)", () => {
   const w = (valid: number, bad: number) => ({ valid, bad });
   it("needs both windows above the factor", () => {
     const target = 0.999; // budget 0.1 %
-    const fast = evaluateBurnRates(new Map([[3600, w(1000, 20)], [300, w(100, 2)]]), target);
+    const fast = evaluateBurnRates(
+      new Map([
+        [3600, w(1000, 20)],
+        [300, w(100, 2)],
+      ]),
+      target,
+    );
     expect(fast[0]!.firing).toBe(true); // 20× on both
-    const recovered = evaluateBurnRates(new Map([[3600, w(1000, 20)], [300, w(100, 0)]]), target);
+    const recovered = evaluateBurnRates(
+      new Map([
+        [3600, w(1000, 20)],
+        [300, w(100, 0)],
+      ]),
+      target,
+    );
     expect(recovered[0]!.firing).toBe(false);
-    const slow = evaluateBurnRates(new Map([[3600, w(1000, 10)], [300, w(100, 1)]]), target);
+    const slow = evaluateBurnRates(
+      new Map([
+        [3600, w(1000, 10)],
+        [300, w(100, 1)],
+      ]),
+      target,
+    );
     expect(slow[0]!.firing).toBe(false); // 10× < 14.4×
   });
 });
@@ -82,7 +118,13 @@ describe("anomaly alerts (EWMA + z-score)", () => {
 
   it("fires on a degraded-rate and GPU p99 spike in D1 data, then resolves", async () => {
     const spikeAt = 60;
-    await writeMinutes(T0, 61, 100, (m) => (m === spikeAt ? 40 : 2 + (m % 2)), (m) => (m === spikeAt ? 900 : 40 + (m % 5)));
+    await writeMinutes(
+      T0,
+      61,
+      100,
+      (m) => (m === spikeAt ? 40 : 2 + (m % 2)),
+      (m) => (m === spikeAt ? 900 : 40 + (m % 5)),
+    );
     // the newest complete minute is the spike
     let now = T0 + 61 * 60 + 5;
     let t = await applyConditions(env.DB, await anomalyConditions(env.DB, cfg, now), now);
@@ -93,13 +135,20 @@ describe("anomaly alerts (EWMA + z-score)", () => {
     await writeMinutes(T0 + 61 * 60, 1, 100, () => 2);
     now += 60;
     t = await applyConditions(env.DB, await anomalyConditions(env.DB, cfg, now), now);
-    expect(t.map((x) => `${x.id}:${x.to}`).sort()).toEqual(["anomaly:degraded_rate:resolved", "anomaly:gpu_p99:resolved"]);
+    expect(t.map((x) => `${x.id}:${x.to}`).sort()).toEqual([
+      "anomaly:degraded_rate:resolved",
+      "anomaly:gpu_p99:resolved",
+    ]);
   });
 
   it("silenced alerts change state without notifying", async () => {
     await writeMinutes(T0, 61, 100, (m) => (m === 60 ? 50 : 2));
     const now = T0 + 61 * 60 + 5;
-    await env.DB.prepare("INSERT INTO alerts (id, rule, kind, severity, state, summary, updated_at, silenced_until, labels) VALUES ('anomaly:degraded_rate','anomaly_degraded_rate','anomaly','ticket','resolved','', ?, ?, '{}')").bind(now - 600, now + 3600).run();
+    await env.DB.prepare(
+      "INSERT INTO alerts (id, rule, kind, severity, state, summary, updated_at, silenced_until, labels) VALUES ('anomaly:degraded_rate','anomaly_degraded_rate','anomaly','ticket','resolved','', ?, ?, '{}')",
+    )
+      .bind(now - 600, now + 3600)
+      .run();
     const t = await applyConditions(env.DB, await anomalyConditions(env.DB, cfg, now), now);
     expect(t).toContainEqual({ id: "anomaly:degraded_rate", from: "resolved", to: "firing", notify: false });
   });

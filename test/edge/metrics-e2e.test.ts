@@ -36,7 +36,15 @@ async function call(path: string, init: RequestInit = {}): Promise<Response> {
 }
 
 interface MetricsJson {
-  totals: { count: number; status: Record<string, number>; degraded: number; cacheHitRatio: number | null; latencyMs: Record<string, { p50: number; p95: number; p99: number; count: number }>; feedback: Record<string, number>; ctr: number | null };
+  totals: {
+    count: number;
+    status: Record<string, number>;
+    degraded: number;
+    cacheHitRatio: number | null;
+    latencyMs: Record<string, { p50: number; p95: number; p99: number; count: number }>;
+    feedback: Record<string, number>;
+    ctr: number | null;
+  };
   series: Array<{ group: string; totals: { count: number } }>;
 }
 
@@ -53,26 +61,41 @@ describe("collection → D1 → /admin/metrics", () => {
     for (let i = 0; i < total; i++) {
       const ctx = createExecutionContext();
       recordRequest(env, ctx, {
-        route: "search", variant: i % 2 ? "treatment" : "control", lightModel: "light-x", heavyModel: "heavy-x",
-        colo: "E2E", status: i % 50 === 0 ? 400 : 200, cache: i % 4 === 0 ? "HIT" : "MISS",
+        route: "search",
+        variant: i % 2 ? "treatment" : "control",
+        lightModel: "light-x",
+        heavyModel: "heavy-x",
+        colo: "E2E",
+        status: i % 50 === 0 ? 400 : 200,
+        cache: i % 4 === 0 ? "HIT" : "MISS",
         degradedReason: i % 10 === 1 ? "gpu_timeout" : undefined,
-        stages: { retrieval: 2 + (i % 7), light: 4, gpu: i % 4 === 0 ? undefined : 30 + (i % 40), total: 10 + (i % 100) },
+        stages: {
+          retrieval: 2 + (i % 7),
+          light: 4,
+          gpu: i % 4 === 0 ? undefined : 30 + (i % 40),
+          total: 10 + (i % 100),
+        },
         scores: { light: [i % 5, -1], heavy: [0.5] },
       });
       await waitOnExecutionContext(ctx);
     }
     // the 500-sample trigger flushed once already; the rest waits in the isolate
     expect(collectorState().pendingSamples).toBe(total - FLUSH_MAX_SAMPLES);
-    const inD1 = await env.DB.prepare("SELECT SUM(requests) AS n FROM metrics_requests WHERE colo = 'E2E'").first<{ n: number }>();
+    const inD1 = await env.DB.prepare("SELECT SUM(requests) AS n FROM metrics_requests WHERE colo = 'E2E'").first<{
+      n: number;
+    }>();
     expect(inD1?.n).toBe(FLUSH_MAX_SAMPLES);
 
     const ev = await call("/v1/events", {
-      method: "POST", headers: { "content-type": "application/json" },
-      body: JSON.stringify({ events: [
-        { type: "impression", requestId: "r1", productId: "p1", position: 0, variant: "control", model: "heavy-x" },
-        { type: "impression", requestId: "r1", productId: "p2", position: 1, variant: "control", model: "heavy-x" },
-        { type: "click", requestId: "r1", productId: "p2", position: 1, variant: "control", model: "heavy-x" },
-      ] }),
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        events: [
+          { type: "impression", requestId: "r1", productId: "p1", position: 0, variant: "control", model: "heavy-x" },
+          { type: "impression", requestId: "r1", productId: "p2", position: 1, variant: "control", model: "heavy-x" },
+          { type: "click", requestId: "r1", productId: "p2", position: 1, variant: "control", model: "heavy-x" },
+        ],
+      }),
     });
     expect(ev.status).toBe(202);
 
@@ -96,14 +119,23 @@ describe("collection → D1 → /admin/metrics", () => {
     expect(body.totals.feedback).toMatchObject({ impressions: 2, clicks: 1 });
     expect(body.totals.ctr).toBeCloseTo(0.5, 5);
 
-    const byVariant = (await (await call(`/admin/metrics?from=${now - 600}&to=${now + 60}&step=60&groupBy=variant`, { headers: AUTH })).json()) as MetricsJson;
-    expect(byVariant.series.map((s) => [s.group, s.totals.count])).toEqual([["control", total / 2], ["treatment", total / 2]]);
+    const byVariant = (await (
+      await call(`/admin/metrics?from=${now - 600}&to=${now + 60}&step=60&groupBy=variant`, { headers: AUTH })
+    ).json()) as MetricsJson;
+    expect(byVariant.series.map((s) => [s.group, s.totals.count])).toEqual([
+      ["control", total / 2],
+      ["treatment", total / 2],
+    ]);
   });
 
   it("answers 400 JSON for bad metrics queries and bad events", async () => {
     expect((await call("/admin/metrics?groupBy=planet", { headers: AUTH })).status).toBe(400);
     expect((await call("/admin/metrics?from=200&to=100", { headers: AUTH })).status).toBe(400);
-    const bad = await call("/v1/events", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ events: [{ type: "like", requestId: "r", productId: "p", position: -1 }] }) });
+    const bad = await call("/v1/events", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ events: [{ type: "like", requestId: "r", productId: "p", position: -1 }] }),
+    });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: "invalid_request" });
   });
@@ -113,7 +145,11 @@ describe("collection → D1 → /admin/metrics", () => {
     expect(await login.text()).toContain('action="/dashboard/login"');
     const wrong = await call("/dashboard/login", { method: "POST", body: new URLSearchParams({ token: "nope" }) });
     expect(wrong.status).toBe(401);
-    const ok = await call("/dashboard/login", { method: "POST", body: new URLSearchParams({ token: env.ADMIN_TOKEN! }), redirect: "manual" });
+    const ok = await call("/dashboard/login", {
+      method: "POST",
+      body: new URLSearchParams({ token: env.ADMIN_TOKEN! }),
+      redirect: "manual",
+    });
     expect(ok.status).toBe(303);
     const cookie = ok.headers.get("set-cookie")!.split(";")[0]!;
     expect(cookie).not.toContain(env.ADMIN_TOKEN!);
@@ -130,7 +166,8 @@ describe("through the whole worker (SELF)", () => {
     const { SELF } = await import("cloudflare:test");
     const before = Math.floor(Date.now() / 1000);
     const url = `http://vitrine.test/admin/metrics?from=${before - 120}&to=${before + 120}&step=60&groupBy=route`;
-    const read = async (): Promise<MetricsJson> => (await (await SELF.fetch(url, { headers: AUTH })).json()) as MetricsJson;
+    const read = async (): Promise<MetricsJson> =>
+      (await (await SELF.fetch(url, { headers: AUTH })).json()) as MetricsJson;
     const searchCount = (m: MetricsJson): number => m.series.find((s) => s.group === "search")?.totals.count ?? 0;
     const start = await read();
     const statuses: number[] = [];
@@ -152,7 +189,8 @@ describe("through the whole worker (SELF)", () => {
     const now = Math.floor(Date.now() / 1000);
     const url = `http://vitrine.test/admin/metrics?from=${now - 120}&to=${now + 120}&step=60`;
     const breakerEvents = async (): Promise<Record<string, number>> =>
-      (((await (await SELF.fetch(url, { headers: AUTH })).json()) as { events: Record<string, Record<string, number>> }).events.breaker ?? {});
+      ((await (await SELF.fetch(url, { headers: AUTH })).json()) as { events: Record<string, Record<string, number>> })
+        .events.breaker ?? {};
     await insertFixtureProducts(env.DB);
     const before = await breakerEvents();
     // the test GPU endpoints refuse connections: three cache-missing searches with candidates open both breakers

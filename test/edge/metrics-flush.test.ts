@@ -10,8 +10,15 @@ import type { RequestSample } from "../../edge/metrics/types";
 
 function sample(over: Partial<RequestSample> = {}): RequestSample {
   return {
-    route: "search", variant: "control", lightModel: "light-a", heavyModel: "heavy-a", colo: "TST", status: 200,
-    cache: "MISS", stages: { retrieval: 3, light: 5, gpu: 40, total: 50 }, scores: { light: [0.1, 0.4], heavy: [1.5] },
+    route: "search",
+    variant: "control",
+    lightModel: "light-a",
+    heavyModel: "heavy-a",
+    colo: "TST",
+    status: 200,
+    cache: "MISS",
+    stages: { retrieval: 3, light: 5, gpu: 40, total: 50 },
+    scores: { light: [0.1, 0.4], heavy: [1.5] },
     ...over,
   };
 }
@@ -24,11 +31,17 @@ function payload(colo: string, n: number, atMs: number): FlushPayload {
 }
 
 async function requestsFor(colo: string): Promise<number> {
-  const row = await env.DB.prepare("SELECT COALESCE(SUM(requests), 0) AS n FROM metrics_requests WHERE colo = ?").bind(colo).first<{ n: number }>();
+  const row = await env.DB.prepare("SELECT COALESCE(SUM(requests), 0) AS n FROM metrics_requests WHERE colo = ?")
+    .bind(colo)
+    .first<{ n: number }>();
   return row?.n ?? 0;
 }
 async function latencyCountFor(colo: string): Promise<number> {
-  const row = await env.DB.prepare("SELECT COALESCE(SUM(count), 0) AS n FROM metrics_latency WHERE colo = ? AND stage = 'total'").bind(colo).first<{ n: number }>();
+  const row = await env.DB.prepare(
+    "SELECT COALESCE(SUM(count), 0) AS n FROM metrics_latency WHERE colo = ? AND stage = 'total'",
+  )
+    .bind(colo)
+    .first<{ n: number }>();
   return row?.n ?? 0;
 }
 

@@ -14,14 +14,30 @@ async function seed(): Promise<void> {
     const agg = new Aggregator();
     const at = (HOUR0 + minute * 60 + 10) * 1000;
     for (let i = 0; i < 10; i++)
-      agg.addRequest({ route: "search", variant: "control", lightModel: "l", heavyModel: "h", colo: "CMP", status: 200, cache: "HIT", stages: { total: 20 + i } }, at);
+      agg.addRequest(
+        {
+          route: "search",
+          variant: "control",
+          lightModel: "l",
+          heavyModel: "h",
+          colo: "CMP",
+          status: 200,
+          cache: "HIT",
+          stages: { total: 20 + i },
+        },
+        at,
+      );
     agg.addFeedback("impression", "control", "h", at);
     await applyPayload(env.DB, agg.drain(at)!);
   }
 }
 
 const sum = async (res: number, table = "metrics_requests", col = "requests"): Promise<number> =>
-  (await env.DB.prepare(`SELECT COALESCE(SUM(${col}), 0) AS n FROM ${table} WHERE res = ?`).bind(res).first<{ n: number }>())?.n ?? 0;
+  (
+    await env.DB.prepare(`SELECT COALESCE(SUM(${col}), 0) AS n FROM ${table} WHERE res = ?`)
+      .bind(res)
+      .first<{ n: number }>()
+  )?.n ?? 0;
 
 describe("metrics maintenance", () => {
   it("compacts a complete hour once, keeps totals, and serves old ranges from hour rows after retention", async () => {

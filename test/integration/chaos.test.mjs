@@ -26,7 +26,9 @@ for (t,) in db.execute("SELECT title FROM products ORDER BY rowid LIMIT 300"):
     w = sorted(set(re.findall(r"[a-z]{6,}", t.lower())), key=len, reverse=True)[:1]
     out += w
 print("\\n".join(dict.fromkeys(out)))`;
-  const text = execFileSync(PYTHON, ["-c", script, path.join(REPO, ".vitrine/catalog/catalog.sqlite")], { encoding: "utf8" });
+  const text = execFileSync(PYTHON, ["-c", script, path.join(REPO, ".vitrine/catalog/catalog.sqlite")], {
+    encoding: "utf8",
+  });
   return text.split("\n").filter(Boolean).slice(0, n);
 }
 
@@ -65,7 +67,8 @@ describe("chaos: primary and secondary GPU endpoints killed and restarted under 
       },
     });
     // warm both endpoints (first inference loads kernels)
-    for (const q of queries.slice(0, 2)) await (await fetch(`${edge.url}/v1/search?q=${encodeURIComponent(q)}&k=5`)).arrayBuffer();
+    for (const q of queries.slice(0, 2))
+      await (await fetch(`${edge.url}/v1/search?q=${encodeURIComponent(q)}&k=5`)).arrayBuffer();
   });
 
   after(() => stopAll());
@@ -87,7 +90,13 @@ describe("chaos: primary and secondary GPU endpoints killed and restarted under 
         try {
           const res = await fetch(`${edge.url}/v1/search?q=${encodeURIComponent(q)}&k=5`);
           const body = await res.json().catch(() => ({}));
-          results.push({ start, end: now(), status: res.status, degraded: body.degraded === true, reason: body.degradedReason });
+          results.push({
+            start,
+            end: now(),
+            status: res.status,
+            degraded: body.degraded === true,
+            reason: body.degradedReason,
+          });
         } catch (err) {
           results.push({ start, end: now(), status: 0, degraded: false, reason: String(err) });
         }
@@ -122,8 +131,12 @@ describe("chaos: primary and secondary GPU endpoints killed and restarted under 
     const whileSecondaryUp = results.filter((r) => r.end <= marks.secondaryKilled);
     const degradedWhileSecondaryUp = whileSecondaryUp.filter((r) => r.degraded);
     // degraded answers must overlap the both-down window [secondary killed, first endpoint back + recovery target]
-    const outsideBothDown = degraded.filter((r) => r.end < marks.secondaryKilled || r.start > marks.firstReady + RECOVERY_TARGET_MS);
-    const firstGoodAfterRestart = results.filter((r) => r.start >= marks.firstReady && !r.degraded && r.status === 200).sort((a, b) => a.end - b.end)[0];
+    const outsideBothDown = degraded.filter(
+      (r) => r.end < marks.secondaryKilled || r.start > marks.firstReady + RECOVERY_TARGET_MS,
+    );
+    const firstGoodAfterRestart = results
+      .filter((r) => r.start >= marks.firstReady && !r.degraded && r.status === 200)
+      .sort((a, b) => a.end - b.end)[0];
     const recoveryMs = firstGoodAfterRestart ? firstGoodAfterRestart.end - marks.firstReady : Infinity;
     const ok = results.filter((r) => r.status === 200);
     const figures = {
@@ -135,7 +148,20 @@ describe("chaos: primary and secondary GPU endpoints killed and restarted under 
       degradedOutsideBothDown: outsideBothDown.length,
       recoveryAfterRestartMs: Math.round(recoveryMs),
       restartMs: Math.round(marks.firstReady - marks.restartStarted),
-      latencyMs: { p50: Math.round(pct(ok.map((r) => r.end - r.start), 50)), p95: Math.round(pct(ok.map((r) => r.end - r.start), 95)) },
+      latencyMs: {
+        p50: Math.round(
+          pct(
+            ok.map((r) => r.end - r.start),
+            50,
+          ),
+        ),
+        p95: Math.round(
+          pct(
+            ok.map((r) => r.end - r.start),
+            95,
+          ),
+        ),
+      },
       marksMs: Object.fromEntries(Object.entries(marks).map(([k, v]) => [k, Math.round(v)])),
       loadSeconds: Math.round(marks.end / 100) / 10,
       fullRateLoadSeconds: Math.round((marks.end - (marks.firstReady - marks.restartStarted)) / 100) / 10,
@@ -145,9 +171,20 @@ describe("chaos: primary and secondary GPU endpoints killed and restarted under 
 
     assert.equal(non2xx.length, 0, `non-2xx answers: ${JSON.stringify(non2xx.slice(0, 5))}`);
     assert.ok(whileSecondaryUp.length > 0, "requests completed while the secondary was up");
-    assert.equal(degradedWhileSecondaryUp.length, 0, `degraded while the secondary was up: ${JSON.stringify(degradedWhileSecondaryUp.slice(0, 5))}`);
+    assert.equal(
+      degradedWhileSecondaryUp.length,
+      0,
+      `degraded while the secondary was up: ${JSON.stringify(degradedWhileSecondaryUp.slice(0, 5))}`,
+    );
     assert.ok(degraded.length > 0, "answers were degraded while both endpoints were down");
-    assert.equal(outsideBothDown.length, 0, `degraded outside the both-down window: ${JSON.stringify(outsideBothDown.slice(0, 5))}`);
-    assert.ok(recoveryMs <= RECOVERY_TARGET_MS, `non-degraded again ${Math.round(recoveryMs)} ms after the restart (target ≤ ${RECOVERY_TARGET_MS})`);
+    assert.equal(
+      outsideBothDown.length,
+      0,
+      `degraded outside the both-down window: ${JSON.stringify(outsideBothDown.slice(0, 5))}`,
+    );
+    assert.ok(
+      recoveryMs <= RECOVERY_TARGET_MS,
+      `non-degraded again ${Math.round(recoveryMs)} ms after the restart (target ≤ ${RECOVERY_TARGET_MS})`,
+    );
   });
 });

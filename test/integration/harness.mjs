@@ -103,7 +103,9 @@ async function waitFor(url, proc, { timeoutMs, ok = (r) => r.ok, name }) {
   let last = "";
   while (Date.now() < deadline) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`${name} exited (${proc.exitCode ?? proc.signalCode}) before ${url} answered:\n${proc.logTail()}`);
+      throw new Error(
+        `${name} exited (${proc.exitCode ?? proc.signalCode}) before ${url} answered:\n${proc.logTail()}`,
+      );
     }
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -142,15 +144,20 @@ function handle(proc, port, extra = {}) {
 /** Starts the gpu-tier (CONTRACTS.md C4) and waits until /ping answers 200 (a model is loaded). */
 export async function startGpu({ port, registry, env = {}, args = [], timeoutMs = 180_000 } = {}) {
   const p = port ?? (await freePort());
-  const proc = spawnLogged(`gpu:${p}`, PYTHON, ["-m", "vitrine_gpu.server", "--host", "127.0.0.1", "--port", String(p), ...args], {
-    cwd: REPO,
-    env: {
-      ...process.env,
-      PYTHONPATH: path.join(REPO, "gpu-tier"),
-      ...(registry ? { VITRINE_REGISTRY: registry } : {}),
-      ...env,
+  const proc = spawnLogged(
+    `gpu:${p}`,
+    PYTHON,
+    ["-m", "vitrine_gpu.server", "--host", "127.0.0.1", "--port", String(p), ...args],
+    {
+      cwd: REPO,
+      env: {
+        ...process.env,
+        PYTHONPATH: path.join(REPO, "gpu-tier"),
+        ...(registry ? { VITRINE_REGISTRY: registry } : {}),
+        ...env,
+      },
     },
-  });
+  );
   const h = handle(proc, p);
   await waitFor(`${h.url}/ping`, proc, { timeoutMs, name: "gpu-tier" });
   return h;
@@ -174,7 +181,8 @@ export async function prepareDb({ dir, catalog = CATALOG_SQL, seed = SEED_SQL } 
   await wrangler(["d1", "migrations", "apply", "vitrine", "--local", "--persist-to", persistTo]);
   if (!existsSync(catalog)) throw new Error(`${catalog} is missing: run the pipeline (prepare) first`);
   await wrangler(["d1", "execute", "vitrine", "--local", "--persist-to", persistTo, "--file", catalog, "--yes"]);
-  if (seed && existsSync(seed)) await wrangler(["d1", "execute", "vitrine", "--local", "--persist-to", persistTo, "--file", seed, "--yes"]);
+  if (seed && existsSync(seed))
+    await wrangler(["d1", "execute", "vitrine", "--local", "--persist-to", persistTo, "--file", seed, "--yes"]);
   return persistTo;
 }
 
@@ -186,7 +194,18 @@ export async function startEdge({ vars = {}, persistTo, port, timeoutMs = 180_00
   const dir = persistTo ?? (await prepareDb());
   const p = port ?? (await freePort());
   const allVars = { AWS_ACCESS_KEY_ID: "local-dummy-key", AWS_SECRET_ACCESS_KEY: "local-dummy-secret", ...vars };
-  const args = ["dev", "--port", String(p), "--ip", "127.0.0.1", "--persist-to", dir, "--show-interactive-dev-session=false", "--log-level", "warn"];
+  const args = [
+    "dev",
+    "--port",
+    String(p),
+    "--ip",
+    "127.0.0.1",
+    "--persist-to",
+    dir,
+    "--show-interactive-dev-session=false",
+    "--log-level",
+    "warn",
+  ];
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   const proc = spawnLogged(`edge:${p}`, WRANGLER, args, { cwd: REPO, env: { ...process.env, ...WRANGLER_ENV } });
   const h = handle(proc, p, { persistTo: dir });

@@ -22,7 +22,9 @@ for (t,) in db.execute("SELECT title FROM products ORDER BY rowid LIMIT 400"):
     w = [x for x in re.findall(r"[A-Za-z]{4,}", t)][:2]
     if len(w) == 2: out.append(" ".join(w).lower())
 print("\\n".join(dict.fromkeys(out)))`;
-  const text = execFileSync(PYTHON, ["-c", script, path.join(REPO, ".vitrine/catalog/catalog.sqlite")], { encoding: "utf8" });
+  const text = execFileSync(PYTHON, ["-c", script, path.join(REPO, ".vitrine/catalog/catalog.sqlite")], {
+    encoding: "utf8",
+  });
   return text.split("\n").filter(Boolean).slice(0, n);
 }
 
@@ -66,7 +68,11 @@ describe("search path end to end", { timeout: 600_000 }, () => {
     const hangUrl = `http://127.0.0.1:${hangPort}`;
     hangEdge = await startEdge({
       persistTo: dir,
-      vars: { GPU_ENDPOINT_URL: hangUrl, GPU_SECONDARY_ENDPOINT_URL: hangUrl, GPU_DEADLINE_MS: String(HANG_DEADLINE_MS) },
+      vars: {
+        GPU_ENDPOINT_URL: hangUrl,
+        GPU_SECONDARY_ENDPOINT_URL: hangUrl,
+        GPU_DEADLINE_MS: String(HANG_DEADLINE_MS),
+      },
     });
   });
 
@@ -92,7 +98,9 @@ describe("search path end to end", { timeout: 600_000 }, () => {
       assert.equal(r.res.status, 200, JSON.stringify(r.body));
       assert.equal(r.body.degraded, false, `degraded: ${r.body.degradedReason}`);
       assert.ok(r.body.items.length > 0, `no hits for ${q}`);
-      assert.ok(r.body.items.slice(0, Math.min(r.body.items.length, 20)).some((i) => typeof i.scores.heavy === "number"));
+      assert.ok(
+        r.body.items.slice(0, Math.min(r.body.items.length, 20)).some((i) => typeof i.scores.heavy === "number"),
+      );
       assert.equal(r.res.headers.get("x-vitrine-cache"), "MISS");
       for (const s of ["retrieval", "light", "gpu", "total"]) assert.ok(s in r.timing, `Server-Timing has ${s}`);
       timings.push({ q, wall: Math.round(r.ms), ...r.timing });
@@ -128,7 +136,10 @@ describe("search path end to end", { timeout: 600_000 }, () => {
     assert.match(r.body.degradedReason, /^gpu_/);
     assert.ok(r.body.items.length > 0);
     assert.ok(r.ms < DEADLINE_MS + 100, `answered in ${r.ms} ms`);
-    console.log(`degraded (gpu killed): ${Math.round(r.ms)} ms, reason ${r.body.degradedReason}`, JSON.stringify(r.timing));
+    console.log(
+      `degraded (gpu killed): ${Math.round(r.ms)} ms, reason ${r.body.degradedReason}`,
+      JSON.stringify(r.timing),
+    );
   });
 
   it("aborts a hanging GPU call at the deadline (gpu_timeout)", async () => {
@@ -139,7 +150,13 @@ describe("search path end to end", { timeout: 600_000 }, () => {
     assert.equal(r.body.degraded, true);
     assert.match(r.body.degradedReason, /gpu_(timeout|circuit_open|no_budget)/);
     assert.ok(r.timing.gpu <= HANG_DEADLINE_MS + 100, `gpu stage ${r.timing.gpu} ms`);
-    assert.ok(r.ms < HANG_DEADLINE_MS + 100 + (r.timing.retrieval ?? 0) + (r.timing.light ?? 0) + 200, `answered in ${r.ms} ms`);
-    console.log(`degraded (hanging gpu, deadline ${HANG_DEADLINE_MS} ms): ${Math.round(r.ms)} ms`, JSON.stringify(r.timing));
+    assert.ok(
+      r.ms < HANG_DEADLINE_MS + 100 + (r.timing.retrieval ?? 0) + (r.timing.light ?? 0) + 200,
+      `answered in ${r.ms} ms`,
+    );
+    console.log(
+      `degraded (hanging gpu, deadline ${HANG_DEADLINE_MS} ms): ${Math.round(r.ms)} ms`,
+      JSON.stringify(r.timing),
+    );
   });
 });

@@ -5,6 +5,7 @@ Serving API (CONTRACTS.md C4): ``format_document(doc) -> str``, ``load_heavy(ver
 manifest_extra, max_tokens)``; ``save_tiny_heavy(dir)`` writes a random tiny model for tests.
 Training: ``vitrine_gpu.heavy.train.train_heavy(train_query_ids | None, config) -> model dir``.
 """
+
 from .model import (
     HeavyScorer,
     build_heavy,

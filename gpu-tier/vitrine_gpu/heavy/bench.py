@@ -4,6 +4,7 @@ the judged pools when available), fp32 vs dynamic int8 on CPU, plus the int8 ran
     PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.heavy.bench [MODEL_DIR] [--device cpu] [--reps 5]
 
 MODEL_DIR defaults to the registry's current heavy version. Prints JSON; no assertions (figures only)."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,18 @@ def _pairs(n: int = 50) -> list[tuple[str, dict[str, Any]]]:
         docs = (docs * (n // max(1, len(docs)) + 1))[:n]
         return [(pool.query, d) for d in docs]
     except FileNotFoundError:
-        return [("red running shoes", {"title": f"Running shoe model {i}", "brand": "Brand", "color": "red",
-                                       "bullets": "breathable mesh upper " * 10}) for i in range(n)]
+        return [
+            (
+                "red running shoes",
+                {
+                    "title": f"Running shoe model {i}",
+                    "brand": "Brand",
+                    "color": "red",
+                    "bullets": "breathable mesh upper " * 10,
+                },
+            )
+            for i in range(n)
+        ]
 
 
 def bench(model_dir: Path, device: str = "cpu", reps: int = 5, threads: int | None = None) -> dict[str, Any]:

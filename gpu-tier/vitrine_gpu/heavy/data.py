@@ -3,6 +3,7 @@
 Source: ../shared/datasets/esci_us_150q when present, else the synthetic catalogue written by `pipeline prepare`
 (.vitrine/catalog/synthetic/{products.jsonl.gz,queries.csv.gz,labels.csv.gz}).
 """
+
 from __future__ import annotations
 
 import csv
@@ -99,4 +100,3 @@ def product_as_doc(p: dict[str, Any]) -> dict[str, Any]:
     """ESCI-schema product -> the GPU-tier request document shape (CONTRACTS.md C4), mapped as the catalog maps it."""
     row = esci_to_row(p)
     return {k: row[k] for k in DOC_FIELDS}
-

@@ -20,15 +20,17 @@ Files of a saved model directory (``save_heavy``): ``heavy_config.json`` (archit
 source + license, training "extra"), ``encoder_config.json`` (BertConfig of the trunk), ``model.safetensors``
 (all weights, float32), tokenizer files.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -114,8 +116,13 @@ class CrossEncoder(nn.Module):
     ``s * cos(mean q_trunk, mean d_trunk) + b + MLP([q_x, d_x, q_x*d_x])`` with q_x/d_x the masked means of the joint
     layers' output per segment (MLP's last layer zero-initialised, so training starts at the bi-encoder ranking)."""
 
-    def __init__(self, encoder: BertModel, num_cross_layers: int = NUM_CROSS_LAYERS, init_cos_scale: float = 10.0,
-                 copy_cross_from_trunk: bool = True) -> None:
+    def __init__(
+        self,
+        encoder: BertModel,
+        num_cross_layers: int = NUM_CROSS_LAYERS,
+        init_cos_scale: float = 10.0,
+        copy_cross_from_trunk: bool = True,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         cfg = encoder.config
@@ -145,13 +152,15 @@ class CrossEncoder(nn.Module):
         """Segment-separate token states [B, T, H] (one segment = one query or one product text)."""
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    def interact(self, q_states: torch.Tensor, q_mask: torch.Tensor, d_states: torch.Tensor,
-                 d_mask: torch.Tensor) -> torch.Tensor:
+    def interact(
+        self, q_states: torch.Tensor, q_mask: torch.Tensor, d_states: torch.Tensor, d_mask: torch.Tensor
+    ) -> torch.Tensor:
         """Scores [B] from trunk states of B (query, product) pairs (row i of q_* pairs with row i of d_*)."""
         q_states = q_states.float()
         d_states = d_states.float()
         cos = nn.functional.cosine_similarity(
-            self._masked_mean(q_states, q_mask), self._masked_mean(d_states, d_mask), dim=-1, eps=1e-6)
+            self._masked_mean(q_states, q_mask), self._masked_mean(d_states, d_mask), dim=-1, eps=1e-6
+        )
         x = torch.cat([q_states + self.segment.weight[0], d_states + self.segment.weight[1]], dim=1)
         mask = torch.cat([q_mask, d_mask], dim=1)
         ext = _additive_mask(mask, x.dtype)
@@ -165,8 +174,14 @@ class CrossEncoder(nn.Module):
         head = self.mlp(torch.cat([qx, dx, qx * dx], dim=-1)).squeeze(-1)
         return self.cos_scale * cos + self.bias + head
 
-    def forward(self, q_ids: torch.Tensor, q_mask: torch.Tensor, d_ids: torch.Tensor, d_mask: torch.Tensor,
-                q_index: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        q_ids: torch.Tensor,
+        q_mask: torch.Tensor,
+        d_ids: torch.Tensor,
+        d_mask: torch.Tensor,
+        q_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``q_index`` maps each product row to its query row (queries encoded once per unique query)."""
         qs = self.trunk(q_ids, q_mask)
         ds = self.trunk(d_ids, d_mask)
@@ -202,8 +217,13 @@ def build_heavy(
     tokenizer = load_tokenizer()
     if tiny:
         cfg = BertConfig(
-            vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-            intermediate_size=64, max_position_embeddings=512, type_vocab_size=2,
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=512,
+            type_vocab_size=2,
         )
         encoder = BertModel(cfg, add_pooling_layer=False)
         num_layers, num_cross_layers = 1, 1
@@ -218,8 +238,12 @@ def build_heavy(
         cfg = BertConfig.from_pretrained(str(pretrained_backbone_dir()), local_files_only=True)
         cfg.num_hidden_layers = num_layers
         encoder = BertModel(cfg, add_pooling_layer=False)
-    arch = HeavyArch(max_query_tokens=max_query_tokens, max_doc_tokens=max_doc_tokens, num_layers=num_layers,
-                     num_cross_layers=num_cross_layers)
+    arch = HeavyArch(
+        max_query_tokens=max_query_tokens,
+        max_doc_tokens=max_doc_tokens,
+        num_layers=num_layers,
+        num_cross_layers=num_cross_layers,
+    )
     model = CrossEncoder(encoder, num_cross_layers, arch.init_cos_scale, copy_cross_from_trunk=not tiny)
     return model, tokenizer, arch
 
@@ -248,9 +272,9 @@ def save_heavy(
         "num_cross_layers": arch.num_cross_layers,
         "hidden_size": int(model.encoder.config.hidden_size),
         "architecture": "PreTTR-style cross-encoder: separate MiniLM trunk, joint cross-attention layers, "
-                        "segment-cosine skip + MLP head",
+        "segment-cosine skip + MLP head",
         "input": "query: [CLS] q [SEP] (max_query_tokens); product: [CLS] title | brand | colour | bullets | "
-                 "description [SEP] (max_doc_tokens); joint layers over the concatenation",
+        "description [SEP] (max_doc_tokens); joint layers over the concatenation",
         "weights_source": WEIGHTS_SOURCE,
         "extra": dict(manifest_extra or {}),
     }
@@ -262,19 +286,30 @@ def load_model_dir(version_dir: Path | str) -> tuple[CrossEncoder, PreTrainedTok
     d = Path(version_dir)
     cfg = json.loads((d / HEAVY_CONFIG_FILE).read_text())
     enc_cfg = BertConfig.from_dict(json.loads((d / ENCODER_CONFIG_FILE).read_text()))
-    model = CrossEncoder(BertModel(enc_cfg, add_pooling_layer=False), int(cfg.get("num_cross_layers", NUM_CROSS_LAYERS)),
-                         copy_cross_from_trunk=False)
+    model = CrossEncoder(
+        BertModel(enc_cfg, add_pooling_layer=False),
+        int(cfg.get("num_cross_layers", NUM_CROSS_LAYERS)),
+        copy_cross_from_trunk=False,
+    )
     model.load_state_dict(load_file(str(d / WEIGHTS_FILE)))
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
     return model, tokenizer, cfg
 
 
-def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_texts(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], max_tokens: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``[CLS] text [SEP]`` truncated to max_tokens, padded to the longest rounded up to a multiple of 8 (≤ max)."""
     cap = max_tokens * _CHARS_PER_TOKEN_BUDGET
-    enc = tokenizer([t[:cap] for t in texts], truncation=True, max_length=max_tokens, padding="longest",
-                    return_tensors="pt", return_token_type_ids=False)
+    enc = tokenizer(
+        [t[:cap] for t in texts],
+        truncation=True,
+        max_length=max_tokens,
+        padding="longest",
+        return_tensors="pt",
+        return_token_type_ids=False,
+    )
     ids, mask = enc["input_ids"], enc["attention_mask"]
     length = ids.shape[1]
     target = min(max_tokens, ((length + 7) // 8) * 8)
@@ -284,9 +319,16 @@ def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_token
     return ids, mask
 
 
-def forward_texts(model: CrossEncoder, tokenizer: PreTrainedTokenizerBase, queries: list[str], docs: list[str],
-                  q_index: list[int], max_query_tokens: int, max_doc_tokens: int,
-                  device: torch.device | None = None) -> torch.Tensor:
+def forward_texts(
+    model: CrossEncoder,
+    tokenizer: PreTrainedTokenizerBase,
+    queries: list[str],
+    docs: list[str],
+    q_index: list[int],
+    max_query_tokens: int,
+    max_doc_tokens: int,
+    device: torch.device | None = None,
+) -> torch.Tensor:
     """Scores [len(docs)] (float32, on the model's device) of the full network on raw text: ``queries`` are the
     distinct queries, product row i pairs with ``queries[q_index[i]]``; bf16 autocast on CUDA. Serving
     (``HeavyScorer``) and end-to-end training share it; gradients flow unless the caller disables them. ``device``
@@ -344,9 +386,16 @@ class HeavyScorer:
             idx = order[start : start + self.batch_size]
             uq = list(dict.fromkeys(queries[i] for i in idx))
             pos = {q: j for j, q in enumerate(uq)}
-            scores = forward_texts(self.model, self.tokenizer, uq, [docs[i] for i in idx],
-                                   [pos[queries[i]] for i in idx], self.max_query_tokens, self.max_doc_tokens,
-                                   self.device)
+            scores = forward_texts(
+                self.model,
+                self.tokenizer,
+                uq,
+                [docs[i] for i in idx],
+                [pos[queries[i]] for i in idx],
+                self.max_query_tokens,
+                self.max_doc_tokens,
+                self.device,
+            )
             for i, s in zip(idx, scores.cpu().tolist()):
                 out[i] = float(s)
         return out
@@ -392,8 +441,13 @@ def load_heavy(
         model = quantize_dynamic_int8(model)  # type: ignore[assignment]
         quantized = True
     return HeavyScorer(
-        model, tokenizer, device=device, max_query_tokens=int(cfg.get("max_query_tokens", DEFAULT_QUERY_TOKENS)),
-        max_doc_tokens=int(cfg.get("max_doc_tokens", DEFAULT_DOC_TOKENS)), batch_size=batch_size, config=cfg,
+        model,
+        tokenizer,
+        device=device,
+        max_query_tokens=int(cfg.get("max_query_tokens", DEFAULT_QUERY_TOKENS)),
+        max_doc_tokens=int(cfg.get("max_doc_tokens", DEFAULT_DOC_TOKENS)),
+        batch_size=batch_size,
+        config=cfg,
         quantized=quantized,
     )
 
@@ -405,7 +459,18 @@ def save_tiny_heavy(out_dir: Path | str, seed: int = 0) -> Path:
 
 
 __all__ = [
-    "CrossEncoder", "HeavyArch", "HeavyScorer", "WEIGHTS_SOURCE", "build_heavy", "encode_texts",
-    "format_document", "forward_texts", "load_heavy", "load_model_dir", "pretrained_backbone_dir", "quantize_dynamic_int8",
-    "save_heavy", "save_tiny_heavy",
+    "CrossEncoder",
+    "HeavyArch",
+    "HeavyScorer",
+    "WEIGHTS_SOURCE",
+    "build_heavy",
+    "encode_texts",
+    "format_document",
+    "forward_texts",
+    "load_heavy",
+    "load_model_dir",
+    "pretrained_backbone_dir",
+    "quantize_dynamic_int8",
+    "save_heavy",
+    "save_tiny_heavy",
 ]

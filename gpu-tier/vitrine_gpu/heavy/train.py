@@ -14,6 +14,7 @@ and the head. That is what makes 5-fold CV + final training fit a 2-core CPU bud
 whole network on raw text. On CUDA (``HeavyConfig.auto``) the whole network is fine-tuned end to end (trunk at a
 small learning rate, bf16 autocast) on raw text, with no trunk cache: every pass runs the full forward.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,16 +23,23 @@ import json
 import math
 import random
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from .. import paths
 from .model import (
-    NUM_CROSS_LAYERS, WEIGHTS_SOURCE, CrossEncoder, build_heavy, encode_texts, format_document, forward_texts,
+    NUM_CROSS_LAYERS,
+    WEIGHTS_SOURCE,
+    CrossEncoder,
+    build_heavy,
+    encode_texts,
+    format_document,
+    forward_texts,
     save_heavy,
 )
 
@@ -60,18 +68,24 @@ class HeavyConfig:
         return asdict(self)
 
     @classmethod
-    def reduced(cls) -> "HeavyConfig":
+    def reduced(cls) -> HeavyConfig:
         """CI config: same trunk + token budgets as the full one (so the trunk cache is shared), 1 epoch over
         16-product samples of each pool."""
         return cls(epochs=1, max_list=16)
 
     @classmethod
-    def auto(cls, reduced: bool = False) -> "HeavyConfig":
+    def auto(cls, reduced: bool = False) -> HeavyConfig:
         """The configuration for the machine: on CUDA the whole cross-encoder is fine-tuned (trunk unfrozen, whole
         pools, more epochs); on CPU the frozen-trunk default (or ``reduced``)."""
         if torch.cuda.is_available():
-            return cls(freeze_trunk=False, device="cuda", epochs=1 if reduced else 4, max_list=16 if reduced else 64,
-                       lr=5e-5, queries_per_step=8)
+            return cls(
+                freeze_trunk=False,
+                device="cuda",
+                epochs=1 if reduced else 4,
+                max_list=16 if reduced else 64,
+                lr=5e-5,
+                queries_per_step=8,
+            )
         return cls.reduced() if reduced else cls()
 
 
@@ -96,8 +110,9 @@ def pools_from_light_data(data: Any) -> dict[str, TextPool]:
 class TrunkCache:
     """Frozen-trunk token states per distinct text (fp16 on CPU, trimmed to the text's length)."""
 
-    def __init__(self, model: CrossEncoder, tokenizer: Any, max_query_tokens: int, max_doc_tokens: int,
-                 batch: int = 64) -> None:
+    def __init__(
+        self, model: CrossEncoder, tokenizer: Any, max_query_tokens: int, max_doc_tokens: int, batch: int = 64
+    ) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.max_q, self.max_d, self.batch = max_query_tokens, max_doc_tokens, batch
         self.q: dict[str, torch.Tensor] = {}
@@ -150,7 +165,6 @@ class TrunkCache:
         self.d.update(obj["d"])
         return True
 
-
     @staticmethod
     def _pad(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         n, h = len(states), states[0].shape[-1]
@@ -173,8 +187,9 @@ def trunk_cache_dir() -> Path:
     return Path(paths.STATE) / "cache" / "heavy-trunk"
 
 
-def shared_trunk_cache(model: CrossEncoder, tokenizer: Any, config: "HeavyConfig",
-                       pools: Sequence[TextPool]) -> TrunkCache:
+def shared_trunk_cache(
+    model: CrossEncoder, tokenizer: Any, config: HeavyConfig, pools: Sequence[TextPool]
+) -> TrunkCache:
     """A TrunkCache covering ``pools``, loaded from / saved to .vitrine/cache/heavy-trunk (keyed by trunk weights
     and token budgets) so that evaluate and train-heavy encode each text once."""
     cache = TrunkCache(model, tokenizer, config.max_query_tokens, config.max_doc_tokens, config.trunk_batch)
@@ -184,6 +199,7 @@ def shared_trunk_cache(model: CrossEncoder, tokenizer: Any, config: "HeavyConfig
     if cache.texts_encoded > before or not loaded:
         cache.save(trunk_cache_dir())
     return cache
+
 
 def _trainable(model: CrossEncoder, config: HeavyConfig) -> list[nn.Parameter]:
     for p in model.encoder.parameters():
@@ -197,15 +213,23 @@ def listwise_loss(scores: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
     return -(target * torch.log_softmax(scores, dim=0)).sum()
 
 
-def _forward_texts(model: CrossEncoder, tokenizer: Any, query: str, docs: Sequence[str], config: "HeavyConfig"
-                   ) -> torch.Tensor:
+def _forward_texts(
+    model: CrossEncoder, tokenizer: Any, query: str, docs: Sequence[str], config: HeavyConfig
+) -> torch.Tensor:
     """Full forward of one query against ``docs`` (the served model's ``forward_texts``), with gradients."""
-    return forward_texts(model, tokenizer, [query], list(docs), [0] * len(docs), config.max_query_tokens,
-                         config.max_doc_tokens)
+    return forward_texts(
+        model, tokenizer, [query], list(docs), [0] * len(docs), config.max_query_tokens, config.max_doc_tokens
+    )
 
 
-def score_pool(model: CrossEncoder, cache: TrunkCache | None, pool: TextPool, batch: int = 128,
-               tokenizer: Any = None, config: "HeavyConfig | None" = None) -> list[float]:
+def score_pool(
+    model: CrossEncoder,
+    cache: TrunkCache | None,
+    pool: TextPool,
+    batch: int = 128,
+    tokenizer: Any = None,
+    config: HeavyConfig | None = None,
+) -> list[float]:
     """Scores of a pool: through the cached trunk when ``cache`` is given (identical to the full forward when the
     trunk is frozen), else the full forward on raw text (needs ``tokenizer``; token budgets from ``config``)."""
     model.eval()
@@ -216,13 +240,22 @@ def score_pool(model: CrossEncoder, cache: TrunkCache | None, pool: TextPool, ba
                 qs, qm, ds, dm = cache.batch_states(pool.query, pool.docs[i : i + batch])
                 out += model.interact(qs, qm, ds, dm).tolist()
             else:
-                out += _forward_texts(model, tokenizer, pool.query, pool.docs[i : i + batch],
-                                      config or HeavyConfig()).cpu().tolist()
+                out += (
+                    _forward_texts(model, tokenizer, pool.query, pool.docs[i : i + batch], config or HeavyConfig())
+                    .cpu()
+                    .tolist()
+                )
     return out
 
 
-def fit_pools(pools: Sequence[TextPool], config: HeavyConfig, base: CrossEncoder, cache: TrunkCache | None,
-              log: Any = None, tokenizer: Any = None) -> CrossEncoder:
+def fit_pools(
+    pools: Sequence[TextPool],
+    config: HeavyConfig,
+    base: CrossEncoder,
+    cache: TrunkCache | None,
+    log: Any = None,
+    tokenizer: Any = None,
+) -> CrossEncoder:
     """Fine-tune a copy of ``base`` on ``pools`` (listwise loss, AdamW, linear warm-up + cosine decay).
 
     Frozen trunk (``config.freeze_trunk``): runs the joint layers + head on ``cache``'s trunk states. Unfrozen:
@@ -245,7 +278,9 @@ def fit_pools(pools: Sequence[TextPool], config: HeavyConfig, base: CrossEncoder
     total = steps_per_epoch * config.epochs
     warm = max(1, int(total * config.warmup_frac))
     head_ids = {id(p) for m in (model.mlp, model.segment) for p in m.parameters()} | {
-        id(model.cos_scale), id(model.bias)}
+        id(model.cos_scale),
+        id(model.bias),
+    }
     trunk_ids = {id(p) for p in model.encoder.parameters()}
     groups = [
         {"params": [p for p in params if id(p) in head_ids], "lr": config.head_lr},
@@ -254,7 +289,8 @@ def fit_pools(pools: Sequence[TextPool], config: HeavyConfig, base: CrossEncoder
     ]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total)))))
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total))))
+    )
     step = 0
     for epoch in range(config.epochs):
         order = list(range(len(train)))
@@ -287,8 +323,10 @@ def fit_pools(pools: Sequence[TextPool], config: HeavyConfig, base: CrossEncoder
             step += 1
             ep_loss += float(loss_sum.detach())
         if log:
-            log(f"heavy epoch {epoch + 1}/{config.epochs}: loss {ep_loss / len(train):.4f} "
-                f"({time.perf_counter() - t0:.1f}s)")
+            log(
+                f"heavy epoch {epoch + 1}/{config.epochs}: loss {ep_loss / len(train):.4f} "
+                f"({time.perf_counter() - t0:.1f}s)"
+            )
     return model.eval()
 
 
@@ -304,17 +342,22 @@ def _log(msg: str) -> None:
     print(f"[heavy] {msg}", flush=True)
 
 
-def train_heavy(train_query_ids: Sequence[str] | None = None, config: HeavyConfig | None = None,
-                out_dir: Path | None = None, pools: Mapping[str, TextPool] | None = None,
-                manifest_extra: Mapping[str, Any] | None = None) -> Path:
+def train_heavy(
+    train_query_ids: Sequence[str] | None = None,
+    config: HeavyConfig | None = None,
+    out_dir: Path | None = None,
+    pools: Mapping[str, TextPool] | None = None,
+    manifest_extra: Mapping[str, Any] | None = None,
+) -> Path:
     """Train on the judged pools of ``train_query_ids`` (None = all) and write a model directory; return it."""
     config = config or HeavyConfig.auto()
     torch.set_num_threads(config.threads)
     if pools is None:
         pools, _ = load_pools()
     qids = list(pools) if train_query_ids is None else [q for q in train_query_ids if q in pools]
-    base, tokenizer, arch = build_heavy(config.num_layers, config.num_cross_layers, config.max_query_tokens,
-                                        config.max_doc_tokens, seed=config.seed)
+    base, tokenizer, arch = build_heavy(
+        config.num_layers, config.num_cross_layers, config.max_query_tokens, config.max_doc_tokens, seed=config.seed
+    )
     t0 = time.perf_counter()
     chosen = [pools[q] for q in qids]
     cache = shared_trunk_cache(base, tokenizer, config, chosen) if config.freeze_trunk else None
@@ -392,4 +435,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

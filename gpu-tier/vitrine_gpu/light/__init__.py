@@ -5,9 +5,19 @@
 - `fit(train_qids, data)` trains on a subset of queries and returns a `LightScorer` (for cross-validation).
 - `export_onnx(model, path)` writes the ONNX graph the edge runs (input "features" [N,F], output "score" [N]).
 """
+
+from .export import export_onnx, onnx_parity
 from .model import LightMLP
 from .train import LightConfig, LightData, LightScorer, QueryList, cross_validate, fit
-from .export import export_onnx, onnx_parity
 
-__all__ = ["LightMLP", "LightConfig", "LightData", "LightScorer", "QueryList", "cross_validate", "fit",
-           "export_onnx", "onnx_parity"]
+__all__ = [
+    "LightMLP",
+    "LightConfig",
+    "LightData",
+    "LightScorer",
+    "QueryList",
+    "cross_validate",
+    "fit",
+    "export_onnx",
+    "onnx_parity",
+]

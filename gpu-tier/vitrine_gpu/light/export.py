@@ -1,4 +1,5 @@
 """ONNX export of the light model and the onnxruntime-vs-PyTorch parity check."""
+
 from __future__ import annotations
 
 import warnings
@@ -21,8 +22,13 @@ def export_onnx(model: LightMLP, path: Path, n_features: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is the one asked for
         torch.onnx.export(
-            model, (dummy,), str(path), dynamo=False, opset_version=OPSET,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            model,
+            (dummy,),
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "n"}, OUTPUT_NAME: {0: "n"}},
         )
 

@@ -1,4 +1,5 @@
 """F -> 64 -> 32 -> 1 MLP with feature standardisation baked into the graph (raw features in, score out)."""
+
 from __future__ import annotations
 
 import numpy as np

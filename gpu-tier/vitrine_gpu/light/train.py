@@ -1,11 +1,13 @@
 """Listwise training of the light MLP on judged candidate lists, plus grouped (by query) cross-validation."""
+
 from __future__ import annotations
 
 import random
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +22,7 @@ from .model import LightMLP
 class LightConfig:
     hidden: tuple[int, ...] = (64, 32)
     dropout: float = 0.3
-    epochs: int = 100          # grouped CV on ESCI: 300 epochs overfit (nDCG@10 0.632), 100 epochs 0.658
+    epochs: int = 100  # grouped CV on ESCI: 300 epochs overfit (nDCG@10 0.632), 100 epochs 0.658
     lr: float = 3e-3
     weight_decay: float = 1e-2
     # ListNet target: softmax(grade * temperature) over the list (grades E=3,S=2,C=1,I=0 from the gains)
@@ -36,8 +38,8 @@ class QueryList:
     qid: str
     query: str
     rows: list[dict[str, Any]]
-    x: np.ndarray       # [n, F] float32
-    gains: np.ndarray   # [n] float64 (ESCI gains)
+    x: np.ndarray  # [n, F] float32
+    gains: np.ndarray  # [n] float64 (ESCI gains)
 
 
 _GRADE_OF_GAIN = {1.0: 3.0, 0.1: 2.0, 0.01: 1.0, 0.0: 0.0}
@@ -50,13 +52,15 @@ def gains_to_grades(g: np.ndarray) -> np.ndarray:
 @dataclass
 class LightData:
     """One judged candidate list per query: rows via candidates.sql, CONTRACTS.md C2 features, gains."""
+
     lists: dict[str, QueryList]
     skipped_products: int = 0
     source: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, catalog_dir: Path | None = None, conn: sqlite3.Connection | None = None,
-             progress: bool = False) -> "LightData":
+    def load(
+        cls, catalog_dir: Path | None = None, conn: sqlite3.Connection | None = None, progress: bool = False
+    ) -> LightData:
         cdir = catalog_dir or paths.CATALOG
         ds = catalog.dataset_from_source(cdir)
         queries = catalog.read_queries(ds.queries)
@@ -68,6 +72,7 @@ class LightData:
         it = list(queries.items())
         if progress:
             from tqdm import tqdm
+
             it = tqdm(it, desc="candidate lists", unit="q")
         try:
             for qid, q in it:
@@ -78,8 +83,9 @@ class LightData:
                 skipped += len(pool) - len(rows)
                 if not rows:
                     continue
-                lists[qid] = QueryList(qid, q, rows, compute_features(q, rows),
-                                       np.array([pool[r["id"]] for r in rows], dtype=np.float64))
+                lists[qid] = QueryList(
+                    qid, q, rows, compute_features(q, rows), np.array([pool[r["id"]] for r in rows], dtype=np.float64)
+                )
         finally:
             if own:
                 conn.close()
@@ -158,8 +164,9 @@ def grouped_folds(qids: Sequence[str], k: int = 5, seed: int = 0) -> list[list[s
     return [q[i::k] for i in range(k)]
 
 
-def cross_validate(data: LightData, k: int = 5, seed: int = 0, config: LightConfig = LightConfig()
-                   ) -> dict[str, dict[str, list[float]]]:
+def cross_validate(
+    data: LightData, k: int = 5, seed: int = 0, config: LightConfig = LightConfig()
+) -> dict[str, dict[str, list[float]]]:
     """Grouped k-fold CV by query: per-query nDCG (full pool and @10) for the light model and BM25 on held-out queries."""
     out: dict[str, dict[str, list[float]]] = {"light": {"full": [], "at10": []}, "bm25": {"full": [], "at10": []}}
     qids = list(data.lists)

@@ -1,4 +1,5 @@
 """CLI: python -m vitrine_gpu.pipeline {prepare,train-light,train-heavy,evaluate,export,all} [--reduced] [--force]."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reduced", action="store_true", help="quick CI configuration (fewer folds / smaller heavy run)")
     ap.add_argument("--force", action="store_true", help="re-run even when the inputs are unchanged")
     ap.add_argument("--synthetic", action="store_true", help="prepare: use the synthetic catalog even if ESCI is there")
-    ap.add_argument("--skip-evaluate", action="store_true",
-                    help="all: train and export without the cross-validation report (what npm start needs)")
+    ap.add_argument(
+        "--skip-evaluate",
+        action="store_true",
+        help="all: train and export without the cross-validation report (what npm start needs)",
+    )
     a = ap.parse_args(argv)
     steps = ORDER if a.step == "all" else (a.step,)
     if a.skip_evaluate:

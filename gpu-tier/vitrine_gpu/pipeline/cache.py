@@ -1,4 +1,5 @@
 """Step cache: .vitrine/pipeline/<step>.json = {"input_hash": ..., "result": ...}."""
+
 from __future__ import annotations
 
 import hashlib

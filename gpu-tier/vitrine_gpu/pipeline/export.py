@@ -1,5 +1,6 @@
 """The export step (CONTRACTS.md C3): edge/generated/models.js (data only; the types are the committed
 edge/generated/models.d.ts) and .vitrine/registry/seed.sql from the registry."""
+
 from __future__ import annotations
 
 import json
@@ -38,16 +39,25 @@ def blend_weight(registry_root: Path, heavy: str) -> float | None:
             return float(w)
     report = paths.STATE / "reports" / "evaluation.json"
     if report.exists():
-        ws = sorted(f["blend_weight"] for f in json.loads(report.read_text()).get("folds", [])
-                    if f.get("blend_weight") is not None)
+        ws = sorted(
+            f["blend_weight"]
+            for f in json.loads(report.read_text()).get("folds", [])
+            if f.get("blend_weight") is not None
+        )
         if ws:
             mid = len(ws) // 2
             return float(ws[mid]) if len(ws) % 2 else float((ws[mid - 1] + ws[mid]) / 2)
     return DEFAULT_BLEND_WEIGHT
 
 
-def models_js(light_versions: list[str], default_light: str, default_heavy: str, out_file: Path,
-              registry_root: Path, heavy_blend: float | None = None) -> str:
+def models_js(
+    light_versions: list[str],
+    default_light: str,
+    default_heavy: str,
+    out_file: Path,
+    registry_root: Path,
+    heavy_blend: float | None = None,
+) -> str:
     """The data module edge/generated/models.js: ONNX imports and plain objects only. Its types are the committed
     edge/generated/models.d.ts (tsc reads that; wrangler and vitest bundle this file)."""
     lines = [
@@ -81,7 +91,8 @@ def models_js(light_versions: list[str], default_light: str, default_heavy: str,
         f"export const DEFAULT_LIGHT_MODEL = {_js_str(default_light)};",
         f"export const DEFAULT_HEAVY_MODEL = {_js_str(default_heavy)};",
         "export const HEAVY_BLEND_WEIGHTS = "
-        + (json.dumps({default_heavy: heavy_blend}) if default_heavy and heavy_blend is not None else "{}") + ";",
+        + (json.dumps({default_heavy: heavy_blend}) if default_heavy and heavy_blend is not None else "{}")
+        + ";",
         "",
     ]
     return "\n".join(lines)
@@ -115,8 +126,11 @@ def export_edge(registry_root: Path | None = None, generated_dir: Path | None = 
     if bad:
         raise RuntimeError(f"light {light}: files changed since registration: {bad}")
     heavy = cur.get("heavy", "")
-    others = [v for v in reversed(registry.list_versions("light", reg)) if v != light
-              and (reg / "light" / v / "parity.json").exists()][: MAX_BUNDLED_LIGHT - 1]
+    others = [
+        v
+        for v in reversed(registry.list_versions("light", reg))
+        if v != light and (reg / "light" / v / "parity.json").exists()
+    ][: MAX_BUNDLED_LIGHT - 1]
     versions = [light, *others]
     gen.mkdir(parents=True, exist_ok=True)
     out = gen / "models.js"
@@ -129,5 +143,11 @@ def export_edge(registry_root: Path | None = None, generated_dir: Path | None = 
     (gen / "models.ts").unlink(missing_ok=True)
     seed = reg / "seed.sql"
     seed.write_text(seed_sql(light, heavy))
-    return {"models_js": str(out), "seed_sql": str(seed), "light": light, "heavy": heavy, "bundled": versions,
-            "blend_weight": blend}
+    return {
+        "models_js": str(out),
+        "seed_sql": str(seed),
+        "light": light,
+        "heavy": heavy,
+        "bundled": versions,
+        "blend_weight": blend,
+    }

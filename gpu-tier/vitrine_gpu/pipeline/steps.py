@@ -1,11 +1,13 @@
 """The pipeline steps. Each returns a small JSON-able result and is skipped when its input hash is unchanged."""
+
 from __future__ import annotations
 
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +25,9 @@ def _file_digest(p: Path) -> str:
     return sha256_file(p) if p.exists() else "missing"
 
 
-def _run_cached(step: str, h: str, force: bool, done: Callable[[dict[str, Any]], bool],
-                run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _run_cached(
+    step: str, h: str, force: bool, done: Callable[[dict[str, Any]], bool], run: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
     prev = None if force else cache.cached(step, h)
     if prev is not None and done(prev):
         log(f"{step}: inputs unchanged, skipped ({json.dumps(prev, default=str)[:200]})")
@@ -39,6 +42,7 @@ def _run_cached(step: str, h: str, force: bool, done: Callable[[dict[str, Any]],
 
 # ---------------------------------------------------------------- prepare
 
+
 def prepare(force: bool = False, reduced: bool = False, synthetic: bool = False) -> dict[str, Any]:
     ds = None if synthetic else catalog.find_dataset()
     syn_params = {"n_products": 5200, "n_queries": 120, "seed": 7}
@@ -46,8 +50,12 @@ def prepare(force: bool = False, reduced: bool = False, synthetic: bool = False)
         inputs: Any = [_file_digest(ds.products), _file_digest(ds.queries), _file_digest(ds.labels)]
     else:
         inputs = ["synthetic", syn_params, registry.code_hash("synthetic")]
-    h = cache.input_hash("prepare", inputs, registry.code_hash("catalog"),
-                         [_file_digest(p) for p in sorted(paths.MIGRATIONS.glob("*.sql"))])
+    h = cache.input_hash(
+        "prepare",
+        inputs,
+        registry.code_hash("catalog"),
+        [_file_digest(p) for p in sorted(paths.MIGRATIONS.glob("*.sql"))],
+    )
     out = paths.CATALOG
 
     def done(prev: dict[str, Any]) -> bool:
@@ -57,6 +65,7 @@ def prepare(force: bool = False, reduced: bool = False, synthetic: bool = False)
         nonlocal ds
         if ds is None:
             from .. import synthetic as syn
+
             log("no ../shared/datasets/esci_us_150q: generating the synthetic catalog")
             ds = syn.write(out / "synthetic", **syn_params)
         log(f"building the catalog from {ds.source} ({ds.products})")
@@ -69,6 +78,7 @@ def prepare(force: bool = False, reduced: bool = False, synthetic: bool = False)
 
 # ---------------------------------------------------------------- train-light
 
+
 def _light_code_hash() -> str:
     return registry.code_hash("features", "light", "catalog", "metrics")
 
@@ -80,8 +90,16 @@ def train_light(force: bool = False, reduced: bool = False) -> dict[str, Any]:
     ds = catalog.dataset_from_source()
     config = LightConfig()
     folds = 3 if reduced else 5
-    h = cache.input_hash("train-light", src["sha256"], _file_digest(ds.queries), _file_digest(ds.labels),
-                         _light_code_hash(), _file_digest(paths.CANDIDATES_SQL), config.to_dict(), folds)
+    h = cache.input_hash(
+        "train-light",
+        src["sha256"],
+        _file_digest(ds.queries),
+        _file_digest(ds.labels),
+        _light_code_hash(),
+        _file_digest(paths.CANDIDATES_SQL),
+        config.to_dict(),
+        folds,
+    )
 
     def done(prev: dict[str, Any]) -> bool:
         return (registry.version_dir("light", prev["version"]) / "manifest.json").exists()
@@ -96,8 +114,14 @@ def train_light(force: bool = False, reduced: bool = False) -> dict[str, Any]:
     return res
 
 
-def train_and_register_light(config: Any, folds: int, data_hash: str, catalog_dir: Path | None = None,
-                             registry_root: Path | None = None, progress: bool = True) -> tuple[str, dict[str, Any]]:
+def train_and_register_light(
+    config: Any,
+    folds: int,
+    data_hash: str,
+    catalog_dir: Path | None = None,
+    registry_root: Path | None = None,
+    progress: bool = True,
+) -> tuple[str, dict[str, Any]]:
     """Grouped CV estimate, then a final fit on every query, ONNX export + parity check, registration."""
     import torch
     from tqdm import tqdm
@@ -110,8 +134,10 @@ def train_and_register_light(config: Any, folds: int, data_hash: str, catalog_di
 
     data = LightData.load(catalog_dir, progress=progress)
     qids = list(data.lists)
-    log(f"{len(qids)} judged queries, {sum(len(l.rows) for l in data.lists.values())} candidates "
-        f"({data.skipped_products} judged products not in the catalog)")
+    log(
+        f"{len(qids)} judged queries, {sum(len(l.rows) for l in data.lists.values())} candidates "
+        f"({data.skipped_products} judged products not in the catalog)"
+    )
     per: dict[str, dict[str, list[float]]] = {k: {"full": [], "at10": []} for k in ("light", "bm25")}
     bm25_col = FEATURE_NAMES.index("bm25")
     for fold in tqdm(grouped_folds(qids, folds), desc=f"light {folds}-fold CV", unit="fold", disable=not progress):
@@ -127,9 +153,14 @@ def train_and_register_light(config: Any, folds: int, data_hash: str, catalog_di
         for k, v in d.items():
             ci = bootstrap_ci(v)
             metrics[f"{name}_ndcg_{k}"] = {"mean": ci.mean, "lo": ci.lo, "hi": ci.hi}
-    log("grouped CV (held-out queries): light nDCG@10 {:.4f} vs BM25 {:.4f}; full pool {:.4f} vs {:.4f}".format(
-        metrics["light_ndcg_at10"]["mean"], metrics["bm25_ndcg_at10"]["mean"],
-        metrics["light_ndcg_full"]["mean"], metrics["bm25_ndcg_full"]["mean"]))
+    log(
+        "grouped CV (held-out queries): light nDCG@10 {:.4f} vs BM25 {:.4f}; full pool {:.4f} vs {:.4f}".format(
+            metrics["light_ndcg_at10"]["mean"],
+            metrics["bm25_ndcg_at10"]["mean"],
+            metrics["light_ndcg_full"]["mean"],
+            metrics["bm25_ndcg_full"]["mean"],
+        )
+    )
 
     final = fit(qids, data, config)
     with tempfile.TemporaryDirectory() as tmpd:
@@ -139,30 +170,49 @@ def train_and_register_light(config: Any, folds: int, data_hash: str, catalog_di
         allx = np.concatenate([l.x for l in data.lists.values()])
         parity_x = allx[np.linspace(0, len(allx) - 1, num=min(32, len(allx))).astype(int)]
         parity_y = torch_scores(final.model, parity_x)
-        diff = max(onnx_parity(final.model, tmp / "model.onnx", allx), onnx_parity(final.model, tmp / "model.onnx", parity_x))
+        diff = max(
+            onnx_parity(final.model, tmp / "model.onnx", allx), onnx_parity(final.model, tmp / "model.onnx", parity_x)
+        )
         if diff > 1e-5:
             raise RuntimeError(f"onnxruntime vs PyTorch differ by {diff}")
         log(f"ONNX parity over {len(allx)} rows: max |ort - torch| = {diff:.2e}")
-        (tmp / "parity.json").write_text(json.dumps({
-            "inputs": [[float(v) for v in row] for row in parity_x],
-            "outputs": [float(v) for v in parity_y],
-        }) + "\n")
+        (tmp / "parity.json").write_text(
+            json.dumps(
+                {
+                    "inputs": [[float(v) for v in row] for row in parity_x],
+                    "outputs": [float(v) for v in parity_y],
+                }
+            )
+            + "\n"
+        )
         metrics["onnx_max_abs_diff"] = diff
-        version = registry.register("light", tmp, {
-            "metrics": metrics,
-            "features": list(FEATURE_NAMES),
-            "input": {"name": INPUT_NAME, "dtype": "float32", "shape": ["N", NUM_FEATURES]},
-            "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["N"]},
-            "opset": OPSET,
-            "normalisation": "inside the graph (mean / inv_std buffers)",
-            "train": {"config": config.to_dict(), "loss": "ListNet (softmax CE vs softmax(grade*T))",
-                      "queries": len(qids), "source": data.source.get("source")},
-        }, data_hash=data_hash, code_hash=_light_code_hash(), registry=registry_root)
+        version = registry.register(
+            "light",
+            tmp,
+            {
+                "metrics": metrics,
+                "features": list(FEATURE_NAMES),
+                "input": {"name": INPUT_NAME, "dtype": "float32", "shape": ["N", NUM_FEATURES]},
+                "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["N"]},
+                "opset": OPSET,
+                "normalisation": "inside the graph (mean / inv_std buffers)",
+                "train": {
+                    "config": config.to_dict(),
+                    "loss": "ListNet (softmax CE vs softmax(grade*T))",
+                    "queries": len(qids),
+                    "source": data.source.get("source"),
+                },
+            },
+            data_hash=data_hash,
+            code_hash=_light_code_hash(),
+            registry=registry_root,
+        )
     log(f"registered {version}")
     return version, metrics
 
 
 # ---------------------------------------------------------------- heavy model + evaluation
+
 
 def train_heavy(force: bool = False, reduced: bool = False) -> dict[str, Any]:
     from ..heavy.train import pipeline_step as train_and_register_heavy  # torch + transformers: imported when run
@@ -187,8 +237,13 @@ def evaluate(force: bool = False, reduced: bool = False) -> dict[str, Any]:
     from ..evaluate import pipeline_step as run_evaluation
 
     cur = registry.read_current()
-    h = cache.input_hash("evaluate", catalog.read_source()["sha256"], cur, registry.code_hash("evaluate", "light",
-                         "heavy", "features", "metrics"), reduced)
+    h = cache.input_hash(
+        "evaluate",
+        catalog.read_source()["sha256"],
+        cur,
+        registry.code_hash("evaluate", "light", "heavy", "features", "metrics"),
+        reduced,
+    )
 
     def run() -> dict[str, Any]:
         return run_evaluation(reduced=reduced, force=force)
@@ -197,6 +252,7 @@ def evaluate(force: bool = False, reduced: bool = False) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- export
+
 
 def export(force: bool = False, reduced: bool = False) -> dict[str, Any]:
     res = export_edge()

@@ -5,6 +5,7 @@ VITRINE_MODEL_DIR, VITRINE_DEVICE, VITRINE_MAX_BATCH_SIZE, VITRINE_MAX_DELAY_MS,
 VITRINE_LOG_LEVEL, ...) configure the SageMaker container through the model's Environment; the defaults live there.
 One process on purpose: the batcher can only coalesce requests it sees, and one GPU runs one batch at a time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,21 +22,31 @@ from .model_store import registry_from_model_dir
 
 def parse_args(argv: list[str] | None = None) -> Settings:
     """The flags given on the command line over the environment and the defaults (an absent flag is not a value)."""
-    p = argparse.ArgumentParser(prog="python -m vitrine_gpu.server", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                argument_default=argparse.SUPPRESS)
+    p = argparse.ArgumentParser(
+        prog="python -m vitrine_gpu.server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
     p.add_argument("--host")
     p.add_argument("--port", type=int, help="default: VITRINE_PORT, SAGEMAKER_BIND_TO_PORT or 8080")
     p.add_argument("--registry", type=Path, help="model registry (default: VITRINE_REGISTRY or .vitrine/registry)")
-    p.add_argument("--model-dir", type=Path,
-                   help="SageMaker model dir (/opt/ml/model): a registry, or one heavy version dir; "
-                        "overrides --registry")
+    p.add_argument(
+        "--model-dir",
+        type=Path,
+        help="SageMaker model dir (/opt/ml/model): a registry, or one heavy version dir; overrides --registry",
+    )
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
-    p.add_argument("--max-batch-size", type=int,
-                   help=f"pairs per score_batch call (default {DEFAULT_BATCH['cuda']} on CUDA, "
-                        f"{DEFAULT_BATCH['cpu']} on CPU)")
-    p.add_argument("--max-delay-ms", type=float,
-                   help=f"longest wait for more pairs after the first one queues (default {DEFAULT_MAX_DELAY_MS:g})")
+    p.add_argument(
+        "--max-batch-size",
+        type=int,
+        help=f"pairs per score_batch call (default {DEFAULT_BATCH['cuda']} on CUDA, {DEFAULT_BATCH['cpu']} on CPU)",
+    )
+    p.add_argument(
+        "--max-delay-ms",
+        type=float,
+        help=f"longest wait for more pairs after the first one queues (default {DEFAULT_MAX_DELAY_MS:g})",
+    )
     p.add_argument("--max-models", type=int, help=f"heavy versions held at once, LRU (default {DEFAULT_MAX_MODELS})")
     p.add_argument("--log-level")
     p.add_argument("--access-log", action="store_true", help="log every request (off: it costs throughput)")
@@ -51,8 +62,14 @@ def main(argv: list[str] | None = None) -> None:
         settings = settings.model_copy(update={"registry": registry})
     app = create_app(settings)
     # keep-alive longer than SageMaker's 60 s idle connection reuse, as its container guide asks.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                access_log=settings.access_log, timeout_keep_alive=75)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
+        timeout_keep_alive=75,
+    )
 
 
 if __name__ == "__main__":

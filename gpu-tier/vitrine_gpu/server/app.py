@@ -4,6 +4,7 @@
 Routes: GET /ping, POST /invocations, POST /endpoints/{name}/invocations (what the AWS SDK calls when its endpoint
 is pointed at this server), GET /metrics. Every error is JSON {"error", "message"}; bad input is always a 4xx.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,7 +40,7 @@ MAX_FIELD_CHARS = 65_536
 
 
 def resolve_device(requested: str) -> str:
-    """"auto" → "cuda" when torch sees a GPU, else "cpu"."""
+    """ "auto" → "cuda" when torch sees a GPU, else "cpu"."""
     if requested != "auto":
         return requested
     import torch
@@ -138,13 +139,19 @@ class GpuServer:
         self.device = resolve_device(config.device)
         self.max_batch_size = config.batch_size_for(self.device)
         self.load_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vitrine-load")
-        self.infer_executor = ThreadPoolExecutor(max_workers=max(1, config.inference_threads),
-                                                 thread_name_prefix="vitrine-infer")
-        self.store = ModelStore(config.registry, self.device, max_loaded=config.max_models,
-                                loader=config.loader or make_heavy_loader(self.max_batch_size),
-                                executor=self.load_executor)
-        self.batcher = DynamicBatcher(max_batch_size=self.max_batch_size, max_delay_ms=config.max_delay_ms,
-                                      executor=self.infer_executor)
+        self.infer_executor = ThreadPoolExecutor(
+            max_workers=max(1, config.inference_threads), thread_name_prefix="vitrine-infer"
+        )
+        self.store = ModelStore(
+            config.registry,
+            self.device,
+            max_loaded=config.max_models,
+            loader=config.loader or make_heavy_loader(self.max_batch_size),
+            executor=self.load_executor,
+        )
+        self.batcher = DynamicBatcher(
+            max_batch_size=self.max_batch_size, max_delay_ms=config.max_delay_ms, executor=self.infer_executor
+        )
         self.metrics = ServerMetrics(self.device, self.store.loaded_versions, self.batcher.pending_pairs)
         self.batcher.on_batch = self.metrics.observe_batch
         self.batcher.on_queue_time = self.metrics.observe_queue
@@ -196,8 +203,11 @@ class GpuServer:
         except ValidationError as exc:
             raise ApiError(400, "bad_request", _validation_message(exc)) from exc
         if len(req.documents) > self.config.max_documents:
-            raise ApiError(400, "bad_request",
-                           f"documents: at most {self.config.max_documents} per request, got {len(req.documents)}")
+            raise ApiError(
+                400,
+                "bad_request",
+                f"documents: at most {self.config.max_documents} per request, got {len(req.documents)}",
+            )
         version = req.model or parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES)).get("model") or None
         version = version or self.store.default_version
         if version is None:
@@ -249,16 +259,19 @@ class GpuServer:
         variant = request.headers.get(TARGET_VARIANT)
         if variant:
             headers[INVOKED_VARIANT] = variant
-        return JSONResponse({
-            "model": version,
-            "scores": result.scores,
-            "device": self.device,
-            "timing_ms": {
-                "queue": round(result.queue_s * 1000, 3),
-                "inference": round(result.inference_s * 1000, 3),
-                "total": round(total * 1000, 3),
+        return JSONResponse(
+            {
+                "model": version,
+                "scores": result.scores,
+                "device": self.device,
+                "timing_ms": {
+                    "queue": round(result.queue_s * 1000, 3),
+                    "inference": round(result.inference_s * 1000, 3),
+                    "total": round(total * 1000, 3),
+                },
             },
-        }, headers=headers)
+            headers=headers,
+        )
 
 
 def create_app(config: Settings | None = None, *, preload: bool = True) -> FastAPI:
@@ -309,15 +322,18 @@ def create_app(config: Settings | None = None, *, preload: bool = True) -> FastA
 
     @app.get("/ping")
     async def ping() -> JSONResponse:
-        body: dict[str, Any] = {"device": server.device, "models": server.store.loaded_versions(),
-                                "batching": {"max_batch_size": server.max_batch_size,
-                                             "max_delay_ms": server.config.max_delay_ms}}
+        body: dict[str, Any] = {
+            "device": server.device,
+            "models": server.store.loaded_versions(),
+            "batching": {"max_batch_size": server.max_batch_size, "max_delay_ms": server.config.max_delay_ms},
+        }
         if server.ready():
             return JSONResponse({"status": "ok", **body, "default": server.store.default_version})
         loading = server.startup_task is not None and not server.startup_task.done()
         status = "loading" if loading or server.startup_error is None else "unavailable"
-        return JSONResponse({"status": status, **body, "message": server.startup_error or "loading the default model"},
-                            status_code=503)
+        return JSONResponse(
+            {"status": status, **body, "message": server.startup_error or "loading the default model"}, status_code=503
+        )
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:

@@ -9,6 +9,7 @@ score per document in its own order. If a batch fails, only the requests with pa
 While one batch runs, new requests keep queueing, so under load the next batch forms from everything that arrived
 meanwhile (the usual dynamic-batching behaviour; the delay bound only limits waiting for *more* work when idle).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -198,9 +199,10 @@ class DynamicBatcher:
         q.pending_pairs -= self.max_batch_size - room
         return taken
 
-    async def _run_batch(self, loop: asyncio.AbstractEventLoop, model: str, scorer: Scorer,
-                         segments: list[_Segment]) -> None:
-        pairs: list[Pair] = [p for s in segments for p in s.request.pairs[s.start:s.end]]
+    async def _run_batch(
+        self, loop: asyncio.AbstractEventLoop, model: str, scorer: Scorer, segments: list[_Segment]
+    ) -> None:
+        pairs: list[Pair] = [p for s in segments for p in s.request.pairs[s.start : s.end]]
         started = time.perf_counter()
         requests = {id(s.request): s.request for s in segments}
         for req in requests.values():
@@ -225,8 +227,15 @@ class DynamicBatcher:
         finally:
             ended = time.perf_counter()
             if self.on_batch:
-                self.on_batch(BatchRecord(model=model, size=len(pairs), requests=len(requests),
-                                          inference_s=ended - started, ok=error is None))
+                self.on_batch(
+                    BatchRecord(
+                        model=model,
+                        size=len(pairs),
+                        requests=len(requests),
+                        inference_s=ended - started,
+                        ok=error is None,
+                    )
+                )
             if error is not None:
                 for req in requests.values():
                     if not req.future.done():
@@ -237,14 +246,16 @@ class DynamicBatcher:
         for seg in segments:
             req = seg.request
             n = seg.end - seg.start
-            req.scores[seg.start:seg.end] = scores[offset:offset + n]
+            req.scores[seg.start : seg.end] = scores[offset : offset + n]
             offset += n
             req.remaining -= n
             if req.remaining == 0 and not req.future.done():
                 assert req.first_start is not None
-                req.future.set_result(ScoreResult(
-                    scores=[float(s) for s in req.scores if s is not None],
-                    queue_s=req.first_start - req.submitted,
-                    inference_s=ended - req.first_start,
-                    batches=req.batches,
-                ))
+                req.future.set_result(
+                    ScoreResult(
+                        scores=[float(s) for s in req.scores if s is not None],
+                        queue_s=req.first_start - req.submitted,
+                        inference_s=ended - req.first_start,
+                        batches=req.batches,
+                    )
+                )

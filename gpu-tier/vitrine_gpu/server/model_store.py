@@ -4,6 +4,7 @@ Registry layout (CONTRACTS.md C3): <registry>/heavy/<version>/manifest.json + fi
 {"light": ..., "heavy": "<version>"}. Loading runs in a worker thread so the event loop keeps serving /ping and
 requests for models that are already loaded; concurrent requests for the same version share one load.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -202,8 +203,9 @@ def registry_from_model_dir(model_dir: Path, scratch: Path) -> Path:
         return model_dir
     manifest_path = model_dir / "manifest.json"
     if not manifest_path.is_file():
-        raise FileNotFoundError(f"{model_dir}: neither a registry (current.json, heavy/) nor a model version "
-                                "(manifest.json)")
+        raise FileNotFoundError(
+            f"{model_dir}: neither a registry (current.json, heavy/) nor a model version (manifest.json)"
+        )
     manifest = json.loads(manifest_path.read_text())
     version = str(manifest.get("version") or "heavy-model") if isinstance(manifest, dict) else "heavy-model"
     if not _VERSION_RE.match(version):

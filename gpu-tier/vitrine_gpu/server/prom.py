@@ -2,6 +2,7 @@
 
 Each app gets its own CollectorRegistry so several servers (tests) can live in one process.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,15 +37,21 @@ class GpuCollector(Collector):
             if not torch.cuda.is_available():
                 return
             n = torch.cuda.device_count()
-            alloc = GaugeMetricFamily("vitrine_gpu_cuda_memory_allocated_bytes", "Tensor memory allocated by torch",
-                                      labels=["gpu"])
-            reserved = GaugeMetricFamily("vitrine_gpu_cuda_memory_reserved_bytes",
-                                         "Memory reserved by torch's caching allocator", labels=["gpu"])
-            used = GaugeMetricFamily("vitrine_gpu_cuda_memory_used_bytes", "Device memory in use (all processes)",
-                                     labels=["gpu"])
+            alloc = GaugeMetricFamily(
+                "vitrine_gpu_cuda_memory_allocated_bytes", "Tensor memory allocated by torch", labels=["gpu"]
+            )
+            reserved = GaugeMetricFamily(
+                "vitrine_gpu_cuda_memory_reserved_bytes", "Memory reserved by torch's caching allocator", labels=["gpu"]
+            )
+            used = GaugeMetricFamily(
+                "vitrine_gpu_cuda_memory_used_bytes", "Device memory in use (all processes)", labels=["gpu"]
+            )
             total = GaugeMetricFamily("vitrine_gpu_cuda_memory_total_bytes", "Device memory", labels=["gpu"])
-            util = GaugeMetricFamily("vitrine_gpu_cuda_utilization_ratio",
-                                     "GPU utilisation over the last sample period (0..1, via NVML)", labels=["gpu"])
+            util = GaugeMetricFamily(
+                "vitrine_gpu_cuda_utilization_ratio",
+                "GPU utilisation over the last sample period (0..1, via NVML)",
+                labels=["gpu"],
+            )
             for i in range(n):
                 g = str(i)
                 alloc.add_metric([g], float(torch.cuda.memory_allocated(i)))
@@ -64,34 +71,61 @@ class GpuCollector(Collector):
 
 
 class ServerMetrics:
-    def __init__(self, device: str, loaded_models: Callable[[], list[str]],
-                 pending_pairs: Callable[[], int]) -> None:
+    def __init__(self, device: str, loaded_models: Callable[[], list[str]], pending_pairs: Callable[[], int]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("vitrine_gpu_requests", "HTTP requests by route and status code",
-                                ["route", "status"], registry=r)
-        self.errors = Counter("vitrine_gpu_errors", "Error responses by kind (bad_request, model_not_found, "
-                              "inference_failed, ...)", ["kind"], registry=r)
-        self.request_seconds = Histogram("vitrine_gpu_request_seconds", "Invocation latency inside the server",
-                                         ["model"], buckets=_LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("vitrine_gpu_batch_size_pairs", "Pairs per score_batch call", ["model"],
-                                    buckets=_BATCH_BUCKETS, registry=r)
-        self.batch_requests = Histogram("vitrine_gpu_batch_requests", "Requests sharing one score_batch call",
-                                        ["model"], buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64), registry=r)
-        self.queue_seconds = Histogram("vitrine_gpu_queue_seconds", "Request wait before its first batch started",
-                                       ["model"], buckets=_LATENCY_BUCKETS, registry=r)
-        self.inference_seconds = Histogram("vitrine_gpu_inference_seconds", "score_batch wall time per batch",
-                                           ["model"], buckets=_LATENCY_BUCKETS, registry=r)
-        self.batch_failures = Counter("vitrine_gpu_batch_failures", "score_batch calls that raised", ["model"],
-                                      registry=r)
+        self.requests = Counter(
+            "vitrine_gpu_requests", "HTTP requests by route and status code", ["route", "status"], registry=r
+        )
+        self.errors = Counter(
+            "vitrine_gpu_errors",
+            "Error responses by kind (bad_request, model_not_found, inference_failed, ...)",
+            ["kind"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "vitrine_gpu_request_seconds",
+            "Invocation latency inside the server",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "vitrine_gpu_batch_size_pairs", "Pairs per score_batch call", ["model"], buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.batch_requests = Histogram(
+            "vitrine_gpu_batch_requests",
+            "Requests sharing one score_batch call",
+            ["model"],
+            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
+            registry=r,
+        )
+        self.queue_seconds = Histogram(
+            "vitrine_gpu_queue_seconds",
+            "Request wait before its first batch started",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inference_seconds = Histogram(
+            "vitrine_gpu_inference_seconds",
+            "score_batch wall time per batch",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_failures = Counter(
+            "vitrine_gpu_batch_failures", "score_batch calls that raised", ["model"], registry=r
+        )
         self.pairs = Counter("vitrine_gpu_pairs_scored", "Query-document pairs scored", ["model"], registry=r)
         self.model_loads = Counter("vitrine_gpu_model_loads", "Heavy model loads", registry=r)
         loaded = Gauge("vitrine_gpu_models_loaded", "Heavy model versions held in memory", registry=r)
         loaded.set_function(lambda: float(len(loaded_models())))
         pending = Gauge("vitrine_gpu_queue_pending_pairs", "Pairs waiting for a batch", registry=r)
         pending.set_function(lambda: float(pending_pairs()))
-        self.model_info = Gauge("vitrine_gpu_model_loaded_info", "1 for each loaded heavy version",
-                                ["version", "device"], registry=r)
+        self.model_info = Gauge(
+            "vitrine_gpu_model_loaded_info", "1 for each loaded heavy version", ["version", "device"], registry=r
+        )
         self._device = device
         self._loaded_models = loaded_models
         r.register(GpuCollector(device))
