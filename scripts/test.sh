@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm test: every suite. Installs what is missing, trains the reduced models if none are registered, then runs
-# typecheck, vitest in workerd, pytest, integration (real gpu-tier + wrangler dev) and browser tests.
+# lint (Prettier, ESLint, ruff in check mode), typecheck, vitest in workerd, pytest, integration (real gpu-tier + wrangler dev) and browser tests.
 source "$(dirname "$0")/lib.sh"
 
 ensure_node_deps
@@ -16,6 +16,7 @@ suite() { # name command...
   if "$@"; then results+=("  ok    $name ($((SECONDS - t0)) s)"); else results+=("  FAIL  $name ($((SECONDS - t0)) s)"); failed=$((failed + 1)); fi
 }
 
+suite lint bash scripts/lint.sh
 suite typecheck npm run -s typecheck
 suite "vitest (workerd)" npx vitest run --config test/vitest.config.ts
 suite "pytest (gpu-tier)" bash scripts/pytest.sh
