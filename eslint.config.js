@@ -5,7 +5,17 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".vitrine/", ".wrangler/", "dist/", "test-artifacts/", "edge/generated/", "worker-configuration.d.ts"] },
+  {
+    ignores: [
+      "node_modules/",
+      ".vitrine/",
+      ".wrangler/",
+      "dist/",
+      "test-artifacts/",
+      "edge/generated/",
+      "worker-configuration.d.ts",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
