@@ -27,10 +27,10 @@ from .sources import Candidates, SourceConfig, Tables, candidates, fit_tables
 class RankerConfig:
     hidden: tuple[int, ...] = (64, 32)
     dropout: float = 0.1
-    epochs: int = 30
+    epochs: int = 12
     lr: float = 3e-3
     weight_decay: float = 1e-4
-    batch_lists: int = 64
+    batch_lists: int = 32
     window_days: float = 30.0
     cuts: int = 2               # label windows [T - k*window, T - (k-1)*window) for k = 1..cuts
     seed: int = 0
@@ -42,6 +42,7 @@ class RankerConfig:
 @dataclass
 class UserList:
     user: int
+    cut: float         # features from interactions before this time; labels from the window after it
     cands: Candidates
     x: np.ndarray      # [n, F]
     y: np.ndarray      # [n] 0/1
@@ -56,7 +57,7 @@ def lists_for_window(inter: Interactions, start: float, end: float, scfg: Source
     for u in sorted(truth):
         c = candidates(t, u)
         y = np.fromiter((1.0 if i in truth[u] else 0.0 for i in c.items.tolist()), np.float32, count=c.items.size)
-        out.append(UserList(u, c, features(t, u, c), y))
+        out.append(UserList(u, start, c, features(t, u, c), y))
     return t, out
 
 
