@@ -27,7 +27,7 @@ from typing import Any, Iterable
 
 from . import paths
 
-KINDS = ("light", "heavy")
+KINDS = ("light", "heavy", "recs-light", "recs-heavy")
 
 
 def registry_dir() -> Path:

@@ -40,16 +40,17 @@ class SeqConfig:
     d: int = 64
     heads: int = 2
     layers: int = 2
-    max_len: int = 100
+    max_len: int = 50
     max_tokens: int = 8
     dropout: float = 0.1
-    epochs: int = 4
+    epochs: int = 3
     lr: float = 2e-3
     batch: int = 64
     window_days: float = 30.0
     cuts_per_user: int = 4
-    history_negatives: int = 150
-    random_negatives: int = 50
+    history_negatives: int = 80
+    random_negatives: int = 20
+    extra_candidates: int = 100   # serving-like lists: the first N merged candidates (history first)
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -258,7 +259,9 @@ def make_samples(inter: Interactions, until: float, cfg: SeqConfig, vocab: Vocab
                               [1.0 if i in pos else 0.0 for i in cands]))
     for u, cut, items, labels in extra_lists:
         seq, age = _flatten(events.get(u, []), cut, cfg.max_len)
-        out.append(Sample(cat_ids[seq].tolist(), age, cat_ids[np.asarray(items, int)].tolist(), list(labels)))
+        n = cfg.extra_candidates
+        out.append(Sample(cat_ids[seq].tolist(), age, cat_ids[np.asarray(items[:n], int)].tolist(),
+                          [float(v) for v in labels[:n]]))
     return [s for s in out if sum(s.labels) > 0]
 
 
