@@ -29,7 +29,7 @@ K = 20
 @dataclass(frozen=True)
 class CascadeConfig:
     top_m: int = 100              # light keeps the top M for the heavy model
-    heavy_weight: float = 1.0     # final = z(light) + w * z(heavy) over the top M (tuned on the Aug -> Sep split)
+    heavy_weight: float = 1.0     # final = light + w * heavy over the top M (heavy is trained as light's residual)
     tifu_alpha: float = 0.7       # TIFU-like: alpha * recency repeat + (1 - alpha) * co-purchase (both max-normalised)
 
 
@@ -64,17 +64,13 @@ def baseline_recs(t: S.Tables, users: Sequence[int], cc: CascadeConfig = Cascade
     }
 
 
-def _z(s: np.ndarray) -> np.ndarray:
-    return (s - s.mean()) / (s.std() + 1e-6) if s.size else s
-
-
 def cascade_rank(items: np.ndarray, light: np.ndarray, heavy_fn: Callable[[np.ndarray], np.ndarray],
                  cc: CascadeConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(light-only order, cascade order): the light top M re-ranked by z(light) + w * z(heavy)."""
+    """(light-only order, cascade order): the light top M re-ranked by light + w * heavy."""
     lo = np.argsort(-light, kind="stable")
     top = lo[: cc.top_m]
     h = heavy_fn(items[top])
-    final = _z(light[top]) + cc.heavy_weight * _z(h)
+    final = light[top] + cc.heavy_weight * h
     return items[lo], items[top[np.argsort(-final, kind="stable")]]
 
 
@@ -94,6 +90,25 @@ def heavy_scores_for(model: SeqRecModel, inter_before: Interactions, now: float
             return model.net(s, a, c).numpy()[0, : cand.size]
 
     return f
+
+
+def ranked_lists(lists: Sequence[UserList], rc: RankerConfig, model: Any = None
+                 ) -> list[tuple[int, float, np.ndarray, np.ndarray, np.ndarray]]:
+    """The ranker's lists re-ordered by light scores (best first), with those scores: the heavy residual phase input.
+
+    Scores are cross-fitted when the lists span several cuts (each cut's lists scored by a ranker fitted on the other
+    cuts), so the residual sees the light ranker's out-of-sample errors; with one cut, ``model`` scores in-sample."""
+    cuts = sorted({l.cut for l in lists})
+    scorer: dict[float, Any] = {}
+    if len(cuts) > 1:
+        for c in cuts:
+            scorer[c] = fit_ranker([l for l in lists if l.cut != c], rc)
+    out = []
+    for l in lists:
+        s = score(scorer.get(l.cut, model), l.x)
+        o = np.argsort(-s, kind="stable")
+        out.append((l.user, l.cut, l.cands.items[o], l.y[o], s[o]))
+    return out
 
 
 @dataclass
@@ -120,8 +135,7 @@ def train_all(inter: Interactions, until: float, rc: RankerConfig = RankerConfig
     heavy = None
     if qc is not None:
         t0 = time.time()
-        extra = [(l.user, l.cut, l.cands.items, l.y) for l in lists]  # the serving candidate distribution
-        heavy = train_seq(hist, until, qc, extra, progress=log)
+        heavy = train_seq(hist, until, qc, ranked_lists(lists, rc, model), progress=log)
         tm["heavy_fit_s"] = time.time() - t0
         log(f"heavy: {tm['heavy_fit_s']:.0f} s")
     t0 = time.time()

@@ -50,7 +50,9 @@ class SeqConfig:
     cuts_per_user: int = 4
     history_negatives: int = 80
     random_negatives: int = 20
-    extra_candidates: int = 100   # serving-like lists: the first N merged candidates (history first)
+    extra_candidates: int = 100   # residual phase: the light ranker's top N (the cascade's M)
+    residual_epochs: int = 6
+    residual_lr: float = 3e-3
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +78,7 @@ class SeqRec(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.q = nn.Linear(d, d)
         self.head = nn.Sequential(nn.Linear(3 * d + 3, 2 * d), nn.GELU(), nn.Linear(2 * d, 1))
+        self.out_scale = nn.Parameter(torch.ones(1))   # reset small before the residual phase
 
     def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
         toks = self.item_tokens[ids]                                     # [..., T]
@@ -105,7 +108,7 @@ class SeqRec(nn.Module):
         last_age = torch.where(same, age.unsqueeze(1), torch.full_like(same, 1e4, dtype=age.dtype)).amin(-1)
         stats = torch.stack([torch.log1p(count), torch.log1p(last_age.clamp(max=1e4)) / 10.0, (count > 0).float()], -1)
         z = torch.cat([p * e, user.unsqueeze(1) * e, e, stats], -1)
-        return self.head(z).squeeze(-1)
+        return self.out_scale * self.head(z).squeeze(-1)
 
 
 @dataclass
@@ -207,6 +210,11 @@ class Sample:
     age: list[float]        # days before the cut
     cands: list[int]        # vocab ids
     labels: list[float]     # 1 = bought in the window after the cut
+    base: list[float] | None = None   # the light ranker's scores (residual phase)
+
+
+# (user, cut, candidate item indices best-first by the light ranker, labels, light scores)
+RankedList = tuple[int, float, Sequence[int], Sequence[float], Sequence[float]]
 
 
 def user_events(inter: Interactions) -> dict[int, list[tuple[float, list[int]]]]:
@@ -225,12 +233,10 @@ def _flatten(invoices: Sequence[tuple[float, list[int]]], cut: float, max_len: i
     return seq[-max_len:], [cut - t for t in ts[-max_len:]]
 
 
-def make_samples(inter: Interactions, until: float, cfg: SeqConfig, vocab: Vocab,
-                 extra_lists: Sequence[tuple[int, float, Sequence[int], Sequence[float]]] = ()) -> list[Sample]:
+def make_samples(inter: Interactions, until: float, cfg: SeqConfig, vocab: Vocab) -> list[Sample]:
     """Cut-based samples: for up to ``cuts_per_user`` invoice times per user with a full label window before
     ``until``: the sequence before the cut; candidates = the user's recent history + the window's purchases + random
-    sold items; labels = bought in [cut, cut + window). ``extra_lists`` adds (user, cut, candidate items, labels)
-    lists, e.g. the light ranker's merged candidates, so the model also sees the serving candidate distribution."""
+    sold items; labels = bought in [cut, cut + window)."""
     rng = np.random.default_rng(cfg.seed)
     inter = inter.before(until)
     cat_ids = np.asarray(vocab.ids(inter.catalogue.codes))               # item index -> vocab id
@@ -257,29 +263,32 @@ def make_samples(inter: Interactions, until: float, cfg: SeqConfig, vocab: Vocab
             cands = list(dict.fromkeys(hist + sorted(pos) + rnd))
             out.append(Sample(cat_ids[seq].tolist(), age, cat_ids[cands].tolist(),
                               [1.0 if i in pos else 0.0 for i in cands]))
-    for u, cut, items, labels in extra_lists:
-        seq, age = _flatten(events.get(u, []), cut, cfg.max_len)
-        n = cfg.extra_candidates
-        out.append(Sample(cat_ids[seq].tolist(), age, cat_ids[np.asarray(items[:n], int)].tolist(),
-                          [float(v) for v in labels[:n]]))
     return [s for s in out if sum(s.labels) > 0]
 
 
-def train(inter: Interactions, until: float, cfg: SeqConfig = SeqConfig(),
-          extra_lists: Sequence[tuple[int, float, Sequence[int], Sequence[float]]] = (),
-          progress: Callable[[str], None] | None = None) -> SeqRecModel:
-    """Fit on samples whose label windows end before ``until``."""
+def ranked_samples(inter: Interactions, lists: Sequence[RankedList], cfg: SeqConfig, vocab: Vocab) -> list[Sample]:
+    """Serving-like samples: the light ranker's top ``extra_candidates`` with its scores as the residual base."""
+    cat_ids = np.asarray(vocab.ids(inter.catalogue.codes))
+    events = user_events(inter)
+    n = cfg.extra_candidates
+    out = []
+    for u, cut, items, labels, base in lists:
+        seq, age = _flatten(events.get(u, []), cut, cfg.max_len)
+        out.append(Sample(cat_ids[seq].tolist(), age, cat_ids[np.asarray(items[:n], int)].tolist(),
+                          [float(v) for v in labels[:n]], [float(v) for v in base[:n]]))
+    return [s for s in out if sum(s.labels) > 0]
+
+
+def _fit(net: SeqRec, samples: Sequence[Sample], epochs: int, lr: float, cfg: SeqConfig, rng: np.random.Generator,
+         name: str, progress: Callable[[str], None] | None) -> None:
     from .ranker import listwise_loss
 
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    vocab = Vocab.from_catalogue(inter.catalogue, cfg.max_tokens)
-    samples = make_samples(inter, until, cfg, vocab, extra_lists)
-    net = SeqRec(len(vocab.codes), len(vocab.tokens), vocab.token_matrix(cfg.max_tokens), cfg)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    if not samples or epochs <= 0:
+        return
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     n_batches = math.ceil(len(samples) / cfg.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(cfg.epochs * n_batches, 1))
-    for ep in range(cfg.epochs):
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(epochs * n_batches, 1))
+    for ep in range(epochs):
         net.train()
         order = rng.permutation(len(samples))
         total = 0.0
@@ -288,11 +297,14 @@ def train(inter: Interactions, until: float, cfg: SeqConfig = SeqConfig(),
             s, a, c = _batch_tensors([x.seq for x in batch], [x.age for x in batch], [x.cands for x in batch],
                                      cfg.max_len)
             y = torch.zeros(c.shape)
+            base = torch.zeros(c.shape)
             mask = torch.zeros(c.shape, dtype=torch.bool)
             for k, x in enumerate(batch):
                 y[k, : len(x.labels)] = torch.as_tensor(x.labels)
                 mask[k, : len(x.labels)] = True
-            loss = listwise_loss(net(s, a, c), y, mask)
+                if x.base is not None:
+                    base[k, : len(x.base)] = torch.as_tensor(x.base)
+            loss = listwise_loss(net(s, a, c) + base, y, mask)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -300,5 +312,23 @@ def train(inter: Interactions, until: float, cfg: SeqConfig = SeqConfig(),
             sched.step()
             total += float(loss.detach())
         if progress:
-            progress(f"heavy epoch {ep + 1}/{cfg.epochs}: loss {total / max(n_batches, 1):.4f} ({len(samples)} samples)")
+            progress(f"heavy {name} epoch {ep + 1}/{epochs}: loss {total / max(n_batches, 1):.4f} ({len(samples)} lists)")
+    net.eval()
+
+
+def train(inter: Interactions, until: float, cfg: SeqConfig = SeqConfig(), ranked: Sequence[RankedList] = (),
+          progress: Callable[[str], None] | None = None) -> SeqRecModel:
+    """Two phases on data before ``until``: (1) next-window purchases from the sequence alone, over cut-based
+    samples; (2) residual fine-tuning on the light ranker's lists: the loss sees light score + heavy score, so the
+    heavy score learns what the light ranker misses (the cascade adds them)."""
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    inter = inter.before(until)
+    vocab = Vocab.from_catalogue(inter.catalogue, cfg.max_tokens)
+    net = SeqRec(len(vocab.codes), len(vocab.tokens), vocab.token_matrix(cfg.max_tokens), cfg)
+    _fit(net, make_samples(inter, until, cfg, vocab), cfg.epochs, cfg.lr, cfg, rng, "sequence", progress)
+    with torch.no_grad():
+        net.out_scale.fill_(0.1)   # start the residual near "light alone"
+    _fit(net, ranked_samples(inter, ranked, cfg, vocab), cfg.residual_epochs, cfg.residual_lr, cfg, rng, "residual",
+         progress)
     return SeqRecModel(net, vocab, cfg)

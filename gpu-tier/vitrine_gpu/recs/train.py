@@ -21,6 +21,7 @@ from .. import paths, registry
 from . import data, synthetic
 from .features import FEATURE_NAMES
 from .ranker import RankerConfig, fit_ranker, save_ranker, training_lists
+from .evaluate import ranked_lists
 from .sequence import SeqConfig, train as train_seq
 from .sources import SourceConfig, Tables, fit_tables
 
@@ -118,8 +119,10 @@ def train_recs_heavy(until: str | None = None, qc: SeqConfig = SeqConfig(), rc: 
     t_until = _until(inter, until)
     t0 = time.time()
     lists = training_lists(inter.before(t_until), t_until, rc, sc, progress=log)
-    model = train_seq(inter, t_until, qc, [(l.user, l.cut, l.cands.items, l.y) for l in lists], progress=log)
+    ranker = fit_ranker(lists, rc)   # deterministic: the same ranker train_recs_light registers for this data
+    model = train_seq(inter, t_until, qc, ranked_lists(lists, rc, ranker), progress=log)
     meta = {"task": "recommend", "model": "seqrec-transformer", "config": qc.to_dict(),
+            "cascade": "final = light + heavy over the light top M (heavy is trained as the light ranker's residual)",
             "train_until": data.date_of(t_until - 1), "seconds": round(time.time() - t0, 1),
             "api": "SeqRecModel.load(dir).score(sequence=[(StockCode, days)], candidates=[StockCode], now=days)"}
     with tempfile.TemporaryDirectory() as d:
