@@ -51,8 +51,8 @@ class SeqConfig:
     history_negatives: int = 80
     random_negatives: int = 20
     extra_candidates: int = 100   # residual phase: the light ranker's top N (the cascade's M)
-    residual_epochs: int = 6
-    residual_lr: float = 3e-3
+    residual_epochs: int = 3
+    residual_lr: float = 1e-3
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -280,12 +280,12 @@ def ranked_samples(inter: Interactions, lists: Sequence[RankedList], cfg: SeqCon
 
 
 def _fit(net: SeqRec, samples: Sequence[Sample], epochs: int, lr: float, cfg: SeqConfig, rng: np.random.Generator,
-         name: str, progress: Callable[[str], None] | None) -> None:
+         name: str, progress: Callable[[str], None] | None, params: Sequence[nn.Parameter] | None = None) -> None:
     from .ranker import listwise_loss
 
     if not samples or epochs <= 0:
         return
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(list(params) if params is not None else net.parameters(), lr=lr, weight_decay=1e-4)
     n_batches = math.ceil(len(samples) / cfg.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(epochs * n_batches, 1))
     for ep in range(epochs):
@@ -329,6 +329,8 @@ def train(inter: Interactions, until: float, cfg: SeqConfig = SeqConfig(), ranke
     _fit(net, make_samples(inter, until, cfg, vocab), cfg.epochs, cfg.lr, cfg, rng, "sequence", progress)
     with torch.no_grad():
         net.out_scale.fill_(0.1)   # start the residual near "light alone"
+    # residual phase: only the scoring head learns (the embeddings and encoder overfit the few ranked lists)
+    head = [*net.head.parameters(), *net.q.parameters(), net.out_scale]
     _fit(net, ranked_samples(inter, ranked, cfg, vocab), cfg.residual_epochs, cfg.residual_lr, cfg, rng, "residual",
-         progress)
+         progress, head)
     return SeqRecModel(net, vocab, cfg)
