@@ -30,6 +30,7 @@ from .. import paths
 PRODUCT_CODE = re.compile(r"^\d{5}[A-Z]{0,3}$")
 COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country")
 SECONDS_PER_DAY = 86400.0
+SHARED_FILE = "online_retail_before_2011-11-01.csv.gz"
 
 
 def is_product_code(code: str) -> bool:
@@ -42,6 +43,8 @@ def default_transactions() -> Path | None:
     if s is None:
         return None
     d = s / "datasets" / "online_retail"
+    if (d / SHARED_FILE).exists():
+        return d / SHARED_FILE
     files = sorted(d.glob("online_retail*.csv.gz")) if d.is_dir() else []
     return files[0] if files else None
 
