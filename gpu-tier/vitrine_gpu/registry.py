@@ -28,7 +28,7 @@ from typing import Any
 
 from .settings import Settings
 
-KINDS = ("light", "heavy")
+KINDS = ("light", "heavy", "recs-light", "recs-heavy")
 
 
 def registry_dir() -> Path:
