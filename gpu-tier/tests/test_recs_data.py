@@ -1,4 +1,5 @@
 """recs.data: cleaning of Online Retail invoice lines, the catalogue, time splits and returning-customer truth."""
+
 from __future__ import annotations
 
 import csv
@@ -7,24 +8,59 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from vitrine_gpu.recs import data
 
 HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
 ROWS = [
-    ["536365", "85123A", "WHITE HANGING HEART T-LIGHT HOLDER ", "6", "2011-01-01 08:26:00", "2.55", "17850", "United Kingdom"],
-    ["536365", "85123A", "WHITE HANGING HEART T-LIGHT HOLDER", "2", "2011-01-01 08:26:00", "2.55", "17850", "United Kingdom"],
+    [
+        "536365",
+        "85123A",
+        "WHITE HANGING HEART T-LIGHT HOLDER ",
+        "6",
+        "2011-01-01 08:26:00",
+        "2.55",
+        "17850",
+        "United Kingdom",
+    ],
+    [
+        "536365",
+        "85123A",
+        "WHITE HANGING HEART T-LIGHT HOLDER",
+        "2",
+        "2011-01-01 08:26:00",
+        "2.55",
+        "17850",
+        "United Kingdom",
+    ],
     ["536365", "71053", "WHITE METAL LANTERN", "6", "2011-01-01 08:26:00", "3.39", "17850", "United Kingdom"],
     ["536366", "POST", "POSTAGE", "1", "2011-01-02 09:00:00", "18.00", "12583", "France"],
     ["536366", "22633", "HAND WARMER UNION JACK", "6", "2011-01-02 09:00:00", "1.85", "12583", "France"],
     ["C536367", "22633", "HAND WARMER UNION JACK", "-6", "2011-01-03 09:00:00", "1.85", "12583", "France"],
     ["536368", "22633", "", "3", "2011-01-04 10:00:00", "2.10", "", "United Kingdom"],
-    ["536369", "gift_0001_20", "Dotcomgiftshop Gift Voucher", "1", "2011-01-04 10:00:00", "17.02", "", "United Kingdom"],
+    [
+        "536369",
+        "gift_0001_20",
+        "Dotcomgiftshop Gift Voucher",
+        "1",
+        "2011-01-04 10:00:00",
+        "17.02",
+        "",
+        "United Kingdom",
+    ],
     ["536370", "DCGSSGIRL", "GIRLS PARTY BAG", "1", "2011-01-04 10:00:00", "3.29", "", "United Kingdom"],
     ["536371", "85123a", "WHITE HEART T-LIGHT HOLDER", "1", "2011-02-01 10:00:00", "2.95", "17850", "United Kingdom"],
     ["536372", "71053", "WHITE METAL LANTERN", "0", "2011-02-01 10:00:00", "3.39", "17850", "United Kingdom"],
     ["536373", "71053", "WHITE METAL LANTERN", "1", "2011-02-01 10:00:00", "0", "17850", "United Kingdom"],
-    ["536374", "84029G", "KNITTED UNION FLAG HOT WATER BOTTLE", "4", "2011-02-02 10:00:00", "3.39", "13047", "United Kingdom"],
+    [
+        "536374",
+        "84029G",
+        "KNITTED UNION FLAG HOT WATER BOTTLE",
+        "4",
+        "2011-02-02 10:00:00",
+        "3.39",
+        "13047",
+        "United Kingdom",
+    ],
     ["536375", "BANK CHARGES", "Bank Charges", "1", "2011-02-02 10:00:00", "15.00", "13047", "United Kingdom"],
 ]
 
@@ -45,8 +81,23 @@ def inter(tmp_path: Path) -> data.Interactions:
 def test_product_codes() -> None:
     for ok in ("85123A", "71053", "85123a", "15056BL"):
         assert data.is_product_code(ok)
-    for bad in ("POST", "DOT", "M", "m", "C2", "D", "S", "BANK CHARGES", "AMAZONFEE", "CRUK", "PADS", "B",
-                "DCGS0003", "DCGSSGIRL", "gift_0001_20"):
+    for bad in (
+        "POST",
+        "DOT",
+        "M",
+        "m",
+        "C2",
+        "D",
+        "S",
+        "BANK CHARGES",
+        "AMAZONFEE",
+        "CRUK",
+        "PADS",
+        "B",
+        "DCGS0003",
+        "DCGSSGIRL",
+        "gift_0001_20",
+    ):
         assert not data.is_product_code(bad), bad
 
 
@@ -67,8 +118,8 @@ def test_cleaning_drops_cancellations_non_products_and_non_positive(inter: data.
 def test_catalogue_keeps_last_description_and_price(inter: data.Interactions) -> None:
     cat = inter.catalogue
     k = cat.index()
-    assert cat.descriptions[k["85123A"]] == "WHITE HEART T-LIGHT HOLDER"   # the later, upper-cased code's line
-    assert cat.descriptions[k["22633"]] == "HAND WARMER UNION JACK"        # the later empty description is skipped
+    assert cat.descriptions[k["85123A"]] == "WHITE HEART T-LIGHT HOLDER"  # the later, upper-cased code's line
+    assert cat.descriptions[k["22633"]] == "HAND WARMER UNION JACK"  # the later empty description is skipped
     assert cat.prices[k["22633"]] == pytest.approx(2.10)
     assert data.prices_at(inter.before(data.end_of_day("2011-01-02")))[k["22633"]] == pytest.approx(1.85)
 
@@ -79,7 +130,7 @@ def test_time_split_and_returning_customers(inter: data.Interactions) -> None:
     assert hist.ts.max() < cut <= window.ts.min()
     truth = data.truth_sets(hist, window)
     k = inter.catalogue.index()
-    assert truth == {17850: {k["85123A"]}}   # 13047 buys after the cut but has no history: not returning
+    assert truth == {17850: {k["85123A"]}}  # 13047 buys after the cut but has no history: not returning
     assert data.date_of(cut) == "2011-02-01"
 
 

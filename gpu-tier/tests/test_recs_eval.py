@@ -1,4 +1,5 @@
 """python -m vitrine_gpu.recs eval end to end on the seeded synthetic store (reduced configuration)."""
+
 from __future__ import annotations
 
 import json
@@ -7,15 +8,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from vitrine_gpu.recs import data, synthetic
 from vitrine_gpu.recs.__main__ import main
 
-METHODS = ("popularity (30 days)", "repeat-frequency", "item-kNN co-purchase", "MF (implicit ALS)",
-           "TIFU-like (recency repeat + kNN)", "light ranker alone", "cascade (light -> heavy)")
+METHODS = (
+    "popularity (30 days)",
+    "repeat-frequency",
+    "item-kNN co-purchase",
+    "MF (implicit ALS)",
+    "TIFU-like (recency repeat + kNN)",
+    "light ranker alone",
+    "cascade (light -> heavy)",
+)
 
 
-def test_eval_cli_prints_the_table_and_scores_extra_rankings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_cli_prints_the_table_and_scores_extra_rankings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     f = synthetic.write(tmp_path / "s.csv.gz", n_customers=80, n_products=120, seed=11)
     inter = data.load(f)
     until = data.end_of_day("2011-09-30")
@@ -23,8 +32,22 @@ def test_eval_cli_prints_the_table_and_scores_extra_rankings(tmp_path: Path, cap
     codes = inter.catalogue.codes
     oracle = {str(u): [codes[i] for i in sorted(t)] for u, t in truth.items()}
     (tmp_path / "oracle.json").write_text(json.dumps(oracle))
-    rc = main(["eval", "--train-until", "2011-09-30", "--history", str(f), "--transactions", str(f), "--reduced",
-               "--extra", f"oracle={tmp_path / 'oracle.json'}", "--json", str(tmp_path / "out.json")])
+    rc = main(
+        [
+            "eval",
+            "--train-until",
+            "2011-09-30",
+            "--history",
+            str(f),
+            "--transactions",
+            str(f),
+            "--reduced",
+            "--extra",
+            f"oracle={tmp_path / 'oracle.json'}",
+            "--json",
+            str(tmp_path / "out.json"),
+        ]
+    )
     torch.set_num_threads(1)
     assert rc == 0
     out = capsys.readouterr().out

@@ -1,18 +1,18 @@
 """recs.metrics: Recall@k and binary NDCG@k on hand-checked cases, per-user means and paired bootstrap."""
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pytest
-
 from vitrine_gpu.recs import metrics as M
 
 
 def test_recall_by_hand() -> None:
     assert M.recall_at_k([1, 2, 3], {2, 9}, k=20) == 0.5
-    assert M.recall_at_k([1, 2, 3], {3}, k=2) == 0.0          # 3 is ranked below the cut
-    assert M.recall_at_k([5, 5, 6], {6}, k=2) == 1.0          # a repeated id takes one slot
+    assert M.recall_at_k([1, 2, 3], {3}, k=2) == 0.0  # 3 is ranked below the cut
+    assert M.recall_at_k([5, 5, 6], {6}, k=2) == 1.0  # a repeated id takes one slot
     assert M.recall_at_k(list(range(30)), set(range(40)), k=20) == 0.5
 
 
@@ -31,7 +31,7 @@ def test_per_user_and_table() -> None:
     truth = {1: {10, 11}, 2: {20}}
     pu = M.per_user({1: [10, 99], 3: [20]}, truth, k=20)
     assert pu.users == [1, 2]
-    assert pu.recall.tolist() == [0.5, 0.0]                   # user 2 has no list: scores 0
+    assert pu.recall.tolist() == [0.5, 0.0]  # user 2 has no list: scores 0
     row = M.summarise("x", pu)
     assert row.recall.mean == pytest.approx(0.25) and row.recall.n == 2
     assert "| x | 0.2500" in M.table([row])

@@ -1,4 +1,5 @@
 """recs.sequence: the heavy model's score contract, batching, save/load, and that training learns repeats."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from vitrine_gpu.recs import data, synthetic
-from vitrine_gpu.recs.sequence import SeqConfig, SeqRecModel, make_samples, train, Vocab
+from vitrine_gpu.recs.sequence import SeqConfig, SeqRecModel, Vocab, make_samples, train
 
-CFG = SeqConfig(d=16, heads=2, layers=1, max_len=20, epochs=4, batch=32, cuts_per_user=2, history_negatives=20,
-                random_negatives=10)
+CFG = SeqConfig(
+    d=16, heads=2, layers=1, max_len=20, epochs=4, batch=32, cuts_per_user=2, history_negatives=20, random_negatives=10
+)
 
 
 @pytest.fixture(scope="module")

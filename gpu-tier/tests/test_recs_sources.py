@@ -1,20 +1,26 @@
 """recs.sources on tiny hand-made stores: each candidate source, the merge, and the edge-style tables."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from vitrine_gpu.recs import data, sources as S
+from vitrine_gpu.recs import data
+from vitrine_gpu.recs import sources as S
 
 D = "2011-01-{:02d} 10:00:00"
 # (invoice, code, description, day, customer)
 LINES = [
-    (1, "10001", "RED HEART MUG", 1, 1), (1, "10002", "RED HEART PLATE", 1, 1),
-    (2, "10001", "RED HEART MUG", 5, 1), (2, "10003", "BLUE STAR LUNCH BAG", 5, 1),
+    (1, "10001", "RED HEART MUG", 1, 1),
+    (1, "10002", "RED HEART PLATE", 1, 1),
+    (2, "10001", "RED HEART MUG", 5, 1),
+    (2, "10003", "BLUE STAR LUNCH BAG", 5, 1),
     (3, "10001", "RED HEART MUG", 9, 1),
-    (4, "10003", "BLUE STAR LUNCH BAG", 2, 2), (4, "10004", "BLUE STAR JUMBO BAG", 2, 2),
-    (5, "10003", "BLUE STAR LUNCH BAG", 8, 2), (5, "10004", "BLUE STAR JUMBO BAG", 8, 2),
-    (6, "10001", "RED HEART MUG", 9, -1), (6, "10002", "RED HEART PLATE", 9, -1),
+    (4, "10003", "BLUE STAR LUNCH BAG", 2, 2),
+    (4, "10004", "BLUE STAR JUMBO BAG", 2, 2),
+    (5, "10003", "BLUE STAR LUNCH BAG", 8, 2),
+    (5, "10004", "BLUE STAR JUMBO BAG", 8, 2),
+    (6, "10001", "RED HEART MUG", 9, -1),
+    (6, "10002", "RED HEART PLATE", 9, -1),
     (7, "10005", "RED HEART CAKE STAND", 9, 3),
     (8, "10006", "GREEN OWL DOORMAT", 3, 3),
 ]
@@ -22,16 +28,29 @@ NOW = data.end_of_day("2011-01-10")
 
 
 def make() -> data.Interactions:
-    return data.from_lines([l[0] for l in LINES], [l[1] for l in LINES], [l[2] for l in LINES], [1] * len(LINES),
-                           [D.format(l[3]).replace(" ", "T") for l in LINES], [1.0 + k for k in range(len(LINES))],
-                           [l[4] for l in LINES])
+    return data.from_lines(
+        [l[0] for l in LINES],
+        [l[1] for l in LINES],
+        [l[2] for l in LINES],
+        [1] * len(LINES),
+        [D.format(l[3]).replace(" ", "T") for l in LINES],
+        [1.0 + k for k in range(len(LINES))],
+        [l[4] for l in LINES],
+    )
 
 
 @pytest.fixture(scope="module")
 def tables() -> tuple[S.Tables, dict[str, int]]:
     inter = make()
-    cfg = S.SourceConfig(neighbours=3, content_neighbours=3, mf_factors=4, mf_iterations=8, per_source=10,
-                         max_history=10, max_candidates=5)
+    cfg = S.SourceConfig(
+        neighbours=3,
+        content_neighbours=3,
+        mf_factors=4,
+        mf_iterations=8,
+        per_source=10,
+        max_history=10,
+        max_candidates=5,
+    )
     return S.fit_tables(inter, NOW, cfg), inter.catalogue.index()
 
 
@@ -42,7 +61,7 @@ def test_history_rows(tables: tuple[S.Tables, dict[str, int]]) -> None:
     assert h.n[row[k["10001"]]] == 3 and h.n[row[k["10002"]]] == 1
     assert h.n_invoices == 3
     assert h.last_basket.tolist() == [k["10001"]]
-    assert -1 not in t.history   # guests are never users
+    assert -1 not in t.history  # guests are never users
 
 
 def test_repeat_frequency_and_recency(tables: tuple[S.Tables, dict[str, int]]) -> None:
@@ -60,11 +79,11 @@ def test_repeat_frequency_and_recency(tables: tuple[S.Tables, dict[str, int]]) -
 def test_copurchase_neighbours_include_guest_baskets(tables: tuple[S.Tables, dict[str, int]]) -> None:
     t, k = tables
     nb = t.nb_ids[k["10003"]].tolist()
-    assert nb[0] == k["10004"]                  # bought together twice
+    assert nb[0] == k["10004"]  # bought together twice
     assert k["10002"] in t.nb_ids[k["10001"]].tolist()
     items, _ = S.copurchase(t, None, context=[k["10001"]])
     assert items.tolist()[0] == k["10002"]
-    assert k["10006"] not in items.tolist()      # never co-bought
+    assert k["10006"] not in items.tolist()  # never co-bought
 
 
 def test_content_reaches_unsold_lookalikes(tables: tuple[S.Tables, dict[str, int]]) -> None:
@@ -83,7 +102,7 @@ def test_mf_and_trending(tables: tuple[S.Tables, dict[str, int]]) -> None:
     assert S.embedding(t, None, context=[k["10003"]])[0].size > 0
     assert S.embedding(t, None)[0].size == 0
     items, scores = S.trending(t)
-    assert items.tolist()[0] == k["10001"]        # 3 invoices, one on day 9
+    assert items.tolist()[0] == k["10001"]  # 3 invoices, one on day 9
     assert scores[list(items).index(k["10006"])] < scores[list(items).index(k["10005"])]  # day 3 decays below day 9
     assert S.popularity(t)[0].tolist()[0] == k["10001"]
 
@@ -98,8 +117,8 @@ def test_candidates_merge(tables: tuple[S.Tables, dict[str, int]]) -> None:
     first = c.items.tolist().index(k["10001"])
     assert c.ranks["repeat"][first] == 1 and c.scores["repeat"][first] == 3
     page = S.candidates(t, None, context=[k["10001"]])
-    assert k["10001"] not in page.items.tolist()         # never the page item itself
+    assert k["10001"] not in page.items.tolist()  # never the page item itself
     cold = S.candidates(t, None)
-    assert cold.items.tolist()[0] == k["10001"]          # cold start: trending
+    assert cold.items.tolist()[0] == k["10001"]  # cold start: trending
     rec = S.candidate_recall({1: c}, {1: {k["10001"], 99}, 2: {k["10003"]}})
     assert rec.tolist() == [0.5, 0.0]

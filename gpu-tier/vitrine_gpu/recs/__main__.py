@@ -7,6 +7,7 @@ paired-bootstrap differences. Rows are read from --history (default: ../shared's
 --transactions together; duplicate paths are read once. --extra NAME=FILE.json adds a ranking from elsewhere
 ({"CustomerID": ["StockCode", ...]}, e.g. the running edge's answers) to the same table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,11 @@ from .ranker import RankerConfig
 from .sequence import SeqConfig
 from .sources import SourceConfig
 
-REDUCED = {"ranker": RankerConfig(epochs=4, cuts=1), "seq": SeqConfig(d=32, layers=1, epochs=1, cuts_per_user=1),
-           "sources": SourceConfig(mf_iterations=4)}
+REDUCED = {
+    "ranker": RankerConfig(epochs=4, cuts=1),
+    "seq": SeqConfig(d=32, layers=1, epochs=1, cuts_per_user=1),
+    "sources": SourceConfig(mf_iterations=4),
+}
 
 
 def _log(msg: str) -> None:
@@ -55,10 +59,15 @@ def cmd_eval(a: argparse.Namespace) -> int:
     until = data.end_of_day(data.parse_date(a.train_until))
     eval_until = data.end_of_day(data.parse_date(a.eval_until)) if a.eval_until else None
     _log(f"{len(inter)} purchase lines from {', '.join(map(str, files))}; train < {data.date_of(until)}")
-    rc, qc, sc = (REDUCED["ranker"], REDUCED["seq"], REDUCED["sources"]) if a.reduced else \
-        (RankerConfig(), SeqConfig(), SourceConfig())
+    rc, qc, sc = (
+        (REDUCED["ranker"], REDUCED["seq"], REDUCED["sources"])
+        if a.reduced
+        else (RankerConfig(), SeqConfig(), SourceConfig())
+    )
     trained = train_all(inter, until, rc, sc, None if a.no_heavy else qc, log=_log)
-    res = evaluate(inter, until, eval_until, trained, CascadeConfig(heavy_weight=a.heavy_weight), _extra(a.extra, inter))
+    res = evaluate(
+        inter, until, eval_until, trained, CascadeConfig(heavy_weight=a.heavy_weight), _extra(a.extra, inter)
+    )
     timings = {k: round(v, 1) for k, v in dict(res.timings, total_s=time.time() - t_start).items()}
     window = f"{data.date_of(until)} .. {data.date_of(eval_until - 1) if eval_until else 'end of data'}"
     print(f"## Recommendations: trained on purchases before {data.date_of(until)}, evaluated on {window}\n")
@@ -67,14 +76,17 @@ def cmd_eval(a: argparse.Namespace) -> int:
     if a.json:
         rows = {r.name: {"recall": r.recall.__dict__, "ndcg": r.ndcg.__dict__} for r in res.rows()}
         diffs = {n: {"recall": r.__dict__, "ndcg": d.__dict__} for n, r, d in res.diffs()}
-        Path(a.json).write_text(json.dumps({"rows": rows, "differences": diffs, "timings": timings,
-                                            "users": len(res.truth)}, indent=1) + "\n")
+        Path(a.json).write_text(
+            json.dumps({"rows": rows, "differences": diffs, "timings": timings, "users": len(res.truth)}, indent=1)
+            + "\n"
+        )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vitrine_gpu.recs", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m vitrine_gpu.recs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("eval", help="time-split evaluation table with CIs")
     e.add_argument("--train-until", required=True, help="last day (YYYY-MM-DD) of training purchases")
@@ -101,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(synthetic.write(a.out, seed=a.seed))
         return 0
     from . import train as tr
+
     if a.cmd == "prepare":
         print(json.dumps(tr.prepare_recs()))
     elif a.cmd == "train-light":

@@ -12,6 +12,7 @@ Cleaning (deterministic, no file special-cased):
 Catalogue: StockCode -> last non-empty description (stripped) and last unit price, over the lines given.
 Times are float days since 1970-01-01 (UK local time as written; the file has no zone).
 """
+
 from __future__ import annotations
 
 import csv
@@ -19,9 +20,9 @@ import datetime as _dt
 import gzip
 import io
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -65,9 +66,9 @@ def date_of(day: float) -> str:
 
 @dataclass(frozen=True)
 class Catalogue:
-    codes: tuple[str, ...]            # item index -> StockCode
-    descriptions: tuple[str, ...]     # item index -> last non-empty description ("" if none)
-    prices: np.ndarray                # item index -> last unit price (float32)
+    codes: tuple[str, ...]  # item index -> StockCode
+    descriptions: tuple[str, ...]  # item index -> last non-empty description ("" if none)
+    prices: np.ndarray  # item index -> last unit price (float32)
 
     def index(self) -> dict[str, int]:
         return {c: i for i, c in enumerate(self.codes)}
@@ -79,25 +80,33 @@ class Catalogue:
 @dataclass(frozen=True)
 class Interactions:
     """One row per (invoice, product) purchase line, sorted by (ts, invoice, item). ``item`` indexes ``catalogue``."""
-    customer: np.ndarray   # int64, -1 for guests
-    item: np.ndarray       # int32
-    invoice: np.ndarray    # int64 invoice number
-    ts: np.ndarray         # float64 days since epoch
-    qty: np.ndarray        # int32 (summed per invoice line)
-    price: np.ndarray      # float32 unit price on that line
+
+    customer: np.ndarray  # int64, -1 for guests
+    item: np.ndarray  # int32
+    invoice: np.ndarray  # int64 invoice number
+    ts: np.ndarray  # float64 days since epoch
+    qty: np.ndarray  # int32 (summed per invoice line)
+    price: np.ndarray  # float32 unit price on that line
     catalogue: Catalogue
 
     def __len__(self) -> int:
         return int(self.item.size)
 
-    def select(self, mask: np.ndarray) -> "Interactions":
-        return Interactions(self.customer[mask], self.item[mask], self.invoice[mask], self.ts[mask], self.qty[mask],
-                            self.price[mask], self.catalogue)
+    def select(self, mask: np.ndarray) -> Interactions:
+        return Interactions(
+            self.customer[mask],
+            self.item[mask],
+            self.invoice[mask],
+            self.ts[mask],
+            self.qty[mask],
+            self.price[mask],
+            self.catalogue,
+        )
 
-    def before(self, t: float) -> "Interactions":
+    def before(self, t: float) -> Interactions:
         return self.select(self.ts < t)
 
-    def between(self, t0: float, t1: float) -> "Interactions":
+    def between(self, t0: float, t1: float) -> Interactions:
         return self.select((self.ts >= t0) & (self.ts < t1))
 
     def users(self) -> np.ndarray:
@@ -170,8 +179,15 @@ def load(files: Sequence[Path | str] | Path | str) -> Interactions:
     return from_lines(raw.invoice, raw.code, raw.desc, raw.qty, raw.ts, raw.price, raw.customer)
 
 
-def from_lines(invoice: Sequence[int], code: Sequence[str], desc: Sequence[str], qty: Sequence[int],
-               ts: Sequence[str], price: Sequence[float], customer: Sequence[int]) -> Interactions:
+def from_lines(
+    invoice: Sequence[int],
+    code: Sequence[str],
+    desc: Sequence[str],
+    qty: Sequence[int],
+    ts: Sequence[str],
+    price: Sequence[float],
+    customer: Sequence[int],
+) -> Interactions:
     n = len(code)
     t = np.array(ts, dtype="datetime64[s]").astype(np.int64).astype(np.float64) / SECONDS_PER_DAY if n else np.zeros(0)
     codes = sorted(set(code))
@@ -193,8 +209,9 @@ def from_lines(invoice: Sequence[int], code: Sequence[str], desc: Sequence[str],
     cat = Catalogue(tuple(codes), tuple(descriptions), prices)
     if n == 0:
         z = np.zeros(0)
-        return Interactions(z.astype(np.int64), z.astype(np.int32), z.astype(np.int64), z, z.astype(np.int32),
-                            z.astype(np.float32), cat)
+        return Interactions(
+            z.astype(np.int64), z.astype(np.int32), z.astype(np.int64), z, z.astype(np.int32), z.astype(np.float32), cat
+        )
     # merge lines of the same (invoice, item): keyed sort, then reduce
     key_order = np.lexsort((item, inv, t))
     inv_s, item_s = inv[key_order], item[key_order]
@@ -245,8 +262,9 @@ def invoices_by_user(inter: Interactions) -> dict[int, list[tuple[float, list[in
 
 
 def data_hash(files: Iterable[Path | str]) -> str:
-    from ..registry import sha256_file
     import hashlib
+
+    from ..registry import sha256_file
 
     h = hashlib.sha256()
     for f in files:

@@ -8,11 +8,13 @@ Reusable pieces for ``npm run eval:recommend`` (which asks the running edge for 
 ``baseline_recs`` (popularity 30d, repeat-frequency, item-kNN co-purchase, MF, TIFU-like), ``metrics.per_user`` and
 ``metrics.table``; ``extra`` rankings (user -> StockCodes, e.g. the edge's answers) join the same table.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,16 +23,17 @@ from . import sources as S
 from .data import Interactions, truth_sets
 from .features import features
 from .ranker import RankerConfig, UserList, fit_ranker, score, training_lists
-from .sequence import SeqConfig, SeqRecModel, train as train_seq, _flatten, user_events
+from .sequence import SeqConfig, SeqRecModel, _flatten, user_events
+from .sequence import train as train_seq
 
 K = 20
 
 
 @dataclass(frozen=True)
 class CascadeConfig:
-    top_m: int = 100              # light keeps the top M for the heavy model
-    heavy_weight: float = 1.0     # final = light + w * heavy over the top M (heavy is trained as light's residual)
-    tifu_alpha: float = 0.7       # TIFU-like: alpha * recency repeat + (1 - alpha) * co-purchase (both max-normalised)
+    top_m: int = 100  # light keeps the top M for the heavy model
+    heavy_weight: float = 1.0  # final = light + w * heavy over the top M (heavy is trained as light's residual)
+    tifu_alpha: float = 0.7  # TIFU-like: alpha * recency repeat + (1 - alpha) * co-purchase (both max-normalised)
 
 
 def _norm(s: np.ndarray) -> np.ndarray:
@@ -51,8 +54,9 @@ def tifu_like(t: S.Tables, user: int, alpha: float, k: int = K) -> np.ndarray:
     return items[np.argsort(-vals, kind="stable")][:k]
 
 
-def baseline_recs(t: S.Tables, users: Sequence[int], cc: CascadeConfig = CascadeConfig(),
-                  k: int = K) -> dict[str, dict[int, list[int]]]:
+def baseline_recs(
+    t: S.Tables, users: Sequence[int], cc: CascadeConfig = CascadeConfig(), k: int = K
+) -> dict[str, dict[int, list[int]]]:
     """The offline baselines for ``users`` from the same tables the edge holds (item indices, best first)."""
     pop = S.popularity(t, k=k)[0].tolist()
     return {
@@ -64,8 +68,9 @@ def baseline_recs(t: S.Tables, users: Sequence[int], cc: CascadeConfig = Cascade
     }
 
 
-def cascade_rank(items: np.ndarray, light: np.ndarray, heavy_fn: Callable[[np.ndarray], np.ndarray],
-                 cc: CascadeConfig) -> tuple[np.ndarray, np.ndarray]:
+def cascade_rank(
+    items: np.ndarray, light: np.ndarray, heavy_fn: Callable[[np.ndarray], np.ndarray], cc: CascadeConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """(light-only order, cascade order): the light top M re-ranked by light + w * heavy."""
     lo = np.argsort(-light, kind="stable")
     top = lo[: cc.top_m]
@@ -74,15 +79,17 @@ def cascade_rank(items: np.ndarray, light: np.ndarray, heavy_fn: Callable[[np.nd
     return items[lo], items[top[np.argsort(-final, kind="stable")]]
 
 
-def heavy_scores_for(model: SeqRecModel, inter_before: Interactions, now: float
-                     ) -> Callable[[int, np.ndarray], np.ndarray]:
+def heavy_scores_for(
+    model: SeqRecModel, inter_before: Interactions, now: float
+) -> Callable[[int, np.ndarray], np.ndarray]:
     """user, candidate item indices -> heavy scores, from the user's purchase sequence before ``now``."""
     events = user_events(inter_before.before(now))
     ids = np.asarray(model.vocab.ids(inter_before.catalogue.codes))
 
     def f(user: int, cand: np.ndarray) -> np.ndarray:
-        from .sequence import _batch_tensors
         import torch
+
+        from .sequence import _batch_tensors
 
         seq, age = _flatten(events.get(user, []), now, model.cfg.max_len)
         s, a, c = _batch_tensors([ids[seq].tolist()], [age], [ids[cand].tolist()], model.cfg.max_len)
@@ -92,8 +99,9 @@ def heavy_scores_for(model: SeqRecModel, inter_before: Interactions, now: float
     return f
 
 
-def ranked_lists(lists: Sequence[UserList], rc: RankerConfig, model: Any = None
-                 ) -> list[tuple[int, float, np.ndarray, np.ndarray, np.ndarray]]:
+def ranked_lists(
+    lists: Sequence[UserList], rc: RankerConfig, model: Any = None
+) -> list[tuple[int, float, np.ndarray, np.ndarray, np.ndarray]]:
     """The ranker's lists re-ordered by light scores (best first), with those scores: the heavy residual phase input.
 
     Scores are cross-fitted when the lists span several cuts (each cut's lists scored by a ranker fitted on the other
@@ -120,8 +128,14 @@ class Trained:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def train_all(inter: Interactions, until: float, rc: RankerConfig = RankerConfig(), sc: S.SourceConfig = S.SourceConfig(),
-              qc: SeqConfig | None = SeqConfig(), log: Callable[[str], None] = print) -> Trained:
+def train_all(
+    inter: Interactions,
+    until: float,
+    rc: RankerConfig = RankerConfig(),
+    sc: S.SourceConfig = S.SourceConfig(),
+    qc: SeqConfig | None = SeqConfig(),
+    log: Callable[[str], None] = print,
+) -> Trained:
     """Sources at ``until``, the light ranker on the windows before it, the heavy model on cuts before it."""
     hist = inter.before(until)
     tm: dict[str, float] = {}
@@ -131,7 +145,9 @@ def train_all(inter: Interactions, until: float, rc: RankerConfig = RankerConfig
     t0 = time.time()
     model = fit_ranker(lists, rc)
     tm["ranker_fit_s"] = time.time() - t0
-    log(f"light ranker: {len(lists)} training lists, {tm['ranker_lists_s']:.0f} s lists + {tm['ranker_fit_s']:.0f} s fit")
+    log(
+        f"light ranker: {len(lists)} training lists, {tm['ranker_lists_s']:.0f} s lists + {tm['ranker_fit_s']:.0f} s fit"
+    )
     heavy = None
     if qc is not None:
         t0 = time.time()
@@ -157,24 +173,37 @@ class Result:
     def diffs(self) -> list[tuple[str, M.CI, M.CI]]:
         p = self.per_user
         out = []
-        for a, b in (("cascade (light -> heavy)", "light ranker alone"), ("light ranker alone", "repeat-frequency"),
-                     ("cascade (light -> heavy)", "TIFU-like (recency repeat + kNN)")):
+        for a, b in (
+            ("cascade (light -> heavy)", "light ranker alone"),
+            ("light ranker alone", "repeat-frequency"),
+            ("cascade (light -> heavy)", "TIFU-like (recency repeat + kNN)"),
+        ):
             if a in p and b in p:
                 r, n = M.paired(p[a], p[b])
                 out.append((f"{a} - {b}", r, n))
         return out
 
     def report(self) -> str:
-        lines = [M.table(self.rows()), "", "| paired difference | ΔRecall@20 [95% CI] | ΔNDCG@20 [95% CI] |",
-                 "| --- | --- | --- |"]
+        lines = [
+            M.table(self.rows()),
+            "",
+            "| paired difference | ΔRecall@20 [95% CI] | ΔNDCG@20 [95% CI] |",
+            "| --- | --- | --- |",
+        ]
         lines += [f"| {n} | {r.fmt()} | {d.fmt()} |" for n, r, d in self.diffs()]
         cr = M.bootstrap_ci(self.candidate_recall)
         lines += ["", f"candidate recall@{S.SourceConfig().max_candidates}: {cr.fmt()} over {cr.n} users"]
         return "\n".join(lines)
 
 
-def evaluate(inter: Interactions, until: float, eval_until: float | None, trained: Trained,
-             cc: CascadeConfig = CascadeConfig(), extra: Mapping[str, Mapping[int, Sequence[int]]] | None = None) -> Result:
+def evaluate(
+    inter: Interactions,
+    until: float,
+    eval_until: float | None,
+    trained: Trained,
+    cc: CascadeConfig = CascadeConfig(),
+    extra: Mapping[str, Mapping[int, Sequence[int]]] | None = None,
+) -> Result:
     hist = inter.before(until)
     window = inter.select(inter.ts >= until) if eval_until is None else inter.between(until, eval_until)
     truth = truth_sets(hist, window)
@@ -191,7 +220,7 @@ def evaluate(inter: Interactions, until: float, eval_until: float | None, traine
         cands[u] = c
         ls = score(trained.ranker, features(t, u, c))
         if heavy_fn is not None and c.items.size:
-            lo, co = cascade_rank(c.items, ls, lambda it: heavy_fn(u, it), cc)
+            lo, co = cascade_rank(c.items, ls, lambda it, u=u: heavy_fn(u, it), cc)
             casc_recs[u] = co[:K].tolist()
         else:
             lo = c.items[np.argsort(-ls, kind="stable")]
@@ -202,4 +231,6 @@ def evaluate(inter: Interactions, until: float, eval_until: float | None, traine
     for name, r in (extra or {}).items():
         recs[name] = dict(r)
     timings = dict(trained.timings, evaluate_s=time.time() - t0)
-    return Result(truth, {n: M.per_user(r, truth, K) for n, r in recs.items()}, S.candidate_recall(cands, truth), timings)
+    return Result(
+        truth, {n: M.per_user(r, truth, K) for n, r in recs.items()}, S.candidate_recall(cands, truth), timings
+    )

@@ -5,11 +5,12 @@
   min(|truth|, k) hits at the top.
 A ranked list may hold duplicates only once (later repeats are ignored); users with an empty truth set are an error.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -74,8 +75,10 @@ def paired(a: PerUser, b: PerUser, n_boot: int = 2000, seed: int = 0) -> tuple[C
     """CIs of mean(a - b) for Recall and NDCG over the same users (paired bootstrap)."""
     if a.users != b.users:
         raise ValueError("paired comparison needs the same users")
-    return (paired_bootstrap_diff(a.recall, b.recall, n_boot, seed=seed),
-            paired_bootstrap_diff(a.ndcg, b.ndcg, n_boot, seed=seed))
+    return (
+        paired_bootstrap_diff(a.recall, b.recall, n_boot, seed=seed),
+        paired_bootstrap_diff(a.ndcg, b.ndcg, n_boot, seed=seed),
+    )
 
 
 def table(rows: Sequence[Row], k: int = K) -> str:

@@ -6,12 +6,14 @@ Training lists for a cut ``c``: tables fitted on interactions before ``c``; for 
 positive are dropped. Loss: multi-positive softmax cross-entropy over each list (ListNet with a uniform target over
 the positives).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +34,7 @@ class RankerConfig:
     weight_decay: float = 1e-4
     batch_lists: int = 32
     window_days: float = 30.0
-    cuts: int = 2               # label windows [T - k*window, T - (k-1)*window) for k = 1..cuts
+    cuts: int = 2  # label windows [T - k*window, T - (k-1)*window) for k = 1..cuts
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -42,14 +44,15 @@ class RankerConfig:
 @dataclass
 class UserList:
     user: int
-    cut: float         # features from interactions before this time; labels from the window after it
+    cut: float  # features from interactions before this time; labels from the window after it
     cands: Candidates
-    x: np.ndarray      # [n, F]
-    y: np.ndarray      # [n] 0/1
+    x: np.ndarray  # [n, F]
+    y: np.ndarray  # [n] 0/1
 
 
-def lists_for_window(inter: Interactions, start: float, end: float, scfg: SourceConfig,
-                     tables: Tables | None = None) -> tuple[Tables, list[UserList]]:
+def lists_for_window(
+    inter: Interactions, start: float, end: float, scfg: SourceConfig, tables: Tables | None = None
+) -> tuple[Tables, list[UserList]]:
     hist = inter.before(start)
     t = tables or fit_tables(hist, start, scfg)
     truth = truth_sets(hist, inter.between(start, end))
@@ -61,8 +64,9 @@ def lists_for_window(inter: Interactions, start: float, end: float, scfg: Source
     return t, out
 
 
-def training_lists(inter: Interactions, until: float, cfg: RankerConfig, scfg: SourceConfig,
-                   progress: Any = None) -> list[UserList]:
+def training_lists(
+    inter: Interactions, until: float, cfg: RankerConfig, scfg: SourceConfig, progress: Any = None
+) -> list[UserList]:
     """Lists from ``cfg.cuts`` label windows ending at ``until`` (everything strictly before ``until``)."""
     out: list[UserList] = []
     for k in range(cfg.cuts, 0, -1):
@@ -99,7 +103,7 @@ def fit_ranker(lists: Sequence[UserList], cfg: RankerConfig = RankerConfig()) ->
     model = LightMLP(NUM_FEATURES, cfg.hidden, cfg.dropout)
     model.set_normalisation(np.concatenate([l.x for l in lists]))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batches = [_pad(lists[i:i + cfg.batch_lists]) for i in range(0, len(lists), cfg.batch_lists)]
+    batches = [_pad(lists[i : i + cfg.batch_lists]) for i in range(0, len(lists), cfg.batch_lists)]
     for _ in range(cfg.epochs):
         model.train()
         for b in rng.permutation(len(batches)):
@@ -116,8 +120,9 @@ def score(model: LightMLP, x: np.ndarray) -> np.ndarray:
     return torch_scores(model, x) if len(x) else np.zeros(0, np.float32)
 
 
-def save_ranker(model: LightMLP, out_dir: Path, cfg: RankerConfig, scfg: SourceConfig,
-                parity_rows: np.ndarray) -> dict[str, Any]:
+def save_ranker(
+    model: LightMLP, out_dir: Path, cfg: RankerConfig, scfg: SourceConfig, parity_rows: np.ndarray
+) -> dict[str, Any]:
     """model.onnx + model.pt + parity.json + ranker.json into ``out_dir``; returns the manifest fields."""
     out_dir.mkdir(parents=True, exist_ok=True)
     export_onnx(model, out_dir / "model.onnx", NUM_FEATURES)
@@ -126,14 +131,22 @@ def save_ranker(model: LightMLP, out_dir: Path, cfg: RankerConfig, scfg: SourceC
     if diff > 1e-4:
         raise RuntimeError(f"onnxruntime vs PyTorch differ by {diff}")
     sample = parity_rows[np.linspace(0, len(parity_rows) - 1, num=min(32, len(parity_rows))).astype(int)]
-    (out_dir / "parity.json").write_text(json.dumps({
-        "inputs": [[float(v) for v in r] for r in sample], "outputs": [float(v) for v in score(model, sample)]}) + "\n")
+    (out_dir / "parity.json").write_text(
+        json.dumps(
+            {"inputs": [[float(v) for v in r] for r in sample], "outputs": [float(v) for v in score(model, sample)]}
+        )
+        + "\n"
+    )
     meta = {
-        "task": "recommend", "features": list(FEATURE_NAMES),
+        "task": "recommend",
+        "features": list(FEATURE_NAMES),
         "input": {"name": INPUT_NAME, "dtype": "float32", "shape": ["N", NUM_FEATURES]},
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["N"]},
-        "opset": OPSET, "normalisation": "inside the graph (mean / inv_std buffers)",
-        "ranker": cfg.to_dict(), "sources": scfg.to_dict(), "onnx_max_abs_diff": diff,
+        "opset": OPSET,
+        "normalisation": "inside the graph (mean / inv_std buffers)",
+        "ranker": cfg.to_dict(),
+        "sources": scfg.to_dict(),
+        "onnx_max_abs_diff": diff,
         "loss": "multi-positive listwise softmax cross-entropy",
     }
     (out_dir / "ranker.json").write_text(json.dumps({"hidden": list(cfg.hidden), "dropout": cfg.dropout}) + "\n")

@@ -16,19 +16,21 @@ API (what the server's ``{"task": "recommend"}`` calls)::
 directory with ``model.pt`` (state dict), ``config.json`` (dimensions, training config) and ``vocab.json`` (codes and
 their description tokens); registration adds ``manifest.json`` (``registry.register("recs-heavy", dir, …)``).
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .data import Interactions, Catalogue, invoices_by_user
+from .data import Catalogue, Interactions, invoices_by_user
 from .sources import tokens
 
 N_BUCKETS = 12
@@ -50,7 +52,7 @@ class SeqConfig:
     cuts_per_user: int = 4
     history_negatives: int = 80
     random_negatives: int = 20
-    extra_candidates: int = 100   # residual phase: the light ranker's top N (the cascade's M)
+    extra_candidates: int = 100  # residual phase: the light ranker's top N (the cascade's M)
     residual_epochs: int = 3
     residual_lr: float = 1e-3
     seed: int = 0
@@ -68,9 +70,9 @@ class SeqRec(nn.Module):
         super().__init__()
         d = cfg.d
         self.cfg = cfg
-        self.item = nn.Embedding(n_items + 1, d, padding_idx=0)         # 0 = padding / unknown item
+        self.item = nn.Embedding(n_items + 1, d, padding_idx=0)  # 0 = padding / unknown item
         self.tok = nn.Embedding(n_tokens + 1, d, padding_idx=0)
-        self.register_buffer("item_tokens", item_tokens)                 # [n_items + 1, max_tokens] token ids, 0 pad
+        self.register_buffer("item_tokens", item_tokens)  # [n_items + 1, max_tokens] token ids, 0 pad
         self.rec = nn.Embedding(N_BUCKETS, d)
         self.pos = nn.Embedding(cfg.max_len, d)
         layer = nn.TransformerEncoderLayer(d, cfg.heads, 2 * d, cfg.dropout, batch_first=True, norm_first=True)
@@ -78,10 +80,10 @@ class SeqRec(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.q = nn.Linear(d, d)
         self.head = nn.Sequential(nn.Linear(3 * d + 3, 2 * d), nn.GELU(), nn.Linear(2 * d, 1))
-        self.out_scale = nn.Parameter(torch.ones(1))   # reset small before the residual phase
+        self.out_scale = nn.Parameter(torch.ones(1))  # reset small before the residual phase
 
     def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
-        toks = self.item_tokens[ids]                                     # [..., T]
+        toks = self.item_tokens[ids]  # [..., T]
         te = self.tok(toks)
         cnt = (toks > 0).sum(-1, keepdim=True).clamp(min=1)
         return self.item(ids) + te.sum(-2) / cnt
@@ -94,16 +96,16 @@ class SeqRec(nn.Module):
         h = self.embed_items(seq) + self.rec(recency_bucket(age)) + self.pos(pos)
         all_pad = pad.all(dim=1)
         safe_pad = pad.clone()
-        safe_pad[all_pad, -1] = False                                   # an empty history attends to one pad slot
-        o = self.norm(self.encoder(h, src_key_padding_mask=safe_pad))   # [B, L, d]
+        safe_pad[all_pad, -1] = False  # an empty history attends to one pad slot
+        o = self.norm(self.encoder(h, src_key_padding_mask=safe_pad))  # [B, L, d]
         o = o.masked_fill(pad.unsqueeze(-1), 0.0)
         valid = (~pad).float()
-        user = o.sum(1) / valid.sum(1, keepdim=True).clamp(min=1.0)     # [B, d]
-        e = self.embed_items(cand)                                      # [B, C, d]
+        user = o.sum(1) / valid.sum(1, keepdim=True).clamp(min=1.0)  # [B, d]
+        e = self.embed_items(cand)  # [B, C, d]
         att = torch.einsum("bcd,bld->bcl", self.q(e), o) / math.sqrt(self.cfg.d)
         att = att.masked_fill(pad.unsqueeze(1), -1e9)
         p = torch.einsum("bcl,bld->bcd", torch.softmax(att, -1), o) * (~all_pad).float()[:, None, None]
-        same = (cand.unsqueeze(-1) == seq.unsqueeze(1)) & ~pad.unsqueeze(1)       # [B, C, L]
+        same = (cand.unsqueeze(-1) == seq.unsqueeze(1)) & ~pad.unsqueeze(1)  # [B, C, L]
         count = same.float().sum(-1)
         last_age = torch.where(same, age.unsqueeze(1), torch.full_like(same, 1e4, dtype=age.dtype)).amin(-1)
         stats = torch.stack([torch.log1p(count), torch.log1p(last_age.clamp(max=1e4)) / 10.0, (count > 0).float()], -1)
@@ -113,16 +115,16 @@ class SeqRec(nn.Module):
 
 @dataclass
 class Vocab:
-    codes: list[str]                       # item id k+1 -> codes[k]
+    codes: list[str]  # item id k+1 -> codes[k]
     item_tokens: list[list[str]]
-    tokens: list[str]                      # token id k+1 -> tokens[k]
+    tokens: list[str]  # token id k+1 -> tokens[k]
     index: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.index = {c: k + 1 for k, c in enumerate(self.codes)}
 
     @classmethod
-    def from_catalogue(cls, cat: Catalogue, max_tokens: int) -> "Vocab":
+    def from_catalogue(cls, cat: Catalogue, max_tokens: int) -> Vocab:
         it = [tokens(d)[:max_tokens] for d in cat.descriptions]
         toks = sorted({t for ts in it for t in ts})
         return cls(list(cat.codes), it, toks)
@@ -139,8 +141,9 @@ class Vocab:
         return [self.index.get(c, 0) for c in codes]
 
 
-def _batch_tensors(seqs: Sequence[Sequence[int]], ages: Sequence[Sequence[float]], cands: Sequence[Sequence[int]],
-                   max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _batch_tensors(
+    seqs: Sequence[Sequence[int]], ages: Sequence[Sequence[float]], cands: Sequence[Sequence[int]], max_len: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     B = len(seqs)
     L = max(1, min(max_len, max((len(s) for s in seqs), default=1)))
     C = max(1, max((len(c) for c in cands), default=1))
@@ -150,8 +153,8 @@ def _batch_tensors(seqs: Sequence[Sequence[int]], ages: Sequence[Sequence[float]
     for b in range(B):
         sq, ag = list(seqs[b])[-L:], list(ages[b])[-L:]
         if sq:
-            s[b, L - len(sq):] = torch.as_tensor(sq)
-            a[b, L - len(ag):] = torch.as_tensor(ag, dtype=torch.float32)
+            s[b, L - len(sq) :] = torch.as_tensor(sq)
+            a[b, L - len(ag) :] = torch.as_tensor(ag, dtype=torch.float32)
         if len(cands[b]):
             c[b, : len(cands[b])] = torch.as_tensor(list(cands[b]))
     return s, a, c
@@ -166,8 +169,9 @@ class SeqRecModel:
     def score(self, sequence: Sequence[Event], candidates: Sequence[str], now: float | None = None) -> np.ndarray:
         return self.score_batch([sequence], [candidates], [now])[0]
 
-    def score_batch(self, sequences: Sequence[Sequence[Event]], candidates: Sequence[Sequence[str]],
-                    now: Sequence[float | None]) -> list[np.ndarray]:
+    def score_batch(
+        self, sequences: Sequence[Sequence[Event]], candidates: Sequence[Sequence[str]], now: Sequence[float | None]
+    ) -> list[np.ndarray]:
         """One forward for many users; each list scores its own candidates (order kept)."""
         if not (len(sequences) == len(candidates) == len(now)):
             raise ValueError("sequences, candidates and now differ in length")
@@ -186,13 +190,16 @@ class SeqRecModel:
     def save(self, d: Path, extra: dict[str, Any] | None = None) -> None:
         d.mkdir(parents=True, exist_ok=True)
         torch.save(self.net.state_dict(), d / "model.pt")
-        (d / "config.json").write_text(json.dumps({"model": "seqrec-transformer", "config": self.cfg.to_dict(),
-                                                   **(extra or {})}, indent=1) + "\n")
-        (d / "vocab.json").write_text(json.dumps({"codes": self.vocab.codes, "item_tokens": self.vocab.item_tokens,
-                                                  "tokens": self.vocab.tokens}) + "\n")
+        (d / "config.json").write_text(
+            json.dumps({"model": "seqrec-transformer", "config": self.cfg.to_dict(), **(extra or {})}, indent=1) + "\n"
+        )
+        (d / "vocab.json").write_text(
+            json.dumps({"codes": self.vocab.codes, "item_tokens": self.vocab.item_tokens, "tokens": self.vocab.tokens})
+            + "\n"
+        )
 
     @classmethod
-    def load(cls, d: Path) -> "SeqRecModel":
+    def load(cls, d: Path) -> SeqRecModel:
         cfg = SeqConfig(**json.loads((d / "config.json").read_text())["config"])
         v = json.loads((d / "vocab.json").read_text())
         vocab = Vocab(v["codes"], v["item_tokens"], v["tokens"])
@@ -206,11 +213,11 @@ class SeqRecModel:
 
 @dataclass
 class Sample:
-    seq: list[int]          # vocab ids, time order
-    age: list[float]        # days before the cut
-    cands: list[int]        # vocab ids
-    labels: list[float]     # 1 = bought in the window after the cut
-    base: list[float] | None = None   # the light ranker's scores (residual phase)
+    seq: list[int]  # vocab ids, time order
+    age: list[float]  # days before the cut
+    cands: list[int]  # vocab ids
+    labels: list[float]  # 1 = bought in the window after the cut
+    base: list[float] | None = None  # the light ranker's scores (residual phase)
 
 
 # (user, cut, candidate item indices best-first by the light ranker, labels, light scores)
@@ -239,7 +246,7 @@ def make_samples(inter: Interactions, until: float, cfg: SeqConfig, vocab: Vocab
     sold items; labels = bought in [cut, cut + window)."""
     rng = np.random.default_rng(cfg.seed)
     inter = inter.before(until)
-    cat_ids = np.asarray(vocab.ids(inter.catalogue.codes))               # item index -> vocab id
+    cat_ids = np.asarray(vocab.ids(inter.catalogue.codes))  # item index -> vocab id
     sold = np.unique(inter.item)
     events = user_events(inter)
     out: list[Sample] = []
@@ -261,8 +268,9 @@ def make_samples(inter: Interactions, until: float, cfg: SeqConfig, vocab: Vocab
                     break
             rnd = rng.choice(sold, size=min(cfg.random_negatives, sold.size), replace=False).tolist()
             cands = list(dict.fromkeys(hist + sorted(pos) + rnd))
-            out.append(Sample(cat_ids[seq].tolist(), age, cat_ids[cands].tolist(),
-                              [1.0 if i in pos else 0.0 for i in cands]))
+            out.append(
+                Sample(cat_ids[seq].tolist(), age, cat_ids[cands].tolist(), [1.0 if i in pos else 0.0 for i in cands])
+            )
     return [s for s in out if sum(s.labels) > 0]
 
 
@@ -274,13 +282,29 @@ def ranked_samples(inter: Interactions, lists: Sequence[RankedList], cfg: SeqCon
     out = []
     for u, cut, items, labels, base in lists:
         seq, age = _flatten(events.get(u, []), cut, cfg.max_len)
-        out.append(Sample(cat_ids[seq].tolist(), age, cat_ids[np.asarray(items[:n], int)].tolist(),
-                          [float(v) for v in labels[:n]], [float(v) for v in base[:n]]))
+        out.append(
+            Sample(
+                cat_ids[seq].tolist(),
+                age,
+                cat_ids[np.asarray(items[:n], int)].tolist(),
+                [float(v) for v in labels[:n]],
+                [float(v) for v in base[:n]],
+            )
+        )
     return [s for s in out if sum(s.labels) > 0]
 
 
-def _fit(net: SeqRec, samples: Sequence[Sample], epochs: int, lr: float, cfg: SeqConfig, rng: np.random.Generator,
-         name: str, progress: Callable[[str], None] | None, params: Sequence[nn.Parameter] | None = None) -> None:
+def _fit(
+    net: SeqRec,
+    samples: Sequence[Sample],
+    epochs: int,
+    lr: float,
+    cfg: SeqConfig,
+    rng: np.random.Generator,
+    name: str,
+    progress: Callable[[str], None] | None,
+    params: Sequence[nn.Parameter] | None = None,
+) -> None:
     from .ranker import listwise_loss
 
     if not samples or epochs <= 0:
@@ -293,9 +317,10 @@ def _fit(net: SeqRec, samples: Sequence[Sample], epochs: int, lr: float, cfg: Se
         order = rng.permutation(len(samples))
         total = 0.0
         for b in range(n_batches):
-            batch = [samples[i] for i in order[b * cfg.batch:(b + 1) * cfg.batch]]
-            s, a, c = _batch_tensors([x.seq for x in batch], [x.age for x in batch], [x.cands for x in batch],
-                                     cfg.max_len)
+            batch = [samples[i] for i in order[b * cfg.batch : (b + 1) * cfg.batch]]
+            s, a, c = _batch_tensors(
+                [x.seq for x in batch], [x.age for x in batch], [x.cands for x in batch], cfg.max_len
+            )
             y = torch.zeros(c.shape)
             base = torch.zeros(c.shape)
             mask = torch.zeros(c.shape, dtype=torch.bool)
@@ -312,12 +337,19 @@ def _fit(net: SeqRec, samples: Sequence[Sample], epochs: int, lr: float, cfg: Se
             sched.step()
             total += float(loss.detach())
         if progress:
-            progress(f"heavy {name} epoch {ep + 1}/{epochs}: loss {total / max(n_batches, 1):.4f} ({len(samples)} lists)")
+            progress(
+                f"heavy {name} epoch {ep + 1}/{epochs}: loss {total / max(n_batches, 1):.4f} ({len(samples)} lists)"
+            )
     net.eval()
 
 
-def train(inter: Interactions, until: float, cfg: SeqConfig = SeqConfig(), ranked: Sequence[RankedList] = (),
-          progress: Callable[[str], None] | None = None) -> SeqRecModel:
+def train(
+    inter: Interactions,
+    until: float,
+    cfg: SeqConfig = SeqConfig(),
+    ranked: Sequence[RankedList] = (),
+    progress: Callable[[str], None] | None = None,
+) -> SeqRecModel:
     """Two phases on data before ``until``: (1) next-window purchases from the sequence alone, over cut-based
     samples; (2) residual fine-tuning on the light ranker's lists: the loss sees light score + heavy score, so the
     heavy score learns what the light ranker misses (the cascade adds them)."""
@@ -328,9 +360,18 @@ def train(inter: Interactions, until: float, cfg: SeqConfig = SeqConfig(), ranke
     net = SeqRec(len(vocab.codes), len(vocab.tokens), vocab.token_matrix(cfg.max_tokens), cfg)
     _fit(net, make_samples(inter, until, cfg, vocab), cfg.epochs, cfg.lr, cfg, rng, "sequence", progress)
     with torch.no_grad():
-        net.out_scale.fill_(0.1)   # start the residual near "light alone"
+        net.out_scale.fill_(0.1)  # start the residual near "light alone"
     # residual phase: only the scoring head learns (the embeddings and encoder overfit the few ranked lists)
     head = [*net.head.parameters(), *net.q.parameters(), net.out_scale]
-    _fit(net, ranked_samples(inter, ranked, cfg, vocab), cfg.residual_epochs, cfg.residual_lr, cfg, rng, "residual",
-         progress, head)
+    _fit(
+        net,
+        ranked_samples(inter, ranked, cfg, vocab),
+        cfg.residual_epochs,
+        cfg.residual_lr,
+        cfg,
+        rng,
+        "residual",
+        progress,
+        head,
+    )
     return SeqRecModel(net, vocab, cfg)

@@ -11,12 +11,14 @@ Each source is a small pure function of those rows for one user (and optional co
 cart) returning ``(items, scores)``, highest first. ``candidates`` merges them (history first, then round-robin over
 the other sources) into at most ``max_candidates`` items, keeping every source's score and rank for the ranker.
 """
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,18 +30,18 @@ SOURCES = ("repeat", "recency", "copurchase", "mf", "trending", "content")
 
 @dataclass(frozen=True)
 class SourceConfig:
-    recency_tau_days: float = 60.0      # history recency decay (TIFU-like)
-    trend_tau_days: float = 14.0        # store trending decay
+    recency_tau_days: float = 60.0  # history recency decay (TIFU-like)
+    trend_tau_days: float = 14.0  # store trending decay
     popularity_days: float = 30.0
-    neighbours: int = 50                # co-purchase top-N per item
+    neighbours: int = 50  # co-purchase top-N per item
     content_neighbours: int = 30
     mf_factors: int = 48
     mf_iterations: int = 12
     mf_reg: float = 0.1
     mf_alpha: float = 10.0
     mf_seed: int = 0
-    per_source: int = 150               # top-N each non-history source proposes
-    max_history: int = 200              # history items placed before the round-robin
+    per_source: int = 150  # top-N each non-history source proposes
+    max_history: int = 200  # history items placed before the round-robin
     max_candidates: int = 300
 
     def to_dict(self) -> dict[str, Any]:
@@ -48,11 +50,11 @@ class SourceConfig:
 
 @dataclass
 class UserHistory:
-    items: np.ndarray        # int32 distinct items
-    n: np.ndarray            # float32 number of invoices holding the item
-    last: np.ndarray         # float64 time of the last purchase of the item
-    decay: np.ndarray        # float32 sum over invoices of exp(-(now - t) / tau)
-    qty: np.ndarray          # float32 total quantity
+    items: np.ndarray  # int32 distinct items
+    n: np.ndarray  # float32 number of invoices holding the item
+    last: np.ndarray  # float64 time of the last purchase of the item
+    decay: np.ndarray  # float32 sum over invoices of exp(-(now - t) / tau)
+    qty: np.ndarray  # float32 total quantity
     n_invoices: int
     first_ts: float
     last_ts: float
@@ -65,15 +67,15 @@ class Tables:
     n_items: int
     cfg: SourceConfig
     history: dict[int, UserHistory]
-    pop_all: np.ndarray          # float32 invoices holding the item
-    pop_recent: np.ndarray       # float32 invoices in the last popularity_days
-    trend: np.ndarray            # float32 time-decayed invoice count
-    repeat_rate: np.ndarray      # float32 share of the item's customers who bought it on >= 2 invoices
-    price: np.ndarray            # float32 last unit price
-    nb_ids: np.ndarray           # int32 [n_items, N] co-purchase neighbours (-1 padded)
-    nb_sims: np.ndarray          # float32 [n_items, N]
-    ct_ids: np.ndarray           # int32 [n_items, M] content neighbours
-    ct_sims: np.ndarray          # float32 [n_items, M]
+    pop_all: np.ndarray  # float32 invoices holding the item
+    pop_recent: np.ndarray  # float32 invoices in the last popularity_days
+    trend: np.ndarray  # float32 time-decayed invoice count
+    repeat_rate: np.ndarray  # float32 share of the item's customers who bought it on >= 2 invoices
+    price: np.ndarray  # float32 last unit price
+    nb_ids: np.ndarray  # int32 [n_items, N] co-purchase neighbours (-1 padded)
+    nb_sims: np.ndarray  # float32 [n_items, N]
+    ct_ids: np.ndarray  # int32 [n_items, M] content neighbours
+    ct_sims: np.ndarray  # float32 [n_items, M]
     user_vecs: dict[int, np.ndarray] = field(default_factory=dict)
     item_vecs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     sold: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # item was sold before ``now``
@@ -84,7 +86,13 @@ class Tables:
 
 def _history(train: Interactions, now: float, tau: float) -> dict[int, UserHistory]:
     m = train.customer >= 0
-    cu, it, ts, q, inv = train.customer[m], train.item[m], train.ts[m], train.qty[m].astype(np.float64), train.invoice[m]
+    cu, it, ts, q, inv = (
+        train.customer[m],
+        train.item[m],
+        train.ts[m],
+        train.qty[m].astype(np.float64),
+        train.invoice[m],
+    )
     out: dict[int, UserHistory] = {}
     if cu.size == 0:
         return out
@@ -111,12 +119,18 @@ def _history(train: Interactions, now: float, tau: float) -> dict[int, UserHisto
         invs = inv2[a:b]
         last_inv = invs[-1]
         last_items = it2[a:b][invs == last_inv]
-        inv_info[int(cu2[a])] = (int(np.unique(invs).size), float(ts2[a]), float(ts2[b - 1]), last_items.astype(np.int32))
+        inv_info[int(cu2[a])] = (
+            int(np.unique(invs).size),
+            float(ts2[a]),
+            float(ts2[b - 1]),
+            last_items.astype(np.int32),
+        )
     for a, b in zip(ubound, uend):
         u = int(g_cu[a])
         n_inv, first, last, basket = inv_info[u]
-        out[u] = UserHistory(g_it[a:b].astype(np.int32), g_n[a:b], g_last[a:b], g_decay[a:b], g_qty[a:b], n_inv, first,
-                             last, basket)
+        out[u] = UserHistory(
+            g_it[a:b].astype(np.int32), g_n[a:b], g_last[a:b], g_decay[a:b], g_qty[a:b], n_inv, first, last, basket
+        )
     return out
 
 
@@ -178,15 +192,16 @@ def content_neighbours(descriptions: Sequence[str], n: int) -> tuple[np.ndarray,
     return _topn_rows(sim, n)
 
 
-def implicit_als(counts: sp.csr_matrix, factors: int, iterations: int, reg: float, alpha: float,
-                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+def implicit_als(
+    counts: sp.csr_matrix, factors: int, iterations: int, reg: float, alpha: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Implicit-feedback ALS: preferences p = [count > 0], confidence 1 + alpha * log1p(count). Returns (U, V)."""
     rng = np.random.default_rng(seed)
     n_u, n_i = counts.shape
     u = (rng.standard_normal((n_u, factors)) * 0.01).astype(np.float64)
     v = (rng.standard_normal((n_i, factors)) * 0.01).astype(np.float64)
     conf = counts.copy().astype(np.float64)
-    conf.data = alpha * np.log1p(conf.data)   # c - 1
+    conf.data = alpha * np.log1p(conf.data)  # c - 1
     conf_t = conf.T.tocsr()
     eye = reg * np.eye(factors)
 
@@ -218,8 +233,9 @@ def fit_tables(train: Interactions, now: float, cfg: SourceConfig = SourceConfig
     pop_all = np.bincount(train.item, minlength=n_items).astype(np.float32)
     recent = train.ts >= now - cfg.popularity_days
     pop_recent = np.bincount(train.item[recent], minlength=n_items).astype(np.float32)
-    trend = np.bincount(train.item, weights=np.exp(-(now - train.ts) / cfg.trend_tau_days),
-                        minlength=n_items).astype(np.float32)
+    trend = np.bincount(train.item, weights=np.exp(-(now - train.ts) / cfg.trend_tau_days), minlength=n_items).astype(
+        np.float32
+    )
     buyers = np.zeros(n_items, np.float32)
     repeaters = np.zeros(n_items, np.float32)
     for h in hist.values():
@@ -239,8 +255,24 @@ def fit_tables(train: Interactions, now: float, cfg: SourceConfig = SourceConfig
     else:
         uv, iv = np.zeros((0, cfg.mf_factors), np.float32), np.zeros((n_items, cfg.mf_factors), np.float32)
     sold = pop_all > 0
-    return Tables(now, n_items, cfg, hist, pop_all, pop_recent, trend, repeat_rate.astype(np.float32),
-                  prices_at(train), nb_ids, nb_sims, ct_ids, ct_sims, {u: uv[uidx[u]] for u in users}, iv, sold)
+    return Tables(
+        now,
+        n_items,
+        cfg,
+        hist,
+        pop_all,
+        pop_recent,
+        trend,
+        repeat_rate.astype(np.float32),
+        prices_at(train),
+        nb_ids,
+        nb_sims,
+        ct_ids,
+        ct_sims,
+        {u: uv[uidx[u]] for u in users},
+        iv,
+        sold,
+    )
 
 
 # ---------------------------------------------------------------- sources: (tables, user, context) -> (items, scores)
@@ -273,8 +305,15 @@ def repeat_recency(t: Tables, user: int, k: int | None = None) -> Scored:
     return _top(h.decay.astype(np.float64), h.items, k)
 
 
-def _neighbour_scores(ids: np.ndarray, sims: np.ndarray, seeds: np.ndarray, weights: np.ndarray, n_items: int,
-                      k: int | None, exclude_seeds: bool = False) -> Scored:
+def _neighbour_scores(
+    ids: np.ndarray,
+    sims: np.ndarray,
+    seeds: np.ndarray,
+    weights: np.ndarray,
+    n_items: int,
+    k: int | None,
+    exclude_seeds: bool = False,
+) -> Scored:
     if seeds.size == 0:
         return EMPTY
     nb, s = ids[seeds], sims[seeds] * weights[:, None]
@@ -350,17 +389,22 @@ def popularity(t: Tables, user: int | None = None, context: Sequence[int] = (), 
 
 @dataclass
 class Candidates:
-    items: np.ndarray                         # int32 [n]
-    scores: dict[str, np.ndarray]             # source -> float32 [n] (0 when the source did not propose the item)
-    ranks: dict[str, np.ndarray]              # source -> float32 [n] (1-based; 0 = not proposed)
+    items: np.ndarray  # int32 [n]
+    scores: dict[str, np.ndarray]  # source -> float32 [n] (0 when the source did not propose the item)
+    ranks: dict[str, np.ndarray]  # source -> float32 [n] (1-based; 0 = not proposed)
 
 
 SOURCE_FUNCS: dict[str, Callable[..., Scored]] = {
-    "copurchase": copurchase, "mf": embedding, "content": content, "trending": trending,
+    "copurchase": copurchase,
+    "mf": embedding,
+    "content": content,
+    "trending": trending,
 }
 
 
-def candidates(t: Tables, user: int | None, context: Sequence[int] = (), max_candidates: int | None = None) -> Candidates:
+def candidates(
+    t: Tables, user: int | None, context: Sequence[int] = (), max_candidates: int | None = None
+) -> Candidates:
     """History (by recency decay) first, up to ``max_history``; then round-robin over co-purchase, MF, content and
     trending, skipping duplicates, until ``max_candidates``."""
     cfg = t.cfg
@@ -412,8 +456,10 @@ def candidates(t: Tables, user: int | None, context: Sequence[int] = (), max_can
 
 def candidate_recall(cands: dict[int, Candidates], truth: dict[int, set[int]]) -> np.ndarray:
     """Per user (sorted), |candidates ∩ truth| / |truth|."""
-    return np.array([len(set(cands[u].items.tolist()) & truth[u]) / len(truth[u]) if u in cands else 0.0
-                     for u in sorted(truth)], np.float64)
+    return np.array(
+        [len(set(cands[u].items.tolist()) & truth[u]) / len(truth[u]) if u in cands else 0.0 for u in sorted(truth)],
+        np.float64,
+    )
 
 
 def log_or_zero(x: float) -> float:

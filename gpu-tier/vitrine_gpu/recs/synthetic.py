@@ -6,6 +6,7 @@ products from their themes, often alongside a staple's co-purchase partner. Invo
 rate; some lines are guests (no CustomerID), cancellations (``C`` invoices) and non-product codes (POST, DOT, M),
 so the cleaning paths are exercised.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,13 +19,24 @@ import numpy as np
 
 COLOURS = ("RED", "BLUE", "PINK", "GREEN", "IVORY", "BLACK", "VINTAGE", "PAISLEY", "POLKADOT", "STRIPY")
 MOTIFS = ("HEART", "STAR", "RETROSPOT", "BIRD", "ROSE", "CHRISTMAS", "SPACEBOY", "DOLLY", "OWL", "BUNTING")
-TYPES = (("LUNCH BAG", 1.65), ("MUG", 1.25), ("T-LIGHT HOLDER", 2.55), ("CAKE CASES", 0.55), ("JUMBO BAG", 2.08),
-         ("NAPKINS", 0.85), ("WATER BOTTLE", 4.25), ("DOORMAT", 7.95), ("BUNTING", 4.95), ("ALARM CLOCK", 3.75))
+TYPES = (
+    ("LUNCH BAG", 1.65),
+    ("MUG", 1.25),
+    ("T-LIGHT HOLDER", 2.55),
+    ("CAKE CASES", 0.55),
+    ("JUMBO BAG", 2.08),
+    ("NAPKINS", 0.85),
+    ("WATER BOTTLE", 4.25),
+    ("DOORMAT", 7.95),
+    ("BUNTING", 4.95),
+    ("ALARM CLOCK", 3.75),
+)
 HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
 
 
-def generate_rows(n_customers: int = 300, n_products: int = 400, start: str = "2010-12-01", days: int = 334,
-                  seed: int = 0) -> list[list[str]]:
+def generate_rows(
+    n_customers: int = 300, n_products: int = 400, start: str = "2010-12-01", days: int = 334, seed: int = 0
+) -> list[list[str]]:
     rng = np.random.default_rng(seed)
     n_themes = len(MOTIFS)
     prods = []
@@ -66,15 +78,36 @@ def generate_rows(n_customers: int = 300, n_products: int = 400, start: str = "2
         cust = "" if c < 0 else str(12346 + c)
         for k in sorted(items):
             code, desc, price, _ = prods[k]
-            rows.append([str(invoice), code, desc, str(int(rng.integers(1, 25))), when.strftime("%Y-%m-%d %H:%M:%S"),
-                         f"{price:.2f}", cust, "United Kingdom"])
+            rows.append(
+                [
+                    str(invoice),
+                    code,
+                    desc,
+                    str(int(rng.integers(1, 25))),
+                    when.strftime("%Y-%m-%d %H:%M:%S"),
+                    f"{price:.2f}",
+                    cust,
+                    "United Kingdom",
+                ]
+            )
         if rng.random() < 0.1:
-            rows.append([str(invoice), "POST", "POSTAGE", "1", when.strftime("%Y-%m-%d %H:%M:%S"), "18.00", cust,
-                         "France"])
+            rows.append(
+                [str(invoice), "POST", "POSTAGE", "1", when.strftime("%Y-%m-%d %H:%M:%S"), "18.00", cust, "France"]
+            )
         if c >= 0 and rng.random() < 0.03:
             code, desc, price, _ = prods[sorted(items)[0]]
-            rows.append([f"C{invoice}", code, desc, "-2", when.strftime("%Y-%m-%d %H:%M:%S"), f"{price:.2f}", cust,
-                         "United Kingdom"])
+            rows.append(
+                [
+                    f"C{invoice}",
+                    code,
+                    desc,
+                    "-2",
+                    when.strftime("%Y-%m-%d %H:%M:%S"),
+                    f"{price:.2f}",
+                    cust,
+                    "United Kingdom",
+                ]
+            )
     return rows
 
 

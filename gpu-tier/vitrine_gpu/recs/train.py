@@ -7,22 +7,25 @@
 - ``train_recs_heavy(until=None)``: the sequence model, registered as ``recs-heavy`` (``SeqRecModel.load`` on the
   version directory serves it).
 """
+
 from __future__ import annotations
 
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .. import paths, registry
 from . import data, synthetic
+from .evaluate import ranked_lists
 from .features import FEATURE_NAMES
 from .ranker import RankerConfig, fit_ranker, save_ranker, training_lists
-from .evaluate import ranked_lists
-from .sequence import SeqConfig, train as train_seq
+from .sequence import SeqConfig
+from .sequence import train as train_seq
 from .sources import SourceConfig, Tables, fit_tables
 
 SYNTHETIC = {"n_customers": 400, "n_products": 500, "seed": 7}
@@ -55,12 +58,24 @@ def prepare_recs(out: Path | None = None) -> dict[str, Any]:
     inter = data.load(files)
     cat = inter.catalogue
     out.mkdir(parents=True, exist_ok=True)
-    (out / "catalogue.json").write_text(json.dumps([
-        {"id": c, "title": d, "price": round(float(p), 2)} for c, d, p in zip(cat.codes, cat.descriptions, cat.prices)
-    ]) + "\n")
-    src = {"files": [str(f) for f in files], "sha256": data.data_hash(files), "lines": len(inter),
-           "products": len(cat), "customers": int(inter.users().size), "first": data.date_of(float(inter.ts.min())),
-           "last": data.date_of(inter.end)}
+    (out / "catalogue.json").write_text(
+        json.dumps(
+            [
+                {"id": c, "title": d, "price": round(float(p), 2)}
+                for c, d, p in zip(cat.codes, cat.descriptions, cat.prices)
+            ]
+        )
+        + "\n"
+    )
+    src = {
+        "files": [str(f) for f in files],
+        "sha256": data.data_hash(files),
+        "lines": len(inter),
+        "products": len(cat),
+        "customers": int(inter.users().size),
+        "first": data.date_of(float(inter.ts.min())),
+        "last": data.date_of(inter.end),
+    }
     (out / "source.json").write_text(json.dumps(src, indent=1) + "\n")
     return src
 
@@ -71,25 +86,50 @@ def _until(inter: data.Interactions, until: str | None) -> float:
 
 def tables_json(t: Tables, codes: tuple[str, ...], version: str = "") -> dict[str, Any]:
     """The D1 rows the edge sources read (items as StockCodes; times as days since the epoch)."""
+
     def nb(ids: np.ndarray, sims: np.ndarray) -> dict[str, list[list[Any]]]:
-        return {codes[i]: [[codes[j], round(float(s), 5)] for j, s in zip(ids[i], sims[i]) if j >= 0]
-                for i in range(len(codes)) if ids[i, 0] >= 0}
+        return {
+            codes[i]: [[codes[j], round(float(s), 5)] for j, s in zip(ids[i], sims[i]) if j >= 0]
+            for i in range(len(codes))
+            if ids[i, 0] >= 0
+        }
+
     return {
-        "model_version": version, "now": t.now, "config": t.cfg.to_dict(),
-        "items": {codes[i]: {"pop_all": float(t.pop_all[i]), "pop_recent": float(t.pop_recent[i]),
-                             "trend": round(float(t.trend[i]), 5), "repeat_rate": round(float(t.repeat_rate[i]), 5),
-                             "price": round(float(t.price[i]), 2)} for i in range(len(codes))},
+        "model_version": version,
+        "now": t.now,
+        "config": t.cfg.to_dict(),
+        "items": {
+            codes[i]: {
+                "pop_all": float(t.pop_all[i]),
+                "pop_recent": float(t.pop_recent[i]),
+                "trend": round(float(t.trend[i]), 5),
+                "repeat_rate": round(float(t.repeat_rate[i]), 5),
+                "price": round(float(t.price[i]), 2),
+            }
+            for i in range(len(codes))
+        },
         "copurchase": nb(t.nb_ids, t.nb_sims),
         "content": nb(t.ct_ids, t.ct_sims),
-        "item_vectors": {codes[i]: [round(float(v), 5) for v in t.item_vecs[i]] for i in range(len(codes)) if t.sold[i]},
+        "item_vectors": {
+            codes[i]: [round(float(v), 5) for v in t.item_vecs[i]] for i in range(len(codes)) if t.sold[i]
+        },
         "user_vectors": {str(u): [round(float(x), 5) for x in v] for u, v in t.user_vecs.items()},
-        "history": {str(u): [[codes[i], int(n), round(float(last), 5), int(q)]
-                             for i, n, last, q in zip(h.items, h.n, h.last, h.qty)] for u, h in t.history.items()},
+        "history": {
+            str(u): [
+                [codes[i], int(n), round(float(last), 5), int(q)] for i, n, last, q in zip(h.items, h.n, h.last, h.qty)
+            ]
+            for u, h in t.history.items()
+        },
     }
 
 
-def train_recs_light(until: str | None = None, rc: RankerConfig = RankerConfig(), sc: SourceConfig = SourceConfig(),
-                     register: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+def train_recs_light(
+    until: str | None = None,
+    rc: RankerConfig = RankerConfig(),
+    sc: SourceConfig = SourceConfig(),
+    register: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     files = source_files()
     inter = data.load(files)
     t_until = _until(inter, until)
@@ -99,11 +139,18 @@ def train_recs_light(until: str | None = None, rc: RankerConfig = RankerConfig()
     allx = np.concatenate([l.x for l in lists])
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        meta = save_ranker(model, tmp, rc, sc, allx[np.linspace(0, len(allx) - 1, num=min(2000, len(allx))).astype(int)])
+        meta = save_ranker(
+            model, tmp, rc, sc, allx[np.linspace(0, len(allx) - 1, num=min(2000, len(allx))).astype(int)]
+        )
         tables = fit_tables(inter, t_until, sc)
         (tmp / "tables.json").write_text(json.dumps(tables_json(tables, inter.catalogue.codes)) + "\n")
-        meta.update({"train_until": data.date_of(t_until - 1), "training_lists": len(lists),
-                     "seconds": round(time.time() - t0, 1)})
+        meta.update(
+            {
+                "train_until": data.date_of(t_until - 1),
+                "training_lists": len(lists),
+                "seconds": round(time.time() - t0, 1),
+            }
+        )
         if not register:
             return meta
         version = registry.register("recs-light", tmp, meta, data_hash=data.data_hash(files), code_hash=code_hash())
@@ -111,20 +158,30 @@ def train_recs_light(until: str | None = None, rc: RankerConfig = RankerConfig()
     return {"version": version, **meta}
 
 
-def train_recs_heavy(until: str | None = None, qc: SeqConfig = SeqConfig(), rc: RankerConfig = RankerConfig(),
-                     sc: SourceConfig = SourceConfig(), register: bool = True,
-                     log: Callable[[str], None] = print) -> dict[str, Any]:
+def train_recs_heavy(
+    until: str | None = None,
+    qc: SeqConfig = SeqConfig(),
+    rc: RankerConfig = RankerConfig(),
+    sc: SourceConfig = SourceConfig(),
+    register: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     files = source_files()
     inter = data.load(files)
     t_until = _until(inter, until)
     t0 = time.time()
     lists = training_lists(inter.before(t_until), t_until, rc, sc, progress=log)
-    ranker = fit_ranker(lists, rc)   # deterministic: the same ranker train_recs_light registers for this data
+    ranker = fit_ranker(lists, rc)  # deterministic: the same ranker train_recs_light registers for this data
     model = train_seq(inter, t_until, qc, ranked_lists(lists, rc, ranker), progress=log)
-    meta = {"task": "recommend", "model": "seqrec-transformer", "config": qc.to_dict(),
-            "cascade": "final = light + heavy over the light top M (heavy is trained as the light ranker's residual)",
-            "train_until": data.date_of(t_until - 1), "seconds": round(time.time() - t0, 1),
-            "api": "SeqRecModel.load(dir).score(sequence=[(StockCode, days)], candidates=[StockCode], now=days)"}
+    meta = {
+        "task": "recommend",
+        "model": "seqrec-transformer",
+        "config": qc.to_dict(),
+        "cascade": "final = light + heavy over the light top M (heavy is trained as the light ranker's residual)",
+        "train_until": data.date_of(t_until - 1),
+        "seconds": round(time.time() - t0, 1),
+        "api": "SeqRecModel.load(dir).score(sequence=[(StockCode, days)], candidates=[StockCode], now=days)",
+    }
     with tempfile.TemporaryDirectory() as d:
         model.save(Path(d), {"train_until": meta["train_until"]})
         if not register:
