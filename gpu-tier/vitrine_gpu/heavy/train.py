@@ -20,6 +20,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -31,12 +32,13 @@ from torch import nn
 
 from .. import paths
 from .model import (
-    WEIGHTS_SOURCE, CrossEncoder, build_heavy, encode_texts, format_document, forward_texts, save_heavy,
+    BACKBONES, BGE_SMALL, MINILM, CrossEncoder, build_heavy, encode_texts, format_document, forward_texts, save_heavy,
 )
 
 
 @dataclass(frozen=True)
 class HeavyConfig:
+    backbone: str = MINILM  # a key of heavy.model.BACKBONES
     num_layers: int = 6
     num_cross_layers: int = 1
     max_query_tokens: int = 16
@@ -60,18 +62,33 @@ class HeavyConfig:
 
     @classmethod
     def reduced(cls) -> "HeavyConfig":
-        """CI config: same trunk + token budgets as the full one (so the trunk cache is shared), 1 epoch over
-        16-product samples of each pool."""
+        """CI config: the all-MiniLM-L6-v2 trunk (the small/fast option), 1 epoch over 16-product samples of each
+        pool."""
         return cls(epochs=1, max_list=16)
 
     @classmethod
-    def auto(cls, reduced: bool = False) -> "HeavyConfig":
-        """The configuration for the machine: on CUDA the whole cross-encoder is fine-tuned (trunk unfrozen, whole
-        pools, more epochs); on CPU the frozen-trunk default (or ``reduced``)."""
+    def for_backbone(cls, backbone: str, **kw: Any) -> "HeavyConfig":
+        """Trunk depth and token budgets per backbone: MiniLM 6 layers, 16/64 query/product tokens; bge-small its
+        12 layers, 32/96 (its query prefix takes ~11 of the 32)."""
+        if backbone not in BACKBONES:
+            raise ValueError(f"unknown heavy backbone {backbone!r}: one of {sorted(BACKBONES)}")
+        if backbone == BGE_SMALL:
+            return cls(backbone=backbone, num_layers=12, max_query_tokens=32, max_doc_tokens=96, **kw)
+        return cls(backbone=backbone, **kw)
+
+    @classmethod
+    def auto(cls, reduced: bool = False, backbone: str | None = None) -> "HeavyConfig":
+        """The configuration for the machine and size: ``reduced`` (CI, the synthetic catalogue's tests) keeps
+        all-MiniLM-L6-v2; the full configuration uses the cross-validation winner, bge-small-en-v1.5 (override with
+        ``backbone`` or the env var VITRINE_HEAVY_BACKBONE). On CUDA the whole cross-encoder is fine-tuned (trunk
+        unfrozen, whole pools, more epochs); on CPU the frozen-trunk PreTTR training."""
+        bb = backbone or os.environ.get("VITRINE_HEAVY_BACKBONE") or (MINILM if reduced else BGE_SMALL)
         if torch.cuda.is_available():
-            return cls(freeze_trunk=False, device="cuda", epochs=1 if reduced else 4, max_list=16 if reduced else 64,
-                       lr=5e-5, queries_per_step=8)
-        return cls.reduced() if reduced else cls()
+            return cls.for_backbone(bb, freeze_trunk=False, device="cuda", epochs=1 if reduced else 4,
+                                    max_list=16 if reduced else 64, lr=5e-5, queries_per_step=8)
+        if reduced and bb == MINILM:
+            return cls.reduced()
+        return cls.for_backbone(bb, epochs=1, max_list=16) if reduced else cls.for_backbone(bb)
 
 
 @dataclass
@@ -105,13 +122,13 @@ class TrunkCache:
         self.texts_encoded = 0
 
     @torch.inference_mode()
-    def _encode(self, texts: list[str], max_tokens: int, store: dict[str, torch.Tensor]) -> None:
+    def _encode(self, texts: list[str], max_tokens: int, store: dict[str, torch.Tensor], prefix: str = "") -> None:
         todo = sorted({t for t in texts if t not in store}, key=len)
         t0 = time.perf_counter()
         self.model.eval()
         for i in range(0, len(todo), self.batch):
             chunk = todo[i : i + self.batch]
-            ids, mask = encode_texts(self.tokenizer, chunk, max_tokens)
+            ids, mask = encode_texts(self.tokenizer, [prefix + t for t in chunk], max_tokens)
             states = self.model.trunk(ids, mask)
             lens = mask.sum(1).tolist()
             for t, s, n in zip(chunk, states, lens):
@@ -120,12 +137,13 @@ class TrunkCache:
         self.texts_encoded += len(todo)
 
     def add_pools(self, pools: Sequence[TextPool]) -> None:
-        self._encode([p.query for p in pools], self.max_q, self.q)
+        self._encode([p.query for p in pools], self.max_q, self.q, self.model.query_prefix)
         self._encode([d for p in pools for d in p.docs], self.max_d, self.d)
 
     def key(self) -> str:
         """Identifies the trunk (weights) and the token budgets: a saved cache is only reused for the same ones."""
-        h = hashlib.sha256(f"{self.max_q}/{self.max_d}".encode())
+        prefix = self.model.query_prefix
+        h = hashlib.sha256((f"{self.max_q}/{self.max_d}" + (f"/{prefix}" if prefix else "")).encode())
         for name, t in sorted(self.model.encoder.state_dict().items()):
             h.update(name.encode())
             h.update(t.detach().float().sum().item().hex().encode())
@@ -313,7 +331,7 @@ def train_heavy(train_query_ids: Sequence[str] | None = None, config: HeavyConfi
         pools, _ = load_pools()
     qids = list(pools) if train_query_ids is None else [q for q in train_query_ids if q in pools]
     base, tokenizer, arch = build_heavy(config.num_layers, config.num_cross_layers, config.max_query_tokens,
-                                        config.max_doc_tokens, seed=config.seed)
+                                        config.max_doc_tokens, seed=config.seed, backbone=config.backbone)
     t0 = time.perf_counter()
     chosen = [pools[q] for q in qids]
     cache = shared_trunk_cache(base, tokenizer, config, chosen) if config.freeze_trunk else None
@@ -360,14 +378,19 @@ def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
             metrics = {}
     d = train_heavy(None, config, pools=pools)
     cfg = json.loads((d / "heavy_config.json").read_text())
+    weights: dict[str, Any] = dict(BACKBONES[config.backbone].weights_source)
+    if config.backbone == BGE_SMALL:
+        from ..pretrained import read_provenance
+
+        weights["provenance"] = read_provenance(BGE_SMALL)
     extra = {
-        "backbone": WEIGHTS_SOURCE["backbone"],
+        "backbone": weights["backbone"],
         "max_tokens": cfg["max_tokens"],
         "max_query_tokens": cfg["max_query_tokens"],
         "max_doc_tokens": cfg["max_doc_tokens"],
         "num_layers": cfg["num_layers"],
         "num_cross_layers": cfg["num_cross_layers"],
-        "weights": WEIGHTS_SOURCE,
+        "weights": weights,
         "training": cfg["extra"],
         "reduced": reduced,
         "metrics": metrics,
