@@ -14,8 +14,8 @@ are trained on the training queries only; the held-out queries' judged pools are
   light + heavy on the other 75%).
 
 Other heavy candidates (``EvalConfig.candidates``; the full configuration compares bge-small-en-v1.5 zero-shot,
-i.e. the cosine of its CLS embeddings, and the all-MiniLM-L6-v2 PreTTR model against the primary bge-small PreTTR
-model) are evaluated on the same folds as ``heavy[<name>]`` and ``cascade+blend[<name>]`` (blend weight chosen the
+i.e. the cosine of its CLS embeddings, against the primary bge-small PreTTR model; ``--with-minilm`` adds the
+all-MiniLM-L6-v2 PreTTR model) are evaluated on the same folds as ``heavy[<name>]`` and ``cascade+blend[<name>]`` (blend weight chosen the
 same way); candidates with the same trunk and token budgets share one trunk cache. The wall time of each candidate
 (trunk encoding + training + scoring) is reported.
 
@@ -68,10 +68,12 @@ def full_candidates() -> tuple[HeavyCandidate, ...]:
     bge = HeavyConfig.auto()
     if bge.backbone != BGE_SMALL:
         bge = HeavyConfig.for_backbone(BGE_SMALL)
-    return (
-        HeavyCandidate("bge-zeroshot", bge, trained=False),
-        HeavyCandidate("minilm-prettr", HeavyConfig.for_backbone(MINILM)),
-    )
+    return (HeavyCandidate("bge-zeroshot", bge, trained=False),)
+
+
+def minilm_candidate() -> HeavyCandidate:
+    """The previous served model (all-MiniLM-L6-v2 PreTTR) as a candidate (``--with-minilm``)."""
+    return HeavyCandidate("minilm-prettr", HeavyConfig.for_backbone(MINILM))
 
 
 @dataclass
@@ -175,6 +177,18 @@ class _HeavyRunner:
     def scores(self, model: Any, q: str) -> np.ndarray:
         return np.asarray(score_pool(model, self.cache, self.pools[q], tokenizer=self.tokenizer, config=self.hc))
 
+    @torch.inference_mode()
+    def zero_shot_scores(self, q: str) -> np.ndarray:
+        """The untrained model's ranking without running its joint layers (their MLP output starts at zero):
+        cosine of the backbone's pooled query / product embeddings."""
+        if self.cache is None:
+            return self.scores(self.base, q)
+        pool = self.pools[q]
+        qs, qm, ds, dm = self.cache.batch_states(pool.query, pool.docs)
+        cos = torch.nn.functional.cosine_similarity(self.base._pool(qs.float(), qm), self.base._pool(ds.float(), dm),
+                                                    dim=-1, eps=1e-6)
+        return cos.double().numpy()
+
 
 def run_evaluation(config: EvalConfig | None = None, data: LightData | None = None,
                    out_dir: Path | None = None) -> dict[str, Any]:
@@ -240,16 +254,19 @@ def run_evaluation(config: EvalConfig | None = None, data: LightData | None = No
             heavy = runner.fit(train) if c.trained else runner.base
             t_heavy = time.perf_counter() - t1
             # blend weight: chosen on the fold's training queries only
+            def score(model: Any, q: str) -> np.ndarray:
+                return runner.scores(model, q) if c.trained else runner.zero_shot_scores(q)
+
             if inner is not None:
                 i_heavy = runner.fit(inner[0]) if c.trained else runner.base
-                hs_val = {q: runner.scores(i_heavy, q) for q in inner[1]}
+                hs_val = {q: score(i_heavy, q) for q in inner[1]}
                 del i_heavy
             else:
-                hs_val = {q: runner.scores(heavy, q) for q in train}
+                hs_val = {q: score(heavy, q) for q in train}
             blend_w, blend_table = _choose_blend(ls_val, hs_val, pools, config.top_m)
             for q in fold:
                 g = pools[q].gains
-                ls, hs = ls_test[q], runner.scores(heavy, q)
+                ls, hs = ls_test[q], score(heavy, q)
                 scores = {"heavy": hs, "cascade+blend": cascade_scores(ls, hs, config.top_m, blend_w)}
                 if not suffix:
                     scores["cascade"] = cascade_scores(ls, hs, config.top_m)
@@ -380,8 +397,12 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description="grouped k-fold CV of random/BM25/light/heavy/cascade")
     ap.add_argument("--reduced", action="store_true")
+    ap.add_argument("--with-minilm", action="store_true", help="also evaluate the all-MiniLM-L6-v2 PreTTR candidate")
     a = ap.parse_args(argv)
-    report = run_evaluation(EvalConfig.reduced_config() if a.reduced else EvalConfig())
+    config = EvalConfig.reduced_config() if a.reduced else EvalConfig()
+    if a.with_minilm:
+        config.candidates = (*config.candidates, minilm_candidate())
+    report = run_evaluation(config)
     print(to_markdown(report))
     return 0
 
