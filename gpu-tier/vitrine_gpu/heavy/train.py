@@ -336,11 +336,15 @@ def train_heavy(train_query_ids: Sequence[str] | None = None, config: HeavyConfi
                                         config.max_doc_tokens, seed=config.seed, backbone=config.backbone)
     t0 = time.perf_counter()
     chosen = [pools[q] for q in qids]
-    cache = shared_trunk_cache(base, tokenizer, config, chosen) if config.freeze_trunk else None
-    if cache is not None:
-        _log(f"trunk cache: {cache.texts_encoded} texts in {cache.seconds:.1f}s")
     t1 = time.perf_counter()
-    model = fit_pools(chosen, config, base, cache, log=_log, tokenizer=tokenizer)
+    if config.epochs == 0:  # zero-shot: the untrained model ranks by the backbone's embedding cosine
+        model = base.eval()
+    else:
+        cache = shared_trunk_cache(base, tokenizer, config, chosen) if config.freeze_trunk else None
+        if cache is not None:
+            _log(f"trunk cache: {cache.texts_encoded} texts in {cache.seconds:.1f}s")
+        t1 = time.perf_counter()
+        model = fit_pools(chosen, config, base, cache, log=_log, tokenizer=tokenizer)
     train_s = time.perf_counter() - t1
     pairs = sum(len(p.docs) for p in chosen)
     extra = {
@@ -350,6 +354,7 @@ def train_heavy(train_query_ids: Sequence[str] | None = None, config: HeavyConfi
         "train_seconds": round(time.perf_counter() - t0, 1),
         "cross_train_seconds": round(train_s, 1),
         "loss": "listwise softmax cross-entropy against ESCI gains (E=1, S=0.1, C=0.01, I=0)",
+        "zero_shot": config.epochs == 0,
         "cpu_int8": False,
         **dict(manifest_extra or {}),
     }
@@ -367,10 +372,17 @@ def _code_hash() -> str:
 
 def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
     """Train the heavy model on all judged queries and register it; returns {"version", ...}."""
-    from .. import registry
-
     config = HeavyConfig.auto(reduced)
     pools, source = load_pools()
+    d = train_heavy(None, config, pools=pools)
+    return register_trained(d, reduced, source)
+
+
+def register_trained(d: Path, reduced: bool, source: Mapping[str, Any]) -> dict[str, Any]:
+    """Register a model directory written by ``train_heavy`` with the cross-validation summary (read now, so a CV
+    that finished during training is included), the backbone's weights source and provenance."""
+    from .. import registry
+
     metrics: dict[str, Any] = {}
     report = Path(paths.STATE) / "reports" / ("evaluation-reduced.json" if reduced else "evaluation.json")
     if report.exists():
@@ -378,10 +390,10 @@ def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
             metrics = json.loads(report.read_text()).get("summary", {})
         except (OSError, ValueError):
             metrics = {}
-    d = train_heavy(None, config, pools=pools)
     cfg = json.loads((d / "heavy_config.json").read_text())
-    weights: dict[str, Any] = dict(BACKBONES[config.backbone].weights_source)
-    if config.backbone == BGE_SMALL:
+    backbone = str(cfg.get("backbone", MINILM))
+    weights: dict[str, Any] = dict(BACKBONES[backbone].weights_source)
+    if backbone == BGE_SMALL:
         from ..pretrained import read_provenance
 
         weights["provenance"] = read_provenance(BGE_SMALL)
