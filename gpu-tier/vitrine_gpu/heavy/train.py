@@ -80,11 +80,13 @@ class HeavyConfig:
 
     @classmethod
     def auto(cls, reduced: bool = False, backbone: str | None = None) -> "HeavyConfig":
-        """The configuration for the machine and size: ``reduced`` (CI, the synthetic catalogue's tests) keeps
-        all-MiniLM-L6-v2; the full configuration uses the cross-validation winner, bge-small-en-v1.5 (override with
-        ``backbone`` or the env var VITRINE_HEAVY_BACKBONE). On CUDA the whole cross-encoder is fine-tuned (trunk
-        unfrozen, whole pools, more epochs); on CPU the frozen-trunk PreTTR training."""
-        bb = backbone or os.environ.get("VITRINE_HEAVY_BACKBONE") or (MINILM if reduced else BGE_SMALL)
+        """The configuration for the machine and size: ``reduced`` (CI) and the synthetic catalogue keep
+        all-MiniLM-L6-v2 (the small/fast option); the full configuration on the ESCI data uses the cross-validation
+        winner, bge-small-en-v1.5 PreTTR (override with ``backbone`` or the env var VITRINE_HEAVY_BACKBONE). On CUDA
+        the whole cross-encoder is fine-tuned (trunk unfrozen, whole pools, more epochs); on CPU the frozen-trunk
+        PreTTR training."""
+        default = MINILM if reduced or paths.esci_dir() is None else BGE_SMALL
+        bb = backbone or os.environ.get("VITRINE_HEAVY_BACKBONE") or default
         if torch.cuda.is_available():
             return cls.for_backbone(bb, freeze_trunk=False, device="cuda", epochs=1 if reduced else 4,
                                     max_list=16 if reduced else 64, lr=5e-5, queries_per_step=8)
