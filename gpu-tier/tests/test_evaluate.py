@@ -60,3 +60,32 @@ def test_reduced_cv_trained_models_beat_bm25_on_held_out_queries(tmp_path: Path)
     assert written["summary"]["cascade"]["ndcg10"] == pytest.approx(s["cascade"]["ndcg10"])
     md = (tmp_path / "evaluation-reduced.md").read_text()
     assert md == to_markdown(report) and "| cascade |" in md and "| bm25 |" in md
+
+
+@pytest.mark.skipif(not _catalog_ready(), reason="run `python -m vitrine_gpu.pipeline prepare` first")
+def test_other_heavy_candidates_are_reported_on_the_same_folds(tmp_path: Path) -> None:
+    from vitrine_gpu.evaluate import HeavyCandidate
+    from vitrine_gpu.heavy.train import HeavyConfig
+    from vitrine_gpu.light.train import LightConfig
+
+    hc = HeavyConfig.reduced()
+    cfg = EvalConfig(
+        folds=2,
+        max_queries=8,
+        heavy=hc,
+        light=LightConfig(epochs=20),
+        reduced=True,
+        candidates=(HeavyCandidate("zs", hc, trained=False),),
+    )
+    report = run_evaluation(cfg, out_dir=tmp_path)
+    s = report["summary"]
+    assert {"heavy[zs]", "cascade+blend[zs]"} <= set(s) and "cascade[zs]" not in s
+    assert all(len(report["per_query"][r]) == report["queries"] == 8 for r in s)
+    assert {"heavy[zs]-bm25", "cascade+blend[zs]-bm25"} <= set(report["diffs_vs_bm25"])
+    assert set(report["candidate_seconds"]) == {"primary", "zs"}
+    assert all("zs" in f["candidates"] and "blend_weight" in f["candidates"]["zs"] for f in report["folds"])
+    # zero-shot = the untrained model's ranking: the primary trained model is a different ranker
+    zs = [report["per_query"]["heavy[zs]"][q]["full"] for q in report["per_query"]["bm25"]]
+    assert all(0.0 <= v <= 1.0 for v in zs)
+    md = to_markdown(report)
+    assert "| heavy[zs] |" in md and "| cascade+blend[zs]-bm25 |" in md and "zs = all-MiniLM-L6-v2 zero-shot" in md

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from vitrine_gpu.heavy import format_document, load_heavy, save_heavy, save_tiny_heavy
-from vitrine_gpu.heavy.model import build_heavy, encode_texts
+from vitrine_gpu.heavy.model import CrossEncoder, build_heavy, encode_texts
 from vitrine_gpu.heavy.train import HeavyConfig, TextPool, TrunkCache, fit_pools, listwise_loss, score_pool
 
 
@@ -162,7 +162,17 @@ def test_auto_config_matches_the_device() -> None:
     if torch.cuda.is_available():
         assert cfg.device == "cuda" and not cfg.freeze_trunk
     else:
-        assert cfg == HeavyConfig() and HeavyConfig.auto(reduced=True) == HeavyConfig.reduced()
+        # full on ESCI: the bge-small PreTTR configuration (the CV winner); reduced / synthetic: the small MiniLM one
+        from vitrine_gpu import paths
+
+        if paths.esci_dir() is not None:
+            assert cfg == HeavyConfig.for_backbone("bge-small-en-v1.5") and cfg.num_layers == 12
+        else:
+            assert cfg == HeavyConfig()
+        assert HeavyConfig.auto(backbone="bge-small-en-v1.5").num_layers == 12
+        assert HeavyConfig.auto(reduced=True) == HeavyConfig.reduced()
+        assert HeavyConfig.reduced().backbone == "all-MiniLM-L6-v2"
+        assert HeavyConfig.auto(backbone="all-MiniLM-L6-v2") == HeavyConfig()
 
 
 def test_registered_heavy_version_loads(tmp_path: Path, tiny_dir: Path) -> None:
@@ -174,3 +184,28 @@ def test_registered_heavy_version_loads(tmp_path: Path, tiny_dir: Path) -> None:
     assert registry.verify("heavy", v, registry=reg) == []
     s = load_heavy(registry.version_dir("heavy", v, registry=reg), "cpu").score_batch(PAIRS[:2])
     assert len(s) == 2
+
+
+def test_cls_pooling_and_query_prefix_survive_save_load_and_match_the_trunk_cache(tmp_path: Path) -> None:
+    """bge-style backbones: CLS pooling in the cosine skip and a query prefix applied by serving and the cache."""
+    torch.manual_seed(0)
+    model, tok, arch = build_heavy(tiny=True, max_query_tokens=16, max_doc_tokens=32)
+    bge_like = CrossEncoder(model.encoder, 1, pooling="cls", query_prefix="search for: ", copy_cross_from_trunk=False)
+    bge_like.load_state_dict(model.state_dict())
+    d = save_heavy(bge_like, tok, tmp_path / "m", {}, arch)
+    cfg = json.loads((d / "heavy_config.json").read_text())
+    assert (cfg["pooling"], cfg["query_prefix"]) == ("cls", "search for: ")
+    scorer = load_heavy(d, "cpu")
+    assert (scorer.model.pooling, scorer.model.query_prefix) == ("cls", "search for: ")
+    p = _toy_pools()[0]
+    served = scorer.score_texts([p.query] * len(p.docs), p.docs)
+    cache = TrunkCache(bge_like, tok, 16, 32)
+    cache.add_pools([p])
+    assert score_pool(bge_like, cache, p) == pytest.approx(served, abs=1e-2)
+    # the prefix and the pooling change the scores (they are really applied)
+    plain = load_heavy(save_heavy(model, tok, tmp_path / "plain", {}, arch), "cpu").score_texts(
+        [p.query] * len(p.docs), p.docs
+    )
+    assert max(abs(a - b) for a, b in zip(served, plain)) > 1e-4
+    with pytest.raises(ValueError):
+        CrossEncoder(model.encoder, 1, pooling="max")

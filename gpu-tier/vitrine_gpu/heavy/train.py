@@ -21,6 +21,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -33,8 +34,10 @@ from torch import nn
 
 from .. import paths
 from .model import (
+    BACKBONES,
+    BGE_SMALL,
+    MINILM,
     NUM_CROSS_LAYERS,
-    WEIGHTS_SOURCE,
     CrossEncoder,
     build_heavy,
     encode_texts,
@@ -46,6 +49,7 @@ from .model import (
 
 @dataclass(frozen=True)
 class HeavyConfig:
+    backbone: str = MINILM  # a key of heavy.model.BACKBONES
     num_layers: int = 6
     num_cross_layers: int = NUM_CROSS_LAYERS
     max_query_tokens: int = 16
@@ -69,16 +73,34 @@ class HeavyConfig:
 
     @classmethod
     def reduced(cls) -> HeavyConfig:
-        """CI config: same trunk + token budgets as the full one (so the trunk cache is shared), 1 epoch over
-        16-product samples of each pool."""
+        """CI config: the all-MiniLM-L6-v2 trunk (the small/fast option), 1 epoch over 16-product samples of each
+        pool."""
         return cls(epochs=1, max_list=16)
 
     @classmethod
-    def auto(cls, reduced: bool = False) -> HeavyConfig:
-        """The configuration for the machine: on CUDA the whole cross-encoder is fine-tuned (trunk unfrozen, whole
-        pools, more epochs); on CPU the frozen-trunk default (or ``reduced``)."""
+    def for_backbone(cls, backbone: str, **kw: Any) -> HeavyConfig:
+        """Trunk depth and token budgets per backbone: MiniLM 6 layers, 16/64 query/product tokens; bge-small its
+        12 layers, 32/64 (its query prefix takes ~11 of the 32; 64 product tokens: 96 costs 1.5x the CPU time of
+        the trunk encoding, too much for the 2-core budget of the CV)."""
+        if backbone not in BACKBONES:
+            raise ValueError(f"unknown heavy backbone {backbone!r}: one of {sorted(BACKBONES)}")
+        if backbone == BGE_SMALL:
+            kw = {"num_layers": 12, "max_query_tokens": 32, "max_doc_tokens": 64, **kw}
+            return cls(backbone=backbone, **kw)
+        return cls(backbone=backbone, **kw)
+
+    @classmethod
+    def auto(cls, reduced: bool = False, backbone: str | None = None) -> HeavyConfig:
+        """The configuration for the machine and size: ``reduced`` (CI) and the synthetic catalogue keep
+        all-MiniLM-L6-v2 (the small/fast option); the full configuration on the ESCI data uses the cross-validation
+        winner, bge-small-en-v1.5 PreTTR (override with ``backbone`` or the env var VITRINE_HEAVY_BACKBONE). On CUDA
+        the whole cross-encoder is fine-tuned (trunk unfrozen, whole pools, more epochs); on CPU the frozen-trunk
+        PreTTR training."""
+        default = MINILM if reduced or paths.esci_dir() is None else BGE_SMALL
+        bb = backbone or os.environ.get("VITRINE_HEAVY_BACKBONE") or default
         if torch.cuda.is_available():
-            return cls(
+            return cls.for_backbone(
+                bb,
                 freeze_trunk=False,
                 device="cuda",
                 epochs=1 if reduced else 4,
@@ -86,7 +108,9 @@ class HeavyConfig:
                 lr=5e-5,
                 queries_per_step=8,
             )
-        return cls.reduced() if reduced else cls()
+        if reduced and bb == MINILM:
+            return cls.reduced()
+        return cls.for_backbone(bb, epochs=1, max_list=16) if reduced else cls.for_backbone(bb)
 
 
 @dataclass
@@ -121,13 +145,13 @@ class TrunkCache:
         self.texts_encoded = 0
 
     @torch.inference_mode()
-    def _encode(self, texts: list[str], max_tokens: int, store: dict[str, torch.Tensor]) -> None:
+    def _encode(self, texts: list[str], max_tokens: int, store: dict[str, torch.Tensor], prefix: str = "") -> None:
         todo = sorted({t for t in texts if t not in store}, key=len)
         t0 = time.perf_counter()
         self.model.eval()
         for i in range(0, len(todo), self.batch):
             chunk = todo[i : i + self.batch]
-            ids, mask = encode_texts(self.tokenizer, chunk, max_tokens)
+            ids, mask = encode_texts(self.tokenizer, [prefix + t for t in chunk], max_tokens)
             states = self.model.trunk(ids, mask)
             lens = mask.sum(1).tolist()
             for t, s, n in zip(chunk, states, lens):
@@ -136,12 +160,13 @@ class TrunkCache:
         self.texts_encoded += len(todo)
 
     def add_pools(self, pools: Sequence[TextPool]) -> None:
-        self._encode([p.query for p in pools], self.max_q, self.q)
+        self._encode([p.query for p in pools], self.max_q, self.q, self.model.query_prefix)
         self._encode([d for p in pools for d in p.docs], self.max_d, self.d)
 
     def key(self) -> str:
         """Identifies the trunk (weights) and the token budgets: a saved cache is only reused for the same ones."""
-        h = hashlib.sha256(f"{self.max_q}/{self.max_d}".encode())
+        prefix = self.model.query_prefix
+        h = hashlib.sha256((f"{self.max_q}/{self.max_d}" + (f"/{prefix}" if prefix else "")).encode())
         for name, t in sorted(self.model.encoder.state_dict().items()):
             h.update(name.encode())
             h.update(t.detach().float().sum().item().hex().encode())
@@ -356,15 +381,24 @@ def train_heavy(
         pools, _ = load_pools()
     qids = list(pools) if train_query_ids is None else [q for q in train_query_ids if q in pools]
     base, tokenizer, arch = build_heavy(
-        config.num_layers, config.num_cross_layers, config.max_query_tokens, config.max_doc_tokens, seed=config.seed
+        config.num_layers,
+        config.num_cross_layers,
+        config.max_query_tokens,
+        config.max_doc_tokens,
+        seed=config.seed,
+        backbone=config.backbone,
     )
     t0 = time.perf_counter()
     chosen = [pools[q] for q in qids]
-    cache = shared_trunk_cache(base, tokenizer, config, chosen) if config.freeze_trunk else None
-    if cache is not None:
-        _log(f"trunk cache: {cache.texts_encoded} texts in {cache.seconds:.1f}s")
     t1 = time.perf_counter()
-    model = fit_pools(chosen, config, base, cache, log=_log, tokenizer=tokenizer)
+    if config.epochs == 0:  # zero-shot: the untrained model ranks by the backbone's embedding cosine
+        model = base.eval()
+    else:
+        cache = shared_trunk_cache(base, tokenizer, config, chosen) if config.freeze_trunk else None
+        if cache is not None:
+            _log(f"trunk cache: {cache.texts_encoded} texts in {cache.seconds:.1f}s")
+        t1 = time.perf_counter()
+        model = fit_pools(chosen, config, base, cache, log=_log, tokenizer=tokenizer)
     train_s = time.perf_counter() - t1
     pairs = sum(len(p.docs) for p in chosen)
     extra = {
@@ -374,6 +408,7 @@ def train_heavy(
         "train_seconds": round(time.perf_counter() - t0, 1),
         "cross_train_seconds": round(train_s, 1),
         "loss": "listwise softmax cross-entropy against ESCI gains (E=1, S=0.1, C=0.01, I=0)",
+        "zero_shot": config.epochs == 0,
         "cpu_int8": False,
         **dict(manifest_extra or {}),
     }
@@ -391,10 +426,17 @@ def _code_hash() -> str:
 
 def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
     """Train the heavy model on all judged queries and register it; returns {"version", ...}."""
-    from .. import registry
-
     config = HeavyConfig.auto(reduced)
     pools, source = load_pools()
+    d = train_heavy(None, config, pools=pools)
+    return register_trained(d, reduced, source)
+
+
+def register_trained(d: Path, reduced: bool, source: Mapping[str, Any]) -> dict[str, Any]:
+    """Register a model directory written by ``train_heavy`` with the cross-validation summary (read now, so a CV
+    that finished during training is included), the backbone's weights source and provenance."""
+    from .. import registry
+
     metrics: dict[str, Any] = {}
     report = Path(paths.STATE) / "reports" / ("evaluation-reduced.json" if reduced else "evaluation.json")
     if report.exists():
@@ -402,16 +444,21 @@ def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
             metrics = json.loads(report.read_text()).get("summary", {})
         except (OSError, ValueError):
             metrics = {}
-    d = train_heavy(None, config, pools=pools)
     cfg = json.loads((d / "heavy_config.json").read_text())
+    backbone = str(cfg.get("backbone", MINILM))
+    weights: dict[str, Any] = dict(BACKBONES[backbone].weights_source)
+    if backbone == BGE_SMALL:
+        from ..pretrained import read_provenance
+
+        weights["provenance"] = read_provenance(BGE_SMALL)
     extra = {
-        "backbone": WEIGHTS_SOURCE["backbone"],
+        "backbone": weights["backbone"],
         "max_tokens": cfg["max_tokens"],
         "max_query_tokens": cfg["max_query_tokens"],
         "max_doc_tokens": cfg["max_doc_tokens"],
         "num_layers": cfg["num_layers"],
         "num_cross_layers": cfg["num_cross_layers"],
-        "weights": WEIGHTS_SOURCE,
+        "weights": weights,
         "training": cfg["extra"],
         "reduced": reduced,
         "metrics": metrics,
