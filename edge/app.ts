@@ -1,12 +1,13 @@
 /**
- * The Hono app, read top-down: request id, Server-Timing, error handling, then the public routes, then the
- * admin surface. Each route module is small and owns one concern; mount each with one line.
+ * The Hono app, read top-down: request id, Server-Timing, error handling, CORS for the public API, then the public
+ * routes, then the admin surface. Each route module is small and owns one concern; mount each with one line.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "./env";
 import { onError } from "./middleware/errors";
 import { requestId } from "./middleware/request-id";
 import { serverTiming } from "./middleware/timing";
+import { storefrontCors } from "./middleware/cors";
 import { health } from "./routes/health";
 import { search } from "./routes/search";
 import { events } from "./routes/events";
@@ -19,6 +20,7 @@ export const app = new Hono<AppEnv>();
 app.use(requestId);
 app.use(serverTiming);
 app.onError(onError);
+app.use("/v1/*", storefrontCors); // storefront origins only; never on /admin or /dashboard
 
 app.route("/", health);
 app.route("/v1", search);

@@ -29,6 +29,7 @@ export default defineConfig(async () => {
             AWS_SECRET_ACCESS_KEY: "test-secret-key",
             ADMIN_TOKEN: "test-admin-token",
             DRILL_SECRET: "test-drill-secret",
+            ALLOWED_ORIGINS: "https://shop.example.com, http://localhost:3000",
           },
         },
       }),
