@@ -63,8 +63,9 @@ const VARS = {
   DRILL_SCENARIOS: text("all"),
   DRILL_RTO_MS: real(10_000, between(1_000, 60_000)),
   DRILL_PROBE_QUERY: text(""),
-  // HTTP surface: CORS origins (comma list of exact origins, "" = none)
+  // HTTP surface: CORS origins (comma list of exact origins, "" = none), request body cap
   ALLOWED_ORIGINS: text(""),
+  MAX_BODY_BYTES: int(524_288, between(1_024, 10_485_760)),
 } satisfies Record<string, NumberVar | TextVar>;
 
 type VarName = keyof typeof VARS;
@@ -175,6 +176,8 @@ export interface DrillSettings {
 export interface HttpConfig {
   /** storefront origins allowed to call /v1/* from a browser (exact `scheme://host[:port]`, no trailing slash) */
   allowedOrigins: string[];
+  /** larger request bodies are refused with 413 */
+  maxBodyBytes: number;
 }
 
 export interface EdgeConfig {
@@ -212,7 +215,7 @@ function originList(raw: string): string[] {
 function build(env: Bindings): EdgeConfig {
   const v = parseVars(env);
   return {
-    http: { allowedOrigins: originList(v.ALLOWED_ORIGINS) },
+    http: { allowedOrigins: originList(v.ALLOWED_ORIGINS), maxBodyBytes: v.MAX_BODY_BYTES },
     search: { retrievalN: v.RETRIEVAL_N, lightTopM: v.LIGHT_TOP_M, gpuDeadlineMs: v.GPU_DEADLINE_MS },
     cache: { ttlS: v.CACHE_TTL_S, degradedTtlS: v.DEGRADED_CACHE_TTL_S },
     experiments: { configTtlMs: v.CONFIG_TTL_S * 1000 },

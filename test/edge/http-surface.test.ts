@@ -57,10 +57,73 @@ describe("CORS", () => {
       const pre = await preflight(path, SHOP, "POST");
       expect(pre.headers.get("access-control-allow-origin"), path).toBeNull();
       expect(pre.headers.get("access-control-allow-methods"), path).toBeNull();
-      expect(pre.ok, path).toBe(false); // 401 (admin auth first) or 405: a preflight never succeeds here
+      expect(pre.status, path).toBe(path.startsWith("/admin") ? 401 : 405); // admin auth comes first
     }
     const admin = await call("/admin/alerts", { headers: { Origin: SHOP, Authorization: "Bearer test-admin-token" } });
     expect(admin.status).toBe(200);
     expect(admin.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
+
+describe("405 for a wrong method, 404 for an unknown path", () => {
+  it.each([
+    ["PUT", "/v1/search?q=belt", "GET, HEAD"],
+    ["DELETE", "/v1/search", "GET, HEAD"],
+    ["POST", "/v1/search", "GET, HEAD"],
+    ["GET", "/v1/rerank", "POST"],
+    ["PATCH", "/v1/events", "POST"],
+    ["GET", "/v1/events", "POST"],
+    ["POST", "/healthz", "GET, HEAD"],
+    ["GET", "/dashboard/login", "POST"],
+  ])("%s %s → 405 JSON, Allow: %s", async (method, path, allow) => {
+    const res = await call(path, { method, ...(method === "GET" || method === "HEAD" ? {} : { body: "{}", headers: { "content-type": "application/json" } }) });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe(allow);
+    expect(res.headers.get("content-type")).toContain("application/json");
+    const body = await res.json<{ error: string; allowed: string[]; requestId: string }>();
+    expect(body.error).toBe("method_not_allowed");
+    expect(body.allowed.join(", ")).toBe(allow);
+    expect(body.requestId).toBe(res.headers.get("x-request-id"));
+  });
+
+  it("an admin route with a wrong method answers 405 once authenticated (401 before)", async () => {
+    expect((await call("/admin/alerts", { method: "DELETE" })).status).toBe(401);
+    const res = await call("/admin/alerts", { method: "DELETE", headers: { Authorization: "Bearer test-admin-token" } });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("GET, HEAD");
+  });
+
+  it("keeps 404 JSON for unknown paths, whatever the method", async () => {
+    for (const method of ["GET", "PUT", "POST"]) {
+      const res = await call("/v1/nothing-here", { method });
+      expect(res.status).toBe(404);
+      expect((await res.json<{ error: string }>()).error).toBe("not_found");
+      expect(res.headers.get("allow")).toBeNull();
+    }
+  });
+});
+
+describe("request body size", () => {
+  const limit = 524_288; // MAX_BODY_BYTES default (edge/config.ts)
+
+  it("refuses a body above MAX_BODY_BYTES with 413 JSON, by Content-Length", async () => {
+    const body = JSON.stringify({ events: [event], pad: "x".repeat(limit) });
+    const res = await call("/v1/events", { method: "POST", headers: { "content-type": "application/json", Origin: SHOP }, body });
+    expect(res.status).toBe(413);
+    const json = await res.json<{ error: string; limit: number }>();
+    expect(json).toMatchObject({ error: "payload_too_large", limit });
+    expect(res.headers.get("access-control-allow-origin")).toBe(SHOP); // the storefront can read why
+  });
+
+  it("accepts a body under the limit (a full 500-event batch)", async () => {
+    const events = Array.from({ length: 500 }, (_, i) => ({ ...event, position: i, productId: `p${i}` }));
+    const res = await call("/v1/events", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ events }) });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ accepted: 500 });
+  });
+
+  it("limits the admin API and the login form too", async () => {
+    const res = await call("/dashboard/login", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `token=${"x".repeat(limit)}` });
+    expect(res.status).toBe(413);
   });
 });
