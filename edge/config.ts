@@ -63,9 +63,10 @@ const VARS = {
   DRILL_SCENARIOS: text("all"),
   DRILL_RTO_MS: real(10_000, between(1_000, 60_000)),
   DRILL_PROBE_QUERY: text(""),
-  // HTTP surface: CORS origins (comma list of exact origins, "" = none), request body cap
+  // HTTP surface: CORS origins (comma list of exact origins, "" = none), request body cap, rate limits ("off" = none)
   ALLOWED_ORIGINS: text(""),
   MAX_BODY_BYTES: int(524_288, between(1_024, 10_485_760)),
+  RATE_LIMITS: text("on"),
 } satisfies Record<string, NumberVar | TextVar>;
 
 type VarName = keyof typeof VARS;
@@ -178,6 +179,8 @@ export interface HttpConfig {
   allowedOrigins: string[];
   /** larger request bodies are refused with 413 */
   maxBodyBytes: number;
+  /** per-client rate limits (the wrangler.toml [[ratelimits]] bindings) applied; RATE_LIMITS = "off" disables them */
+  rateLimits: boolean;
 }
 
 export interface EdgeConfig {
@@ -215,7 +218,7 @@ function originList(raw: string): string[] {
 function build(env: Bindings): EdgeConfig {
   const v = parseVars(env);
   return {
-    http: { allowedOrigins: originList(v.ALLOWED_ORIGINS), maxBodyBytes: v.MAX_BODY_BYTES },
+    http: { allowedOrigins: originList(v.ALLOWED_ORIGINS), maxBodyBytes: v.MAX_BODY_BYTES, rateLimits: v.RATE_LIMITS !== "off" },
     search: { retrievalN: v.RETRIEVAL_N, lightTopM: v.LIGHT_TOP_M, gpuDeadlineMs: v.GPU_DEADLINE_MS },
     cache: { ttlS: v.CACHE_TTL_S, degradedTtlS: v.DEGRADED_CACHE_TTL_S },
     experiments: { configTtlMs: v.CONFIG_TTL_S * 1000 },
