@@ -45,7 +45,7 @@ export function psi(reference: Sketch, current: Sketch, bins = 10): number {
 
 export interface DriftFigure { kind: string; model: string; psi: number | null; current: number; reference: number }
 
-/** PSI of the last hour against the reference window [now − 25 h, now − 1 h) per (kind, model). */
+/** PSI of the last hour against the reference window [now − 25 h, now − 1 h) per (kind, model), live traffic only. */
 export async function scoreDrift(db: D1Database, now: number, referenceS = 24 * 3600, currentS = 3600): Promise<DriftFigure[]> {
   const curFrom = now - currentS;
   const refFrom = curFrom - referenceS;
@@ -53,7 +53,7 @@ export async function scoreDrift(db: D1Database, now: number, referenceS = 24 * 
   const { results } = await db
     .prepare(
       `SELECT kind, model, bucket, CASE WHEN ts >= ? THEN 'cur' ELSE 'ref' END AS w, SUM(count) AS n
-       FROM metrics_scores WHERE res = 60 AND ts >= ? AND ts < ?
+       FROM metrics_scores WHERE res = 60 AND traffic = 'live' AND ts >= ? AND ts < ?
        GROUP BY kind, model, bucket, w`,
     )
     .bind(curFrom, refFrom, now)

@@ -11,6 +11,7 @@ import { requireAdmin } from "../admin/auth";
 import { flushNow, collectorState } from "../metrics/collector";
 import { config } from "../config";
 import { GROUP_BY, queryRollup } from "../metrics/queries";
+import { TRAFFIC } from "../db/schema-metrics";
 import { listAlerts, silenceAlert } from "../metrics/alerts";
 
 const MAX_POINTS = 1440;
@@ -23,6 +24,8 @@ export const metricsQuerySchema = z
     to: unixSeconds.optional(),
     step: z.coerce.number().int().min(60).max(86_400).refine((s) => s % 60 === 0, "step must be a multiple of 60").default(60),
     groupBy: z.enum(GROUP_BY).optional(),
+    /** live requests or drill probes only; absent = both */
+    traffic: z.enum(TRAFFIC).optional(),
   })
   .transform((q, ctx) => {
     const now = Math.floor(Date.now() / 1000);
@@ -31,7 +34,7 @@ export const metricsQuerySchema = z
     if (from >= to) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["from"], message: "from must be before to" });
     else if ((to - from) / q.step > MAX_POINTS)
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["step"], message: `at most ${MAX_POINTS} points: raise step` });
-    return { from: from - (from % 60), to, step: q.step, groupBy: q.groupBy };
+    return { from: from - (from % 60), to, step: q.step, groupBy: q.groupBy, traffic: q.traffic };
   });
 
 const alertsQuerySchema = z.object({ state: z.enum(["pending", "firing", "resolved"]).optional(), limit: z.coerce.number().int().min(1).max(500).default(100) });
