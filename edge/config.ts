@@ -79,6 +79,10 @@ const VARS = {
   DRILL_SCENARIOS: text("all"),
   DRILL_RTO_MS: real(10_000, between(1_000, 60_000)),
   DRILL_PROBE_QUERY: text(""),
+  // HTTP surface: CORS origins (comma list of exact origins, "" = none), request body cap, rate limits ("off" = none)
+  ALLOWED_ORIGINS: text(""),
+  MAX_BODY_BYTES: int(524_288, between(1_024, 10_485_760)),
+  RATE_LIMITS: text("on"),
 } satisfies Record<string, NumberVar | TextVar>;
 
 type VarName = keyof typeof VARS;
@@ -186,7 +190,17 @@ export interface DrillSettings {
   probeQuery: string;
 }
 
+export interface HttpConfig {
+  /** storefront origins allowed to call /v1/* from a browser (exact `scheme://host[:port]`, no trailing slash) */
+  allowedOrigins: string[];
+  /** larger request bodies are refused with 413 */
+  maxBodyBytes: number;
+  /** per-client rate limits (the wrangler.toml [[ratelimits]] bindings) applied; RATE_LIMITS = "off" disables them */
+  rateLimits: boolean;
+}
+
 export interface EdgeConfig {
+  http: HttpConfig;
   search: SearchConfig;
   cache: CacheConfig;
   experiments: ExperimentsConfig;
@@ -202,9 +216,35 @@ function scenarioList(raw: string): ScenarioId[] {
   return SCENARIOS.filter((s) => wanted.includes(s));
 }
 
+/** A comma list of origins → their normalised forms (no trailing slash); malformed entries are logged and dropped. */
+function originList(raw: string): string[] {
+  const out: string[] = [];
+  for (const entry of raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    try {
+      const u = new URL(entry);
+      if ((u.protocol !== "https:" && u.protocol !== "http:") || u.origin !== entry.replace(/\/$/, ""))
+        throw new Error("not an origin");
+      out.push(u.origin);
+    } catch {
+      console.warn(
+        JSON.stringify({ event: "config_invalid_var", name: "ALLOWED_ORIGINS", value: entry, using: "dropped" }),
+      );
+    }
+  }
+  return out;
+}
+
 function build(env: Bindings): EdgeConfig {
   const v = parseVars(env);
   return {
+    http: {
+      allowedOrigins: originList(v.ALLOWED_ORIGINS),
+      maxBodyBytes: v.MAX_BODY_BYTES,
+      rateLimits: v.RATE_LIMITS !== "off",
+    },
     search: { retrievalN: v.RETRIEVAL_N, lightTopM: v.LIGHT_TOP_M, gpuDeadlineMs: v.GPU_DEADLINE_MS },
     cache: { ttlS: v.CACHE_TTL_S, degradedTtlS: v.DEGRADED_CACHE_TTL_S },
     experiments: { configTtlMs: v.CONFIG_TTL_S * 1000 },

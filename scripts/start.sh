@@ -9,6 +9,8 @@ GPU_PORT=${VITRINE_GPU_PORT:-8080}
 EDGE_PORT=${VITRINE_EDGE_PORT:-8787}
 # The 150 ms production deadline assumes a GPU endpoint; the local gpu-tier runs the same model on CPU.
 LOCAL_DEADLINE_MS=${VITRINE_LOCAL_DEADLINE_MS:-}
+# Storefront origins allowed to call /v1/* from a browser (CORS); a local storefront dev server by default.
+ALLOWED_ORIGINS=${VITRINE_ALLOWED_ORIGINS:-http://localhost:3000}
 
 ensure_node_deps
 ensure_venv
@@ -45,6 +47,7 @@ setsid npx wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --log-level warn --sh
   --var "GPU_ENDPOINT_URL:http://127.0.0.1:$GPU_PORT" \
   --var "GPU_SECONDARY_ENDPOINT_URL:http://127.0.0.1:$GPU_PORT" \
   --var "GPU_DEADLINE_MS:$LOCAL_DEADLINE_MS" --var "SLO_LATENCY_THRESHOLD_MS:$LOCAL_SLO_MS" \
+  --var "ALLOWED_ORIGINS:$ALLOWED_ORIGINS" \
   > "$STATE/logs/edge.log" 2>&1 &
 edge_pid=$!
 pids+=($edge_pid)

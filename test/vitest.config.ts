@@ -3,7 +3,8 @@
  * and module rules; the D1 migrations are read here (Node side) and applied in test/setup-d1.ts (workerd side).
  * GPU_ENDPOINT_URL points at a closed loopback port (discard, 9) so the GPU tier is unreachable and the degraded
  * path is what the unit tests see; VITRINE_TEST_GPU_URL overrides it for a manual check against a running gpu-tier
- * (the degraded-path assertions then fail by design; the happy path is tested in test/integration/).
+ * (the degraded-path assertions then fail by design; the happy path is tested in test/integration/). The rate
+ * limiters keep wrangler.toml's bindings and periods; the API budget is lowered to 100 per 10 s per client here.
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,6 +30,12 @@ export default defineConfig(async () => {
             AWS_SECRET_ACCESS_KEY: "test-secret-key",
             ADMIN_TOKEN: "test-admin-token",
             DRILL_SECRET: "test-drill-secret",
+            ALLOWED_ORIGINS: "https://shop.example.com, http://localhost:3000",
+          },
+          // the real rate-limiting bindings of wrangler.toml, with a small API budget so a test can exhaust it quickly
+          ratelimits: {
+            API_RATE_LIMITER: { simple: { limit: 100, period: 10 } },
+            LOGIN_RATE_LIMITER: { simple: { limit: 10, period: 60 } },
           },
         },
       }),

@@ -9,6 +9,15 @@
 import { sqliteTable, text, integer, real, primaryKey, index } from "drizzle-orm/sqlite-core";
 
 /**
+ * Which traffic a rollup row counts: `live` (real requests) or `drill` (failover-drill probes, edge/drills). Drill
+ * probes are kept in their own series so the SLO burn-rate, anomaly and drift rules read live traffic only — a drill
+ * never pages — while the drill reports and `/admin/metrics?traffic=drill` still see them.
+ */
+export const TRAFFIC = ["live", "drill"] as const;
+export type Traffic = (typeof TRAFFIC)[number];
+const traffic = () => text("traffic", { enum: TRAFFIC }).notNull().default("live");
+
+/**
  * The counters of metrics_requests. Every rollup column that is not part of a table's primary key is an additive
  * counter: the aggregator's zero value, the flush upsert's SET clause, compaction's and the queries' sums are all
  * built from the tables (edge/metrics/rollups.ts), so a new counter is one column here (plus its migration and the
@@ -45,10 +54,11 @@ export const metricsRequests = sqliteTable(
     lightModel: text("light_model").notNull(),
     heavyModel: text("heavy_model").notNull(),
     colo: text("colo").notNull(),
+    traffic: traffic(),
     ...requestCounters,
   },
   (t) => [
-    primaryKey({ columns: [t.res, t.ts, t.route, t.variant, t.lightModel, t.heavyModel, t.colo] }),
+    primaryKey({ columns: [t.res, t.ts, t.route, t.variant, t.lightModel, t.heavyModel, t.colo, t.traffic] }),
     index("metrics_requests_by_time").on(t.res, t.ts),
   ],
 );
@@ -64,13 +74,14 @@ export const metricsLatency = sqliteTable(
     lightModel: text("light_model").notNull(),
     heavyModel: text("heavy_model").notNull(),
     colo: text("colo").notNull(),
+    traffic: traffic(),
     stage: text("stage").notNull(),
     bucket: integer("bucket").notNull(),
     count: integer("count").notNull().default(0),
   },
   (t) => [
     primaryKey({
-      columns: [t.res, t.ts, t.route, t.variant, t.lightModel, t.heavyModel, t.colo, t.stage, t.bucket],
+      columns: [t.res, t.ts, t.route, t.variant, t.lightModel, t.heavyModel, t.colo, t.traffic, t.stage, t.bucket],
     }),
     index("metrics_latency_by_time").on(t.res, t.ts),
   ],
@@ -84,9 +95,10 @@ export const metricsDegraded = sqliteTable(
     ts: integer("ts").notNull(),
     variant: text("variant").notNull(),
     reason: text("reason").notNull(),
+    traffic: traffic(),
     count: integer("count").notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.res, t.ts, t.variant, t.reason] })],
+  (t) => [primaryKey({ columns: [t.res, t.ts, t.variant, t.reason, t.traffic] })],
 );
 
 /** Counted events that are not requests, e.g. GPU circuit-breaker transitions (kind "breaker", name
@@ -111,11 +123,12 @@ export const metricsScores = sqliteTable(
     ts: integer("ts").notNull(),
     kind: text("kind").notNull(),
     model: text("model").notNull(),
+    traffic: traffic(),
     bucket: integer("bucket").notNull(),
     count: integer("count").notNull().default(0),
   },
   (t) => [
-    primaryKey({ columns: [t.res, t.ts, t.kind, t.model, t.bucket] }),
+    primaryKey({ columns: [t.res, t.ts, t.kind, t.model, t.traffic, t.bucket] }),
     index("metrics_scores_by_time").on(t.res, t.ts),
   ],
 );

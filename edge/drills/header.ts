@@ -95,12 +95,15 @@ export async function pruneNonces(db: D1Database, now = Date.now()): Promise<voi
   await db.prepare("DELETE FROM drill_nonces WHERE expires_at < ?1").bind(now).run();
 }
 
-/** Verifies a header value; never throws. */
-export async function verifyDrillHeader(
-  env: Pick<Bindings, "DRILL_SECRET" | "DB">,
+/**
+ * Signature and freshness of a header value, without claiming its nonce (so the request path can still claim it).
+ * The rate limiter (edge/middleware/rate-limit.ts) exempts such requests; only verifyDrillHeader makes a probe.
+ */
+export async function signedDrillHeader(
+  env: Pick<Bindings, "DRILL_SECRET">,
   value: string | null | undefined,
   now = Date.now(),
-): Promise<DrillHeaderCheck> {
+): Promise<{ ok: true; payload: Payload } | Extract<DrillHeaderCheck, { ok: false }>> {
   if (!value) return { ok: false, reason: "absent" };
   if (!env.DRILL_SECRET) return { ok: false, reason: "no_secret" };
   const parts = value.split(".");
@@ -124,6 +127,18 @@ export async function verifyDrillHeader(
   if (!parsed.success) return { ok: false, reason: "malformed" };
   const p = parsed.data;
   if (p.ts > now + FUTURE_SKEW_MS || now - p.ts > DRILL_HEADER_TTL_MS) return { ok: false, reason: "expired" };
+  return { ok: true, payload: p };
+}
+
+/** Verifies a header value (signature, freshness, then claims the nonce once); never throws. */
+export async function verifyDrillHeader(
+  env: Pick<Bindings, "DRILL_SECRET" | "DB">,
+  value: string | null | undefined,
+  now = Date.now(),
+): Promise<DrillHeaderCheck> {
+  const signed = await signedDrillHeader(env, value, now);
+  if (!signed.ok) return signed;
+  const p = signed.payload;
   try {
     if (!(await claimNonce(env.DB, p.nonce, p.ts + DRILL_HEADER_TTL_MS + FUTURE_SKEW_MS))) {
       return { ok: false, reason: "replayed" };

@@ -9,7 +9,7 @@ import type { AppEnv } from "../env";
 import type { ExperimentConfig, Variant } from "./config";
 
 export const UID_COOKIE = "vitrine_uid";
-const UID_FORMAT = /^[A-Za-z0-9-]{8,64}$/;
+export const UID_FORMAT = /^[A-Za-z0-9-]{8,64}$/;
 const ONE_YEAR_S = 365 * 24 * 3600;
 
 const encoder = new TextEncoder();

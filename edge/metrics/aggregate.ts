@@ -12,6 +12,7 @@ import {
   zeroCounters,
 } from "./rollups";
 import { STAGES, type RequestSample, type Stage } from "./types";
+import type { Traffic } from "../db/schema-metrics";
 
 export const MINUTE = 60;
 export const HOUR = 3600;
@@ -22,6 +23,8 @@ export interface SeriesDims {
   lightModel: string;
   heavyModel: string;
   colo: string;
+  /** drill probes (sample.drill) roll up in their own series, never mixed with live traffic */
+  traffic: Traffic;
 }
 
 export type FeedbackType = "impression" | "click" | "add_to_cart" | "purchase";
@@ -46,12 +49,14 @@ export interface DegradedRow {
   ts: number;
   variant: string;
   reason: string;
+  traffic: Traffic;
   count: number;
 }
 export interface ScoreRow {
   ts: number;
   kind: "light" | "heavy";
   model: string;
+  traffic: Traffic;
   bucket: number;
   count: number;
 }
@@ -98,7 +103,10 @@ const SEP = "\u0001";
 export class Aggregator {
   private series = new Map<string, SeriesAgg>();
   private degraded = new Map<string, DegradedRow>();
-  private scores = new Map<string, { ts: number; kind: "light" | "heavy"; model: string; sketch: Sketch }>();
+  private scores = new Map<
+    string,
+    { ts: number; kind: "light" | "heavy"; model: string; traffic: Traffic; sketch: Sketch }
+  >();
   private feedback = new Map<string, FeedbackRow>();
   private events = new Map<string, EventRow>();
   /** Samples + events folded in since the last drain (drives the 500-request flush trigger). */
@@ -112,8 +120,9 @@ export class Aggregator {
       lightModel: sample.lightModel,
       heavyModel: sample.heavyModel,
       colo: sample.colo,
+      traffic: sample.drill ? "drill" : "live",
     };
-    const key = [ts, dims.route, dims.variant, dims.lightModel, dims.heavyModel, dims.colo].join(SEP);
+    const key = [ts, dims.route, dims.variant, dims.lightModel, dims.heavyModel, dims.colo, dims.traffic].join(SEP);
     let s = this.series.get(key);
     if (!s) {
       s = { ts, dims, counters: zeroCounters(REQUEST_COUNTERS), stages: new Map() };
@@ -145,21 +154,28 @@ export class Aggregator {
       sk.add(Math.max(0, v));
     }
     if (sample.degradedReason) {
-      const dk = [ts, dims.variant, sample.degradedReason].join(SEP);
+      const dk = [ts, dims.variant, sample.degradedReason, dims.traffic].join(SEP);
       const d = this.degraded.get(dk);
       if (d) d.count += 1;
-      else this.degraded.set(dk, { ts, variant: dims.variant, reason: sample.degradedReason, count: 1 });
+      else
+        this.degraded.set(dk, {
+          ts,
+          variant: dims.variant,
+          reason: sample.degradedReason,
+          traffic: dims.traffic,
+          count: 1,
+        });
     }
-    if (sample.scores?.light?.length) this.addScores(ts, "light", dims.lightModel, sample.scores.light);
-    if (sample.scores?.heavy?.length) this.addScores(ts, "heavy", dims.heavyModel, sample.scores.heavy);
+    if (sample.scores?.light?.length) this.addScores(ts, "light", dims.lightModel, dims.traffic, sample.scores.light);
+    if (sample.scores?.heavy?.length) this.addScores(ts, "heavy", dims.heavyModel, dims.traffic, sample.scores.heavy);
     this.pending += 1;
   }
 
-  private addScores(ts: number, kind: "light" | "heavy", model: string, values: number[]): void {
-    const key = [ts, kind, model].join(SEP);
+  private addScores(ts: number, kind: "light" | "heavy", model: string, traffic: Traffic, values: number[]): void {
+    const key = [ts, kind, model, traffic].join(SEP);
     let e = this.scores.get(key);
     if (!e) {
-      e = { ts, kind, model, sketch: new Sketch() };
+      e = { ts, kind, model, traffic, sketch: new Sketch() };
       this.scores.set(key, e);
     }
     for (const v of values) e.sketch.add(v);
@@ -219,7 +235,7 @@ export class Aggregator {
     for (const e of this.scores.values()) {
       seen(e.ts);
       for (const [bucket, count] of e.sketch.bins)
-        p.scores.push({ ts: e.ts, kind: e.kind, model: e.model, bucket, count });
+        p.scores.push({ ts: e.ts, kind: e.kind, model: e.model, traffic: e.traffic, bucket, count });
     }
     for (const f of p.feedback) seen(f.ts);
     for (const e of p.events) seen(e.ts);

@@ -30,13 +30,16 @@ export interface Condition {
   labels: Record<string, string>;
 }
 
-/** SLO burn-rate conditions for availability (non-degraded 2xx among non-4xx) and latency (total ≤ threshold). */
+/**
+ * SLO burn-rate conditions for availability (non-degraded 2xx among non-4xx) and latency (total ≤ threshold), over
+ * live traffic only: drill probes (degraded and slow by design) never burn the error budget.
+ */
 export async function sloConditions(db: D1Database, cfg: MetricsConfig, now: number): Promise<Condition[]> {
   const end = now - (now % MINUTE) + MINUTE;
   const avail = new Map<number, SliWindow>();
   const lat = new Map<number, SliWindow>();
   for (const len of windowLengths()) {
-    const c = await windowCell(db, end - len, end, cfg.minuteRetentionS, now);
+    const c = await windowCell(db, end - len, end, cfg.minuteRetentionS, now, "live");
     const valid = c.req.requests - c.req.status4xx;
     avail.set(len, { valid, bad: valid - c.req.good });
     const total = c.stages.get("total");
@@ -68,11 +71,16 @@ export async function sloConditions(db: D1Database, cfg: MetricsConfig, now: num
 
 const ANOMALY_HISTORY_MIN = 60;
 
-/** EWMA z-score conditions on the newest complete minute: degraded rate, 5xx rate, GPU-call p99. */
+/** EWMA z-score conditions on the newest complete minute of live traffic: degraded rate, 5xx rate, GPU-call p99. */
 export async function anomalyConditions(db: D1Database, cfg: MetricsConfig, now: number): Promise<Condition[]> {
   const latestMinute = now - (now % MINUTE) - MINUTE;
   const from = latestMinute - ANOMALY_HISTORY_MIN * MINUTE;
-  const { cells } = await queryCells(db, { from, to: latestMinute + MINUTE, step: MINUTE }, cfg.minuteRetentionS, now);
+  const { cells } = await queryCells(
+    db,
+    { from, to: latestMinute + MINUTE, step: MINUTE, traffic: "live" },
+    cfg.minuteRetentionS,
+    now,
+  );
   const byStep = cells.get("all") ?? new Map();
   const points = Array.from({ length: ANOMALY_HISTORY_MIN + 1 }, (_, b) =>
     toPoint(from + b * MINUTE, MINUTE, byStep.get(b) ?? emptyCell()),

@@ -51,7 +51,7 @@ export interface DriftFigure {
   reference: number;
 }
 
-/** PSI of the last hour against the reference window [now − 25 h, now − 1 h) per (kind, model). */
+/** PSI of the last hour against the reference window [now − 25 h, now − 1 h) per (kind, model), live traffic only. */
 export async function scoreDrift(
   db: D1Database,
   now: number,
@@ -64,7 +64,7 @@ export async function scoreDrift(
   const { results } = await db
     .prepare(
       `SELECT kind, model, bucket, CASE WHEN ts >= ? THEN 'cur' ELSE 'ref' END AS w, SUM(count) AS n
-       FROM metrics_scores WHERE res = 60 AND ts >= ? AND ts < ?
+       FROM metrics_scores WHERE res = 60 AND traffic = 'live' AND ts >= ? AND ts < ?
        GROUP BY kind, model, bucket, w`,
     )
     .bind(curFrom, refFrom, now)

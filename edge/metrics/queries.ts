@@ -1,11 +1,13 @@
 /**
  * Read side of the rollups: time series over [from, to) in `step`-second points, optionally grouped by
- * variant | model | route | colo. Minute rows serve every range inside the minute retention; older ranges read hour
+ * variant | model | route | colo | traffic, optionally of one traffic only (live requests or drill probes; feedback
+ * and breaker events are not split). Minute rows serve every range inside the minute retention; older ranges read hour
  * rows up to the last compacted hour and minute rows after it.
  */
 import { Sketch } from "./sketch";
 import { STAGES, type Stage } from "./types";
 import { HOUR, MINUTE } from "./aggregate";
+import type { Traffic } from "../db/schema-metrics";
 import {
   FEEDBACK_COUNTERS,
   REQUEST_COUNTERS,
@@ -17,7 +19,7 @@ import {
   zeroCounters,
 } from "./rollups";
 
-export const GROUP_BY = ["variant", "model", "route", "colo"] as const;
+export const GROUP_BY = ["variant", "model", "route", "colo", "traffic"] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
 
 export interface Percentiles {
@@ -60,6 +62,8 @@ export interface RollupQuery {
   to: number;
   step: number;
   groupBy?: GroupBy;
+  /** one traffic only: "live" (what the alert rules read) or "drill"; absent = both */
+  traffic?: Traffic;
 }
 
 export interface RollupResult {
@@ -67,6 +71,7 @@ export interface RollupResult {
   to: number;
   step: number;
   groupBy: GroupBy | null;
+  traffic: Traffic | null;
   series: Series[];
   totals: Point;
   degradedReasons: Record<string, number>;
@@ -79,6 +84,7 @@ const REQ_GROUP: Record<GroupBy | "none", string> = {
   model: "light_model || ' / ' || heavy_model",
   route: "route",
   colo: "colo",
+  traffic: "traffic",
   none: "'all'",
 };
 const FEEDBACK_GROUP: Record<GroupBy | "none", string | null> = {
@@ -86,6 +92,7 @@ const FEEDBACK_GROUP: Record<GroupBy | "none", string | null> = {
   model: "model",
   route: null,
   colo: null,
+  traffic: null,
   none: "'all'",
 };
 
@@ -187,17 +194,19 @@ export async function queryCells(
 }> {
   const g = q.groupBy ?? "none";
   const { where, binds } = await sourceFilter(db, q.from, q.to, minuteRetentionS, now);
+  // request, latency and degraded rows carry their traffic; feedback and events do not
+  const trafficWhere = q.traffic ? `${where} AND traffic = '${q.traffic === "drill" ? "drill" : "live"}'` : where;
   const bucketExpr = "((ts - ?) / ?)";
   const reqSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g, ${counterSums(ROLLUPS.requests)}
-    FROM metrics_requests WHERE ${where} GROUP BY b, g`;
+    FROM metrics_requests WHERE ${trafficWhere} GROUP BY b, g`;
   const latSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g, stage, bucket, SUM(count) AS n
-    FROM metrics_latency WHERE ${where} GROUP BY b, g, stage, bucket`;
+    FROM metrics_latency WHERE ${trafficWhere} GROUP BY b, g, stage, bucket`;
   const fg = FEEDBACK_GROUP[g];
   const fbSql = fg
     ? `SELECT ${bucketExpr} AS b, ${fg} AS g, ${counterSums(ROLLUPS.feedback)}
       FROM metrics_feedback WHERE ${where} GROUP BY b, g`
     : null;
-  const degSql = `SELECT reason, SUM(count) AS n FROM metrics_degraded WHERE ${where} GROUP BY reason`;
+  const degSql = `SELECT reason, SUM(count) AS n FROM metrics_degraded WHERE ${trafficWhere} GROUP BY reason`;
   const evSql = `SELECT kind, name, SUM(count) AS n FROM metrics_events WHERE ${where} GROUP BY kind, name`;
   const args = [q.from, q.step, ...binds];
   const stmts = [
@@ -239,15 +248,21 @@ export async function queryCells(
   return { cells, degradedReasons, events };
 }
 
-/** Everything in [from, to) merged into one cell (alert windows). */
+/** Everything of one traffic in [from, to) merged into one cell (alert windows read "live"). */
 export async function windowCell(
   db: D1Database,
   from: number,
   to: number,
   minuteRetentionS: number,
   now: number,
+  traffic?: Traffic,
 ): Promise<Cell> {
-  const { cells } = await queryCells(db, { from, to, step: Math.max(MINUTE, to - from) }, minuteRetentionS, now);
+  const { cells } = await queryCells(
+    db,
+    { from, to, step: Math.max(MINUTE, to - from), ...(traffic ? { traffic } : {}) },
+    minuteRetentionS,
+    now,
+  );
   const total = emptyCell();
   for (const m of cells.values()) for (const c of m.values()) mergeCell(total, c);
   return total;
@@ -281,6 +296,7 @@ export async function queryRollup(
     to: q.to,
     step: q.step,
     groupBy: q.groupBy ?? null,
+    traffic: q.traffic ?? null,
     series,
     totals: toPoint(q.from, q.to - q.from, overall),
     degradedReasons,

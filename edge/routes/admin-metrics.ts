@@ -11,6 +11,7 @@ import { requireAdmin } from "../admin/auth";
 import { flushNow, collectorState } from "../metrics/collector";
 import { config } from "../config";
 import { GROUP_BY, queryRollup } from "../metrics/queries";
+import { TRAFFIC } from "../db/schema-metrics";
 import { listAlerts, silenceAlert } from "../metrics/alerts";
 
 const MAX_POINTS = 1440;
@@ -29,6 +30,8 @@ export const metricsQuerySchema = z
       .refine((s) => s % 60 === 0, "step must be a multiple of 60")
       .default(60),
     groupBy: z.enum(GROUP_BY).optional(),
+    /** live requests or drill probes only; absent = both */
+    traffic: z.enum(TRAFFIC).optional(),
   })
   .transform((q, ctx) => {
     const now = Math.floor(Date.now() / 1000);
@@ -41,7 +44,7 @@ export const metricsQuerySchema = z
         path: ["step"],
         message: `at most ${MAX_POINTS} points: raise step`,
       });
-    return { from: from - (from % 60), to, step: q.step, groupBy: q.groupBy };
+    return { from: from - (from % 60), to, step: q.step, groupBy: q.groupBy, traffic: q.traffic };
   });
 
 const alertsQuerySchema = z.object({

@@ -64,6 +64,8 @@ describe("chaos: primary and secondary GPU endpoints killed and restarted under 
         // every request takes the GPU path (no cached answers)
         CACHE_TTL_S: "0",
         DEGRADED_CACHE_TTL_S: "0",
+        // one client at full speed: this test is about failover, not the per-client rate limit
+        RATE_LIMITS: "off",
       },
     });
     // warm both endpoints (first inference loads kernels)

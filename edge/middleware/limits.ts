@@ -1,0 +1,47 @@
+/**
+ * Request-shape limits, all answered as JSON:
+ *  - a body larger than MAX_BODY_BYTES (edge/config.ts, default 512 KiB) → 413 `payload_too_large` (hono/body-limit:
+ *    Content-Length is checked first, a streamed body is counted as it arrives);
+ *  - a known path with a method it does not serve → 405 `method_not_allowed` with `Allow` (hono/method-not-allowed);
+ *    unknown paths stay 404 `not_found`.
+ */
+import type { Hono, MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { methodNotAllowed } from "hono/method-not-allowed";
+import { config } from "../config";
+import type { AppEnv } from "../env";
+
+export const requestBodyLimit: MiddlewareHandler<AppEnv> = (c, next) => {
+  const maxSize = config(c.env).http.maxBodyBytes;
+  return bodyLimit({
+    maxSize,
+    onError: (c) =>
+      c.json(
+        {
+          error: "payload_too_large",
+          message: `request body exceeds ${maxSize} bytes`,
+          limit: maxSize,
+          requestId: c.get("requestId"),
+        },
+        413,
+      ),
+  })(c, next);
+};
+
+/** 405 JSON with `Allow` for a wrong method on a route of `app`. */
+export function wrongMethod(app: Hono<AppEnv>): MiddlewareHandler<AppEnv> {
+  return methodNotAllowed<AppEnv>({
+    app,
+    onMethodNotAllowed: (c, methods) =>
+      c.json(
+        {
+          error: "method_not_allowed",
+          message: `${c.req.method} is not allowed on ${c.req.path} (allowed: ${methods.join(", ")})`,
+          allowed: methods,
+          requestId: c.get("requestId"),
+        },
+        405,
+        { Allow: methods.join(", ") },
+      ),
+  });
+}
