@@ -69,9 +69,18 @@ ensure_pretrained() {
 }
 
 # Catalog + models: the pipeline caches every step by input hash, so this is quick when nothing changed.
+# The recommendation models (recs-light, recs-heavy) count too: each must be named by current.json and registered.
+recs_models_present() {
+  "$PY" -c 'import json, pathlib, sys
+r = pathlib.Path(sys.argv[1]); c = json.loads((r / "current.json").read_text())
+sys.exit(0 if all((r / k / c.get(k, "-") / "manifest.json").is_file() for k in ("recs-light", "recs-heavy")) else 1)' \
+    "$STATE/registry"
+}
+
 ensure_models() {
   local mode=${1:-full}
-  if [ -f "$STATE/registry/current.json" ] && [ -f "$ROOT/edge/generated/models.js" ] && [ -f "$STATE/catalog/catalog.sql" ]; then
+  if [ -f "$STATE/registry/current.json" ] && [ -f "$ROOT/edge/generated/models.js" ] && [ -f "$STATE/catalog/catalog.sql" ] \
+    && recs_models_present; then
     return 0
   fi
   if [ "$mode" = reduced ]; then
