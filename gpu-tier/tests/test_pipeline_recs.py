@@ -4,6 +4,7 @@ registered versions, current.json, the step cache, and a servable sequence model
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -40,3 +41,27 @@ def test_reduced_recs_steps_register_and_cache(tmp_path: Path, monkeypatch: pyte
     items = [c["id"] for c in catalogue[:5]]
     scores = model.score([(items[0], 15000.0), (items[1], 15010.0)], [*items, "NOT-A-CODE"], now=15020.0)
     assert scores.shape == (6,) and np.isfinite(scores).all()
+
+    # the D1 export: applies on top of the repo's migrations and points recs_current at the version
+    d1 = light["d1"]
+    assert d1["version"] == light["version"] and d1["store"] == "online-retail"
+    db = sqlite3.connect(":memory:")
+    for m in sorted(paths.MIGRATIONS.glob("*.sql")):
+        db.executescript(m.read_text())
+    db.executescript((state / "recs" / "recs.sql").read_text())
+    tables = json.loads((light_dir / "tables.json").read_text())
+    n_hist = sum(len(rows) for rows in tables["history"].values())
+    assert db.execute("SELECT count(*) FROM recs_history WHERE store = 'online-retail'").fetchone()[0] == n_hist
+    assert db.execute("SELECT count(*) FROM recs_item_stats").fetchone()[0] == len(tables["items"])
+    item, nbs = next(iter(tables["copurchase"].items()))
+    got = db.execute(
+        "SELECT neighbour_id, score FROM recs_neighbours WHERE kind = 'copurchase' AND item_id = ? ORDER BY rank",
+        (item,),
+    ).fetchall()
+    assert [list(r) for r in got] == nbs
+    assert (
+        db.execute("SELECT model_version FROM recs_current WHERE store = 'online-retail'").fetchone()[0]
+        == d1["version"]
+    )
+    assert db.execute("SELECT store FROM products LIMIT 0").fetchall() == []  # the column exists (default 'esci')
+    assert {r[0] for r in db.execute("SELECT id FROM stores")} == {"esci", "online-retail"}

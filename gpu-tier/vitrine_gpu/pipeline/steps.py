@@ -351,8 +351,29 @@ def _train_recs(kind: str, force: bool, reduced: bool) -> dict[str, Any]:
     return res
 
 
+RECS_STORE = "online-retail"  # the store the recs tables load into (the synthetic store stands in for it)
+
+
+def export_recs_sql(version: str) -> dict[str, Any]:
+    """`.vitrine/recs/recs.sql` (+ `recs.sql.json`: version, sha256) from the recs-light version's tables.json;
+    rewritten only when the version changed. `scripts/lib.sh load_d1` executes it."""
+    from ..recs.d1 import write_tables_sql
+    from ..recs.train import recs_dir
+
+    out, meta = recs_dir() / "recs.sql", recs_dir() / "recs.sql.json"
+    prev = json.loads(meta.read_text()) if meta.exists() else {}
+    if out.exists() and prev.get("version") == version:
+        return prev
+    sha = write_tables_sql(registry.version_dir("recs-light", version), RECS_STORE, version, out)
+    res = {"version": version, "store": RECS_STORE, "sha256": sha, "bytes": out.stat().st_size}
+    meta.write_text(json.dumps(res) + "\n")
+    log(f"recs: D1 tables of {version} -> {out} ({res['bytes']} bytes)")
+    return res
+
+
 def train_recs_light(force: bool = False, reduced: bool = False) -> dict[str, Any]:
-    return _train_recs("recs-light", force, reduced)
+    res = _train_recs("recs-light", force, reduced)
+    return {**res, "d1": export_recs_sql(res["version"])}
 
 
 def train_recs_heavy(force: bool = False, reduced: bool = False) -> dict[str, Any]:
