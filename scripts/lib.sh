@@ -69,9 +69,18 @@ ensure_pretrained() {
 }
 
 # Catalog + models: the pipeline caches every step by input hash, so this is quick when nothing changed.
+# The recommendation models (recs-light, recs-heavy) count too: each must be named by current.json and registered.
+recs_models_present() {
+  "$PY" -c 'import json, pathlib, sys
+r = pathlib.Path(sys.argv[1]); c = json.loads((r / "current.json").read_text())
+sys.exit(0 if all((r / k / c.get(k, "-") / "manifest.json").is_file() for k in ("recs-light", "recs-heavy")) else 1)' \
+    "$STATE/registry"
+}
+
 ensure_models() {
   local mode=${1:-full}
-  if [ -f "$STATE/registry/current.json" ] && [ -f "$ROOT/edge/generated/models.js" ] && [ -f "$STATE/catalog/catalog.sql" ]; then
+  if [ -f "$STATE/registry/current.json" ] && [ -f "$ROOT/edge/generated/models.js" ] && [ -f "$STATE/catalog/catalog.sql" ] \
+    && recs_models_present; then
     return 0
   fi
   if [ "$mode" = reduced ]; then
@@ -103,6 +112,21 @@ load_d1() {
     mkdir -p "$(dirname "$stamp")" && echo "${want#* }" > "$stamp"
   fi
   npx wrangler d1 execute vitrine --local "${persist[@]}" --file "$STATE/registry/seed.sql" >/dev/null
+  load_recs_d1 "$@"
+}
+
+# The recommendation tables (recs.sql from the pipeline's train-recs-light step) when their sha256 differs from the
+# one stamped after the last load. Usage: load_recs_d1 [persist_dir]
+load_recs_d1() {
+  local persist=(); [ -n "${1:-}" ] && persist=(--persist-to "$1")
+  local stamp="${1:-.wrangler/state}/vitrine-recs.sha256" meta="$STATE/recs/recs.sql.json" want
+  [ -f "$meta" ] || return 0
+  want=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$meta")
+  if [ "$want" != "$(cat "$stamp" 2>/dev/null || true)" ]; then
+    say "loading the recommendation tables into local D1"
+    npx wrangler d1 execute vitrine --local "${persist[@]}" --file "$STATE/recs/recs.sql" >/dev/null
+    mkdir -p "$(dirname "$stamp")" && echo "$want" > "$stamp"
+  fi
 }
 
 wait_http() { # url seconds

@@ -20,6 +20,8 @@ export const products = sqliteTable("products", {
   rating: real("rating"),
   ratingCount: integer("rating_count"),
   isBook: integer("is_book").notNull().default(0),
+  /** the store (stores.id) this product belongs to; rows loaded before migration 0006 are the ESCI catalogue */
+  store: text("store").notNull().default("esci"),
   /**
    * Token columns precomputed by the catalog build (gpu-tier features.token_columns; edge tokenColumns is the twin)
    * so the edge does not tokenise product text per request. *_terms: normalised tokens joined with single spaces —
@@ -67,3 +69,4 @@ export const experimentVariants = sqliteTable(
 
 export * from "./schema-metrics";
 export * from "./schema-drills";
+export * from "./schema-recs";

@@ -115,3 +115,45 @@ def subprocess_env() -> Callable[..., dict[str, str]]:
         return e
 
     return env
+
+
+TINY_RECS_CURRENT = "recs-heavy-20250101000000-0000000c"
+TINY_RECS_OTHER = "recs-heavy-20250102000000-0000000d"
+TINY_RECS_ITEMS = [f"{20000 + k}" for k in range(40)]
+
+
+def write_recs_version(registry: Path, version: str, seed: int) -> Path:
+    """A tiny randomly initialised SeqRec saved with ``SeqRecModel.save`` (the real format), plus its manifest."""
+    import torch
+    from vitrine_gpu.recs.sequence import SeqConfig, SeqRec, SeqRecModel, Vocab
+
+    vdir = registry / "recs-heavy" / version
+    cfg = SeqConfig(d=16, heads=2, layers=1, max_len=12, max_tokens=3, seed=seed)
+    tokens = ["bag", "cup", "heart", "lunch", "red"]
+    vocab = Vocab(TINY_RECS_ITEMS, [[tokens[k % 5], tokens[(k + 2) % 5]] for k in range(len(TINY_RECS_ITEMS))], tokens)
+    torch.manual_seed(seed)
+    net = SeqRec(len(vocab.codes), len(vocab.tokens), vocab.token_matrix(cfg.max_tokens), cfg)
+    SeqRecModel(net, vocab, cfg).save(vdir)
+    files = {p.name: _sha256(p) for p in sorted(vdir.iterdir()) if p.is_file()}
+    manifest = {"version": version, "kind": "recs-heavy", "created": "2025-01-01T00:00:00Z", "files": files}
+    (vdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return vdir
+
+
+@dataclass(frozen=True)
+class RecsRegistry:
+    path: Path
+    heavy: str
+    current: str
+    other: str
+
+
+@pytest.fixture(scope="session")
+def recs_registry(tmp_path_factory: pytest.TempPathFactory) -> RecsRegistry:
+    """A registry with one search heavy version and two recs-heavy versions (current.json names the first)."""
+    reg = tmp_path_factory.mktemp("recs-registry")
+    write_heavy_version(reg, TINY_CURRENT, seed=0)
+    write_recs_version(reg, TINY_RECS_CURRENT, seed=1)
+    write_recs_version(reg, TINY_RECS_OTHER, seed=2)
+    (reg / "current.json").write_text(json.dumps({"heavy": TINY_CURRENT, "recs-heavy": TINY_RECS_CURRENT}))
+    return RecsRegistry(reg, TINY_CURRENT, TINY_RECS_CURRENT, TINY_RECS_OTHER)

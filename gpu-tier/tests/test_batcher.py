@@ -213,15 +213,28 @@ async def test_cancelled_requests_are_not_scored() -> None:
 
 
 async def test_queue_time_is_reported_per_request() -> None:
-    seen: list[tuple[str, float]] = []
-    b = DynamicBatcher(max_batch_size=8, max_delay_ms=1, on_queue_time=lambda m, s: seen.append((m, s)))
+    seen: list[tuple[str, str, float]] = []
+    b = DynamicBatcher(max_batch_size=8, max_delay_ms=1, on_queue_time=lambda t, m, s: seen.append((t, m, s)))
     try:
         await asyncio.wait_for(
             asyncio.gather(*(b.score("m", GatedScorer(), pairs_for(f"q{i}", 2)) for i in range(3))), GUARD_S
         )
     finally:
         await b.close()
-    assert len(seen) == 3 and all(m == "m" and s >= 0 for m, s in seen)
+    assert len(seen) == 3 and all(t == "search" and m == "m" and s >= 0 for t, m, s in seen)
+
+
+async def test_tasks_never_share_a_batch_even_for_the_same_model_name() -> None:
+    records: list[BatchRecord] = []
+    b = DynamicBatcher(max_batch_size=64, max_delay_ms=200, on_batch=records.append)
+    try:
+        search = [b.score("m", GatedScorer(), pairs_for(f"q{i}", 2)) for i in range(3)]
+        recommend = [b.score("m", GatedScorer(), pairs_for(f"u{i}", 3), task="recommend") for i in range(4)]
+        res = await asyncio.wait_for(asyncio.gather(*search, *recommend), GUARD_S)
+    finally:
+        await b.close()
+    assert [len(r.scores) for r in res] == [2] * 3 + [3] * 4
+    assert sorted((r.task, r.requests, r.size) for r in records) == [("recommend", 4, 12), ("search", 3, 6)]
 
 
 def test_invalid_settings_are_rejected() -> None:

@@ -326,7 +326,7 @@ async def test_metrics_exposition(gpu, tiny_registry) -> None:  # type: ignore[n
     assert samples[("vitrine_gpu_requests_total", (("route", "/endpoints/{name}/invocations"), ("status", "200")))] == 1
     assert samples[("vitrine_gpu_requests_total", (("route", "/invocations"), ("status", "400")))] == 1
     assert samples[("vitrine_gpu_errors_total", (("kind", "bad_request"),))] == 1
-    m = (("model", tiny_registry.current),)
+    m = (("model", tiny_registry.current), ("task", "search"))
     assert samples[("vitrine_gpu_batch_size_pairs_count", m)] == 2
     assert samples[("vitrine_gpu_batch_size_pairs_sum", m)] == 2 * len(DOCS)
     assert samples[("vitrine_gpu_queue_seconds_count", m)] == 2

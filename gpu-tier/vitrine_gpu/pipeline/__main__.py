@@ -1,4 +1,8 @@
-"""CLI: python -m vitrine_gpu.pipeline {prepare,train-light,train-heavy,evaluate,export,all} [--reduced] [--force]."""
+"""CLI: python -m vitrine_gpu.pipeline {prepare,train-light,train-heavy,evaluate,export,prepare-recs,train-recs-light,
+train-recs-heavy,all} [--reduced] [--force].
+
+`all` runs the search steps, then the recommendation steps. --reduced trains the recommendation models on the seeded
+synthetic store with a small configuration (vitrine_gpu.recs.train.REDUCED)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,16 @@ import sys
 
 from .steps import STEPS, log
 
-ORDER = ("prepare", "train-light", "train-heavy", "evaluate", "export")
+ORDER = (
+    "prepare",
+    "train-light",
+    "train-heavy",
+    "evaluate",
+    "export",
+    "prepare-recs",
+    "train-recs-light",
+    "train-recs-heavy",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("step", choices=[*ORDER, "all"])
     ap.add_argument("--reduced", action="store_true", help="quick CI configuration (fewer folds / smaller heavy run)")
     ap.add_argument("--force", action="store_true", help="re-run even when the inputs are unchanged")
-    ap.add_argument("--synthetic", action="store_true", help="prepare: use the synthetic catalog even if ESCI is there")
+    ap.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="prepare/prepare-recs: use the synthetic catalog/store even if ../shared has the dataset",
+    )
     ap.add_argument(
         "--skip-evaluate",
         action="store_true",
@@ -30,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in steps:
         log(f"== {s}")
         kwargs = {"force": a.force, "reduced": a.reduced}
-        if s == "prepare":
+        if s in ("prepare", "prepare-recs"):
             kwargs["synthetic"] = a.synthetic
         results[s] = STEPS[s](**kwargs)
     print(json.dumps(results, indent=2, default=str))

@@ -260,10 +260,133 @@ def export(force: bool = False, reduced: bool = False) -> dict[str, Any]:
     return res
 
 
+# ---------------------------------------------------------------- recommendations (vitrine_gpu.recs)
+# Full: the shared Online Retail file (else the seeded synthetic store). --reduced (npm test): always the seeded
+# synthetic store (400 customers, 500 products) with recs.train.REDUCED (1 label window, 4 ranker epochs, a 1-layer
+# d=32 sequence model trained 1 epoch).
+
+
+def _recs_code_hash() -> str:
+    return registry.code_hash("recs", "light", "metrics")
+
+
+def _recs_source() -> dict[str, Any]:
+    from ..recs.train import recs_dir
+
+    p = recs_dir() / "source.json"
+    if not p.exists():
+        raise FileNotFoundError(f"{p} missing: run the prepare-recs step first")
+    return json.loads(p.read_text())
+
+
+def _recs_configs(reduced: bool) -> tuple[Any, Any, Any]:
+    from ..recs.ranker import RankerConfig
+    from ..recs.sequence import SeqConfig
+    from ..recs.sources import SourceConfig
+    from ..recs.train import REDUCED
+
+    if reduced:
+        return REDUCED["ranker"], REDUCED["seq"], REDUCED["sources"]
+    return RankerConfig(), SeqConfig(), SourceConfig()
+
+
+def _set_threads() -> None:
+    import os
+
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("VITRINE_TORCH_THREADS", "1")))  # small ops: 1 thread is fastest
+
+
+def prepare_recs(force: bool = False, reduced: bool = False, synthetic: bool = False) -> dict[str, Any]:
+    from ..recs import data as recs_data
+    from ..recs.train import SYNTHETIC, recs_dir
+    from ..recs.train import prepare_recs as run_prepare
+
+    synthetic_only = synthetic or reduced
+    shared = None if synthetic_only else recs_data.default_transactions()
+    inputs: Any = [_file_digest(shared)] if shared is not None else ["synthetic", SYNTHETIC]
+    h = cache.input_hash("prepare-recs", inputs, _recs_code_hash())
+    out = recs_dir()
+
+    def done(prev: dict[str, Any]) -> bool:
+        return all((out / f).exists() for f in ("catalogue.json", "source.json")) and all(
+            Path(f).exists() for f in prev.get("files", [])
+        )
+
+    def run() -> dict[str, Any]:
+        if shared is None:
+            log("recs: using the seeded synthetic store (Online Retail schema)")
+        src = run_prepare(out, synthetic_only=synthetic_only)
+        log(f"recs: {src['lines']} purchase lines, {src['products']} products, {src['customers']} customers")
+        return src
+
+    return _run_cached("prepare-recs", h, force, done, run)
+
+
+def _train_recs(kind: str, force: bool, reduced: bool) -> dict[str, Any]:
+    from ..recs import train as recs_train
+
+    src = _recs_source()
+    rc, qc, sc = _recs_configs(reduced)
+    configs = [rc.to_dict(), sc.to_dict()] + ([qc.to_dict()] if kind == "recs-heavy" else [])
+    step = kind.replace("recs-", "train-recs-")
+    h = cache.input_hash(step, src["sha256"], _recs_code_hash(), configs)
+
+    def done(prev: dict[str, Any]) -> bool:
+        return (registry.version_dir(kind, prev["version"]) / "manifest.json").exists()
+
+    def run() -> dict[str, Any]:
+        _set_threads()
+        files = [Path(f) for f in src["files"]]
+        if kind == "recs-light":
+            res = recs_train.train_recs_light(rc=rc, sc=sc, log=log, files=files)
+        else:
+            res = recs_train.train_recs_heavy(qc=qc, rc=rc, sc=sc, log=log, files=files)
+        return {k: res[k] for k in ("version", "train_until", "seconds") if k in res}
+
+    res = _run_cached(step, h, force, done, run)
+    if registry.read_current().get(kind) != res["version"]:
+        registry.set_current_version(kind, res["version"])
+    return res
+
+
+RECS_STORE = "online-retail"  # the store the recs tables load into (the synthetic store stands in for it)
+
+
+def export_recs_sql(version: str) -> dict[str, Any]:
+    """`.vitrine/recs/recs.sql` (+ `recs.sql.json`: version, sha256) from the recs-light version's tables.json;
+    rewritten only when the version changed. `scripts/lib.sh load_d1` executes it."""
+    from ..recs.d1 import write_tables_sql
+    from ..recs.train import recs_dir
+
+    out, meta = recs_dir() / "recs.sql", recs_dir() / "recs.sql.json"
+    prev = json.loads(meta.read_text()) if meta.exists() else {}
+    if out.exists() and prev.get("version") == version:
+        return prev
+    sha = write_tables_sql(registry.version_dir("recs-light", version), RECS_STORE, version, out)
+    res = {"version": version, "store": RECS_STORE, "sha256": sha, "bytes": out.stat().st_size}
+    meta.write_text(json.dumps(res) + "\n")
+    log(f"recs: D1 tables of {version} -> {out} ({res['bytes']} bytes)")
+    return res
+
+
+def train_recs_light(force: bool = False, reduced: bool = False) -> dict[str, Any]:
+    res = _train_recs("recs-light", force, reduced)
+    return {**res, "d1": export_recs_sql(res["version"])}
+
+
+def train_recs_heavy(force: bool = False, reduced: bool = False) -> dict[str, Any]:
+    return _train_recs("recs-heavy", force, reduced)
+
+
 STEPS: dict[str, Callable[..., dict[str, Any]]] = {
     "prepare": prepare,
     "train-light": train_light,
     "train-heavy": train_heavy,
     "evaluate": evaluate,
     "export": export,
+    "prepare-recs": prepare_recs,
+    "train-recs-light": train_recs_light,
+    "train-recs-heavy": train_recs_heavy,
 }

@@ -24,12 +24,7 @@ from .evaluate import CascadeConfig, evaluate, train_all
 from .ranker import RankerConfig
 from .sequence import SeqConfig
 from .sources import SourceConfig
-
-REDUCED = {
-    "ranker": RankerConfig(epochs=4, cuts=1),
-    "seq": SeqConfig(d=32, layers=1, epochs=1, cuts_per_user=1),
-    "sources": SourceConfig(mf_iterations=4),
-}
+from .train import REDUCED
 
 
 def _log(msg: str) -> None:

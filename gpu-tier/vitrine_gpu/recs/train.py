@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,22 @@ from .sequence import train as train_seq
 from .sources import SourceConfig, Tables, fit_tables
 
 SYNTHETIC = {"n_customers": 400, "n_products": 500, "seed": 7}
+# The quick configuration (tests, `pipeline --reduced`, `recs eval --reduced`): one label window, fewer epochs, a
+# one-layer d=32 sequence model, 4 ALS iterations.
+REDUCED = {
+    "ranker": RankerConfig(epochs=4, cuts=1),
+    "seq": SeqConfig(d=32, layers=1, epochs=1, cuts_per_user=1),
+    "sources": SourceConfig(mf_iterations=4),
+}
 
 
 def recs_dir() -> Path:
     return paths.STATE / "recs"
 
 
-def source_files(synthetic_ok: bool = True) -> list[Path]:
-    """The shared Online Retail file, else the synthetic one (generated on first use)."""
-    f = data.default_transactions()
+def source_files(synthetic_ok: bool = True, synthetic_only: bool = False) -> list[Path]:
+    """The shared Online Retail file, else (or with ``synthetic_only``) the synthetic one (generated on first use)."""
+    f = None if synthetic_only else data.default_transactions()
     if f is not None:
         return [f]
     if not synthetic_ok:
@@ -52,9 +59,9 @@ def code_hash() -> str:
     return registry.code_hash("recs", "light", "metrics")
 
 
-def prepare_recs(out: Path | None = None) -> dict[str, Any]:
+def prepare_recs(out: Path | None = None, synthetic_only: bool = False) -> dict[str, Any]:
     out = out or recs_dir()
-    files = source_files()
+    files = source_files(synthetic_only=synthetic_only)
     inter = data.load(files)
     cat = inter.catalogue
     out.mkdir(parents=True, exist_ok=True)
@@ -129,8 +136,9 @@ def train_recs_light(
     sc: SourceConfig = SourceConfig(),
     register: bool = True,
     log: Callable[[str], None] = print,
+    files: Sequence[Path] | None = None,
 ) -> dict[str, Any]:
-    files = source_files()
+    files = list(files) if files else source_files()
     inter = data.load(files)
     t_until = _until(inter, until)
     t0 = time.time()
@@ -165,8 +173,9 @@ def train_recs_heavy(
     sc: SourceConfig = SourceConfig(),
     register: bool = True,
     log: Callable[[str], None] = print,
+    files: Sequence[Path] | None = None,
 ) -> dict[str, Any]:
-    files = source_files()
+    files = list(files) if files else source_files()
     inter = data.load(files)
     t_until = _until(inter, until)
     t0 = time.time()

@@ -3,11 +3,16 @@
 
 Routes: GET /ping, POST /invocations, POST /endpoints/{name}/invocations (what the AWS SDK calls when its endpoint
 is pointed at this server), GET /metrics. Every error is JSON {"error", "message"}; bad input is always a 4xx.
+
+Two tasks share the invocation routes, the batcher and the model-store code: a body without `task` (or with
+`"task": "search"`) scores query-document pairs with a `heavy` version; `"task": "recommend"` scores a user's
+candidates with a `recs-heavy` sequence model (`server/recommend.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
@@ -28,6 +33,7 @@ from ..settings import Settings
 from .batcher import BatcherClosed, BatchFailed, DynamicBatcher
 from .model_store import InvalidModelVersion, Loader, ModelLoadError, ModelNotFound, ModelStore, Scorer
 from .prom import CONTENT_TYPE, ServerMetrics
+from .recommend import RecommendRequest, load_recs, request_pairs
 
 log = logging.getLogger("vitrine_gpu.server")
 
@@ -149,10 +155,22 @@ class GpuServer:
             loader=config.loader or make_heavy_loader(self.max_batch_size),
             executor=self.load_executor,
         )
+        self.recs_store = ModelStore(
+            config.registry,
+            "cpu",  # the sequence model is small: its batches run on the CPU next to the GPU's cross-encoder
+            max_loaded=config.max_models,
+            loader=load_recs,
+            executor=self.load_executor,
+            kind="recs-heavy",
+        )
         self.batcher = DynamicBatcher(
             max_batch_size=self.max_batch_size, max_delay_ms=config.max_delay_ms, executor=self.infer_executor
         )
-        self.metrics = ServerMetrics(self.device, self.store.loaded_versions, self.batcher.pending_pairs)
+        self.metrics = ServerMetrics(
+            self.device,
+            lambda: self.store.loaded_versions() + self.recs_store.loaded_versions(),
+            self.batcher.pending_pairs,
+        )
         self.batcher.on_batch = self.metrics.observe_batch
         self.batcher.on_queue_time = self.metrics.observe_queue
 
@@ -161,6 +179,8 @@ class GpuServer:
             self.metrics.refresh_models()
 
         self.store.on_change = _models_changed
+        self.recs_store.on_change = _models_changed
+        self._request_ids = itertools.count()
         self.startup_error: str | None = None
         self.startup_task: asyncio.Task[None] | None = None
 
@@ -173,6 +193,10 @@ class GpuServer:
         except Exception as exc:  # noqa: BLE001 - /ping reports it
             self.startup_error = f"failed to load the default heavy model: {exc}"
             log.exception("startup load failed")
+        try:  # optional: search serving does not wait for it; a recommend request loads on demand and reports errors
+            await self.recs_store.load_defaults()
+        except Exception:  # noqa: BLE001 - logged; requests naming the version get the error
+            log.exception("loading the default recs-heavy model failed")
 
     def ready(self) -> bool:
         d = self.store.default_version
@@ -186,7 +210,7 @@ class GpuServer:
         self.load_executor.shutdown(wait=False, cancel_futures=True)
 
     # -- invocation --------------------------------------------------------------------------------------------
-    def parse(self, request: Request, body: bytes) -> tuple[InvocationRequest, str]:
+    def parse(self, request: Request, body: bytes) -> tuple[InvocationRequest | RecommendRequest, str]:
         ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if ctype and not (ctype == "application/json" or ctype.endswith("+json") or ctype == "*/*"):
             raise ApiError(415, "unsupported_media_type", f"Content-Type must be application/json, got {ctype!r}")
@@ -198,6 +222,20 @@ class GpuServer:
             raise ApiError(400, "bad_request", f"body is not valid JSON: {exc}") from exc
         if not isinstance(obj, dict):
             raise ApiError(400, "bad_request", "body must be a JSON object")
+        task = obj.get("task", "search")
+        if task not in ("search", "recommend"):
+            raise ApiError(400, "bad_request", f"task: must be 'search' or 'recommend', got {task!r}")
+        if task == "recommend":
+            try:
+                rec = RecommendRequest.model_validate(obj)
+            except ValidationError as exc:
+                raise ApiError(400, "bad_request", _validation_message(exc)) from exc
+            version = rec.model or parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES)).get("model")
+            if not version:  # the default: current.json's recs-heavy (resolved again: it may be registered after start)
+                version = self.recs_store.default_version or next(iter(self.recs_store.resolve_defaults()), None)
+            if version is None:
+                raise ApiError(503, "no_model", "no recs-heavy model in the registry (run the train-recs-heavy step)")
+            return rec, version
         try:
             req = InvocationRequest.model_validate(obj)
         except ValidationError as exc:
@@ -223,19 +261,24 @@ class GpuServer:
         if len(body) > self.config.max_body_bytes:
             raise ApiError(413, "payload_too_large", f"body over {self.config.max_body_bytes} bytes")
         req, version = self.parse(request, body)
+        task = "recommend" if isinstance(req, RecommendRequest) else "search"
+        store = self.recs_store if task == "recommend" else self.store
         # A version still loading (e.g. the default right after start) is awaited: loads are shared.
         try:
-            scorer = await self.store.get(version)
+            scorer = await store.get(version)
         except InvalidModelVersion as exc:
             raise ApiError(400, "bad_request", str(exc)) from exc
         except ModelNotFound as exc:
             raise ApiError(404, "model_not_found", str(exc)) from exc
         except ModelLoadError as exc:
             raise ApiError(500, "model_load_failed", str(exc)) from exc
-        pairs = [(req.query, d.model_dump(exclude_none=True)) for d in req.documents]
+        if isinstance(req, RecommendRequest):
+            pairs = request_pairs(f"r{next(self._request_ids)}", req)
+        else:
+            pairs = [(req.query, d.model_dump(exclude_none=True)) for d in req.documents]
         # Race the scoring against the client going away (e.g. the edge's deadline fired): an abandoned request is
         # dropped from the queue instead of spending GPU time on an answer nobody reads.
-        scoring = asyncio.ensure_future(self.batcher.score(version, scorer, pairs))
+        scoring = asyncio.ensure_future(self.batcher.score(version, scorer, pairs, task=task))
         gone = asyncio.ensure_future(_wait_for_disconnect(request))
         try:
             await asyncio.wait({scoring, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -254,7 +297,7 @@ class GpuServer:
         except BatcherClosed as exc:
             raise ApiError(503, "shutting_down", str(exc)) from exc
         total = time.perf_counter() - started
-        self.metrics.request_seconds.labels(version).observe(total)
+        self.metrics.request_seconds.labels(task, version).observe(total)
         headers = {CUSTOM_ATTRIBUTES: f"model={version}"}
         variant = request.headers.get(TARGET_VARIANT)
         if variant:
@@ -262,6 +305,7 @@ class GpuServer:
         return JSONResponse(
             {
                 "model": version,
+                "task": task,
                 "scores": result.scores,
                 "device": self.device,
                 "timing_ms": {
@@ -325,6 +369,7 @@ def create_app(config: Settings | None = None, *, preload: bool = True) -> FastA
         body: dict[str, Any] = {
             "device": server.device,
             "models": server.store.loaded_versions(),
+            "recommend_models": server.recs_store.loaded_versions(),
             "batching": {"max_batch_size": server.max_batch_size, "max_delay_ms": server.config.max_delay_ms},
         }
         if server.ready():

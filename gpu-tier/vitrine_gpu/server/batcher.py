@@ -8,6 +8,9 @@ score per document in its own order. If a batch fails, only the requests with pa
 
 While one batch runs, new requests keep queueing, so under load the next batch forms from everything that arrived
 meanwhile (the usual dynamic-batching behaviour; the delay bound only limits waiting for *more* work when idle).
+
+Queues are keyed by (task, model): a search batch ("search": query-document pairs for the cross-encoder) and a
+recommend batch ("recommend": user-candidate pairs for the sequence model) never share a score_batch call.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class BatchRecord:
     requests: int  # distinct requests with pairs in it
     inference_s: float
     ok: bool
+    task: str = "search"
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ class DynamicBatcher:
         max_delay_ms: float = DEFAULT_MAX_DELAY_MS,
         executor: Executor | None = None,
         on_batch: Callable[[BatchRecord], None] | None = None,
-        on_queue_time: Callable[[str, float], None] | None = None,
+        on_queue_time: Callable[[str, str, float], None] | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
@@ -106,35 +110,36 @@ class DynamicBatcher:
         self._own_executor = executor is None
         # One inference thread by default: a single GPU runs one batch at a time anyway.
         self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="vitrine-infer")
-        self._queues: dict[str, _ModelQueue] = {}
+        self._queues: dict[tuple[str, str], _ModelQueue] = {}
         self._closed = False
         self.on_batch = on_batch
         self.on_queue_time = on_queue_time
 
     # -- public --------------------------------------------------------------------------------------------------
-    def pending_pairs(self, model: str | None = None) -> int:
+    def pending_pairs(self, model: str | None = None, task: str = "search") -> int:
         if model is not None:
-            q = self._queues.get(model)
+            q = self._queues.get((task, model))
             return q.pending_pairs if q else 0
         return sum(q.pending_pairs for q in self._queues.values())
 
-    async def score(self, model: str, scorer: Scorer, pairs: list[Pair]) -> ScoreResult:
-        """Queue `pairs` for `model` and wait for their scores (same order)."""
+    async def score(self, model: str, scorer: Scorer, pairs: list[Pair], task: str = "search") -> ScoreResult:
+        """Queue `pairs` for `model` (of `task`) and wait for their scores (same order)."""
         if self._closed:
             raise BatcherClosed("server is shutting down")
         if not pairs:
             return ScoreResult(scores=[], queue_s=0.0, inference_s=0.0, batches=0)
         loop = asyncio.get_running_loop()
         req = _Request(pairs=list(pairs), future=loop.create_future(), submitted=time.perf_counter())
-        q = self._queues.get(model)
+        key = (task, model)
+        q = self._queues.get(key)
         if q is None:
-            q = self._queues[model] = _ModelQueue(scorer)
+            q = self._queues[key] = _ModelQueue(scorer)
         q.scorer = scorer  # a reloaded version object replaces the old one for the next batches
         q.segments.append(_Segment(req, 0, len(req.pairs)))
         q.pending_pairs += len(req.pairs)
         q.arrived.set()
         if q.task is None or q.task.done():
-            q.task = loop.create_task(self._run(model, q), name=f"batcher:{model}")
+            q.task = loop.create_task(self._run(task, model, q), name=f"batcher:{task}:{model}")
         return await req.future
 
     async def close(self) -> None:
@@ -153,7 +158,7 @@ class DynamicBatcher:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- worker --------------------------------------------------------------------------------------------------
-    async def _run(self, model: str, q: _ModelQueue) -> None:
+    async def _run(self, task: str, model: str, q: _ModelQueue) -> None:
         loop = asyncio.get_running_loop()
         while not self._closed:
             self._drop_cancelled(q)
@@ -174,7 +179,7 @@ class DynamicBatcher:
             segments = self._take_batch(q)
             if not segments:
                 continue
-            await self._run_batch(loop, model, q.scorer, segments)
+            await self._run_batch(loop, task, model, q.scorer, segments)
 
     def _drop_cancelled(self, q: _ModelQueue) -> None:
         kept = deque(s for s in q.segments if not s.request.future.done())
@@ -200,7 +205,7 @@ class DynamicBatcher:
         return taken
 
     async def _run_batch(
-        self, loop: asyncio.AbstractEventLoop, model: str, scorer: Scorer, segments: list[_Segment]
+        self, loop: asyncio.AbstractEventLoop, task: str, model: str, scorer: Scorer, segments: list[_Segment]
     ) -> None:
         pairs: list[Pair] = [p for s in segments for p in s.request.pairs[s.start : s.end]]
         started = time.perf_counter()
@@ -210,7 +215,7 @@ class DynamicBatcher:
             if req.first_start is None:
                 req.first_start = started
                 if self.on_queue_time:
-                    self.on_queue_time(model, started - req.submitted)
+                    self.on_queue_time(task, model, started - req.submitted)
         error: BaseException | None = None
         scores: list[float] = []
         try:
@@ -234,6 +239,7 @@ class DynamicBatcher:
                         requests=len(requests),
                         inference_s=ended - started,
                         ok=error is None,
+                        task=task,
                     )
                 )
             if error is not None:

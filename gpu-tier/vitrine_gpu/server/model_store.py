@@ -3,6 +3,9 @@
 Registry layout (CONTRACTS.md C3): <registry>/heavy/<version>/manifest.json + files, <registry>/current.json
 {"light": ..., "heavy": "<version>"}. Loading runs in a worker thread so the event loop keeps serving /ping and
 requests for models that are already loaded; concurrent requests for the same version share one load.
+
+One store serves one registry kind: ``heavy`` (the search cross-encoder, the default) or ``recs-heavy`` (the
+recommendation sequence model, ``{"task": "recommend"}``): <registry>/<kind>/<version>, current.json[<kind>].
 """
 
 from __future__ import annotations
@@ -52,8 +55,8 @@ def default_loader(version_dir: Path, device: str) -> Scorer:
     return load_heavy(version_dir, device)
 
 
-def read_current_heavy(registry: Path) -> list[str]:
-    """Heavy versions named by current.json ("heavy" may be a string or a list); [] when absent."""
+def read_current_heavy(registry: Path, kind: str = "heavy") -> list[str]:
+    """Versions of `kind` named by current.json (a string or a list); [] when absent."""
     path = registry / "current.json"
     if not path.is_file():
         return []
@@ -62,7 +65,7 @@ def read_current_heavy(registry: Path) -> list[str]:
     except (OSError, json.JSONDecodeError) as exc:
         log.warning("unreadable %s: %s", path, exc)
         return []
-    heavy = cur.get("heavy") if isinstance(cur, dict) else None
+    heavy = cur.get(kind) if isinstance(cur, dict) else None
     if isinstance(heavy, str) and heavy:
         return [heavy]
     if isinstance(heavy, list):
@@ -70,9 +73,9 @@ def read_current_heavy(registry: Path) -> list[str]:
     return []
 
 
-def list_heavy_versions(registry: Path) -> list[str]:
-    """Every heavy version directory with a manifest, oldest first (version ids embed a timestamp)."""
-    root = registry / "heavy"
+def list_heavy_versions(registry: Path, kind: str = "heavy") -> list[str]:
+    """Every `kind` version directory with a manifest, oldest first (version ids embed a timestamp)."""
+    root = registry / kind
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file() and _VERSION_RE.match(p.name))
@@ -94,10 +97,12 @@ class ModelStore:
         max_loaded: int = DEFAULT_MAX_MODELS,
         loader: Loader = default_loader,
         executor: Executor | None = None,
+        kind: str = "heavy",
     ) -> None:
         if max_loaded < 1:
             raise ValueError("max_loaded must be >= 1")
         self.registry = registry
+        self.kind = kind
         self.device = device
         self.max_loaded = max_loaded
         self._loader = loader
@@ -122,7 +127,7 @@ class ModelStore:
     def version_dir(self, version: str) -> Path:
         if not _VERSION_RE.match(version):
             raise InvalidModelVersion(f"invalid model version {version!r}")
-        d = self.registry / "heavy" / version
+        d = self.registry / self.kind / version
         if not (d / "manifest.json").is_file():
             raise ModelNotFound(f"unknown model version {version!r}")
         return d
@@ -130,11 +135,11 @@ class ModelStore:
     # -- loading -------------------------------------------------------------------------------------------------
     def resolve_defaults(self) -> list[str]:
         """current.json's heavy versions, else the newest heavy version in the registry."""
-        versions = read_current_heavy(self.registry)
+        versions = read_current_heavy(self.registry, self.kind)
         if not versions:
-            newest = list_heavy_versions(self.registry)[-1:]
+            newest = list_heavy_versions(self.registry, self.kind)[-1:]
             if newest:
-                log.warning("no heavy version in %s/current.json; using newest %s", self.registry, newest[0])
+                log.warning("no %s version in %s/current.json; using newest %s", self.kind, self.registry, newest[0])
             versions = newest
         self.pinned = versions[: self.max_loaded]
         return self.pinned
@@ -173,13 +178,13 @@ class ModelStore:
 
     async def _load(self, version: str, version_dir: Path) -> Scorer:
         loop = asyncio.get_running_loop()
-        log.info("loading heavy model %s on %s", version, self.device)
+        log.info("loading %s model %s on %s", self.kind, version, self.device)
         scorer = await loop.run_in_executor(self._executor, self._loader, version_dir, self.device)
         self.load_count += 1
         self._models[version] = scorer
         self._models.move_to_end(version)
         self._evict()
-        log.info("loaded heavy model %s (%d held)", version, len(self._models))
+        log.info("loaded %s model %s (%d held)", self.kind, version, len(self._models))
         if self.on_change:
             self.on_change()
         return scorer
@@ -190,7 +195,7 @@ class ModelStore:
             if victim is None:
                 return
             del self._models[victim]
-            log.info("evicted heavy model %s", victim)
+            log.info("evicted %s model %s", self.kind, victim)
 
 
 def registry_from_model_dir(model_dir: Path, scratch: Path) -> Path:

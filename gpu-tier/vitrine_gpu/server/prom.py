@@ -86,45 +86,57 @@ class ServerMetrics:
         self.request_seconds = Histogram(
             "vitrine_gpu_request_seconds",
             "Invocation latency inside the server",
-            ["model"],
+            ["task", "model"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         self.batch_size = Histogram(
-            "vitrine_gpu_batch_size_pairs", "Pairs per score_batch call", ["model"], buckets=_BATCH_BUCKETS, registry=r
+            "vitrine_gpu_batch_size_pairs",
+            "Pairs per score_batch call",
+            ["task", "model"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
         )
         self.batch_requests = Histogram(
             "vitrine_gpu_batch_requests",
             "Requests sharing one score_batch call",
-            ["model"],
+            ["task", "model"],
             buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
             registry=r,
         )
         self.queue_seconds = Histogram(
             "vitrine_gpu_queue_seconds",
             "Request wait before its first batch started",
-            ["model"],
+            ["task", "model"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         self.inference_seconds = Histogram(
             "vitrine_gpu_inference_seconds",
             "score_batch wall time per batch",
-            ["model"],
+            ["task", "model"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         self.batch_failures = Counter(
-            "vitrine_gpu_batch_failures", "score_batch calls that raised", ["model"], registry=r
+            "vitrine_gpu_batch_failures", "score_batch calls that raised", ["task", "model"], registry=r
         )
-        self.pairs = Counter("vitrine_gpu_pairs_scored", "Query-document pairs scored", ["model"], registry=r)
+        self.pairs = Counter(
+            "vitrine_gpu_pairs_scored",
+            "Pairs scored (search: query-document; recommend: user-candidate)",
+            ["task", "model"],
+            registry=r,
+        )
         self.model_loads = Counter("vitrine_gpu_model_loads", "Heavy model loads", registry=r)
         loaded = Gauge("vitrine_gpu_models_loaded", "Heavy model versions held in memory", registry=r)
         loaded.set_function(lambda: float(len(loaded_models())))
         pending = Gauge("vitrine_gpu_queue_pending_pairs", "Pairs waiting for a batch", registry=r)
         pending.set_function(lambda: float(pending_pairs()))
         self.model_info = Gauge(
-            "vitrine_gpu_model_loaded_info", "1 for each loaded heavy version", ["version", "device"], registry=r
+            "vitrine_gpu_model_loaded_info",
+            "1 for each loaded model version (search heavy and recs-heavy)",
+            ["version", "device"],
+            registry=r,
         )
         self._device = device
         self._loaded_models = loaded_models
@@ -136,16 +148,16 @@ class ServerMetrics:
             self.model_info.labels(version=v, device=self._device).set(1)
 
     def observe_batch(self, rec: BatchRecord) -> None:
-        self.batch_size.labels(rec.model).observe(rec.size)
-        self.batch_requests.labels(rec.model).observe(rec.requests)
-        self.inference_seconds.labels(rec.model).observe(rec.inference_s)
+        self.batch_size.labels(rec.task, rec.model).observe(rec.size)
+        self.batch_requests.labels(rec.task, rec.model).observe(rec.requests)
+        self.inference_seconds.labels(rec.task, rec.model).observe(rec.inference_s)
         if rec.ok:
-            self.pairs.labels(rec.model).inc(rec.size)
+            self.pairs.labels(rec.task, rec.model).inc(rec.size)
         else:
-            self.batch_failures.labels(rec.model).inc()
+            self.batch_failures.labels(rec.task, rec.model).inc()
 
-    def observe_queue(self, model: str, seconds: float) -> None:
-        self.queue_seconds.labels(model).observe(seconds)
+    def observe_queue(self, task: str, model: str, seconds: float) -> None:
+        self.queue_seconds.labels(task, model).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

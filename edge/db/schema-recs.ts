@@ -1,0 +1,83 @@
+/**
+ * Stores and the recommendation tables (issue 14). Every recs row is keyed by store; the rows the pipeline derives
+ * from one `recs-light` version (its `tables.json`: item stats, co-purchase and content neighbours, MF vectors) are
+ * keyed by that model version too, so a new version loads beside the served one and an A/B can read either.
+ * User history is data, not a model output: keyed by store and user, updated by purchase events in real time.
+ */
+import { sqliteTable, text, integer, real, primaryKey, index } from "drizzle-orm/sqlite-core";
+
+/** A storefront. `esci` (the search catalogue) is the default for requests that name none; `online-retail` ships too. */
+export const stores = sqliteTable("stores", {
+  id: text("id").primaryKey(),
+  title: text("title").notNull(),
+  isDefault: integer("is_default").notNull().default(0),
+});
+
+/** A user's purchases of one item: count of invoices, last purchase (days since 1970-01-01), total quantity. */
+export const recsHistory = sqliteTable(
+  "recs_history",
+  {
+    store: text("store")
+      .notNull()
+      .references(() => stores.id),
+    userId: text("user_id").notNull(),
+    itemId: text("item_id").notNull(),
+    n: integer("n").notNull(),
+    lastDay: real("last_day").notNull(),
+    qty: integer("qty").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.store, t.userId, t.itemId] })],
+);
+
+/** Per-item statistics of one recs-light version (popularity, trend, repeat rate, last price). */
+export const recsItemStats = sqliteTable(
+  "recs_item_stats",
+  {
+    store: text("store").notNull(),
+    modelVersion: text("model_version").notNull(),
+    itemId: text("item_id").notNull(),
+    popAll: real("pop_all").notNull(),
+    popRecent: real("pop_recent").notNull(),
+    trend: real("trend").notNull(),
+    repeatRate: real("repeat_rate").notNull(),
+    price: real("price").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.store, t.modelVersion, t.itemId] })],
+);
+
+/** Precomputed top-N neighbours per item: `kind` = "copurchase" | "content", `rank` 0 = most similar. */
+export const recsNeighbours = sqliteTable(
+  "recs_neighbours",
+  {
+    store: text("store").notNull(),
+    modelVersion: text("model_version").notNull(),
+    kind: text("kind").notNull(),
+    itemId: text("item_id").notNull(),
+    rank: integer("rank").notNull(),
+    neighbourId: text("neighbour_id").notNull(),
+    score: real("score").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.store, t.modelVersion, t.kind, t.itemId, t.rank] })],
+);
+
+/** Matrix-factorisation vectors: `kind` = "user" | "item", `vector` a JSON array of floats. */
+export const recsVectors = sqliteTable(
+  "recs_vectors",
+  {
+    store: text("store").notNull(),
+    modelVersion: text("model_version").notNull(),
+    kind: text("kind").notNull(),
+    key: text("key").notNull(),
+    vector: text("vector").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.store, t.modelVersion, t.kind, t.key] }),
+    index("recs_vectors_by_kind").on(t.store, t.modelVersion, t.kind),
+  ],
+);
+
+/** The recs-light version whose rows the edge reads for a store (the pipeline's export sets it). */
+export const recsCurrent = sqliteTable("recs_current", {
+  store: text("store").primaryKey(),
+  modelVersion: text("model_version").notNull(),
+});
