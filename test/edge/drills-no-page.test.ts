@@ -20,7 +20,7 @@ import { flushNow } from "../../edge/metrics/collector";
 import { listAlerts } from "../../edge/metrics/alerts";
 import { windowCell } from "../../edge/metrics/queries";
 import { DRILL_SCHEDULE, EVERY_MINUTE } from "../../edge/scheduled";
-import { insertFixtureProducts } from "./fixtures";
+import { gpuRegionsStandIn, insertFixtureProducts } from "./fixtures";
 
 const PRIMARY = "http://gpu-primary.nopage.test";
 const SECONDARY = "http://gpu-secondary.nopage.test";
@@ -40,20 +40,7 @@ const healthy: Bindings = {
 /** Both GPU regions down for real (the vitest env points them at a closed loopback port). */
 const outage: Bindings = { ...env, DRILL_PROBE_QUERY: "coffee mug", SLO_LATENCY_THRESHOLD_MS: "20000" };
 
-const realFetch = globalThis.fetch;
-async function gpuStandIn(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-  const req = new Request(input, init);
-  const url = new URL(req.url);
-  if (url.origin !== PRIMARY && url.origin !== SECONDARY) return realFetch(input, init);
-  const body = (await req.json()) as { documents: { id: string }[]; model?: string };
-  const scores = body.documents.map((_, i) => 1 / (i + 1));
-  return new Response(
-    JSON.stringify({ model: body.model ?? "heavy", scores, device: "cpu", timing_ms: { queue: 0, inference: 1 } }),
-    {
-      headers: { "content-type": "application/json" },
-    },
-  );
-}
+const gpuStandIn = gpuRegionsStandIn(PRIMARY, SECONDARY);
 
 beforeAll(async () => {
   await insertFixtureProducts(env.DB);

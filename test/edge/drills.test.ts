@@ -20,7 +20,7 @@ import { DRILL_HEADER, signDrillHeader } from "../../edge/drills/header";
 import { getDrillReport, listDrillReports } from "../../edge/drills/reports";
 import { runDrill } from "../../edge/drills/runner";
 import { DRILL_SCHEDULE } from "../../edge/scheduled";
-import { insertFixtureProducts } from "./fixtures";
+import { gpuRegionsStandIn, insertFixtureProducts } from "./fixtures";
 
 const PRIMARY = "http://gpu-primary.drill.test";
 const SECONDARY = "http://gpu-secondary.drill.test";
@@ -37,23 +37,7 @@ const drillEnv: Bindings = {
 };
 
 const gpuCalls: string[] = [];
-const realFetch = globalThis.fetch;
-
-/** The GPU regions' stand-in: answers InvokeEndpoint with one score per document (CONTRACTS.md C4 response). */
-async function gpuStandIn(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-  const req = new Request(input, init);
-  const url = new URL(req.url);
-  if (url.origin !== PRIMARY && url.origin !== SECONDARY) return realFetch(input, init);
-  gpuCalls.push(url.origin === PRIMARY ? "primary" : "secondary");
-  const body = (await req.json()) as { documents: { id: string }[]; model?: string };
-  const scores = body.documents.map((_, i) => 1 / (i + 1));
-  return new Response(
-    JSON.stringify({ model: body.model ?? "heavy", scores, device: "cpu", timing_ms: { queue: 0, inference: 1 } }),
-    {
-      headers: { "content-type": "application/json" },
-    },
-  );
-}
+const gpuStandIn = gpuRegionsStandIn(PRIMARY, SECONDARY, (role) => gpuCalls.push(role));
 
 beforeAll(async () => {
   await insertFixtureProducts(env.DB);

@@ -78,3 +78,25 @@ export async function insertFixtureProducts(
     }),
   );
 }
+
+/**
+ * A fetch that answers InvokeEndpoint for the two GPU regions at `primary` / `secondary` with one score per document
+ * (CONTRACTS.md C4 response) and passes every other request to the real fetch; `onCall` sees which region was asked.
+ */
+export function gpuRegionsStandIn(
+  primary: string,
+  secondary: string,
+  onCall: (role: "primary" | "secondary") => void = () => {},
+): typeof fetch {
+  const realFetch = globalThis.fetch;
+  return async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const req = new Request(input, init);
+    const url = new URL(req.url);
+    if (url.origin !== primary && url.origin !== secondary) return realFetch(input, init);
+    onCall(url.origin === primary ? "primary" : "secondary");
+    const body = (await req.json()) as { documents: { id: string }[]; model?: string };
+    const scores = body.documents.map((_, i) => 1 / (i + 1));
+    const answer = { model: body.model ?? "heavy", scores, device: "cpu", timing_ms: { queue: 0, inference: 1 } };
+    return new Response(JSON.stringify(answer), { headers: { "content-type": "application/json" } });
+  };
+}
