@@ -130,6 +130,22 @@ def tables_json(t: Tables, codes: tuple[str, ...], version: str = "") -> dict[st
     }
 
 
+def _fit_light(
+    files: Sequence[Path] | None,
+    until: str | None,
+    rc: RankerConfig,
+    sc: SourceConfig,
+    log: Callable[[str], None],
+) -> tuple[list[Path], data.Interactions, float, list[Any], Any]:
+    """The shared start of both training steps: the store's files, their interactions, the cut, the light ranker's
+    training lists and the ranker fitted on them."""
+    paths_ = list(files) if files else source_files()
+    inter = data.load(paths_)
+    t_until = _until(inter, until)
+    lists = training_lists(inter.before(t_until), t_until, rc, sc, progress=log)
+    return paths_, inter, t_until, lists, fit_ranker(lists, rc)
+
+
 def train_recs_light(
     until: str | None = None,
     rc: RankerConfig = RankerConfig(),
@@ -138,12 +154,8 @@ def train_recs_light(
     log: Callable[[str], None] = print,
     files: Sequence[Path] | None = None,
 ) -> dict[str, Any]:
-    files = list(files) if files else source_files()
-    inter = data.load(files)
-    t_until = _until(inter, until)
     t0 = time.time()
-    lists = training_lists(inter.before(t_until), t_until, rc, sc, progress=log)
-    model = fit_ranker(lists, rc)
+    files, inter, t_until, lists, model = _fit_light(files, until, rc, sc, log)
     allx = np.concatenate([l.x for l in lists])
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -175,12 +187,9 @@ def train_recs_heavy(
     log: Callable[[str], None] = print,
     files: Sequence[Path] | None = None,
 ) -> dict[str, Any]:
-    files = list(files) if files else source_files()
-    inter = data.load(files)
-    t_until = _until(inter, until)
     t0 = time.time()
-    lists = training_lists(inter.before(t_until), t_until, rc, sc, progress=log)
-    ranker = fit_ranker(lists, rc)  # deterministic: the same ranker train_recs_light registers for this data
+    # deterministic: the same ranker train_recs_light registers for this data
+    files, inter, t_until, lists, ranker = _fit_light(files, until, rc, sc, log)
     model = train_seq(inter, t_until, qc, ranked_lists(lists, rc, ranker), progress=log)
     meta = {
         "task": "recommend",
