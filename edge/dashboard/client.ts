@@ -79,7 +79,9 @@ export const DASHBOARD_SCRIPT = String.raw`
   async function loadRelease(to) {
     const sec = $("release");
     if (!sec || !sec.dataset.canary) return;
-    const from = Math.max(Number(sec.dataset.from) - (Number(sec.dataset.from) % 60), to - 1440 * 60);
+    // since the release began (at least the last 15 minutes, at most a day)
+    const began = Number(sec.dataset.from) - (Number(sec.dataset.from) % 60);
+    const from = Math.max(Math.min(began, to - 15 * 60), to - 1440 * 60);
     const r = await getJSON("/admin/metrics?from=" + from + "&to=" + to + "&step=60&groupBy=variant&traffic=live");
     const canary = r.series.find((s) => s.group === sec.dataset.canary);
     const baselines = sec.dataset.baseline.split(",");
