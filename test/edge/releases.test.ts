@@ -13,6 +13,7 @@ import type { Bindings } from "../../edge/env";
 import { EVERY_MINUTE } from "../../edge/scheduled";
 import { analyseStep, erfc, msprtP, srmTest, type ArmFigures, type StepInput } from "../../edge/releases/analysis";
 import { tickRelease } from "../../edge/releases/tick";
+import { minuteWeight } from "../../edge/releases/window";
 import { flushNow, recordRequest } from "../../edge/metrics/collector";
 import { minuteOf } from "../../edge/metrics/aggregate";
 import { assignVariant } from "../../edge/experiments/assign";
@@ -123,6 +124,16 @@ describe("step analysis", () => {
     );
     expect(same.decision).toBe("promote-step");
     expect(same.figures.sequential.map((t) => t.verdict)).toEqual(["inconclusive", "inconclusive"]);
+  });
+
+  it("weighs a minute's expected canary share across the step change (switch lag included)", () => {
+    const minute = 1_800_000_000; // a minute start, seconds
+    const spec = { stepStartedAt: minute * 1000 + 14_000, switchLagMs: 1_000, previousWeight: 0.1, weight: 0.5 };
+    // 15 s at 10 %, then 45 s at 50 %
+    expect(minuteWeight(minute, { ...spec, now: minute * 1000 + 60_000 })).toBeCloseTo((15 * 0.1 + 45 * 0.5) / 60, 9);
+    // the minute in progress counts up to now only
+    expect(minuteWeight(minute, { ...spec, now: minute * 1000 + 30_000 })).toBeCloseTo((15 * 0.1 + 15 * 0.5) / 30, 9);
+    expect(minuteWeight(minute + 60, { ...spec, now: (minute + 120) * 1000 })).toBe(0.5);
   });
 
   it("computes the chi-square tail and the mSPRT p-value", () => {
