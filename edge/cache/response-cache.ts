@@ -86,7 +86,7 @@ export async function cachedAnswer<T>(opts: CachedAnswerOptions<T>): Promise<{ a
   const { env, ctx, key } = opts;
   const { collapseMaxKeys } = config(env).cache;
   const id = key.url;
-  const stored = await cacheGet<StoredAnswer<T>>(key);
+  const stored = await storedAnswer<T>(key);
   if (stored && Date.now() < stored.freshUntil) return { answer: stored.answer, outcome: "HIT" };
 
   const computeAndStore = async (): Promise<T> => {
@@ -109,10 +109,14 @@ function logRefresh(err: unknown): void {
   console.error("cache refresh failed", err);
 }
 
-async function cacheGet<T>(key: Request): Promise<T | undefined> {
+/** The entry under `key`; undefined when none, or in another shape (an entry written before this format). */
+async function storedAnswer<T>(key: Request): Promise<StoredAnswer<T> | undefined> {
   const hit = await defaultCache().match(key);
   if (!hit) return undefined;
-  return (await hit.json()) as T;
+  const entry = (await hit.json()) as Partial<StoredAnswer<T>>;
+  if (typeof entry.freshUntil !== "number" || typeof entry.degraded !== "boolean" || entry.answer === undefined)
+    return undefined;
+  return entry as StoredAnswer<T>;
 }
 
 /**

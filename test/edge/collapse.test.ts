@@ -138,6 +138,19 @@ describe("request collapsing", () => {
     expect((await ask(e, keyB, compute)).answer.n).toBe(b.answer.n);
   });
 
+  it("treats an entry in an older format as a miss", async () => {
+    const key = responseCacheKey("search", freshQuery(), 20, plan);
+    const legacy = new Response(JSON.stringify({ items: [], degraded: false }), {
+      headers: { "content-type": "application/json", "cache-control": "public, max-age=300" },
+    });
+    await (caches as CacheStorage & { default: Cache }).default.put(key, legacy);
+    const { state, compute } = counter(0);
+    const out = await ask(envWith({}), key, compute);
+    expect(out.outcome).toBe("MISS");
+    expect(out.answer.n).toBe(1);
+    expect(state.runs).toBe(1);
+  });
+
   it("is bounded: with COLLAPSE_MAX_KEYS keys in flight a new key runs on its own", async () => {
     const e = envWith({ COLLAPSE_MAX_KEYS: "0" });
     const key = responseCacheKey("search", freshQuery(), 20, plan);
