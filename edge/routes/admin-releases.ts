@@ -16,6 +16,7 @@ import { RELEASE_KINDS } from "../db/schema-releases";
 import { createRelease, getRelease, listReleases, releaseDecisionsOf, releaseView } from "../releases/store";
 import { abortRelease, tickRelease } from "../releases/tick";
 import { invalidateExperimentConfig } from "../experiments/config";
+import { describeRoute, json } from "../openapi/registry";
 
 const token = (what: string) =>
   z
@@ -54,6 +55,68 @@ const listSchema = z.object({ limit: z.coerce.number().int().min(1).max(500).def
 const abortSchema = z.object({ reason: z.string().min(1).max(2_000) }).strict();
 
 const notFound = (id: string) => ({ error: "not_found", message: `no release ${id}` });
+
+/** Answers described loosely: CONTRACTS.md C6 has their fields. */
+const releaseSchema = z.object({ id: z.string(), status: z.string(), weight: z.number() }).passthrough();
+const errorSchema = z.object({ error: z.string(), message: z.string() });
+const tickSchema = z
+  .object({
+    id: z.string(),
+    decision: z.string().nullable(),
+    status: z.string(),
+    stepIndex: z.number(),
+    weight: z.number(),
+  })
+  .passthrough();
+
+describeRoute({
+  method: "post",
+  path: "/admin/releases",
+  access: "admin",
+  summary: "Record a refused release, or create a release's canary beside the surface's live variants",
+  body: createReleaseSchema,
+  responses: {
+    201: json("the release", z.object({ id: z.string(), status: z.string() })),
+    409: json("another release is in canary on the surface", errorSchema),
+    422: json("a light version this worker does not bundle", errorSchema),
+  },
+});
+describeRoute({
+  method: "get",
+  path: "/admin/releases",
+  access: "admin",
+  summary: "Releases, newest first",
+  query: listSchema,
+  responses: { 200: json("the releases", z.object({ releases: z.array(releaseSchema) })) },
+});
+describeRoute({
+  method: "get",
+  path: "/admin/releases/:id",
+  access: "admin",
+  summary: "One release with its gate report and every step decision with its figures",
+  params: idSchema,
+  responses: { 200: json("the release and its decisions", releaseSchema) },
+});
+describeRoute({
+  method: "post",
+  path: "/admin/releases/:id/tick",
+  access: "admin",
+  summary: "Run the release's step analysis now (the cron's) and apply its decision",
+  params: idSchema,
+  responses: { 200: json("the decision, its figures and the release's state", tickSchema) },
+});
+describeRoute({
+  method: "post",
+  path: "/admin/releases/:id/abort",
+  access: "admin",
+  summary: "Abort a release in canary: the canary to 0 % at once",
+  params: idSchema,
+  body: abortSchema,
+  responses: {
+    200: json("the aborted release", releaseSchema),
+    409: json("the release is not in canary", errorSchema),
+  },
+});
 
 export const adminReleases = new Hono<AppEnv>();
 

@@ -8,6 +8,7 @@ import { z } from "zod";
 import type { AppEnv } from "../env";
 import { zodHook } from "../middleware/errors";
 import { recordFeedback } from "../metrics/collector";
+import { describeRoute, json } from "../openapi/registry";
 
 const label = z.string().trim().min(1).max(128);
 /** variant/model as echoed from the search response: may be empty (e.g. no heavy model) → "unknown". */
@@ -30,6 +31,15 @@ export const feedbackEventSchema = z
   .strict();
 
 export const eventsBodySchema = z.object({ events: z.array(feedbackEventSchema).min(1).max(500) }).strict();
+
+describeRoute({
+  method: "post",
+  path: "/v1/events",
+  access: "public",
+  summary: "Feedback events (impression, click, add_to_cart, purchase) for search responses",
+  body: eventsBodySchema,
+  responses: { 202: json("accepted", z.object({ accepted: z.number().int() })) },
+});
 
 export type FeedbackEvent = z.infer<typeof feedbackEventSchema>;
 
