@@ -22,13 +22,15 @@ export function normaliseQuery(q: string): string {
 
 /**
  * The key of a ranked answer: the route, the normalised query, k, and the rank plan's experiment, variant and
- * models. The search route reads and writes under it; the cold-cache drill purges under it.
+ * models, plus the route's own scope (`scope`: e.g. /v1/recommend's store, mode and the version of its D1 tables).
+ * The search and recommend routes read and write under it; the cold-cache drill purges under it.
  */
 export function responseCacheKey(
   route: string,
   query: string,
   k: number,
   plan: Pick<RankPlan, "experimentId" | "variant" | "lightModel" | "heavyModel">,
+  scope: Readonly<Record<string, string>> = {},
 ): Request {
   const u = new URL(`${CACHE_ORIGIN}/${route}`);
   u.searchParams.set("q", normaliseQuery(query));
@@ -37,6 +39,7 @@ export function responseCacheKey(
   u.searchParams.set("variant", plan.variant);
   u.searchParams.set("light", plan.lightModel);
   u.searchParams.set("heavy", plan.heavyModel);
+  for (const [name, value] of Object.entries(scope)) u.searchParams.set(`s.${name}`, value);
   return new Request(u.toString(), { method: "GET" });
 }
 

@@ -9,7 +9,12 @@ import { drizzle } from "drizzle-orm/d1";
 import { experimentVariants, experiments } from "../db/schema";
 import { config } from "../config";
 import type { Bindings } from "../env";
-import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../generated/models";
+import {
+  DEFAULT_HEAVY_MODEL,
+  DEFAULT_LIGHT_MODEL,
+  DEFAULT_RECS_HEAVY_MODEL,
+  DEFAULT_RECS_LIGHT_MODEL,
+} from "../generated/models";
 
 export interface Variant {
   experimentId: string;
@@ -33,7 +38,14 @@ export interface ExperimentConfig {
 
 export const BUILTIN_EXPERIMENT_ID = "builtin-default";
 
-export function builtinConfig(now: number): ExperimentConfig {
+/** The bundled default models of a surface: the recommendation ones for "recommend", else the search ones. */
+export function defaultModels(surface: string): { lightModel: string; heavyModel: string } {
+  return surface === "recommend"
+    ? { lightModel: DEFAULT_RECS_LIGHT_MODEL, heavyModel: DEFAULT_RECS_HEAVY_MODEL }
+    : { lightModel: DEFAULT_LIGHT_MODEL, heavyModel: DEFAULT_HEAVY_MODEL };
+}
+
+export function builtinConfig(now: number, surface = "search"): ExperimentConfig {
   return {
     experimentId: BUILTIN_EXPERIMENT_ID,
     salt: BUILTIN_EXPERIMENT_ID,
@@ -44,8 +56,7 @@ export function builtinConfig(now: number): ExperimentConfig {
         experimentId: BUILTIN_EXPERIMENT_ID,
         name: "default",
         weight: 1,
-        lightModel: DEFAULT_LIGHT_MODEL,
-        heavyModel: DEFAULT_HEAVY_MODEL,
+        ...defaultModels(surface),
       },
     ],
   };
@@ -102,10 +113,10 @@ export async function getExperimentConfig(env: Bindings, surface = "search"): Pr
   if (!slot.inflight) {
     const s = slot;
     s.inflight = readExperimentConfig(env.DB, surface, now)
-      .then((cfg) => cfg ?? builtinConfig(now))
+      .then((cfg) => cfg ?? builtinConfig(now, surface))
       .catch((err: unknown) => {
         console.error("experiment config refresh failed; keeping the previous config", err);
-        return s.config ?? builtinConfig(now);
+        return s.config ?? builtinConfig(now, surface);
       })
       .then((cfg) => {
         s.config = cfg;
