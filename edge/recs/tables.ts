@@ -141,12 +141,14 @@ export async function ensureNeighbours(db: D1Database, t: ItemTables, items: Ite
   for (const i of missing) {
     for (const kind of ["copurchase", "content"] as const) {
       const l = lists.get(nbKey(kind, i));
-      t.neighbours.set(
-        nbKey(kind, i),
-        l ? { ids: Int32Array.from(l.ids), sims: Float32Array.from(l.sims) } : EMPTY_LIST,
-      );
+      holdNeighbours(t, kind, i, l ? { ids: Int32Array.from(l.ids), sims: Float32Array.from(l.sims) } : EMPTY_LIST);
     }
   }
+}
+
+/** Keeps an item's neighbour list in the isolate's tables (ensureNeighbours; the bench builds tables in memory). */
+export function holdNeighbours(t: ItemTables, kind: NeighbourKind, item: number, list: NeighbourList): void {
+  t.neighbours.set(nbKey(kind, item), list);
 }
 
 /** An item's neighbours of a kind (empty when none, or not loaded by ensureNeighbours). */

@@ -7,7 +7,7 @@
  */
 import type { ItemTables } from "../tables";
 import type { Seeds } from "./neighbours";
-import { EMPTY, type Scored } from "./scored";
+import { EMPTY, top, type Scored } from "./scored";
 
 export function userVectorOf(t: ItemTables, known: Float32Array | null, seeds: Seeds): Float32Array | null {
   if (known && known.length === t.factors) return known;
@@ -37,9 +37,5 @@ export function embedding(t: ItemTables, v: Float32Array | null, k: number): Sco
     for (let j = 0; j < f; j++) s += t.vectors[base + j]! * v[j]!;
     scores[a] = s;
   }
-  // partial selection: the k best positions (stable: lower position first on ties)
-  const order = Array.from(sold, (_, a) => a);
-  order.sort((a, b) => scores[b]! - scores[a]! || a - b);
-  const o = order.slice(0, k);
-  return { items: Int32Array.from(o, (a) => sold[a]!), scores: Float32Array.from(o, (a) => scores[a]!) };
+  return top(sold, scores, k);
 }

@@ -7,7 +7,7 @@
  */
 import type { UserHistory } from "../history";
 import { neighboursOf, type ItemTables, type NeighbourKind } from "../tables";
-import { EMPTY, top, type Scored } from "./scored";
+import { EMPTY, topPositive, type Scored } from "./scored";
 
 export interface Seeds {
   items: number[];
@@ -40,11 +40,5 @@ export function neighbourSource(t: ItemTables, kind: NeighbourKind, seeds: Seeds
       acc[j] = acc[j]! + Math.fround(sims[r]! * w);
     }
   }
-  const items: number[] = [];
-  for (let i = 0; i < acc.length; i++) if (acc[i]! > 0) items.push(i);
-  return top(
-    items,
-    items.map((i) => acc[i]!),
-    k,
-  );
+  return topPositive(acc, k);
 }
