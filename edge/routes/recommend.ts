@@ -115,7 +115,8 @@ recommend.get(
       data: data.store.version,
     });
     const cached = useCache ? await cacheGet<RecommendAnswer>(key) : undefined;
-    if (cached) return respond(c, plan, "HIT", cached, parseDegradedReasons(cached.degradedReason));
+    // the entry is shared by every non-personalised ask of this context (anonymous, new users): this one's mode
+    if (cached) return respond(c, plan, "HIT", { ...cached, mode }, parseDegradedReasons(cached.degradedReason));
 
     await ensureNeighbours(c.env.DB, tables, [...seedsOf(history, context).items]);
     const cands = candidates(tables, settings, { history, userVector, context });

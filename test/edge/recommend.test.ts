@@ -163,6 +163,9 @@ describe("GET /v1/recommend", () => {
     }
     expect(second!.headers.get("x-vitrine-cache")).toBe("HIT");
     expect(ids((await second!.json()) as RecommendResponseBody)).toEqual(ids(first.body));
+    const anonymous = await recommend(`store=${STORE}&k=10`);
+    expect(anonymous.res.headers.get("x-vitrine-cache")).toBe("HIT");
+    expect(anonymous.body.mode).toBe("trending");
   });
 
   it("item mode: bought-together items for a product page, never the page item itself", async () => {
