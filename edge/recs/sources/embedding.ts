@@ -30,11 +30,13 @@ export function embedding(t: ItemTables, v: Float32Array | null, k: number): Sco
   if (!v) return EMPTY;
   const f = t.factors;
   const sold = t.soldItems;
+  const vectors = t.vectors;
+  const user = Float64Array.from(v);
   const scores = new Float32Array(sold.length);
   for (let a = 0; a < sold.length; a++) {
     const base = sold[a]! * f;
     let s = 0;
-    for (let j = 0; j < f; j++) s += t.vectors[base + j]! * v[j]!;
+    for (let j = 0; j < f; j++) s += vectors[base + j]! * user[j]!;
     scores[a] = s;
   }
   return top(sold, scores, k);
