@@ -48,10 +48,17 @@ export interface RecsRankInput {
   k: number;
 }
 
+/**
+ * Events sent to the sequence model: the most recent ones. The GPU tier takes ≤ 1000 (CONTRACTS.md C4) and the model
+ * reads its `max_len` latest (50 by default); the store's heaviest buyers hold > 1000 distinct items.
+ */
+export const MAX_SEQUENCE = 200;
+
 /** The user's purchase sequence for the sequence model: one event per item at its last purchase, oldest first. */
-export function sequenceOf(t: ItemTables, h: UserHistory | null): { id: string; ts: number }[] {
+export function sequenceOf(t: ItemTables, h: UserHistory | null, max = MAX_SEQUENCE): { id: string; ts: number }[] {
   if (!h) return [];
-  return Array.from(h.items, (i, j) => ({ id: t.ids[i]!, ts: h.last[j]! })).sort((a, b) => a.ts - b.ts);
+  const events = Array.from(h.items, (i, j) => ({ id: t.ids[i]!, ts: h.last[j]! })).sort((a, b) => a.ts - b.ts);
+  return events.slice(-max);
 }
 
 export async function rankRecs(env: Bindings, plan: RankPlan, input: RecsRankInput): Promise<RecsRankResult> {

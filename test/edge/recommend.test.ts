@@ -13,6 +13,7 @@ import { DEFAULT_RECS_LIGHT_MODEL, RECS_LIGHT_MODELS } from "../../edge/generate
 import type { RecommendResponseBody } from "../../edge/recs/contract";
 import { RECS_FEATURE_NAMES, recsFeatures } from "../../edge/recs/features";
 import { userHistory } from "../../edge/recs/history";
+import { MAX_SEQUENCE, sequenceOf } from "../../edge/recs/rank";
 import { readRequestData } from "../../edge/recs/request-data";
 import { candidates } from "../../edge/recs/sources/merge";
 import { seedsOf } from "../../edge/recs/sources/neighbours";
@@ -91,6 +92,26 @@ describe("recs sources + features parity with Python", () => {
     const rows = entry.parity.inputs.length;
     const scores = await scoreLight(DEFAULT_RECS_LIGHT_MODEL, new Float32Array(entry.parity.inputs.flat()), rows);
     for (let i = 0; i < rows; i++) expect(Math.abs(scores[i]! - entry.parity.outputs[i]!)).toBeLessThanOrEqual(1e-5);
+  });
+});
+
+describe("the sequence sent to the GPU tier", () => {
+  it("is the user's most recent purchases, oldest first, at most MAX_SEQUENCE (the GPU tier takes ≤ 1000)", async () => {
+    const t = await itemTables(env.DB, PARITY_STORE, VERSION);
+    const rows = Array.from({ length: 1500 }, (_, j) => ({
+      itemId: t.ids[j % t.ids.length]!,
+      n: 1,
+      lastDay: j,
+      qty: 1,
+    }));
+    const distinct = rows.slice(-t.ids.length); // one row per item: its latest day
+    const h = userHistory(distinct, t.index, 2000, 60);
+    expect(sequenceOf(t, h)).toHaveLength(Math.min(MAX_SEQUENCE, t.ids.length));
+    const seq = sequenceOf(t, h, 10);
+    expect(seq).toHaveLength(10);
+    expect(seq.map((e) => e.ts)).toEqual([...seq.map((e) => e.ts)].sort((a, b) => a - b));
+    expect(seq.at(-1)!.ts).toBe(1499);
+    expect(sequenceOf(t, null)).toEqual([]);
   });
 });
 
