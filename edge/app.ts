@@ -13,6 +13,7 @@ import { requestBodyLimit, wrongMethod } from "./middleware/limits";
 import { apiRateLimit, loginRateLimit } from "./middleware/rate-limit";
 import { health } from "./routes/health";
 import { search } from "./routes/search";
+import { recommend } from "./routes/recommend";
 import { events } from "./routes/events";
 import { adminMetrics } from "./routes/admin-metrics";
 import { adminDrills } from "./routes/admin-drills";
@@ -33,6 +34,7 @@ app.post("/dashboard/login", loginRateLimit); // 429 per IP, its own budget
 
 app.route("/", health);
 app.route("/v1", search);
+app.route("/v1", recommend);
 app.route("/v1", events);
 app.route("/admin", adminMetrics);
 app.route("/admin", adminDrills(app.fetch)); // the drills probe this app in-process

@@ -53,6 +53,9 @@ const VARS = {
   GPU_DEADLINE_MS: int(150, between(0, 120_000)),
   RETRIEVAL_N: int(200, between(1, 1_000)),
   LIGHT_TOP_M: int(50, between(0, 256)),
+  // recommendation cascade: light top M sent to the sequence model, final = light + RECS_HEAVY_WEIGHT x heavy
+  RECS_TOP_M: int(100, between(0, 300)),
+  RECS_HEAVY_WEIGHT: real(1, between(0, 100)),
   // response cache (0 = not cached)
   CACHE_TTL_S: int(300, atLeast(0)),
   DEGRADED_CACHE_TTL_S: int(5, atLeast(0)),
@@ -136,6 +139,13 @@ export interface SearchConfig {
   lightTopM: number;
   /** budget for the whole GPU stage, all attempts included */
   gpuDeadlineMs: number;
+}
+
+export interface RecsConfig {
+  /** light-ranked candidates sent to the sequence model (the Python cascade's top_m) */
+  topM: number;
+  /** final = light + heavyWeight × heavy over the top M (the heavy model is trained as the light ranker's residual) */
+  heavyWeight: number;
 }
 
 /** Maximum candidates /v1/rerank accepts (and sends to the heavy model). */
@@ -251,6 +261,7 @@ export interface HttpConfig {
 export interface EdgeConfig {
   http: HttpConfig;
   search: SearchConfig;
+  recs: RecsConfig;
   cache: CacheConfig;
   experiments: ExperimentsConfig;
   releases: ReleaseGuardrails;
@@ -296,6 +307,7 @@ function build(env: Bindings): EdgeConfig {
       rateLimits: v.RATE_LIMITS !== "off",
     },
     search: { retrievalN: v.RETRIEVAL_N, lightTopM: v.LIGHT_TOP_M, gpuDeadlineMs: v.GPU_DEADLINE_MS },
+    recs: { topM: v.RECS_TOP_M, heavyWeight: v.RECS_HEAVY_WEIGHT },
     cache: {
       ttlS: v.CACHE_TTL_S,
       degradedTtlS: v.DEGRADED_CACHE_TTL_S,

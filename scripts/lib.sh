@@ -69,18 +69,31 @@ ensure_pretrained() {
 }
 
 # Catalog + models: the pipeline caches every step by input hash, so this is quick when nothing changed.
-# The recommendation models (recs-light, recs-heavy) count too: each must be named by current.json and registered.
+# The recommendation models (recs-light, recs-heavy) count too: each must be named by current.json and registered,
+# and for `full` (npm start) trained on the store the pipeline would use now (the shared Online Retail file when
+# ../shared has it): reduced models from `npm test` are replaced by the real ones.
 recs_models_present() {
   "$PY" -c 'import json, pathlib, sys
+from vitrine_gpu.recs import data
 r = pathlib.Path(sys.argv[1]); c = json.loads((r / "current.json").read_text())
-sys.exit(0 if all((r / k / c.get(k, "-") / "manifest.json").is_file() for k in ("recs-light", "recs-heavy")) else 1)' \
-    "$STATE/registry"
+mans = [r / k / c.get(k, "-") / "manifest.json" for k in ("recs-light", "recs-heavy")]
+if not all(m.is_file() for m in mans): sys.exit(1)
+shared = data.default_transactions() if sys.argv[2] == "full" else None
+sys.exit(0 if shared is None or json.loads(mans[0].read_text())["data_hash"] == data.data_hash([shared]) else 1)' \
+    "$STATE/registry" "${1:-full}"
 }
 
 ensure_models() {
-  local mode=${1:-full}
-  if [ -f "$STATE/registry/current.json" ] && [ -f "$ROOT/edge/generated/models.js" ] && [ -f "$STATE/catalog/catalog.sql" ] \
-    && recs_models_present; then
+  local mode=${1:-full} reduced=()
+  [ "$mode" = reduced ] && reduced=(--reduced)
+  local search_ok=0
+  [ -f "$STATE/registry/current.json" ] && [ -f "$ROOT/edge/generated/models.js" ] && [ -f "$STATE/catalog/catalog.sql" ] \
+    && search_ok=1
+  if [ "$search_ok" = 1 ] && recs_models_present "$mode"; then return 0; fi
+  if [ "$search_ok" = 1 ]; then
+    say "training the recommendation models ($mode configuration; the full Online Retail run takes ~12 min on 2 cores)"
+    local step
+    for step in prepare-recs train-recs-light train-recs-heavy export; do "$PY" -m vitrine_gpu.pipeline "$step" "${reduced[@]}"; done
     return 0
   fi
   if [ "$mode" = reduced ]; then

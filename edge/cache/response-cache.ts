@@ -35,8 +35,9 @@ export function normaliseQuery(q: string): string {
 
 /**
  * The key of a ranked answer: the route, the normalised query, k, the rank plan's experiment, variant and models,
- * and `scope` (what else personalises the answer; none for search, whose answer depends on the user only through
- * the variant). The search route reads and writes under it; the cold-cache drill purges under it.
+ * and the route's `scope` (what else personalises or shapes the answer: none for search, whose answer depends on the
+ * user only through the variant; /v1/recommend's store, mode and the version of its D1 tables). The search and
+ * recommend routes read and write under it; the cold-cache drill purges under it.
  */
 export function responseCacheKey(
   route: string,

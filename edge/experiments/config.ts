@@ -12,7 +12,12 @@ import { drizzle } from "drizzle-orm/d1";
 import { experimentVariants, experiments } from "../db/schema";
 import { config } from "../config";
 import type { Bindings } from "../env";
-import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../generated/models";
+import {
+  DEFAULT_HEAVY_MODEL,
+  DEFAULT_LIGHT_MODEL,
+  DEFAULT_RECS_HEAVY_MODEL,
+  DEFAULT_RECS_LIGHT_MODEL,
+} from "../generated/models";
 
 export interface Variant {
   experimentId: string;
@@ -62,7 +67,14 @@ export async function readConfigVersion(db: D1Database, surface: string): Promis
   return exp ? versionOf(exp) : BUILTIN_VERSION;
 }
 
-export function builtinConfig(now: number): ExperimentConfig {
+/** The bundled default models of a surface: the recommendation ones for "recommend", else the search ones. */
+export function defaultModels(surface: string): { lightModel: string; heavyModel: string } {
+  return surface === "recommend"
+    ? { lightModel: DEFAULT_RECS_LIGHT_MODEL, heavyModel: DEFAULT_RECS_HEAVY_MODEL }
+    : { lightModel: DEFAULT_LIGHT_MODEL, heavyModel: DEFAULT_HEAVY_MODEL };
+}
+
+export function builtinConfig(now: number, surface = "search"): ExperimentConfig {
   return {
     experimentId: BUILTIN_EXPERIMENT_ID,
     salt: BUILTIN_EXPERIMENT_ID,
@@ -75,8 +87,7 @@ export function builtinConfig(now: number): ExperimentConfig {
         experimentId: BUILTIN_EXPERIMENT_ID,
         name: "default",
         weight: 1,
-        lightModel: DEFAULT_LIGHT_MODEL,
-        heavyModel: DEFAULT_HEAVY_MODEL,
+        ...defaultModels(surface),
       },
     ],
   };
@@ -159,10 +170,10 @@ export async function getExperimentConfig(env: Bindings, surface = "search"): Pr
     const s = slot;
     const fresh = cached && now - cached.loadedAt < configTtlMs;
     s.inflight = (fresh ? refresh(env.DB, surface, cached, now) : readExperimentConfig(env.DB, surface, now))
-      .then((cfg) => cfg ?? builtinConfig(now))
+      .then((cfg) => cfg ?? builtinConfig(now, surface))
       .catch((err: unknown) => {
         console.error("experiment config refresh failed; keeping the previous config", err);
-        return s.config ?? builtinConfig(now);
+        return s.config ?? builtinConfig(now, surface);
       })
       .then((cfg) => {
         s.config = cfg;

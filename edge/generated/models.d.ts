@@ -26,3 +26,27 @@ export declare const DEFAULT_LIGHT_MODEL: string;
 export declare const DEFAULT_HEAVY_MODEL: string;
 /** cascade blend weight per heavy version: top M ordered by z(heavy) + w * z(light); absent = heavy alone */
 export declare const HEAVY_BLEND_WEIGHTS: Record<string, number>;
+
+/** What the edge needs to rebuild a recs-light model's inputs (edge/recs/): the version's SourceConfig and clock. */
+export interface RecsSourceSettings {
+  /** the version's clock: end of its training data, days since 1970-01-01 (recency is measured from it) */
+  now: number;
+  recencyTauDays: number;
+  /** top-N each non-history source proposes */
+  perSource: number;
+  /** history items placed before the round-robin */
+  maxHistory: number;
+  maxCandidates: number;
+}
+
+/** One recommendation light ranker (vitrine_gpu.recs.ranker, 29 features, CONTRACTS.md C5b). */
+export interface RecsLightModelEntry extends LightModelEntry {
+  sources: RecsSourceSettings;
+}
+
+/** recs-light version → model (current.json's recs-light; empty when none is registered) */
+export declare const RECS_LIGHT_MODELS: Record<string, RecsLightModelEntry>;
+/** current.json's recs-light version ("" when there is none) */
+export declare const DEFAULT_RECS_LIGHT_MODEL: string;
+/** current.json's recs-heavy version ("" when there is none) */
+export declare const DEFAULT_RECS_HEAVY_MODEL: string;

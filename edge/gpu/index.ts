@@ -19,7 +19,15 @@ import { recordEvent } from "../metrics/collector";
 import { invokeEndpoint, type SageMakerTarget } from "./sagemaker";
 import type { GpuCall, HeavyFailureReason, HeavyRankOptions, HeavyRankRequest, HeavyRankResult } from "./types";
 
-export type { GpuCall, GpuDrillScope, HeavyDoc, HeavyRankRequest, HeavyRankResult, HeavyRankOptions } from "./types";
+export type {
+  GpuCall,
+  GpuDrillScope,
+  HeavyDoc,
+  HeavyRankRequest,
+  HeavyRankResult,
+  HeavyRankOptions,
+  RecommendRankRequest,
+} from "./types";
 
 export function targetOf(env: Bindings, endpoint: GpuEndpoint): SageMakerTarget {
   return {

@@ -11,7 +11,7 @@ import {
   type InvokeEndpointCommandOutput,
 } from "@aws-sdk/client-sagemaker-runtime";
 import { outcomeOfError, type GpuOutcome } from "./outcome";
-import type { HeavyRankRequest } from "./types";
+import { scoredIds, type HeavyRankRequest } from "./types";
 
 export interface SageMakerTarget {
   endpointName: string;
@@ -72,11 +72,7 @@ export async function invokeEndpoint(
   signal: AbortSignal,
 ): Promise<GpuOutcome> {
   // an empty model version (no heavy model exported yet) lets the GPU tier use its current default
-  const body = JSON.stringify({
-    query: input.query,
-    documents: input.documents,
-    ...(input.model ? { model: input.model } : {}),
-  });
+  const body = JSON.stringify(requestBody(input));
   const command = new InvokeEndpointCommand({
     EndpointName: target.endpointName,
     ContentType: "application/json",
@@ -98,12 +94,20 @@ export async function invokeEndpoint(
   return parseScores(out.Body, input);
 }
 
+/** The C4 body (search) or the C5b body (`task: "recommend"`). */
+function requestBody(input: HeavyRankRequest): Record<string, unknown> {
+  const model = input.model ? { model: input.model } : {};
+  if (input.task === "recommend") {
+    const { store, sequence, candidates, now } = input;
+    return { task: "recommend", store, sequence, candidates, ...(now !== undefined ? { now } : {}), ...model };
+  }
+  return { query: input.query, documents: input.documents, ...model };
+}
+
 /** The C4 response body: one finite score per document sent. */
 function parseScores(body: Uint8Array | undefined, input: HeavyRankRequest): GpuOutcome {
-  const malformed: GpuOutcome = {
-    kind: "malformed",
-    detail: `malformed response: expected ${input.documents.length} finite scores`,
-  };
+  const expected = scoredIds(input).length;
+  const malformed: GpuOutcome = { kind: "malformed", detail: `malformed response: expected ${expected} finite scores` };
   let parsed: InvocationResponse | null;
   try {
     parsed = JSON.parse(decoder.decode(body)) as InvocationResponse | null;
@@ -113,7 +117,7 @@ function parseScores(body: Uint8Array | undefined, input: HeavyRankRequest): Gpu
   const scores = parsed?.scores;
   if (
     !Array.isArray(scores) ||
-    scores.length !== input.documents.length ||
+    scores.length !== expected ||
     !scores.every((s) => typeof s === "number" && Number.isFinite(s))
   ) {
     return malformed;

@@ -12,13 +12,42 @@ export interface HeavyDoc {
   description?: string;
 }
 
-export interface HeavyRankRequest {
+/** A search re-rank: the query and the light top M documents (CONTRACTS.md C4; `task` absent = "search"). */
+export interface SearchRankRequest {
+  task?: "search";
   query: string;
   documents: HeavyDoc[];
   /** heavy model version (sent as CustomAttributes "model=<version>" and in the body) */
   model: string;
   /** SageMaker production variant to pin (TargetVariant); undefined = let the endpoint route */
   targetVariant?: string;
+}
+
+/** One purchase of the user's sequence: item id and day (days since 1970-01-01, fractional). */
+export interface RecommendEvent {
+  id: string;
+  ts: number;
+}
+
+/** A recommendation re-rank (CONTRACTS.md C5b): the user's purchase sequence and the light top M item ids. */
+export interface RecommendRankRequest {
+  task: "recommend";
+  store: string;
+  sequence: RecommendEvent[];
+  candidates: string[];
+  /** the request time in days since 1970-01-01 (the recs model version's clock) */
+  now?: number;
+  /** recs-heavy model version ("" = the GPU tier's default) */
+  model: string;
+  targetVariant?: string;
+}
+
+/** What heavyRank carries to the GPU tier: one score comes back per document / candidate, in request order. */
+export type HeavyRankRequest = SearchRankRequest | RecommendRankRequest;
+
+/** The ids the GPU tier scores, in request order. */
+export function scoredIds(req: HeavyRankRequest): string[] {
+  return req.task === "recommend" ? req.candidates : req.documents.map((d) => d.id);
 }
 
 export const HEAVY_FAILURE_REASONS = ["timeout", "unreachable", "error", "circuit_open", "no_budget"] as const;

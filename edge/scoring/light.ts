@@ -1,8 +1,9 @@
 /**
  * Light model scoring: one ORT session per light model version, created once per isolate (the promise is cached,
- * so concurrent first requests share one creation) and reused by every request the isolate serves.
+ * so concurrent first requests share one creation) and reused by every request the isolate serves. Search
+ * (`light-…`) and recommendation (`recs-light-…`) rankers share this code; their versions never collide.
  */
-import { LIGHT_MODELS, type LightModelEntry } from "../generated/models";
+import { LIGHT_MODELS, RECS_LIGHT_MODELS, type LightModelEntry } from "../generated/models";
 import { createSession, ort } from "./ort";
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
@@ -15,14 +16,14 @@ export class UnknownLightModelError extends Error {
 }
 
 export function lightModelEntry(version: string): LightModelEntry {
-  const entry = LIGHT_MODELS[version];
+  const entry = Object.hasOwn(LIGHT_MODELS, version) ? LIGHT_MODELS[version] : RECS_LIGHT_MODELS[version];
   if (!entry) throw new UnknownLightModelError(version);
   return entry;
 }
 
 /** Versions bundled into this worker build. */
 export function bundledLightModels(): string[] {
-  return Object.keys(LIGHT_MODELS);
+  return [...Object.keys(LIGHT_MODELS), ...Object.keys(RECS_LIGHT_MODELS)];
 }
 
 function sessionFor(version: string): Promise<ort.InferenceSession> {

@@ -4,13 +4,16 @@
  * variant, the light and heavy model versions, the SageMaker production variant, how many candidates retrieval
  * returns (N) and how many go to the heavy model (M), the GPU deadline and the blend weight of the final order.
  * The cascade (edge/search/cascade.ts) and the response cache key read it; nothing else re-derives these values.
- * It depends on the surface and the caller, not on the route, so any ranking route can resolve one.
+ * It depends on the surface and the caller, not on the route, so any ranking route can resolve one. The
+ * "recommend" surface plans with the recommendation models (recs-light bundled here, recs-heavy on the GPU tier),
+ * retrieval N = the recs-light version's candidate cap and M = RECS_TOP_M; its final order is light +
+ * RECS_HEAVY_WEIGHT × heavy (edge/recs/rank.ts), so blendWeight is null there.
  */
 import { RERANK_MAX, config } from "../config";
 import type { Bindings } from "../env";
 import { assignVariant } from "../experiments/assign";
-import { getExperimentConfig, type ExperimentConfig, type Variant } from "../experiments/config";
-import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL, HEAVY_BLEND_WEIGHTS, LIGHT_MODELS } from "../generated/models";
+import { defaultModels, getExperimentConfig, type ExperimentConfig, type Variant } from "../experiments/config";
+import { HEAVY_BLEND_WEIGHTS, LIGHT_MODELS, RECS_LIGHT_MODELS } from "../generated/models";
 
 export interface RankPlan {
   experimentId: string;
@@ -46,21 +49,34 @@ export function blendWeightFor(heavyModel: string): number | null {
   return HEAVY_BLEND_WEIGHTS[heavyModel] ?? null;
 }
 
-/** The plan for one variant of an experiment. */
-export function planFor(env: Bindings, experiment: ExperimentConfig, variant: Variant, ask: RankAsk = {}): RankPlan {
-  const settings = config(env).search;
-  const heavyModel = variant.heavyModel || DEFAULT_HEAVY_MODEL;
-  const variantM = variant.topM ?? settings.lightTopM;
+/** The plan for one variant of an experiment on a surface. */
+export function planFor(
+  env: Bindings,
+  experiment: ExperimentConfig,
+  variant: Variant,
+  ask: RankAsk = {},
+  surface = "search",
+): RankPlan {
+  const cfg = config(env);
+  const recommend = surface === "recommend";
+  const defaults = defaultModels(surface);
+  const bundled = recommend ? RECS_LIGHT_MODELS : LIGHT_MODELS;
+  const heavyModel = variant.heavyModel || defaults.heavyModel;
+  const lightModel = Object.hasOwn(bundled, variant.lightModel) ? variant.lightModel : defaults.lightModel;
+  const variantM = variant.topM ?? (recommend ? cfg.recs.topM : cfg.search.lightTopM);
+  const retrievalN = recommend
+    ? (RECS_LIGHT_MODELS[lightModel]?.sources.maxCandidates ?? cfg.search.retrievalN)
+    : cfg.search.retrievalN;
   return {
     experimentId: experiment.experimentId,
     variant: variant.name,
-    lightModel: Object.hasOwn(LIGHT_MODELS, variant.lightModel) ? variant.lightModel : DEFAULT_LIGHT_MODEL,
+    lightModel,
     heavyModel,
     ...(variant.gpuTargetVariant ? { targetVariant: variant.gpuTargetVariant } : {}),
-    retrievalN: settings.retrievalN,
+    retrievalN,
     topM: ask.candidates === undefined ? variantM : Math.min(RERANK_MAX, Math.max(variantM, ask.candidates)),
-    deadlineMs: settings.gpuDeadlineMs,
-    blendWeight: blendWeightFor(heavyModel),
+    deadlineMs: cfg.search.gpuDeadlineMs,
+    blendWeight: recommend ? null : blendWeightFor(heavyModel),
   };
 }
 
@@ -72,5 +88,5 @@ export async function resolveRankPlan(
   ask: RankAsk = {},
 ): Promise<RankPlan> {
   const experiment = await getExperimentConfig(env, surface);
-  return planFor(env, experiment, await assignVariant(experiment, unit), ask);
+  return planFor(env, experiment, await assignVariant(experiment, unit), ask, surface);
 }

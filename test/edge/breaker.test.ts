@@ -9,7 +9,7 @@ import type { GpuEndpoint } from "../../edge/gpu/endpoints";
 import { gpuEndpoints } from "../../edge/gpu/endpoints";
 import { heavyRank, resetGpuStateForTests } from "../../edge/gpu/index";
 import { rankWithFailover, type GpuCall } from "../../edge/gpu/resilient";
-import type { HeavyRankRequest } from "../../edge/gpu/types";
+import { scoredIds, type HeavyRankRequest } from "../../edge/gpu/types";
 import { gpuFaults } from "../../edge/drills/faults";
 import { outcomeOfError } from "../../edge/gpu/outcome";
 import {
@@ -132,7 +132,7 @@ function breakers() {
 
 const answers: GpuCall = async (_ep, req) => ({
   kind: "ok",
-  scores: req.documents.map((_, i) => 1 - i),
+  scores: scoredIds(req).map((_, i) => 1 - i),
   model: req.model,
 });
 const refuses: GpuCall = async () => ({ kind: "network", detail: "Network connection lost." });

@@ -19,6 +19,8 @@ export const PYTHON = path.join(REPO, ".vitrine/venv/bin/python");
 export const WRANGLER = path.join(REPO, "node_modules/.bin/wrangler");
 export const CATALOG_SQL = path.join(REPO, ".vitrine/catalog/catalog.sql");
 export const SEED_SQL = path.join(REPO, ".vitrine/registry/seed.sql");
+/** The recommendation tables of the current recs-light version (the pipeline's train-recs-light step). */
+export const RECS_SQL = path.join(REPO, ".vitrine/recs/recs.sql");
 
 /** Quiet, offline wrangler (contract rules). */
 export const WRANGLER_ENV = {
@@ -174,15 +176,20 @@ async function wrangler(args, timeoutMs = 300_000) {
 
 /**
  * A local D1 state dir with the migrations, the catalog (.vitrine/catalog/catalog.sql) and the registry's seed
- * experiment (.vitrine/registry/seed.sql, when present) applied. Reuse one dir for several edges if you like.
+ * experiment (.vitrine/registry/seed.sql, when present) applied, and `recs` (e.g. RECS_SQL: the recommendation
+ * tables) when given. Reuse one dir for several edges if you like.
  */
-export async function prepareDb({ dir, catalog = CATALOG_SQL, seed = SEED_SQL } = {}) {
+export async function prepareDb({ dir, catalog = CATALOG_SQL, seed = SEED_SQL, recs } = {}) {
   const persistTo = dir ?? makeTempDir("vitrine-d1-");
   await wrangler(["d1", "migrations", "apply", "vitrine", "--local", "--persist-to", persistTo]);
   if (!existsSync(catalog)) throw new Error(`${catalog} is missing: run the pipeline (prepare) first`);
   await wrangler(["d1", "execute", "vitrine", "--local", "--persist-to", persistTo, "--file", catalog, "--yes"]);
   if (seed && existsSync(seed))
     await wrangler(["d1", "execute", "vitrine", "--local", "--persist-to", persistTo, "--file", seed, "--yes"]);
+  if (recs) {
+    if (!existsSync(recs)) throw new Error(`${recs} is missing: run the pipeline (train-recs-light) first`);
+    await wrangler(["d1", "execute", "vitrine", "--local", "--persist-to", persistTo, "--file", recs, "--yes"]);
+  }
   return persistTo;
 }
 

@@ -1,7 +1,7 @@
 """CLI: python -m vitrine_gpu.pipeline {prepare,train-light,train-heavy,evaluate,export,prepare-recs,train-recs-light,
 train-recs-heavy,all} [--reduced] [--force].
 
-`all` runs the search steps, then the recommendation steps. --reduced trains the recommendation models on the seeded
+`all` runs the search steps, then the recommendation steps, then the export. --reduced trains the recommendation models on the seeded
 synthetic store with a small configuration (vitrine_gpu.recs.train.REDUCED)."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ ORDER = (
     "train-light",
     "train-heavy",
     "evaluate",
-    "export",
     "prepare-recs",
     "train-recs-light",
     "train-recs-heavy",
+    "export",  # last: edge/generated/models.js bundles the search and the recs light models
 )
 
 

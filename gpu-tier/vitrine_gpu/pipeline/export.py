@@ -50,6 +50,39 @@ def blend_weight(registry_root: Path, heavy: str) -> float | None:
     return DEFAULT_BLEND_WEIGHT
 
 
+def _onnx_import(vdir: Path, out_file: Path) -> str:
+    rel = os.path.relpath(vdir / "model.onnx", out_file.parent).replace(os.sep, "/")
+    return rel if rel.startswith(".") else "./" + rel
+
+
+def recs_light_entry(vdir: Path, version: str, onnx_name: str) -> str:
+    """One RECS_LIGHT_MODELS entry: the ONNX ranker, its features and parity, and the candidate-source settings the
+    edge needs to rebuild its inputs (edge/recs/): the version's clock ``now`` (days) and its SourceConfig."""
+    man = json.loads((vdir / "manifest.json").read_text())
+    parity = json.loads((vdir / "parity.json").read_text())
+    with open(vdir / "tables.json") as f:
+        now = float(json.load(f)["now"])
+    src = man["sources"]
+    sources = {
+        "now": now,
+        "recencyTauDays": src["recency_tau_days"],
+        "perSource": src["per_source"],
+        "maxHistory": src["max_history"],
+        "maxCandidates": src["max_candidates"],
+    }
+    return (
+        f"  {_js_str(version)}: {{\n"
+        f"    version: {_js_str(version)},\n"
+        f"    onnx: {onnx_name},\n"
+        f"    features: {json.dumps(man['features'])},\n"
+        f"    inputName: {_js_str(man['input']['name'])},\n"
+        f"    outputName: {_js_str(man['output']['name'])},\n"
+        f"    parity: {json.dumps(parity)},\n"
+        f"    sources: {json.dumps(sources)},\n"
+        f"  }},"
+    )
+
+
 def models_js(
     light_versions: list[str],
     default_light: str,
@@ -57,6 +90,8 @@ def models_js(
     out_file: Path,
     registry_root: Path,
     heavy_blend: float | None = None,
+    recs_light: str = "",
+    recs_heavy: str = "",
 ) -> str:
     """The data module edge/generated/models.js: ONNX imports and plain objects only. Its types are the committed
     edge/generated/models.d.ts (tsc reads that; wrangler and vitest bundle this file)."""
@@ -67,10 +102,7 @@ def models_js(
     entries = []
     for i, v in enumerate(light_versions):
         vdir = registry_root / "light" / v
-        rel = os.path.relpath(vdir / "model.onnx", out_file.parent).replace(os.sep, "/")
-        if not rel.startswith("."):
-            rel = "./" + rel
-        lines.append(f"import light_{i} from {_js_str(rel)};")
+        lines.append(f"import light_{i} from {_js_str(_onnx_import(vdir, out_file))};")
         man = json.loads((vdir / "manifest.json").read_text())
         parity = json.loads((vdir / "parity.json").read_text())
         entries.append(
@@ -93,6 +125,18 @@ def models_js(
         "export const HEAVY_BLEND_WEIGHTS = "
         + (json.dumps({default_heavy: heavy_blend}) if default_heavy and heavy_blend is not None else "{}")
         + ";",
+    ]
+    recs_entries = []
+    if recs_light:
+        vdir = registry_root / "recs-light" / recs_light
+        lines.insert(2, f"import recs_light_0 from {_js_str(_onnx_import(vdir, out_file))};")
+        recs_entries.append(recs_light_entry(vdir, recs_light, "recs_light_0"))
+    lines += [
+        "export const RECS_LIGHT_MODELS = {",
+        *recs_entries,
+        "};",
+        f"export const DEFAULT_RECS_LIGHT_MODEL = {_js_str(recs_light)};",
+        f"export const DEFAULT_RECS_HEAVY_MODEL = {_js_str(recs_heavy)};",
         "",
     ]
     return "\n".join(lines)
@@ -135,7 +179,11 @@ def export_edge(registry_root: Path | None = None, generated_dir: Path | None = 
     gen.mkdir(parents=True, exist_ok=True)
     out = gen / "models.js"
     blend = blend_weight(reg, heavy)
-    text = models_js(versions, light, heavy, out, reg, blend)
+    recs_light = cur.get("recs-light", "")
+    if recs_light and not (reg / "recs-light" / recs_light / "model.onnx").exists():
+        recs_light = ""
+    recs_heavy = cur.get("recs-heavy", "")
+    text = models_js(versions, light, heavy, out, reg, blend, recs_light, recs_heavy)
     tmp = out.with_suffix(".js.tmp")
     tmp.write_text(text)
     tmp.replace(out)
@@ -150,4 +198,6 @@ def export_edge(registry_root: Path | None = None, generated_dir: Path | None = 
         "heavy": heavy,
         "bundled": versions,
         "blend_weight": blend,
+        "recs_light": recs_light,
+        "recs_heavy": recs_heavy,
     }
