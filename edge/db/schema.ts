@@ -70,3 +70,4 @@ export const experimentVariants = sqliteTable(
 export * from "./schema-metrics";
 export * from "./schema-drills";
 export * from "./schema-recs";
+export * from "./schema-events";
