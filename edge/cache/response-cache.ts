@@ -1,6 +1,6 @@
 /**
  * Final search responses in the Cache API (caches.default). The key (responseCacheKey) is a synthetic GET URL built
- * from the normalised query, k, the experiment variant and the model versions, so a model or variant change never
+ * from the store, the normalised query, k, the experiment variant and the model versions, so a model or variant change never
  * serves a stale ranking. Entries hold the response payload without per-request fields (request id); TTL is CACHE_TTL_S, or
  * DEGRADED_CACHE_TTL_S for degraded answers (0 = not cached). Writes go through ctx.waitUntil.
  */
@@ -21,16 +21,18 @@ export function normaliseQuery(q: string): string {
 }
 
 /**
- * The key of a ranked answer: the route, the normalised query, k, and the rank plan's experiment, variant and
- * models. The search route reads and writes under it; the cold-cache drill purges under it.
+ * The key of a ranked answer: the route, the store, the normalised query, k, and the rank plan's experiment, variant
+ * and models. The search route reads and writes under it; the cold-cache drill purges under it.
  */
 export function responseCacheKey(
   route: string,
+  store: string,
   query: string,
   k: number,
   plan: Pick<RankPlan, "experimentId" | "variant" | "lightModel" | "heavyModel">,
 ): Request {
   const u = new URL(`${CACHE_ORIGIN}/${route}`);
+  u.searchParams.set("store", store);
   u.searchParams.set("q", normaliseQuery(query));
   u.searchParams.set("k", String(k));
   u.searchParams.set("exp", plan.experimentId);

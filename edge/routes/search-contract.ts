@@ -5,6 +5,7 @@
 import { z } from "zod";
 import type { RankedItem } from "../search/cascade";
 import { RERANK_MAX } from "../config";
+import { STORE_ID_MAX } from "../stores/resolve";
 
 export const searchQuerySchema = z.object({
   q: z
@@ -19,6 +20,8 @@ export const searchQuerySchema = z.object({
     .max(100, "k must be at most 100")
     .default(20),
   user: z.string().trim().min(1).max(128, "user must be at most 128 characters").optional(),
+  /** the storefront (default: the default store); unknown → 404 unknown_store */
+  store: z.string().trim().min(1).max(STORE_ID_MAX).optional(),
 });
 
 export const rerankBodySchema = z.object({

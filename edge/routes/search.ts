@@ -1,7 +1,9 @@
 /**
  * Public search surface.
- *  GET  /v1/search?q=&k=&user=   FTS5 retrieval → light ONNX → heavy GPU re-rank → top k (cached)
+ *  GET  /v1/search?q=&k=&user=&store=   FTS5 retrieval in the store → light ONNX → heavy GPU re-rank → top k (cached)
  *  POST /v1/rerank {query, candidates, user?}   the same cascade on exactly the caller's candidates
+ * `store` defaults to the default store (esci); an unknown store is a 404 `unknown_store`. /v1/rerank needs no store:
+ * product ids are unique across stores (products.id is UNIQUE), the caller's ids name their products.
  *
  * /v1/rerank decisions (documented):
  *  - unknown product ids → 400 `unknown_candidates` listing them (the caller's id set must come back unchanged,
@@ -37,6 +39,7 @@ import { parseDegradedReasons, serialiseDegradedReasons, type DegradedReason } f
 import { matchExpression, type CandidateRow } from "../search/features";
 import { resolveRankPlan, type RankPlan } from "../search/rank-plan";
 import { fetchCandidates, retrieveCandidates } from "../search/retrieval";
+import { resolveStore, storeSet, unknownStore } from "../stores/resolve";
 import { rerankBodySchema, searchQuerySchema, type Answer, type SearchResponseBody } from "./search-contract";
 
 type Ctx = Context<AppEnv & { Variables: RequestMetricsVariables }>;
@@ -94,17 +97,19 @@ search.get(
   drillProbe,
   zValidator("query", searchQuerySchema, zodHook),
   async (c) => {
-    const { q, k, user } = c.req.valid("query");
+    const { q, k, user, store: named } = c.req.valid("query");
+    const store = resolveStore(await storeSet(c.env), named);
+    if (store === undefined) return unknownStore(c, [named!]);
     const match = matchExpression(q);
     if (!match) return noSearchableWords(c, "q");
     const plan = await resolveRankPlan(c.env, "search", await unitId(c, user));
     const useCache = !c.var.drill?.bypassCache;
-    const key = responseCacheKey("search", q, k, plan);
+    const key = responseCacheKey("search", store, q, k, plan);
     const cached = useCache ? await cacheGet<Answer>(key) : undefined;
     if (cached) return respond(c, plan, "HIT", cached, parseDegradedReasons(cached.degradedReason));
 
     const t0 = performance.now();
-    const rows = await retrieveCandidates(c.env.DB, match, plan.retrievalN);
+    const rows = await retrieveCandidates(c.env.DB, store, match, plan.retrievalN);
     recordStage(c, "retrieval", since(t0));
     const result = await rank(c, plan, q, rows);
     const answer = answerOf(plan, result, result.items.slice(0, k));
