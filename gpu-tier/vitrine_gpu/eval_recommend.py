@@ -183,12 +183,18 @@ def ask_edge(
     def one(u: int) -> tuple[int, dict[str, Any] | None, str | None]:
         url = base + urllib.parse.urlencode({"store": store, "user": str(u), "k": str(k)})
         last = ""
-        for _ in range(2):  # one retry for a transient failure
+        failures = waits = 0
+        while failures < 2:  # one retry for a transient failure; a 429 waits Retry-After (at most 30 times)
             try:
                 with urllib.request.urlopen(url, timeout=timeout_s) as r:
                     return u, json.loads(r.read()), None
             except urllib.error.HTTPError as e:
                 body = e.read().decode("utf-8", "replace")
+                if e.code == 429 and waits < 30:
+                    waits += 1
+                    time.sleep(min(float(e.headers.get("Retry-After") or 1), 10.0))
+                    continue
+                failures += 1
                 if e.code == 404:
                     err = json.loads(body).get("error") if body.startswith("{") else None
                     if err == "unknown_store":
@@ -196,6 +202,7 @@ def ask_edge(
                     raise EdgeRouteMissing(f"{edge} answers 404 for /v1/recommend: the route is not there") from e
                 last = f"HTTP {e.code}: {body[:200]}"
             except (urllib.error.URLError, TimeoutError, ValueError) as e:
+                failures += 1
                 last = f"{type(e).__name__}: {e}"
         return u, None, last
 
