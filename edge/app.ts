@@ -17,6 +17,7 @@ import { events } from "./routes/events";
 import { adminMetrics } from "./routes/admin-metrics";
 import { adminDrills } from "./routes/admin-drills";
 import { dashboard } from "./routes/dashboard";
+import { openapi } from "./routes/openapi";
 
 export const app = new Hono<AppEnv>();
 
@@ -35,5 +36,6 @@ app.route("/v1", events);
 app.route("/admin", adminMetrics);
 app.route("/admin", adminDrills(app.fetch)); // the drills probe this app in-process
 app.route("/", dashboard);
+app.route("/", openapi); // GET /openapi.json: every route above registers its description next to its zod contract
 
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.method} ${c.req.path}` }, 404));

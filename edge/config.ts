@@ -56,6 +56,10 @@ const VARS = {
   // response cache (0 = not cached)
   CACHE_TTL_S: int(300, atLeast(0)),
   DEGRADED_CACHE_TTL_S: int(5, atLeast(0)),
+  // after CACHE_TTL_S a (non-degraded) entry is served stale for this long while one request refreshes it (0 = off)
+  CACHE_SWR_S: int(60, atLeast(0)),
+  // request collapsing: at most this many keys in flight per isolate (0 = off; beyond it a miss runs on its own)
+  COLLAPSE_MAX_KEYS: int(1000, between(0, 100_000)),
   // experiments
   CONFIG_TTL_S: real(30, atLeast(0)),
   // GPU failover: breaker per endpoint, hedging (0 = off)
@@ -129,6 +133,10 @@ export const RERANK_MAX = 200;
 export interface CacheConfig {
   ttlS: number;
   degradedTtlS: number;
+  /** stale-while-revalidate window after ttlS (non-degraded entries only) */
+  swrS: number;
+  /** request collapsing: most keys in flight per isolate (0 = off) */
+  collapseMaxKeys: number;
 }
 
 export interface ExperimentsConfig {
@@ -250,7 +258,12 @@ function build(env: Bindings): EdgeConfig {
       rateLimits: v.RATE_LIMITS !== "off",
     },
     search: { retrievalN: v.RETRIEVAL_N, lightTopM: v.LIGHT_TOP_M, gpuDeadlineMs: v.GPU_DEADLINE_MS },
-    cache: { ttlS: v.CACHE_TTL_S, degradedTtlS: v.DEGRADED_CACHE_TTL_S },
+    cache: {
+      ttlS: v.CACHE_TTL_S,
+      degradedTtlS: v.DEGRADED_CACHE_TTL_S,
+      swrS: v.CACHE_SWR_S,
+      collapseMaxKeys: v.COLLAPSE_MAX_KEYS,
+    },
     experiments: { configTtlMs: v.CONFIG_TTL_S * 1000 },
     gpu: {
       primary: { name: env.GPU_ENDPOINT_NAME, region: env.GPU_REGION, url: env.GPU_ENDPOINT_URL },

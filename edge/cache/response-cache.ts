@@ -1,12 +1,25 @@
 /**
- * Final search responses in the Cache API (caches.default). The key (responseCacheKey) is a synthetic GET URL built
- * from the store, the normalised query, k, the experiment variant and the model versions, so a model or variant change never
- * serves a stale ranking. Entries hold the response payload without per-request fields (request id); TTL is CACHE_TTL_S, or
- * DEGRADED_CACHE_TTL_S for degraded answers (0 = not cached). Writes go through ctx.waitUntil.
+ * Final answers in the Cache API (caches.default), with request collapsing; route-agnostic (search uses it, any route
+ * whose answer is a function of its key can). The key (responseCacheKey) is a synthetic GET URL built from the route,
+ * the normalised query, k, the experiment variant and the model versions — so a model or variant change never serves
+ * a stale ranking — plus `scope`: whatever personalises the answer (e.g. the user of a recommendation) must go there,
+ * so a personalised answer is never served to another user. Entries hold the payload without per-request fields.
+ *
+ * cachedAnswer(key, compute) answers, per key:
+ *  - HIT        a fresh entry (CACHE_TTL_S; a degraded answer only DEGRADED_CACHE_TTL_S; 0 = not cached);
+ *  - STALE      a non-degraded entry past its TTL but within CACHE_SWR_S: served at once, and ONE background refresh
+ *               (ctx.waitUntil) per isolate recomputes it — keys asked again within the window (the popular ones)
+ *               never go cold; the rest simply expire;
+ *  - MISS       no usable entry: this request runs compute (the leader) and stores its answer;
+ *  - COLLAPSED  no usable entry, but a leader in this isolate is computing the key: this request waits for its answer
+ *               instead of running its own cascade (single flight, edge/cache/single-flight.ts, COLLAPSE_MAX_KEYS).
+ * An expired degraded entry is a miss: one request recomputes it, the concurrent ones join it. Writes and the
+ * leader's computation run under ctx.waitUntil, so followers get their answer even if the leader's client goes.
  */
 import { config } from "../config";
 import type { Bindings } from "../env";
 import type { RankPlan } from "../search/rank-plan";
+import { SingleFlight, type SingleFlightStats } from "./single-flight";
 
 /** workerd's default cache (the WebWorker lib's CacheStorage type does not declare `default`). */
 function defaultCache(): Cache {
@@ -21,49 +34,107 @@ export function normaliseQuery(q: string): string {
 }
 
 /**
- * The key of a ranked answer: the route, the store, the normalised query, k, and the rank plan's experiment, variant
- * and models. The search route reads and writes under it; the cold-cache drill purges under it.
+ * The key of a ranked answer: the route, the normalised query, k, the rank plan's experiment, variant and models,
+ * and `scope` (what else personalises the answer; none for search, whose answer depends on the user only through
+ * the variant). The search route reads and writes under it; the cold-cache drill purges under it.
  */
 export function responseCacheKey(
   route: string,
-  store: string,
   query: string,
   k: number,
   plan: Pick<RankPlan, "experimentId" | "variant" | "lightModel" | "heavyModel">,
+  scope: Readonly<Record<string, string>> = {},
 ): Request {
   const u = new URL(`${CACHE_ORIGIN}/${route}`);
-  u.searchParams.set("store", store);
   u.searchParams.set("q", normaliseQuery(query));
   u.searchParams.set("k", String(k));
   u.searchParams.set("exp", plan.experimentId);
   u.searchParams.set("variant", plan.variant);
   u.searchParams.set("light", plan.lightModel);
   u.searchParams.set("heavy", plan.heavyModel);
+  for (const name of Object.keys(scope).sort()) u.searchParams.set(`scope.${name}`, scope[name]!);
   return new Request(u.toString(), { method: "GET" });
 }
 
-export async function cacheGet<T>(key: Request): Promise<T | undefined> {
+/** How an answer was served (the x-vitrine-cache header; BYPASS when the cache is not used). */
+export type CacheOutcome = "HIT" | "STALE" | "MISS" | "COLLAPSED";
+
+/** What an entry holds: the answer, when it stops being fresh (epoch ms), and whether it is degraded. */
+interface StoredAnswer<T> {
+  answer: T;
+  freshUntil: number;
+  degraded: boolean;
+}
+
+const flights = new SingleFlight<unknown>();
+
+/** This isolate's collapsing counters (tests and /healthz-style diagnostics). */
+export function collapsingStats(): SingleFlightStats {
+  return flights.stats();
+}
+
+export interface CachedAnswerOptions<T> {
+  env: Bindings;
+  ctx: ExecutionContext;
+  key: Request;
+  /** computes the answer (the cascade); must not throw for a degraded answer — return it with degraded() true */
+  compute: () => Promise<T>;
+  degraded: (answer: T) => boolean;
+}
+
+export async function cachedAnswer<T>(opts: CachedAnswerOptions<T>): Promise<{ answer: T; outcome: CacheOutcome }> {
+  const { env, ctx, key } = opts;
+  const { collapseMaxKeys } = config(env).cache;
+  const id = key.url;
+  const stored = await storedAnswer<T>(key);
+  if (stored && Date.now() < stored.freshUntil) return { answer: stored.answer, outcome: "HIT" };
+
+  const computeAndStore = async (): Promise<T> => {
+    const answer = await opts.compute();
+    await storeAnswer(env, key, answer, opts.degraded(answer));
+    return answer;
+  };
+
+  if (stored && !stored.degraded) {
+    // stale-while-revalidate: one refresh per isolate, this request does not wait for it
+    if (!flights.has(id)) ctx.waitUntil(flights.run(id, collapseMaxKeys, computeAndStore).promise.catch(logRefresh));
+    return { answer: stored.answer, outcome: "STALE" };
+  }
+  const flight = flights.run(id, collapseMaxKeys, computeAndStore) as { promise: Promise<T>; leader: boolean };
+  if (flight.leader) ctx.waitUntil(flight.promise.catch(() => undefined));
+  return { answer: await flight.promise, outcome: flight.leader ? "MISS" : "COLLAPSED" };
+}
+
+function logRefresh(err: unknown): void {
+  console.error("cache refresh failed", err);
+}
+
+/** The entry under `key`; undefined when none, or in another shape (an entry written before this format). */
+async function storedAnswer<T>(key: Request): Promise<StoredAnswer<T> | undefined> {
   const hit = await defaultCache().match(key);
   if (!hit) return undefined;
-  return (await hit.json()) as T;
+  const entry = (await hit.json()) as Partial<StoredAnswer<T>>;
+  if (typeof entry.freshUntil !== "number" || typeof entry.degraded !== "boolean" || entry.answer === undefined)
+    return undefined;
+  return entry as StoredAnswer<T>;
 }
 
-export function cacheTtl(env: Bindings, degraded: boolean): number {
-  const { ttlS, degradedTtlS } = config(env).cache;
-  return degraded ? degradedTtlS : ttlS;
-}
-
-/** Schedules the write on ctx.waitUntil; no-op when the TTL is 0. */
-export function cachePut(ctx: ExecutionContext, key: Request, payload: unknown, ttlSeconds: number): void {
-  if (ttlSeconds <= 0) return;
-  const res = new Response(JSON.stringify(payload), {
-    headers: { "content-type": "application/json", "cache-control": `public, max-age=${ttlSeconds}` },
+/**
+ * Writes the entry: fresh for CACHE_TTL_S (degraded: DEGRADED_CACHE_TTL_S), kept CACHE_SWR_S longer for
+ * stale-while-revalidate unless degraded; nothing when the fresh TTL is 0. A failed write is logged, never thrown.
+ */
+async function storeAnswer(env: Bindings, key: Request, answer: unknown, degraded: boolean): Promise<void> {
+  const { ttlS, degradedTtlS, swrS } = config(env).cache;
+  const freshS = degraded ? degradedTtlS : ttlS;
+  if (freshS <= 0) return;
+  const keepS = degraded ? freshS : freshS + swrS;
+  const entry: StoredAnswer<unknown> = { answer, freshUntil: Date.now() + freshS * 1000, degraded };
+  const res = new Response(JSON.stringify(entry), {
+    headers: { "content-type": "application/json", "cache-control": `public, max-age=${keepS}` },
   });
-  ctx.waitUntil(
-    defaultCache()
-      .put(key, res)
-      .catch((err: unknown) => {
-        console.error("cache put failed", err);
-      }),
-  );
+  await defaultCache()
+    .put(key, res)
+    .catch((err: unknown) => {
+      console.error("cache put failed", err);
+    });
 }

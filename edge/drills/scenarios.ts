@@ -299,7 +299,7 @@ const coldCache: Scenario = async (run) => {
   if (!variant)
     throw new DrillSkipped(`steady state not met: variant ${p.body!.variant} is not in the experiment config`);
   const store = (await storeSet(run.env)).defaultId; // probes name no store
-  const key = responseCacheKey("search", store, run.query, PROBE_K, planFor(run.env, config, variant));
+  const key = responseCacheKey("search", run.query, PROBE_K, planFor(run.env, config, variant), { store });
   // let cache writes still in flight from the steady-state probes land first (they would refill the purged entry)
   await sleep(200);
   const cache = (caches as CacheStorage & { default: Cache }).default;

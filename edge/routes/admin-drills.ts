@@ -15,6 +15,7 @@ import { scenarioSchema, SCENARIOS } from "../drills/context";
 import { getDrillReport, listDrillReports } from "../drills/reports";
 import type { AppFetch } from "../drills/probe";
 import { drillInProgress, runDrill } from "../drills/runner";
+import { describeRoute, json } from "../openapi/registry";
 
 const runSchema = z.object({ scenario: scenarioSchema }).strict();
 const listSchema = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
@@ -24,6 +25,39 @@ const idSchema = z.object({
     .min(1)
     .max(100)
     .regex(/^[A-Za-z0-9_-]+$/, "malformed drill id"),
+});
+
+/** A drill report (edge/drills/reports.ts): described loosely, its timeline varies by scenario. */
+const reportSchema = z.object({ id: z.string() }).passthrough();
+
+describeRoute({
+  method: "post",
+  path: "/admin/drills/run",
+  access: "admin",
+  summary: "Run one failover drill scenario now (bounded) and answer its report",
+  body: runSchema,
+  responses: {
+    200: json("the drill report", reportSchema),
+    409: json("another drill is running", z.object({ error: z.string(), message: z.string() })),
+  },
+});
+describeRoute({
+  method: "get",
+  path: "/admin/drills",
+  access: "admin",
+  summary: "Recent drill runs, newest first",
+  query: listSchema,
+  responses: {
+    200: json("reports and the scenarios", z.object({ drills: z.array(reportSchema), scenarios: z.array(z.string()) })),
+  },
+});
+describeRoute({
+  method: "get",
+  path: "/admin/drills/:id",
+  access: "admin",
+  summary: "One drill run with its timeline",
+  params: idSchema,
+  responses: { 200: json("the drill report", reportSchema) },
 });
 
 export function adminDrills(app: AppFetch): Hono<AppEnv> {

@@ -16,6 +16,8 @@ import { scoreDrift, type DriftFigure } from "../metrics/drift";
 import { config } from "../config";
 import { flushNow } from "../metrics/collector";
 import { DASHBOARD_SCRIPT } from "../dashboard/client";
+import { describeRoute, media, redirect } from "../openapi/registry";
+import { invalidRequest } from "../middleware/errors";
 
 const STYLE = `body{font:14px system-ui,sans-serif;margin:0;background:#f8fafc;color:#0f172a}
 header{background:#0f172a;color:#fff;padding:10px 20px;display:flex;justify-content:space-between;align-items:center}
@@ -215,6 +217,49 @@ const pageQuery = z.object({
     .catch(60),
 });
 
+const loginForm = z.object({ token: z.string() });
+
+describeRoute({
+  method: "get",
+  path: "/dashboard",
+  access: "page",
+  summary: "The monitoring dashboard (HTML; the login form without a session)",
+  description: "Optional `range` (600–604800 s) and `step` (60–86400 s, multiple of 60); bad values take the defaults.",
+  responses: { 200: media("the dashboard or the login page", "text/html") },
+});
+describeRoute({
+  method: "get",
+  path: "/dashboard/assets/uplot.js",
+  access: "page",
+  summary: "Dashboard asset",
+  responses: { 200: media("uPlot", "text/javascript") },
+});
+describeRoute({
+  method: "get",
+  path: "/dashboard/assets/uplot.css",
+  access: "page",
+  summary: "Dashboard asset",
+  responses: { 200: media("uPlot styles", "text/css") },
+});
+describeRoute({
+  method: "post",
+  path: "/dashboard/login",
+  access: "login",
+  summary: "Dashboard login with the admin token (sets the session cookie); limited per IP",
+  form: loginForm,
+  responses: {
+    303: redirect("logged in: to /dashboard"),
+    401: media("invalid token: the login page again", "text/html"),
+  },
+});
+describeRoute({
+  method: "post",
+  path: "/dashboard/logout",
+  access: "page",
+  summary: "Dashboard logout (clears the session cookie)",
+  responses: { 303: redirect("to /dashboard") },
+});
+
 export const dashboard = new Hono<AppEnv>();
 
 dashboard.get("/dashboard/assets/uplot.js", (c) =>
@@ -244,7 +289,9 @@ dashboard.get("/dashboard", async (c) => {
 });
 
 dashboard.post("/dashboard/login", async (c) => {
-  const form = await c.req.parseBody();
+  // a malformed body (e.g. multipart without a boundary) is the caller's error: 400, never a 500
+  const form = await c.req.parseBody().catch(() => undefined);
+  if (!form) return invalidRequest(c, "the body must be a form (application/x-www-form-urlencoded or multipart)");
   const token = typeof form.token === "string" ? form.token : "";
   const expected = c.env.ADMIN_TOKEN;
   if (!expected || !token || !(await tokensEqual(token, expected))) return c.html(<Login error="invalid token" />, 401);

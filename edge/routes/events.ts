@@ -17,6 +17,7 @@ import { zodHook } from "../middleware/errors";
 import { scheduleFlush } from "../metrics/collector";
 import { eventsPayload, type StoredEvent } from "../events/apply";
 import { writeEvents } from "../events/writer";
+import { describeRoute, errorSchemas, json } from "../openapi/registry";
 import { resolveStore, storeSet, STORE_ID_MAX, unknownStore } from "../stores/resolve";
 
 const label = z.string().trim().min(1).max(128);
@@ -62,6 +63,21 @@ export const feedbackEventSchema = z
   });
 
 export const eventsBodySchema = z.object({ events: z.array(feedbackEventSchema).min(1).max(500) }).strict();
+
+describeRoute({
+  method: "post",
+  path: "/v1/events",
+  access: "public",
+  summary: "Feedback and purchase events: history in D1 at once (purchase, add_to_cart with a user), CTR / conversion",
+  body: eventsBodySchema,
+  responses: {
+    202: json(
+      "accepted; `pending` > 0 = the write is queued in the isolate and retried (D1 failed)",
+      z.object({ accepted: z.number().int(), pending: z.number().int(), requestId: z.string() }),
+    ),
+    404: json("an event names a store that does not exist (error unknown_store)", errorSchemas.NotFound),
+  },
+});
 
 export type FeedbackEvent = z.infer<typeof feedbackEventSchema>;
 

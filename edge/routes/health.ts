@@ -4,11 +4,35 @@
  * Always 200 while the worker runs; `status` says "degraded" when the GPU tier is unreachable.
  */
 import { Hono } from "hono";
+import { z } from "zod";
 import type { AppEnv } from "../env";
 import { getExperimentConfig } from "../experiments/config";
 import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../generated/models";
 import { gpuHealth } from "../gpu/ping";
 import { bundledLightModels, warmLightModels } from "../scoring/light";
+import { describeRoute, json } from "../openapi/registry";
+
+const healthSchema = z.object({
+  status: z.enum(["ok", "degraded"]),
+  models: z.object({
+    light: z.array(z.string()),
+    lightLoaded: z.array(z.string()),
+    defaultLight: z.string(),
+    defaultHeavy: z.string(),
+    variants: z.array(z.object({ name: z.string(), light: z.string(), heavy: z.string(), weight: z.number() })),
+    experiment: z.string().nullable(),
+  }),
+  gpu: z.object({ reachable: z.boolean() }).passthrough(),
+  requestId: z.string(),
+});
+
+describeRoute({
+  method: "get",
+  path: "/healthz",
+  access: "page",
+  summary: "Liveness: served model versions and GPU tier reachability (always 200 while the worker runs)",
+  responses: { 200: json("health", healthSchema) },
+});
 
 export const health = new Hono<AppEnv>();
 

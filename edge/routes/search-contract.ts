@@ -3,8 +3,8 @@
  * (zod; a failed parse is a 400 naming the field) and the body both answer.
  */
 import { z } from "zod";
-import type { RankedItem } from "../search/cascade";
 import { RERANK_MAX } from "../config";
+import { describeRoute, errorSchemas, json } from "../openapi/registry";
 import { STORE_ID_MAX } from "../stores/resolve";
 
 export const searchQuerySchema = z.object({
@@ -39,15 +39,66 @@ export const rerankBodySchema = z.object({
   user: z.string().trim().min(1).max(128).optional(),
 });
 
-export interface SearchResponseBody {
-  items: RankedItem[];
-  variant: string;
-  experiment: string;
-  models: { light: string; heavy: string };
-  degraded: boolean;
-  degradedReason?: string;
-  requestId: string;
-}
+const rankedItemSchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  brand: z.string(),
+  price: z.number().nullable(),
+  score: z.number().openapi({ description: "the value the final position was decided by" }),
+  scores: z.object({ retrieval: z.number(), light: z.number(), heavy: z.number().nullable() }),
+});
+
+export const searchResponseSchema = z.object({
+  items: z.array(rankedItemSchema),
+  variant: z.string(),
+  experiment: z.string(),
+  models: z.object({ light: z.string(), heavy: z.string() }),
+  degraded: z.boolean(),
+  degradedReason: z.string().optional().openapi({ description: "comma-separated, e.g. gpu_timeout" }),
+  requestId: z.string(),
+});
+
+export type SearchResponseBody = z.infer<typeof searchResponseSchema>;
 
 /** A response body as the cache keeps it: without the per-request id. */
 export type Answer = Omit<SearchResponseBody, "requestId">;
+
+const cacheHeader = {
+  "x-vitrine-cache": {
+    description: "HIT | STALE | MISS | COLLAPSED | BYPASS (edge/cache/response-cache.ts)",
+    schema: { type: "string" as const },
+  },
+};
+
+describeRoute({
+  method: "get",
+  path: "/v1/search",
+  access: "public",
+  summary: "Search in a store: FTS5 retrieval → light ONNX → heavy GPU re-rank → top k (cached, collapsed)",
+  query: searchQuerySchema,
+  responses: {
+    200: { ...json("the ranked answer (degraded: light ranking only)", searchResponseSchema), headers: cacheHeader },
+    404: json("the store does not exist (error unknown_store)", errorSchemas.NotFound),
+  },
+});
+
+describeRoute({
+  method: "post",
+  path: "/v1/rerank",
+  access: "public",
+  summary: "The search cascade on exactly the caller's candidates (not cached)",
+  body: rerankBodySchema,
+  responses: {
+    200: json("the candidates ranked", searchResponseSchema),
+    400: json(
+      "invalid input, or unknown candidate ids (error unknown_candidates, listed in `unknown`)",
+      z.object({
+        error: z.string(),
+        message: z.string(),
+        issues: z.array(z.object({ path: z.string(), message: z.string(), code: z.string() })),
+        unknown: z.array(z.string()).optional(),
+        requestId: z.string().optional(),
+      }),
+    ),
+  },
+});

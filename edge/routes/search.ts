@@ -1,6 +1,8 @@
 /**
  * Public search surface.
- *  GET  /v1/search?q=&k=&user=&store=   FTS5 retrieval in the store → light ONNX → heavy GPU re-rank → top k (cached)
+ *  GET  /v1/search?q=&k=&user=&store=   FTS5 retrieval in the store → light ONNX → heavy GPU re-rank → top k (cached;
+ *                                concurrent misses collapsed into one cascade, stale-while-revalidate:
+ *                                edge/cache/response-cache.ts)
  *  POST /v1/rerank {query, candidates, user?}   the same cascade on exactly the caller's candidates
  * `store` defaults to the default store (esci); an unknown store is a 404 `unknown_store`. /v1/rerank needs no store:
  * product ids are unique across stores (products.id is UNIQUE), the caller's ids name their products.
@@ -22,7 +24,7 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import { Hono, type Context } from "hono";
-import { cacheGet, cachePut, cacheTtl, responseCacheKey } from "../cache/response-cache";
+import { cachedAnswer, responseCacheKey, type CacheOutcome } from "../cache/response-cache";
 import type { AppEnv } from "../env";
 import { unitId } from "../experiments/assign";
 import { drillProbe } from "../middleware/drill-probe";
@@ -69,14 +71,18 @@ function answerOf(plan: RankPlan, result: CascadeResult, items: RankedItem[]): A
   };
 }
 
-/** Sends the answer and tells the metrics middleware what was served (a cache hit's scores were counted already). */
+/**
+ * Sends the answer and tells the metrics middleware what was served. An answer this request did not compute (a
+ * cache hit, a stale entry, a collapsed follower) counts as a cache HIT and its scores are not counted again.
+ */
 function respond(
   c: Ctx,
   plan: RankPlan,
-  cache: CacheStatus,
+  outcome: CacheOutcome | "BYPASS",
   answer: Answer,
   degraded: readonly DegradedReason[],
 ): Response {
+  const cache: CacheStatus = outcome === "MISS" || outcome === "BYPASS" ? outcome : "HIT";
   const served: ServedRequest = { plan, cache, degraded };
   if (cache !== "HIT") {
     served.scores = {
@@ -85,7 +91,7 @@ function respond(
     };
   }
   c.set("served", served);
-  c.header("x-vitrine-cache", cache);
+  c.header("x-vitrine-cache", outcome);
   return c.json({ ...answer, requestId: c.get("requestId") } satisfies SearchResponseBody);
 }
 
@@ -103,18 +109,25 @@ search.get(
     const match = matchExpression(q);
     if (!match) return noSearchableWords(c, "q");
     const plan = await resolveRankPlan(c.env, "search", await unitId(c, user));
-    const useCache = !c.var.drill?.bypassCache;
-    const key = responseCacheKey("search", store, q, k, plan);
-    const cached = useCache ? await cacheGet<Answer>(key) : undefined;
-    if (cached) return respond(c, plan, "HIT", cached, parseDegradedReasons(cached.degradedReason));
-
-    const t0 = performance.now();
-    const rows = await retrieveCandidates(c.env.DB, store, match, plan.retrievalN);
-    recordStage(c, "retrieval", since(t0));
-    const result = await rank(c, plan, q, rows);
-    const answer = answerOf(plan, result, result.items.slice(0, k));
-    if (useCache) cachePut(c.executionCtx as ExecutionContext, key, answer, cacheTtl(c.env, answer.degraded));
-    return respond(c, plan, useCache ? "MISS" : "BYPASS", answer, result.degradedReasons);
+    const rankQuery = async (): Promise<Answer> => {
+      const t0 = performance.now();
+      const rows = await retrieveCandidates(c.env.DB, store, match, plan.retrievalN);
+      recordStage(c, "retrieval", since(t0));
+      const result = await rank(c, plan, q, rows);
+      return answerOf(plan, result, result.items.slice(0, k));
+    };
+    if (c.var.drill?.bypassCache) {
+      const answer = await rankQuery();
+      return respond(c, plan, "BYPASS", answer, parseDegradedReasons(answer.degradedReason));
+    }
+    const { answer, outcome } = await cachedAnswer({
+      env: c.env,
+      ctx: c.executionCtx as ExecutionContext,
+      key: responseCacheKey("search", q, k, plan, { store }),
+      compute: rankQuery,
+      degraded: (a) => a.degraded,
+    });
+    return respond(c, plan, outcome, answer, parseDegradedReasons(answer.degradedReason));
   },
 );
 

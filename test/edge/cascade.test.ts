@@ -7,6 +7,7 @@
 import { env, SELF } from "cloudflare:test";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { invalidateExperimentConfig } from "../../edge/experiments/config";
+import { collapsingStats } from "../../edge/cache/response-cache";
 import { DEFAULT_LIGHT_MODEL, LIGHT_MODELS } from "../../edge/generated/models";
 import { combineScores, toHeavyDoc } from "../../edge/search/cascade";
 import type { CandidateRow } from "../../edge/search/features";
@@ -133,6 +134,21 @@ describe("GET /v1/search", () => {
     expect(b.requestId).not.toBe(a.requestId);
     const otherK = await get("/v1/search?q=blue%20coffee%20mug&k=6");
     expect(otherK.headers.get("x-vitrine-cache")).toBe("MISS");
+  });
+
+  it("collapses concurrent identical misses into one cascade (edge/cache/response-cache.ts)", async () => {
+    const before = collapsingStats();
+    const path = "/v1/search?q=red%20canvas%20tote&k=7&user=same";
+    const responses = await Promise.all(Array.from({ length: 12 }, () => get(path)));
+    const outcomes = responses.map((r) => r.headers.get("x-vitrine-cache"));
+    const bodies = (await Promise.all(responses.map((r) => r.json()))) as SearchBody[];
+    expect(responses.every((r) => r.status === 200)).toBe(true);
+    // all 12 in this isolate: one leader ran the cascade, the others waited for its answer
+    expect(outcomes.filter((o) => o === "MISS")).toHaveLength(1);
+    expect(outcomes.filter((o) => o === "COLLAPSED")).toHaveLength(11);
+    expect(collapsingStats().started - before.started).toBe(1);
+    expect(new Set(bodies.map((b) => JSON.stringify(b.items))).size).toBe(1);
+    expect(new Set(bodies.map((b) => b.requestId)).size).toBe(12); // per-request fields stay per request
   });
 
   it("sets an anonymous id cookie once and keeps the variant for a user", async () => {

@@ -32,6 +32,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..settings import Settings
 from .batcher import BatcherClosed, BatchFailed, DynamicBatcher
 from .model_store import InvalidModelVersion, Loader, ModelLoadError, ModelNotFound, ModelStore, Scorer
+from .openapi import (
+    INVOCATION_RESPONSES,
+    METRICS_RESPONSES,
+    PING_RESPONSES,
+    InvocationResponse,
+    PingResponse,
+    describe,
+)
 from .prom import CONTENT_TYPE, ServerMetrics
 from .recommend import RecommendRequest, load_recs, request_pairs
 
@@ -332,8 +340,11 @@ def create_app(config: Settings | None = None, *, preload: bool = True) -> FastA
         finally:
             await server.close()
 
-    app = FastAPI(title="vitrine GPU tier", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="vitrine GPU tier", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/openapi.json"
+    )
     app.state.server = server
+    describe(app, InvocationRequest)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -364,7 +375,7 @@ def create_app(config: Settings | None = None, *, preload: bool = True) -> FastA
         server.metrics.errors.labels(kind).inc()
         return _error(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
 
-    @app.get("/ping")
+    @app.get("/ping", response_model=PingResponse, responses=PING_RESPONSES)
     async def ping() -> JSONResponse:
         body: dict[str, Any] = {
             "device": server.device,
@@ -380,15 +391,15 @@ def create_app(config: Settings | None = None, *, preload: bool = True) -> FastA
             {"status": status, **body, "message": server.startup_error or "loading the default model"}, status_code=503
         )
 
-    @app.post("/invocations")
+    @app.post("/invocations", response_model=InvocationResponse, responses=INVOCATION_RESPONSES)
     async def invocations(request: Request) -> Response:
         return await server.invoke(request)
 
-    @app.post("/endpoints/{name}/invocations")
+    @app.post("/endpoints/{name}/invocations", response_model=InvocationResponse, responses=INVOCATION_RESPONSES)
     async def endpoint_invocations(name: str, request: Request) -> Response:  # noqa: ARG001 - any endpoint name
         return await server.invoke(request)
 
-    @app.get("/metrics")
+    @app.get("/metrics", responses=METRICS_RESPONSES)
     async def metrics() -> Response:
         return Response(server.metrics.render(), media_type=CONTENT_TYPE)
 
