@@ -88,6 +88,8 @@ const VARS = {
   // monitoring: rollup retention, SLOs, alert thresholds
   METRICS_MINUTE_RETENTION_H: real(48, positive),
   METRICS_HOUR_RETENTION_D: real(90, positive),
+  // POST /v1/events: how long an eventId is remembered for dedupe (a repeat after this counts again)
+  EVENT_ID_RETENTION_H: real(168, positive),
   SLO_AVAILABILITY_TARGET: real(0.995, fraction),
   SLO_LATENCY_TARGET: real(0.99, fraction),
   SLO_LATENCY_THRESHOLD_MS: real(300, positive),
@@ -211,6 +213,8 @@ export interface GpuConfig {
 export interface MetricsConfig {
   minuteRetentionS: number;
   hourRetentionS: number;
+  /** event ids (POST /v1/events dedupe) older than this are swept */
+  eventIdRetentionS: number;
   availabilityTarget: number;
   latencyTarget: number;
   latencyThresholdMs: number;
@@ -346,6 +350,7 @@ function build(env: Bindings): EdgeConfig {
     metrics: {
       minuteRetentionS: v.METRICS_MINUTE_RETENTION_H * 3600,
       hourRetentionS: v.METRICS_HOUR_RETENTION_D * 86_400,
+      eventIdRetentionS: v.EVENT_ID_RETENTION_H * 3600,
       availabilityTarget: v.SLO_AVAILABILITY_TARGET,
       latencyTarget: v.SLO_LATENCY_TARGET,
       latencyThresholdMs: v.SLO_LATENCY_THRESHOLD_MS,

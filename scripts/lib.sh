@@ -105,8 +105,8 @@ ensure_models() {
   fi
 }
 
-# Local D1: migrations, then the catalog and the experiment seed when the loaded catalog differs: another product
-# count, or another catalog.sql (its sha256 from source.json, stamped next to the D1 state after each load; a
+# Local D1: migrations, then the esci catalog and the experiment seed when the loaded catalog differs: another esci
+# product count, or another catalog.sql (its sha256 from source.json, stamped next to the D1 state after each load; a
 # rebuilt catalog, e.g. new precomputed columns, reloads even when the count is the same).
 # Usage: load_d1 [persist_dir]
 load_d1() {
@@ -115,12 +115,12 @@ load_d1() {
   npx wrangler d1 migrations apply vitrine --local "${persist[@]}" >/dev/null
   local want have
   want=$("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["products"], s["sha256"])' "$STATE/catalog/source.json")
-  have=$(npx wrangler d1 execute vitrine --local "${persist[@]}" --json --command "SELECT count(*) AS n FROM products" \
+  have=$(npx wrangler d1 execute vitrine --local "${persist[@]}" --json --command "SELECT count(*) AS n FROM products WHERE store = 'esci'" \
     | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["results"][0]["n"])')
   have="$have $(cat "$stamp" 2>/dev/null || true)"
   if [ "$have" != "$want" ]; then
     say "loading ${want%% *} products into local D1"
-    npx wrangler d1 execute vitrine --local "${persist[@]}" --command "DELETE FROM products" >/dev/null
+    # catalog.sql replaces the esci store's products only (DELETE … WHERE store = 'esci'); other stores stay
     npx wrangler d1 execute vitrine --local "${persist[@]}" --file "$STATE/catalog/catalog.sql" >/dev/null
     mkdir -p "$(dirname "$stamp")" && echo "${want#* }" > "$stamp"
   fi
@@ -128,10 +128,28 @@ load_d1() {
   load_recs_d1 "$@"
 }
 
-# The recommendation tables (recs.sql from the pipeline's train-recs-light step) when their sha256 differs from the
-# one stamped after the last load. Usage: load_recs_d1 [persist_dir]
+# The online-retail store's products (products.sql) and the recommendation tables (recs.sql), both from the
+# pipeline's train-recs-light step, each when its sha256 differs from the one stamped after its last load.
+# Usage: load_recs_d1 [persist_dir]
 load_recs_d1() {
   local persist=(); [ -n "${1:-}" ] && persist=(--persist-to "$1")
+  local pstamp="${1:-.wrangler/state}/vitrine-store-products.sha256" pmeta="$STATE/recs/products.sql.json"
+  # a state trained before products.sql existed: write it from catalogue.json (no retraining)
+  if [ ! -f "$pmeta" ] && [ -f "$STATE/recs/catalogue.json" ]; then
+    "$PY" -c 'from vitrine_gpu.pipeline.steps import export_store_products; export_store_products()'
+  fi
+  if [ -f "$pmeta" ]; then
+    local pwant phave
+    pwant=$("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["products"], s["sha256"])' "$pmeta")
+    phave=$(npx wrangler d1 execute vitrine --local "${persist[@]}" --json \
+      --command "SELECT count(*) AS n FROM products WHERE store = 'online-retail'" \
+      | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["results"][0]["n"])')
+    if [ "$phave $(cat "$pstamp" 2>/dev/null || true)" != "$pwant" ]; then
+      say "loading ${pwant%% *} online-retail products into local D1"
+      npx wrangler d1 execute vitrine --local "${persist[@]}" --file "$STATE/recs/products.sql" >/dev/null
+      mkdir -p "$(dirname "$pstamp")" && echo "${pwant#* }" > "$pstamp"
+    fi
+  fi
   local stamp="${1:-.wrangler/state}/vitrine-recs.sha256" meta="$STATE/recs/recs.sql.json" want
   [ -f "$meta" ] || return 0
   want=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$meta")

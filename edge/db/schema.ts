@@ -78,3 +78,4 @@ export * from "./schema-metrics";
 export * from "./schema-drills";
 export * from "./schema-recs";
 export * from "./schema-releases";
+export * from "./schema-events";

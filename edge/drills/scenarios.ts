@@ -11,6 +11,7 @@
  *  cold_cache          the probe query's cache entry is purged → MISS → HIT again (recovery time)
  */
 import { responseCacheKey } from "../cache/response-cache";
+import { storeSet } from "../stores/resolve";
 import { config } from "../config";
 import type { EndpointRole } from "../gpu/endpoints";
 import { gpuEndpoints } from "../gpu/endpoints";
@@ -297,7 +298,8 @@ const coldCache: Scenario = async (run) => {
   const variant = config.variants.find((v) => v.name === p.body!.variant);
   if (!variant)
     throw new DrillSkipped(`steady state not met: variant ${p.body!.variant} is not in the experiment config`);
-  const key = responseCacheKey("search", run.query, PROBE_K, planFor(run.env, config, variant));
+  const store = (await storeSet(run.env)).defaultId; // probes name no store
+  const key = responseCacheKey("search", run.query, PROBE_K, planFor(run.env, config, variant), { store });
   // let cache writes still in flight from the steady-state probes land first (they would refill the purged entry)
   await sleep(200);
   const cache = (caches as CacheStorage & { default: Cache }).default;

@@ -6,7 +6,7 @@
  */
 import type { Bindings } from "../env";
 import { Aggregator, type FeedbackType } from "./aggregate";
-import { FlushBuffer, type FlushReport } from "./flush";
+import { applyPayload, FlushBuffer, type FlushReport } from "./flush";
 import type { RequestSample } from "./types";
 
 export type { RequestSample } from "./types";
@@ -15,7 +15,7 @@ export const FLUSH_INTERVAL_MS = 10_000;
 export const FLUSH_MAX_SAMPLES = 500;
 
 const aggregator = new Aggregator();
-const buffer = new FlushBuffer(50);
+const buffer = new FlushBuffer(50, applyPayload);
 let lastFlushAt = 0;
 let inFlight: Promise<FlushReport> | null = null;
 
@@ -40,17 +40,17 @@ export function recordRequest(env: Bindings, ctx: ExecutionContext, sample: Requ
   maybeFlush(env, ctx, now);
 }
 
-/** One feedback event (POST /v1/events), aggregated like request samples. */
-export function recordFeedback(
-  env: Bindings,
-  ctx: ExecutionContext,
-  type: FeedbackType,
-  variant: string,
-  model: string,
-): void {
-  const now = Date.now();
-  aggregator.addFeedback(type, variant, model, now);
-  maybeFlush(env, ctx, now);
+/**
+ * One feedback event (POST /v1/events), counted once when its events payload lands in D1 (edge/events/apply.ts:
+ * after dedupe). No I/O: it rides along with the next flush (the events route calls `scheduleFlush` after it).
+ */
+export function countFeedback(type: FeedbackType, variant: string, model: string): void {
+  aggregator.addFeedback(type, variant, model, Date.now());
+}
+
+/** Flushes in the background when the interval or the sample count says so (what every recorded sample does). */
+export function scheduleFlush(env: Bindings, ctx: ExecutionContext): void {
+  maybeFlush(env, ctx, Date.now());
 }
 
 /**

@@ -122,13 +122,23 @@ export interface FlushReport {
   lastError?: string;
 }
 
-/** Bounded FIFO of payloads not yet in D1. On overflow the oldest is dropped (and counted). */
-export class FlushBuffer {
-  readonly pending: FlushPayload[] = [];
-  dropped = 0;
-  constructor(readonly capacity: number = 50) {}
+/** Writes one payload to D1 atomically and idempotently (a replayed payload id is a "duplicate"). */
+export type ApplyFn<P> = (d1: D1Database, p: P) => Promise<{ outcome: ApplyOutcome; error?: string }>;
 
-  push(p: FlushPayload): void {
+/**
+ * Bounded FIFO of payloads not yet in D1. On overflow the oldest is dropped (and counted). One mechanism for every
+ * write the edge must not lose: request metrics (applyPayload) and feedback events (edge/events/apply.ts).
+ */
+export class FlushBuffer<P extends { id: string } = FlushPayload> {
+  readonly pending: P[] = [];
+  dropped = 0;
+  constructor(
+    readonly capacity: number,
+    private readonly apply: ApplyFn<P>,
+    private readonly label: string = "metrics",
+  ) {}
+
+  push(p: P): void {
     this.pending.push(p);
     while (this.pending.length > this.capacity) {
       this.pending.shift();
@@ -141,11 +151,11 @@ export class FlushBuffer {
     const report: FlushReport = { applied: 0, duplicates: 0, failed: 0, dropped: this.dropped, pending: 0 };
     while (this.pending.length > 0) {
       const p = this.pending[0]!;
-      const r = await applyPayload(d1, p);
+      const r = await this.apply(d1, p);
       if (r.outcome === "failed") {
         report.failed += 1;
         report.lastError = r.error;
-        console.warn("metrics flush failed; will retry", p.id, r.error);
+        console.warn(`${this.label} flush failed; will retry`, p.id, r.error);
         break;
       }
       this.pending.shift();

@@ -2,6 +2,7 @@
 import { config } from "../config";
 import type { Bindings } from "../env";
 import { evaluateAlerts } from "./alerts";
+import { flushEvents } from "../events/writer";
 import { flushNow } from "./collector";
 import { applyRetention, compactHours } from "./maintenance";
 
@@ -12,6 +13,7 @@ export async function runMetricsMaintenance(
 ): Promise<void> {
   const now = Math.floor(scheduledTime / 1000);
   const cfg = config(env).metrics;
+  await flushEvents(env.DB); // events a request could not write (their feedback counts ride with the next flush)
   await flushNow(env.DB);
   await compactHours(env.DB, now);
   await applyRetention(env.DB, cfg, now);

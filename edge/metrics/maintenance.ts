@@ -1,6 +1,6 @@
 /**
  * Scheduled maintenance of the rollups: compact complete minute-hours into hour rows (once per hour, marked in
- * metrics_compactions in the same batch) and delete rows past retention.
+ * metrics_compactions in the same batch) and delete rows past retention (rollups, flush ids, POST /v1/events ids).
  */
 import { HOUR } from "./aggregate";
 import type { MetricsConfig } from "../config";
@@ -63,6 +63,7 @@ export async function applyRetention(db: D1Database, cfg: MetricsConfig, now: nu
   }
   stmts.push(db.prepare("DELETE FROM metrics_flushes WHERE applied_at < ?").bind(minuteCut));
   stmts.push(db.prepare("DELETE FROM metrics_compactions WHERE hour < ?").bind(hourCut));
+  stmts.push(db.prepare("DELETE FROM event_ids WHERE seen_at < ?").bind(now - cfg.eventIdRetentionS));
   stmts.push(db.prepare("DELETE FROM alerts WHERE state = 'resolved' AND updated_at < ?").bind(hourCut));
   const res = await db.batch(stmts);
   return res.reduce((n, r) => n + (r.meta.changes ?? 0), 0);

@@ -4,7 +4,8 @@
  */
 import { z } from "zod";
 import { RERANK_MAX } from "../config";
-import { describeRoute, json } from "../openapi/registry";
+import { describeRoute, errorSchemas, json } from "../openapi/registry";
+import { STORE_ID_MAX } from "../stores/resolve";
 
 export const searchQuerySchema = z.object({
   q: z
@@ -19,6 +20,8 @@ export const searchQuerySchema = z.object({
     .max(100, "k must be at most 100")
     .default(20),
   user: z.string().trim().min(1).max(128, "user must be at most 128 characters").optional(),
+  /** the storefront (default: the default store); unknown → 404 unknown_store */
+  store: z.string().trim().min(1).max(STORE_ID_MAX).optional(),
 });
 
 export const rerankBodySchema = z.object({
@@ -71,10 +74,11 @@ describeRoute({
   method: "get",
   path: "/v1/search",
   access: "public",
-  summary: "Search: FTS5 retrieval → light ONNX → heavy GPU re-rank → top k (cached, collapsed)",
+  summary: "Search in a store: FTS5 retrieval → light ONNX → heavy GPU re-rank → top k (cached, collapsed)",
   query: searchQuerySchema,
   responses: {
     200: { ...json("the ranked answer (degraded: light ranking only)", searchResponseSchema), headers: cacheHeader },
+    404: json("the store does not exist (error unknown_store)", errorSchemas.NotFound),
   },
 });
 

@@ -1,8 +1,11 @@
 /**
  * Public search surface.
- *  GET  /v1/search?q=&k=&user=   FTS5 retrieval → light ONNX → heavy GPU re-rank → top k (cached; concurrent
- *                                misses collapsed into one cascade, stale-while-revalidate: edge/cache/response-cache.ts)
+ *  GET  /v1/search?q=&k=&user=&store=   FTS5 retrieval in the store → light ONNX → heavy GPU re-rank → top k (cached;
+ *                                concurrent misses collapsed into one cascade, stale-while-revalidate:
+ *                                edge/cache/response-cache.ts)
  *  POST /v1/rerank {query, candidates, user?}   the same cascade on exactly the caller's candidates
+ * `store` defaults to the default store (esci); an unknown store is a 404 `unknown_store`. /v1/rerank needs no store:
+ * product ids are unique across stores (products.id is UNIQUE), the caller's ids name their products.
  *
  * /v1/rerank decisions (documented):
  *  - unknown product ids → 400 `unknown_candidates` listing them (the caller's id set must come back unchanged,
@@ -38,6 +41,7 @@ import { parseDegradedReasons, serialiseDegradedReasons, type DegradedReason } f
 import { matchExpression, type CandidateRow } from "../search/features";
 import { resolveRankPlan, type RankPlan } from "../search/rank-plan";
 import { fetchCandidates, retrieveCandidates } from "../search/retrieval";
+import { resolveStore, storeSet, unknownStore } from "../stores/resolve";
 import { rerankBodySchema, searchQuerySchema, type Answer, type SearchResponseBody } from "./search-contract";
 
 type Ctx = Context<AppEnv & { Variables: RequestMetricsVariables }>;
@@ -99,13 +103,15 @@ search.get(
   drillProbe,
   zValidator("query", searchQuerySchema, zodHook),
   async (c) => {
-    const { q, k, user } = c.req.valid("query");
+    const { q, k, user, store: named } = c.req.valid("query");
+    const store = resolveStore(await storeSet(c.env), named);
+    if (store === undefined) return unknownStore(c, [named!]);
     const match = matchExpression(q);
     if (!match) return noSearchableWords(c, "q");
     const plan = await resolveRankPlan(c.env, "search", await unitId(c, user));
     const rankQuery = async (): Promise<Answer> => {
       const t0 = performance.now();
-      const rows = await retrieveCandidates(c.env.DB, match, plan.retrievalN);
+      const rows = await retrieveCandidates(c.env.DB, store, match, plan.retrievalN);
       recordStage(c, "retrieval", since(t0));
       const result = await rank(c, plan, q, rows);
       return answerOf(plan, result, result.items.slice(0, k));
@@ -117,7 +123,7 @@ search.get(
     const { answer, outcome } = await cachedAnswer({
       env: c.env,
       ctx: c.executionCtx as ExecutionContext,
-      key: responseCacheKey("search", q, k, plan),
+      key: responseCacheKey("search", q, k, plan, { store }),
       compute: rankQuery,
       degraded: (a) => a.degraded,
     });

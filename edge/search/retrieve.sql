@@ -1,6 +1,6 @@
 -- Candidate retrieval, shared verbatim by the edge (D1) and the Python pipeline (sqlite3), so that the
 -- BM25 features the light model was trained on are the ones the edge computes.
--- ?1 = FTS5 match expression (see matchExpression in features), ?2 = max candidates.
+-- ?1 = FTS5 match expression (see matchExpression in features), ?2 = max candidates, ?3 = the store (products.store).
 -- bm25() is "lower is better"; we negate it. Per-field columns use weights that zero the other fields.
 -- Column weights (title, brand, color, bullets, description) of the combined score: 4, 2, 1, 1, 0.5.
 -- *_terms / *_tokens: token columns precomputed by the catalog build (features.token_columns).
@@ -17,6 +17,6 @@ SELECT p.rowid AS rowid, p.id AS id, p.title AS title, p.brand AS brand, p.color
        -bm25(products_fts, 0.0, 0.0, 0.0, 1.0, 0.0) AS bm25_bullets,
        -bm25(products_fts, 0.0, 0.0, 0.0, 0.0, 1.0) AS bm25_description
 FROM products_fts JOIN products p ON p.rowid = products_fts.rowid
-WHERE products_fts MATCH ?1
+WHERE products_fts MATCH ?1 AND p.store = ?3
 ORDER BY bm25(products_fts, 4.0, 2.0, 1.0, 1.0, 0.5)
 LIMIT ?2

@@ -49,6 +49,7 @@ PRODUCT_COLUMNS = (
     "is_book",
 ) + TOKEN_COLUMNS
 MAX_STATEMENT_BYTES = 48_000  # D1 caps a statement at 100 KB
+STORE = "esci"  # the D1 store (stores.id) this catalogue loads into: products.store
 BREAKPOINT = "--> statement-breakpoint"
 
 
@@ -185,14 +186,17 @@ def sql_literal(v: Any) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def catalog_sql_statements(rows: Sequence[dict[str, Any]], max_bytes: int = MAX_STATEMENT_BYTES) -> Iterator[str]:
-    """`DELETE FROM products;` then multi-row INSERTs, each statement under ``max_bytes`` (UTF-8)."""
-    yield "DELETE FROM products;"
-    head = f"INSERT INTO products ({', '.join(PRODUCT_COLUMNS)}) VALUES\n"
+def catalog_sql_statements(
+    rows: Sequence[dict[str, Any]], max_bytes: int = MAX_STATEMENT_BYTES, store: str = STORE
+) -> Iterator[str]:
+    """`DELETE FROM products WHERE store = <store>;` (the other stores' products stay) then multi-row INSERTs into
+    that store, each statement under ``max_bytes`` (UTF-8)."""
+    yield f"DELETE FROM products WHERE store = {sql_literal(store)};"
+    head = f"INSERT INTO products ({', '.join(PRODUCT_COLUMNS)}, store) VALUES\n"
     batch: list[str] = []
     size = len(head)
     for r in rows:
-        tup = "(" + ", ".join(sql_literal(v) for v in product_values(r)) + ")"
+        tup = "(" + ", ".join(sql_literal(v) for v in (*product_values(r), store)) + ")"
         n = len(tup.encode("utf-8")) + 2
         if batch and size + n > max_bytes:
             yield head + ",\n".join(batch) + ";"
@@ -293,12 +297,12 @@ def _sql(path: Path) -> str:
     return _SQL_CACHE[path]
 
 
-def retrieve(conn: sqlite3.Connection, query: str, n: int = 200) -> list[dict[str, Any]]:
-    """edge/search/retrieve.sql: the top-n FTS5 matches, best bm25 first ([] when the query has no token)."""
+def retrieve(conn: sqlite3.Connection, query: str, n: int = 200, store: str = STORE) -> list[dict[str, Any]]:
+    """edge/search/retrieve.sql: the store's top-n FTS5 matches, best bm25 first ([] when the query has no token)."""
     expr = match_expression(query)
     if expr is None:
         return []
-    return [dict(r) for r in conn.execute(_sql(paths.RETRIEVE_SQL), (expr, n))]
+    return [dict(r) for r in conn.execute(_sql(paths.RETRIEVE_SQL), (expr, n, store))]
 
 
 def candidates(conn: sqlite3.Connection, query: str, ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import { DEFAULT_LIGHT_MODEL, LIGHT_MODELS } from "../../edge/generated/models";
 import { combineScores, toHeavyDoc } from "../../edge/search/cascade";
 import type { CandidateRow } from "../../edge/search/features";
 import { scoreLight } from "../../edge/scoring/light";
-import { FIXTURE_PRODUCTS, insertFixtureProducts } from "./fixtures";
+import { FIXTURE_PRODUCTS, insertFixtureProducts, RETAIL_PRODUCTS } from "./fixtures";
 
 interface Item {
   id: string;
@@ -53,6 +53,7 @@ function rerank(body: unknown): Promise<Response> {
 
 beforeAll(async () => {
   await insertFixtureProducts(env.DB);
+  await insertFixtureProducts(env.DB, RETAIL_PRODUCTS, { store: "online-retail", firstRowid: 1_000 });
   invalidateExperimentConfig();
 });
 
@@ -166,6 +167,38 @@ describe("GET /v1/search", () => {
     const res = await get("/v1/search?q=zzzzqqqq");
     expect(res.status).toBe(200);
     expect(((await res.json()) as SearchBody).items).toEqual([]);
+  });
+});
+
+describe("stores in search", () => {
+  const retail = new Set(RETAIL_PRODUCTS.map((p) => p.id));
+  const esci = new Set(FIXTURE_PRODUCTS.map((p) => p.id));
+
+  it("searches only the named store's products", async () => {
+    const res = await get("/v1/search?store=online-retail&q=lunch%20bag&k=20");
+    expect(res.status).toBe(200);
+    const ids = ((await res.json()) as SearchBody).items.map((i) => i.id);
+    expect(ids.length).toBe(3); // the three lunch bags
+    for (const id of ids) expect(retail.has(id)).toBe(true);
+  });
+
+  it("keeps each store's answer to the same query apart (retrieval and cache)", async () => {
+    for (const [path, own] of [
+      ["/v1/search?q=coffee%20mug&k=50", esci], // no store = esci
+      ["/v1/search?store=esci&q=coffee%20mug&k=50", esci],
+      ["/v1/search?store=online-retail&q=coffee%20mug&k=50", retail],
+      ["/v1/search?q=coffee%20mug&k=50", esci], // a cache hit now: still the default store's answer
+    ] as const) {
+      const ids = ((await (await get(path)).json()) as SearchBody).items.map((i) => i.id);
+      expect(ids.length, path).toBeGreaterThan(0);
+      for (const id of ids) expect(own.has(id), `${path}: ${id}`).toBe(true);
+    }
+  });
+
+  it("answers 404 JSON for an unknown store", async () => {
+    const res = await get("/v1/search?store=no-such-store&q=mug");
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: "unknown_store", issues: [{ path: "store" }] });
   });
 });
 

@@ -41,20 +41,22 @@ export const FIXTURE_PRODUCTS: FixtureProduct[] = Array.from({ length: 60 }, (_,
   };
 });
 
+/** Inserts `products` into `store` (default: the ESCI store) with rowids from `firstRowid`. */
 export async function insertFixtureProducts(
   db: D1Database,
   products: FixtureProduct[] = FIXTURE_PRODUCTS,
+  { store = "esci", firstRowid = 1 }: { store?: string; firstRowid?: number } = {},
 ): Promise<void> {
   const stmt = db.prepare(
     `INSERT OR REPLACE INTO products (rowid, id, title, brand, color, bullets, description, category, price, rating, rating_count, is_book,
-       title_terms, brand_terms, color_terms, category_terms, text_terms, title_unique_tokens, bullets_tokens, description_tokens)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)`,
+       title_terms, brand_terms, color_terms, category_terms, text_terms, title_unique_tokens, bullets_tokens, description_tokens, store)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)`,
   );
   await db.batch(
     products.map((p, i) => {
       const t = tokenColumns(p);
       return stmt.bind(
-        i + 1,
+        firstRowid + i,
         p.id,
         p.title,
         p.brand,
@@ -74,10 +76,28 @@ export async function insertFixtureProducts(
         t.title_unique_tokens,
         t.bullets_tokens,
         t.description_tokens,
+        store,
       );
     }),
   );
 }
+
+/** Online Retail-style products (StockCode ids, descriptions as titles) for the `online-retail` store. */
+export const RETAIL_PRODUCTS: FixtureProduct[] = ["red", "blue", "black"].flatMap((colour, i) =>
+  ["lunch bag", "coffee mug", "rain jacket"].map((kind, j) => ({
+    id: `2${i}${j}0${i}${j === 0 ? "A" : ""}`,
+    title: `${colour.toUpperCase()} RETRO ${kind.toUpperCase()}`,
+    brand: "",
+    color: "",
+    bullets: "",
+    description: "",
+    category: "",
+    price: 1.65 + j,
+    rating: null,
+    rating_count: null,
+    is_book: 0,
+  })),
+);
 
 /**
  * A fetch that answers InvokeEndpoint for the two GPU regions at `primary` / `secondary` with one score per document

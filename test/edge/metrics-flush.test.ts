@@ -67,7 +67,7 @@ describe("metrics flush to D1", () => {
   });
 
   it("keeps a payload whose batch failed, rolls the batch back, and applies it once after D1 recovers", async () => {
-    const buffer = new FlushBuffer(10);
+    const buffer = new FlushBuffer(10, applyPayload);
     const p = payload("BROKEN", 5, Date.UTC(2026, 0, 1, 13, 0, 0));
     await env.DB.exec("ALTER TABLE metrics_latency RENAME TO metrics_latency_broken");
     broken = true;
@@ -94,7 +94,7 @@ describe("metrics flush to D1", () => {
   });
 
   it("drops the oldest payload when the retry buffer is full", () => {
-    const buffer = new FlushBuffer(2);
+    const buffer = new FlushBuffer(2, applyPayload);
     for (let i = 0; i < 3; i++) buffer.push(payload("CAP", 1, Date.UTC(2026, 0, 1, 14, i)));
     expect(buffer.pending.length).toBe(2);
     expect(buffer.dropped).toBe(1);

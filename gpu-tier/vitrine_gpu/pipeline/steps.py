@@ -361,6 +361,7 @@ def export_recs_sql(version: str) -> dict[str, Any]:
     from ..recs.train import recs_dir
 
     out, meta = recs_dir() / "recs.sql", recs_dir() / "recs.sql.json"
+    export_store_products()
     prev = json.loads(meta.read_text()) if meta.exists() else {}
     if out.exists() and prev.get("version") == version:
         return prev
@@ -368,6 +369,18 @@ def export_recs_sql(version: str) -> dict[str, Any]:
     res = {"version": version, "store": RECS_STORE, "sha256": sha, "bytes": out.stat().st_size}
     meta.write_text(json.dumps(res) + "\n")
     log(f"recs: D1 tables of {version} -> {out} ({res['bytes']} bytes)")
+    return res
+
+
+def export_store_products() -> dict[str, Any]:
+    """`.vitrine/recs/products.sql` (+ `products.sql.json`: store, products, sha256): the store's catalogue
+    (prepare-recs' catalogue.json) as `products` rows of RECS_STORE; `scripts/lib.sh load_d1` loads it when the sha256
+    changed. Rewritten on every run (a few thousand rows, well under a second)."""
+    from ..recs.train import recs_dir
+    from ..store_products import write_products_sql
+
+    res = write_products_sql(recs_dir() / "catalogue.json", RECS_STORE, recs_dir() / "products.sql")
+    (recs_dir() / "products.sql.json").write_text(json.dumps(res) + "\n")
     return res
 
 

@@ -1,0 +1,61 @@
+/**
+ * Stores (issue 14): the `stores` table read once per isolate and refreshed after CONFIG_TTL_S, like experiment
+ * configs. Every public route that takes a `store` resolves it here: none named → the default store (`esci`), a
+ * known id → itself, anything else → 404 `unknown_store` (JSON). A failed refresh keeps the previous set.
+ */
+import type { Context } from "hono";
+import { drizzle } from "drizzle-orm/d1";
+import { config } from "../config";
+import { stores } from "../db/schema";
+import type { AppEnv, Bindings } from "../env";
+
+export interface StoreSet {
+  ids: ReadonlySet<string>;
+  defaultId: string;
+  loadedAt: number;
+}
+
+/** The store every request that names none belongs to, when the table names no default. */
+export const FALLBACK_DEFAULT_STORE = "esci";
+
+let cached: StoreSet | undefined;
+let loading: Promise<StoreSet> | undefined;
+
+async function load(db: D1Database, now: number): Promise<StoreSet> {
+  const rows = await drizzle(db).select().from(stores);
+  const def = rows.find((r) => r.isDefault === 1)?.id ?? FALLBACK_DEFAULT_STORE;
+  return { ids: new Set([...rows.map((r) => r.id), def]), defaultId: def, loadedAt: now };
+}
+
+/** The known stores (cached per isolate for CONFIG_TTL_S; concurrent callers share one load). */
+export async function storeSet(env: Bindings): Promise<StoreSet> {
+  const now = Date.now();
+  if (cached && now - cached.loadedAt < config(env).experiments.configTtlMs) return cached;
+  loading ??= load(env.DB, now)
+    .then((s) => (cached = s))
+    .catch((err: unknown) => {
+      if (cached) return cached;
+      throw err;
+    })
+    .finally(() => {
+      loading = undefined;
+    });
+  return loading;
+}
+
+/** The store id a request means: the default when none is named; undefined when the named store does not exist. */
+export function resolveStore(set: StoreSet, requested: string | undefined): string | undefined {
+  if (requested === undefined) return set.defaultId;
+  return set.ids.has(requested) ? requested : undefined;
+}
+
+/** The 404 for a store that does not exist (query parameter or event field). */
+export function unknownStore(c: Context<AppEnv>, names: readonly string[], path = "store"): Response {
+  const list = [...new Set(names)];
+  const message = `unknown store ${list.map((s) => JSON.stringify(s)).join(", ")}`;
+  const issues = list.map((s) => ({ path, message: `unknown store ${JSON.stringify(s)}`, code: "unknown_store" }));
+  return c.json({ error: "unknown_store", message, issues, requestId: c.get("requestId") }, 404);
+}
+
+/** The zod shape of a `store` parameter (existence is checked by resolveStore). */
+export const STORE_ID_MAX = 64;
