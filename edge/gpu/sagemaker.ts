@@ -77,11 +77,15 @@ export async function invokeEndpoint(
     documents: input.documents,
     ...(input.model ? { model: input.model } : {}),
   });
+  const attributes = [
+    ...(input.model ? [`model=${input.model}`] : []),
+    ...(input.deadlineMs !== undefined ? [`deadline-ms=${Math.max(1, Math.floor(input.deadlineMs))}`] : []),
+  ].join(",");
   const command = new InvokeEndpointCommand({
     EndpointName: target.endpointName,
     ContentType: "application/json",
     Accept: "application/json",
-    ...(input.model ? { CustomAttributes: `model=${input.model}` } : {}),
+    ...(attributes ? { CustomAttributes: attributes } : {}),
     ...(input.targetVariant ? { TargetVariant: input.targetVariant } : {}),
     Body: encoder.encode(body),
   });

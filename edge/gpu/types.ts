@@ -19,9 +19,22 @@ export interface HeavyRankRequest {
   model: string;
   /** SageMaker production variant to pin (TargetVariant); undefined = let the endpoint route */
   targetVariant?: string;
+  /**
+   * what is left of this attempt's budget when it is sent (ms; set by the failover loop per attempt), sent as
+   * CustomAttributes "deadline-ms=<ms>" so the tier's admission control can refuse (503) or drop work that would
+   * answer too late (CONTRACTS.md C4)
+   */
+  deadlineMs?: number;
 }
 
-export const HEAVY_FAILURE_REASONS = ["timeout", "unreachable", "error", "circuit_open", "no_budget"] as const;
+export const HEAVY_FAILURE_REASONS = [
+  "timeout",
+  "unreachable",
+  "overloaded",
+  "error",
+  "circuit_open",
+  "no_budget",
+] as const;
 export type HeavyFailureReason = (typeof HEAVY_FAILURE_REASONS)[number];
 
 export type HeavyRankResult =
