@@ -186,7 +186,7 @@ describe("failover under one deadline", () => {
     const r = await rankWithFailover({ endpoints: [EP("primary")], breakerFor, call: badRequest }, REQ, 1_000);
     expect(r).toMatchObject({ ok: false, reason: "error", attempts: 1 });
     expect(breakerFor(EP("primary")).snapshot()).toMatchObject({ failuresInRow: 0, window: { total: 1, failed: 0 } });
-    const unavailable: GpuCall = async () => ({ kind: "http", status: 503, detail: "ServiceUnavailable" });
+    const unavailable: GpuCall = async () => ({ kind: "http", status: 500, detail: "InternalFailure" });
     await rankWithFailover({ endpoints: [EP("primary")], breakerFor, call: unavailable }, REQ, 1_000);
     expect(breakerFor(EP("primary")).snapshot()).toMatchObject({ failuresInRow: 1, window: { total: 2, failed: 1 } });
   });
