@@ -5,8 +5,14 @@
  */
 export type GpuOutcome =
   | { kind: "ok"; scores: number[]; model: string }
-  /** the endpoint answered with an error status */
+  /** the endpoint answered with an error status (other than 503/429) */
   | { kind: "http"; status: number; detail: string }
+  /**
+   * the endpoint refused fast (503/429): its admission control shed the request because it could not answer within
+   * the deadline we sent (CONTRACTS.md C4), or it is otherwise unable to take work now — a fast failure, like a
+   * refused connection: the breaker counts it, the next endpoint is tried at once
+   */
+  | { kind: "overloaded"; status: number; detail: string }
   /** the endpoint answered 2xx, but not with one finite score per document */
   | { kind: "malformed"; detail: string }
   /** the deadline cut the call short */
@@ -19,7 +25,7 @@ export type GpuOutcome =
 export type GpuFailure = Exclude<GpuOutcome, { kind: "ok" }>;
 
 /** How an attempt is reported (drill events, breaker logs); derived from the outcome by attemptOutcome only. */
-export type AttemptOutcome = "ok" | "timeout" | "unreachable" | "error" | "client_error" | "cancelled";
+export type AttemptOutcome = "ok" | "timeout" | "unreachable" | "overloaded" | "error" | "client_error" | "cancelled";
 
 /** The abort reason of a deadline: a TimeoutError, as AbortSignal.timeout uses, so outcomeOfError reads a timeout. */
 export function deadlineExceeded(): DOMException {
@@ -40,6 +46,7 @@ export function outcomeOfError(err: unknown, signal: AbortSignal): GpuFailure {
     return nameOf(signal.reason) === "TimeoutError" ? { kind: "timeout", detail } : { kind: "aborted", detail };
   if (name === "TimeoutError" || name === "AbortError") return { kind: "timeout", detail };
   const status = (err as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode;
+  if (status === 503 || status === 429) return { kind: "overloaded", status, detail };
   if (typeof status === "number" && status > 0) return { kind: "http", status, detail };
   return { kind: "network", detail };
 }
@@ -54,11 +61,13 @@ export function attemptOutcome(o: GpuOutcome): AttemptOutcome {
       return "unreachable";
     case "aborted":
       return "cancelled";
+    case "overloaded":
+      return "overloaded";
     case "malformed":
       return "error";
     case "http":
-      // the endpoint answered and refused this request: its health is not in question (408/429 are load signals)
-      return o.status >= 400 && o.status < 500 && o.status !== 408 && o.status !== 429 ? "client_error" : "error";
+      // the endpoint answered and refused this request: its health is not in question (408 is a load signal)
+      return o.status >= 400 && o.status < 500 && o.status !== 408 ? "client_error" : "error";
   }
 }
 
@@ -69,13 +78,14 @@ export function breakerVerdict(a: AttemptOutcome): "success" | "failure" | "aban
 }
 
 /** The heavyRank failure reason of a failed call. */
-export function failureReason(o: GpuFailure): "timeout" | "unreachable" | "error" {
+export function failureReason(o: GpuFailure): "timeout" | "unreachable" | "overloaded" | "error" {
   const a = attemptOutcome(o);
   if (a === "timeout" || a === "cancelled") return "timeout";
+  if (a === "overloaded") return "overloaded";
   return a === "unreachable" ? "unreachable" : "error";
 }
 
 /** One line for logs, breaker transitions and the result's detail. */
 export function describeOutcome(o: GpuFailure): string {
-  return o.kind === "http" ? `HTTP ${o.status}: ${o.detail}` : o.detail;
+  return o.kind === "http" || o.kind === "overloaded" ? `HTTP ${o.status}: ${o.detail}` : o.detail;
 }

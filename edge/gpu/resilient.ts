@@ -95,7 +95,7 @@ export async function rankWithFailover(
         }, budget);
         // a call answers an outcome; one that rejects anyway is classified by the same rule
         deps
-          .call(endpoint, req, controller.signal)
+          .call(endpoint, { ...req, deadlineMs: budget }, controller.signal)
           .catch((err: unknown) => outcomeOfError(err, controller.signal))
           .then((outcome) => {
             clearTimeout(timer);

@@ -73,11 +73,15 @@ export async function invokeEndpoint(
 ): Promise<GpuOutcome> {
   // an empty model version (no heavy model exported yet) lets the GPU tier use its current default
   const body = JSON.stringify(requestBody(input));
+  const attributes = [
+    ...(input.model ? [`model=${input.model}`] : []),
+    ...(input.deadlineMs !== undefined ? [`deadline-ms=${Math.max(1, Math.floor(input.deadlineMs))}`] : []),
+  ].join(",");
   const command = new InvokeEndpointCommand({
     EndpointName: target.endpointName,
     ContentType: "application/json",
     Accept: "application/json",
-    ...(input.model ? { CustomAttributes: `model=${input.model}` } : {}),
+    ...(attributes ? { CustomAttributes: attributes } : {}),
     ...(input.targetVariant ? { TargetVariant: input.targetVariant } : {}),
     Body: encoder.encode(body),
   });

@@ -21,6 +21,12 @@ export interface SearchRankRequest {
   model: string;
   /** SageMaker production variant to pin (TargetVariant); undefined = let the endpoint route */
   targetVariant?: string;
+  /**
+   * what is left of this attempt's budget when it is sent (ms; set by the failover loop per attempt), sent as
+   * CustomAttributes "deadline-ms=<ms>" so the tier's admission control can refuse (503) or drop work that would
+   * answer too late (CONTRACTS.md C4)
+   */
+  deadlineMs?: number;
 }
 
 /** One purchase of the user's sequence: item id and day (days since 1970-01-01, fractional). */
@@ -40,6 +46,8 @@ export interface RecommendRankRequest {
   /** recs-heavy model version ("" = the GPU tier's default) */
   model: string;
   targetVariant?: string;
+  /** as SearchRankRequest.deadlineMs */
+  deadlineMs?: number;
 }
 
 /** What heavyRank carries to the GPU tier: one score comes back per document / candidate, in request order. */
@@ -50,7 +58,14 @@ export function scoredIds(req: HeavyRankRequest): string[] {
   return req.task === "recommend" ? req.candidates : req.documents.map((d) => d.id);
 }
 
-export const HEAVY_FAILURE_REASONS = ["timeout", "unreachable", "error", "circuit_open", "no_budget"] as const;
+export const HEAVY_FAILURE_REASONS = [
+  "timeout",
+  "unreachable",
+  "overloaded",
+  "error",
+  "circuit_open",
+  "no_budget",
+] as const;
 export type HeavyFailureReason = (typeof HEAVY_FAILURE_REASONS)[number];
 
 export type HeavyRankResult =

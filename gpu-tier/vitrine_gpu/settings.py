@@ -16,6 +16,8 @@ keyword arguments override the environment, which overrides the defaults below. 
 | `VITRINE_MAX_BATCH_SIZE` | `max_batch_size` | 256 on CUDA, 64 on CPU (`DEFAULT_BATCH`; 0 = that default) |
 | `VITRINE_MAX_DELAY_MS` | `max_delay_ms` | `5` |
 | `VITRINE_MAX_MODELS` | `max_models` | `3` |
+| `VITRINE_ADMISSION` | `admission` | on (deadline-aware admission control, server/admission.py; `false` = off) |
+| `VITRINE_MAX_QUEUE_MS` | `max_queue_ms` | `5000` (shed when the estimated answer time passes it; 0 = no bound) |
 | `VITRINE_LOG_LEVEL` | `log_level` | `info` |
 | `VITRINE_ACCESS_LOG` | `access_log` | off |
 """
@@ -34,6 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Pairs per score_batch call when max_batch_size is not set: a CPU gains little from big batches, only latency.
 DEFAULT_BATCH = {"cuda": 256, "cpu": 64}
 DEFAULT_MAX_DELAY_MS = 5.0  # longest wait for more pairs after the first one queues
+DEFAULT_MAX_QUEUE_MS = 5_000.0  # the queue's bound in estimated time-to-answer (measured service time × pairs)
 DEFAULT_MAX_MODELS = 3  # heavy versions held at once (LRU; the defaults are never evicted)
 MAX_DOCUMENTS = 256
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit
@@ -61,6 +64,8 @@ class Settings(BaseSettings):
     max_batch_size: int | None = None  # None = DEFAULT_BATCH for the device
     max_delay_ms: float = DEFAULT_MAX_DELAY_MS
     max_models: int = DEFAULT_MAX_MODELS
+    admission: bool = True  # shed requests that would miss their deadline; drop expired / abandoned queued requests
+    max_queue_ms: float = DEFAULT_MAX_QUEUE_MS
     log_level: str = "info"
     access_log: bool = False  # off: logging every request costs throughput
 

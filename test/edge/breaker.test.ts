@@ -186,7 +186,7 @@ describe("failover under one deadline", () => {
     const r = await rankWithFailover({ endpoints: [EP("primary")], breakerFor, call: badRequest }, REQ, 1_000);
     expect(r).toMatchObject({ ok: false, reason: "error", attempts: 1 });
     expect(breakerFor(EP("primary")).snapshot()).toMatchObject({ failuresInRow: 0, window: { total: 1, failed: 0 } });
-    const unavailable: GpuCall = async () => ({ kind: "http", status: 503, detail: "ServiceUnavailable" });
+    const unavailable: GpuCall = async () => ({ kind: "http", status: 500, detail: "InternalFailure" });
     await rankWithFailover({ endpoints: [EP("primary")], breakerFor, call: unavailable }, REQ, 1_000);
     expect(breakerFor(EP("primary")).snapshot()).toMatchObject({ failuresInRow: 1, window: { total: 2, failed: 1 } });
   });
@@ -202,6 +202,41 @@ describe("failover under one deadline", () => {
     const timedOut = new AbortController();
     timedOut.abort(new DOMException("deadline exceeded", "TimeoutError"));
     expect(outcomeOfError(new Error("aborted"), timedOut.signal)).toMatchObject({ kind: "timeout" });
+  });
+
+  it("a 503/429 from the tier (admission control shed it) is an overloaded outcome", () => {
+    const signal = new AbortController().signal;
+    for (const status of [503, 429]) {
+      const shed = Object.assign(new Error("overloaded"), {
+        name: "ServiceUnavailable",
+        $metadata: { httpStatusCode: status },
+      });
+      expect(outcomeOfError(shed, signal)).toMatchObject({ kind: "overloaded", status });
+    }
+  });
+
+  it("a shedding tier is a fast failure: the breaker counts it, the secondary answers, each attempt is sent its remaining budget", async () => {
+    const breakerFor = breakers();
+    const budgets: (number | undefined)[] = [];
+    const sheds: GpuCall = async () => ({ kind: "overloaded", status: 503, detail: "shed (deadline)" });
+    const call: GpuCall = (ep, req, s) => (
+      budgets.push(req.deadlineMs),
+      ep.role === "primary" ? sheds(ep, req, s) : answers(ep, req, s)
+    );
+    const t0 = performance.now();
+    const r = await rankWithFailover({ endpoints: [EP("primary"), EP("secondary")], breakerFor, call }, REQ, 5_000);
+    expect(performance.now() - t0).toBeLessThan(1_000); // nothing waited for the 5 s deadline
+    expect(r).toMatchObject({ ok: true, endpoint: "secondary:ranker", attempts: 2 });
+    expect(breakerFor(EP("primary")).snapshot()).toMatchObject({ failuresInRow: 1 });
+    expect(budgets).toHaveLength(2);
+    for (const b of budgets) expect(b).toBeGreaterThan(4_000);
+    expect(budgets[1]!).toBeLessThanOrEqual(budgets[0]!);
+    const both = await rankWithFailover(
+      { endpoints: [EP("primary"), EP("secondary")], breakerFor: breakers(), call: sheds },
+      REQ,
+      5_000,
+    );
+    expect(both).toMatchObject({ ok: false, reason: "overloaded", attempts: 2 });
   });
 
   it("hedging: a slow primary gets the secondary started after the hedge delay; the first answer wins", async () => {

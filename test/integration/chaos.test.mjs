@@ -3,10 +3,9 @@
 // Asserts: zero non-2xx; non-degraded while the secondary is up; degraded only while both are down; non-degraded
 // again within 5 s after a restarted endpoint answers /ping. Prints the figures.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { freePort, prepareDb, PYTHON, REPO, startEdge, startGpu, stopAll } from "./harness.mjs";
+import { freePort, prepareDb, startEdge, startGpu, stopAll } from "./harness.mjs";
+import { catalogQueries, pct } from "./load.mjs";
 
 // CPU inference of the cross-encoder is slow: a generous deadline and low concurrency (the 150 ms default is for a GPU)
 const DEADLINE_MS = Number(process.env.VITRINE_CHAOS_DEADLINE_MS ?? 20_000);
@@ -15,28 +14,6 @@ const PHASE_MS = { healthy: 4_000, primaryDown: 5_000, bothDown: 3_000, afterRes
 const RECOVERY_TARGET_MS = 5_000;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Narrow queries (one rare word of a catalog title): few candidates, so the CPU heavy model answers quickly. */
-function catalogQueries(n) {
-  const script = `
-import sqlite3, re, sys
-db = sqlite3.connect(sys.argv[1])
-out = []
-for (t,) in db.execute("SELECT title FROM products ORDER BY rowid LIMIT 300"):
-    w = sorted(set(re.findall(r"[a-z]{6,}", t.lower())), key=len, reverse=True)[:1]
-    out += w
-print("\\n".join(dict.fromkeys(out)))`;
-  const text = execFileSync(PYTHON, ["-c", script, path.join(REPO, ".vitrine/catalog/catalog.sqlite")], {
-    encoding: "utf8",
-  });
-  return text.split("\n").filter(Boolean).slice(0, n);
-}
-
-function pct(values, p) {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-}
 
 describe("chaos: primary and secondary GPU endpoints killed and restarted under load", { timeout: 600_000 }, () => {
   let primary;

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
-from ..settings import DEFAULT_BATCH, DEFAULT_MAX_DELAY_MS, DEFAULT_MAX_MODELS, Settings
+from ..settings import DEFAULT_BATCH, DEFAULT_MAX_DELAY_MS, DEFAULT_MAX_MODELS, DEFAULT_MAX_QUEUE_MS, Settings
 from .app import create_app
 from .model_store import registry_from_model_dir
 
@@ -48,6 +48,17 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help=f"longest wait for more pairs after the first one queues (default {DEFAULT_MAX_DELAY_MS:g})",
     )
     p.add_argument("--max-models", type=int, help=f"heavy versions held at once, LRU (default {DEFAULT_MAX_MODELS})")
+    p.add_argument(
+        "--no-admission",
+        dest="admission",
+        action="store_false",
+        help="turn admission control off: compute every request, however late (server/admission.py)",
+    )
+    p.add_argument(
+        "--max-queue-ms",
+        type=float,
+        help=f"shed when the estimated time to answer passes this (default {DEFAULT_MAX_QUEUE_MS:g}; 0 = no bound)",
+    )
     p.add_argument("--log-level")
     p.add_argument("--access-log", action="store_true", help="log every request (off: it costs throughput)")
     return Settings(**vars(p.parse_args(argv)))

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..settings import Settings
+from .admission import DEADLINE_ATTRIBUTE, DeadlineExpired, InvalidDeadline, Overloaded, parse_deadline_ms
 from .batcher import BatcherClosed, BatchFailed, DynamicBatcher
 from .model_store import InvalidModelVersion, Loader, ModelLoadError, ModelNotFound, ModelStore, Scorer
 from .openapi import (
@@ -106,9 +107,9 @@ class InvocationRequest(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error: str, message: str) -> None:
+    def __init__(self, status: int, error: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.error, self.message = status, error, message
+        self.status, self.error, self.message, self.headers = status, error, message, headers
 
 
 def _validation_message(exc: ValidationError | RequestValidationError) -> str:
@@ -121,7 +122,7 @@ def _validation_message(exc: ValidationError | RequestValidationError) -> str:
 
 
 def parse_custom_attributes(raw: str | None) -> dict[str, str]:
-    """`model=<v>` (optionally among other `k=v` pairs separated by , or ;) → {"model": "<v>"}."""
+    """`model=<v>, deadline-ms=<ms>` (`k=v` pairs separated by , or ;) → {"model": "<v>", "deadline-ms": "<ms>"}."""
     out: dict[str, str] = {}
     if not raw:
         return out
@@ -172,13 +173,19 @@ class GpuServer:
             kind="recs-heavy",
         )
         self.batcher = DynamicBatcher(
-            max_batch_size=self.max_batch_size, max_delay_ms=config.max_delay_ms, executor=self.infer_executor
+            max_batch_size=self.max_batch_size,
+            max_delay_ms=config.max_delay_ms,
+            executor=self.infer_executor,
+            admission=config.admission,
+            max_queue_ms=config.max_queue_ms,
         )
         self.metrics = ServerMetrics(
             self.device,
             lambda: self.store.loaded_versions() + self.recs_store.loaded_versions(),
             self.batcher.pending_pairs,
+            self.batcher.queued_requests,
         )
+        self.batcher.on_admission = self.metrics.observe_admission
         self.batcher.on_batch = self.metrics.observe_batch
         self.batcher.on_queue_time = self.metrics.observe_queue
 
@@ -265,6 +272,13 @@ class GpuServer:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > self.config.max_body_bytes:
             raise ApiError(413, "payload_too_large", f"body over {self.config.max_body_bytes} bytes")
+        try:  # the caller's remaining budget, relative to this request's arrival
+            deadline_ms = parse_deadline_ms(
+                parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES)).get(DEADLINE_ATTRIBUTE)
+            )
+        except InvalidDeadline as exc:
+            raise ApiError(400, "bad_request", str(exc)) from exc
+        deadline = None if deadline_ms is None else started + deadline_ms / 1000.0
         body = await request.body()
         if len(body) > self.config.max_body_bytes:
             raise ApiError(413, "payload_too_large", f"body over {self.config.max_body_bytes} bytes")
@@ -286,7 +300,7 @@ class GpuServer:
             pairs = [(req.query, d.model_dump(exclude_none=True)) for d in req.documents]
         # Race the scoring against the client going away (e.g. the edge's deadline fired): an abandoned request is
         # dropped from the queue instead of spending GPU time on an answer nobody reads.
-        scoring = asyncio.ensure_future(self.batcher.score(version, scorer, pairs, task=task))
+        scoring = asyncio.ensure_future(self.batcher.score(version, scorer, pairs, task=task, deadline=deadline))
         gone = asyncio.ensure_future(_wait_for_disconnect(request))
         try:
             await asyncio.wait({scoring, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -304,6 +318,10 @@ class GpuServer:
             raise ApiError(500, "inference_failed", str(exc)) from exc
         except BatcherClosed as exc:
             raise ApiError(503, "shutting_down", str(exc)) from exc
+        except Overloaded as exc:
+            raise ApiError(503, "overloaded", str(exc), {"Retry-After": exc.retry_after_header}) from exc
+        except DeadlineExpired as exc:
+            raise ApiError(503, "deadline_exceeded", str(exc), {"Retry-After": "1"}) from exc
         total = time.perf_counter() - started
         self.metrics.request_seconds.labels(task, version).observe(total)
         headers = {CUSTOM_ATTRIBUTES: f"model={version}"}
@@ -362,7 +380,7 @@ def create_app(config: Settings | None = None, *, preload: bool = True) -> FastA
     @app.exception_handler(ApiError)
     async def _api_error(_req: Request, exc: ApiError) -> JSONResponse:
         server.metrics.errors.labels(exc.error).inc()
-        return _error(exc.status, exc.error, exc.message)
+        return _error(exc.status, exc.error, exc.message, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,6 +11,11 @@ meanwhile (the usual dynamic-batching behaviour; the delay bound only limits wai
 
 Queues are keyed by (task, model): a search batch ("search": query-document pairs for the cross-encoder) and a
 recommend batch ("recommend": user-candidate pairs for the sequence model) never share a score_batch call.
+
+Admission control (server/admission.py) lives here because only the batcher sees the queues: each queue measures its
+service time per pair (EWMA over its batches); `score` refuses a request (Overloaded) whose estimated answer time
+would pass its deadline or the `max_queue_ms` bound, and a queued request whose deadline passes, or whose caller went
+away (its future was cancelled), is dropped before inference.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..settings import DEFAULT_BATCH, DEFAULT_MAX_DELAY_MS
+from ..settings import DEFAULT_BATCH, DEFAULT_MAX_DELAY_MS, DEFAULT_MAX_QUEUE_MS
+from .admission import DeadlineExpired, Overloaded, ServiceTime
 from .model_store import Scorer
 
 log = logging.getLogger("vitrine_gpu.server.batcher")
@@ -65,6 +71,7 @@ class _Request:
     pairs: list[Pair]
     future: asyncio.Future[ScoreResult]
     submitted: float
+    deadline: float | None = None  # perf_counter time after which nobody waits for the answer
     scores: list[float | None] = field(init=False)
     remaining: int = field(init=False)
     first_start: float | None = None
@@ -89,6 +96,20 @@ class _ModelQueue:
         self.pending_pairs = 0
         self.arrived = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.service = ServiceTime()
+        self.running_pairs = 0  # pairs of the batch in the executor now
+        self.running_since = 0.0
+
+
+@dataclass(frozen=True)
+class AdmissionEvent:
+    """One admission decision or queue drop (for metrics and tests): outcome is admitted | shed | expired_in_queue |
+    abandoned; reason says why a request was shed (deadline | queue_full)."""
+
+    task: str
+    model: str
+    outcome: str
+    reason: str = ""
 
 
 class DynamicBatcher:
@@ -100,6 +121,9 @@ class DynamicBatcher:
         executor: Executor | None = None,
         on_batch: Callable[[BatchRecord], None] | None = None,
         on_queue_time: Callable[[str, str, float], None] | None = None,
+        admission: bool = True,
+        max_queue_ms: float = DEFAULT_MAX_QUEUE_MS,
+        on_admission: Callable[[AdmissionEvent], None] | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
@@ -114,6 +138,9 @@ class DynamicBatcher:
         self._closed = False
         self.on_batch = on_batch
         self.on_queue_time = on_queue_time
+        self.admission = admission
+        self.max_queue_s = max_queue_ms / 1000.0 if max_queue_ms > 0 else None
+        self.on_admission = on_admission
 
     # -- public --------------------------------------------------------------------------------------------------
     def pending_pairs(self, model: str | None = None, task: str = "search") -> int:
@@ -122,14 +149,43 @@ class DynamicBatcher:
             return q.pending_pairs if q else 0
         return sum(q.pending_pairs for q in self._queues.values())
 
-    async def score(self, model: str, scorer: Scorer, pairs: list[Pair], task: str = "search") -> ScoreResult:
-        """Queue `pairs` for `model` (of `task`) and wait for their scores (same order)."""
+    def queued_requests(self) -> int:
+        return sum(len({id(s.request) for s in q.segments}) for q in self._queues.values())
+
+    def service_per_pair_s(self, model: str, task: str = "search") -> float | None:
+        q = self._queues.get((task, model))
+        return q.service.per_pair_s if q else None
+
+    def estimate_s(self, model: str, pairs: int, task: str = "search") -> float:
+        """Estimated time from now until a new request of `pairs` pairs is answered: the rest of the running batch,
+        then every queued pair and its own at the measured rate (0 before the queue's first batch was measured)."""
+        q = self._queues.get((task, model))
+        if q is None or q.service.per_pair_s is None:
+            return 0.0
+        running_left = max(0.0, q.service.estimate(q.running_pairs) - (time.perf_counter() - q.running_since))
+        return running_left + q.service.estimate(q.pending_pairs + pairs)
+
+    async def score(
+        self,
+        model: str,
+        scorer: Scorer,
+        pairs: list[Pair],
+        task: str = "search",
+        *,
+        deadline: float | None = None,
+    ) -> ScoreResult:
+        """Queue `pairs` for `model` (of `task`) and wait for their scores (same order). `deadline` (a
+        time.perf_counter() value) enables the admission check (Overloaded) and the drop when it passes in the queue
+        (DeadlineExpired)."""
         if self._closed:
             raise BatcherClosed("server is shutting down")
         if not pairs:
             return ScoreResult(scores=[], queue_s=0.0, inference_s=0.0, batches=0)
         loop = asyncio.get_running_loop()
-        req = _Request(pairs=list(pairs), future=loop.create_future(), submitted=time.perf_counter())
+        now = time.perf_counter()
+        if self.admission:
+            self._admit(task, model, len(pairs), now, deadline)
+        req = _Request(pairs=list(pairs), future=loop.create_future(), submitted=now, deadline=deadline)
         key = (task, model)
         q = self._queues.get(key)
         if q is None:
@@ -140,7 +196,49 @@ class DynamicBatcher:
         q.arrived.set()
         if q.task is None or q.task.done():
             q.task = loop.create_task(self._run(task, model, q), name=f"batcher:{task}:{model}")
-        return await req.future
+        expiry = (
+            loop.call_later(max(0.0, deadline - now), self._expire, task, model, req)
+            if self.admission and deadline is not None
+            else None
+        )
+        try:
+            return await req.future
+        except asyncio.CancelledError:  # the caller went away: the worker drops it before its next batch
+            if req.first_start is None:
+                self._report(task, model, "abandoned")
+            q.arrived.set()
+            raise
+        finally:
+            if expiry is not None:
+                expiry.cancel()
+
+    def _admit(self, task: str, model: str, pairs: int, now: float, deadline: float | None) -> None:
+        estimate = self.estimate_s(model, pairs, task)
+        reason = ""
+        if deadline is not None and now + estimate > deadline:
+            reason = "deadline"
+        elif self.max_queue_s is not None and estimate > self.max_queue_s:
+            reason = "queue_full"
+        if reason:
+            self._report(task, model, "shed", reason)
+            # when the work queued now will be done: the earliest moment a retry can be admitted
+            raise Overloaded(
+                reason, estimate, None if deadline is None else deadline - now, self.estimate_s(model, 0, task)
+            )
+        self._report(task, model, "admitted")
+
+    def _expire(self, task: str, model: str, req: _Request) -> None:
+        """The deadline timer: a request not started yet is answered DeadlineExpired now and never scored."""
+        if req.first_start is None and not req.future.done():
+            req.future.set_exception(DeadlineExpired("deadline passed while queued: dropped before inference"))
+            self._report(task, model, "expired_in_queue")
+            q = self._queues.get((task, model))
+            if q is not None:
+                self._drop_cancelled(q)
+
+    def _report(self, task: str, model: str, outcome: str, reason: str = "") -> None:
+        if self.on_admission:
+            self.on_admission(AdmissionEvent(task=task, model=model, outcome=outcome, reason=reason))
 
     async def close(self) -> None:
         self._closed = True
@@ -210,6 +308,9 @@ class DynamicBatcher:
         pairs: list[Pair] = [p for s in segments for p in s.request.pairs[s.start : s.end]]
         started = time.perf_counter()
         requests = {id(s.request): s.request for s in segments}
+        q = self._queues.get((task, model))
+        if q is not None:
+            q.running_pairs, q.running_since = len(pairs), started
         for req in requests.values():
             req.batches += 1
             if req.first_start is None:
@@ -231,6 +332,10 @@ class DynamicBatcher:
             error = BatchFailed(f"inference failed for model {model}: {type(exc).__name__}: {exc}")
         finally:
             ended = time.perf_counter()
+            if q is not None:
+                q.running_pairs = 0
+                if error is None:
+                    q.service.observe(len(pairs), ended - started)
             if self.on_batch:
                 self.on_batch(
                     BatchRecord(

@@ -61,7 +61,9 @@ INVOCATION_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _error("body over VITRINE_MAX_BODY_BYTES"),
     499: _error("the client disconnected before scoring finished (nobody reads this answer)"),
     500: _error("the model failed to load or to score"),
-    503: _error("no model loaded yet, or shutting down"),
+    503: _error(
+        "no model loaded yet, shutting down, or admission control: `overloaded` (would miss its deadline-ms, with Retry-After) / `deadline_exceeded` (its deadline passed while queued)"
+    ),
 }
 PING_RESPONSES: dict[int | str, dict[str, Any]] = {503: {"model": PingResponse, "description": "not ready"}}
 METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {

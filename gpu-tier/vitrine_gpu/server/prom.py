@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .batcher import BatchRecord
+from .batcher import AdmissionEvent, BatchRecord
 
 log = logging.getLogger("vitrine_gpu.server.prom")
 
@@ -71,7 +71,13 @@ class GpuCollector(Collector):
 
 
 class ServerMetrics:
-    def __init__(self, device: str, loaded_models: Callable[[], list[str]], pending_pairs: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        device: str,
+        loaded_models: Callable[[], list[str]],
+        pending_pairs: Callable[[], int],
+        queued_requests: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -132,6 +138,29 @@ class ServerMetrics:
         loaded.set_function(lambda: float(len(loaded_models())))
         pending = Gauge("vitrine_gpu_queue_pending_pairs", "Pairs waiting for a batch", registry=r)
         pending.set_function(lambda: float(pending_pairs()))
+        depth = Gauge("vitrine_gpu_queue_requests", "Requests waiting for their first batch (queue depth)", registry=r)
+        depth.set_function(lambda: float(queued_requests()))
+        self.admitted = Counter(
+            "vitrine_gpu_admitted", "Requests admitted to the batch queue", ["task", "model"], registry=r
+        )
+        self.shed = Counter(
+            "vitrine_gpu_shed",
+            "Requests refused at admission (503 overloaded): reason deadline | queue_full",
+            ["task", "model", "reason"],
+            registry=r,
+        )
+        self.expired_in_queue = Counter(
+            "vitrine_gpu_expired_in_queue",
+            "Admitted requests whose deadline passed while queued: dropped before inference",
+            ["task", "model"],
+            registry=r,
+        )
+        self.abandoned = Counter(
+            "vitrine_gpu_abandoned_in_queue",
+            "Queued requests whose client disconnected: dropped before inference",
+            ["task", "model"],
+            registry=r,
+        )
         self.model_info = Gauge(
             "vitrine_gpu_model_loaded_info",
             "1 for each loaded model version (search heavy and recs-heavy)",
@@ -155,6 +184,16 @@ class ServerMetrics:
             self.pairs.labels(rec.task, rec.model).inc(rec.size)
         else:
             self.batch_failures.labels(rec.task, rec.model).inc()
+
+    def observe_admission(self, e: AdmissionEvent) -> None:
+        if e.outcome == "admitted":
+            self.admitted.labels(e.task, e.model).inc()
+        elif e.outcome == "shed":
+            self.shed.labels(e.task, e.model, e.reason).inc()
+        elif e.outcome == "expired_in_queue":
+            self.expired_in_queue.labels(e.task, e.model).inc()
+        elif e.outcome == "abandoned":
+            self.abandoned.labels(e.task, e.model).inc()
 
     def observe_queue(self, task: str, model: str, seconds: float) -> None:
         self.queue_seconds.labels(task, model).observe(seconds)
