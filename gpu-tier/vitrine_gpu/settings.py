@@ -18,6 +18,8 @@ keyword arguments override the environment, which overrides the defaults below. 
 | `VITRINE_MAX_MODELS` | `max_models` | `3` |
 | `VITRINE_LOG_LEVEL` | `log_level` | `info` |
 | `VITRINE_ACCESS_LOG` | `access_log` | off |
+| `VITRINE_GPU_ADMIN_TOKEN` | `gpu_admin_token` | none (`POST /models/load` answers 503 `admin_disabled`) |
+| `VITRINE_DRILL_SECRET` | `drill_secret` | none (signed fault requests, `POST /faults`, answer 403) |
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class Settings(BaseSettings):
     max_models: int = DEFAULT_MAX_MODELS
     log_level: str = "info"
     access_log: bool = False  # off: logging every request costs throughput
+    gpu_admin_token: str | None = None  # bearer token of POST /models/load (server/model_admin.py)
+    drill_secret: str | None = None  # the edge's DRILL_SECRET: verifies signed fault requests (POST /faults)
 
     # -- limits of the HTTP contract (gpu-tier/README.md)
     max_documents: int = MAX_DOCUMENTS
