@@ -20,6 +20,10 @@ keyword arguments override the environment, which overrides the defaults below. 
 | `VITRINE_ACCESS_LOG` | `access_log` | off |
 | `VITRINE_GPU_ADMIN_TOKEN` | `gpu_admin_token` | none (`POST /models/load` answers 503 `admin_disabled`) |
 | `VITRINE_DRILL_SECRET` | `drill_secret` | none (signed fault requests, `POST /faults`, answer 403) |
+| `VITRINE_ADMIN_TOKEN` | `admin_token` | none (the release CLI reads `.dev.vars` ADMIN_TOKEN then) |
+| `VITRINE_EDGE_URL` | `edge_url` | `http://127.0.0.1:8787` (the release CLI's edge) |
+| `VITRINE_GPU_URLS` | `gpu_urls` | `http://127.0.0.1:8080` (the release CLI's GPU-tier endpoints, comma-separated) |
+| `VITRINE_RELEASE_GATE_MARGIN` | `release_gate_margin` | `0.02` (nDCG@10 a candidate may lose to production) |
 """
 
 from __future__ import annotations
@@ -67,6 +71,12 @@ class Settings(BaseSettings):
     access_log: bool = False  # off: logging every request costs throughput
     gpu_admin_token: str | None = None  # bearer token of POST /models/load (server/model_admin.py)
     drill_secret: str | None = None  # the edge's DRILL_SECRET: verifies signed fault requests (POST /faults)
+
+    # -- the release CLI (vitrine_gpu.release)
+    admin_token: str | None = None  # the edge's ADMIN_TOKEN (else read from <repo>/.dev.vars)
+    edge_url: str = "http://127.0.0.1:8787"
+    gpu_urls: str = "http://127.0.0.1:8080"
+    release_gate_margin: float = Field(default=0.02, ge=0, le=1)
 
     # -- limits of the HTTP contract (gpu-tier/README.md)
     max_documents: int = MAX_DOCUMENTS
