@@ -16,6 +16,7 @@ import { search } from "./routes/search";
 import { events } from "./routes/events";
 import { adminMetrics } from "./routes/admin-metrics";
 import { adminDrills } from "./routes/admin-drills";
+import { adminReleases } from "./routes/admin-releases";
 import { dashboard } from "./routes/dashboard";
 
 export const app = new Hono<AppEnv>();
@@ -34,6 +35,7 @@ app.route("/v1", search);
 app.route("/v1", events);
 app.route("/admin", adminMetrics);
 app.route("/admin", adminDrills(app.fetch)); // the drills probe this app in-process
+app.route("/admin", adminReleases);
 app.route("/", dashboard);
 
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.method} ${c.req.path}` }, 404));

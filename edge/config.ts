@@ -58,6 +58,19 @@ const VARS = {
   DEGRADED_CACHE_TTL_S: int(5, atLeast(0)),
   // experiments
   CONFIG_TTL_S: real(30, atLeast(0)),
+  // a cheap version check (the active experiment's updated_at) at most this often, so weight changes land in seconds
+  CONFIG_VERSION_CHECK_S: real(2, atLeast(0)),
+  // model releases: the guardrails of a canary step (canary vs baseline over the step window, live traffic)
+  RELEASE_MIN_REQUESTS: int(30, atLeast(1)),
+  RELEASE_MAX_5XX_DELTA: real(0.01, between(0, 1)),
+  RELEASE_MAX_DEGRADED_DELTA: real(0.05, between(0, 1)),
+  RELEASE_P99_RATIO: real(1.5, atLeast(1)),
+  RELEASE_P99_SLACK_MS: real(50, atLeast(0)),
+  RELEASE_SRM_P: real(0.001, fraction),
+  RELEASE_SRM_MIN_DEVIATION: real(0.1, between(0, 1)),
+  RELEASE_SEQ_ALPHA: real(0.05, fraction),
+  RELEASE_SEQ_TAU: real(0.02, positive),
+  RELEASE_SEQ_MIN_IMPRESSIONS: int(200, atLeast(1)),
   // GPU failover: breaker per endpoint, hedging (0 = off)
   GPU_BREAKER_FAILURES: int(3, atLeast(1)),
   GPU_BREAKER_ERROR_RATE: real(0.5, between(0.01, 1)),
@@ -132,6 +145,34 @@ export interface CacheConfig {
 export interface ExperimentsConfig {
   /** how long an isolate keeps an experiment config before re-reading D1 */
   configTtlMs: number;
+  /** how often an isolate checks the config's version (one D1 row) and re-reads it when it changed */
+  versionCheckMs: number;
+}
+
+/** The guardrails of a release's canary step (edge/releases/analysis.ts). */
+export interface ReleaseGuardrails {
+  /** live requests each arm needs in the step window before any decision */
+  minRequests: number;
+  /** canary 5xx rate − baseline 5xx rate above this → rollback */
+  max5xxDelta: number;
+  /** canary degraded rate − baseline degraded rate above this → rollback */
+  maxDegradedDelta: number;
+  /** canary p99 of a stage (total, light, gpu) above baseline p99 × ratio + slack → rollback */
+  p99Ratio: number;
+  p99SlackMs: number;
+  /** sample-ratio mismatch: chi-square p below this → halt (rollback) … */
+  srmP: number;
+  /**
+   * … when the canary's observed share is also off its expected share by more than this fraction of it (the
+   * expected share is modelled from minute rollups and a seconds-long config propagation, so tiny offsets are noise)
+   */
+  srmMinDeviation: number;
+  /** mSPRT on CTR / conversion: always-valid p below alpha with the canary worse → rollback */
+  seqAlpha: number;
+  /** the mSPRT's normal mixing scale for the difference of rates */
+  seqTau: number;
+  /** impressions each arm needs before the sequential test reads CTR / conversion */
+  seqMinImpressions: number;
 }
 
 export interface GpuEndpointVars {
@@ -204,6 +245,7 @@ export interface EdgeConfig {
   search: SearchConfig;
   cache: CacheConfig;
   experiments: ExperimentsConfig;
+  releases: ReleaseGuardrails;
   gpu: GpuConfig;
   metrics: MetricsConfig;
   drills: DrillSettings;
@@ -247,7 +289,19 @@ function build(env: Bindings): EdgeConfig {
     },
     search: { retrievalN: v.RETRIEVAL_N, lightTopM: v.LIGHT_TOP_M, gpuDeadlineMs: v.GPU_DEADLINE_MS },
     cache: { ttlS: v.CACHE_TTL_S, degradedTtlS: v.DEGRADED_CACHE_TTL_S },
-    experiments: { configTtlMs: v.CONFIG_TTL_S * 1000 },
+    experiments: { configTtlMs: v.CONFIG_TTL_S * 1000, versionCheckMs: v.CONFIG_VERSION_CHECK_S * 1000 },
+    releases: {
+      minRequests: v.RELEASE_MIN_REQUESTS,
+      max5xxDelta: v.RELEASE_MAX_5XX_DELTA,
+      maxDegradedDelta: v.RELEASE_MAX_DEGRADED_DELTA,
+      p99Ratio: v.RELEASE_P99_RATIO,
+      p99SlackMs: v.RELEASE_P99_SLACK_MS,
+      srmP: v.RELEASE_SRM_P,
+      srmMinDeviation: v.RELEASE_SRM_MIN_DEVIATION,
+      seqAlpha: v.RELEASE_SEQ_ALPHA,
+      seqTau: v.RELEASE_SEQ_TAU,
+      seqMinImpressions: v.RELEASE_SEQ_MIN_IMPRESSIONS,
+    },
     gpu: {
       primary: { name: env.GPU_ENDPOINT_NAME, region: env.GPU_REGION, url: env.GPU_ENDPOINT_URL },
       secondary: {

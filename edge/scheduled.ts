@@ -1,11 +1,13 @@
 /**
  * Cron dispatch. wrangler.toml [triggers].crons lists the schedules; each maps to the jobs it runs.
- * Areas register their jobs here (metrics maintenance every minute, failover drills every 15 minutes).
+ * Areas register their jobs here (metrics maintenance and release canary ticks every minute, failover drills every
+ * 15 minutes).
  */
 import { app } from "./app";
 import type { Bindings } from "./env";
 import { runMetricsMaintenance } from "./metrics/jobs";
 import { runScheduledDrills } from "./drills/runner";
+import { tickReleases } from "./releases/tick";
 
 export type ScheduledJob = (env: Bindings, ctx: ExecutionContext, scheduledTime: number) => Promise<void>;
 
@@ -13,7 +15,7 @@ export const EVERY_MINUTE = "* * * * *";
 export const DRILL_SCHEDULE = "*/15 * * * *";
 
 const jobs: Record<string, ScheduledJob[]> = {
-  [EVERY_MINUTE]: [runMetricsMaintenance],
+  [EVERY_MINUTE]: [runMetricsMaintenance, tickReleases],
   [DRILL_SCHEDULE]: [async (env, ctx) => void (await runScheduledDrills(app.fetch, env, ctx))],
 };
 

@@ -63,6 +63,11 @@ export const experimentVariants = sqliteTable(
     gpuTargetVariant: text("gpu_target_variant").notNull().default(""),
     /** cascade size sent to the GPU tier */
     topM: integer("top_m"),
+    /**
+     * Order of the variants' weight ranges in [0, 1) (then name): a release's canary takes the next position, so
+     * its range sits at the end and grows into the baseline's tail — users who stay in an arm keep it.
+     */
+    position: integer("position").notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.experimentId, t.name] }), index("variants_by_experiment").on(t.experimentId)],
 );
@@ -70,3 +75,4 @@ export const experimentVariants = sqliteTable(
 export * from "./schema-metrics";
 export * from "./schema-drills";
 export * from "./schema-recs";
+export * from "./schema-releases";

@@ -1,6 +1,9 @@
 /**
  * Experiment configuration from D1 (experiments + experiment_variants, drizzle), read once per isolate and
- * refreshed when older than CONFIG_TTL_S — never per request. Concurrent requests share one in-flight load; a
+ * refreshed when older than CONFIG_TTL_S — never per request. In between, at most every CONFIG_VERSION_CHECK_S
+ * (2 s), the isolate reads the active experiment's version (its id and updated_at: one row) and re-reads the whole
+ * config when it changed, so a release's weight change reaches every isolate within seconds. Whoever changes
+ * variants bumps experiments.updated_at (edge/releases/store.ts). Concurrent requests share one in-flight load; a
  * failed refresh keeps serving the previous config. With no active experiment for the surface, a built-in
  * single-variant default (the bundled default light/heavy models) is used.
  */
@@ -29,9 +32,33 @@ export interface ExperimentConfig {
   variants: Variant[];
   builtin: boolean;
   loadedAt: number;
+  /** the experiment's version (id@updated_at; "builtin" for the built-in default) */
+  version: string;
+  /** when this isolate last confirmed the version */
+  checkedAt: number;
 }
 
 export const BUILTIN_EXPERIMENT_ID = "builtin-default";
+const BUILTIN_VERSION = "builtin";
+
+const versionOf = (exp: { id: string; updatedAt: number }): string => `${exp.id}@${exp.updatedAt}`;
+
+/** The active experiment row of a surface (the lowest id when several are active). */
+async function activeExperiment(db: D1Database, surface: string) {
+  const [exp] = await drizzle(db)
+    .select()
+    .from(experiments)
+    .where(and(eq(experiments.surface, surface), eq(experiments.active, 1)))
+    .orderBy(asc(experiments.id))
+    .limit(1);
+  return exp;
+}
+
+/** The version of a surface's config as D1 holds it now: one indexed row. */
+export async function readConfigVersion(db: D1Database, surface: string): Promise<string> {
+  const exp = await activeExperiment(db, surface);
+  return exp ? versionOf(exp) : BUILTIN_VERSION;
+}
 
 export function builtinConfig(now: number): ExperimentConfig {
   return {
@@ -39,6 +66,8 @@ export function builtinConfig(now: number): ExperimentConfig {
     salt: BUILTIN_EXPERIMENT_ID,
     builtin: true,
     loadedAt: now,
+    version: BUILTIN_VERSION,
+    checkedAt: now,
     variants: [
       {
         experimentId: BUILTIN_EXPERIMENT_ID,
@@ -58,18 +87,14 @@ export async function readExperimentConfig(
   now: number,
 ): Promise<ExperimentConfig | undefined> {
   const orm = drizzle(db);
-  const [exp] = await orm
-    .select()
-    .from(experiments)
-    .where(and(eq(experiments.surface, surface), eq(experiments.active, 1)))
-    .orderBy(asc(experiments.id))
-    .limit(1);
+  const exp = await activeExperiment(db, surface);
   if (!exp) return undefined;
+  // weight ranges are laid out in position order: a release's canary (the highest position) takes the end of [0, 1)
   const rows = await orm
     .select()
     .from(experimentVariants)
     .where(eq(experimentVariants.experimentId, exp.id))
-    .orderBy(asc(experimentVariants.name));
+    .orderBy(asc(experimentVariants.position), asc(experimentVariants.name));
   const variants: Variant[] = rows
     .filter((r) => r.weight > 0)
     .map((r) => ({
@@ -82,7 +107,15 @@ export async function readExperimentConfig(
       ...(r.topM != null && r.topM > 0 ? { topM: r.topM } : {}),
     }));
   if (variants.length === 0) return undefined;
-  return { experimentId: exp.id, salt: exp.salt, variants, builtin: false, loadedAt: now };
+  return {
+    experimentId: exp.id,
+    salt: exp.salt,
+    variants,
+    builtin: false,
+    loadedAt: now,
+    version: versionOf(exp),
+    checkedAt: now,
+  };
 }
 
 interface CacheSlot {
@@ -92,16 +125,38 @@ interface CacheSlot {
 
 const slots = new Map<string, CacheSlot>();
 
-/** The isolate's config for a surface, refreshed when older than CONFIG_TTL_S. */
+/**
+ * Reloads the config unless D1's version still matches the cached one; an unchanged version only marks the cached
+ * config checked (its loadedAt, hence the TTL, is kept).
+ */
+async function refresh(
+  db: D1Database,
+  surface: string,
+  cached: ExperimentConfig,
+  now: number,
+): Promise<ExperimentConfig | undefined> {
+  if ((await readConfigVersion(db, surface)) === cached.version) {
+    cached.checkedAt = now;
+    return cached;
+  }
+  return readExperimentConfig(db, surface, now);
+}
+
+/**
+ * The isolate's config for a surface: re-read when older than CONFIG_TTL_S, or when its version changed (checked at
+ * most every CONFIG_VERSION_CHECK_S).
+ */
 export async function getExperimentConfig(env: Bindings, surface = "search"): Promise<ExperimentConfig> {
-  const ttlMs = config(env).experiments.configTtlMs;
+  const { configTtlMs, versionCheckMs } = config(env).experiments;
   const now = Date.now();
   let slot = slots.get(surface);
   if (!slot) slots.set(surface, (slot = {}));
-  if (slot.config && now - slot.config.loadedAt < ttlMs) return slot.config;
+  const cached = slot.config;
+  if (cached && now - cached.loadedAt < configTtlMs && now - cached.checkedAt < versionCheckMs) return cached;
   if (!slot.inflight) {
     const s = slot;
-    s.inflight = readExperimentConfig(env.DB, surface, now)
+    const fresh = cached && now - cached.loadedAt < configTtlMs;
+    s.inflight = (fresh ? refresh(env.DB, surface, cached, now) : readExperimentConfig(env.DB, surface, now))
       .then((cfg) => cfg ?? builtinConfig(now))
       .catch((err: unknown) => {
         console.error("experiment config refresh failed; keeping the previous config", err);

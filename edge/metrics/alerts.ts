@@ -20,7 +20,7 @@ export type AlertRow = typeof alerts.$inferSelect;
 export interface Condition {
   id: string;
   rule: string;
-  kind: "slo" | "anomaly" | "drift" | "drill";
+  kind: "slo" | "anomaly" | "drift" | "drill" | "release";
   severity: "page" | "ticket";
   active: boolean;
   value: number | null;
@@ -253,10 +253,13 @@ async function storedAlert(d1: D1Database, id: string): Promise<AlertRow | undef
   return row;
 }
 
+/** Alert kinds raised and resolved by their owners (the drill runner, the release ticks), not by evaluation rounds. */
+const OWNED_KINDS = new Set(["drill", "release"]);
+
 /**
  * Applies one evaluation round's conditions to stored state; returns the transitions made (and notifies when a
- * webhook is set). Open alerts of the evaluated kinds that got no condition this round resolve; drill alerts are
- * raised and resolved by the drill runner (raiseAlert / resolveAlert) and left alone here.
+ * webhook is set). Open alerts of the evaluated kinds that got no condition this round resolve; drill and release
+ * alerts are raised and resolved by their owners (raiseAlert / resolveAlert) and left alone here.
  */
 export async function applyConditions(
   d1: D1Database,
@@ -274,7 +277,8 @@ export async function applyConditions(
   const byId = new Map<string, AlertRow>([...known, ...open].map((r) => [r.id, r]));
   const seen = new Set(ids);
   const steps = conditions.map((c) => conditionStep(byId.get(c.id), c, now, webhookUrl));
-  for (const row of open) if (!seen.has(row.id) && row.kind !== "drill") steps.push(resolveStep(row, now, webhookUrl));
+  for (const row of open)
+    if (!seen.has(row.id) && !OWNED_KINDS.has(row.kind)) steps.push(resolveStep(row, now, webhookUrl));
   return commit(d1, steps, webhookUrl);
 }
 

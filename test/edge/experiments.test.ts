@@ -72,6 +72,8 @@ describe("sticky assignment", () => {
     salt: "vitrine-search-v1",
     builtin: false,
     loadedAt: 0,
+    version: "search-default@0",
+    checkedAt: 0,
     variants: [
       { experimentId: "search-default", name: "control", weight: 0.7, lightModel: "l", heavyModel: "h" },
       { experimentId: "search-default", name: "treatment", weight: 0.3, lightModel: "l", heavyModel: "h" },

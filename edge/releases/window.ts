@@ -1,0 +1,140 @@
+/**
+ * The step window's figures from the D1 rollups (live traffic only): per arm (the canary variant and the baseline
+ * variant) requests, 5xx, degraded and the p99 of each stage since the step began; feedback since the canary began;
+ * and the canary's expected share of the window's requests. Rollups are per minute, so the window starts at the
+ * minute holding the step's start; the expected share weighs each minute by the canary's weight over time (the
+ * previous step's weight before the step began, this step's after), so the SRM test compares like with like.
+ */
+import { Sketch } from "../metrics/sketch";
+import { MINUTE, minuteOf } from "../metrics/aggregate";
+import { sourceFilter } from "../metrics/queries";
+import { STEP_STAGES, type ArmFeedback, type ArmFigures, type StepInput, type StepStage } from "./analysis";
+
+export interface WindowSpec {
+  canaryVariant: string;
+  baselineVariant: string;
+  /** ms */
+  stepStartedAt: number;
+  releaseStartedAt: number;
+  /** canary weight (0–1) before the step began and during it */
+  previousWeight: number;
+  weight: number;
+  stepSeconds: number;
+  /** ms */
+  now: number;
+  /** how long after the step began isolates are taken to switch weights (half the config version check) */
+  switchLagMs: number;
+  minuteRetentionS: number;
+}
+
+const emptyArm = (): ArmFigures => ({
+  requests: 0,
+  status5xx: 0,
+  degraded: 0,
+  p99: { total: null, light: null, gpu: null },
+});
+const emptyFeedback = (): ArmFeedback => ({ impressions: 0, clicks: 0, purchases: 0 });
+
+/**
+ * Mean canary weight over minute [ts, ts + 60 s) up to now: the previous weight until the isolates switched
+ * (stepStartedAt + switchLagMs), this step's weight after.
+ */
+export function minuteWeight(
+  ts: number,
+  spec: Pick<WindowSpec, "stepStartedAt" | "switchLagMs" | "now" | "previousWeight" | "weight">,
+): number {
+  const start = ts * 1000;
+  const end = Math.min(start + MINUTE * 1000, spec.now);
+  const switchAt = spec.stepStartedAt + spec.switchLagMs;
+  const before = Math.max(0, Math.min(end, switchAt) - start);
+  const after = Math.max(0, end - Math.max(start, switchAt));
+  const span = before + after;
+  return span > 0 ? (before * spec.previousWeight + after * spec.weight) / span : spec.weight;
+}
+
+export async function readStepWindow(db: D1Database, spec: WindowSpec): Promise<StepInput> {
+  const nowS = Math.floor(spec.now / 1000);
+  const from = minuteOf(spec.stepStartedAt);
+  const to = minuteOf(spec.now) + MINUTE;
+  const fbFrom = minuteOf(spec.releaseStartedAt);
+  const arms = [spec.canaryVariant, spec.baselineVariant];
+  const win = await sourceFilter(db, from, to, spec.minuteRetentionS, nowS);
+  const fbWin = await sourceFilter(db, fbFrom, to, spec.minuteRetentionS, nowS);
+  const [req, lat, fb] = await db.batch<Record<string, number | string>>([
+    db
+      .prepare(
+        `SELECT ts, variant, SUM(requests) AS requests, SUM(status_5xx) AS e, SUM(degraded) AS d FROM metrics_requests
+         WHERE ${win.where} AND traffic = 'live' AND variant IN (?, ?) GROUP BY ts, variant`,
+      )
+      .bind(...win.binds, ...arms),
+    db
+      .prepare(
+        `SELECT variant, stage, bucket, SUM(count) AS n FROM metrics_latency
+         WHERE ${win.where} AND traffic = 'live' AND variant IN (?, ?) AND stage IN (${STEP_STAGES.map(() => "?").join(", ")})
+         GROUP BY variant, stage, bucket`,
+      )
+      .bind(...win.binds, ...arms, ...STEP_STAGES),
+    db
+      .prepare(
+        `SELECT variant, SUM(impressions) AS impressions, SUM(clicks) AS clicks, SUM(purchases) AS purchases
+         FROM metrics_feedback WHERE ${fbWin.where} AND variant IN (?, ?) GROUP BY variant`,
+      )
+      .bind(...fbWin.binds, ...arms),
+  ]);
+  const canary = emptyArm();
+  const baseline = emptyArm();
+  const arm = (variant: unknown): ArmFigures | undefined =>
+    variant === spec.canaryVariant ? canary : variant === spec.baselineVariant ? baseline : undefined;
+  const perMinute = new Map<number, number>();
+  for (const row of req?.results ?? []) {
+    const a = arm(row.variant);
+    if (!a) continue;
+    const n = Number(row.requests);
+    a.requests += n;
+    a.status5xx += Number(row.e);
+    a.degraded += Number(row.d);
+    perMinute.set(Number(row.ts), (perMinute.get(Number(row.ts)) ?? 0) + n);
+  }
+  const sketches = new Map<string, Sketch>();
+  for (const row of lat?.results ?? []) {
+    const key = `${String(row.variant)}\u0001${String(row.stage)}`;
+    let sk = sketches.get(key);
+    if (!sk) sketches.set(key, (sk = new Sketch()));
+    sk.addBucket(Number(row.bucket), Number(row.n));
+  }
+  for (const [name, a] of [
+    [spec.canaryVariant, canary],
+    [spec.baselineVariant, baseline],
+  ] as const)
+    for (const stage of STEP_STAGES) {
+      const sk = sketches.get(`${name}\u0001${stage}`);
+      a.p99[stage as StepStage] = sk && sk.count > 0 ? Math.round(sk.quantile(0.99) * 1000) / 1000 : null;
+    }
+  const feedback = { canary: emptyFeedback(), baseline: emptyFeedback() };
+  for (const row of fb?.results ?? []) {
+    const f =
+      row.variant === spec.canaryVariant
+        ? feedback.canary
+        : row.variant === spec.baselineVariant
+          ? feedback.baseline
+          : undefined;
+    if (!f) continue;
+    f.impressions += Number(row.impressions);
+    f.clicks += Number(row.clicks);
+    f.purchases += Number(row.purchases);
+  }
+  let total = 0;
+  let expected = 0;
+  for (const [ts, n] of perMinute) {
+    total += n;
+    expected += n * minuteWeight(ts, spec);
+  }
+  return {
+    canary,
+    baseline,
+    expectedCanaryShare: total > 0 ? expected / total : spec.weight,
+    feedback,
+    stepMs: spec.stepSeconds * 1000,
+    elapsedMs: Math.max(0, spec.now - spec.stepStartedAt),
+  };
+}
