@@ -205,7 +205,7 @@ def _cli_env(monkeypatch: pytest.MonkeyPatch, reg: Path, tmp_path: Path, pools: 
     monkeypatch.setenv("VITRINE_REGISTRY", str(reg))
     monkeypatch.setenv("VITRINE_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("VITRINE_ADMIN_TOKEN", "tok")
-    monkeypatch.setattr("vitrine_gpu.release.gate.load_pools", lambda max_docs=None: pools)
+    monkeypatch.setattr("vitrine_gpu.release.gate.load_pools", lambda max_queries=0: pools)
 
 
 @pytest.mark.parametrize("recorded", ["promoted", "rolled_back"], indirect=True)

@@ -24,6 +24,7 @@ keyword arguments override the environment, which overrides the defaults below. 
 | `VITRINE_EDGE_URL` | `edge_url` | `http://127.0.0.1:8787` (the release CLI's edge) |
 | `VITRINE_GPU_URLS` | `gpu_urls` | `http://127.0.0.1:8080` (the release CLI's GPU-tier endpoints, comma-separated) |
 | `VITRINE_RELEASE_GATE_MARGIN` | `release_gate_margin` | `0.02` (nDCG@10 a candidate may lose to production) |
+| `VITRINE_RELEASE_GATE_QUERIES` | `release_gate_queries` | `48` (judged queries the gate scores, a fixed sample; 0 = all) |
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class Settings(BaseSettings):
     edge_url: str = "http://127.0.0.1:8787"
     gpu_urls: str = "http://127.0.0.1:8080"
     release_gate_margin: float = Field(default=0.02, ge=0, le=1)
+    release_gate_queries: int = Field(default=48, ge=0)  # judged queries the gate scores (a fixed sample; 0 = all)
 
     # -- limits of the HTTP contract (gpu-tier/README.md)
     max_documents: int = MAX_DOCUMENTS

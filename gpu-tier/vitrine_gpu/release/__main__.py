@@ -57,6 +57,12 @@ def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace
     ap.add_argument("--edge", default=settings.edge_url)
     ap.add_argument("--gpu", default=settings.gpu_urls, help="GPU-tier endpoints to load heavy versions on")
     ap.add_argument("--margin", type=float, default=settings.release_gate_margin)
+    ap.add_argument(
+        "--gate-queries",
+        type=int,
+        default=settings.release_gate_queries,
+        help="judged queries the gate scores (a fixed sample; 0 = all)",
+    )
     ap.add_argument("--timeout", type=float, default=0, help="give up (abort) after this many seconds of canary")
     a = ap.parse_args(argv)
     try:
@@ -158,22 +164,34 @@ def promote_locally(kind: str, version: str, a: argparse.Namespace, gpu_token: s
 def _num(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if math.isfinite(v) else str(v)
-    return str(v)
+    return "-" if v is None else str(v)
 
 
-def figures_line(figures: Any) -> str:
-    """The live figures, compactly: canary vs baseline for the keys both arms report."""
-    if not isinstance(figures, dict):
+def figures_line(f: Any) -> str:
+    """The live figures of a tick (edge/releases/analysis.ts StepFigures), canary/baseline."""
+    if not isinstance(f, dict):
         return ""
-    arms = {k: figures[k] for k in ("canary", "baseline") if isinstance(figures.get(k), dict)}
     parts = []
-    for name, arm in arms.items():
-        flat = {k: v for k, v in arm.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        parts.append(f"{name} " + " ".join(f"{k}={_num(v)}" for k, v in list(flat.items())[:7]))
-    rest = {k: v for k, v in figures.items() if k not in arms and isinstance(v, (int, float, str, bool))}
-    if rest:
-        parts.append(" ".join(f"{k}={_num(v)}" for k, v in list(rest.items())[:5]))
-    return " | ".join(parts)
+    req = f.get("requests") or {}
+    if req:
+        parts.append(f"req {_num(req.get('canary'))}/{_num(req.get('baseline'))} (min {_num(f.get('minRequests'))})")
+    for key, label in (("errorRate", "5xx"), ("degradedRate", "degraded")):
+        r = f.get(key) or {}
+        if r:
+            parts.append(f"{label} {_num(r.get('canary'))}/{_num(r.get('baseline'))}")
+    p99 = (f.get("p99") or {}).get("total") or {}
+    if p99:
+        parts.append(f"p99 {_num(p99.get('canary'))}/{_num(p99.get('baseline'))} ms (limit {_num(p99.get('limit'))})")
+    srm = f.get("srm") or {}
+    if srm.get("p") is not None:
+        parts.append(f"srm p={_num(srm.get('p'))}")
+    return " · ".join(parts)
+
+
+def _pct(w: Any) -> str:
+    if isinstance(w, (int, float)):
+        return f"{w:>3g}%"
+    return "    -%"
 
 
 def bar(done: float, width: int = 24) -> str:
@@ -195,17 +213,22 @@ def drive_canary(edge: EdgeAdmin, rid: str, a: argparse.Namespace, load: Any) ->
             say(f"tick failed: {exc}")
             t = {}
         rel = edge.get(rid)
-        idx = int(rel.get("stepIndex", rel.get("step_index", t.get("stepIndex", 0))) or 0)
+        idx = int(rel.get("stepIndex", t.get("stepIndex", 0)) or 0)
         if idx != last_index:
             step_started, last_index = time.monotonic(), idx
         status = str(rel.get("status"))
-        weight = t.get("weight", steps[min(idx, len(steps) - 1)])
-        frac = min(1.0, (time.monotonic() - step_started) / step_s)
-        why = t.get("reason") or t.get("why") or (t.get("figures") or {}).get("reason", "") if t else ""
-        traffic = f" load {load.sent} sent/{load.non2xx} non-2xx" if load else ""
+        weight = t.get("weight", rel.get("weight"))
+        window = (t.get("figures") or {}).get("window") or {}
+        if window.get("stepMs"):
+            frac = min(1.0, float(window.get("elapsedMs", 0)) / float(window["stepMs"]))
+        else:
+            frac = min(1.0, (time.monotonic() - step_started) / step_s)
+        reasons = "; ".join(str(x) for x in t.get("reasons") or []) if t.get("decision") != "promote-step" else ""
+        traffic = f"  load {load.sent} sent, {load.non2xx} non-2xx" if load else ""
         print(
-            f"  step {idx + 1}/{len(steps)} [{bar(frac)}] {weight:>3}%  {t.get('decision', '-'):<12} {status:<11}"
-            f"{traffic}  {figures_line(t.get('figures'))} {why}".rstrip(),
+            f"  step {min(idx + 1, len(steps))}/{len(steps)} [{bar(frac)}] {_pct(weight)}  "
+            f"{t.get('decision') or '-'} ({status}){traffic}  {figures_line(t.get('figures'))}"
+            + (f"  — {reasons}" if reasons else ""),
             flush=True,
         )
         if status in FINAL:
@@ -274,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2. the offline gate
     from .gate import run_gate
 
-    report = run_gate(kind, candidate, production, a.margin, log=say)
+    report = run_gate(kind, candidate, production, a.margin, max_queries=a.gate_queries, log=say)
     out_dir = settings.state / "releases"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{int(time.time())}-{candidate}.gate.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -323,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             load.stop()
     status = final.get("status")
     if load:
-        say(f"load: {load.sent} requests, {load.non2xx} non-2xx ({dict(load.codes)})")
+        say(f"load: {load.sent} requests, {load.non2xx} non-2xx, {load.degraded} degraded ({dict(load.codes)})")
     if status == "promoted":
         promote_locally(kind, candidate, a, gpu_token)
         say(f"PROMOTED {candidate}: the {SURFACE[kind]} default {kind} model")

@@ -1,7 +1,7 @@
 """The offline gate: the candidate against the production version on the same held-out data.
 
-Search kinds (``light``, ``heavy``): every judged query pool of the prepared catalogue (the shared ESCI queries, else
-the synthetic ones) is scored by both models — no retraining — and compared by per-query nDCG@10. The queries are
+Search kinds (``light``, ``heavy``): the judged query pools of the prepared catalogue (the shared ESCI queries, else
+the synthetic ones; a fixed sample of ``release_gate_queries``, default 48, for speed: 0 = all) are scored by both models — no retraining — and compared by per-query nDCG@10. The queries are
 split into grouped folds (by query, ``light.train.grouped_folds``) for per-fold deltas, and a paired bootstrap over
 queries gives the 95% CI of the mean delta. Light candidates must also reproduce their ``parity.json`` in
 onnxruntime (the edge's check). Recommendation kinds: the candidate must load and score (a time-split comparison
@@ -96,15 +96,21 @@ def per_query(pools: Sequence[Pool], score: Scorer) -> dict[str, list[float]]:
     return out
 
 
-def load_pools(max_docs: int | None = None) -> list[Pool]:
-    """The judged pools of the prepared catalogue (.vitrine/catalog)."""
+def load_pools(max_queries: int = 0) -> list[Pool]:
+    """The judged pools of the prepared catalogue (.vitrine/catalog); ``max_queries`` > 0: a fixed random sample of
+    that many queries (seed 0, the same for both models and across runs)."""
+    import random
+
     from ..light.train import LightData
 
     data = LightData.load()
+    qids = sorted(data.lists)
+    if 0 < max_queries < len(qids):
+        qids = sorted(random.Random(0).sample(qids, max_queries))
     pools = []
-    for qid, l in data.lists.items():
-        n = len(l.rows) if max_docs is None else min(max_docs, len(l.rows))
-        pools.append(Pool(qid, l.query, list(l.rows[:n]), l.x[:n], np.asarray(l.gains[:n], dtype=np.float64)))
+    for qid in qids:
+        l = data.lists[qid]
+        pools.append(Pool(qid, l.query, list(l.rows), l.x, np.asarray(l.gains, dtype=np.float64)))
     return pools
 
 
@@ -203,6 +209,16 @@ def recs_smoke(kind: str, version_dir: Path) -> dict[str, Any]:
     return {"parity_max_abs_diff": light_parity(version_dir)}
 
 
+def _torch_threads() -> None:
+    """Training's thread count (HeavyConfig.threads): the trunk cache's key sums the trunk's weights in float, and a
+    sum over another number of threads can round differently — a different key, and every text encoded again."""
+    import torch
+
+    from ..heavy.train import HeavyConfig
+
+    torch.set_num_threads(HeavyConfig().threads)
+
+
 def run_gate(
     kind: str,
     candidate: str,
@@ -211,10 +227,12 @@ def run_gate(
     *,
     registry_root: Path | None = None,
     pools: Sequence[Pool] | None = None,
+    max_queries: int = 0,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """The gate report for ``candidate`` (a registered version) against ``production`` (None: first release)."""
     t0 = time.perf_counter()
+    _torch_threads()
     cdir = registry.version_dir(kind, candidate, registry_root)
     report: dict[str, Any] = {"kind": kind, "candidate_version": candidate, "production_version": production}
     bad = registry.verify(kind, candidate, registry_root)
@@ -231,7 +249,7 @@ def run_gate(
             if not math.isfinite(diff) or diff > PARITY_TOL:
                 raise GateError(f"ONNX parity: onnxruntime differs from parity.json by {diff:.3g} > {PARITY_TOL}")
         scorer_of = heavy_scorer if kind == "heavy" else light_scorer
-        the_pools = list(pools) if pools is not None else load_pools()
+        the_pools = list(pools) if pools is not None else load_pools(max_queries)
         log(f"gate: scoring {len(the_pools)} judged query pools with {candidate}")
         cand = per_query(the_pools, scorer_of(cdir))
         prod = None

@@ -29,6 +29,7 @@ class LoadDriver:
         self.edge, self.rps, self.concurrency = edge.rstrip("/"), rps, concurrency
         self.queries = queries or catalog_queries()
         self.codes: Counter[str] = Counter()
+        self.degraded = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -37,8 +38,10 @@ class LoadDriver:
         url = f"{self.edge}/v1/search?q={q}&user=release-load-{n}"
         try:
             with urllib.request.urlopen(url, timeout=15) as res:
-                res.read()
+                body = res.read()
                 self.codes[str(res.status)] += 1
+                if b'"degraded":true' in body:
+                    self.degraded += 1
         except urllib.error.HTTPError as exc:
             self.codes[str(exc.code)] += 1
         except Exception:  # noqa: BLE001 - a connection failure counts as a failed answer
