@@ -203,7 +203,6 @@ def recorded(request: pytest.FixtureRequest) -> Iterator[tuple[str, Recorded]]:
 
 def _cli_env(monkeypatch: pytest.MonkeyPatch, reg: Path, tmp_path: Path, pools: list[Pool]) -> None:
     monkeypatch.setenv("VITRINE_REGISTRY", str(reg))
-    monkeypatch.setenv("VITRINE_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("VITRINE_ADMIN_TOKEN", "tok")
     monkeypatch.setattr("vitrine_gpu.release.gate.load_pools", lambda max_queries=0: pools)
 

@@ -184,7 +184,7 @@ describe("model releases end to end", { timeout: 900_000 }, () => {
         RELEASE_MIN_REQUESTS: "8",
       },
     });
-    env = { VITRINE_REGISTRY: reg, VITRINE_ADMIN_TOKEN: ADMIN, VITRINE_STATE: work, VITRINE_GPU_ADMIN_TOKEN: ADMIN };
+    env = { VITRINE_REGISTRY: reg, VITRINE_ADMIN_TOKEN: ADMIN, VITRINE_GPU_ADMIN_TOKEN: ADMIN };
   });
 
   after(async () => {

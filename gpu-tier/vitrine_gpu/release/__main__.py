@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     from .gate import run_gate
 
     report = run_gate(kind, candidate, production, a.margin, max_queries=a.gate_queries, log=say)
-    out_dir = settings.state / "releases"
+    out_dir = registry.registry_dir() / "releases"  # beside the versions it judged
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{int(time.time())}-{candidate}.gate.json").write_text(json.dumps(report, indent=2) + "\n")
     say(f"gate: {report['decision']} — {report['reason']} ({report.get('seconds')} s)")

@@ -115,6 +115,9 @@ def load_pools(max_queries: int = 0) -> list[Pool]:
 
 
 # -- scorers per kind -------------------------------------------------------------------------------------------
+_TRUNK_CACHES: dict[str, Any] = {}  # trunk key -> TrunkCache, shared by the gate's two scorers
+
+
 class HeavyGateScorer:
     """Scores pools through the model's frozen-trunk token states (the training's shared trunk cache,
     .vitrine/cache/heavy-trunk, keyed by the trunk's weights: exact for this model, and two versions on the same
@@ -146,9 +149,16 @@ class HeavyGateScorer:
         from ..heavy.train import TrunkCache, trunk_cache_dir
 
         c = self.config
-        self.cache = TrunkCache(self.model, self.tokenizer, c.max_query_tokens, c.max_doc_tokens, c.trunk_batch)
-        self.cache.load(trunk_cache_dir())
-        self.cache.add_pools([self._text_pool(p) for p in pools])
+        cache = TrunkCache(self.model, self.tokenizer, c.max_query_tokens, c.max_doc_tokens, c.trunk_batch)
+        key = cache.key()
+        if key in _TRUNK_CACHES:  # the production and the candidate share a frozen trunk: one copy of its states
+            cache = _TRUNK_CACHES[key]
+        else:
+            cache.load(trunk_cache_dir())
+            _TRUNK_CACHES.clear()
+            _TRUNK_CACHES[key] = cache
+        cache.add_pools([self._text_pool(p) for p in pools])
+        self.cache = cache
 
     def __call__(self, p: Pool) -> Sequence[float]:
         from ..heavy.train import score_pool
