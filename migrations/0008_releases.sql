@@ -25,12 +25,12 @@ CREATE TABLE `releases` (
 	`gate_report` text DEFAULT '{}' NOT NULL,
 	`started_by` text NOT NULL,
 	`experiment_id` text,
-	`baseline_variant` text,
 	`canary_variant` text,
+	`baseline_variants` text,
 	`created_at` integer NOT NULL,
 	`updated_at` integer NOT NULL
 );
 --> statement-breakpoint
 CREATE INDEX `releases_by_created` ON `releases` (`created_at`);--> statement-breakpoint
 CREATE INDEX `releases_by_status` ON `releases` (`status`,`surface`);--> statement-breakpoint
-ALTER TABLE `experiment_variants` ADD `position` integer DEFAULT 0 NOT NULL;
+ALTER TABLE `experiment_variants` ADD `release_id` text;

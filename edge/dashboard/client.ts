@@ -1,6 +1,6 @@
 /**
  * The dashboard's browser script (plain ES2020, shipped as a string): fetches /admin/metrics and /admin/alerts with
- * the session cookie and draws uPlot charts. Each chart container gets data-points=<n> once drawn (the browser
+ * the session cookie and draws uPlot charts (and the canary vs baseline curves of the release the page names). Each chart container gets data-points=<n> once drawn (the browser
  * test reads it).
  */
 export const DASHBOARD_SCRIPT = String.raw`
@@ -72,7 +72,40 @@ export const DASHBOARD_SCRIPT = String.raw`
     const active = alerts.alerts.filter((a) => a.state !== "resolved");
     $("alerts").innerHTML = active.map((a) => "<li class='" + a.state + "'><b>" + a.state + "</b> " + a.severity + " " +
       a.id + ": " + a.summary + "</li>").join("") || "<li>no active alerts</li>";
+    await loadRelease(to);
     document.body.dataset.loaded = "true";
+  }
+  // canary vs baseline of the release in progress (or the latest), minute by minute since it began
+  async function loadRelease(to) {
+    const sec = $("release");
+    if (!sec || !sec.dataset.canary) return;
+    // since the release began (at least the last 15 minutes, at most a day)
+    const began = Number(sec.dataset.from) - (Number(sec.dataset.from) % 60);
+    const from = Math.max(Math.min(began, to - 15 * 60), to - 1440 * 60);
+    const r = await getJSON("/admin/metrics?from=" + from + "&to=" + to + "&step=60&groupBy=variant&traffic=live");
+    const canary = r.series.find((s) => s.group === sec.dataset.canary);
+    const baselines = sec.dataset.baseline.split(",");
+    // the baseline arm is the live variants together: their minute figures weighted by requests
+    const bs = r.series.filter((s) => baselines.includes(s.group));
+    const pooled = (p, i, pick) => {
+      let n = 0, sum = 0;
+      for (const s of bs) { const q = s.points[i], v = pick(q); if (v !== null && q.count) { n += q.count; sum += v * q.count; } }
+      return n ? sum / n : null;
+    };
+    const baseline = bs.length ? { points: bs[0].points.map((p, i) => ({ i })) } : null;
+    const base = canary || baseline;
+    const xs = base ? base.points.map((p) => p.ts) : [];
+    const line = (label, s, pick) => ({
+      label, data: !s ? xs.map(() => null) : s === baseline ? s.points.map((p) => pooled(p, p.i, pick)) : s.points.map(pick),
+    });
+    chart("chart-release-latency", "p99 total latency (ms): canary vs baseline", xs, [
+      line("canary p99", canary, (p) => p.latencyMs.total.p99), line("baseline p99", baseline, (p) => p.latencyMs.total.p99),
+      line("canary gpu p99", canary, (p) => p.latencyMs.gpu.p99), line("baseline gpu p99", baseline, (p) => p.latencyMs.gpu.p99),
+    ]);
+    chart("chart-release-errors", "Degraded / 5xx ratio: canary vs baseline", xs, [
+      line("canary degraded", canary, (p) => p.degradedRate), line("baseline degraded", baseline, (p) => p.degradedRate),
+      line("canary 5xx", canary, (p) => p.errorRate), line("baseline 5xx", baseline, (p) => p.errorRate),
+    ]);
   }
   load().catch((e) => { $("summary").textContent = "failed to load metrics: " + e.message; document.body.dataset.loaded = "error"; });
 })();

@@ -33,10 +33,11 @@ export const releases = sqliteTable(
     /** JSON: the offline gate's report */
     gateReport: text("gate_report").notNull().default("{}"),
     startedBy: text("started_by").notNull(),
-    /** the experiment and variants the canary walks (null for a refused release) */
+    /** the experiment the canary runs in, its canary variant, and (JSON string[]) the live variants it is compared
+     * with — the baseline arm (null for a refused release) */
     experimentId: text("experiment_id"),
-    baselineVariant: text("baseline_variant"),
     canaryVariant: text("canary_variant"),
+    baselineVariants: text("baseline_variants"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },

@@ -64,10 +64,12 @@ export const experimentVariants = sqliteTable(
     /** cascade size sent to the GPU tier */
     topM: integer("top_m"),
     /**
-     * Order of the variants' weight ranges in [0, 1) (then name): a release's canary takes the next position, so
-     * its range sits at the end and grows into the baseline's tail — users who stay in an arm keep it.
+     * Set on a release's canary variant (the release id; cleared when it is promoted). A canary is its own layer:
+     * a unit is in it when its point under (salt, canary name) is below the canary's weight — the share of all
+     * traffic — and otherwise keeps the variant the other variants' weights give it, so growing the canary only
+     * moves users from the baseline into it and nobody moves between baseline variants (edge/experiments/assign.ts).
      */
-    position: integer("position").notNull().default(0),
+    releaseId: text("release_id"),
   },
   (t) => [primaryKey({ columns: [t.experimentId, t.name] }), index("variants_by_experiment").on(t.experimentId)],
 );

@@ -2,6 +2,11 @@
  * Sticky variant assignment: SHA-256(salt ":" unit id) → a point in [0, 1) → the variant whose cumulative weight
  * range holds it. The unit id is the caller's `user` parameter or the anonymous `vitrine_uid` cookie the edge sets.
  * Same unit + same salt → same variant, on every isolate.
+ *
+ * A release's canary variant is a layer above the others: a unit is in the canary when its point under
+ * (salt ":" canary name) is below the canary's weight (its share of all traffic); every other unit gets the variant
+ * the other variants' weights give it, exactly as without the canary. Growing the canary only moves units from the
+ * baseline into it, and a unit that stays in the baseline keeps its variant.
  */
 import type { Context } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
@@ -35,8 +40,12 @@ export function pickVariant(variants: readonly Variant[], point: number): Varian
 }
 
 export async function assignVariant(config: ExperimentConfig, unit: string): Promise<Variant> {
-  if (config.variants.length === 1) return config.variants[0]!;
-  return pickVariant(config.variants, await bucketPoint(config.salt, unit));
+  const canary = config.variants.find((v) => v.canary);
+  const rest = canary ? config.variants.filter((v) => !v.canary) : config.variants;
+  if (canary && (rest.length === 0 || (await bucketPoint(`${config.salt}:${canary.name}`, unit)) < canary.weight))
+    return canary;
+  if (rest.length === 1) return rest[0]!;
+  return pickVariant(rest, await bucketPoint(config.salt, unit));
 }
 
 /**

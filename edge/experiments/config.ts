@@ -24,6 +24,8 @@ export interface Variant {
   gpuTargetVariant?: string;
   /** cascade size sent to the GPU tier; undefined = LIGHT_TOP_M */
   topM?: number;
+  /** a release's canary: its own layer, weight = its share of all traffic (edge/experiments/assign.ts) */
+  canary?: boolean;
 }
 
 export interface ExperimentConfig {
@@ -89,12 +91,11 @@ export async function readExperimentConfig(
   const orm = drizzle(db);
   const exp = await activeExperiment(db, surface);
   if (!exp) return undefined;
-  // weight ranges are laid out in position order: a release's canary (the highest position) takes the end of [0, 1)
   const rows = await orm
     .select()
     .from(experimentVariants)
     .where(eq(experimentVariants.experimentId, exp.id))
-    .orderBy(asc(experimentVariants.position), asc(experimentVariants.name));
+    .orderBy(asc(experimentVariants.name));
   const variants: Variant[] = rows
     .filter((r) => r.weight > 0)
     .map((r) => ({
@@ -105,6 +106,7 @@ export async function readExperimentConfig(
       heavyModel: r.heavyModel,
       ...(r.gpuTargetVariant ? { gpuTargetVariant: r.gpuTargetVariant } : {}),
       ...(r.topM != null && r.topM > 0 ? { topM: r.topM } : {}),
+      ...(r.releaseId ? { canary: true } : {}),
     }));
   if (variants.length === 0) return undefined;
   return {

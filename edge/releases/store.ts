@@ -5,7 +5,7 @@
  * racing on the same release change it once; each batch bumps the experiment's updated_at, the version every isolate
  * checks within seconds (edge/experiments/config.ts).
  */
-import { and, desc, eq, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, ne, sql, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { BatchItem } from "drizzle-orm/batch";
 import {
@@ -79,10 +79,11 @@ export async function canaryOn(d1: D1Database, surface: string): Promise<Release
 }
 
 /**
- * Records a release. `status: "refused"` records the gate's refusal only; otherwise the canary is created: the
- * surface's active experiment (created from the built-in default when there is none) must have exactly one live
- * variant, the baseline; the canary is a copy of it with the candidate as its light or heavy model, at steps[0] %,
- * in the next position (its weight range at the end of [0, 1)).
+ * Records a release. `status: "refused"` records the gate's refusal only; otherwise the canary is created in the
+ * surface's active experiment (made from the built-in default when the surface has none): a variant named after the
+ * release, flagged as a canary (its own assignment layer), at steps[0] % of all traffic, a copy of the heaviest live
+ * variant with the candidate as its light or heavy model. The live variants (an A/B test may be running) are the
+ * baseline arm and keep their weights.
  */
 export async function createRelease(d1: D1Database, input: NewRelease, now: number): Promise<CreateResult> {
   const db = drizzle(d1);
@@ -135,28 +136,16 @@ export async function createRelease(d1: D1Database, input: NewRelease, now: numb
     .limit(1);
   // the release row goes first, only if no other canary holds the surface; everything else only if it went in
   const inserted = sql`EXISTS (SELECT 1 FROM releases WHERE id = ${id})`;
+  const experimentId = exp?.id ?? `${target.surface}-releases`;
+  const variants = exp
+    ? await db.select().from(experimentVariants).where(eq(experimentVariants.experimentId, exp.id))
+    : [];
+  let live = variants.filter((v) => v.weight > 0 && !v.releaseId);
   const stmts: BatchItem<"sqlite">[] = [];
-  let experimentId: string;
-  let baseline: typeof experimentVariants.$inferSelect;
-  let nextPosition: number;
-  if (exp) {
-    experimentId = exp.id;
-    const variants = await db.select().from(experimentVariants).where(eq(experimentVariants.experimentId, exp.id));
-    const live = variants.filter((v) => v.weight > 0);
-    if (live.length !== 1 || !live[0])
-      return {
-        ok: false,
-        httpStatus: 409,
-        error: "experiment_running",
-        message: `experiment ${exp.id} on ${target.surface} has ${live.length} live variants (${live.map((v) => v.name).join(", ")}); a release needs exactly one baseline variant`,
-      };
-    baseline = live[0];
-    nextPosition = Math.max(...variants.map((v) => v.position)) + 1;
-  } else {
-    // no experiment yet: the built-in default becomes the surface's experiment, its one variant the baseline
-    experimentId = `${target.surface}-releases`;
+  if (live.length === 0) {
+    // the surface serves the built-in default: it becomes the experiment's one variant, the baseline
     const search = target.surface === "search";
-    baseline = {
+    const builtin: typeof experimentVariants.$inferSelect = {
       experimentId,
       name: search ? "default" : `${target.surface}-default`,
       weight: 1,
@@ -164,10 +153,10 @@ export async function createRelease(d1: D1Database, input: NewRelease, now: numb
       heavyModel: search ? DEFAULT_HEAVY_MODEL : "",
       gpuTargetVariant: "",
       topM: null,
-      position: 0,
+      releaseId: null,
     };
-    if (!search && input.baselineVersion) baseline[target.model] = input.baselineVersion;
-    nextPosition = 1;
+    if (!search && input.baselineVersion) builtin[target.model] = input.baselineVersion;
+    live = [builtin];
     stmts.push(
       db
         .insert(experiments)
@@ -176,43 +165,34 @@ export async function createRelease(d1: D1Database, input: NewRelease, now: numb
         )
         .onConflictDoUpdate({ target: experiments.id, set: { active: 1 } }),
       db
-        .update(experimentVariants)
-        .set({ weight: 0 })
-        .where(and(eq(experimentVariants.experimentId, experimentId), inserted)),
-      db
         .insert(experimentVariants)
         .select(
-          sql`SELECT ${experimentId}, ${baseline.name}, 1, ${baseline.lightModel}, ${baseline.heavyModel}, '', NULL, 0
+          sql`SELECT ${experimentId}, ${builtin.name}, 1, ${builtin.lightModel}, ${builtin.heavyModel}, '', NULL, NULL
             WHERE ${inserted}`,
         )
         .onConflictDoUpdate({
           target: [experimentVariants.experimentId, experimentVariants.name],
-          set: { weight: 1, lightModel: baseline.lightModel, heavyModel: baseline.heavyModel, position: 0 },
+          set: { weight: 1, lightModel: builtin.lightModel, heavyModel: builtin.heavyModel, releaseId: null },
         }),
     );
   }
-  const baselineVersion = input.baselineVersion ?? (baseline[target.model] || defaultModel(target.model));
-  const canaryName = `canary-${id}`;
+  // the canary copies the heaviest baseline variant (its GPU target, cascade size) with the candidate model
+  const template = [...live].sort((x, y) => y.weight - x.weight || x.name.localeCompare(y.name))[0]!;
+  const baselineVersion = input.baselineVersion ?? (template[target.model] || defaultModel(target.model));
   const w = (input.steps[0] ?? 0) / 100;
   await db.batch([
     db.insert(releases).select(
       sql`SELECT ${id}, ${input.kind}, ${input.store}, ${target.surface}, ${input.version}, ${baselineVersion},
         'canary', ${base.steps}, ${input.stepSeconds}, 0, ${now}, NULL, ${base.gateReport}, ${input.startedBy},
-        ${experimentId}, ${baseline.name}, ${canaryName}, ${now}, ${now}
+        ${experimentId}, ${id}, ${JSON.stringify(live.map((v) => v.name))}, ${now}, ${now}
         WHERE NOT EXISTS (SELECT 1 FROM releases WHERE surface = ${target.surface} AND status = 'canary')`,
     ),
     ...stmts,
     db.insert(experimentVariants).select(
-      sql`SELECT ${experimentId}, ${canaryName}, ${w}, ${target.model === "lightModel" ? input.version : baseline.lightModel},
-          ${target.model === "heavyModel" ? input.version : baseline.heavyModel}, ${baseline.gpuTargetVariant},
-          ${baseline.topM}, ${nextPosition} WHERE ${inserted}`,
+      sql`SELECT ${experimentId}, ${id}, ${w}, ${target.model === "lightModel" ? input.version : template.lightModel},
+          ${target.model === "heavyModel" ? input.version : template.heavyModel}, ${template.gpuTargetVariant},
+          ${template.topM}, ${id} WHERE ${inserted}`,
     ),
-    db
-      .update(experimentVariants)
-      .set({ weight: 1 - w })
-      .where(
-        and(eq(experimentVariants.experimentId, experimentId), eq(experimentVariants.name, baseline.name), inserted),
-      ),
     bumpExperiment(db, experimentId, now, inserted),
   ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
   const [row] = await db.select().from(releases).where(eq(releases.id, id)).limit(1);
@@ -275,7 +255,7 @@ export type Transition =
  */
 export async function applyTransition(d1: D1Database, r: ReleaseRow, t: Transition, now: number): Promise<boolean> {
   const db = drizzle(d1);
-  if (r.status !== "canary" || !r.experimentId || !r.canaryVariant || !r.baselineVariant) return false;
+  if (r.status !== "canary" || !r.experimentId || !r.canaryVariant) return false;
   const steps = JSON.parse(r.steps) as number[];
   const weight = steps[r.stepIndex] ?? 0;
   const unchanged = sql`EXISTS (SELECT 1 FROM releases WHERE id = ${r.id} AND status = 'canary'
@@ -286,24 +266,26 @@ export async function applyTransition(d1: D1Database, r: ReleaseRow, t: Transiti
       .select(
         sql`SELECT ${r.id}, ${r.stepIndex}, ${weight}, ${d}, ${JSON.stringify(figures)}, ${now} WHERE ${unchanged}`,
       );
-  const setWeights = (canary: number) => [
+  const canaryRow = and(
+    eq(experimentVariants.experimentId, r.experimentId),
+    eq(experimentVariants.name, r.canaryVariant),
+    unchanged,
+  );
+  /** the canary's share of all traffic; the baseline variants keep their weights */
+  const setCanary = (canary: number) => [
+    db.update(experimentVariants).set({ weight: canary }).where(canaryRow),
+    bumpExperiment(db, r.experimentId!, now, unchanged),
+  ];
+  /** the canary becomes the surface's default: its layer flag cleared, every other variant of the experiment retired */
+  const promote = () => [
+    db.update(experimentVariants).set({ weight: 1, releaseId: null }).where(canaryRow),
     db
       .update(experimentVariants)
-      .set({ weight: canary })
+      .set({ weight: 0 })
       .where(
         and(
           eq(experimentVariants.experimentId, r.experimentId!),
-          eq(experimentVariants.name, r.canaryVariant!),
-          unchanged,
-        ),
-      ),
-    db
-      .update(experimentVariants)
-      .set({ weight: 1 - canary })
-      .where(
-        and(
-          eq(experimentVariants.experimentId, r.experimentId!),
-          eq(experimentVariants.name, r.baselineVariant!),
+          ne(experimentVariants.name, r.canaryVariant!),
           unchanged,
         ),
       ),
@@ -323,14 +305,14 @@ export async function applyTransition(d1: D1Database, r: ReleaseRow, t: Transiti
     case "step":
       stmts = [
         decision("promote-step", t.figures),
-        ...setWeights((steps[r.stepIndex + 1] ?? 100) / 100),
+        ...setCanary((steps[r.stepIndex + 1] ?? 100) / 100),
         update({ stepIndex: r.stepIndex + 1, stepStartedAt: now }),
       ];
       break;
     case "promote":
       stmts = [
         decision("promoted", t.figures),
-        ...setWeights(1),
+        ...promote(),
         ...(r.kind === "recs-light"
           ? [
               db
@@ -343,10 +325,10 @@ export async function applyTransition(d1: D1Database, r: ReleaseRow, t: Transiti
       ];
       break;
     case "rollback":
-      stmts = [decision("rollback", t.figures), ...setWeights(0), update({ status: "rolled_back", reason: t.reason })];
+      stmts = [decision("rollback", t.figures), ...setCanary(0), update({ status: "rolled_back", reason: t.reason })];
       break;
     case "abort":
-      stmts = [...setWeights(0), update({ status: "aborted", reason: t.reason })];
+      stmts = [...setCanary(0), update({ status: "aborted", reason: t.reason })];
       break;
   }
   const results = await db.batch(stmts as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);

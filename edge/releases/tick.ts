@@ -52,7 +52,7 @@ function result(r: ReleaseRow, decision: TickResult["decision"], reasons: string
 export async function tickRelease(env: Bindings, id: string, now = Date.now()): Promise<TickResult | undefined> {
   const r = await getRelease(env.DB, id);
   if (!r) return undefined;
-  if (r.status !== "canary" || !r.canaryVariant || !r.baselineVariant) return result(r, null, [], null);
+  if (r.status !== "canary" || !r.canaryVariant) return result(r, null, [], null);
   await flushNow(env.DB).catch((err: unknown) => console.error("release tick: metrics flush", err));
   const cfg = config(env);
   const steps = JSON.parse(r.steps) as number[];
@@ -60,7 +60,7 @@ export async function tickRelease(env: Bindings, id: string, now = Date.now()): 
   const previousWeight = r.stepIndex > 0 ? (steps[r.stepIndex - 1] ?? 0) / 100 : 0;
   const input = await readStepWindow(env.DB, {
     canaryVariant: r.canaryVariant,
-    baselineVariant: r.baselineVariant,
+    baselineVariants: JSON.parse(r.baselineVariants ?? "[]") as string[],
     stepStartedAt: r.stepStartedAt ?? r.createdAt,
     releaseStartedAt: r.createdAt,
     previousWeight,

@@ -12,7 +12,8 @@ import { STEP_STAGES, type ArmFeedback, type ArmFigures, type StepInput, type St
 
 export interface WindowSpec {
   canaryVariant: string;
-  baselineVariant: string;
+  /** the live variants the canary is compared with, together */
+  baselineVariants: string[];
   /** ms */
   stepStartedAt: number;
   releaseStartedAt: number;
@@ -57,34 +58,41 @@ export async function readStepWindow(db: D1Database, spec: WindowSpec): Promise<
   const from = minuteOf(spec.stepStartedAt);
   const to = minuteOf(spec.now) + MINUTE;
   const fbFrom = minuteOf(spec.releaseStartedAt);
-  const arms = [spec.canaryVariant, spec.baselineVariant];
+  const arms = [spec.canaryVariant, ...spec.baselineVariants];
+  const inArms = `variant IN (${arms.map(() => "?").join(", ")})`;
+  const baselineSet = new Set(spec.baselineVariants);
+  const armOf = (variant: unknown): "canary" | "baseline" | undefined =>
+    variant === spec.canaryVariant ? "canary" : baselineSet.has(String(variant)) ? "baseline" : undefined;
   const win = await sourceFilter(db, from, to, spec.minuteRetentionS, nowS);
   const fbWin = await sourceFilter(db, fbFrom, to, spec.minuteRetentionS, nowS);
   const [req, lat, fb] = await db.batch<Record<string, number | string>>([
     db
       .prepare(
         `SELECT ts, variant, SUM(requests) AS requests, SUM(status_5xx) AS e, SUM(degraded) AS d FROM metrics_requests
-         WHERE ${win.where} AND traffic = 'live' AND variant IN (?, ?) GROUP BY ts, variant`,
+         WHERE ${win.where} AND traffic = 'live' AND ${inArms} GROUP BY ts, variant`,
       )
       .bind(...win.binds, ...arms),
     db
       .prepare(
         `SELECT variant, stage, bucket, SUM(count) AS n FROM metrics_latency
-         WHERE ${win.where} AND traffic = 'live' AND variant IN (?, ?) AND stage IN (${STEP_STAGES.map(() => "?").join(", ")})
+         WHERE ${win.where} AND traffic = 'live' AND ${inArms} AND stage IN (${STEP_STAGES.map(() => "?").join(", ")})
          GROUP BY variant, stage, bucket`,
       )
       .bind(...win.binds, ...arms, ...STEP_STAGES),
     db
       .prepare(
         `SELECT variant, SUM(impressions) AS impressions, SUM(clicks) AS clicks, SUM(purchases) AS purchases
-         FROM metrics_feedback WHERE ${fbWin.where} AND variant IN (?, ?) GROUP BY variant`,
+         FROM metrics_feedback WHERE ${fbWin.where} AND ${inArms} GROUP BY variant`,
       )
       .bind(...fbWin.binds, ...arms),
   ]);
   const canary = emptyArm();
   const baseline = emptyArm();
-  const arm = (variant: unknown): ArmFigures | undefined =>
-    variant === spec.canaryVariant ? canary : variant === spec.baselineVariant ? baseline : undefined;
+  const figures = { canary, baseline };
+  const arm = (variant: unknown): ArmFigures | undefined => {
+    const a = armOf(variant);
+    return a ? figures[a] : undefined;
+  };
   const perMinute = new Map<number, number>();
   for (const row of req?.results ?? []) {
     const a = arm(row.variant);
@@ -97,14 +105,16 @@ export async function readStepWindow(db: D1Database, spec: WindowSpec): Promise<
   }
   const sketches = new Map<string, Sketch>();
   for (const row of lat?.results ?? []) {
-    const key = `${String(row.variant)}\u0001${String(row.stage)}`;
+    const a = armOf(row.variant);
+    if (!a) continue;
+    const key = `${a}\u0001${String(row.stage)}`;
     let sk = sketches.get(key);
     if (!sk) sketches.set(key, (sk = new Sketch()));
     sk.addBucket(Number(row.bucket), Number(row.n));
   }
   for (const [name, a] of [
-    [spec.canaryVariant, canary],
-    [spec.baselineVariant, baseline],
+    ["canary", canary],
+    ["baseline", baseline],
   ] as const)
     for (const stage of STEP_STAGES) {
       const sk = sketches.get(`${name}\u0001${stage}`);
@@ -112,13 +122,9 @@ export async function readStepWindow(db: D1Database, spec: WindowSpec): Promise<
     }
   const feedback = { canary: emptyFeedback(), baseline: emptyFeedback() };
   for (const row of fb?.results ?? []) {
-    const f =
-      row.variant === spec.canaryVariant
-        ? feedback.canary
-        : row.variant === spec.baselineVariant
-          ? feedback.baseline
-          : undefined;
-    if (!f) continue;
+    const a = armOf(row.variant);
+    if (!a) continue;
+    const f = feedback[a];
     f.impressions += Number(row.impressions);
     f.clicks += Number(row.clicks);
     f.purchases += Number(row.purchases);

@@ -1,7 +1,8 @@
 /**
  * GET /dashboard — the monitoring page (Hono JSX). Without a session it shows a login form (POST /dashboard/login
  * checks ADMIN_TOKEN in constant time and sets an HttpOnly session cookie). Charts are drawn in the browser with
- * uPlot, served by this worker at /dashboard/assets/* (no CDN). Score drift and drill reports render server side.
+ * uPlot, served by this worker at /dashboard/assets/* (no CDN). Score drift, drill reports and releases render server
+ * side; the release in progress (or the latest) gets canary vs baseline curves drawn in the browser.
  */
 import { Hono } from "hono";
 import type { FC, PropsWithChildren } from "hono/jsx";
@@ -16,6 +17,7 @@ import { scoreDrift, type DriftFigure } from "../metrics/drift";
 import { config } from "../config";
 import { flushNow } from "../metrics/collector";
 import { DASHBOARD_SCRIPT } from "../dashboard/client";
+import { listReleases, releaseDecisionsOf, releaseView, type DecisionRow, type ReleaseView } from "../releases/store";
 
 const STYLE = `body{font:14px system-ui,sans-serif;margin:0;background:#f8fafc;color:#0f172a}
 header{background:#0f172a;color:#fff;padding:10px 20px;display:flex;justify-content:space-between;align-items:center}
@@ -60,10 +62,129 @@ async function recentDrills(db: D1Database, limit: number): Promise<DrillSummary
   }
 }
 
+/** The release the dashboard charts: the one in canary, else the latest that reached a canary; and the recent ones. */
+interface ReleasesPanel {
+  recent: ReleaseView[];
+  focus: ReleaseView | null;
+  decisions: DecisionRow[];
+}
+
+async function releasesPanel(db: D1Database): Promise<ReleasesPanel | null> {
+  try {
+    const recent = (await listReleases(db, 10)).map(releaseView);
+    const focus = recent.find((r) => r.status === "canary") ?? recent.find((r) => r.canaryVariant !== null) ?? null;
+    return { recent, focus, decisions: focus ? await releaseDecisionsOf(db, focus.id) : [] };
+  } catch (err) {
+    console.warn("releases unavailable", err);
+    return null;
+  }
+}
+
+const ReleasesSection: FC<{ panel: ReleasesPanel | null }> = ({ panel }) => {
+  const f = panel?.focus;
+  return (
+    <section
+      id="release"
+      {...(f?.canaryVariant && f.baselineVariants
+        ? {
+            "data-release": f.id,
+            "data-canary": f.canaryVariant,
+            "data-baseline": (JSON.parse(f.baselineVariants) as string[]).join(","),
+            "data-from": String(Math.floor(f.createdAt / 1000)),
+          }
+        : {})}
+    >
+      <h2>
+        Releases
+        {f
+          ? ` · ${f.status === "canary" ? "in progress" : "latest"}: ${f.kind} ${f.version} (${f.status}, ${f.weight}%)`
+          : ""}
+      </h2>
+      {f ? (
+        <>
+          <div id="chart-release-latency" class="chart" />
+          <div id="chart-release-errors" class="chart" />
+          <table id="release-decisions">
+            <thead>
+              <tr>
+                <th>at</th>
+                <th>step</th>
+                <th>weight</th>
+                <th>decision</th>
+                <th>why</th>
+              </tr>
+            </thead>
+            <tbody>
+              {panel.decisions.length === 0 ? (
+                <tr>
+                  <td colspan={5} class="muted">
+                    no decision yet
+                  </td>
+                </tr>
+              ) : (
+                panel.decisions.map((d) => (
+                  <tr>
+                    <td>{iso(d.at)}</td>
+                    <td>{d.stepIndex + 1}</td>
+                    <td>{d.weight}%</td>
+                    <td>{d.decision}</td>
+                    <td>{((JSON.parse(d.figures) as { reasons?: string[] }).reasons ?? []).join("; ")}</td>
+                  </tr>
+                ))
+              )}
+            </tbody>
+          </table>
+        </>
+      ) : null}
+      {panel === null ? (
+        <p class="muted">releases unavailable</p>
+      ) : (
+        <table id="releases">
+          <thead>
+            <tr>
+              <th>created</th>
+              <th>kind</th>
+              <th>version</th>
+              <th>status</th>
+              <th>steps</th>
+              <th>reason</th>
+            </tr>
+          </thead>
+          <tbody>
+            {panel.recent.length === 0 ? (
+              <tr>
+                <td colspan={6} class="muted">
+                  no releases yet
+                </td>
+              </tr>
+            ) : (
+              panel.recent.map((r) => (
+                <tr title={r.id}>
+                  <td>{iso(r.createdAt)}</td>
+                  <td>{r.kind}</td>
+                  <td>{r.version}</td>
+                  <td>{r.status}</td>
+                  <td>
+                    {r.steps
+                      .map((w, i) => (i === r.stepIndex && r.status === "canary" ? `[${w}]` : String(w)))
+                      .join(" → ")}
+                  </td>
+                  <td>{r.reason ?? ""}</td>
+                </tr>
+              ))
+            )}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+};
+
 const ms = (v: number | null): string => (v === null ? "–" : `${v} ms`);
 const iso = (t: number): string => new Date(t > 1e12 ? t : t * 1000).toISOString().replace("T", " ").slice(0, 19);
 
 const Page: FC<{
+  releases: ReleasesPanel | null;
   drift: DriftFigure[];
   drills: DrillSummary[] | null;
   psiThreshold: number;
@@ -113,6 +234,7 @@ const Page: FC<{
           <tbody id="variants" />
         </table>
       </section>
+      <ReleasesSection panel={p.releases} />
       <section>
         <h2>Score drift (PSI, last hour vs previous 24 h; alert &gt; {p.psiThreshold})</h2>
         <table id="drift">
@@ -230,10 +352,15 @@ dashboard.get("/dashboard", async (c) => {
   const q = pageQuery.parse({ range: c.req.query("range"), step: c.req.query("step") });
   await flushNow(c.env.DB).catch((err: unknown) => console.warn("metrics flush before dashboard", err));
   const now = Math.floor(Date.now() / 1000);
-  const [drift, drills] = await Promise.all([scoreDrift(c.env.DB, now).catch(() => []), recentDrills(c.env.DB, 20)]);
+  const [drift, drills, releases] = await Promise.all([
+    scoreDrift(c.env.DB, now).catch(() => []),
+    recentDrills(c.env.DB, 20),
+    releasesPanel(c.env.DB),
+  ]);
   c.header("cache-control", "no-store");
   return c.html(
     <Page
+      releases={releases}
       drift={drift}
       drills={drills}
       psiThreshold={config(c.env).metrics.driftPsiThreshold}

@@ -1,7 +1,7 @@
 // Browser test of the monitoring dashboard: `wrangler dev` (shared harness, no GPU tier: the edge degrades to the
 // light ranking), some search traffic and feedback events, then headless Chromium logs in, loads /dashboard, and
-// checks that every chart drew data, the tables filled, and the console stayed clean. Screenshot:
-// test-artifacts/dashboard.png.
+// checks that every chart drew data (the release in canary's curves too), the tables filled, and the console stayed
+// clean. Screenshot: test-artifacts/dashboard.png.
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
@@ -61,6 +61,20 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
             GPU_DEADLINE_MS: "200",
           },
         });
+    // a release in canary (50 %): the Releases section draws its canary vs baseline curves
+    const rel = await fetch(`${edge.url}/admin/releases`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({
+        kind: "heavy",
+        version: "heavy-browser-canary",
+        steps: [50],
+        stepSeconds: 3600,
+        gateReport: { note: "browser test" },
+        startedBy: "browser-test",
+      }),
+    });
+    assert.equal(rel.status, 201, await rel.text());
     for (let i = 0; i < 60; i++) {
       const q = QUERIES[i % QUERIES.length];
       const res = await fetch(`${edge.url}/v1/search?q=${encodeURIComponent(q)}&user=u${i % 9}`);
@@ -150,6 +164,16 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
     assert.ok(
       drift.some((t) => t.startsWith("light")),
       `score drift rows: ${drift}`,
+    );
+
+    for (const id of ["chart-release-latency", "chart-release-errors"]) {
+      const points = Number(await page.getAttribute(`#${id}`, "data-points"));
+      assert.ok(points > 0, `${id} drew ${points} points`);
+    }
+    const releases = await page.locator("#releases tbody tr").allTextContents();
+    assert.ok(
+      releases.some((t) => t.includes("heavy-browser-canary") && t.includes("canary")),
+      `releases: ${releases}`,
     );
 
     const out = path.join(REPO, "test-artifacts");

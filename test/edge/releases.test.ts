@@ -222,7 +222,8 @@ async function traffic(...arms: Traffic[]): Promise<void> {
   await flushNow(env.DB);
 }
 
-const canaryOf = (id: string) => `canary-${id}`;
+/** a release's canary variant is named after the release */
+const canaryOf = (id: string) => id;
 
 async function release(id: string) {
   const res = await admin(`/admin/releases/${id}`);
@@ -310,7 +311,8 @@ describe("releases in workerd", () => {
 
   it("creates the canary beside the baseline at steps[0] and refuses a second one (409)", async () => {
     const id = await startRelease();
-    expect(await weights()).toEqual({ default: 0.9, [canaryOf(id)]: 0.1 });
+    // the canary's weight is its share of all traffic; the baseline keeps its weight
+    expect(await weights()).toEqual({ default: 1, [canaryOf(id)]: 0.1 });
     const cfg = await readExperimentConfig(env.DB, "search", Date.now());
     expect(cfg?.variants.map((v) => [v.name, v.heavyModel])).toEqual([
       ["default", DEFAULT_HEAVY_MODEL],
@@ -361,7 +363,7 @@ describe("releases in workerd", () => {
     const stepped = await tickRelease(env, id, afterWindow());
     expect(stepped).toMatchObject({ decision: "promote-step", status: "canary", stepIndex: 1, weight: 50 });
     expect(stepped?.figures?.srm).toMatchObject({ expectedShare: 0.1, observedShare: 0.1, halt: false });
-    expect(await weights()).toEqual({ default: 0.5, [canary]: 0.5 });
+    expect(await weights()).toEqual({ default: 1, [canary]: 0.5 });
 
     // inside the new step's window: hold
     const began = await stepBeganAtMinuteStart(id);
@@ -388,7 +390,7 @@ describe("releases in workerd", () => {
 
     // the next release's baseline is the promoted variant
     const next = await startRelease({ version: "heavy-candidate-v3" });
-    expect(await weights()).toEqual({ default: 0, [canary]: 0.9, [canaryOf(next)]: 0.1 });
+    expect(await weights()).toEqual({ default: 0, [canary]: 1, [canaryOf(next)]: 0.1 });
   });
 
   it("a 100 % step is the promotion itself (no baseline left to compare with)", async () => {
@@ -486,7 +488,7 @@ describe("config propagation and stickiness", () => {
     const id = await startRelease();
     const e: Bindings = { ...env }; // one env object: its parsed config (default TTL 30 s, version check 2 s) is kept
     const before = await getExperimentConfig(e);
-    expect(before.variants.map((v) => v.weight)).toEqual([0.9, 0.1]);
+    expect(before.variants.map((v) => v.weight)).toEqual([1, 0.1]);
     // another isolate's tick walks the weight: D1 changes, this isolate's cache is not told
     await env.DB.batch([
       env.DB.prepare("UPDATE experiment_variants SET weight = 0.5"),
@@ -504,26 +506,53 @@ describe("config propagation and stickiness", () => {
     expect(await getExperimentConfig(e)).toBe(after);
   });
 
-  it("sticky: growing the canary only moves baseline users into it; canary users stay", async () => {
-    const id = await startRelease({ steps: [10, 25, 50] });
+  it("sticky, beside a running A/B test: growing the canary only moves baseline users into it; nobody else moves", async () => {
+    // the pipeline's seed: control and treatment at 50 % each
+    await env.DB.batch([
+      env.DB.prepare(
+        "INSERT INTO experiments (id, surface, salt, active, updated_at) VALUES ('search-default', 'search', 'vitrine-search-v1', 1, 0)",
+      ),
+      ...[
+        ["control", 50],
+        ["treatment", 30],
+      ].map(([name, topM]) =>
+        env.DB.prepare(
+          "INSERT INTO experiment_variants (experiment_id, name, weight, light_model, heavy_model, gpu_target_variant, top_m) VALUES ('search-default', ?, 0.5, ?, ?, '', ?)",
+        ).bind(name, DEFAULT_LIGHT_MODEL, DEFAULT_HEAVY_MODEL, topM),
+      ),
+    ]);
     const units = Array.from({ length: 2000 }, (_, i) => `u:user-${i}`);
     const arms = async () => {
       const cfg = (await readExperimentConfig(env.DB, "search", Date.now()))!;
       return Promise.all(units.map(async (u) => (await assignVariant(cfg, u)).name));
     };
+    const before = await arms();
+    const id = await startRelease({ steps: [10, 25, 50] });
+    const cfg = (await readExperimentConfig(env.DB, "search", Date.now()))!;
+    expect(cfg.variants.map((v) => [v.name, v.weight, v.heavyModel, v.topM ?? null, v.canary ?? false])).toEqual([
+      ["control", 0.5, DEFAULT_HEAVY_MODEL, 50, false],
+      [id, 0.1, HEAVY_CANDIDATE, 50, true], // a copy of the heaviest live variant (control, by name on a tie)
+      ["treatment", 0.5, DEFAULT_HEAVY_MODEL, 30, false],
+    ]);
     const at10 = await arms();
+    // both live variants are the baseline arm
     await traffic(
-      { variant: canaryOf(id), heavyModel: HEAVY_CANDIDATE, n: 40 },
-      { variant: "default", heavyModel: DEFAULT_HEAVY_MODEL, n: 360 },
+      { variant: id, heavyModel: HEAVY_CANDIDATE, n: 40 },
+      { variant: "control", heavyModel: DEFAULT_HEAVY_MODEL, n: 180 },
+      { variant: "treatment", heavyModel: DEFAULT_HEAVY_MODEL, n: 180 },
     );
-    expect((await tickRelease(env, id, afterWindow()))?.weight).toBe(25);
+    const stepped = await tickRelease(env, id, afterWindow());
+    expect(stepped).toMatchObject({ decision: "promote-step", weight: 25 });
+    expect(stepped?.figures?.requests).toEqual({ canary: 40, baseline: 360 });
     const at25 = await arms();
-    const share = (a: string[]) => a.filter((n) => n === canaryOf(id)).length / a.length;
+    const share = (a: string[]) => a.filter((n) => n === id).length / a.length;
     expect(share(at10)).toBeCloseTo(0.1, 1);
     expect(share(at25)).toBeCloseTo(0.25, 1);
-    at10.forEach((arm, i) => {
-      if (arm === canaryOf(id)) expect(at25[i]).toBe(arm); // canary users stay in the canary
-      if (at25[i] === "default") expect(arm).toBe("default"); // baseline users at 25 % were baseline at 10 %
+    units.forEach((_, i) => {
+      if (at10[i] === id)
+        expect(at25[i]).toBe(id); // canary users stay in the canary
+      else expect(at10[i]).toBe(before[i]); // baseline users keep their A/B variant…
+      if (at25[i] !== id) expect(at25[i]).toBe(before[i]); // …as the canary grows
     });
   });
 });
