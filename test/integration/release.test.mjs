@@ -17,7 +17,7 @@ const ADMIN = "release-it-admin-token";
 const DRILL_SECRET = "release-it-drill-secret";
 const REAL_REGISTRY = path.join(REPO, ".vitrine/registry");
 const STEP_S = 8;
-const GATE_QUERIES = "16";
+const GATE_QUERIES = "8";
 
 const b64url = (b) => Buffer.from(b).toString("base64url");
 
