@@ -158,6 +158,8 @@ describe("model releases end to end", { timeout: 900_000 }, () => {
       String(STEP_S),
       "--gate-queries",
       GATE_QUERIES,
+      "--load-rps",
+      "2",
       "--yes",
       ...extra,
     ]);

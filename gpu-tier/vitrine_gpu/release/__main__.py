@@ -52,7 +52,12 @@ def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace
     ap.add_argument("--steps", default="10,25,50,100", help="canary weights in percent, increasing")
     ap.add_argument("--step-seconds", type=int, default=60)
     ap.add_argument("--with-load", action="store_true", help="send bounded loopback search traffic during the steps")
-    ap.add_argument("--load-rps", type=float, default=8.0)
+    ap.add_argument(
+        "--load-rps",
+        type=float,
+        default=0,
+        help="--with-load rate (default: enough for the edge's minimum volume in the first step, 3..12 per second)",
+    )
     ap.add_argument("--yes", action="store_true", help="do not ask before deploying")
     ap.add_argument("--edge", default=settings.edge_url)
     ap.add_argument("--gpu", default=settings.gpu_urls, help="GPU-tier endpoints to load heavy versions on")
@@ -239,6 +244,12 @@ def drive_canary(edge: EdgeAdmin, rid: str, a: argparse.Namespace, load: Any) ->
             return edge.get(rid)
 
 
+def load_rate(first_step: int, step_seconds: int, min_requests: int = 30) -> float:
+    """Searches per second that give the canary twice the edge's default minimum volume (RELEASE_MIN_REQUESTS, 30)
+    within the first step, bounded to 3..12 (a loopback CPU gpu-tier saturates beyond that)."""
+    return min(12.0, max(3.0, 2 * min_requests / (step_seconds * first_step / 100)))
+
+
 # -- main ------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     settings = Settings()
@@ -334,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.with_load:
         from .traffic import LoadDriver
 
-        load = LoadDriver(a.edge, rps=a.load_rps).start()
+        load = LoadDriver(a.edge, rps=a.load_rps or load_rate(a.step_list[0], a.step_seconds)).start()
     try:
         final = drive_canary(edge, rid, a, load)
     except KeyboardInterrupt:

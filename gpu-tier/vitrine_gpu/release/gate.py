@@ -8,7 +8,8 @@ onnxruntime (the edge's check). Recommendation kinds: the candidate must load an
 is not part of the gate yet).
 
 ``decide`` refuses when the candidate cannot be loaded or scored, when its scores are not finite, or when its mean
-nDCG@10 is below production's by more than ``margin`` (settings ``release_gate_margin``, default 0.02).
+nDCG@10 is below production's by more than ``margin`` (settings ``release_gate_margin``, default 0.02) with the
+paired bootstrap CI of the delta below 0 (a retrain that differs by noise alone is not refused).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def decide(
         {"queries": len(f), "delta": float(np.mean([cand[pos[q]] - prod[pos[q]] for q in f]))}
         for f in grouped_folds(qids, min(folds, len(qids)))
     ]
-    if diff.mean < -margin:
+    if diff.mean < -margin and diff.hi < 0:
         reason = (
             f"nDCG@10 {report['candidate']:.4f} vs production {report['production']:.4f}: worse by "
             f"{-diff.mean:.4f} (95% CI of the delta [{diff.lo:.4f}, {diff.hi:.4f}]) > margin {margin}"

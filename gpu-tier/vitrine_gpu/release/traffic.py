@@ -37,7 +37,7 @@ class LoadDriver:
         q = urllib.parse.quote_plus(self.queries[n % len(self.queries)])
         url = f"{self.edge}/v1/search?q={q}&user=release-load-{n}"
         try:
-            with urllib.request.urlopen(url, timeout=15) as res:
+            with urllib.request.urlopen(url, timeout=60) as res:
                 body = res.read()
                 self.codes[str(res.status)] += 1
                 if b'"degraded":true' in body:
@@ -48,12 +48,23 @@ class LoadDriver:
             self.codes["error"] += 1
 
     def _run(self) -> None:
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            n = 0
-            while not self._stop.is_set():
-                pool.submit(self._one, n)
+        """At most `concurrency` requests in flight: a slow system gets less traffic, never a backlog."""
+        slots = threading.BoundedSemaphore(self.concurrency)
+
+        def one(n: int) -> None:
+            try:
+                self._one(n)
+            finally:
+                slots.release()
+
+        pool = ThreadPoolExecutor(self.concurrency)
+        n = 0
+        while not self._stop.is_set():
+            if slots.acquire(timeout=0.5):
+                pool.submit(one, n)
                 n += 1
                 self._stop.wait(1.0 / self.rps)
+        pool.shutdown(wait=True, cancel_futures=True)
 
     def start(self) -> LoadDriver:
         self._thread = threading.Thread(target=self._run, name="release-load", daemon=True)
@@ -63,7 +74,7 @@ class LoadDriver:
     def stop(self) -> None:
         self._stop.set()
         if self._thread:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=20)
 
     @property
     def sent(self) -> int:
