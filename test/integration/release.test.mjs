@@ -72,7 +72,7 @@ save_file(w, f"{dst}/model.safetensors")
 }
 
 /** Runs the CLI; resolves {code, out}. */
-function release(env, args, timeoutMs = 240_000) {
+function release(env, args, timeoutMs = 480_000) {
   return new Promise((resolve, reject) => {
     const proc = spawn(PYTHON, ["-m", "vitrine_gpu.release", ...args], {
       cwd: REPO,
@@ -129,7 +129,7 @@ function userProbe(edgeUrl, queries) {
   };
 }
 
-describe("model releases end to end", { timeout: 900_000 }, () => {
+describe("model releases end to end", { timeout: 1_800_000 }, () => {
   let gpu;
   let edge;
   let reg;
@@ -188,7 +188,11 @@ describe("model releases end to end", { timeout: 900_000 }, () => {
         ADMIN_TOKEN: ADMIN,
         DRILL_SECRET: DRILL_SECRET,
         RATE_LIMITS: "off",
-        RELEASE_MIN_REQUESTS: "8",
+        RELEASE_MIN_REQUESTS: "10",
+        // the p99 of ~10 requests per arm on a shared 2-core CPU gpu-tier swings by seconds: a wider latency
+        // guardrail here (production defaults: × 1.5 + 50 ms) still catches the slow version's deadline-long answers
+        RELEASE_P99_RATIO: "3",
+        RELEASE_P99_SLACK_MS: "2000",
       },
     });
     env = { VITRINE_REGISTRY: reg, VITRINE_ADMIN_TOKEN: ADMIN, VITRINE_GPU_ADMIN_TOKEN: ADMIN };
@@ -246,7 +250,7 @@ describe("model releases end to end", { timeout: 900_000 }, () => {
     assert.equal((await fetch(`${gpu.url}/faults`, { method: "POST" })).status, 403);
     const f = await fetch(`${gpu.url}/faults`, {
       method: "POST",
-      headers: { "x-vitrine-drill": signedFault(imported, 2500) },
+      headers: { "x-vitrine-drill": signedFault(imported, 18_000) },
     });
     assert.equal(f.status, 200);
     const probe = userProbe(edge.url, queries);
