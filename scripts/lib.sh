@@ -32,6 +32,9 @@ ensure_venv() {
   echo "$want" > "$stamp"
 }
 
+# One value of .dev.vars (empty when absent): the GPU tier takes the edge's ADMIN_TOKEN and DRILL_SECRET from it.
+dev_var() { sed -n "s/^$1 *= *\"\{0,1\}\([^\"]*\)\"\{0,1\}\$/\1/p" .dev.vars 2>/dev/null | head -1 || true; }
+
 # Local secrets for wrangler dev (.dev.vars): random admin token and drill secret, dummy AWS keys
 # (the local gpu-tier ignores SigV4; production uses `wrangler secret put`).
 ensure_dev_vars() {

@@ -20,6 +20,13 @@ keyword arguments override the environment, which overrides the defaults below. 
 | `VITRINE_MAX_QUEUE_MS` | `max_queue_ms` | `5000` (shed when the estimated answer time passes it; 0 = no bound) |
 | `VITRINE_LOG_LEVEL` | `log_level` | `info` |
 | `VITRINE_ACCESS_LOG` | `access_log` | off |
+| `VITRINE_GPU_ADMIN_TOKEN` | `gpu_admin_token` | none (`POST /models/load` answers 503 `admin_disabled`) |
+| `VITRINE_DRILL_SECRET` | `drill_secret` | none (signed fault requests, `POST /faults`, answer 403) |
+| `VITRINE_ADMIN_TOKEN` | `admin_token` | none (the release CLI reads `.dev.vars` ADMIN_TOKEN then) |
+| `VITRINE_EDGE_URL` | `edge_url` | `http://127.0.0.1:8787` (the release CLI's edge) |
+| `VITRINE_GPU_URLS` | `gpu_urls` | `http://127.0.0.1:8080` (the release CLI's GPU-tier endpoints, comma-separated) |
+| `VITRINE_RELEASE_GATE_MARGIN` | `release_gate_margin` | `0.02` (nDCG@10 a candidate may lose to production) |
+| `VITRINE_RELEASE_GATE_QUERIES` | `release_gate_queries` | `48` (judged queries the gate scores, a fixed sample; 0 = all) |
 """
 
 from __future__ import annotations
@@ -68,6 +75,15 @@ class Settings(BaseSettings):
     max_queue_ms: float = DEFAULT_MAX_QUEUE_MS
     log_level: str = "info"
     access_log: bool = False  # off: logging every request costs throughput
+    gpu_admin_token: str | None = None  # bearer token of POST /models/load (server/model_admin.py)
+    drill_secret: str | None = None  # the edge's DRILL_SECRET: verifies signed fault requests (POST /faults)
+
+    # -- the release CLI (vitrine_gpu.release)
+    admin_token: str | None = None  # the edge's ADMIN_TOKEN (else read from <repo>/.dev.vars)
+    edge_url: str = "http://127.0.0.1:8787"
+    gpu_urls: str = "http://127.0.0.1:8080"
+    release_gate_margin: float = Field(default=0.02, ge=0, le=1)
+    release_gate_queries: int = Field(default=48, ge=0)  # judged queries the gate scores (a fixed sample; 0 = all)
 
     # -- limits of the HTTP contract (gpu-tier/README.md)
     max_documents: int = MAX_DOCUMENTS

@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..settings import Settings
 from .admission import DEADLINE_ATTRIBUTE, DeadlineExpired, InvalidDeadline, Overloaded, parse_deadline_ms
 from .batcher import BatcherClosed, BatchFailed, DynamicBatcher
+from .model_admin import FaultBook, register_model_admin
 from .model_store import InvalidModelVersion, Loader, ModelLoadError, ModelNotFound, ModelStore, Scorer
 from .openapi import (
     INVOCATION_RESPONSES,
@@ -421,4 +422,7 @@ def create_app(config: Settings | None = None, *, preload: bool = True) -> FastA
     async def metrics() -> Response:
         return Response(server.metrics.render(), media_type=CONTENT_TYPE)
 
+    # releases: GET /models, POST /models/load (admin token), POST /faults (signed) — server/model_admin.py
+    stores = {"heavy": server.store, "recs-heavy": server.recs_store}
+    register_model_admin(app, stores, server.config.gpu_admin_token, FaultBook(server.config.drill_secret))
     return app

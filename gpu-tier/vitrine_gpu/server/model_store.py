@@ -112,6 +112,8 @@ class ModelStore:
         self.pinned: list[str] = []
         self.load_count = 0  # loads performed (tests and metrics)
         self.on_change: Callable[[], None] | None = None
+        # seconds to wait before serving `version` (a signed release fault, server/model_admin.py); None = no faults
+        self.latency_for: Callable[[str], float] | None = None
 
     # -- queries -------------------------------------------------------------------------------------------------
     @property
@@ -151,6 +153,9 @@ class ModelStore:
 
     async def get(self, version: str) -> Scorer:
         """The scorer for `version`, loading it if needed. Raises InvalidModelVersion / ModelNotFound / ModelLoadError."""
+        delay = self.latency_for(version) if self.latency_for else 0.0
+        if delay > 0:  # an injected per-version fault: this request waits, other versions' requests do not
+            await asyncio.sleep(delay)
         scorer = self._models.get(version)
         if scorer is not None:
             self._models.move_to_end(version)
@@ -188,6 +193,10 @@ class ModelStore:
         if self.on_change:
             self.on_change()
         return scorer
+
+    def pin(self, version: str) -> None:
+        """Make a loaded `version` the default (first pinned; never evicted) — a promoted release."""
+        self.pinned = [version, *[v for v in self.pinned if v != version]][: self.max_loaded]
 
     def _evict(self) -> None:
         while len(self._models) > self.max_loaded:

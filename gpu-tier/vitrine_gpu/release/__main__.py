@@ -1,0 +1,370 @@
+"""npm run release -- --kind light|heavy|recs-light|recs-heavy [--store esci] [--version V | --from-dir DIR]
+[--steps 10,25,50,100] [--step-seconds 60] [--with-load] [--yes] [--edge URL] [--gpu URL,URL] [--margin M]
+
+build (or import, or take a registered version) → offline gate → deploy → canary through the edge's admin API →
+exit 0 on promotion; 1 when refused (import, gate or deploy), 2 on rollback or abort, 3 on a usage or API error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import math
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import registry
+from ..settings import REPO, Settings
+from .http import EdgeAdmin, GpuAdmin, HttpError
+from .importer import ImportRefused, import_dir
+
+EXIT_PROMOTED, EXIT_REFUSED, EXIT_ROLLED_BACK, EXIT_ERROR = 0, 1, 2, 3
+SURFACE = {"light": "search", "heavy": "search", "recs-light": "recommend", "recs-heavy": "recommend"}
+FINAL = ("promoted", "rolled_back", "aborted", "refused")
+
+
+def say(msg: str) -> None:
+    print(f"[release] {msg}", flush=True)
+
+
+def dev_var(name: str) -> str | None:
+    p = REPO / ".dev.vars"
+    if not p.is_file():
+        return None
+    for line in p.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == name:
+            return value.strip().strip('"') or None
+    return None
+
+
+def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="npm run release --", description=__doc__)
+    ap.add_argument("--kind", required=True, choices=registry.KINDS)
+    ap.add_argument("--store", default="esci")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--version", help="a registered version (default: build one with the pipeline)")
+    src.add_argument("--from-dir", type=Path, help="import a model directory built elsewhere")
+    ap.add_argument("--steps", default="10,25,50,100", help="canary weights in percent, increasing")
+    ap.add_argument("--step-seconds", type=int, default=60)
+    ap.add_argument("--with-load", action="store_true", help="send bounded loopback search traffic during the steps")
+    ap.add_argument(
+        "--load-rps",
+        type=float,
+        default=0,
+        help="--with-load rate (default: enough for the edge's minimum volume in the first step, 3..12 per second)",
+    )
+    ap.add_argument("--yes", action="store_true", help="do not ask before deploying")
+    ap.add_argument("--edge", default=settings.edge_url)
+    ap.add_argument("--gpu", default=settings.gpu_urls, help="GPU-tier endpoints to load heavy versions on")
+    ap.add_argument("--margin", type=float, default=settings.release_gate_margin)
+    ap.add_argument(
+        "--gate-queries",
+        type=int,
+        default=settings.release_gate_queries,
+        help="judged queries the gate scores (a fixed sample; 0 = all)",
+    )
+    ap.add_argument("--timeout", type=float, default=0, help="give up (abort) after this many seconds of canary")
+    a = ap.parse_args(argv)
+    try:
+        a.step_list = [int(s) for s in a.steps.split(",") if s.strip()]
+    except ValueError:
+        ap.error(f"--steps: integers separated by commas, got {a.steps!r}")
+    if not a.step_list or any(not 1 <= s <= 100 for s in a.step_list) or a.step_list != sorted(set(a.step_list)):
+        ap.error("--steps: increasing percentages between 1 and 100")
+    if a.step_seconds < 1:
+        ap.error("--step-seconds must be >= 1")
+    return a
+
+
+# -- build -----------------------------------------------------------------------------------------------------
+def build(kind: str, production: str | None) -> str:
+    """A newly trained version of `kind` (registered, not selected): the pipeline's training with the next seed, in
+    the production version's configuration (reduced or full)."""
+    import dataclasses
+
+    from ..pipeline import steps
+
+    reg_before = registry.read_current()
+    seed = len(registry.list_versions(kind))
+    reduced = bool(production and registry.read_manifest(kind, production).get("reduced"))
+    try:
+        if kind == "heavy":
+            from ..heavy.train import HeavyConfig, load_pools, register_trained, train_heavy
+
+            config = dataclasses.replace(HeavyConfig.auto(reduced), seed=seed)
+            say(f"training a heavy model (seed {seed}, {'reduced' if reduced else 'full'} configuration)")
+            pools, source = load_pools()
+            version = register_trained(train_heavy(None, config, pools=pools), reduced, source)["version"]
+        elif kind == "light":
+            from .. import catalog
+            from ..light import LightConfig
+
+            say(f"training a light model (seed {seed})")
+            src = catalog.read_source()
+            version, _ = steps.train_and_register_light(
+                LightConfig(seed=seed), 3 if reduced else 5, data_hash=src["sha256"], progress=False
+            )
+        else:
+            version = steps.STEPS[kind.replace("recs-", "train-recs-")](force=True, reduced=reduced)["version"]
+    finally:  # training registers and selects; a release selects only on promotion
+        for k, v in reg_before.items():
+            if registry.read_current().get(k) != v:
+                registry.set_current_version(k, v)
+    return version
+
+
+# -- deploy ----------------------------------------------------------------------------------------------------
+def deploy(kind: str, version: str, a: argparse.Namespace, edge: EdgeAdmin, gpu_token: str | None) -> None:
+    """Make `version` servable before any traffic is routed to it; raises RuntimeError with the reason."""
+    if kind in ("heavy", "recs-heavy"):
+        for url in [u for u in a.gpu.split(",") if u.strip()]:
+            try:
+                out = GpuAdmin(url, gpu_token).load(kind, version)
+            except (HttpError, OSError) as exc:
+                raise RuntimeError(f"gpu-tier {url} could not load {version}: {exc}") from exc
+            say(f"gpu-tier {url}: loaded {version} in {out.get('loadedMs')} ms (held: {', '.join(out['loaded'])})")
+    elif kind == "light":
+        from ..pipeline.export import export_edge
+
+        res = export_edge()
+        if version not in res["bundled"]:
+            raise RuntimeError(f"{version} is not among the bundled light models {res['bundled']}")
+        say(f"exported {res['models_js']} (bundled: {', '.join(res['bundled'])}); waiting for the edge to reload")
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if version in json.dumps(edge.health().get("models", {}).get("light", [])):
+                    say(f"edge serves {version}")
+                    return
+            except (HttpError, OSError):
+                pass
+            time.sleep(2)
+        raise RuntimeError(f"the edge at {a.edge} did not pick up {version} within 180 s (is wrangler dev running?)")
+    else:
+        say("recs-light: the ranker ships in the worker bundle like the search light model; tables load with npm start")
+
+
+def promote_locally(kind: str, version: str, a: argparse.Namespace, gpu_token: str | None) -> None:
+    """After the edge promoted: current.json names the version (restarts and the next export serve it) and each
+    GPU tier serves it to requests that name no version."""
+    registry.set_current_version(kind, version)
+    if kind in ("heavy", "recs-heavy"):
+        for url in [u for u in a.gpu.split(",") if u.strip()]:
+            try:
+                GpuAdmin(url, gpu_token).load(kind, version, default=True)
+            except (HttpError, OSError) as exc:
+                say(f"warning: gpu-tier {url} did not take {version} as its default: {exc}")
+    elif kind == "light":
+        from ..pipeline.export import export_edge
+
+        export_edge()
+
+
+# -- canary ----------------------------------------------------------------------------------------------------
+def _num(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if math.isfinite(v) else str(v)
+    return "-" if v is None else str(v)
+
+
+def figures_line(f: Any) -> str:
+    """The live figures of a tick (edge/releases/analysis.ts StepFigures), canary/baseline."""
+    if not isinstance(f, dict):
+        return ""
+    parts = []
+    req = f.get("requests") or {}
+    if req:
+        parts.append(f"req {_num(req.get('canary'))}/{_num(req.get('baseline'))} (min {_num(f.get('minRequests'))})")
+    for key, label in (("errorRate", "5xx"), ("degradedRate", "degraded")):
+        r = f.get(key) or {}
+        if r:
+            parts.append(f"{label} {_num(r.get('canary'))}/{_num(r.get('baseline'))}")
+    p99 = (f.get("p99") or {}).get("total") or {}
+    if p99:
+        parts.append(f"p99 {_num(p99.get('canary'))}/{_num(p99.get('baseline'))} ms (limit {_num(p99.get('limit'))})")
+    srm = f.get("srm") or {}
+    if srm.get("p") is not None:
+        parts.append(f"srm p={_num(srm.get('p'))}")
+    return " · ".join(parts)
+
+
+def _pct(w: Any) -> str:
+    if isinstance(w, (int, float)):
+        return f"{w:>3g}%"
+    return "    -%"
+
+
+def bar(done: float, width: int = 24) -> str:
+    n = max(0, min(width, round(done * width)))
+    return "#" * n + "-" * (width - n)
+
+
+def drive_canary(edge: EdgeAdmin, rid: str, a: argparse.Namespace, load: Any) -> dict[str, Any]:
+    """Tick every stepSeconds/3 until the release ends; a progress line per tick. Returns the final release."""
+    steps, step_s = a.step_list, a.step_seconds
+    limit = a.timeout or (len(steps) * step_s * 4 + 300)
+    started = time.monotonic()
+    step_started, last_index = started, -1
+    while True:
+        time.sleep(max(1.0, step_s / 3))
+        try:
+            t = edge.tick(rid)
+        except (HttpError, OSError) as exc:
+            say(f"tick failed: {exc}")
+            t = {}
+        rel = edge.get(rid)
+        idx = int(rel.get("stepIndex", t.get("stepIndex", 0)) or 0)
+        if idx != last_index:
+            step_started, last_index = time.monotonic(), idx
+        status = str(rel.get("status"))
+        weight = t.get("weight", rel.get("weight"))
+        window = (t.get("figures") or {}).get("window") or {}
+        if window.get("stepMs"):
+            frac = min(1.0, float(window.get("elapsedMs", 0)) / float(window["stepMs"]))
+        else:
+            frac = min(1.0, (time.monotonic() - step_started) / step_s)
+        reasons = "; ".join(str(x) for x in t.get("reasons") or []) if t.get("decision") != "promote-step" else ""
+        traffic = f"  load {load.sent} sent, {load.non2xx} non-2xx" if load else ""
+        print(
+            f"  step {min(idx + 1, len(steps))}/{len(steps)} [{bar(frac)}] {_pct(weight)}  "
+            f"{t.get('decision') or '-'} ({status}){traffic}  {figures_line(t.get('figures'))}"
+            + (f"  — {reasons}" if reasons else ""),
+            flush=True,
+        )
+        if status in FINAL:
+            return rel
+        if time.monotonic() - started > limit:
+            say(f"no decision after {limit:.0f} s: aborting the canary")
+            edge.abort(rid, f"release CLI gave up after {limit:.0f} s without a decision")
+            return edge.get(rid)
+
+
+def load_rate(first_step: int, step_seconds: int, min_requests: int = 30) -> float:
+    """Searches per second that give the canary twice the edge's default minimum volume (RELEASE_MIN_REQUESTS, 30)
+    within the first step, bounded to 3..12 (a loopback CPU gpu-tier saturates beyond that)."""
+    return min(12.0, max(3.0, 2 * min_requests / (step_seconds * first_step / 100)))
+
+
+# -- main ------------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    settings = Settings()
+    a = parse_args(argv, settings)
+    token = settings.admin_token or dev_var("ADMIN_TOKEN")
+    if not token:
+        say("no admin token: set VITRINE_ADMIN_TOKEN or ADMIN_TOKEN in .dev.vars")
+        return EXIT_ERROR
+    gpu_token = settings.gpu_admin_token or token
+    edge = EdgeAdmin(a.edge, token)
+    kind = a.kind
+    production = registry.read_current().get(kind) or None
+    started_by = f"release-cli {getpass.getuser()}@{socket.gethostname()}"
+    say(f"{kind}: production is {production or '(none)'}")
+
+    def refuse(version: str, reason: str, report: dict[str, Any]) -> int:
+        say(f"REFUSED: {reason}")
+        body = {
+            "kind": kind,
+            "store": a.store,
+            "version": version,
+            "steps": a.step_list,
+            "stepSeconds": a.step_seconds,
+            "gateReport": report,
+            "startedBy": started_by,
+            "status": "refused",
+            "reason": reason[:2000],
+            **({"baselineVersion": production} if production else {}),
+        }
+        try:
+            out = edge.create(body)
+            say(f"recorded as release {out.get('id')} ({out.get('status')})")
+        except (HttpError, OSError) as exc:
+            say(f"could not record the refusal at {a.edge}: {exc}")
+        return EXIT_REFUSED
+
+    # 1. the candidate
+    if a.from_dir is not None:
+        label = f"import-{a.from_dir.name}"[:100]
+        try:
+            candidate = import_dir(kind, a.from_dir)
+        except ImportRefused as exc:
+            return refuse(label, f"import of {a.from_dir} refused: {exc}", {"decision": "refuse", "stage": "import"})
+        say(f"imported {a.from_dir} as {candidate}")
+    elif a.version:
+        candidate = a.version
+        if not (registry.version_dir(kind, candidate) / "manifest.json").is_file():
+            say(f"{kind} version {candidate} is not registered")
+            return EXIT_ERROR
+    else:
+        candidate = build(kind, production)
+        say(f"built {candidate}")
+    if candidate == production:
+        return refuse(candidate, f"{candidate} is already the production {kind} version", {"decision": "refuse"})
+
+    # 2. the offline gate
+    from .gate import run_gate
+
+    report = run_gate(kind, candidate, production, a.margin, max_queries=a.gate_queries, log=say)
+    out_dir = registry.registry_dir() / "releases"  # beside the versions it judged
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{int(time.time())}-{candidate}.gate.json").write_text(json.dumps(report, indent=2) + "\n")
+    say(f"gate: {report['decision']} — {report['reason']} ({report.get('seconds')} s)")
+    if report["decision"] != "pass":
+        return refuse(candidate, f"offline gate: {report['reason']}", report)
+    if not a.yes and input(f"deploy {candidate} and start the canary at {a.step_list[0]}%? [y/N] ").lower() != "y":
+        say("not deployed")
+        return EXIT_REFUSED
+
+    # 3. deploy, 4. canary
+    try:
+        deploy(kind, candidate, a, edge, gpu_token)
+    except RuntimeError as exc:
+        return refuse(candidate, f"deploy: {exc}", {**report, "deploy": str(exc)})
+    body = {
+        "kind": kind,
+        "store": a.store,
+        "version": candidate,
+        "steps": a.step_list,
+        "stepSeconds": a.step_seconds,
+        "gateReport": report,
+        "startedBy": started_by,
+        **({"baselineVersion": production} if production else {}),
+    }
+    try:
+        created = edge.create(body)
+    except (HttpError, OSError) as exc:
+        say(f"could not start the canary: {exc}")
+        return EXIT_ERROR
+    rid = str(created["id"])
+    say(f"release {rid}: canary of {candidate} at {a.step_list[0]}% ({SURFACE[kind]}), steps {a.step_list}")
+    load = None
+    if a.with_load:
+        from .traffic import LoadDriver
+
+        load = LoadDriver(a.edge, rps=a.load_rps or load_rate(a.step_list[0], a.step_seconds)).start()
+    try:
+        final = drive_canary(edge, rid, a, load)
+    except KeyboardInterrupt:
+        say("interrupted: aborting the canary")
+        edge.abort(rid, "aborted by the operator (Ctrl-C)")
+        final = edge.get(rid)
+    finally:
+        if load:
+            load.stop()
+    status = final.get("status")
+    if load:
+        say(f"load: {load.sent} requests, {load.non2xx} non-2xx, {load.degraded} degraded ({dict(load.codes)})")
+    if status == "promoted":
+        promote_locally(kind, candidate, a, gpu_token)
+        say(f"PROMOTED {candidate}: the {SURFACE[kind]} default {kind} model")
+        return EXIT_PROMOTED
+    say(f"{str(status).upper()}: {final.get('reason') or 'no reason recorded'}")
+    return EXIT_ROLLED_BACK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
