@@ -140,6 +140,49 @@ class FaultBook:
         ]
 
 
+class ActiveFault(BaseModel):
+    version: str
+    latencyMs: int  # noqa: N815 - the wire name
+    expiresInS: float  # noqa: N815 - the wire name
+
+
+class LoadedVersions(BaseModel):
+    default: str | None = Field(description="the version served to requests that name none")
+    pinned: list[str]
+    loaded: list[str]
+
+
+class ModelsResponse(BaseModel):
+    models: dict[str, LoadedVersions] = Field(description="registry kind (heavy, recs-heavy) → its versions")
+    faults: list[ActiveFault]
+
+
+class LoadResponse(LoadedVersions):
+    kind: str
+    version: str
+    loadedMs: float  # noqa: N815 - the wire name
+
+
+class FaultsResponse(BaseModel):
+    run: str
+    faults: list[ActiveFault]
+
+
+class AdminError(BaseModel):
+    error: str
+    message: str
+
+
+def _errors(**codes: str) -> dict[int | str, dict[str, Any]]:
+    return {int(code[1:]): {"model": AdminError, "description": d} for code, d in codes.items()}
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    """An OpenAPI requestBody for a route that reads its body itself (its errors stay 400 JSON, never FastAPI's 422)."""
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def _err(status: int, error: str, message: str) -> JSONResponse:
     return JSONResponse({"error": error, "message": message}, status_code=status)
 
@@ -155,11 +198,22 @@ def register_model_admin(
     for store in stores.values():
         store.latency_for = faults.latency_for
 
-    @app.get("/models")
+    @app.get("/models", response_model=ModelsResponse)
     async def list_models() -> JSONResponse:
         return JSONResponse({"models": {k: _describe(s) for k, s in stores.items()}, "faults": faults.active()})
 
-    @app.post("/models/load")
+    @app.post(
+        "/models/load",
+        response_model=LoadResponse,
+        openapi_extra=_body(LoadRequest),
+        responses=_errors(
+            s400="bad body or version",
+            s401="missing or wrong Bearer VITRINE_GPU_ADMIN_TOKEN",
+            s404="unknown version",
+            s422="model_load_failed: a corrupt or incompatible model directory",
+            s503="admin_disabled: no VITRINE_GPU_ADMIN_TOKEN configured",
+        ),
+    )
     async def load_model(request: Request) -> JSONResponse:
         if not admin_token:
             return _err(503, "admin_disabled", "VITRINE_GPU_ADMIN_TOKEN is not set on this server")
@@ -191,7 +245,11 @@ def register_model_admin(
             }
         )
 
-    @app.post("/faults")
+    @app.post(
+        "/faults",
+        response_model=FaultsResponse,
+        responses=_errors(s403="fault_not_signed: no valid signed X-Vitrine-Drill header"),
+    )
     async def inject_fault(request: Request) -> JSONResponse:
         check = faults.verify(request.headers.get(DRILL_HEADER))
         if isinstance(check, str):
