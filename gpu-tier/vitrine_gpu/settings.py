@@ -18,6 +18,13 @@ keyword arguments override the environment, which overrides the defaults below. 
 | `VITRINE_MAX_MODELS` | `max_models` | `3` |
 | `VITRINE_LOG_LEVEL` | `log_level` | `info` |
 | `VITRINE_ACCESS_LOG` | `access_log` | off |
+| `VITRINE_TERM_CACHE_BYTES` | `term_cache_bytes` | 512 MiB (product term-representation cache; 0 = off) |
+| `VITRINE_TERM_CACHE_DTYPE` | `term_cache_dtype` | `float16` (`bfloat16`, `float32`) |
+| `VITRINE_TERM_CACHE_PRECOMPUTE` | `term_cache_precompute` | `-1` = every catalogue product on model load (0 = none) |
+| `VITRINE_TERM_CACHE_PRECOMPUTE_SECONDS` | `term_cache_precompute_seconds` | `900` (background; stops there) |
+| `VITRINE_CPU_INT8` | `cpu_int8` | on (dynamic int8 Linear layers on CPU) |
+| `VITRINE_CPU_THREADS` | `cpu_threads` | `0` = one per usable core |
+| `VITRINE_CUDA_COMPILE` | `cuda_compile` | on (torch.compile + CUDA graphs of the joint layers per shape bucket) |
 """
 
 from __future__ import annotations
@@ -63,6 +70,15 @@ class Settings(BaseSettings):
     max_models: int = DEFAULT_MAX_MODELS
     log_level: str = "info"
     access_log: bool = False  # off: logging every request costs throughput
+
+    # -- heavy-model serving performance (vitrine_gpu.heavy.serving)
+    term_cache_bytes: int = Field(default=512 * 2**20, ge=0)
+    term_cache_dtype: str = "float16"
+    term_cache_precompute: int = -1  # catalogue products precomputed on model load (-1 = all, 0 = none)
+    term_cache_precompute_seconds: float = 900.0
+    cpu_int8: bool = True
+    cpu_threads: int = Field(default=0, ge=0)
+    cuda_compile: bool = True
 
     # -- limits of the HTTP contract (gpu-tier/README.md)
     max_documents: int = MAX_DOCUMENTS
