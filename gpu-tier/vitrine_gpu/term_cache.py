@@ -24,6 +24,21 @@ if TYPE_CHECKING:
     import torch
 
 
+# The edge clips each product field before sending it (edge/search/cascade.ts DOC_LIMITS, CONTRACTS.md C5): the
+# catalogue precompute and the bench clip the same way, so their text hashes match what the edge sends.
+EDGE_DOC_LIMITS = {"title": 300, "brand": 100, "color": 100, "bullets": 1000, "description": 1000}
+
+
+def edge_doc(fields: dict[str, str]) -> dict[str, str]:
+    """A catalogue row as the edge's toHeavyDoc sends it: fields clipped to EDGE_DOC_LIMITS, empty ones left out."""
+    doc = {"id": str(fields.get("id", "")), "title": (fields.get("title") or "")[: EDGE_DOC_LIMITS["title"]]}
+    for f in ("brand", "color", "bullets", "description"):
+        v = (fields.get(f) or "")[: EDGE_DOC_LIMITS[f]]
+        if v:
+            doc[f] = v
+    return doc
+
+
 class TermKey(NamedTuple):
     version: str
     product_id: str
@@ -155,4 +170,4 @@ class PrecomputeProgress:
     error: str | None = None
 
 
-__all__ = ["CacheStats", "PrecomputeProgress", "TermCache", "TermKey", "text_hash"]
+__all__ = ["EDGE_DOC_LIMITS", "edge_doc", "CacheStats", "PrecomputeProgress", "TermCache", "TermKey", "text_hash"]

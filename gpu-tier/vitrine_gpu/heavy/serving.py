@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..term_cache import PrecomputeProgress, TermCache
+from ..term_cache import PrecomputeProgress, TermCache, edge_doc
 from .model import HeavyScorer, format_document, load_heavy
 
 log = logging.getLogger("vitrine_gpu.heavy.serving")
@@ -50,7 +50,7 @@ def fit_cpu_threads(threads: int = 0) -> int:
 
 def catalog_products(db: Path, limit: int = -1) -> list[tuple[str, str]]:
     """(product id, formatted product text) from the pipeline's catalog.sqlite ([] when absent); ``limit`` < 0 =
-    all. The text is what ``format_document`` makes of the same fields a search request carries."""
+    all. The text is what ``format_document`` makes of the fields the edge sends (clipped like its toHeavyDoc)."""
     if not db.is_file():
         return []
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -64,7 +64,8 @@ def catalog_products(db: Path, limit: int = -1) -> list[tuple[str, str]]:
         return []
     finally:
         con.close()
-    return [(str(r[0]), format_document({k: v or "" for k, v in zip(CATALOG_FIELDS, r)})) for r in rows]
+    docs = [edge_doc({k: v or "" for k, v in zip(CATALOG_FIELDS, r)}) for r in rows]
+    return [(d["id"], format_document(d)) for d in docs]
 
 
 def start_precompute(
