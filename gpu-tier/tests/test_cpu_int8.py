@@ -15,8 +15,8 @@ from vitrine_gpu.term_cache import TermCache
 
 NDCG_TOLERANCE = 0.002
 # Judged queries compared (each ≈ 45 products, scored twice: fp32 full network and the int8 serving path); the
-# first QUERIES in query-id order keep the test to about a minute on 2 cores. VITRINE_INT8_TEST_QUERIES=0 = all.
-QUERIES = int(os.environ.get("VITRINE_INT8_TEST_QUERIES", "60"))
+# first QUERIES in query-id order keep the test under a minute on 2 idle cores. VITRINE_INT8_TEST_QUERIES=0 = all.
+QUERIES = int(os.environ.get("VITRINE_INT8_TEST_QUERIES", "30"))
 
 
 def _current_heavy_dir():  # type: ignore[no-untyped-def]
@@ -54,5 +54,5 @@ def test_int8_serving_path_keeps_ndcg_within_0_002_of_fp32() -> None:
         f"\nint8+fp16-cache vs fp32 on {len(n32)} ESCI queries: nDCG {np.mean(n8):.4f} vs {np.mean(n32):.4f} "
         f"(|Δ| {delta:.4f}), max |score Δ| {max(diffs):.3f}"
     )
-    assert len(n32) >= min(50, len(pools))
+    assert len(n32) == (min(QUERIES, len(pools)) if QUERIES > 0 else len(pools))
     assert delta < NDCG_TOLERANCE
