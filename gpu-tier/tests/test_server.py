@@ -63,7 +63,10 @@ def direct_scores(registry: Path, version: str, query: str, docs: list[dict[str,
 
 
 def cfg(registry: Path, **kw: Any) -> Settings:
-    return Settings(registry=registry, device="cpu", **{"max_batch_size": 64, "max_delay_ms": 2, **kw})
+    # fp32 scoring (no int8, fp32 term cache, no catalogue precompute) so scores match direct_scores exactly; the
+    # serving defaults (int8 + float16 cache) are held to fp32 by test_term_cache.py and test_cpu_int8.py
+    exact = {"cpu_int8": False, "term_cache_dtype": "float32", "term_cache_precompute": 0}
+    return Settings(registry=registry, device="cpu", **{"max_batch_size": 64, "max_delay_ms": 2, **exact, **kw})
 
 
 @pytest.fixture

@@ -4,7 +4,13 @@ Starts the real server (`python -m vitrine_gpu.server`) with the registry's curr
 port — or targets a running one with --url — and drives it with closed-loop clients: for each concurrency level
 (default 1, 16, 64) every client sends requests of --pairs (50) query/product pairs back to back for --seconds, taken
 from the catalog (ESCI queries with their judged products, topped up with other catalog products). Prints the device,
-the model version, pairs/s, p50/p99 latency per request and the server-side mean batch size for each level.
+the model version, pairs/s, p50/p99 latency per request, the server-side mean batch size and the term cache's hit
+ratio for each level. Measures after the server's catalogue precompute of the term cache has ended (warm cache).
+
+``--peer``: also starts the same heavy model behind TorchServe (``vitrine_gpu.peer``: fp32, full network per pair,
+TorchServe's dynamic batching) and drives it with the same requests, levels and durations after vitrine's levels
+(one server loaded at a time: they share the cores). Prints one table, the roofline (FLOPs per pair from the model
+config, achieved FLOP/s, peak, MFU) and ``vitrine/peer pairs/s at <top> concurrent: R (p99 vitrine X ms, peer Y ms)``.
 
 Each level is bounded: no new request starts after --seconds and the in-flight ones finish, up to
 --max-level-seconds; requests still running then are abandoned, left out of the figures and counted as "cut"
@@ -37,6 +43,7 @@ from typing import Any
 import httpx
 
 from . import paths
+from .term_cache import edge_doc
 
 DOC_FIELDS = ("id", "title", "brand", "color", "bullets", "description")
 
@@ -105,7 +112,7 @@ def build_requests(w: Workload, pairs: int, n: int, seed: int = 7) -> list[bytes
             if pid not in chosen:
                 chosen.append(pid)
         rng.shuffle(chosen)
-        docs = [{k: v for k, v in w.products[pid].items() if v or k in ("id", "title")} for pid in chosen]
+        docs = [edge_doc(w.products[pid]) for pid in chosen]  # as the edge sends them
         bodies.append(json.dumps({"query": query[:500], "documents": docs}).encode())
     return bodies
 
@@ -231,9 +238,16 @@ class LevelResult:
 
 
 async def run_level(
-    client: httpx.AsyncClient, bodies: list[bytes], concurrency: int, seconds: float, pairs: int, hard_limit_s: float
+    client: httpx.AsyncClient,
+    bodies: list[bytes],
+    concurrency: int,
+    seconds: float,
+    pairs: int,
+    hard_limit_s: float,
+    path: str = "/invocations",
+    metrics: bool = True,
 ) -> LevelResult:
-    calls0, pairs0 = await scrape_batches(client)
+    calls0, pairs0 = await scrape_batches(client) if metrics else (0.0, 0.0)
     latencies: list[float] = []
     errors = 0
     counter = 0
@@ -248,7 +262,7 @@ async def run_level(
             counter += 1
             t = time.perf_counter()
             try:
-                r = await client.post("/invocations", content=body, headers=headers)
+                r = await client.post(path, content=body, headers=headers)
                 ok = r.status_code == 200
             except httpx.HTTPError:
                 ok = False
@@ -263,7 +277,7 @@ async def run_level(
         t.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
     wall = time.perf_counter() - start
-    calls1, pairs1 = await scrape_batches(client)
+    calls1, pairs1 = await scrape_batches(client) if metrics else (0.0, 0.0)
     mean_batch = (pairs1 - pairs0) / (calls1 - calls0) if calls1 > calls0 else float("nan")
     return LevelResult(
         concurrency,
@@ -295,46 +309,194 @@ async def wait_idle(client: httpx.AsyncClient, timeout: float) -> None:
         await asyncio.sleep(0.2)
 
 
+async def scrape_gauges(client: httpx.AsyncClient, prefix: str) -> dict[str, float]:
+    """Label-less samples whose name starts with ``prefix`` (summed over labels) from /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families((await client.get("/metrics")).text):
+        for s in fam.samples:
+            if s.name.startswith(prefix):
+                out[s.name] = out.get(s.name, 0.0) + s.value
+    return out
+
+
+async def wait_precompute(client: httpx.AsyncClient, timeout: float) -> dict[str, float]:
+    """Wait (≤ timeout) until the server's catalogue precompute of the term cache has ended; its gauges."""
+    deadline = time.monotonic() + timeout
+    while True:
+        g = await scrape_gauges(client, "vitrine_gpu_term_cache_")
+        total = g.get("vitrine_gpu_term_cache_precompute_total", 0.0)
+        finished = g.get("vitrine_gpu_term_cache_precompute_finished", 0.0)
+        if total == 0 or finished >= 1 or time.monotonic() > deadline:
+            return g
+        await asyncio.sleep(1.0)
+
+
+def model_flops(model_dir: Path, w: Workload, pairs: int) -> Any:
+    """FLOPs per pair of the served model on this workload's mean token lengths (``heavy.flops``)."""
+    from transformers import AutoTokenizer
+
+    from .heavy.flops import pair_flops
+    from .heavy.model import format_document
+
+    cfg = json.loads((model_dir / "heavy_config.json").read_text())
+    enc = json.loads((model_dir / "encoder_config.json").read_text())
+    tok = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    rng = random.Random(3)
+    docs = [format_document(w.products[p]) for p in rng.sample(list(w.products), min(400, len(w.products)))]
+    queries = [cfg.get("query_prefix", "") + q for q, _ in w.queries[:400]]
+    dt = statistics.fmean(
+        len(x) for x in tok(docs, truncation=True, max_length=int(cfg["max_doc_tokens"]))["input_ids"]
+    )
+    qt = statistics.fmean(
+        len(x) for x in tok(queries, truncation=True, max_length=int(cfg["max_query_tokens"]))["input_ids"]
+    )
+    return pair_flops(
+        hidden=int(enc["hidden_size"]),
+        intermediate=int(enc["intermediate_size"]),
+        num_layers=int(cfg["num_layers"]),
+        num_cross_layers=int(cfg.get("num_cross_layers", 1)),
+        query_tokens=qt,
+        doc_tokens=dt,
+        pairs_per_query=pairs,
+    )
+
+
+def _model_dir(registry: Path, version: str) -> Path | None:
+    d = registry / "heavy" / version
+    return d if (d / "heavy_config.json").is_file() else None
+
+
 async def bench(args: argparse.Namespace) -> int:
+    from .heavy.flops import gpu_peak, measured_cpu_gemm_peak
+
     workload = load_workload()
     bodies = build_requests(workload, args.pairs, n=max(256, max(args.levels) * 4))
     proc, note, scratch = None, "", None
+    peer_proc, peer_url, peer_dir = None, None, None
     url = args.url
+    registry = Path(args.registry) if args.registry else paths.REGISTRY
     if url is None:
         proc, url, note, scratch = start_server(args)
+        registry = scratch or registry
     limits = httpx.Limits(max_connections=max(args.levels) + 4, max_keepalive_connections=max(args.levels) + 4)
+    rows: list[tuple[str, LevelResult, str]] = []
+    hit_ratio: dict[int, float] = {}  # vitrine's term cache hit ratio per level
+    out_lines: list[str] = []
+
+    def say(line: str = "") -> None:
+        print(line, flush=True)
+        out_lines.append(line)
+
     try:
         async with httpx.AsyncClient(base_url=url, timeout=args.request_timeout, limits=limits) as client:
             ping = await wait_ready(client, proc, args.startup_timeout)
             device = ping.get("device", "?")
+            version = str(ping.get("default") or "")
             gpu = device.startswith("cuda")
+            model_dir = _model_dir(registry, version)
+            if args.peer:
+                if model_dir is None:
+                    raise SystemExit("bench: --peer needs the served model's directory (not available with --url)")
+                from .peer.torchserve import start_torchserve
+
+                peer_dir = Path(tempfile.mkdtemp(prefix="vitrine-bench-torchserve-"))
+                peer_proc, peer_url = start_torchserve(model_dir.resolve(), peer_dir, device)
             seconds = args.seconds if args.seconds is not None else (10.0 if gpu else 3.0)
             hard = args.max_level_seconds if args.max_level_seconds is not None else (60.0 if gpu else 20.0)
-            print(f"vitrine GPU-tier bench: {url}")
-            print(f"device: {device}   model: {ping.get('default') or ','.join(ping.get('models', []))}{note}")
-            print(
+            say(f"vitrine GPU-tier bench: {url}")
+            say(f"device: {device}   model: {version or ','.join(ping.get('models', []))}{note}")
+            say(
                 f"workload: {len(workload.queries)} queries / {len(workload.products)} products from "
-                f"{workload.source}; {args.pairs} pairs per request; {seconds:g} s per level (+ in-flight drain, cut at {hard:g} s)"
+                f"{workload.source}; {args.pairs} pairs per request; {seconds:g} s per level (+ in-flight drain, "
+                f"cut at {hard:g} s)"
             )
+            g = await wait_precompute(client, args.precompute_timeout)
+            say(
+                f"term cache: {g.get('vitrine_gpu_term_cache_entries', 0):.0f} products, "
+                f"{g.get('vitrine_gpu_term_cache_bytes', 0) / 2**20:.1f} MiB after the catalogue precompute "
+                f"({g.get('vitrine_gpu_term_cache_precompute_done', 0):.0f}/"
+                f"{g.get('vitrine_gpu_term_cache_precompute_total', 0):.0f})"
+            )
+            if peer_url is not None and peer_proc is not None:  # both loaded before anything is measured
+                async with httpx.AsyncClient(timeout=args.request_timeout) as peer:
+                    await wait_peer(peer, peer_url, peer_proc, bodies[0], args.startup_timeout)
             for body in bodies[: args.warmup]:  # warm-up: lazy init, allocator, first-batch paths
                 (
                     await client.post("/invocations", content=body, headers={"Content-Type": "application/json"})
                 ).raise_for_status()
-            print(
-                f"{'clients':>7} {'requests':>8} {'errors':>6} {'pairs/s':>9} {'p50 ms':>9} {'p99 ms':>9} "
-                f"{'batch':>6} {'wall s':>7} {'cut':>4}"
-            )
             for c in args.levels:
+                h0 = await scrape_gauges(client, "vitrine_gpu_term_cache_")
                 r = await run_level(client, bodies, c, seconds, args.pairs, hard)
-                print(
-                    f"{c:>7} {r.requests:>8} {r.errors:>6} {r.pairs_per_s:>9.1f} {r.pct(50):>9.1f} "
-                    f"{r.pct(99):>9.1f} {r.mean_batch:>6.1f} {r.wall_s:>7.2f} {r.cut:>4}",
-                    flush=True,
-                )
+                h1 = await scrape_gauges(client, "vitrine_gpu_term_cache_")
+                hits = h1.get("vitrine_gpu_term_cache_hits", 0) - h0.get("vitrine_gpu_term_cache_hits", 0)
+                miss = h1.get("vitrine_gpu_term_cache_misses", 0) - h0.get("vitrine_gpu_term_cache_misses", 0)
+                rows.append(("vitrine", r, f"{100 * hits / (hits + miss):.0f}%" if hits + miss else "-"))
+                hit_ratio[c] = hits / (hits + miss) if hits + miss else 0.0
                 if r.cut:  # let the server finish the abandoned work before the next level starts
                     await wait_idle(client, args.startup_timeout)
-                if r.latencies_ms and args.verbose:
-                    print(f"        mean {statistics.fmean(r.latencies_ms):.1f} ms, max {max(r.latencies_ms):.1f} ms")
+        if peer_url is not None and peer_proc is not None:
+            async with httpx.AsyncClient(timeout=args.request_timeout, limits=limits) as peer:
+                await wait_peer(peer, peer_url, peer_proc, bodies[0], args.startup_timeout)
+                for body in bodies[: args.warmup]:
+                    (await peer.post(peer_url, content=body, headers={"Content-Type": "application/json"}))
+                for c in args.levels:
+                    r = await run_level(peer, bodies, c, seconds, args.pairs, hard, path=peer_url, metrics=False)
+                    rows.append(("torchserve", r, "-"))
+                    if r.cut:
+                        await asyncio.sleep(min(hard, 30.0))
+        say()
+        say(
+            f"{'server':<10} {'clients':>7} {'requests':>8} {'errors':>6} {'pairs/s':>9} {'p50 ms':>9} {'p99 ms':>9} "
+            f"{'batch':>6} {'cache':>5} {'wall s':>7} {'cut':>4}"
+        )
+        for name, r, hit in rows:
+            say(
+                f"{name:<10} {r.concurrency:>7} {r.requests:>8} {r.errors:>6} {r.pairs_per_s:>9.1f} {r.pct(50):>9.1f} "
+                f"{r.pct(99):>9.1f} {r.mean_batch:>6.1f} {hit:>5} {r.wall_s:>7.2f} {r.cut:>4}"
+            )
+            if r.latencies_ms and args.verbose:
+                say(f"        mean {statistics.fmean(r.latencies_ms):.1f} ms, max {max(r.latencies_ms):.1f} ms")
+        if model_dir is not None:
+            say()
+            fl = model_flops(model_dir, workload, args.pairs)
+            if gpu:
+                import torch
+
+                name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else device
+                peak, peak_note = gpu_peak(name), f"{name} bf16 dense peak"
+            else:
+                peak, peak_note = measured_cpu_gemm_peak(), "measured fp32 torch.matmul 2048² peak on this machine"
+            say(
+                f"roofline: {fl.doc_tokens:.1f} product / {fl.query_tokens:.1f} query tokens on average; "
+                f"FLOPs per pair {fl.full / 1e9:.3f} G full network, {fl.cached / 1e9:.3f} G with the term cache"
+            )
+            say(f"peak: {peak / 1e9:.1f} GFLOP/s ({peak_note})" if peak else f"peak: unknown for {device}")
+            for name, r, _ in rows:
+                # vitrine: a miss also runs the product trunk, so the FLOPs follow the level's hit ratio
+                per_pair = (
+                    fl.full - hit_ratio.get(r.concurrency, 0.0) * (fl.full - fl.cached)
+                    if name == "vitrine"
+                    else fl.full
+                )
+                achieved = r.pairs_per_s * per_pair
+                mfu = f"MFU {100 * achieved / peak:.1f}%" if peak else "MFU n/a"
+                say(
+                    f"  {name:<10} {r.concurrency:>3} clients: {achieved / 1e9:9.1f} GFLOP/s achieved "
+                    f"({per_pair / 1e9:.3f} GFLOP/pair), {mfu}"
+                )
+        top = max(args.levels)
+        ours = next((r for n, r, _ in rows if n == "vitrine" and r.concurrency == top), None)
+        theirs = next((r for n, r, _ in rows if n != "vitrine" and r.concurrency == top), None)
+        if ours is not None and theirs is not None:
+            say()
+            if theirs.pairs_per_s > 0:
+                ratio = f"{ours.pairs_per_s / theirs.pairs_per_s:.2f}"
+                p99 = f"{theirs.pct(99):.0f} ms"
+            else:  # the peer finished no request before the level's hard cap
+                ratio, p99 = "> any (peer completed 0 requests)", f"> {theirs.wall_s * 1000:.0f} ms"
+            say(f"vitrine/peer pairs/s at {top} concurrent: {ratio} (p99 vitrine {ours.pct(99):.0f} ms, peer {p99})")
     finally:
         if proc is not None:
             proc.terminate()
@@ -342,9 +504,37 @@ async def bench(args: argparse.Namespace) -> int:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if peer_proc is not None:
+            from .peer.torchserve import stop
+
+            stop(peer_proc)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+        if peer_dir is not None:
+            shutil.rmtree(peer_dir, ignore_errors=True)
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text("\n".join(out_lines) + "\n")
     return 0
+
+
+async def wait_peer(
+    client: httpx.AsyncClient, url: str, proc: subprocess.Popen[bytes], body: bytes, timeout: float
+) -> None:
+    """Until the peer answers a scoring request (TorchServe's JVM + worker start take a while)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"bench: the peer server exited with code {proc.returncode}")
+        try:
+            r = await client.post(url, content=body, headers={"Content-Type": "application/json"})
+            if r.status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: the peer server not ready after {timeout:.0f}s")
+        await asyncio.sleep(1.0)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -378,6 +568,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-delay-ms", type=float, default=None, help="server --max-delay-ms (started server only)")
     p.add_argument("--request-timeout", type=float, default=300.0)
     p.add_argument("--startup-timeout", type=float, default=300.0)
+    p.add_argument(
+        "--peer",
+        action="store_true",
+        help="also start the same model behind TorchServe (dynamic batching) and drive it with the same mix",
+    )
+    p.add_argument(
+        "--precompute-timeout",
+        type=float,
+        default=600.0,
+        help="wait at most this long for the term cache's catalogue precompute before measuring (default 600)",
+    )
+    p.add_argument("--out", help="also write the printed report to this file")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if not args.levels or min(args.levels) < 1 or not 1 <= args.pairs <= 256:

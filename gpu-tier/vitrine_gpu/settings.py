@@ -27,6 +27,13 @@ keyword arguments override the environment, which overrides the defaults below. 
 | `VITRINE_GPU_URLS` | `gpu_urls` | `http://127.0.0.1:8080` (the release CLI's GPU-tier endpoints, comma-separated) |
 | `VITRINE_RELEASE_GATE_MARGIN` | `release_gate_margin` | `0.02` (nDCG@10 a candidate may lose to production) |
 | `VITRINE_RELEASE_GATE_QUERIES` | `release_gate_queries` | `48` (judged queries the gate scores, a fixed sample; 0 = all) |
+| `VITRINE_TERM_CACHE_BYTES` | `term_cache_bytes` | 512 MiB (product term-representation cache; 0 = off) |
+| `VITRINE_TERM_CACHE_DTYPE` | `term_cache_dtype` | `float16` (`bfloat16`, `float32`) |
+| `VITRINE_TERM_CACHE_PRECOMPUTE` | `term_cache_precompute` | `-1` = every catalogue product on model load (0 = none) |
+| `VITRINE_TERM_CACHE_PRECOMPUTE_SECONDS` | `term_cache_precompute_seconds` | `900` (background; stops there) |
+| `VITRINE_CPU_INT8` | `cpu_int8` | on (dynamic int8 Linear layers on CPU) |
+| `VITRINE_CPU_THREADS` | `cpu_threads` | `0` = one per usable core |
+| `VITRINE_CUDA_COMPILE` | `cuda_compile` | on (torch.compile + CUDA graphs of the joint layers per shape bucket) |
 """
 
 from __future__ import annotations
@@ -84,6 +91,15 @@ class Settings(BaseSettings):
     gpu_urls: str = "http://127.0.0.1:8080"
     release_gate_margin: float = Field(default=0.02, ge=0, le=1)
     release_gate_queries: int = Field(default=48, ge=0)  # judged queries the gate scores (a fixed sample; 0 = all)
+
+    # -- heavy-model serving performance (vitrine_gpu.heavy.serving)
+    term_cache_bytes: int = Field(default=512 * 2**20, ge=0)
+    term_cache_dtype: str = "float16"
+    term_cache_precompute: int = -1  # catalogue products precomputed on model load (-1 = all, 0 = none)
+    term_cache_precompute_seconds: float = 900.0
+    cpu_int8: bool = True
+    cpu_threads: int = Field(default=0, ge=0)
+    cuda_compile: bool = True
 
     # -- limits of the HTTP contract (gpu-tier/README.md)
     max_documents: int = MAX_DOCUMENTS

@@ -3,7 +3,13 @@ the judged pools when available), fp32 vs dynamic int8 on CPU, plus the int8 ran
 
     PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.heavy.bench [MODEL_DIR] [--device cpu] [--reps 5]
 
-MODEL_DIR defaults to the registry's current heavy version. Prints JSON; no assertions (figures only)."""
+MODEL_DIR defaults to the registry's current heavy version. Prints JSON; no assertions (figures only).
+
+``--serving``: the serving path instead (what ``load_for_serving`` builds: int8 on CPU, bf16 + shape buckets +
+torch.compile on CUDA, term cache): warms the term cache with ``--products`` catalogue products, then times
+``--batch``-pair score_batch calls (each pair's product from the warm cache, one query per 50 pairs) for
+``--seconds``: median/p99 latency per call, pairs/s, FLOPs per pair (``heavy.flops``), achieved FLOP/s and MFU
+against the peak (CPU: measured fp32 GEMM; GPU: the named device's bf16 dense peak)."""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .model import load_heavy
+from .model import format_document, load_heavy
 
 
 def _pairs(n: int = 50) -> list[tuple[str, dict[str, Any]]]:
@@ -72,19 +78,112 @@ def bench(model_dir: Path, device: str = "cpu", reps: int = 5, threads: int | No
     return out
 
 
+def bench_serving(
+    model_dir: Path, device: str, batch: int, seconds: float, products: int, compile_cuda: bool = True
+) -> dict[str, Any]:
+    import random
+
+    from ..bench import load_workload, model_flops
+    from ..term_cache import TermCache, edge_doc
+    from .flops import gpu_peak, measured_cpu_gemm_peak
+    from .serving import catalog_products, fit_cpu_threads, load_for_serving
+
+    if device.startswith("cpu"):
+        fit_cpu_threads()
+    cache = TermCache(8 * 2**30 if device.startswith("cuda") else 1 * 2**30)
+    t0 = time.perf_counter()
+    scorer = load_for_serving(
+        model_dir, device, batch_size=max(64, batch), term_cache=cache, compile_cuda=compile_cuda, catalog_db=None
+    )
+    load_s = time.perf_counter() - t0
+    w = load_workload()
+    from .. import paths
+
+    catalog = catalog_products(paths.CATALOG / "catalog.sqlite", products)
+    if not catalog:
+        rows = list(w.products.values()) if products < 0 else list(w.products.values())[:products]
+        catalog = [(p["id"], format_document(edge_doc(p))) for p in rows]
+    t0 = time.perf_counter()
+    scorer.precompute(catalog)
+    pre_s = time.perf_counter() - t0
+    rng = random.Random(5)
+    ids = [pid for pid, _ in catalog]
+    docs = {pid: edge_doc(w.products[pid]) for pid in ids if pid in w.products}
+    ids = [pid for pid in ids if pid in docs]
+    calls: list[list[tuple[str, dict[str, Any]]]] = []
+    for i in range(64):
+        pairs = []
+        for j in range(batch):
+            q = w.queries[(i * batch + j) // 50 % len(w.queries)][0]
+            pairs.append((q, docs[rng.choice(ids)]))
+        calls.append(pairs)
+    for c in calls[:3]:
+        scorer.score_batch(c)
+    times: list[float] = []
+    end = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < end or len(times) < 5:
+        t = time.perf_counter()
+        scorer.score_batch(calls[i % len(calls)])
+        if scorer.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+        i += 1
+    times.sort()
+    med = statistics.median(times)
+    p99 = times[min(len(times) - 1, int(0.99 * len(times)))]
+    pairs_s = batch * len(times) / sum(times)
+    fl = model_flops(model_dir, w, 50)
+    if scorer.device.type == "cuda":
+        name = torch.cuda.get_device_name(0)
+        peak, peak_note = gpu_peak(name), f"{name} bf16 dense"
+    else:
+        peak, peak_note = measured_cpu_gemm_peak(), "measured fp32 GEMM"
+    achieved = pairs_s * fl.cached
+    st = cache.stats()
+    return {
+        "device": str(scorer.device),
+        "quantized_int8": scorer.quantized,
+        "threads": torch.get_num_threads(),
+        "load_s": round(load_s, 1),
+        "precompute": {"products": len(catalog), "seconds": round(pre_s, 1), "mib": round(st.bytes / 2**20, 1)},
+        "batch_pairs": batch,
+        "calls": len(times),
+        "median_ms": round(med * 1000, 2),
+        "p99_ms": round(p99 * 1000, 2),
+        "pairs_per_s": round(pairs_s, 1),
+        "flops_per_pair_cached_G": round(fl.cached / 1e9, 4),
+        "flops_per_pair_full_G": round(fl.full / 1e9, 4),
+        "achieved_GFLOP_s": round(achieved / 1e9, 1),
+        "peak_GFLOP_s": round(peak / 1e9, 1) if peak else None,
+        "peak": peak_note,
+        "mfu_pct": round(100 * achieved / peak, 2) if peak else None,
+        "cache_hit_ratio": round(st.hit_ratio, 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("model_dir", nargs="?")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--serving", action="store_true", help="time the serving path with a warm term cache")
+    ap.add_argument("--batch", type=int, default=50, help="--serving: pairs per score_batch call")
+    ap.add_argument("--seconds", type=float, default=5.0, help="--serving: timing duration")
+    ap.add_argument("--products", type=int, default=2000, help="--serving: catalogue products precomputed")
+    ap.add_argument("--no-compile", action="store_true", help="--serving on CUDA: eager joint layers")
     a = ap.parse_args(argv)
     d = Path(a.model_dir) if a.model_dir else None
     if d is None:
         from .. import registry
 
         d = registry.version_dir("heavy", registry.read_current()["heavy"])
-    print(json.dumps(bench(d, a.device, a.reps, a.threads), indent=1))
+    if a.serving:
+        out = bench_serving(d, a.device, a.batch, a.seconds, a.products, compile_cuda=not a.no_compile)
+    else:
+        out = bench(d, a.device, a.reps, a.threads)
+    print(json.dumps(out, indent=1))
     return 0
 
 

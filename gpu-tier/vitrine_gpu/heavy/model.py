@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 from transformers.models.bert.modeling_bert import BertLayer
+
+from ..term_cache import PrecomputeProgress, TermCache
 
 HEAVY_CONFIG_FILE = "heavy_config.json"
 ENCODER_CONFIG_FILE = "encoder_config.json"
@@ -418,8 +421,41 @@ def forward_texts(
     return scores.float()
 
 
+def _round_up(n: int, multiple: int) -> int:
+    return ((n + multiple - 1) // multiple) * multiple
+
+
+def pad_id_lists(ids: list[list[int]], pad_id: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists → ``[B, width]`` ids + 0/1 mask (right-padded)."""
+    out = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for r, row in enumerate(ids):
+        out[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[r, : len(row)] = 1
+    return out, mask
+
+
+def shape_bucket(n: int, buckets: tuple[int, ...], multiple: int = 8) -> int:
+    """The smallest bucket ≥ n (static shapes for CUDA graphs / torch.compile); else n rounded up to ``multiple``."""
+    for b in buckets:
+        if n <= b:
+            return b
+    return _round_up(n, multiple)
+
+
 class HeavyScorer:
-    """Scores (query, document dict) pairs with a loaded heavy model. Not thread-safe: call from one worker."""
+    """Scores (query, document dict) pairs with a loaded heavy model. Not thread-safe: call from one worker
+    (``precompute`` may run beside it: it only reads the model and writes the thread-safe term cache).
+
+    With a ``term_cache`` (``vitrine_gpu.term_cache.TermCache``) a call tokenises and runs the trunk only for the
+    product texts not cached yet (keyed by this scorer's ``version``, the product id and the text hash), runs the
+    query trunk once per distinct query, then the joint layers + head over length-sorted chunks of pairs (padding
+    only to the chunk's longest product, rounded up to 8). Without one, every pair runs the full network.
+
+    CUDA: bf16 autocast, pinned host memory for the token ids, product lengths padded to ``length_buckets`` and
+    chunk sizes to ``batch_buckets`` (static shapes), and with ``compile_cuda`` the joint layers run through
+    ``torch.compile(mode="reduce-overhead")`` (CUDA graphs per shape bucket; falls back to eager if compiling fails).
+    None of that is tried on CPU."""
 
     def __init__(
         self,
@@ -431,6 +467,9 @@ class HeavyScorer:
         batch_size: int = 64,
         config: Mapping[str, Any] | None = None,
         quantized: bool = False,
+        version: str = "",
+        term_cache: TermCache | None = None,
+        compile_cuda: bool = False,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -440,6 +479,18 @@ class HeavyScorer:
         self.batch_size = int(batch_size)
         self.config = dict(config or {})
         self.quantized = quantized
+        self.version = version
+        self.term_cache = term_cache if term_cache is not None and term_cache.enabled else None
+        self._cuda = self.device.type == "cuda"
+        self._tokenizer_lock = threading.Lock()  # a fast tokenizer is not thread-safe (precompute runs beside)
+        self.cache_dtype = getattr(torch, term_cache.dtype_name) if term_cache is not None else torch.float32
+        # static shapes on CUDA: product lengths and chunk sizes padded up to these buckets
+        # (few buckets: each shape is one compiled graph, made by ``warmup``)
+        self.length_buckets = tuple(b for b in (32, 64, 128) if b < self.max_doc_tokens) + (self.max_doc_tokens,)
+        self.batch_buckets = tuple(b for b in (64,) if b < self.batch_size) + (self.batch_size,)
+        self._interact = self.model.interact
+        if compile_cuda and self._cuda:
+            self._interact = torch.compile(self.model.interact, mode="reduce-overhead", dynamic=False)
 
     @property
     def max_tokens(self) -> int:
@@ -449,12 +500,120 @@ class HeavyScorer:
     def device_kind(self) -> str:
         return self.device.type
 
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._cuda)
+
+    def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        return t.pin_memory().to(self.device, non_blocking=True) if self._cuda else t
+
+    def _tokenize(self, texts: list[str], max_tokens: int) -> list[list[int]]:
+        cap = max_tokens * _CHARS_PER_TOKEN_BUDGET
+        with self._tokenizer_lock:
+            enc = self.tokenizer(
+                [t[:cap] for t in texts],
+                truncation=True,
+                max_length=max_tokens,
+                padding=False,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )
+        return [list(x) for x in enc["input_ids"]]
+
     @torch.inference_mode()
-    def score_texts(self, queries: list[str], docs: list[str]) -> list[float]:
-        """Scores for pre-formatted product texts (same order as given). Each distinct query is encoded once."""
+    def trunk_states(self, texts: list[str], max_tokens: int) -> list[torch.Tensor]:
+        """Unpadded trunk token states ``[T_i, H]`` per text (storage dtype, on the device), length-bucketed."""
+        ids = self._tokenize(texts, max_tokens)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out: list[torch.Tensor | None] = [None] * len(ids)
+        pad = int(self.tokenizer.pad_token_id or 0)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            longest = max(len(ids[i]) for i in idx)
+            width = shape_bucket(longest, self.length_buckets) if self._cuda else min(max_tokens, _round_up(longest, 8))
+            t_ids, t_mask = pad_id_lists([ids[i] for i in idx], pad, width)
+            with self._autocast():
+                states = self.model.trunk(self._to_device(t_ids), self._to_device(t_mask))
+            states = states.to(self.cache_dtype)
+            for r, i in enumerate(idx):
+                out[i] = states[r, : len(ids[i])].clone()
+        return [t for t in out if t is not None]
+
+    def doc_states(self, doc_ids: list[str], docs: list[str]) -> list[torch.Tensor]:
+        """Trunk states of product texts: from the term cache where present, else computed and stored."""
+        assert self.term_cache is not None
+        keys = [self.term_cache.key(self.version, pid, text) for pid, text in zip(doc_ids, docs)]
+        found = self.term_cache.get_many(keys)
+        missing: dict[Any, int] = {}
+        for i, t in enumerate(found):
+            if t is None and keys[i] not in missing:
+                missing[keys[i]] = i
+        if missing:
+            fresh = self.trunk_states([docs[i] for i in missing.values()], self.max_doc_tokens)
+            by_key = dict(zip(missing.keys(), fresh))
+            self.term_cache.put_many(by_key.items())
+            found = [t if t is not None else by_key[k] for t, k in zip(found, keys)]
+        return [t for t in found if t is not None]
+
+    @torch.inference_mode()
+    def _score_cached(self, queries: list[str], docs: list[str], doc_ids: list[str]) -> list[float]:
+        n = len(queries)
+        states = self.doc_states(doc_ids, docs)
+        uq = list(dict.fromkeys(queries))
+        pos = {q: j for j, q in enumerate(uq)}
+        prefix = getattr(self.model, "query_prefix", "")
+        q_ids_l = self._tokenize([prefix + q for q in uq], self.max_query_tokens)
+        q_width = min(self.max_query_tokens, _round_up(max(len(x) for x in q_ids_l), 8))
+        if self._cuda:
+            q_width = self.max_query_tokens  # one static query shape
+        q_ids, q_mask = pad_id_lists(q_ids_l, int(self.tokenizer.pad_token_id or 0), q_width)
+        q_mask = self._to_device(q_mask)
+        with self._autocast():
+            q_states = self.model.trunk(self._to_device(q_ids), q_mask)
+        order = sorted(range(n), key=lambda i: states[i].shape[0])
+        out = [0.0] * n
+        hidden = states[0].shape[1]
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            longest = max(states[i].shape[0] for i in idx)
+            rows = len(idx)
+            if self._cuda:
+                width, rows = shape_bucket(longest, self.length_buckets), shape_bucket(rows, self.batch_buckets)
+            else:
+                width = _round_up(longest, 8)
+            d = torch.zeros((rows, width, hidden), dtype=self.cache_dtype, device=self.device)
+            d_mask = torch.zeros((rows, width), dtype=torch.long, device=self.device)
+            for r, i in enumerate(idx):
+                t = states[i].shape[0]
+                d[r, :t] = states[i]
+                d_mask[r, :t] = 1
+            qi = torch.tensor([pos[queries[i]] for i in idx] + [0] * (rows - len(idx)), device=self.device)
+            with self._autocast():
+                scores = self._run_interact(q_states[qi], q_mask[qi], d, d_mask)
+            for i, s in zip(idx, scores[: len(idx)].float().cpu().tolist()):
+                out[i] = float(s)
+        return out
+
+    def _run_interact(self, qs: torch.Tensor, qm: torch.Tensor, ds: torch.Tensor, dm: torch.Tensor) -> torch.Tensor:
+        try:
+            return self._interact(qs, qm, ds, dm)
+        except Exception:  # noqa: BLE001 - a failed torch.compile falls back to eager for good
+            if self._interact is self.model.interact:
+                raise
+            import logging
+
+            logging.getLogger("vitrine_gpu.heavy").exception("torch.compile failed; joint layers run eagerly")
+            self._interact = self.model.interact
+            return self._interact(qs, qm, ds, dm)
+
+    @torch.inference_mode()
+    def score_texts(self, queries: list[str], docs: list[str], doc_ids: list[str] | None = None) -> list[float]:
+        """Scores for pre-formatted product texts (same order as given). Each distinct query is encoded once.
+        ``doc_ids`` (product ids) key the term cache; without a cache every pair runs the full network."""
         n = len(queries)
         if n == 0:
             return []
+        if self.term_cache is not None:
+            return self._score_cached(queries, docs, doc_ids if doc_ids is not None else [""] * n)
         # Bucket by length so short texts are not padded to the longest of the whole call.
         order = sorted(range(n), key=lambda i: len(docs[i]))
         out = [0.0] * n
@@ -478,11 +637,58 @@ class HeavyScorer:
 
     def score_batch(self, pairs: list[tuple[str, Mapping[str, Any]]]) -> list[float]:
         """One float per (query, document dict) pair, same order; higher = more relevant."""
-        return self.score_texts([q for q, _ in pairs], [format_document(d) for _, d in pairs])
+        return self.score_texts(
+            [q for q, _ in pairs], [format_document(d) for _, d in pairs], [str(d.get("id") or "") for _, d in pairs]
+        )
+
+    def precompute(
+        self, products: list[tuple[str, str]], progress: PrecomputeProgress | None = None, chunk: int = 256
+    ) -> int:
+        """Fill the term cache with (product id, formatted text) pairs not cached yet, in chunks; updates
+        ``progress``; returns how many were computed. Stops early once the cache would evict (budget full)."""
+        if self.term_cache is None:
+            return 0
+        t0 = time.perf_counter()
+        computed = 0
+        for start in range(0, len(products), chunk):
+            part = [
+                (p, t)
+                for p, t in products[start : start + chunk]
+                if not self.term_cache.contains(self.term_cache.key(self.version, p, t))
+            ]
+            if part:
+                fresh = self.trunk_states([t for _, t in part], self.max_doc_tokens)
+                keys = [self.term_cache.key(self.version, p, t) for p, t in part]
+                before = self.term_cache.stats()
+                if before.bytes + sum(x.element_size() * x.nelement() for x in fresh) > before.max_bytes:
+                    if progress is not None:  # the budget is full: evicting what is cached gains nothing
+                        progress.budget_full = True
+                    break
+                self.term_cache.put_many(zip(keys, fresh))
+                computed += len(part)
+            if progress is not None:
+                progress.done = min(len(products), start + chunk)
+                progress.seconds = time.perf_counter() - t0
+        return computed
 
     def warmup(self) -> float:
+        """One small call (lazy initialisation); on CUDA also every (batch bucket × length bucket) shape of the
+        joint layers, so torch.compile / CUDA-graph capture happens here and not in the first requests."""
         t = time.perf_counter()
         self.score_batch([("warm up query", {"title": "warm up product title", "brand": "brand"})] * 4)
+        if self._cuda:
+            hidden = int(self.model.encoder.config.hidden_size)
+            q_ids, q_mask = pad_id_lists([[101, 102]], int(self.tokenizer.pad_token_id or 0), self.max_query_tokens)
+            with torch.inference_mode(), self._autocast():
+                qs = self.model.trunk(q_ids.to(self.device), q_mask.to(self.device))
+                for rows in self.batch_buckets:
+                    for width in self.length_buckets:
+                        ds = torch.randn((rows, width, hidden), device=self.device).to(self.cache_dtype)
+                        dm = torch.ones((rows, width), dtype=torch.long, device=self.device)
+                        qi = torch.zeros(rows, dtype=torch.long, device=self.device)
+                        for _ in range(3):  # reduce-overhead records the CUDA graph after a few calls
+                            self._run_interact(qs[qi], q_mask[qi], ds, dm)
+            torch.cuda.synchronize(self.device)
         return time.perf_counter() - t
 
 
@@ -499,11 +705,15 @@ def load_heavy(
     batch_size: int = 64,
     quantize: bool | None = None,
     num_threads: int | None = None,
+    term_cache: TermCache | None = None,
+    compile_cuda: bool = False,
+    version: str | None = None,
 ) -> HeavyScorer:
     """Load a model directory written by ``save_heavy`` (a registry version dir works: it holds the same files).
 
     ``quantize``: dynamic int8 on CPU; ``None`` follows heavy_config.json ``extra.cpu_int8`` (set by training only
-    when int8 held quality on held-out queries). Ignored on CUDA (bf16 autocast there)."""
+    when int8 held quality on held-out queries). Ignored on CUDA (bf16 autocast there). ``term_cache``: product
+    term representations reused across requests, keyed by ``version`` (default: the directory's name)."""
     model, tokenizer, cfg = load_model_dir(version_dir)
     if num_threads:
         torch.set_num_threads(int(num_threads))
@@ -525,6 +735,9 @@ def load_heavy(
         batch_size=batch_size,
         config=cfg,
         quantized=quantized,
+        version=version or Path(version_dir).name,
+        term_cache=term_cache,
+        compile_cuda=compile_cuda,
     )
 
 

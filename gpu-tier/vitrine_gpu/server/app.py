@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..settings import Settings
+from ..term_cache import TermCache
 from .admission import DEADLINE_ATTRIBUTE, DeadlineExpired, InvalidDeadline, Overloaded, parse_deadline_ms
 from .batcher import BatcherClosed, BatchFailed, DynamicBatcher
 from .model_admin import FaultBook, register_model_admin
@@ -64,18 +65,25 @@ def resolve_device(requested: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def make_heavy_loader(max_batch_size: int) -> Loader:
-    """load_heavy with its internal chunk size matched to the server's batch size, warmed up once after loading
-    (so the first real request does not pay for lazy initialisation)."""
+def make_heavy_loader(max_batch_size: int, config: Settings, term_cache: TermCache) -> Loader:
+    """vitrine_gpu.heavy.serving.load_for_serving with its chunk size matched to the server's batch size: warmed up
+    once after loading, sharing the server's product term cache, catalogue precompute in the background."""
 
     def load(version_dir: Path, device: str) -> Scorer:
-        from vitrine_gpu.heavy import load_heavy
+        from vitrine_gpu.heavy.serving import load_for_serving
 
-        scorer = load_heavy(version_dir, device, batch_size=max(64, max_batch_size))
-        warmup = getattr(scorer, "warmup", None)
-        if callable(warmup):
-            warmup()
-        return scorer
+        return load_for_serving(
+            version_dir,
+            device,
+            batch_size=max(64, max_batch_size),
+            term_cache=term_cache,
+            cpu_int8=config.cpu_int8,
+            threads=config.cpu_threads,
+            compile_cuda=config.cuda_compile,
+            catalog_db=config.state / "catalog" / "catalog.sqlite",
+            precompute_limit=config.term_cache_precompute,
+            precompute_seconds=config.term_cache_precompute_seconds,
+        )
 
     return load
 
@@ -158,11 +166,12 @@ class GpuServer:
         self.infer_executor = ThreadPoolExecutor(
             max_workers=max(1, config.inference_threads), thread_name_prefix="vitrine-infer"
         )
+        self.term_cache = TermCache(config.term_cache_bytes, config.term_cache_dtype)
         self.store = ModelStore(
             config.registry,
             self.device,
             max_loaded=config.max_models,
-            loader=config.loader or make_heavy_loader(self.max_batch_size),
+            loader=config.loader or make_heavy_loader(self.max_batch_size, config, self.term_cache),
             executor=self.load_executor,
         )
         self.recs_store = ModelStore(
@@ -187,6 +196,7 @@ class GpuServer:
             self.batcher.queued_requests,
         )
         self.batcher.on_admission = self.metrics.observe_admission
+        self.metrics.watch_term_cache(self.term_cache)
         self.batcher.on_batch = self.metrics.observe_batch
         self.batcher.on_queue_time = self.metrics.observe_queue
 
@@ -222,6 +232,7 @@ class GpuServer:
         if self.startup_task and not self.startup_task.done():
             self.startup_task.cancel()
         await self.batcher.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.term_cache.close)
         self.infer_executor.shutdown(wait=False, cancel_futures=True)
         self.load_executor.shutdown(wait=False, cancel_futures=True)
 

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ..term_cache import TermCache
 from .batcher import AdmissionEvent, BatchRecord
 
 log = logging.getLogger("vitrine_gpu.server.prom")
@@ -68,6 +69,40 @@ class GpuCollector(Collector):
                 yield util
         except Exception as exc:  # noqa: BLE001 - a scrape must never fail because of the GPU probe
             log.warning("GPU metrics unavailable: %s", exc)
+
+
+class TermCacheCollector(Collector):
+    """The product term-representation cache: entries, bytes, hits/misses, hit ratio, catalogue precompute."""
+
+    def __init__(self, cache: TermCache) -> None:
+        self.cache = cache
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        st = self.cache.stats()
+        for name, doc, value in (
+            ("entries", "Products held in the term cache", st.entries),
+            ("bytes", "Tensor bytes held in the term cache", st.bytes),
+            ("max_bytes", "Term cache budget in bytes", st.max_bytes),
+            ("hits", "Term cache lookups served from the cache (since start)", st.hits),
+            ("misses", "Term cache lookups that ran the product trunk (since start)", st.misses),
+            ("evictions", "Term cache entries evicted for space (since start)", st.evictions),
+            ("hit_ratio", "hits / (hits + misses) since start", st.hit_ratio),
+        ):
+            yield GaugeMetricFamily(f"vitrine_gpu_term_cache_{name}", doc, value=float(value))
+        done = GaugeMetricFamily(
+            "vitrine_gpu_term_cache_precompute_done", "Catalogue products precomputed", labels=["model"]
+        )
+        total = GaugeMetricFamily(
+            "vitrine_gpu_term_cache_precompute_total", "Catalogue products to precompute", labels=["model"]
+        )
+        finished = GaugeMetricFamily(
+            "vitrine_gpu_term_cache_precompute_finished", "1 once the precompute has ended", labels=["model"]
+        )
+        for version, p in list(self.cache.progress.items()):
+            done.add_metric([version], float(p.done))
+            total.add_metric([version], float(p.total))
+            finished.add_metric([version], 1.0 if p.finished else 0.0)
+        yield from (done, total, finished)
 
 
 class ServerMetrics:
@@ -170,6 +205,9 @@ class ServerMetrics:
         self._device = device
         self._loaded_models = loaded_models
         r.register(GpuCollector(device))
+
+    def watch_term_cache(self, cache: TermCache) -> None:
+        self.registry.register(TermCacheCollector(cache))
 
     def refresh_models(self) -> None:
         self.model_info.clear()
