@@ -1,6 +1,6 @@
 /**
- * What one recommendation request reads from D1 before any ranking, in one batch: the store (the named one, else
- * the default store) with the recs-light version its tables belong to (`recs_current`), and — for a user — that
+ * What one recommendation request reads from D1 before any ranking, in one batch: the store (resolved by
+ * edge/stores/resolve.ts) with the recs-light version its tables belong to (`recs_current`), and — for a user — that
  * user's history rows in the store and MF vector of that version. Products and rows of other stores are never read.
  */
 import { and, eq, sql, type SQL } from "drizzle-orm";
@@ -21,13 +21,10 @@ export interface RequestData {
   userVector: Float32Array | null;
 }
 
-export async function readRequestData(
-  db: D1Database,
-  store: string | undefined,
-  user: string | undefined,
-): Promise<RequestData> {
+/** `store`: an id resolveStore (edge/stores/resolve.ts) accepted. */
+export async function readRequestData(db: D1Database, store: string, user: string | undefined): Promise<RequestData> {
   const orm = drizzle(db);
-  const storeId: SQL = store === undefined ? sql`(SELECT id FROM stores WHERE is_default = 1 LIMIT 1)` : sql`${store}`;
+  const storeId: SQL = sql`${store}`;
   const storeQuery = orm
     .select({ id: stores.id, version: recsCurrent.modelVersion })
     .from(stores)

@@ -13,27 +13,16 @@
  *  - GPU tier down or late → the light order, degraded:true with the reason, 200.
  */
 import { zValidator } from "@hono/zod-validator";
-import { Hono, type Context } from "hono";
-import { cachedAnswer, responseCacheKey, type CacheOutcome } from "../cache/response-cache";
+import { Hono } from "hono";
+import { cachedAnswer, responseCacheKey } from "../cache/response-cache";
 import type { AppEnv } from "../env";
 import { unitId } from "../experiments/assign";
 import { RECS_LIGHT_MODELS } from "../generated/models";
 import { drillProbe } from "../middleware/drill-probe";
 import { zodHook } from "../middleware/errors";
-import {
-  requestMetrics,
-  type CacheStatus,
-  type RequestMetricsVariables,
-  type ServedRequest,
-} from "../middleware/request-metrics";
+import { requestMetrics } from "../middleware/request-metrics";
 import { recordStage, since } from "../middleware/timing";
-import {
-  modeOf,
-  recommendQuerySchema,
-  type RecommendAnswer,
-  type RecommendItem,
-  type RecommendResponseBody,
-} from "../recs/contract";
+import { modeOf, recommendQuerySchema, type RecommendAnswer, type RecommendItem } from "../recs/contract";
 import { recsFeatures } from "../recs/features";
 import { userHistory } from "../recs/history";
 import { productInfo, type ProductInfo } from "../recs/products";
@@ -43,31 +32,10 @@ import { candidates } from "../recs/sources/merge";
 import { seedsOf } from "../recs/sources/neighbours";
 import { SOURCES } from "../recs/sources/scored";
 import { ensureNeighbours, itemTables } from "../recs/tables";
-import { parseDegradedReasons, serialiseDegradedReasons, type DegradedReason } from "../search/degraded";
-import { resolveRankPlan, type RankPlan } from "../search/rank-plan";
-
-type Ctx = Context<AppEnv & { Variables: RequestMetricsVariables }>;
-
-/** Sends the answer; one this request did not compute (hit, stale, collapsed follower) counts as a cache HIT. */
-function respond(
-  c: Ctx,
-  plan: RankPlan,
-  outcome: CacheOutcome | "BYPASS",
-  answer: RecommendAnswer,
-  degraded: readonly DegradedReason[],
-): Response {
-  const cache: CacheStatus = outcome === "MISS" || outcome === "BYPASS" ? outcome : "HIT";
-  const served: ServedRequest = { plan, cache, degraded };
-  if (cache !== "HIT") {
-    served.scores = {
-      light: answer.items.map((i) => i.scores.light),
-      heavy: answer.items.flatMap((i) => (i.scores.heavy === null ? [] : [i.scores.heavy])),
-    };
-  }
-  c.set("served", served);
-  c.header("x-vitrine-cache", outcome);
-  return c.json({ ...answer, requestId: c.get("requestId") } satisfies RecommendResponseBody);
-}
+import { parseDegradedReasons, serialiseDegradedReasons } from "../search/degraded";
+import { resolveRankPlan } from "../search/rank-plan";
+import { respondRanked } from "./respond-ranked";
+import { resolveStore, storeSet, unknownStore } from "../stores/resolve";
 
 export const recommend = new Hono<AppEnv>();
 
@@ -80,12 +48,9 @@ recommend.get(
     const q = c.req.valid("query");
     const mode = modeOf(q);
     const t0 = performance.now();
-    const data = await readRequestData(c.env.DB, q.store, q.user);
-    if (!data.store) {
-      const message = `unknown store ${JSON.stringify(q.store)}`;
-      return c.json({ error: "unknown_store", message, requestId: c.get("requestId") }, 404);
-    }
-    const store = data.store.id;
+    const store = resolveStore(await storeSet(c.env), q.store);
+    if (store === undefined) return unknownStore(c, [q.store ?? ""]);
+    const data = await readRequestData(c.env.DB, store, q.user);
     const plan = await resolveRankPlan(c.env, "recommend", await unitId(c, q.user));
     const settings = RECS_LIGHT_MODELS[plan.lightModel]?.sources;
     const base = {
@@ -93,12 +58,12 @@ recommend.get(
       mode,
       variant: plan.variant,
       experiment: plan.experimentId,
-      models: { light: plan.lightModel, heavy: plan.heavyModel, data: data.store.version },
+      models: { light: plan.lightModel, heavy: plan.heavyModel, data: data.store?.version ?? null },
     };
-    if (!data.store.version || !settings) {
+    if (!data.store?.version || !settings) {
       // a store without recommendation tables (or a worker without a recs model): nothing to recommend from
       recordStage(c, "retrieval", since(t0));
-      return respond(c, plan, "BYPASS", { ...base, items: [], personalised: false, degraded: false }, []);
+      return respondRanked(c, plan, "BYPASS", { ...base, items: [], personalised: false, degraded: false }, []);
     }
     const tables = await itemTables(c.env.DB, store, data.store.version);
     const history = userHistory(data.history, tables.index, settings.now, settings.recencyTauDays);
@@ -167,7 +132,7 @@ recommend.get(
     };
     if (!useCache) {
       const answer = await compute();
-      return respond(c, plan, "BYPASS", answer, parseDegradedReasons(answer.degradedReason));
+      return respondRanked(c, plan, "BYPASS", answer, parseDegradedReasons(answer.degradedReason));
     }
     const { answer, outcome } = await cachedAnswer({
       env: c.env,
@@ -177,6 +142,6 @@ recommend.get(
       degraded: (a) => a.degraded,
     });
     // the entry is shared by every non-personalised ask of this context (anonymous, new users): this one's mode
-    return respond(c, plan, outcome, { ...answer, mode }, parseDegradedReasons(answer.degradedReason));
+    return respondRanked(c, plan, outcome, { ...answer, mode }, parseDegradedReasons(answer.degradedReason));
   },
 );

@@ -23,28 +23,24 @@
  * unless the drill asks to use it.
  */
 import { zValidator } from "@hono/zod-validator";
-import { Hono, type Context } from "hono";
-import { cachedAnswer, responseCacheKey, type CacheOutcome } from "../cache/response-cache";
+import { Hono } from "hono";
+import { cachedAnswer, responseCacheKey } from "../cache/response-cache";
 import type { AppEnv } from "../env";
 import { unitId } from "../experiments/assign";
 import { drillProbe } from "../middleware/drill-probe";
 import { invalidRequest, zodHook } from "../middleware/errors";
-import {
-  requestMetrics,
-  type CacheStatus,
-  type RequestMetricsVariables,
-  type ServedRequest,
-} from "../middleware/request-metrics";
+import { requestMetrics } from "../middleware/request-metrics";
 import { recordStage, since } from "../middleware/timing";
 import { runCascade, type CascadeResult, type RankedItem } from "../search/cascade";
-import { parseDegradedReasons, serialiseDegradedReasons, type DegradedReason } from "../search/degraded";
+import { parseDegradedReasons, serialiseDegradedReasons } from "../search/degraded";
 import { matchExpression, type CandidateRow } from "../search/features";
 import { resolveRankPlan, type RankPlan } from "../search/rank-plan";
+import { respondRanked, type RankedCtx } from "./respond-ranked";
 import { fetchCandidates, retrieveCandidates } from "../search/retrieval";
 import { resolveStore, storeSet, unknownStore } from "../stores/resolve";
-import { rerankBodySchema, searchQuerySchema, type Answer, type SearchResponseBody } from "./search-contract";
+import { rerankBodySchema, searchQuerySchema, type Answer } from "./search-contract";
 
-type Ctx = Context<AppEnv & { Variables: RequestMetricsVariables }>;
+type Ctx = RankedCtx;
 
 function noSearchableWords(c: Ctx, field: string): Response {
   const message = `${field} has no searchable words`;
@@ -71,30 +67,6 @@ function answerOf(plan: RankPlan, result: CascadeResult, items: RankedItem[]): A
   };
 }
 
-/**
- * Sends the answer and tells the metrics middleware what was served. An answer this request did not compute (a
- * cache hit, a stale entry, a collapsed follower) counts as a cache HIT and its scores are not counted again.
- */
-function respond(
-  c: Ctx,
-  plan: RankPlan,
-  outcome: CacheOutcome | "BYPASS",
-  answer: Answer,
-  degraded: readonly DegradedReason[],
-): Response {
-  const cache: CacheStatus = outcome === "MISS" || outcome === "BYPASS" ? outcome : "HIT";
-  const served: ServedRequest = { plan, cache, degraded };
-  if (cache !== "HIT") {
-    served.scores = {
-      light: answer.items.map((i) => i.scores.light),
-      heavy: answer.items.flatMap((i) => (i.scores.heavy === null ? [] : [i.scores.heavy])),
-    };
-  }
-  c.set("served", served);
-  c.header("x-vitrine-cache", outcome);
-  return c.json({ ...answer, requestId: c.get("requestId") } satisfies SearchResponseBody);
-}
-
 export const search = new Hono<AppEnv>();
 
 search.get(
@@ -118,7 +90,7 @@ search.get(
     };
     if (c.var.drill?.bypassCache) {
       const answer = await rankQuery();
-      return respond(c, plan, "BYPASS", answer, parseDegradedReasons(answer.degradedReason));
+      return respondRanked(c, plan, "BYPASS", answer, parseDegradedReasons(answer.degradedReason));
     }
     const { answer, outcome } = await cachedAnswer({
       env: c.env,
@@ -127,7 +99,7 @@ search.get(
       compute: rankQuery,
       degraded: (a) => a.degraded,
     });
-    return respond(c, plan, outcome, answer, parseDegradedReasons(answer.degradedReason));
+    return respondRanked(c, plan, outcome, answer, parseDegradedReasons(answer.degradedReason));
   },
 );
 
@@ -162,6 +134,6 @@ search.post(
 
     const plan = await resolveRankPlan(c.env, "search", await unitId(c, user), { candidates: ids.length });
     const result = await rank(c, plan, query, rows);
-    return respond(c, plan, "BYPASS", answerOf(plan, result, result.items), result.degradedReasons);
+    return respondRanked(c, plan, "BYPASS", answerOf(plan, result, result.items), result.degradedReasons);
   },
 );
