@@ -73,7 +73,7 @@ async def test_load_without_a_token_configured_is_refused(tiny_registry) -> None
         r = await client.post(
             "/models/load", json={"version": tiny_registry.other}, headers={"authorization": "Bearer "}
         )
-        assert r.status_code == 503 and r.json()["error"] == "admin_disabled"
+        assert r.status_code == 403 and r.json()["error"] == "admin_disabled"
 
 
 async def test_corrupt_weights_are_a_422_and_the_server_keeps_serving(tiny_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

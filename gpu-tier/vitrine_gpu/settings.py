@@ -20,7 +20,7 @@ keyword arguments override the environment, which overrides the defaults below. 
 | `VITRINE_MAX_QUEUE_MS` | `max_queue_ms` | `5000` (shed when the estimated answer time passes it; 0 = no bound) |
 | `VITRINE_LOG_LEVEL` | `log_level` | `info` |
 | `VITRINE_ACCESS_LOG` | `access_log` | off |
-| `VITRINE_GPU_ADMIN_TOKEN` | `gpu_admin_token` | none (`POST /models/load` answers 503 `admin_disabled`) |
+| `VITRINE_GPU_ADMIN_TOKEN` | `gpu_admin_token` | none (`POST /models/load` answers 403 `admin_disabled`) |
 | `VITRINE_DRILL_SECRET` | `drill_secret` | none (signed fault requests, `POST /faults`, answer 403) |
 | `VITRINE_ADMIN_TOKEN` | `admin_token` | none (the release CLI reads `.dev.vars` ADMIN_TOKEN then) |
 | `VITRINE_EDGE_URL` | `edge_url` | `http://127.0.0.1:8787` (the release CLI's edge) |

@@ -5,7 +5,7 @@
   <VITRINE_GPU_ADMIN_TOKEN>`` — loads a registered version beside the ones serving (in the load thread: requests for
   loaded versions keep being answered), warms it up and answers ``{kind, version, loadedMs, loaded}``. ``default:
   true`` (a promotion) also makes it the version served to requests that name none. Errors are 4xx JSON: 401 bad
-  token, 503 ``admin_disabled`` (no token configured), 400 bad body or version, 404 unknown version, 422
+  token, 403 ``admin_disabled`` (no token configured: the route is off, a client error, never a 5xx), 400 bad body or version, 404 unknown version, 422
   ``model_load_failed`` (a corrupt or incompatible model directory).
 - ``POST /faults`` with an ``X-Vitrine-Drill`` header signed with the edge's ``DRILL_SECRET`` (the format of
   edge/drills/header.ts: ``v1.<b64url(payload)>.<b64url(HMAC-SHA256)>``, honoured 30 s, nonce single-use) whose
@@ -211,12 +211,12 @@ def register_model_admin(
             s401="missing or wrong Bearer VITRINE_GPU_ADMIN_TOKEN",
             s404="unknown version",
             s422="model_load_failed: a corrupt or incompatible model directory",
-            s503="admin_disabled: no VITRINE_GPU_ADMIN_TOKEN configured",
+            s403="admin_disabled: no VITRINE_GPU_ADMIN_TOKEN configured (the route is off)",
         ),
     )
     async def load_model(request: Request) -> JSONResponse:
         if not admin_token:
-            return _err(503, "admin_disabled", "VITRINE_GPU_ADMIN_TOKEN is not set on this server")
+            return _err(403, "admin_disabled", "VITRINE_GPU_ADMIN_TOKEN is not set on this server")
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {admin_token}".encode()):
             return _err(401, "unauthorized", "a valid Authorization: Bearer <VITRINE_GPU_ADMIN_TOKEN> is required")
