@@ -34,8 +34,14 @@ export interface ArmFeedback {
 export interface StepInput {
   canary: ArmFigures;
   baseline: ArmFigures;
-  /** the canary's expected share of the window's requests, from its weight over time */
+  /** the canary's expected share of `srmCounts`, from its weight over time */
   expectedCanaryShare: number;
+  /**
+   * the requests per arm the sample-ratio test counts (default: the arms' requests). The rollups are per minute, so
+   * the window reader counts only minutes wholly under one weight: a minute that straddles a weight change holds
+   * traffic whose split the weights cannot predict (a burst before the switch is not spread evenly over the minute).
+   */
+  srmCounts?: { canary: number; baseline: number };
   feedback: { canary: ArmFeedback; baseline: ArmFeedback };
   /** the step's window length and how much of it has elapsed */
   stepMs: number;
@@ -149,16 +155,17 @@ export function analyseStep(input: StepInput, g: ReleaseGuardrails): StepResult 
   const complete = input.elapsedMs >= input.stepMs;
   const enough = c.requests >= g.minRequests && b.requests >= g.minRequests;
 
-  const srmRaw = enough ? srmTest(c.requests, b.requests, input.expectedCanaryShare) : null;
+  const sc = input.srmCounts ?? { canary: c.requests, baseline: b.requests };
+  const srmRaw = enough ? srmTest(sc.canary, sc.baseline, input.expectedCanaryShare) : null;
   const srm = {
     expectedShare: input.expectedCanaryShare,
-    observedShare: rate(c.requests, c.requests + b.requests),
+    observedShare: rate(sc.canary, sc.canary + sc.baseline),
     chi2: srmRaw?.chi2 ?? null,
     p: srmRaw?.p ?? null,
     halt:
       srmRaw !== null &&
       srmRaw.p < g.srmP &&
-      Math.abs(c.requests / (c.requests + b.requests) - input.expectedCanaryShare) >
+      Math.abs(sc.canary / (sc.canary + sc.baseline) - input.expectedCanaryShare) >
         g.srmMinDeviation * input.expectedCanaryShare,
   };
   const errorRate = compareRates(c.status5xx, c.requests, b.status5xx, b.requests, g.max5xxDelta);

@@ -2,8 +2,10 @@
  * The step window's figures from the D1 rollups (live traffic only): per arm (the canary variant and the baseline
  * variant) requests, 5xx, degraded and the p99 of each stage since the step began; feedback since the canary began;
  * and the canary's expected share of the window's requests. Rollups are per minute, so the window starts at the
- * minute holding the step's start; the expected share weighs each minute by the canary's weight over time (the
- * previous step's weight before the step began, this step's after), so the SRM test compares like with like.
+ * minute holding the step's start. The sample-ratio test counts only the minutes wholly after the isolates switched
+ * to this step's weight (a minute that straddles the switch holds traffic whose split no weight predicts: a burst
+ * before the switch is not spread over the minute), so early in a step, or in steps shorter than two minutes, it
+ * is not evaluated.
  */
 import { Sketch } from "../metrics/sketch";
 import { MINUTE, minuteOf } from "../metrics/aggregate";
@@ -35,23 +37,6 @@ const emptyArm = (): ArmFigures => ({
   p99: { total: null, light: null, gpu: null },
 });
 const emptyFeedback = (): ArmFeedback => ({ impressions: 0, clicks: 0, purchases: 0 });
-
-/**
- * Mean canary weight over minute [ts, ts + 60 s) up to now: the previous weight until the isolates switched
- * (stepStartedAt + switchLagMs), this step's weight after.
- */
-export function minuteWeight(
-  ts: number,
-  spec: Pick<WindowSpec, "stepStartedAt" | "switchLagMs" | "now" | "previousWeight" | "weight">,
-): number {
-  const start = ts * 1000;
-  const end = Math.min(start + MINUTE * 1000, spec.now);
-  const switchAt = spec.stepStartedAt + spec.switchLagMs;
-  const before = Math.max(0, Math.min(end, switchAt) - start);
-  const after = Math.max(0, end - Math.max(start, switchAt));
-  const span = before + after;
-  return span > 0 ? (before * spec.previousWeight + after * spec.weight) / span : spec.weight;
-}
 
 export async function readStepWindow(db: D1Database, spec: WindowSpec): Promise<StepInput> {
   const nowS = Math.floor(spec.now / 1000);
@@ -89,19 +74,17 @@ export async function readStepWindow(db: D1Database, spec: WindowSpec): Promise<
   const canary = emptyArm();
   const baseline = emptyArm();
   const figures = { canary, baseline };
-  const arm = (variant: unknown): ArmFigures | undefined => {
-    const a = armOf(variant);
-    return a ? figures[a] : undefined;
-  };
-  const perMinute = new Map<number, number>();
+  const switchAt = spec.stepStartedAt + spec.switchLagMs;
+  const srmCounts = { canary: 0, baseline: 0 };
   for (const row of req?.results ?? []) {
-    const a = arm(row.variant);
-    if (!a) continue;
+    const name = armOf(row.variant);
+    if (!name) continue;
+    const a = figures[name];
     const n = Number(row.requests);
     a.requests += n;
     a.status5xx += Number(row.e);
     a.degraded += Number(row.d);
-    perMinute.set(Number(row.ts), (perMinute.get(Number(row.ts)) ?? 0) + n);
+    if (Number(row.ts) * 1000 >= switchAt) srmCounts[name] += n; // a minute wholly under this step's weight
   }
   const sketches = new Map<string, Sketch>();
   for (const row of lat?.results ?? []) {
@@ -129,16 +112,11 @@ export async function readStepWindow(db: D1Database, spec: WindowSpec): Promise<
     f.clicks += Number(row.clicks);
     f.purchases += Number(row.purchases);
   }
-  let total = 0;
-  let expected = 0;
-  for (const [ts, n] of perMinute) {
-    total += n;
-    expected += n * minuteWeight(ts, spec);
-  }
   return {
     canary,
     baseline,
-    expectedCanaryShare: total > 0 ? expected / total : spec.weight,
+    expectedCanaryShare: spec.weight,
+    srmCounts,
     feedback,
     stepMs: spec.stepSeconds * 1000,
     elapsedMs: Math.max(0, spec.now - spec.stepStartedAt),

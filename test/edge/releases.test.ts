@@ -13,7 +13,7 @@ import type { Bindings } from "../../edge/env";
 import { EVERY_MINUTE } from "../../edge/scheduled";
 import { analyseStep, erfc, msprtP, srmTest, type ArmFigures, type StepInput } from "../../edge/releases/analysis";
 import { tickRelease } from "../../edge/releases/tick";
-import { minuteWeight } from "../../edge/releases/window";
+import { readStepWindow } from "../../edge/releases/window";
 import { flushNow, recordRequest } from "../../edge/metrics/collector";
 import { minuteOf } from "../../edge/metrics/aggregate";
 import { assignVariant } from "../../edge/experiments/assign";
@@ -124,16 +124,6 @@ describe("step analysis", () => {
     );
     expect(same.decision).toBe("promote-step");
     expect(same.figures.sequential.map((t) => t.verdict)).toEqual(["inconclusive", "inconclusive"]);
-  });
-
-  it("weighs a minute's expected canary share across the step change (switch lag included)", () => {
-    const minute = 1_800_000_000; // a minute start, seconds
-    const spec = { stepStartedAt: minute * 1000 + 14_000, switchLagMs: 1_000, previousWeight: 0.1, weight: 0.5 };
-    // 15 s at 10 %, then 45 s at 50 %
-    expect(minuteWeight(minute, { ...spec, now: minute * 1000 + 60_000 })).toBeCloseTo((15 * 0.1 + 45 * 0.5) / 60, 9);
-    // the minute in progress counts up to now only
-    expect(minuteWeight(minute, { ...spec, now: minute * 1000 + 30_000 })).toBeCloseTo((15 * 0.1 + 15 * 0.5) / 30, 9);
-    expect(minuteWeight(minute + 60, { ...spec, now: (minute + 120) * 1000 })).toBe(0.5);
   });
 
   it("computes the chi-square tail and the mSPRT p-value", () => {
@@ -565,5 +555,44 @@ describe("config propagation and stickiness", () => {
       else expect(at10[i]).toBe(before[i]); // baseline users keep their A/B variant…
       if (at25[i] !== id) expect(at25[i]).toBe(before[i]); // …as the canary grows
     });
+  });
+});
+
+describe("the step window (D1 rollups)", () => {
+  it("counts for the sample-ratio test only the minutes wholly under the step's weight", async () => {
+    const minute = Math.floor(Date.now() / 60_000) * 60 - 180; // three minutes ago, a minute start (s)
+    const row = (ts: number, variant: string, n: number) =>
+      env.DB.prepare(
+        `INSERT INTO metrics_requests (res, ts, route, variant, light_model, heavy_model, colo, traffic, requests, status_2xx)
+         VALUES (60, ?, 'search', ?, 'l', 'h', 'T', 'live', ?, ?)`,
+      ).bind(ts, variant, n, n);
+    await env.DB.batch([
+      env.DB.prepare("DELETE FROM metrics_requests"),
+      // the minute the step began in: a burst of baseline traffic before the switch (no weight predicts its split)
+      row(minute, "control", 90),
+      row(minute, "rel-x", 6),
+      // two minutes wholly at this step's weight (10 %)
+      row(minute + 60, "control", 180),
+      row(minute + 60, "rel-x", 20),
+      row(minute + 120, "control", 171),
+      row(minute + 120, "rel-x", 19),
+    ]);
+    const w = await readStepWindow(env.DB, {
+      canaryVariant: "rel-x",
+      baselineVariants: ["control"],
+      stepStartedAt: minute * 1000 + 50_000,
+      releaseStartedAt: minute * 1000 + 50_000,
+      previousWeight: 0,
+      weight: 0.1,
+      stepSeconds: 120,
+      now: (minute + 180) * 1000,
+      switchLagMs: 1_000,
+      minuteRetentionS: 86_400,
+    });
+    expect(w.canary.requests).toBe(45); // every minute of the window counts toward volume and guardrails
+    expect(w.baseline.requests).toBe(441);
+    expect(w.srmCounts).toEqual({ canary: 39, baseline: 351 }); // the straddling minute left out
+    expect(w.expectedCanaryShare).toBe(0.1);
+    expect(analyseStep(w, guardrails).figures.srm.halt).toBe(false);
   });
 });
