@@ -230,7 +230,7 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
     gpuSecondaryKb: rssKb({ pid: gpu.secondary.proc.pid }),
     at: which,
   });
-  const memory = { start: rss("start") };
+  const memory = { start: rss("start"), phases: {} }; // phases: workerd RSS at each phase start
 
   let running = true;
   const workers = Array.from({ length: concurrency }, async () => {
@@ -259,6 +259,7 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
     phase = name;
     const started = now();
     marks[name] = Math.round(started);
+    memory.phases[name] = rss(name).workerdKb;
     await fn();
     const left = phaseMs - (now() - started);
     if (left > 0) await sleep(left);
@@ -318,6 +319,12 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
   memory.end = rss("end");
 
   // -- reconcile -----------------------------------------------------------------------------------------------
+  // the rollups are read through the edge: if it died under the load, say so with its last words
+  if (edge.proc.exitCode !== null || edge.proc.signalCode !== null)
+    throw new Error(
+      `the edge (wrangler dev) exited during the soak (${edge.proc.exitCode ?? edge.proc.signalCode}); ` +
+        `workerd RSS per phase (kB) ${JSON.stringify(memory.phases)}; its last log lines:\n${edge.proc.logTail()}`,
+    );
   const wallStart = Date.now() - performance.now() + t0;
   const from = Math.floor(wallStart / 1000) - 120;
   const to = Math.ceil(Date.now() / 1000) + 120;
@@ -444,6 +451,11 @@ export function formatReport(r) {
     `workerd ${Math.round(m.workerdKb / 1024)} MiB, gpu primary ${Math.round(m.gpuPrimaryKb / 1024)} MiB, secondary ${Math.round(m.gpuSecondaryKb / 1024)} MiB`;
   lines.push(`  RSS start: ${mem(r.memoryKb.start)}`);
   lines.push(`  RSS end:   ${mem(r.memoryKb.end)}`);
+  lines.push(
+    `  workerd RSS at each phase start (MiB): ${Object.entries(r.memoryKb.phases ?? {})
+      .map(([p, kb]) => `${p} ${Math.round(kb / 1024)}`)
+      .join(", ")}`,
+  );
   lines.push(
     r.ok
       ? "  RESULT: OK — nothing lost, nothing double counted"

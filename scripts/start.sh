@@ -11,6 +11,10 @@ EDGE_PORT=${VITRINE_EDGE_PORT:-8787}
 LOCAL_DEADLINE_MS=${VITRINE_LOCAL_DEADLINE_MS:-}
 # Storefront origins allowed to call /v1/* from a browser (CORS); a local storefront dev server by default.
 ALLOWED_ORIGINS=${VITRINE_ALLOWED_ORIGINS:-http://localhost:3000}
+# wrangler dev's DevTools port. Without a DevTools client attached, wrangler's inspector proxy keeps every message
+# and the edge grows without bound under load: scripts/inspector-sink.mjs attaches as that client unless
+# VITRINE_DEVTOOLS=1 (then attach Chrome DevTools yourself; restart without it for long runs).
+INSPECTOR_PORT=${VITRINE_INSPECTOR_PORT:-9229}
 
 ensure_node_deps
 ensure_venv
@@ -46,6 +50,7 @@ LOCAL_SLO_MS=${VITRINE_LOCAL_SLO_MS:-$([ "$device" = cuda ] && echo 300 || echo 
 # the whole GPU tier down; the chaos test runs two real gpu-tier processes to exercise failover between them.
 say "starting wrangler dev on 127.0.0.1:$EDGE_PORT (GPU deadline ${LOCAL_DEADLINE_MS} ms, latency SLO ${LOCAL_SLO_MS} ms on $device)"
 setsid npx wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --log-level warn --show-interactive-dev-session=false \
+  --inspector-port "$INSPECTOR_PORT" \
   --var "GPU_ENDPOINT_URL:http://127.0.0.1:$GPU_PORT" \
   --var "GPU_SECONDARY_ENDPOINT_URL:http://127.0.0.1:$GPU_PORT" \
   --var "GPU_DEADLINE_MS:$LOCAL_DEADLINE_MS" --var "SLO_LATENCY_THRESHOLD_MS:$LOCAL_SLO_MS" \
@@ -53,6 +58,10 @@ setsid npx wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --log-level warn --sh
   > "$STATE/logs/edge.log" 2>&1 &
 edge_pid=$!
 pids+=($edge_pid)
+if [ -z "${VITRINE_DEVTOOLS:-}" ]; then
+  setsid node scripts/inspector-sink.mjs "$INSPECTOR_PORT" >> "$STATE/logs/edge.log" 2>&1 &
+  pids+=($!)
+fi
 wait_http "http://127.0.0.1:$EDGE_PORT/healthz" 180 || { tail -30 "$STATE/logs/edge.log"; die "edge did not become healthy"; }
 
 cat <<MSG

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { sinkInspector } from "../../scripts/inspector-sink.mjs";
 
 const execFileP = promisify(execFile);
 
@@ -200,6 +201,7 @@ export async function prepareDb({ dir, catalog = CATALOG_SQL, seed = SEED_SQL, r
 export async function startEdge({ vars = {}, persistTo, port, timeoutMs = 180_000 } = {}) {
   const dir = persistTo ?? (await prepareDb());
   const p = port ?? (await freePort());
+  const inspectorPort = await freePort();
   const allVars = { AWS_ACCESS_KEY_ID: "local-dummy-key", AWS_SECRET_ACCESS_KEY: "local-dummy-secret", ...vars };
   const args = [
     "dev",
@@ -212,9 +214,13 @@ export async function startEdge({ vars = {}, persistTo, port, timeoutMs = 180_00
     "--show-interactive-dev-session=false",
     "--log-level",
     "warn",
+    "--inspector-port",
+    String(inspectorPort),
   ];
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   const proc = spawnLogged(`edge:${p}`, WRANGLER, args, { cwd: REPO, env: { ...process.env, ...WRANGLER_ENV } });
+  // without a DevTools client wrangler's inspector proxy buffers every message: a long run grows without bound
+  proc.once("exit", sinkInspector(inspectorPort));
   const h = handle(proc, p, { persistTo: dir });
   await waitFor(`${h.url}/healthz`, proc, { timeoutMs, name: "wrangler dev" });
   return h;
