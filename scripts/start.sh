@@ -45,15 +45,20 @@ device=$(curl -fsS "http://127.0.0.1:$GPU_PORT/ping" | "$PY" -c 'import json,sys
 if [ -z "$LOCAL_DEADLINE_MS" ]; then [ "$device" = cuda ] && LOCAL_DEADLINE_MS=150 || LOCAL_DEADLINE_MS=5000; fi
 # The latency SLO follows: 300 ms end to end on a GPU; on CPU "fast" means within the local deadline.
 LOCAL_SLO_MS=${VITRINE_LOCAL_SLO_MS:-$([ "$device" = cuda ] && echo 300 || echo $((LOCAL_DEADLINE_MS + 1000)))}
+# The release latency guardrail (canary p99 ≤ baseline p99 × 1.5 + slack) likewise: 50 ms of slack on a GPU; on CPU
+# the p99 of the few dozen requests a local canary step sees swings by hundreds of ms between two identical models,
+# so the slack is a fifth of the deadline — a version slow enough to push answers toward the deadline is still caught.
+LOCAL_P99_SLACK_MS=${VITRINE_RELEASE_P99_SLACK_MS:-$([ "$device" = cuda ] && echo 50 || echo $((LOCAL_DEADLINE_MS / 5)))}
 
 # Locally both GPU endpoint slots (primary and secondary "regions") point at the one gpu-tier, so stopping it takes
 # the whole GPU tier down; the chaos test runs two real gpu-tier processes to exercise failover between them.
-say "starting wrangler dev on 127.0.0.1:$EDGE_PORT (GPU deadline ${LOCAL_DEADLINE_MS} ms, latency SLO ${LOCAL_SLO_MS} ms on $device)"
+say "starting wrangler dev on 127.0.0.1:$EDGE_PORT (GPU deadline ${LOCAL_DEADLINE_MS} ms, latency SLO ${LOCAL_SLO_MS} ms, release p99 slack ${LOCAL_P99_SLACK_MS} ms on $device)"
 setsid npx wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --log-level warn --show-interactive-dev-session=false \
   --inspector-port "$INSPECTOR_PORT" \
   --var "GPU_ENDPOINT_URL:http://127.0.0.1:$GPU_PORT" \
   --var "GPU_SECONDARY_ENDPOINT_URL:http://127.0.0.1:$GPU_PORT" \
   --var "GPU_DEADLINE_MS:$LOCAL_DEADLINE_MS" --var "SLO_LATENCY_THRESHOLD_MS:$LOCAL_SLO_MS" \
+  --var "RELEASE_P99_SLACK_MS:$LOCAL_P99_SLACK_MS" \
   --var "ALLOWED_ORIGINS:$ALLOWED_ORIGINS" \
   > "$STATE/logs/edge.log" 2>&1 &
 edge_pid=$!

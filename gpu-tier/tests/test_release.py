@@ -149,6 +149,7 @@ class Recorded:
         self.final = final
         self.requests: list[tuple[str, str, Any]] = []
         self.ticks = 0
+        self.metric_reads = 0
 
     def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         self.requests.append((method, path, body))
@@ -159,6 +160,15 @@ class Recorded:
                 "loadedMs": 12.5,
                 "loaded": [body["version"]],
             }
+        if method == "GET" and path == "/metrics":  # the new version's term-cache precompute: running, then ended
+            self.metric_reads += 1
+            version = next(b["version"] for m, p, b in self.requests if (m, p) == ("POST", "/models/load"))
+            done, finished = (3, 0) if self.metric_reads == 1 else (8, 1)
+            lines = [
+                f'vitrine_gpu_term_cache_precompute_{k}{{model="{version}"}} {v}'
+                for k, v in (("done", done), ("total", 8), ("finished", finished))
+            ]
+            return 200, "\n".join(["# TYPE vitrine_gpu_term_cache_precompute_done gauge", *lines]) + "\n"
         if method == "POST" and path == "/admin/releases":
             return 201, {"id": "rel_1", "status": body.get("status", "canary")}
         if method == "POST" and path == "/admin/releases/rel_1/tick":
@@ -185,11 +195,12 @@ def recorded(request: pytest.FixtureRequest) -> Iterator[tuple[str, Recorded]]:
         def _do(self) -> None:
             n = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(n)) if n else None
-            assert self.headers.get("authorization") == "Bearer tok"
             status, out = rec.answer(self.command, self.path, body)
-            data = json.dumps(out).encode()
+            if self.path != "/metrics":  # /metrics is public on the gpu-tier
+                assert self.headers.get("authorization") == "Bearer tok"
+            data = out.encode() if isinstance(out, str) else json.dumps(out).encode()
             self.send_response(status)
-            self.send_header("content-type", "application/json")
+            self.send_header("content-type", "text/plain" if isinstance(out, str) else "application/json")
             self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -222,6 +233,10 @@ def test_cli_exit_code_follows_the_canary(recorded, tiny_registry, tmp_path: Pat
     assert created["version"] == tiny_registry.other and created["baselineVersion"] == tiny_registry.current
     assert created["steps"] == [50, 100] and created["gateReport"]["decision"] == "pass" and "status" not in created
     assert ("POST", "/models/load", {"kind": "heavy", "version": tiny_registry.other, "default": False}) in rec.requests
+    # no traffic before the new version's term cache is warm: /metrics read until the precompute ended
+    order = [(m, p) for m, p, _ in rec.requests]
+    assert order.count(("GET", "/metrics")) == 2
+    assert order.index(("POST", "/admin/releases")) > max(i for i, r in enumerate(order) if r == ("GET", "/metrics"))
     current = registry.read_current(reg)["heavy"]
     if recorded[1].final == "promoted":
         assert code == cli.EXIT_PROMOTED and current == tiny_registry.other

@@ -27,7 +27,7 @@ keyword arguments override the environment, which overrides the defaults below. 
 | `VITRINE_GPU_URLS` | `gpu_urls` | `http://127.0.0.1:8080` (the release CLI's GPU-tier endpoints, comma-separated) |
 | `VITRINE_RELEASE_GATE_MARGIN` | `release_gate_margin` | `0.02` (nDCG@10 a candidate may lose to production) |
 | `VITRINE_RELEASE_GATE_QUERIES` | `release_gate_queries` | `48` (judged queries the gate scores, a fixed sample; 0 = all) |
-| `VITRINE_TERM_CACHE_BYTES` | `term_cache_bytes` | 512 MiB (product term-representation cache; 0 = off) |
+| `VITRINE_TERM_CACHE_BYTES` | `term_cache_bytes` | 1 GiB (product term-representation cache: the esci catalogue takes ~340 MiB per version, so a canary fits beside production; 0 = off) |
 | `VITRINE_TERM_CACHE_DTYPE` | `term_cache_dtype` | `float16` (`bfloat16`, `float32`) |
 | `VITRINE_TERM_CACHE_PRECOMPUTE` | `term_cache_precompute` | `-1` = every catalogue product on model load (0 = none) |
 | `VITRINE_TERM_CACHE_PRECOMPUTE_SECONDS` | `term_cache_precompute_seconds` | `900` (background; stops there) |
@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     release_gate_queries: int = Field(default=48, ge=0)  # judged queries the gate scores (a fixed sample; 0 = all)
 
     # -- heavy-model serving performance (vitrine_gpu.heavy.serving)
-    term_cache_bytes: int = Field(default=512 * 2**20, ge=0)
+    term_cache_bytes: int = Field(default=2**30, ge=0)
     term_cache_dtype: str = "float16"
     term_cache_precompute: int = -1  # catalogue products precomputed on model load (-1 = all, 0 = none)
     term_cache_precompute_seconds: float = 900.0

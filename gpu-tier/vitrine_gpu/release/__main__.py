@@ -69,6 +69,13 @@ def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace
         help="judged queries the gate scores (a fixed sample; 0 = all)",
     )
     ap.add_argument("--timeout", type=float, default=0, help="give up (abort) after this many seconds of canary")
+    ap.add_argument(
+        "--warmup-timeout",
+        type=float,
+        default=900,
+        help="wait up to this many seconds for each gpu-tier's term-cache precompute of the new version before any "
+        "traffic reaches it (0 = do not wait)",
+    )
     a = ap.parse_args(argv)
     try:
         a.step_list = [int(s) for s in a.steps.split(",") if s.strip()]
@@ -128,6 +135,7 @@ def deploy(kind: str, version: str, a: argparse.Namespace, edge: EdgeAdmin, gpu_
             except (HttpError, OSError) as exc:
                 raise RuntimeError(f"gpu-tier {url} could not load {version}: {exc}") from exc
             say(f"gpu-tier {url}: loaded {version} in {out.get('loadedMs')} ms (held: {', '.join(out['loaded'])})")
+            wait_warm(GpuAdmin(url, gpu_token), version, a.warmup_timeout)
     elif kind == "light":
         from ..pipeline.export import export_edge
 
@@ -147,6 +155,35 @@ def deploy(kind: str, version: str, a: argparse.Namespace, edge: EdgeAdmin, gpu_
         raise RuntimeError(f"the edge at {a.edge} did not pick up {version} within 180 s (is wrangler dev running?)")
     else:
         say("recs-light: the ranker ships in the worker bundle like the search light model; tables load with npm start")
+
+
+def wait_warm(gpu: GpuAdmin, version: str, timeout: float) -> None:
+    """Waits until the tier's term-cache precompute of `version` has ended (bounded): a canary that starts on a cold
+    cache is slower than the baseline for reasons that vanish minutes later, and the latency guardrail would roll a
+    good model back."""
+    if timeout <= 0:
+        return
+    deadline, last = time.monotonic() + timeout, 0.0
+    while True:
+        try:
+            g = gpu.warmup(version)
+        except (HttpError, OSError) as exc:
+            say(f"warning: gpu-tier {gpu.base}: no precompute gauges ({exc}); not waiting for warm-up")
+            return
+        total, done = g.get("total", 0.0), g.get("done", 0.0)
+        if not g or total == 0 or g.get("finished", 0.0) >= 1:
+            if total:
+                say(f"gpu-tier {gpu.base}: {version} warm ({done:.0f}/{total:.0f} products precomputed)")
+            return
+        if time.monotonic() > deadline:
+            say(
+                f"warning: gpu-tier {gpu.base}: {version} precompute at {done:.0f}/{total:.0f} after {timeout:.0f} s; going on"
+            )
+            return
+        if time.monotonic() - last >= 10:
+            say(f"gpu-tier {gpu.base}: warming {version}: {done:.0f}/{total:.0f} products precomputed")
+            last = time.monotonic()
+        time.sleep(1)
 
 
 def promote_locally(kind: str, version: str, a: argparse.Namespace, gpu_token: str | None) -> None:

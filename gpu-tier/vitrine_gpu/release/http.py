@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from typing import Any
@@ -70,3 +71,17 @@ class GpuAdmin:
 
     def models(self) -> dict[str, Any]:
         return call("GET", f"{self.base}/models", timeout=10)
+
+    def warmup(self, version: str) -> dict[str, float]:
+        """The term-cache precompute gauges of one loaded version from /metrics: ``done``, ``total``, ``finished``
+        (absent keys: the version has no precompute, e.g. a recommendation model)."""
+        req = urllib.request.Request(f"{self.base}/metrics", headers={"accept": "text/plain"})
+        with urllib.request.urlopen(req, timeout=10) as res:
+            text = res.read().decode()
+        out: dict[str, float] = {}
+        for name, labels, value in re.findall(
+            r"^vitrine_gpu_term_cache_precompute_(\w+)\{([^}]*)\} (\S+)$", text, re.M
+        ):
+            if f'model="{version}"' in labels:
+                out[name] = float(value)
+        return out
