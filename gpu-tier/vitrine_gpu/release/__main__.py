@@ -171,7 +171,7 @@ def wait_warm(gpu: GpuAdmin, version: str, timeout: float) -> None:
             say(f"warning: gpu-tier {gpu.base}: no precompute gauges ({exc}); not waiting for warm-up")
             return
         total, done = g.get("total", 0.0), g.get("done", 0.0)
-        if not g or total == 0 or g.get("finished", 0.0) >= 1:
+        if total == 0 or g.get("finished", 0.0) >= 1:
             if total:
                 say(f"gpu-tier {gpu.base}: {version} warm ({done:.0f}/{total:.0f} products precomputed)")
             return

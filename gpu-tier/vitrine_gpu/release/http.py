@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import urllib.error
 import urllib.request
 from typing import Any
@@ -75,13 +74,15 @@ class GpuAdmin:
     def warmup(self, version: str) -> dict[str, float]:
         """The term-cache precompute gauges of one loaded version from /metrics: ``done``, ``total``, ``finished``
         (absent keys: the version has no precompute, e.g. a recommendation model)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
         req = urllib.request.Request(f"{self.base}/metrics", headers={"accept": "text/plain"})
         with urllib.request.urlopen(req, timeout=10) as res:
             text = res.read().decode()
-        out: dict[str, float] = {}
-        for name, labels, value in re.findall(
-            r"^vitrine_gpu_term_cache_precompute_(\w+)\{([^}]*)\} (\S+)$", text, re.M
-        ):
-            if f'model="{version}"' in labels:
-                out[name] = float(value)
-        return out
+        prefix = "vitrine_gpu_term_cache_precompute_"
+        return {
+            s.name.removeprefix(prefix): s.value
+            for fam in text_string_to_metric_families(text)
+            for s in fam.samples
+            if s.name.startswith(prefix) and s.labels.get("model") == version
+        }
