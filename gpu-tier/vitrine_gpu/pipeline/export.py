@@ -20,23 +20,26 @@ def _js_str(s: str) -> str:
 
 
 # Blend weight when no cross-validation report exists (e.g. `npm start` on a fresh machine runs the pipeline with
-# --skip-evaluate): equal weights of the two per-list z-scores. On the 118 shared ESCI queries' out-of-fold scores,
-# fixed weights 0.75-1.5 all give nDCG@10 0.689-0.695 against 0.652 for the heavy score alone.
+# --skip-evaluate): equal weights of the two per-list z-scores (all-MiniLM-L6-v2: on the 118 shared ESCI queries'
+# out-of-fold scores fixed weights 0.75-1.5 all gave nDCG@10 0.689-0.695), except for the bge-small-en-v1.5 heavy
+# model, where it is the median of the weights the grouped 5-fold CV (2026-12-02, cross-fitted light scores) chose on
+# its folds' training queries: 0.2, 0.5, 0.35, 0.5, 0.2 -> 0.35 (`npm run pipeline -- evaluate` recomputes it).
 DEFAULT_BLEND_WEIGHT = 1.0
+DEFAULT_BLEND_WEIGHT_BY_BACKBONE = {"BAAI/bge-small-en-v1.5": 0.35}
 
 
 def blend_weight(registry_root: Path, heavy: str) -> float | None:
     """The cascade's blend weight w (final key = z(heavy) + w * z(light) over the top M) for a heavy version: the
     manifest's ``cascade.blend_weight`` when set, else the median of the weights the cross-validation chose on each
-    fold's training queries (.vitrine/reports/evaluation.json), else DEFAULT_BLEND_WEIGHT; None = no heavy version
+    fold's training queries (.vitrine/reports/evaluation.json), else the default for its backbone; None = no heavy version
     (order by the light score)."""
     if not heavy:
         return None
     man_file = registry_root / "heavy" / heavy / "manifest.json"
-    if man_file.exists():
-        w = json.loads(man_file.read_text()).get("cascade", {}).get("blend_weight")
-        if w is not None:
-            return float(w)
+    manifest = json.loads(man_file.read_text()) if man_file.exists() else {}
+    w = manifest.get("cascade", {}).get("blend_weight")
+    if w is not None:
+        return float(w)
     report = paths.STATE / "reports" / "evaluation.json"
     if report.exists():
         ws = sorted(
@@ -47,7 +50,7 @@ def blend_weight(registry_root: Path, heavy: str) -> float | None:
         if ws:
             mid = len(ws) // 2
             return float(ws[mid]) if len(ws) % 2 else float((ws[mid - 1] + ws[mid]) / 2)
-    return DEFAULT_BLEND_WEIGHT
+    return DEFAULT_BLEND_WEIGHT_BY_BACKBONE.get(manifest.get("backbone", ""), DEFAULT_BLEND_WEIGHT)
 
 
 def _onnx_import(vdir: Path, out_file: Path) -> str:

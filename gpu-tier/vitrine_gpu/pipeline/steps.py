@@ -241,7 +241,7 @@ def evaluate(force: bool = False, reduced: bool = False) -> dict[str, Any]:
         "evaluate",
         catalog.read_source()["sha256"],
         cur,
-        registry.code_hash("evaluate", "light", "heavy", "features", "metrics"),
+        registry.code_hash("evaluate", "embedder", "light", "heavy", "features", "metrics"),
         reduced,
     )
 
