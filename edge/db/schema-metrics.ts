@@ -18,6 +18,13 @@ export type Traffic = (typeof TRAFFIC)[number];
 const traffic = () => text("traffic", { enum: TRAFFIC }).notNull().default("live");
 
 /**
+ * The store (stores.id) a rollup row's requests were served for (issue 14): search and recommend count under the
+ * store they resolved, every other request under the default store. Rows written before the store dimension (migration
+ * 0010) are the ESCI catalogue's, the default store's, as products' rows were (migration 0007).
+ */
+const store = () => text("store").notNull().default("esci");
+
+/**
  * The counters of metrics_requests. Every rollup column that is not part of a table's primary key is an additive
  * counter: the aggregator's zero value, the flush upsert's SET clause, compaction's and the queries' sums are all
  * built from the tables (edge/metrics/rollups.ts), so a new counter is one column here (plus its migration and the
@@ -43,7 +50,7 @@ const requestCounters = {
 export type RequestCounter = keyof typeof requestCounters;
 export const REQUEST_COUNTERS = Object.keys(requestCounters) as RequestCounter[];
 
-/** Request counters per (resolution, time, route, variant, models, colo). */
+/** Request counters per (resolution, time, route, variant, models, colo, traffic, store). */
 export const metricsRequests = sqliteTable(
   "metrics_requests",
   {
@@ -55,10 +62,13 @@ export const metricsRequests = sqliteTable(
     heavyModel: text("heavy_model").notNull(),
     colo: text("colo").notNull(),
     traffic: traffic(),
+    store: store(),
     ...requestCounters,
   },
   (t) => [
-    primaryKey({ columns: [t.res, t.ts, t.route, t.variant, t.lightModel, t.heavyModel, t.colo, t.traffic] }),
+    primaryKey({
+      columns: [t.res, t.ts, t.route, t.variant, t.lightModel, t.heavyModel, t.colo, t.traffic, t.store],
+    }),
     index("metrics_requests_by_time").on(t.res, t.ts),
   ],
 );
@@ -75,19 +85,32 @@ export const metricsLatency = sqliteTable(
     heavyModel: text("heavy_model").notNull(),
     colo: text("colo").notNull(),
     traffic: traffic(),
+    store: store(),
     stage: text("stage").notNull(),
     bucket: integer("bucket").notNull(),
     count: integer("count").notNull().default(0),
   },
   (t) => [
     primaryKey({
-      columns: [t.res, t.ts, t.route, t.variant, t.lightModel, t.heavyModel, t.colo, t.traffic, t.stage, t.bucket],
+      columns: [
+        t.res,
+        t.ts,
+        t.route,
+        t.variant,
+        t.lightModel,
+        t.heavyModel,
+        t.colo,
+        t.traffic,
+        t.store,
+        t.stage,
+        t.bucket,
+      ],
     }),
     index("metrics_latency_by_time").on(t.res, t.ts),
   ],
 );
 
-/** Degraded responses per reason. */
+/** Degraded responses per reason (per store too, so `/admin/metrics?store=` filters the reasons it lists). */
 export const metricsDegraded = sqliteTable(
   "metrics_degraded",
   {
@@ -96,9 +119,10 @@ export const metricsDegraded = sqliteTable(
     variant: text("variant").notNull(),
     reason: text("reason").notNull(),
     traffic: traffic(),
+    store: store(),
     count: integer("count").notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.res, t.ts, t.variant, t.reason, t.traffic] })],
+  (t) => [primaryKey({ columns: [t.res, t.ts, t.variant, t.reason, t.traffic, t.store] })],
 );
 
 /** Counted events that are not requests, e.g. GPU circuit-breaker transitions (kind "breaker", name

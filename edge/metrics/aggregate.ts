@@ -25,6 +25,8 @@ export interface SeriesDims {
   colo: string;
   /** drill probes (sample.drill) roll up in their own series, never mixed with live traffic */
   traffic: Traffic;
+  /** the store the request was served for (sample.store) */
+  store: string;
 }
 
 export type FeedbackType = "impression" | "click" | "add_to_cart" | "purchase";
@@ -50,6 +52,7 @@ export interface DegradedRow {
   variant: string;
   reason: string;
   traffic: Traffic;
+  store: string;
   count: number;
 }
 export interface ScoreRow {
@@ -121,8 +124,18 @@ export class Aggregator {
       heavyModel: sample.heavyModel,
       colo: sample.colo,
       traffic: sample.drill ? "drill" : "live",
+      store: sample.store,
     };
-    const key = [ts, dims.route, dims.variant, dims.lightModel, dims.heavyModel, dims.colo, dims.traffic].join(SEP);
+    const key = [
+      ts,
+      dims.route,
+      dims.variant,
+      dims.lightModel,
+      dims.heavyModel,
+      dims.colo,
+      dims.traffic,
+      dims.store,
+    ].join(SEP);
     let s = this.series.get(key);
     if (!s) {
       s = { ts, dims, counters: zeroCounters(REQUEST_COUNTERS), stages: new Map() };
@@ -154,7 +167,7 @@ export class Aggregator {
       sk.add(Math.max(0, v));
     }
     if (sample.degradedReason) {
-      const dk = [ts, dims.variant, sample.degradedReason, dims.traffic].join(SEP);
+      const dk = [ts, dims.variant, sample.degradedReason, dims.traffic, dims.store].join(SEP);
       const d = this.degraded.get(dk);
       if (d) d.count += 1;
       else
@@ -163,6 +176,7 @@ export class Aggregator {
           variant: dims.variant,
           reason: sample.degradedReason,
           traffic: dims.traffic,
+          store: dims.store,
           count: 1,
         });
     }

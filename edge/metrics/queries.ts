@@ -1,8 +1,9 @@
 /**
  * Read side of the rollups: time series over [from, to) in `step`-second points, optionally grouped by
- * variant | model | route | colo | traffic, optionally of one traffic only (live requests or drill probes; feedback
- * and breaker events are not split). Minute rows serve every range inside the minute retention; older ranges read hour
- * rows up to the last compacted hour and minute rows after it.
+ * variant | model | route | colo | traffic | store, optionally of one traffic only (live requests or drill probes;
+ * feedback and breaker events are not split) and of one store only (feedback is not split by store, so a store filter
+ * leaves it out; breaker events are the GPU tier's, every store's). Minute rows serve every range inside the minute
+ * retention; older ranges read hour rows up to the last compacted hour and minute rows after it.
  */
 import { Sketch } from "./sketch";
 import { STAGES, type Stage } from "./types";
@@ -19,7 +20,7 @@ import {
   zeroCounters,
 } from "./rollups";
 
-export const GROUP_BY = ["variant", "model", "route", "colo", "traffic"] as const;
+export const GROUP_BY = ["variant", "model", "route", "colo", "traffic", "store"] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
 
 export interface Percentiles {
@@ -64,6 +65,8 @@ export interface RollupQuery {
   groupBy?: GroupBy;
   /** one traffic only: "live" (what the alert rules read) or "drill"; absent = both */
   traffic?: Traffic;
+  /** one store only (a stores.id); absent = every store */
+  store?: string;
 }
 
 export interface RollupResult {
@@ -72,6 +75,7 @@ export interface RollupResult {
   step: number;
   groupBy: GroupBy | null;
   traffic: Traffic | null;
+  store: string | null;
   series: Series[];
   totals: Point;
   degradedReasons: Record<string, number>;
@@ -85,6 +89,7 @@ const REQ_GROUP: Record<GroupBy | "none", string> = {
   route: "route",
   colo: "colo",
   traffic: "traffic",
+  store: "store",
   none: "'all'",
 };
 const FEEDBACK_GROUP: Record<GroupBy | "none", string | null> = {
@@ -93,6 +98,7 @@ const FEEDBACK_GROUP: Record<GroupBy | "none", string | null> = {
   route: null,
   colo: null,
   traffic: null,
+  store: null,
   none: "'all'",
 };
 
@@ -194,27 +200,32 @@ export async function queryCells(
 }> {
   const g = q.groupBy ?? "none";
   const { where, binds } = await sourceFilter(db, q.from, q.to, minuteRetentionS, now);
-  // request, latency and degraded rows carry their traffic; feedback and events do not
-  const trafficWhere = q.traffic ? `${where} AND traffic = '${q.traffic === "drill" ? "drill" : "live"}'` : where;
+  // request, latency and degraded rows carry their traffic and store; feedback and events do not
+  const dimWhere = [
+    where,
+    ...(q.traffic ? [`traffic = '${q.traffic === "drill" ? "drill" : "live"}'`] : []),
+    ...(q.store !== undefined ? ["store = ?"] : []),
+  ].join(" AND ");
+  const dimBinds = [...binds, ...(q.store !== undefined ? [q.store] : [])];
   const bucketExpr = "((ts - ?) / ?)";
   const reqSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g, ${counterSums(ROLLUPS.requests)}
-    FROM metrics_requests WHERE ${trafficWhere} GROUP BY b, g`;
+    FROM metrics_requests WHERE ${dimWhere} GROUP BY b, g`;
   const latSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g, stage, bucket, SUM(count) AS n
-    FROM metrics_latency WHERE ${trafficWhere} GROUP BY b, g, stage, bucket`;
-  const fg = FEEDBACK_GROUP[g];
+    FROM metrics_latency WHERE ${dimWhere} GROUP BY b, g, stage, bucket`;
+  // feedback rows have no store: under a store filter they would count every store's, so they are left out
+  const fg = q.store === undefined ? FEEDBACK_GROUP[g] : null;
   const fbSql = fg
     ? `SELECT ${bucketExpr} AS b, ${fg} AS g, ${counterSums(ROLLUPS.feedback)}
       FROM metrics_feedback WHERE ${where} GROUP BY b, g`
     : null;
-  const degSql = `SELECT reason, SUM(count) AS n FROM metrics_degraded WHERE ${trafficWhere} GROUP BY reason`;
+  const degSql = `SELECT reason, SUM(count) AS n FROM metrics_degraded WHERE ${dimWhere} GROUP BY reason`;
   const evSql = `SELECT kind, name, SUM(count) AS n FROM metrics_events WHERE ${where} GROUP BY kind, name`;
-  const args = [q.from, q.step, ...binds];
   const stmts = [
-    db.prepare(reqSql).bind(...args),
-    db.prepare(latSql).bind(...args),
-    db.prepare(degSql).bind(...binds),
+    db.prepare(reqSql).bind(q.from, q.step, ...dimBinds),
+    db.prepare(latSql).bind(q.from, q.step, ...dimBinds),
+    db.prepare(degSql).bind(...dimBinds),
     db.prepare(evSql).bind(...binds),
-    ...(fbSql ? [db.prepare(fbSql).bind(...args)] : []),
+    ...(fbSql ? [db.prepare(fbSql).bind(q.from, q.step, ...binds)] : []),
   ];
   const [reqRes, latRes, degRes, evRes, fbRes] = await db.batch<Record<string, number | string>>(stmts);
 
@@ -297,6 +308,7 @@ export async function queryRollup(
     step: q.step,
     groupBy: q.groupBy ?? null,
     traffic: q.traffic ?? null,
+    store: q.store ?? null,
     series,
     totals: toPoint(q.from, q.to - q.from, overall),
     degradedReasons,

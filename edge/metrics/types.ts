@@ -7,6 +7,8 @@ export interface RequestSample {
   lightModel: string;
   heavyModel: string;
   colo: string;
+  /** the store (stores.id) the request was served for; the default store when it resolved none */
+  store: string;
   status: number;
   cache: "HIT" | "MISS" | "BYPASS";
   degradedReason?: string;

@@ -2,7 +2,10 @@
  * One metrics sample per request (edge/metrics/collector.ts), recorded after the handler answered — 4xx, cache hits
  * and drill probes included. The handler says what it served through typed Context variables: `c.var.served` (the
  * rank plan, cache status, degraded reasons, scores) and `c.var.stages` (recordStage, edge/middleware/timing.ts); a
- * request without `served` (rejected before it was ranked) counts under variant and models "none".
+ * request without `served` (rejected before it was ranked) counts under variant and models "none". The sample's store
+ * is the one the handler resolved (`c.var.store`, edge/stores/resolve.ts: search and recommend); a request that
+ * resolved none — a route without a store (rerank), bad input, an unknown store — counts under the default store, so
+ * a caller cannot mint rollup keys with made-up store names.
  */
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
@@ -11,6 +14,7 @@ import { recordRequest } from "../metrics/collector";
 import type { RequestSample } from "../metrics/types";
 import { serialiseDegradedReasons, type DegradedReason } from "../search/degraded";
 import type { RankPlan } from "../search/rank-plan";
+import { defaultStore, type StoreVariables } from "../stores/resolve";
 import type { DrillVariables } from "./drill-probe";
 import { since, type StageVariables } from "./timing";
 
@@ -26,7 +30,7 @@ export interface ServedRequest {
   scores?: { light: number[]; heavy: number[] };
 }
 
-export interface RequestMetricsVariables extends StageVariables, DrillVariables {
+export interface RequestMetricsVariables extends StageVariables, DrillVariables, StoreVariables {
   served?: ServedRequest;
 }
 
@@ -39,7 +43,13 @@ function colo(c: Context<MetricsEnv>): string {
 
 function sampleOf(c: Context<MetricsEnv>, route: string, totalMs: number): RequestSample {
   const served = c.var.served;
-  const base = { route, colo: colo(c), status: c.res.status, ...(c.var.drill ? { drill: true } : {}) };
+  const base = {
+    route,
+    colo: colo(c),
+    store: c.var.store ?? defaultStore(),
+    status: c.res.status,
+    ...(c.var.drill ? { drill: true } : {}),
+  };
   const stages = { ...c.var.stages, total: totalMs };
   if (!served) return { ...base, variant: "none", lightModel: "none", heavyModel: "none", cache: "BYPASS", stages };
   const degradedReason = serialiseDegradedReasons(served.degraded);

@@ -1,18 +1,20 @@
 /**
  * Admin read side (bearer ADMIN_TOKEN): GET /admin/metrics (time series), GET /admin/alerts (alert state),
- * POST /admin/alerts/:id/silence. Reads flush this isolate's pending aggregates first.
+ * POST /admin/alerts/:id/silence. Reads flush this isolate's pending aggregates first. `store=` filters on a
+ * `stores` id: a malformed or unknown one is a 400, like any other filter value outside its set (traffic=).
  */
 import { Hono } from "hono";
 import { zValidator } from "@hono/zod-validator";
 import { z } from "zod";
 import type { AppEnv } from "../env";
-import { zodHook } from "../middleware/errors";
+import { invalidRequest, zodHook } from "../middleware/errors";
 import { requireAdmin } from "../admin/auth";
 import { flushNow, collectorState } from "../metrics/collector";
 import { config } from "../config";
 import { GROUP_BY, queryRollup } from "../metrics/queries";
 import { TRAFFIC } from "../db/schema-metrics";
 import { listAlerts, silenceAlert } from "../metrics/alerts";
+import { STORE_ID_MAX, storeSet } from "../stores/resolve";
 import { describeRoute, json } from "../openapi/registry";
 
 const MAX_POINTS = 1440;
@@ -32,6 +34,8 @@ const metricsQueryFields = z.object({
   groupBy: z.enum(GROUP_BY).optional(),
   /** live requests or drill probes only; absent = both */
   traffic: z.enum(TRAFFIC).optional(),
+  /** one store only (a stores.id; unknown → 400); absent = every store */
+  store: z.string().trim().min(1).max(STORE_ID_MAX).optional(),
 });
 
 export const metricsQuerySchema = metricsQueryFields.transform((q, ctx) => {
@@ -45,7 +49,7 @@ export const metricsQuerySchema = metricsQueryFields.transform((q, ctx) => {
       path: ["step"],
       message: `at most ${MAX_POINTS} points: raise step`,
     });
-  return { from: from - (from % 60), to, step: q.step, groupBy: q.groupBy, traffic: q.traffic };
+  return { from: from - (from % 60), to, step: q.step, groupBy: q.groupBy, traffic: q.traffic, store: q.store };
 });
 
 const alertsQuerySchema = z.object({
@@ -96,6 +100,10 @@ adminMetrics.use("*", requireAdmin);
 
 adminMetrics.get("/metrics", zValidator("query", metricsQuerySchema, zodHook), async (c) => {
   const q = c.req.valid("query");
+  if (q.store !== undefined && !(await storeSet(c.env)).ids.has(q.store)) {
+    const message = `unknown store ${JSON.stringify(q.store)}`;
+    return invalidRequest(c, message, [{ path: "store", message, code: "unknown_store" }]);
+  }
   const flush = await flushNow(c.env.DB).catch((err: unknown) => ({ error: String(err) }));
   const cfg = config(c.env).metrics;
   const result = await queryRollup(c.env.DB, q, cfg.minuteRetentionS, Math.floor(Date.now() / 1000));

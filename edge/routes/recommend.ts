@@ -35,7 +35,7 @@ import { ensureNeighbours, itemTables } from "../recs/tables";
 import { parseDegradedReasons, serialiseDegradedReasons } from "../search/degraded";
 import { resolveRankPlan } from "../search/rank-plan";
 import { respondRanked } from "./respond-ranked";
-import { resolveStore, storeSet, unknownStore } from "../stores/resolve";
+import { requestStore, unknownStore } from "../stores/resolve";
 
 export const recommend = new Hono<AppEnv>();
 
@@ -48,7 +48,7 @@ recommend.get(
     const q = c.req.valid("query");
     const mode = modeOf(q);
     const t0 = performance.now();
-    const store = resolveStore(await storeSet(c.env), q.store);
+    const store = await requestStore(c, q.store);
     if (store === undefined) return unknownStore(c, [q.store ?? ""]);
     const data = await readRequestData(c.env.DB, store, q.user);
     const plan = await resolveRankPlan(c.env, "recommend", await unitId(c, q.user));

@@ -37,7 +37,7 @@ import { matchExpression, type CandidateRow } from "../search/features";
 import { resolveRankPlan, type RankPlan } from "../search/rank-plan";
 import { respondRanked, type RankedCtx } from "./respond-ranked";
 import { fetchCandidates, retrieveCandidates } from "../search/retrieval";
-import { resolveStore, storeSet, unknownStore } from "../stores/resolve";
+import { requestStore, unknownStore } from "../stores/resolve";
 import { rerankBodySchema, searchQuerySchema, type Answer } from "./search-contract";
 
 type Ctx = RankedCtx;
@@ -76,7 +76,7 @@ search.get(
   zValidator("query", searchQuerySchema, zodHook),
   async (c) => {
     const { q, k, user, store: named } = c.req.valid("query");
-    const store = resolveStore(await storeSet(c.env), named);
+    const store = await requestStore(c, named);
     if (store === undefined) return unknownStore(c, [named!]);
     const match = matchExpression(q);
     if (!match) return noSearchableWords(c, "q");

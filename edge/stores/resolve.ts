@@ -49,6 +49,29 @@ export function resolveStore(set: StoreSet, requested: string | undefined): stri
   return set.ids.has(requested) ? requested : undefined;
 }
 
+/** The default store as this isolate last loaded it (no I/O): what a request that resolved no store counts under. */
+export function defaultStore(): string {
+  return cached?.defaultId ?? FALLBACK_DEFAULT_STORE;
+}
+
+/** Set by requestStore: the store a request is served for, the store its metrics sample counts under. */
+export interface StoreVariables {
+  store?: string;
+}
+
+/**
+ * resolveStore for a request, remembered as `c.var.store` for its metrics sample (edge/middleware/request-metrics.ts).
+ * undefined: the named store does not exist (answer unknownStore).
+ */
+export async function requestStore<E extends { Bindings: Bindings; Variables: StoreVariables }>(
+  c: Context<E>,
+  requested: string | undefined,
+): Promise<string | undefined> {
+  const store = resolveStore(await storeSet(c.env), requested);
+  if (store !== undefined) c.set("store", store);
+  return store;
+}
+
 /** The 404 for a store that does not exist (query parameter or event field). */
 export function unknownStore(c: Context<AppEnv>, names: readonly string[], path = "store"): Response {
   const list = [...new Set(names)];

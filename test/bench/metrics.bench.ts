@@ -25,6 +25,7 @@ function sample(i: number): RequestSample {
     lightModel: "light-20260101000000-abcdef12",
     heavyModel: "heavy-20260101000000-abcdef12",
     colo: "local",
+    store: "esci",
     status: 200,
     cache: i % 3 === 0 ? "HIT" : "MISS",
     degradedReason: i % 20 === 0 ? "gpu_timeout" : undefined,

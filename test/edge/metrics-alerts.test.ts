@@ -34,6 +34,7 @@ async function writeMinutes(
           lightModel: "l",
           heavyModel: "h",
           colo: "TST",
+          store: "esci",
           status: 200,
           cache: "MISS",
           degradedReason: i < b ? "gpu_timeout" : undefined,

@@ -66,6 +66,7 @@ describe("collection → D1 → /admin/metrics", () => {
         lightModel: "light-x",
         heavyModel: "heavy-x",
         colo: "E2E",
+        store: "esci",
         status: i % 50 === 0 ? 400 : 200,
         cache: i % 4 === 0 ? "HIT" : "MISS",
         degradedReason: i % 10 === 1 ? "gpu_timeout" : undefined,

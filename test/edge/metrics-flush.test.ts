@@ -15,6 +15,7 @@ function sample(over: Partial<RequestSample> = {}): RequestSample {
     lightModel: "light-a",
     heavyModel: "heavy-a",
     colo: "TST",
+    store: "esci",
     status: 200,
     cache: "MISS",
     stages: { retrieval: 3, light: 5, gpu: 40, total: 50 },

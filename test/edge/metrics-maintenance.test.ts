@@ -21,6 +21,7 @@ async function seed(): Promise<void> {
           lightModel: "l",
           heavyModel: "h",
           colo: "CMP",
+          store: "esci",
           status: 200,
           cache: "HIT",
           stages: { total: 20 + i },

@@ -213,6 +213,7 @@ async function traffic(...arms: Traffic[]): Promise<void> {
         lightModel: DEFAULT_LIGHT_MODEL,
         heavyModel: a.heavyModel,
         colo: "TEST",
+        store: "esci",
         status: a.status ?? 200,
         cache: "MISS",
         ...(degraded ? { degradedReason: "gpu_timeout" } : {}),
