@@ -126,16 +126,8 @@ export class Aggregator {
       traffic: sample.drill ? "drill" : "live",
       store: sample.store,
     };
-    const key = [
-      ts,
-      dims.route,
-      dims.variant,
-      dims.lightModel,
-      dims.heavyModel,
-      dims.colo,
-      dims.traffic,
-      dims.store,
-    ].join(SEP);
+    // every dimension is part of the series key: a new one is a field of SeriesDims, not an edit here
+    const key = [ts, ...Object.values(dims)].join(SEP);
     let s = this.series.get(key);
     if (!s) {
       s = { ts, dims, counters: zeroCounters(REQUEST_COUNTERS), stages: new Map() };

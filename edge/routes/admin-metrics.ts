@@ -14,7 +14,7 @@ import { config } from "../config";
 import { GROUP_BY, queryRollup } from "../metrics/queries";
 import { TRAFFIC } from "../db/schema-metrics";
 import { listAlerts, silenceAlert } from "../metrics/alerts";
-import { STORE_ID_MAX, storeSet } from "../stores/resolve";
+import { STORE_ID_MAX, resolveStore, storeSet } from "../stores/resolve";
 import { describeRoute, json } from "../openapi/registry";
 
 const MAX_POINTS = 1440;
@@ -100,7 +100,7 @@ adminMetrics.use("*", requireAdmin);
 
 adminMetrics.get("/metrics", zValidator("query", metricsQuerySchema, zodHook), async (c) => {
   const q = c.req.valid("query");
-  if (q.store !== undefined && !(await storeSet(c.env)).ids.has(q.store)) {
+  if (q.store !== undefined && resolveStore(await storeSet(c.env), q.store) === undefined) {
     const message = `unknown store ${JSON.stringify(q.store)}`;
     return invalidRequest(c, message, [{ path: "store", message, code: "unknown_store" }]);
   }
