@@ -18,9 +18,10 @@ export type Traffic = (typeof TRAFFIC)[number];
 const traffic = () => text("traffic", { enum: TRAFFIC }).notNull().default("live");
 
 /**
- * The store (stores.id) a rollup row's requests were served for (issue 14): search and recommend count under the
- * store they resolved, every other request under the default store. Rows written before the store dimension (migration
- * 0010) are the ESCI catalogue's, the default store's, as products' rows were (migration 0007).
+ * The store (stores.id) a rollup row's requests, scores or feedback events were for (issue 14): search, rerank and
+ * recommend count under the store they resolved, events under their (resolved) `store`, every other request under the
+ * default store. Rows written before the store dimension (migration 0010 for requests, latency and degraded reasons,
+ * 0011 for scores and feedback) are the ESCI catalogue's, the default store's, as products' rows were (migration 0007).
  */
 const store = () => text("store").notNull().default("esci");
 
@@ -139,7 +140,7 @@ export const metricsEvents = sqliteTable(
   (t) => [primaryKey({ columns: [t.res, t.ts, t.kind, t.name] })],
 );
 
-/** Score histograms (signed DDSketch keys) of the light and heavy models per model version. */
+/** Score histograms (signed DDSketch keys) of the light and heavy models per model version and store. */
 export const metricsScores = sqliteTable(
   "metrics_scores",
   {
@@ -148,11 +149,12 @@ export const metricsScores = sqliteTable(
     kind: text("kind").notNull(),
     model: text("model").notNull(),
     traffic: traffic(),
+    store: store(),
     bucket: integer("bucket").notNull(),
     count: integer("count").notNull().default(0),
   },
   (t) => [
-    primaryKey({ columns: [t.res, t.ts, t.kind, t.model, t.traffic, t.bucket] }),
+    primaryKey({ columns: [t.res, t.ts, t.kind, t.model, t.traffic, t.store, t.bucket] }),
     index("metrics_scores_by_time").on(t.res, t.ts),
   ],
 );
@@ -167,7 +169,7 @@ const feedbackCounters = {
 export type FeedbackCounter = keyof typeof feedbackCounters;
 export const FEEDBACK_COUNTERS = Object.keys(feedbackCounters) as FeedbackCounter[];
 
-/** Feedback events (POST /v1/events) per variant and model version. */
+/** Feedback events (POST /v1/events) per variant, model version and store (the event's). */
 export const metricsFeedback = sqliteTable(
   "metrics_feedback",
   {
@@ -175,9 +177,10 @@ export const metricsFeedback = sqliteTable(
     ts: integer("ts").notNull(),
     variant: text("variant").notNull(),
     model: text("model").notNull(),
+    store: store(),
     ...feedbackCounters,
   },
-  (t) => [primaryKey({ columns: [t.res, t.ts, t.variant, t.model] })],
+  (t) => [primaryKey({ columns: [t.res, t.ts, t.variant, t.model, t.store] })],
 );
 
 /** Ids of applied flushes: inserted in the flush's own batch, so a replayed flush fails and rolls back. */

@@ -39,14 +39,24 @@ export const products = sqliteTable("products", {
   descriptionTokens: integer("description_tokens"),
 });
 
-/** An experiment splits traffic of one surface (e.g. "search") between weighted variants. */
-export const experiments = sqliteTable("experiments", {
-  id: text("id").primaryKey(),
-  surface: text("surface").notNull(),
-  salt: text("salt").notNull(),
-  active: integer("active").notNull().default(1),
-  updatedAt: integer("updated_at").notNull(),
-});
+/**
+ * An experiment splits the traffic of one surface (e.g. "search") of one store between weighted variants: each
+ * (store, surface) has its own active experiment (edge/experiments/config.ts). Rows written before experiments were
+ * keyed by store (migration 0011) are the default store's (ESCI), as products' rows were (migration 0007).
+ */
+export const experiments = sqliteTable(
+  "experiments",
+  {
+    id: text("id").primaryKey(),
+    /** the store (stores.id) whose traffic the experiment splits */
+    store: text("store").notNull().default("esci"),
+    surface: text("surface").notNull(),
+    salt: text("salt").notNull(),
+    active: integer("active").notNull().default(1),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("experiments_by_scope").on(t.store, t.surface, t.active)],
+);
 
 /** A variant names the light model version, the heavy model version and the GPU target it routes to. */
 export const experimentVariants = sqliteTable(

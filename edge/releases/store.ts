@@ -161,7 +161,8 @@ export async function createRelease(d1: D1Database, input: NewRelease, now: numb
       db
         .insert(experiments)
         .select(
-          sql`SELECT ${experimentId}, ${target.surface}, ${`vitrine-${target.surface}-v1`}, 1, ${now} WHERE ${inserted}`,
+          sql`SELECT ${experimentId}, ${input.store}, ${target.surface}, ${`vitrine-${target.surface}-v1`}, 1, ${now}
+            WHERE ${inserted}`,
         )
         .onConflictDoUpdate({ target: experiments.id, set: { active: 1 } }),
       db
