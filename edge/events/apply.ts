@@ -7,7 +7,8 @@
  *     purchase → n + 1, qty + 1, last_day = max(last_day, event day);
  *     add_to_cart → a row with n = 0, qty = 0 and the event's day when the user has no row for that item yet
  *     (the item becomes a history candidate, no purchase is counted); nothing changes when the row exists.
- * After the batch commits, the events that were not repeats are counted in the feedback rollups (countFeedback).
+ * After the batch commits, the events that were not repeats are counted in the feedback rollups (countFeedback), each
+ * under its store.
  */
 import { countFeedback } from "../metrics/collector";
 import type { FeedbackType } from "../metrics/aggregate";
@@ -133,6 +134,7 @@ export async function applyEvents(
   for (const r of results.slice(1, 1 + idStatements))
     for (const row of r.results as { store: string; eventId: string }[]) fresh.add(key(row.store, row.eventId));
   for (const e of p.events)
-    if (e.eventId === undefined || fresh.has(key(e.store, e.eventId))) countFeedback(e.type, e.variant, e.model);
+    if (e.eventId === undefined || fresh.has(key(e.store, e.eventId)))
+      countFeedback(e.type, { variant: e.variant, model: e.model, store: e.store });
   return { outcome: "applied" };
 }

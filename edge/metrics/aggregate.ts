@@ -31,6 +31,14 @@ export interface SeriesDims {
 
 export type FeedbackType = "impression" | "click" | "add_to_cart" | "purchase";
 
+/** What a feedback event is counted under: the variant and model it echoes, the store it was for. */
+export interface FeedbackDims {
+  variant: string;
+  model: string;
+  /** the event's store, resolved (the default store when it named none) */
+  store: string;
+}
+
 export const FEEDBACK_FIELD: Record<FeedbackType, FeedbackCounter> = {
   impression: "impressions",
   click: "clicks",
@@ -55,18 +63,20 @@ export interface DegradedRow {
   store: string;
   count: number;
 }
-export interface ScoreRow {
-  ts: number;
+/** A score histogram's series: the model's kind and version, the traffic and the store it scored for. */
+interface ScoreDims {
   kind: "light" | "heavy";
   model: string;
   traffic: Traffic;
+  store: string;
+}
+export interface ScoreRow extends ScoreDims {
+  ts: number;
   bucket: number;
   count: number;
 }
-export interface FeedbackRow extends FeedbackCounters {
+export interface FeedbackRow extends FeedbackCounters, FeedbackDims {
   ts: number;
-  variant: string;
-  model: string;
 }
 export interface EventRow {
   ts: number;
@@ -106,10 +116,7 @@ const SEP = "\u0001";
 export class Aggregator {
   private series = new Map<string, SeriesAgg>();
   private degraded = new Map<string, DegradedRow>();
-  private scores = new Map<
-    string,
-    { ts: number; kind: "light" | "heavy"; model: string; traffic: Traffic; sketch: Sketch }
-  >();
+  private scores = new Map<string, { ts: number; dims: ScoreDims; sketch: Sketch }>();
   private feedback = new Map<string, FeedbackRow>();
   private events = new Map<string, EventRow>();
   /** Samples + events folded in since the last drain (drives the 500-request flush trigger). */
@@ -172,27 +179,30 @@ export class Aggregator {
           count: 1,
         });
     }
-    if (sample.scores?.light?.length) this.addScores(ts, "light", dims.lightModel, dims.traffic, sample.scores.light);
-    if (sample.scores?.heavy?.length) this.addScores(ts, "heavy", dims.heavyModel, dims.traffic, sample.scores.heavy);
+    const { traffic, store } = dims;
+    if (sample.scores?.light?.length)
+      this.addScores(ts, { kind: "light", model: dims.lightModel, traffic, store }, sample.scores.light);
+    if (sample.scores?.heavy?.length)
+      this.addScores(ts, { kind: "heavy", model: dims.heavyModel, traffic, store }, sample.scores.heavy);
     this.pending += 1;
   }
 
-  private addScores(ts: number, kind: "light" | "heavy", model: string, traffic: Traffic, values: number[]): void {
-    const key = [ts, kind, model, traffic].join(SEP);
+  private addScores(ts: number, dims: ScoreDims, values: number[]): void {
+    const key = [ts, ...Object.values(dims)].join(SEP);
     let e = this.scores.get(key);
     if (!e) {
-      e = { ts, kind, model, traffic, sketch: new Sketch() };
+      e = { ts, dims, sketch: new Sketch() };
       this.scores.set(key, e);
     }
     for (const v of values) e.sketch.add(v);
   }
 
-  addFeedback(type: FeedbackType, variant: string, model: string, nowMs: number): void {
+  addFeedback(type: FeedbackType, dims: FeedbackDims, nowMs: number): void {
     const ts = minuteOf(nowMs);
-    const key = [ts, variant, model].join(SEP);
+    const key = [ts, dims.variant, dims.model, dims.store].join(SEP);
     let f = this.feedback.get(key);
     if (!f) {
-      f = { ts, variant, model, ...zeroCounters(FEEDBACK_COUNTERS) };
+      f = { ts, variant: dims.variant, model: dims.model, store: dims.store, ...zeroCounters(FEEDBACK_COUNTERS) };
       this.feedback.set(key, f);
     }
     f[FEEDBACK_FIELD[type]] += 1;
@@ -240,8 +250,7 @@ export class Aggregator {
     }
     for (const e of this.scores.values()) {
       seen(e.ts);
-      for (const [bucket, count] of e.sketch.bins)
-        p.scores.push({ ts: e.ts, kind: e.kind, model: e.model, traffic: e.traffic, bucket, count });
+      for (const [bucket, count] of e.sketch.bins) p.scores.push({ ts: e.ts, ...e.dims, bucket, count });
     }
     for (const f of p.feedback) seen(f.ts);
     for (const e of p.events) seen(e.ts);

@@ -5,7 +5,7 @@
  * that what this isolate holds is visible.
  */
 import type { Bindings } from "../env";
-import { Aggregator, type FeedbackType } from "./aggregate";
+import { Aggregator, type FeedbackDims, type FeedbackType } from "./aggregate";
 import { applyPayload, FlushBuffer, type FlushReport } from "./flush";
 import type { RequestSample } from "./types";
 
@@ -42,10 +42,11 @@ export function recordRequest(env: Bindings, ctx: ExecutionContext, sample: Requ
 
 /**
  * One feedback event (POST /v1/events), counted once when its events payload lands in D1 (edge/events/apply.ts:
- * after dedupe). No I/O: it rides along with the next flush (the events route calls `scheduleFlush` after it).
+ * after dedupe), under its variant, model and store. No I/O: it rides along with the next flush (the events route
+ * calls `scheduleFlush` after it).
  */
-export function countFeedback(type: FeedbackType, variant: string, model: string): void {
-  aggregator.addFeedback(type, variant, model, Date.now());
+export function countFeedback(type: FeedbackType, dims: FeedbackDims): void {
+  aggregator.addFeedback(type, dims, Date.now());
 }
 
 /** Flushes in the background when the interval or the sample count says so (what every recorded sample does). */

@@ -1,9 +1,9 @@
 /**
  * Read side of the rollups: time series over [from, to) in `step`-second points, optionally grouped by
  * variant | model | route | colo | traffic | store, optionally of one traffic only (live requests or drill probes;
- * feedback and breaker events are not split) and of one store only (feedback is not split by store, so a store filter
- * leaves it out; breaker events are the GPU tier's, every store's). Minute rows serve every range inside the minute
- * retention; older ranges read hour rows up to the last compacted hour and minute rows after it.
+ * feedback and breaker events are not split) and of one store only (requests, latency, degraded reasons and feedback
+ * carry their store; breaker events are the GPU tier's, every store's). Minute rows serve every range inside the
+ * minute retention; older ranges read hour rows up to the last compacted hour and minute rows after it.
  */
 import { Sketch } from "./sketch";
 import { STAGES, type Stage } from "./types";
@@ -98,7 +98,7 @@ const FEEDBACK_GROUP: Record<GroupBy | "none", string | null> = {
   route: null,
   colo: null,
   traffic: null,
-  store: null,
+  store: "store",
   none: "'all'",
 };
 
@@ -200,32 +200,29 @@ export async function queryCells(
 }> {
   const g = q.groupBy ?? "none";
   const { where, binds } = await sourceFilter(db, q.from, q.to, minuteRetentionS, now);
-  // request, latency and degraded rows carry their traffic and store; feedback and events do not
-  const dimWhere = [
-    where,
-    ...(q.traffic ? [`traffic = '${q.traffic === "drill" ? "drill" : "live"}'`] : []),
-    ...(q.store !== undefined ? ["store = ?"] : []),
-  ].join(" AND ");
-  const dimBinds = [...binds, ...(q.store !== undefined ? [q.store] : [])];
+  // request, latency, degraded and feedback rows carry their store; all but feedback their traffic; events neither
+  const storeWhere = q.store !== undefined ? `${where} AND store = ?` : where;
+  const storeBinds = q.store !== undefined ? [...binds, q.store] : binds;
+  const dimWhere = q.traffic ? `${storeWhere} AND traffic = '${q.traffic === "drill" ? "drill" : "live"}'` : storeWhere;
   const bucketExpr = "((ts - ?) / ?)";
   const reqSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g, ${counterSums(ROLLUPS.requests)}
     FROM metrics_requests WHERE ${dimWhere} GROUP BY b, g`;
   const latSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g, stage, bucket, SUM(count) AS n
     FROM metrics_latency WHERE ${dimWhere} GROUP BY b, g, stage, bucket`;
-  // feedback rows have no store: under a store filter they would count every store's, so they are left out
-  const fg = q.store === undefined ? FEEDBACK_GROUP[g] : null;
+  // feedback has no route, colo or traffic: grouped by one of those, it is left out of the series
+  const fg = FEEDBACK_GROUP[g];
   const fbSql = fg
     ? `SELECT ${bucketExpr} AS b, ${fg} AS g, ${counterSums(ROLLUPS.feedback)}
-      FROM metrics_feedback WHERE ${where} GROUP BY b, g`
+      FROM metrics_feedback WHERE ${storeWhere} GROUP BY b, g`
     : null;
   const degSql = `SELECT reason, SUM(count) AS n FROM metrics_degraded WHERE ${dimWhere} GROUP BY reason`;
   const evSql = `SELECT kind, name, SUM(count) AS n FROM metrics_events WHERE ${where} GROUP BY kind, name`;
   const stmts = [
-    db.prepare(reqSql).bind(q.from, q.step, ...dimBinds),
-    db.prepare(latSql).bind(q.from, q.step, ...dimBinds),
-    db.prepare(degSql).bind(...dimBinds),
+    db.prepare(reqSql).bind(q.from, q.step, ...storeBinds),
+    db.prepare(latSql).bind(q.from, q.step, ...storeBinds),
+    db.prepare(degSql).bind(...storeBinds),
     db.prepare(evSql).bind(...binds),
-    ...(fbSql ? [db.prepare(fbSql).bind(q.from, q.step, ...binds)] : []),
+    ...(fbSql ? [db.prepare(fbSql).bind(q.from, q.step, ...storeBinds)] : []),
   ];
   const [reqRes, latRes, degRes, evRes, fbRes] = await db.batch<Record<string, number | string>>(stmts);
 

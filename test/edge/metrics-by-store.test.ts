@@ -1,8 +1,10 @@
 /**
  * Stores as a rollup dimension (issue 14): every request's sample carries the store it was served for, so
- * metrics_requests, metrics_latency and metrics_degraded hold one series per store; `/admin/metrics` groups by store
- * (`groupBy=store`) and filters on one (`store=`, an unknown or malformed id → 400 JSON); compaction keeps the stores
- * apart. Real D1, the real search and recommend routes (the GPU tier is on a closed port: searches are degraded).
+ * metrics_requests, metrics_latency, metrics_degraded and metrics_scores hold one series per store, and every feedback
+ * event counts under its store in metrics_feedback; `/admin/metrics` groups by store (`groupBy=store`) and filters on
+ * one (`store=`, an unknown or malformed id → 400 JSON), CTR and conversion included; compaction keeps the stores
+ * apart. Real D1, the real search, recommend and events routes (the GPU tier is on a closed port: searches are
+ * degraded).
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -26,7 +28,10 @@ beforeAll(async () => {
 
 beforeEach(async () => {
   await flushNow(env.DB);
-  await env.DB.exec("DELETE FROM metrics_requests; DELETE FROM metrics_latency; DELETE FROM metrics_degraded;");
+  await env.DB.exec(
+    "DELETE FROM metrics_requests; DELETE FROM metrics_latency; DELETE FROM metrics_degraded; " +
+      "DELETE FROM metrics_feedback; DELETE FROM metrics_scores;",
+  );
 });
 
 async function get(path: string, headers: Record<string, string> = {}): Promise<Response> {
@@ -39,12 +44,43 @@ async function get(path: string, headers: Record<string, string> = {}): Promise<
 const admin = (query: string): Promise<Response> =>
   get(`/admin/metrics?${query}`, { authorization: `Bearer ${env.ADMIN_TOKEN}` });
 
+async function post(path: string, body: unknown): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await app.fetch(
+    new Request(`http://vitrine.test${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }),
+    env,
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+type EventType = "impression" | "click" | "add_to_cart" | "purchase";
+
+/** `n` events of each type for one store (none named: the default store's), variant "control". */
+const events = (store: string | undefined, counts: Partial<Record<EventType, number>>) =>
+  Object.entries(counts).flatMap(([type, n]) =>
+    Array.from({ length: n }, () => ({
+      type,
+      productId: store === RETAIL ? "R0FIX00000" : "B0FIX00000",
+      variant: "control",
+      model: "h",
+      ...(store ? { store } : {}),
+    })),
+  );
+
 interface Totals {
   count: number;
   degraded: number;
   status: Record<"2xx" | "4xx", number>;
   latencyMs: { total: { count: number } };
-  feedback: { impressions: number };
+  feedback: { impressions: number; clicks: number; addToCart: number; purchases: number };
+  ctr: number | null;
+  conversion: number | null;
 }
 interface MetricsBody {
   store: string | null;
@@ -65,6 +101,14 @@ async function requestRows(): Promise<Record<string, number>> {
   return Object.fromEntries(results.map((r) => [`${r.store} ${r.route}`, r.n]));
 }
 
+/** SUM(column) per store of the rows of a rollup table that `where` selects, stores in order. */
+async function perStore(table: string, column: string, where: string): Promise<{ store: string; n: number }[]> {
+  const { results } = await env.DB.prepare(
+    `SELECT store, SUM(${column}) AS n FROM ${table} WHERE ${where} GROUP BY store ORDER BY store`,
+  ).all<{ store: string; n: number }>();
+  return results;
+}
+
 describe("metrics per store", () => {
   it("search and recommend of two stores roll up into separate rows, grouped and filtered by /admin/metrics", async () => {
     for (const path of [
@@ -78,19 +122,8 @@ describe("metrics per store", () => {
       const res = await get(path);
       expect(res.status, path).toBe(200);
     }
-    // feedback rows carry no store: counted without a store filter, left out under one (never another store's)
-    const ctx = createExecutionContext();
-    const events = await app.fetch(
-      new Request("http://vitrine.test/v1/events", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ events: [{ type: "impression", store: RETAIL, productId: "R0FIX00000" }] }),
-      }),
-      env,
-      ctx,
-    );
-    expect(events.status).toBe(202);
-    await waitOnExecutionContext(ctx);
+    // an event counts under its store
+    expect((await post("/v1/events", { events: events(RETAIL, { impression: 1 }) })).status).toBe(202);
     await flushNow(env.DB);
 
     expect(await requestRows()).toEqual({
@@ -98,10 +131,7 @@ describe("metrics per store", () => {
       [`${RETAIL} search`]: 2,
       [`${RETAIL} recommend`]: 1,
     });
-    const latency = await env.DB.prepare(
-      "SELECT store, SUM(count) AS n FROM metrics_latency WHERE stage = 'total' GROUP BY store ORDER BY store",
-    ).all<{ store: string; n: number }>();
-    expect(latency.results).toEqual([
+    expect(await perStore("metrics_latency", "count", "stage = 'total'")).toEqual([
       { store: "esci", n: 3 },
       { store: RETAIL, n: 3 },
     ]);
@@ -121,7 +151,9 @@ describe("metrics per store", () => {
     const filtered = (await retail.json()) as MetricsBody;
     expect(filtered.store).toBe(RETAIL);
     expect(byGroup(filtered)).toMatchObject({ search: { count: 2 }, recommend: { count: 1 } });
+    // feedback has no route: grouped by route it is left out of the series
     expect(filtered.totals).toMatchObject({ count: 3, degraded: 2, feedback: { impressions: 0 } });
+    expect((await (await admin(`store=${RETAIL}`)).json<MetricsBody>()).totals.feedback.impressions).toBe(1);
     // degraded reasons are per store too: only the two retail searches
     expect(Object.values(filtered.degradedReasons).reduce((a, b) => a + b, 0)).toBe(2);
     const all = (await (await admin("")).json()) as MetricsBody;
@@ -131,7 +163,58 @@ describe("metrics per store", () => {
 
     const esci = (await (await admin("store=esci")).json()) as MetricsBody;
     expect(esci.series.map((s) => s.group)).toEqual(["all"]);
-    expect(esci.totals).toMatchObject({ count: 3, degraded: 3 });
+    expect(esci.totals).toMatchObject({ count: 3, degraded: 3, feedback: { impressions: 0 } });
+  });
+
+  it("feedback events count under their store: CTR and conversion per store, filtered and grouped", async () => {
+    const posted = await post("/v1/events", {
+      events: [
+        ...events(undefined, { impression: 10, click: 4, purchase: 1 }), // no store named: the default store
+        ...events("esci", { impression: 10, click: 2, add_to_cart: 3, purchase: 1 }),
+        ...events(RETAIL, { impression: 5, click: 1, add_to_cart: 2, purchase: 2 }),
+      ],
+    });
+    expect(posted.status).toBe(202);
+    // a batch naming an unknown store is refused whole (404): nothing of it is counted anywhere
+    const refused = await post("/v1/events", {
+      events: [...events(RETAIL, { impression: 7 }), ...events("no-such-store", { click: 1 })],
+    });
+    expect(refused.status).toBe(404);
+    expect((await refused.json<{ error: string }>()).error).toBe("unknown_store");
+    await flushNow(env.DB);
+
+    const rows = await env.DB.prepare(
+      "SELECT store, SUM(impressions) AS i, SUM(clicks) AS c, SUM(purchases) AS p FROM metrics_feedback GROUP BY store",
+    ).all<{ store: string; i: number; c: number; p: number }>();
+    expect(rows.results).toEqual([
+      { store: "esci", i: 20, c: 6, p: 2 },
+      { store: RETAIL, i: 5, c: 1, p: 2 },
+    ]);
+
+    const esci = (await (await admin("store=esci")).json()) as MetricsBody;
+    expect(esci.store).toBe("esci");
+    expect(esci.totals).toMatchObject({
+      feedback: { impressions: 20, clicks: 6, addToCart: 3, purchases: 2 },
+      ctr: 0.3,
+      conversion: 0.1,
+    });
+    const retail = (await (await admin(`store=${RETAIL}`)).json()) as MetricsBody;
+    expect(retail.totals).toMatchObject({
+      feedback: { impressions: 5, clicks: 1, addToCart: 2, purchases: 2 },
+      ctr: 0.2,
+      conversion: 0.4,
+    });
+    // per variant inside one store: the store filter holds for the variant series too
+    const retailByVariant = (await (await admin(`store=${RETAIL}&groupBy=variant`)).json()) as MetricsBody;
+    expect(byGroup(retailByVariant).control).toMatchObject({ feedback: { impressions: 5 }, ctr: 0.2 });
+
+    const grouped = (await (await admin("groupBy=store")).json()) as MetricsBody;
+    expect(byGroup(grouped)).toMatchObject({
+      esci: { ctr: 0.3, conversion: 0.1 },
+      [RETAIL]: { ctr: 0.2, conversion: 0.4 },
+    });
+    const all = (await (await admin("")).json()) as MetricsBody;
+    expect(all.totals).toMatchObject({ feedback: { impressions: 25, clicks: 7, purchases: 4 }, ctr: 0.28 });
   });
 
   it("a request naming an unknown store counts under the default store: no row for a made-up name", async () => {
@@ -175,9 +258,16 @@ describe("metrics per store", () => {
       cache: "MISS" as const,
       degradedReason: "gpu_timeout",
       stages: { total },
+      scores: { light: [0.5] },
     });
     for (let i = 0; i < 4; i++) agg.addRequest(sample("esci", 10 + i), (hour0 + 60 * i) * 1000);
     for (let i = 0; i < 2; i++) agg.addRequest(sample(RETAIL, 30 + i), (hour0 + 60 * i) * 1000);
+    for (const [store, n] of [
+      ["esci", 3],
+      [RETAIL, 1],
+    ] as const)
+      for (let i = 0; i < n; i++)
+        agg.addFeedback("impression", { variant: "control", model: "h", store }, (hour0 + 60 * i) * 1000);
     expect((await applyPayload(env.DB, agg.drain(hour0 * 1000)!)).outcome).toBe("applied");
 
     expect(await compactHours(env.DB, hour0 + 2 * HOUR)).toEqual([hour0]);
@@ -185,15 +275,21 @@ describe("metrics per store", () => {
       `SELECT 'requests' AS t, store, SUM(requests) AS n FROM metrics_requests WHERE res = 3600 GROUP BY store
        UNION ALL SELECT 'latency', store, SUM(count) FROM metrics_latency WHERE res = 3600 AND stage = 'total' GROUP BY store
        UNION ALL SELECT 'degraded', store, SUM(count) FROM metrics_degraded WHERE res = 3600 GROUP BY store
+       UNION ALL SELECT 'feedback', store, SUM(impressions) FROM metrics_feedback WHERE res = 3600 GROUP BY store
+       UNION ALL SELECT 'scores', store, SUM(count) FROM metrics_scores WHERE res = 3600 GROUP BY store
        ORDER BY 1, 2`,
     ).all<{ t: string; store: string; n: number }>();
     expect(hourRows.results.map((r) => [r.t, r.store, r.n])).toEqual([
       ["degraded", "esci", 4],
       ["degraded", RETAIL, 2],
+      ["feedback", "esci", 3],
+      ["feedback", RETAIL, 1],
       ["latency", "esci", 4],
       ["latency", RETAIL, 2],
       ["requests", "esci", 4],
       ["requests", RETAIL, 2],
+      ["scores", "esci", 4],
+      ["scores", RETAIL, 2],
     ]);
 
     // long after the minute retention, the hour rows answer alone
@@ -201,7 +297,7 @@ describe("metrics per store", () => {
     const later = hour0 + cfg.minuteRetentionS + 3 * HOUR;
     const q = { from: hour0, to: hour0 + HOUR, step: HOUR };
     const retail = await queryRollup(env.DB, { ...q, store: RETAIL }, cfg.minuteRetentionS, later);
-    expect(retail.totals).toMatchObject({ count: 2, degraded: 2 });
+    expect(retail.totals).toMatchObject({ count: 2, degraded: 2, feedback: { impressions: 1 } });
     expect(retail.degradedReasons).toEqual({ gpu_timeout: 2 });
     const grouped = await queryRollup(env.DB, { ...q, groupBy: "store" }, cfg.minuteRetentionS, later);
     expect(grouped.series.map((s) => [s.group, s.totals.count])).toEqual([

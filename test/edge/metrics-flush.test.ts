@@ -27,7 +27,7 @@ function sample(over: Partial<RequestSample> = {}): RequestSample {
 function payload(colo: string, n: number, atMs: number): FlushPayload {
   const agg = new Aggregator();
   for (let i = 0; i < n; i++) agg.addRequest(sample({ colo, stages: { total: 10 + i } }), atMs);
-  agg.addFeedback("click", "control", "heavy-a", atMs);
+  agg.addFeedback("click", { variant: "control", model: "heavy-a", store: "esci" }, atMs);
   return agg.drain(atMs)!;
 }
 

@@ -28,7 +28,7 @@ async function seed(): Promise<void> {
         },
         at,
       );
-    agg.addFeedback("impression", "control", "h", at);
+    agg.addFeedback("impression", { variant: "control", model: "h", store: "esci" }, at);
     await applyPayload(env.DB, agg.drain(at)!);
   }
 }
