@@ -294,11 +294,11 @@ const coldCache: Scenario = async (run) => {
   run.mark("steady_state_ok", { cache: "HIT" });
 
   // inject: purge the probe query's entry, under the key the search route uses (the rank plan of the probe's variant)
-  const config = await getExperimentConfig(run.env, "search");
+  const store = (await storeSet(run.env)).defaultId; // probes name no store
+  const config = await getExperimentConfig(run.env, { store, surface: "search" });
   const variant = config.variants.find((v) => v.name === p.body!.variant);
   if (!variant)
     throw new DrillSkipped(`steady state not met: variant ${p.body!.variant} is not in the experiment config`);
-  const store = (await storeSet(run.env)).defaultId; // probes name no store
   const key = responseCacheKey("search", run.query, PROBE_K, planFor(run.env, config, variant), { store });
   // let cache writes still in flight from the steady-state probes land first (they would refill the purged entry)
   await sleep(200);

@@ -1,11 +1,13 @@
 /**
- * Experiment configuration from D1 (experiments + experiment_variants, drizzle), read once per isolate and
- * refreshed when older than CONFIG_TTL_S — never per request. In between, at most every CONFIG_VERSION_CHECK_S
- * (2 s), the isolate reads the active experiment's version (its id and updated_at: one row) and re-reads the whole
- * config when it changed, so a release's weight change reaches every isolate within seconds. Whoever changes
- * variants bumps experiments.updated_at (edge/releases/store.ts). Concurrent requests share one in-flight load; a
- * failed refresh keeps serving the previous config. With no active experiment for the surface, a built-in
- * single-variant default (the bundled default light/heavy models) is used.
+ * Experiment configuration from D1 (experiments + experiment_variants, drizzle), one per (store, surface): a store's
+ * search or recommendation traffic is split only by that store's active experiment, so an A/B test or a release's
+ * canary in one store never reaches another's shoppers. Each is read once per isolate and refreshed when older than
+ * CONFIG_TTL_S — never per request. In between, at most every CONFIG_VERSION_CHECK_S (2 s), the isolate reads the
+ * active experiment's version (its id and updated_at: one row) and re-reads the whole config when it changed, so a
+ * release's weight change reaches every isolate within seconds. Whoever changes variants bumps
+ * experiments.updated_at (edge/releases/store.ts). Concurrent requests share one in-flight load; a failed refresh
+ * keeps serving the previous config. With no active experiment for the (store, surface), a built-in single-variant
+ * default (the surface's bundled default light/heavy models) is used.
  */
 import { and, asc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
@@ -48,22 +50,28 @@ export interface ExperimentConfig {
 export const BUILTIN_EXPERIMENT_ID = "builtin-default";
 const BUILTIN_VERSION = "builtin";
 
+/** Whose traffic an experiment splits: one surface ("search", "recommend") of one store (stores.id). */
+export interface ExperimentScope {
+  store: string;
+  surface: string;
+}
+
 const versionOf = (exp: { id: string; updatedAt: number }): string => `${exp.id}@${exp.updatedAt}`;
 
-/** The active experiment row of a surface (the lowest id when several are active). */
-async function activeExperiment(db: D1Database, surface: string) {
+/** The active experiment row of a store's surface (the lowest id when several are active). */
+export async function activeExperiment(db: D1Database, scope: ExperimentScope) {
   const [exp] = await drizzle(db)
     .select()
     .from(experiments)
-    .where(and(eq(experiments.surface, surface), eq(experiments.active, 1)))
+    .where(and(eq(experiments.store, scope.store), eq(experiments.surface, scope.surface), eq(experiments.active, 1)))
     .orderBy(asc(experiments.id))
     .limit(1);
   return exp;
 }
 
-/** The version of a surface's config as D1 holds it now: one indexed row. */
-export async function readConfigVersion(db: D1Database, surface: string): Promise<string> {
-  const exp = await activeExperiment(db, surface);
+/** The version of a store's surface config as D1 holds it now: one indexed row. */
+export async function readConfigVersion(db: D1Database, scope: ExperimentScope): Promise<string> {
+  const exp = await activeExperiment(db, scope);
   return exp ? versionOf(exp) : BUILTIN_VERSION;
 }
 
@@ -93,14 +101,16 @@ export function builtinConfig(now: number, surface = "search"): ExperimentConfig
   };
 }
 
-/** Reads the active experiment of a surface; undefined when none (or it has no positively weighted variant). */
+/**
+ * Reads the active experiment of a store's surface; undefined when none (or it has no positively weighted variant).
+ */
 export async function readExperimentConfig(
   db: D1Database,
-  surface: string,
+  scope: ExperimentScope,
   now: number,
 ): Promise<ExperimentConfig | undefined> {
   const orm = drizzle(db);
-  const exp = await activeExperiment(db, surface);
+  const exp = await activeExperiment(db, scope);
   if (!exp) return undefined;
   const rows = await orm
     .select()
@@ -136,7 +146,9 @@ interface CacheSlot {
   inflight?: Promise<ExperimentConfig>;
 }
 
+/** One slot per (store, surface). */
 const slots = new Map<string, CacheSlot>();
+const slotKey = (scope: ExperimentScope): string => `${scope.store}\u0001${scope.surface}`;
 
 /**
  * Reloads the config unless D1's version still matches the cached one; an unchanged version only marks the cached
@@ -144,32 +156,34 @@ const slots = new Map<string, CacheSlot>();
  */
 async function refresh(
   db: D1Database,
-  surface: string,
+  scope: ExperimentScope,
   cached: ExperimentConfig,
   now: number,
 ): Promise<ExperimentConfig | undefined> {
-  if ((await readConfigVersion(db, surface)) === cached.version) {
+  if ((await readConfigVersion(db, scope)) === cached.version) {
     cached.checkedAt = now;
     return cached;
   }
-  return readExperimentConfig(db, surface, now);
+  return readExperimentConfig(db, scope, now);
 }
 
 /**
- * The isolate's config for a surface: re-read when older than CONFIG_TTL_S, or when its version changed (checked at
- * most every CONFIG_VERSION_CHECK_S).
+ * The isolate's config for a store's surface: re-read when older than CONFIG_TTL_S, or when its version changed
+ * (checked at most every CONFIG_VERSION_CHECK_S). The store is the one the request resolved (edge/stores/resolve.ts).
  */
-export async function getExperimentConfig(env: Bindings, surface = "search"): Promise<ExperimentConfig> {
+export async function getExperimentConfig(env: Bindings, scope: ExperimentScope): Promise<ExperimentConfig> {
   const { configTtlMs, versionCheckMs } = config(env).experiments;
+  const { surface } = scope;
   const now = Date.now();
-  let slot = slots.get(surface);
-  if (!slot) slots.set(surface, (slot = {}));
+  const key = slotKey(scope);
+  let slot = slots.get(key);
+  if (!slot) slots.set(key, (slot = {}));
   const cached = slot.config;
   if (cached && now - cached.loadedAt < configTtlMs && now - cached.checkedAt < versionCheckMs) return cached;
   if (!slot.inflight) {
     const s = slot;
     const fresh = cached && now - cached.loadedAt < configTtlMs;
-    s.inflight = (fresh ? refresh(env.DB, surface, cached, now) : readExperimentConfig(env.DB, surface, now))
+    s.inflight = (fresh ? refresh(env.DB, scope, cached, now) : readExperimentConfig(env.DB, scope, now))
       .then((cfg) => cfg ?? builtinConfig(now, surface))
       .catch((err: unknown) => {
         console.error("experiment config refresh failed; keeping the previous config", err);

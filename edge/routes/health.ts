@@ -1,6 +1,7 @@
 /**
  * GET /healthz → 200 JSON: the model versions this worker serves (bundled light models, which have a warm ORT
- * session in this isolate, the experiment's variants) and the GPU tier's reachability (cached a few seconds).
+ * session in this isolate, the variants of the default store's search experiment) and the GPU tier's reachability
+ * (cached a few seconds).
  * Always 200 while the worker runs; `status` says "degraded" when the GPU tier is unreachable.
  */
 import { Hono } from "hono";
@@ -11,6 +12,7 @@ import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../generated/models";
 import { gpuHealth } from "../gpu/ping";
 import { bundledLightModels, warmLightModels } from "../scoring/light";
 import { describeRoute, json } from "../openapi/registry";
+import { defaultStore, storeSet } from "../stores/resolve";
 
 const healthSchema = z.object({
   status: z.enum(["ok", "degraded"]),
@@ -39,7 +41,10 @@ export const health = new Hono<AppEnv>();
 health.get("/healthz", async (c) => {
   const [gpu, config] = await Promise.all([
     gpuHealth(c.env),
-    getExperimentConfig(c.env, "search").catch(() => undefined),
+    storeSet(c.env)
+      .then((s) => s.defaultId, defaultStore)
+      .then((store) => getExperimentConfig(c.env, { store, surface: "search" }))
+      .catch(() => undefined),
   ]);
   return c.json({
     status: gpu.reachable ? "ok" : "degraded",

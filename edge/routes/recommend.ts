@@ -6,8 +6,8 @@
  *  - store: a `stores` id (unknown → 404 JSON), default the default store; k 1..100 (default 20); item: a product
  *    page; cart: ≤ 50 comma-separated ids; user: "for you", personalised with item/cart. An unknown or new user gets
  *    the cold-start answer (trending, or item-based from item/cart), never an error.
- *  - a sticky A/B variant (surface "recommend", edge/search/rank-plan.ts), Server-Timing (retrieval = candidates,
- *    light, gpu, total), one metrics sample under route "recommend".
+ *  - a sticky A/B variant of the store's "recommend" experiment (edge/search/rank-plan.ts), Server-Timing
+ *    (retrieval = candidates, light, gpu, total), one metrics sample under route "recommend".
  *  - cached (Cache API) only when not personalised: the key carries the store, the mode, the page/cart ids, the
  *    plan's models and the D1 tables' version; an answer built from a user's own rows is never cached.
  *  - GPU tier down or late → the light order, degraded:true with the reason, 200.
@@ -51,7 +51,7 @@ recommend.get(
     const store = await requestStore(c, q.store);
     if (store === undefined) return unknownStore(c, [q.store ?? ""]);
     const data = await readRequestData(c.env.DB, store, q.user);
-    const plan = await resolveRankPlan(c.env, "recommend", await unitId(c, q.user));
+    const plan = await resolveRankPlan(c.env, { store, surface: "recommend" }, await unitId(c, q.user));
     const settings = RECS_LIGHT_MODELS[plan.lightModel]?.sources;
     const base = {
       store,

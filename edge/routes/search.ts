@@ -4,7 +4,8 @@
  *                                concurrent misses collapsed into one cascade, stale-while-revalidate:
  *                                edge/cache/response-cache.ts)
  *  POST /v1/rerank {query, candidates, user?}   the same cascade on exactly the caller's candidates
- * `store` defaults to the default store (esci); an unknown store is a 404 `unknown_store`. /v1/rerank needs no store:
+ * `store` defaults to the default store (esci); an unknown store is a 404 `unknown_store`; /v1/search ranks under the
+ * store's search experiment. /v1/rerank needs no store (it ranks under the default store's experiment):
  * product ids are unique across stores (products.id is UNIQUE), the caller's ids name their products.
  *
  * /v1/rerank decisions (documented):
@@ -37,7 +38,7 @@ import { matchExpression, type CandidateRow } from "../search/features";
 import { resolveRankPlan, type RankPlan } from "../search/rank-plan";
 import { respondRanked, type RankedCtx } from "./respond-ranked";
 import { fetchCandidates, retrieveCandidates } from "../search/retrieval";
-import { requestStore, unknownStore } from "../stores/resolve";
+import { defaultStore, requestStore, unknownStore } from "../stores/resolve";
 import { rerankBodySchema, searchQuerySchema, type Answer } from "./search-contract";
 
 type Ctx = RankedCtx;
@@ -80,7 +81,7 @@ search.get(
     if (store === undefined) return unknownStore(c, [named!]);
     const match = matchExpression(q);
     if (!match) return noSearchableWords(c, "q");
-    const plan = await resolveRankPlan(c.env, "search", await unitId(c, user));
+    const plan = await resolveRankPlan(c.env, { store, surface: "search" }, await unitId(c, user));
     const rankQuery = async (): Promise<Answer> => {
       const t0 = performance.now();
       const rows = await retrieveCandidates(c.env.DB, store, match, plan.retrievalN);
@@ -132,7 +133,9 @@ search.post(
     const position = new Map(ids.map((id, i) => [id, i]));
     rows.sort((a, b) => position.get(String(a.id))! - position.get(String(b.id))!);
 
-    const plan = await resolveRankPlan(c.env, "search", await unitId(c, user), { candidates: ids.length });
+    // rerank names no store: the default store's experiment
+    const scope = { store: defaultStore(), surface: "search" };
+    const plan = await resolveRankPlan(c.env, scope, await unitId(c, user), { candidates: ids.length });
     const result = await rank(c, plan, query, rows);
     return respondRanked(c, plan, "BYPASS", answerOf(plan, result, result.items), result.degradedReasons);
   },

@@ -4,7 +4,8 @@
  * variant, the light and heavy model versions, the SageMaker production variant, how many candidates retrieval
  * returns (N) and how many go to the heavy model (M), the GPU deadline and the blend weight of the final order.
  * The cascade (edge/search/cascade.ts) and the response cache key read it; nothing else re-derives these values.
- * It depends on the surface and the caller, not on the route, so any ranking route can resolve one. The
+ * It depends on the store, the surface and the caller, not on the route, so any ranking route can resolve one: the
+ * experiment is the active one of the request's store and surface (edge/experiments/config.ts). The
  * "recommend" surface plans with the recommendation models (recs-light bundled here, recs-heavy on the GPU tier),
  * retrieval N = the recs-light version's candidate cap and M = RECS_TOP_M; its final order is light +
  * RECS_HEAVY_WEIGHT × heavy (edge/recs/rank.ts), so blendWeight is null there.
@@ -12,7 +13,13 @@
 import { RERANK_MAX, config } from "../config";
 import type { Bindings } from "../env";
 import { assignVariant } from "../experiments/assign";
-import { defaultModels, getExperimentConfig, type ExperimentConfig, type Variant } from "../experiments/config";
+import {
+  defaultModels,
+  getExperimentConfig,
+  type ExperimentConfig,
+  type ExperimentScope,
+  type Variant,
+} from "../experiments/config";
 import { HEAVY_BLEND_WEIGHTS, LIGHT_MODELS, RECS_LIGHT_MODELS } from "../generated/models";
 
 export interface RankPlan {
@@ -80,13 +87,15 @@ export function planFor(
   };
 }
 
-/** The plan of a unit (user or anonymous id, edge/experiments/assign.ts) on a surface's active experiment. */
+/**
+ * The plan of a unit (user or anonymous id, edge/experiments/assign.ts) on the active experiment of a store's surface.
+ */
 export async function resolveRankPlan(
   env: Bindings,
-  surface: string,
+  scope: ExperimentScope,
   unit: string,
   ask: RankAsk = {},
 ): Promise<RankPlan> {
-  const experiment = await getExperimentConfig(env, surface);
-  return planFor(env, experiment, await assignVariant(experiment, unit), ask, surface);
+  const experiment = await getExperimentConfig(env, scope);
+  return planFor(env, experiment, await assignVariant(experiment, unit), ask, scope.surface);
 }

@@ -8,7 +8,13 @@ import { env, SELF } from "cloudflare:test";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { invalidateExperimentConfig } from "../../edge/experiments/config";
 import { collapsingStats } from "../../edge/cache/response-cache";
-import { DEFAULT_LIGHT_MODEL, LIGHT_MODELS } from "../../edge/generated/models";
+import {
+  DEFAULT_HEAVY_MODEL,
+  DEFAULT_LIGHT_MODEL,
+  DEFAULT_RECS_HEAVY_MODEL,
+  DEFAULT_RECS_LIGHT_MODEL,
+  LIGHT_MODELS,
+} from "../../edge/generated/models";
 import { combineScores, toHeavyDoc } from "../../edge/search/cascade";
 import type { CandidateRow } from "../../edge/search/features";
 import { scoreLight } from "../../edge/scoring/light";
@@ -25,6 +31,7 @@ interface Item {
 interface SearchBody {
   items: Item[];
   variant: string;
+  experiment: string;
   models: { light: string; heavy: string };
   degraded: boolean;
   degradedReason?: string;
@@ -304,6 +311,77 @@ describe("experiment variants over HTTP", () => {
     expect([...ids][0]).toMatch(/^vitrine_uid=[0-9a-f]{32}$/);
     const other = await get("/v1/search?q=mug", client("Mozilla/5.0"));
     expect((other.headers.get("set-cookie") ?? "").split(";")[0]).not.toBe([...ids][0]);
+  });
+});
+
+describe("experiments per store", () => {
+  const RETAIL = "online-retail";
+  /** one active single-variant experiment of a store's surface, with the models its variant names */
+  const experiment = (id: string, store: string, surface: string, variant: string, light: string, heavy: string) => [
+    env.DB.prepare(
+      "INSERT INTO experiments (id, store, surface, salt, active, updated_at) VALUES (?1, ?2, ?3, ?1, 1, 0)",
+    ).bind(id, store, surface),
+    env.DB.prepare(
+      "INSERT INTO experiment_variants (experiment_id, name, weight, light_model, heavy_model, top_m) VALUES (?1, ?2, 1, ?3, ?4, 7)",
+    ).bind(id, variant, light, heavy),
+  ];
+  const seed = async (...experiments: D1PreparedStatement[][]) => {
+    await env.DB.batch([
+      env.DB.prepare("DELETE FROM experiment_variants"),
+      env.DB.prepare("DELETE FROM experiments"),
+      ...experiments.flat(),
+    ]);
+    invalidateExperimentConfig();
+  };
+  const retailSearch = () =>
+    experiment("retail-search-ab", RETAIL, "search", "retail-treatment", DEFAULT_LIGHT_MODEL, "heavy-retail-x");
+  const esciSearch = () =>
+    experiment("esci-search-ab", "esci", "search", "esci-control", DEFAULT_LIGHT_MODEL, "heavy-esci-y");
+  const retailRecs = () =>
+    experiment("retail-recs-ab", RETAIL, "recommend", "retail-recs", DEFAULT_RECS_LIGHT_MODEL, "recs-heavy-z");
+
+  /** the variant, experiment and heavy model the ranking routes of a store serve (search, recommend) */
+  const served = async (store: string | undefined) => {
+    const named = store ? `&store=${store}` : "";
+    const answers = [
+      await get(`/v1/search?q=coffee%20mug&k=5&user=per-store${named}`),
+      await get(`/v1/recommend?k=5&user=per-store${named}`),
+    ];
+    return Promise.all(
+      answers.map(async (res) => {
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as SearchBody;
+        return [body.variant, body.experiment, body.models.heavy];
+      }),
+    );
+  };
+  const builtin = (heavy: string) => ["default", "builtin-default", heavy];
+
+  afterAll(async () => {
+    await seed();
+  });
+
+  it("an experiment of online-retail serves its shoppers only: esci requests keep the default store's config", async () => {
+    await seed(retailSearch(), retailRecs());
+    expect(await served(RETAIL)).toEqual([
+      ["retail-treatment", "retail-search-ab", "heavy-retail-x"],
+      ["retail-recs", "retail-recs-ab", "recs-heavy-z"],
+    ]);
+    for (const store of [undefined, "esci"])
+      expect(await served(store)).toEqual([builtin(DEFAULT_HEAVY_MODEL), builtin(DEFAULT_RECS_HEAVY_MODEL)]);
+  });
+
+  it("and vice versa: an esci experiment leaves online-retail on its built-in default", async () => {
+    await seed(esciSearch());
+    for (const store of [undefined, "esci"])
+      expect((await served(store))[0]).toEqual(["esci-control", "esci-search-ab", "heavy-esci-y"]);
+    expect(await served(RETAIL)).toEqual([builtin(DEFAULT_HEAVY_MODEL), builtin(DEFAULT_RECS_HEAVY_MODEL)]);
+  });
+
+  it("both active at once: each store's requests get their own store's variant", async () => {
+    await seed(esciSearch(), retailSearch());
+    expect((await served("esci"))[0]).toEqual(["esci-control", "esci-search-ab", "heavy-esci-y"]);
+    expect((await served(RETAIL))[0]).toEqual(["retail-treatment", "retail-search-ab", "heavy-retail-x"]);
   });
 });
 

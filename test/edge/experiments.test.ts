@@ -10,6 +10,9 @@ import {
 } from "../../edge/experiments/config";
 import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../../edge/generated/models";
 
+/** the default store's search traffic */
+const ESCI_SEARCH = { store: "esci", surface: "search" };
+
 async function seedExperiment(weights: { control: number; treatment: number }): Promise<void> {
   await env.DB.batch([
     env.DB.prepare("DELETE FROM experiment_variants"),
@@ -33,7 +36,7 @@ describe("experiment config", () => {
   });
 
   it("falls back to the built-in single variant when the tables are empty", async () => {
-    const cfg = await getExperimentConfig(env);
+    const cfg = await getExperimentConfig(env, ESCI_SEARCH);
     expect(cfg.builtin).toBe(true);
     expect(cfg.experimentId).toBe(BUILTIN_EXPERIMENT_ID);
     expect(cfg.variants).toEqual([
@@ -49,7 +52,7 @@ describe("experiment config", () => {
 
   it("reads the seeded experiment with its variants (drizzle)", async () => {
     await seedExperiment({ control: 0.5, treatment: 0.5 });
-    const cfg = await readExperimentConfig(env.DB, "search", 0);
+    const cfg = await readExperimentConfig(env.DB, ESCI_SEARCH, 0);
     expect(cfg?.salt).toBe("vitrine-search-v1");
     expect(cfg?.variants.map((v) => [v.name, v.topM, v.gpuTargetVariant])).toEqual([
       ["control", 50, undefined],
@@ -58,10 +61,10 @@ describe("experiment config", () => {
   });
 
   it("is read once per isolate and refreshed only after CONFIG_TTL_S", async () => {
-    const first = await getExperimentConfig(env); // empty tables → built-in, cached
+    const first = await getExperimentConfig(env, ESCI_SEARCH); // empty tables → built-in, cached
     await seedExperiment({ control: 0.5, treatment: 0.5 });
-    expect(await getExperimentConfig(env)).toBe(first); // still within the TTL: no re-read
-    const refreshed = await getExperimentConfig({ ...env, CONFIG_TTL_S: "0" });
+    expect(await getExperimentConfig(env, ESCI_SEARCH)).toBe(first); // still within the TTL: no re-read
+    const refreshed = await getExperimentConfig({ ...env, CONFIG_TTL_S: "0" }, ESCI_SEARCH);
     expect(refreshed.experimentId).toBe("search-default");
   });
 });

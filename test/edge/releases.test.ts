@@ -20,6 +20,9 @@ import { assignVariant } from "../../edge/experiments/assign";
 import { getExperimentConfig, invalidateExperimentConfig, readExperimentConfig } from "../../edge/experiments/config";
 import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../../edge/generated/models";
 
+/** the default store's search traffic, where a release names no store */
+const ESCI_SEARCH = { store: "esci", surface: "search" };
+
 const guardrails = config(env).releases;
 
 // ---- the step analysis (pure) --------------------------------------------------------------------------------------
@@ -315,7 +318,7 @@ describe("releases in workerd", () => {
     const id = await startRelease();
     // the canary's weight is its share of all traffic; the baseline keeps its weight
     expect(await weights()).toEqual({ default: 1, [canaryOf(id)]: 0.1 });
-    const cfg = await readExperimentConfig(env.DB, "search", Date.now());
+    const cfg = await readExperimentConfig(env.DB, ESCI_SEARCH, Date.now());
     expect(cfg?.variants.map((v) => [v.name, v.heavyModel])).toEqual([
       ["default", DEFAULT_HEAVY_MODEL],
       [canaryOf(id), HEAVY_CANDIDATE],
@@ -378,7 +381,7 @@ describe("releases in workerd", () => {
     const promoted = await tickRelease(env, id, afterWindow());
     expect(promoted).toMatchObject({ decision: "promoted", status: "promoted", weight: 100 });
     expect(await weights()).toEqual({ default: 0, [canary]: 1 });
-    const cfg = await getExperimentConfig(env);
+    const cfg = await getExperimentConfig(env, ESCI_SEARCH);
     expect(cfg.variants.map((v) => [v.name, v.heavyModel, v.weight])).toEqual([[canary, HEAVY_CANDIDATE, 1]]);
 
     const r = await release(id);
@@ -420,7 +423,7 @@ describe("releases in workerd", () => {
       expect(out).toMatchObject({ decision: "rollback", status: "rolled_back", weight: 0 });
       expect(out?.reason).toMatch(reason);
       expect(await weights()).toEqual({ default: 1, [canaryOf(id)]: 0 });
-      expect((await getExperimentConfig(env)).variants.map((v) => v.name)).toEqual(["default"]);
+      expect((await getExperimentConfig(env, ESCI_SEARCH)).variants.map((v) => v.name)).toEqual(["default"]);
       const alert = await env.DB.prepare("SELECT state, severity, summary FROM alerts WHERE id = ?")
         .bind(`release:${id}`)
         .first<{ state: string; severity: string; summary: string }>();
@@ -489,23 +492,23 @@ describe("config propagation and stickiness", () => {
   it("an isolate sees a weight change made elsewhere within CONFIG_VERSION_CHECK_S (2 s), not CONFIG_TTL_S", async () => {
     const id = await startRelease();
     const e: Bindings = { ...env }; // one env object: its parsed config (default TTL 30 s, version check 2 s) is kept
-    const before = await getExperimentConfig(e);
+    const before = await getExperimentConfig(e, ESCI_SEARCH);
     expect(before.variants.map((v) => v.weight)).toEqual([1, 0.1]);
     // another isolate's tick walks the weight: D1 changes, this isolate's cache is not told
     await env.DB.batch([
       env.DB.prepare("UPDATE experiment_variants SET weight = 0.5"),
       env.DB.prepare("UPDATE experiments SET updated_at = updated_at + 1"),
     ]);
-    expect(await getExperimentConfig(e)).toBe(before); // checked less than 2 s ago: the cached config
+    expect(await getExperimentConfig(e, ESCI_SEARCH)).toBe(before); // checked less than 2 s ago: the cached config
     await new Promise((r) => setTimeout(r, 2_100));
-    const after = await getExperimentConfig(e);
+    const after = await getExperimentConfig(e, ESCI_SEARCH);
     expect(after.variants.map((v) => [v.name, v.weight])).toEqual([
       ["default", 0.5],
       [canaryOf(id), 0.5],
     ]);
     // an unchanged version keeps the config object (one row read, no reload)
     await new Promise((r) => setTimeout(r, 2_100));
-    expect(await getExperimentConfig(e)).toBe(after);
+    expect(await getExperimentConfig(e, ESCI_SEARCH)).toBe(after);
   });
 
   it("sticky, beside a running A/B test: growing the canary only moves baseline users into it; nobody else moves", async () => {
@@ -525,12 +528,12 @@ describe("config propagation and stickiness", () => {
     ]);
     const units = Array.from({ length: 2000 }, (_, i) => `u:user-${i}`);
     const arms = async () => {
-      const cfg = (await readExperimentConfig(env.DB, "search", Date.now()))!;
+      const cfg = (await readExperimentConfig(env.DB, ESCI_SEARCH, Date.now()))!;
       return Promise.all(units.map(async (u) => (await assignVariant(cfg, u)).name));
     };
     const before = await arms();
     const id = await startRelease({ steps: [10, 25, 50] });
-    const cfg = (await readExperimentConfig(env.DB, "search", Date.now()))!;
+    const cfg = (await readExperimentConfig(env.DB, ESCI_SEARCH, Date.now()))!;
     expect(cfg.variants.map((v) => [v.name, v.weight, v.heavyModel, v.topM ?? null, v.canary ?? false])).toEqual([
       ["control", 0.5, DEFAULT_HEAVY_MODEL, 50, false],
       [id, 0.1, HEAVY_CANDIDATE, 50, true], // a copy of the heaviest live variant (control, by name on a tie)
