@@ -5,13 +5,14 @@
 import { z } from "zod";
 import { describeRoute, errorSchemas, json } from "../openapi/registry";
 import { SOURCES, type Source } from "./sources/scored";
+import { storeIdSchema } from "../stores/resolve";
 
 export const MAX_CART = 50;
 
 const id = z.string().trim().min(1, "ids must not be empty").max(64, "ids are at most 64 characters");
 
 export const recommendQuerySchema = z.object({
-  store: z.string().trim().min(1, "store must not be empty").max(64, "store must be at most 64 characters").optional(),
+  store: storeIdSchema.optional(),
   user: z.string().trim().min(1, "user must not be empty").max(128, "user must be at most 128 characters").optional(),
   k: z.coerce
     .number({ invalid_type_error: "k must be a number" })

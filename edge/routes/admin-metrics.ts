@@ -14,7 +14,7 @@ import { config } from "../config";
 import { GROUP_BY, queryRollup } from "../metrics/queries";
 import { TRAFFIC } from "../db/schema-metrics";
 import { listAlerts, silenceAlert } from "../metrics/alerts";
-import { STORE_ID_MAX, resolveStore, storeSet } from "../stores/resolve";
+import { resolveStore, storeIdSchema, storeSet } from "../stores/resolve";
 import { describeRoute, json } from "../openapi/registry";
 
 const MAX_POINTS = 1440;
@@ -35,7 +35,7 @@ const metricsQueryFields = z.object({
   /** live requests or drill probes only; absent = both */
   traffic: z.enum(TRAFFIC).optional(),
   /** one store only (a stores.id; unknown → 400); absent = every store */
-  store: z.string().trim().min(1).max(STORE_ID_MAX).optional(),
+  store: storeIdSchema.optional(),
 });
 
 export const metricsQuerySchema = metricsQueryFields.transform((q, ctx) => {

@@ -18,7 +18,7 @@ import { scheduleFlush } from "../metrics/collector";
 import { eventsPayload, type StoredEvent } from "../events/apply";
 import { writeEvents } from "../events/writer";
 import { describeRoute, errorSchemas, json } from "../openapi/registry";
-import { resolveStore, storeSet, STORE_ID_MAX, unknownStore } from "../stores/resolve";
+import { resolveStore, storeIdSchema, storeSet, unknownStore } from "../stores/resolve";
 
 const label = z.string().trim().min(1).max(128);
 /** variant/model as echoed from the search response: may be empty (e.g. no heavy model) → "unknown". */
@@ -35,7 +35,7 @@ export const feedbackEventSchema = z
   .object({
     type: z.enum(["impression", "click", "add_to_cart", "purchase"]),
     productId: label,
-    store: z.string().trim().min(1).max(STORE_ID_MAX).optional(),
+    store: storeIdSchema.optional(),
     /** the shopper (a customer id may come as a number) */
     user: z.union([label, z.number().int().nonnegative()]).transform(String).optional(),
     /** client-chosen id: an event repeated with the same id (per store) is counted once */

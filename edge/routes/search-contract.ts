@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { RERANK_MAX } from "../config";
 import { describeRoute, errorSchemas, json } from "../openapi/registry";
-import { STORE_ID_MAX } from "../stores/resolve";
+import { storeIdSchema } from "../stores/resolve";
 
 export const searchQuerySchema = z.object({
   q: z
@@ -21,7 +21,7 @@ export const searchQuerySchema = z.object({
     .default(20),
   user: z.string().trim().min(1).max(128, "user must be at most 128 characters").optional(),
   /** the storefront (default: the default store); unknown → 404 unknown_store */
-  store: z.string().trim().min(1).max(STORE_ID_MAX).optional(),
+  store: storeIdSchema.optional(),
 });
 
 export const rerankBodySchema = z.object({

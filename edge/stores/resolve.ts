@@ -5,6 +5,7 @@
  */
 import type { Context } from "hono";
 import { drizzle } from "drizzle-orm/d1";
+import { z } from "zod";
 import { config } from "../config";
 import { stores } from "../db/schema";
 import type { AppEnv, Bindings } from "../env";
@@ -82,3 +83,8 @@ export function unknownStore(c: Context<AppEnv>, names: readonly string[], path 
 
 /** The zod shape of a `store` parameter (existence is checked by resolveStore). */
 export const STORE_ID_MAX = 64;
+export const storeIdSchema = z
+  .string()
+  .trim()
+  .min(1, "store must not be empty")
+  .max(STORE_ID_MAX, `store must be at most ${STORE_ID_MAX} characters`);
