@@ -1,6 +1,7 @@
 /**
- * Releases in D1: recording one, creating its canary beside the surface's live variant, walking the canary's weight,
- * rolling back, promoting, aborting. Every change of the canary is one D1 batch (a transaction) whose statements are
+ * Releases in D1: recording one, creating its canary beside the live variants of its store's surface (the active
+ * experiment of that (store, surface): a release in one store never changes another's traffic), walking the canary's
+ * weight, rolling back, promoting, aborting. One canary at a time per (store, surface). Every change of the canary is one D1 batch (a transaction) whose statements are
  * all guarded by the release's state as it was read (status, step, updated_at), so a cron tick and an admin tick
  * racing on the same release change it once; each batch bumps the experiment's updated_at, the version every isolate
  * checks within seconds (edge/experiments/config.ts).
@@ -18,6 +19,7 @@ import {
   type ReleaseKind,
   type ReleaseStatus,
 } from "../db/schema";
+import { activeExperiment, type ExperimentScope } from "../experiments/config";
 import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL, LIGHT_MODELS } from "../generated/models";
 
 export type ReleaseRow = typeof releases.$inferSelect;
@@ -68,22 +70,36 @@ function newId(now: number): string {
   return `rel-${new Date(now).toISOString().replace(/[-:T]/g, "").slice(0, 14)}-${rand}`;
 }
 
-/** The release in canary on a surface, if any. */
-export async function canaryOn(d1: D1Database, surface: string): Promise<ReleaseRow | undefined> {
+/** The release in canary on a store's surface, if any. */
+export async function canaryOn(d1: D1Database, scope: ExperimentScope): Promise<ReleaseRow | undefined> {
   const [row] = await drizzle(d1)
     .select()
     .from(releases)
-    .where(and(eq(releases.surface, surface), eq(releases.status, "canary")))
+    .where(and(eq(releases.store, scope.store), eq(releases.surface, scope.surface), eq(releases.status, "canary")))
     .limit(1);
   return row;
 }
 
 /**
+ * The experiment a release creates when its store's surface has none, and that experiment's salt: both name the
+ * store, so two stores' experiments never share an id (the response cache key and the answers name it) and their
+ * shoppers are assigned independently.
+ */
+export function releaseExperiment(scope: ExperimentScope): { id: string; salt: string } {
+  return {
+    id: `${scope.store}:${scope.surface}-releases`,
+    salt: `vitrine-${scope.store}-${scope.surface}-v1`,
+  };
+}
+
+const describeScope = (scope: ExperimentScope): string => `${scope.surface} of store ${scope.store}`;
+
+/**
  * Records a release. `status: "refused"` records the gate's refusal only; otherwise the canary is created in the
- * surface's active experiment (made from the built-in default when the surface has none): a variant named after the
- * release, flagged as a canary (its own assignment layer), at steps[0] % of all traffic, a copy of the heaviest live
- * variant with the candidate as its light or heavy model. The live variants (an A/B test may be running) are the
- * baseline arm and keep their weights.
+ * active experiment of the release's store and surface (made from the built-in default when it has none): a variant
+ * named after the release, flagged as a canary (its own assignment layer), at steps[0] % of all traffic, a copy of
+ * the heaviest live variant with the candidate as its light or heavy model. The live variants (an A/B test may be
+ * running) are the baseline arm and keep their weights. `input.store` must be a known store (the admin route checks).
  */
 export async function createRelease(d1: D1Database, input: NewRelease, now: number): Promise<CreateResult> {
   const db = drizzle(d1);
@@ -119,31 +135,28 @@ export async function createRelease(d1: D1Database, input: NewRelease, now: numb
       error: "light_model_not_bundled",
       message: `light model ${input.version} is not bundled in this worker (bundled: ${Object.keys(LIGHT_MODELS).join(", ")}); export it and reload the worker first`,
     };
-  const running = await canaryOn(d1, target.surface);
+  const scope: ExperimentScope = { store: input.store, surface: target.surface };
+  const running = await canaryOn(d1, scope);
   if (running)
     return {
       ok: false,
       httpStatus: 409,
       error: "release_in_progress",
-      message: `release ${running.id} (${running.kind} ${running.version}) is in canary on ${target.surface}`,
+      message: `release ${running.id} (${running.kind} ${running.version}) is in canary on ${describeScope(scope)}`,
     };
 
-  const [exp] = await db
-    .select()
-    .from(experiments)
-    .where(and(eq(experiments.surface, target.surface), eq(experiments.active, 1)))
-    .orderBy(experiments.id)
-    .limit(1);
-  // the release row goes first, only if no other canary holds the surface; everything else only if it went in
+  const exp = await activeExperiment(d1, scope);
+  // the release row goes first, only if no other canary holds the store's surface; everything else only if it went in
   const inserted = sql`EXISTS (SELECT 1 FROM releases WHERE id = ${id})`;
-  const experimentId = exp?.id ?? `${target.surface}-releases`;
+  const created = releaseExperiment(scope);
+  const experimentId = exp?.id ?? created.id;
   const variants = exp
     ? await db.select().from(experimentVariants).where(eq(experimentVariants.experimentId, exp.id))
     : [];
   let live = variants.filter((v) => v.weight > 0 && !v.releaseId);
   const stmts: BatchItem<"sqlite">[] = [];
   if (live.length === 0) {
-    // the surface serves the built-in default: it becomes the experiment's one variant, the baseline
+    // the store's surface serves the built-in default: it becomes the experiment's one variant, the baseline
     const search = target.surface === "search";
     const builtin: typeof experimentVariants.$inferSelect = {
       experimentId,
@@ -161,8 +174,7 @@ export async function createRelease(d1: D1Database, input: NewRelease, now: numb
       db
         .insert(experiments)
         .select(
-          sql`SELECT ${experimentId}, ${input.store}, ${target.surface}, ${`vitrine-${target.surface}-v1`}, 1, ${now}
-            WHERE ${inserted}`,
+          sql`SELECT ${experimentId}, ${input.store}, ${target.surface}, ${created.salt}, 1, ${now} WHERE ${inserted}`,
         )
         .onConflictDoUpdate({ target: experiments.id, set: { active: 1 } }),
       db
@@ -186,7 +198,8 @@ export async function createRelease(d1: D1Database, input: NewRelease, now: numb
       sql`SELECT ${id}, ${input.kind}, ${input.store}, ${target.surface}, ${input.version}, ${baselineVersion},
         'canary', ${base.steps}, ${input.stepSeconds}, 0, ${now}, NULL, ${base.gateReport}, ${input.startedBy},
         ${experimentId}, ${id}, ${JSON.stringify(live.map((v) => v.name))}, ${now}, ${now}
-        WHERE NOT EXISTS (SELECT 1 FROM releases WHERE surface = ${target.surface} AND status = 'canary')`,
+        WHERE NOT EXISTS (SELECT 1 FROM releases WHERE store = ${input.store} AND surface = ${target.surface}
+          AND status = 'canary')`,
     ),
     ...stmts,
     db.insert(experimentVariants).select(
@@ -198,12 +211,12 @@ export async function createRelease(d1: D1Database, input: NewRelease, now: numb
   ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
   const [row] = await db.select().from(releases).where(eq(releases.id, id)).limit(1);
   if (!row) {
-    const other = await canaryOn(d1, target.surface);
+    const other = await canaryOn(d1, scope);
     return {
       ok: false,
       httpStatus: 409,
       error: "release_in_progress",
-      message: `release ${other?.id ?? "?"} is in canary on ${target.surface}`,
+      message: `release ${other?.id ?? "?"} is in canary on ${describeScope(scope)}`,
     };
   }
   return { ok: true, id, status: row.status };

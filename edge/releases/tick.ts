@@ -59,6 +59,7 @@ export async function tickRelease(env: Bindings, id: string, now = Date.now()): 
   const weight = (steps[r.stepIndex] ?? 0) / 100;
   const previousWeight = r.stepIndex > 0 ? (steps[r.stepIndex - 1] ?? 0) / 100 : 0;
   const input = await readStepWindow(env.DB, {
+    store: r.store,
     canaryVariant: r.canaryVariant,
     baselineVariants: JSON.parse(r.baselineVariants ?? "[]") as string[],
     stepStartedAt: r.stepStartedAt ?? r.createdAt,
@@ -114,7 +115,7 @@ async function alertRollback(env: Bindings, r: ReleaseRow, now: number): Promise
       threshold: null,
       forS: 0,
       summary: `release ${r.id} (${r.kind} ${r.version}) rolled back at step ${r.stepIndex + 1}: ${r.reason ?? ""}`,
-      labels: { release: r.id, kind: r.kind, version: r.version, surface: r.surface },
+      labels: { release: r.id, kind: r.kind, version: r.version, store: r.store, surface: r.surface },
     },
     Math.floor(now / 1000),
     config(env).metrics.alertWebhookUrl,

@@ -1,5 +1,6 @@
 /**
- * The step window's figures from the D1 rollups (live traffic only): per arm (the canary variant and the baseline
+ * The step window's figures from the D1 rollups (live traffic of the release's store only: variant names are its
+ * experiment's, and another store's experiment may name a variant alike): per arm (the canary variant and the baseline
  * variant) requests, 5xx, degraded and the p99 of each stage since the step began; feedback since the canary began;
  * and the canary's expected share of the window's requests. Rollups are per minute, so the window starts at the
  * minute holding the step's start. The sample-ratio test counts only the minutes wholly after the isolates switched
@@ -13,6 +14,8 @@ import { sourceFilter } from "../metrics/queries";
 import { STEP_STAGES, type ArmFeedback, type ArmFigures, type StepInput, type StepStage } from "./analysis";
 
 export interface WindowSpec {
+  /** the release's store: requests, latency and feedback of other stores are not its arms' */
+  store: string;
   canaryVariant: string;
   /** the live variants the canary is compared with, together */
   baselineVariants: string[];
@@ -44,7 +47,8 @@ export async function readStepWindow(db: D1Database, spec: WindowSpec): Promise<
   const to = minuteOf(spec.now) + MINUTE;
   const fbFrom = minuteOf(spec.releaseStartedAt);
   const arms = [spec.canaryVariant, ...spec.baselineVariants];
-  const inArms = `variant IN (${arms.map(() => "?").join(", ")})`;
+  const inArms = `store = ? AND variant IN (${arms.map(() => "?").join(", ")})`;
+  const armBinds = [spec.store, ...arms];
   const baselineSet = new Set(spec.baselineVariants);
   const armOf = (variant: unknown): "canary" | "baseline" | undefined =>
     variant === spec.canaryVariant ? "canary" : baselineSet.has(String(variant)) ? "baseline" : undefined;
@@ -56,20 +60,20 @@ export async function readStepWindow(db: D1Database, spec: WindowSpec): Promise<
         `SELECT ts, variant, SUM(requests) AS requests, SUM(status_5xx) AS e, SUM(degraded) AS d FROM metrics_requests
          WHERE ${win.where} AND traffic = 'live' AND ${inArms} GROUP BY ts, variant`,
       )
-      .bind(...win.binds, ...arms),
+      .bind(...win.binds, ...armBinds),
     db
       .prepare(
         `SELECT variant, stage, bucket, SUM(count) AS n FROM metrics_latency
          WHERE ${win.where} AND traffic = 'live' AND ${inArms} AND stage IN (${STEP_STAGES.map(() => "?").join(", ")})
          GROUP BY variant, stage, bucket`,
       )
-      .bind(...win.binds, ...arms, ...STEP_STAGES),
+      .bind(...win.binds, ...armBinds, ...STEP_STAGES),
     db
       .prepare(
         `SELECT variant, SUM(impressions) AS impressions, SUM(clicks) AS clicks, SUM(purchases) AS purchases
          FROM metrics_feedback WHERE ${fbWin.where} AND ${inArms} GROUP BY variant`,
       )
-      .bind(...fbWin.binds, ...arms),
+      .bind(...fbWin.binds, ...armBinds),
   ]);
   const canary = emptyArm();
   const baseline = emptyArm();

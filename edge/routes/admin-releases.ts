@@ -1,6 +1,7 @@
 /**
  * Model releases, admin side (bearer ADMIN_TOKEN), the edge half of issue #9 (the CLI `npm run release` drives it):
- *  POST /admin/releases             record a refused release, or create the canary → 201 {id, status}
+ *  POST /admin/releases             record a refused release, or create the canary in its store's experiment
+ *                                   → 201 {id, status}; `store` defaults to the default store, unknown → 404
  *  GET  /admin/releases?limit=      releases, newest first: {releases: [...]}
  *  GET  /admin/releases/:id         one release with its gate report and every decision with its figures
  *  POST /admin/releases/:id/tick    run the step analysis now (the cron's, edge/releases/tick.ts)
@@ -16,7 +17,8 @@ import { RELEASE_KINDS } from "../db/schema-releases";
 import { createRelease, getRelease, listReleases, releaseDecisionsOf, releaseView } from "../releases/store";
 import { abortRelease, tickRelease } from "../releases/tick";
 import { invalidateExperimentConfig } from "../experiments/config";
-import { describeRoute, json } from "../openapi/registry";
+import { describeRoute, errorSchemas, json } from "../openapi/registry";
+import { resolveStore, storeIdSchema, storeSet, unknownStore } from "../stores/resolve";
 
 const token = (what: string) =>
   z
@@ -28,7 +30,8 @@ const token = (what: string) =>
 export const createReleaseSchema = z
   .object({
     kind: z.enum(RELEASE_KINDS),
-    store: token("store").default("esci"),
+    /** the store whose traffic the canary splits (default: the default store); unknown → 404 unknown_store */
+    store: storeIdSchema.optional(),
     version: token("version"),
     baselineVersion: token("baselineVersion").optional(),
     steps: z
@@ -73,11 +76,12 @@ describeRoute({
   method: "post",
   path: "/admin/releases",
   access: "admin",
-  summary: "Record a refused release, or create a release's canary beside the surface's live variants",
+  summary: "Record a refused release, or create a release's canary beside the live variants of its store's surface",
   body: createReleaseSchema,
   responses: {
     201: json("the release", z.object({ id: z.string(), status: z.string() })),
-    409: json("another release is in canary on the surface", errorSchema),
+    404: json("the store does not exist (error unknown_store)", errorSchemas.NotFound),
+    409: json("another release is in canary on the store's surface", errorSchema),
     422: json("a light version this worker does not bundle", errorSchema),
   },
 });
@@ -125,7 +129,9 @@ adminReleases.use("/releases/*", requireAdmin);
 
 adminReleases.post("/releases", zValidator("json", createReleaseSchema, zodHook), async (c) => {
   const body = c.req.valid("json");
-  const out = await createRelease(c.env.DB, body, Date.now());
+  const store = resolveStore(await storeSet(c.env), body.store);
+  if (store === undefined) return unknownStore(c, [body.store ?? ""]);
+  const out = await createRelease(c.env.DB, { ...body, store }, Date.now());
   if (!out.ok) return c.json({ error: out.error, message: out.message }, out.httpStatus);
   invalidateExperimentConfig(); // this isolate serves the canary at once; the others within CONFIG_VERSION_CHECK_S
   return c.json({ id: out.id, status: out.status }, 201);

@@ -19,6 +19,7 @@ from vitrine_gpu import registry
 from vitrine_gpu.release import __main__ as cli
 from vitrine_gpu.release.gate import Pool, decide, heavy_scorer, run_gate
 from vitrine_gpu.release.importer import ImportRefused, import_dir, validate_dir
+from vitrine_gpu.release.traffic import LoadDriver
 
 PRODUCTS = [
     {"id": f"P{i}", "title": t, "brand": b}
@@ -101,6 +102,23 @@ def test_import_validates_files_hashes_and_configs(tiny_registry, tmp_path: Path
 
 
 # -- gate decisions ----------------------------------------------------------------------------------------------
+def test_load_searches_the_release_store(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Experiments are per store: --with-load searches the release's store (none named: the edge's default)."""
+    asked: list[str] = []
+
+    def urlopen(url: str, timeout: float) -> Any:
+        asked.append(url)
+        raise OSError("not connected")
+
+    monkeypatch.setattr("urllib.request.urlopen", urlopen)
+    LoadDriver("http://edge/", queries=["water bottle"], store="online-retail")._one(3)
+    LoadDriver("http://edge/", queries=["water bottle"])._one(4)
+    assert asked == [
+        "http://edge/v1/search?q=water+bottle&user=release-load-3&store=online-retail",
+        "http://edge/v1/search?q=water+bottle&user=release-load-4",
+    ]
+
+
 def test_decide_on_fixtures() -> None:
     rng = np.random.default_rng(0)
     prod = {f"q{i}": [float(v)] for i, v in enumerate(rng.uniform(0.4, 0.9, 60))}

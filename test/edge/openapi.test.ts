@@ -47,6 +47,7 @@ describe("GET /openapi.json", () => {
     const codes = (o: Operation): string[] => Object.keys(o.responses).sort();
     expect(codes(op("/v1/search", "get"))).toEqual(["200", "400", "404", "405", "429"]); // 404: unknown store
     expect(codes(op("/v1/rerank", "post"))).toEqual(["200", "400", "405", "413", "429"]);
+    expect(codes(op("/admin/releases", "post"))).toEqual(["201", "400", "401", "404", "405", "409", "413", "422"]);
     expect(codes(op("/v1/events", "post"))).toEqual(["202", "400", "404", "405", "413", "429"]);
     expect(codes(op("/admin/drills/{id}", "get"))).toEqual(["200", "400", "401", "404", "405"]);
     expect(op("/admin/metrics", "get").security).toEqual([{ adminBearer: [] }]);

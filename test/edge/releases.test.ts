@@ -22,6 +22,8 @@ import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../../edge/generated/m
 
 /** the default store's search traffic, where a release names no store */
 const ESCI_SEARCH = { store: "esci", surface: "search" };
+const RETAIL = "online-retail";
+const RETAIL_SEARCH = { store: RETAIL, surface: "search" };
 
 const guardrails = config(env).releases;
 
@@ -156,8 +158,9 @@ function admin(
   );
 }
 
-async function startRelease(body: Record<string, unknown> = {}): Promise<string> {
-  const res = await admin("/admin/releases", {
+/** POST /admin/releases: a heavy candidate at 10 % then 50 %, 30 s steps, unless `body` says otherwise. */
+function postRelease(body: Record<string, unknown> = {}): Promise<Response> {
+  return admin("/admin/releases", {
     method: "POST",
     body: JSON.stringify({
       kind: "heavy",
@@ -169,6 +172,10 @@ async function startRelease(body: Record<string, unknown> = {}): Promise<string>
       ...body,
     }),
   });
+}
+
+async function startRelease(body: Record<string, unknown> = {}): Promise<string> {
+  const res = await postRelease(body);
   expect(res.status).toBe(201);
   const out = await res.json<{ id: string; status: string }>();
   expect(out.status).toBe("canary");
@@ -201,6 +208,8 @@ interface Traffic {
   status?: number;
   degradedEvery?: number;
   gpuMs?: number;
+  /** the store the requests were served for (default esci) */
+  store?: string;
 }
 
 /** Live requests recorded as the search route records them, then flushed to the rollups. */
@@ -216,7 +225,7 @@ async function traffic(...arms: Traffic[]): Promise<void> {
         lightModel: DEFAULT_LIGHT_MODEL,
         heavyModel: a.heavyModel,
         colo: "TEST",
-        store: "esci",
+        store: a.store ?? "esci",
         status: a.status ?? 200,
         cache: "MISS",
         ...(degraded ? { degradedReason: "gpu_timeout" } : {}),
@@ -243,11 +252,12 @@ async function release(id: string) {
   }>();
 }
 
-async function weights(): Promise<Record<string, number>> {
-  const { results } = await env.DB.prepare("SELECT name, weight FROM experiment_variants").all<{
-    name: string;
-    weight: number;
-  }>();
+async function weights(experimentId?: string): Promise<Record<string, number>> {
+  const { results } = await env.DB.prepare(
+    "SELECT name, weight FROM experiment_variants WHERE ?1 IS NULL OR experiment_id = ?1",
+  )
+    .bind(experimentId ?? null)
+    .all<{ name: string; weight: number }>();
   return Object.fromEntries(results.map((r) => [r.name, r.weight]));
 }
 
@@ -323,31 +333,80 @@ describe("releases in workerd", () => {
       ["default", DEFAULT_HEAVY_MODEL],
       [canaryOf(id), HEAVY_CANDIDATE],
     ]);
-    const again = await admin("/admin/releases", {
-      method: "POST",
-      body: JSON.stringify({
-        kind: "light",
-        version: DEFAULT_LIGHT_MODEL,
-        steps: [10],
-        stepSeconds: 30,
-        gateReport: {},
-        startedBy: "t",
-      }),
-    });
+    const again = await postRelease({ kind: "light", version: DEFAULT_LIGHT_MODEL, steps: [10] });
     expect(again.status).toBe(409);
     expect((await again.json<{ error: string }>()).error).toBe("release_in_progress");
-    const unbundled = await admin("/admin/releases", {
-      method: "POST",
-      body: JSON.stringify({
-        kind: "recs-light",
-        version: "r1",
-        steps: [10],
-        stepSeconds: 30,
-        gateReport: {},
-        startedBy: "t",
-      }),
-    });
+    const unbundled = await postRelease({ kind: "recs-light", version: "r1", steps: [10] });
     expect(unbundled.status).toBe(201); // another surface: its own canary
+  });
+
+  it("a release is its store's: the canary joins that store's experiment, one canary per store and surface", async () => {
+    const retail = await startRelease({ store: RETAIL });
+    const [exp] = (
+      await env.DB.prepare("SELECT id, store, surface, salt FROM experiments").all<Record<string, string>>()
+    ).results;
+    expect(exp).toEqual({
+      id: "online-retail:search-releases",
+      store: RETAIL,
+      surface: "search",
+      salt: "vitrine-online-retail-search-v1",
+    });
+    expect(await readExperimentConfig(env.DB, ESCI_SEARCH, Date.now())).toBeUndefined(); // esci untouched
+    const again = await postRelease({ kind: "light", store: RETAIL, version: DEFAULT_LIGHT_MODEL, steps: [10] });
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({
+      error: "release_in_progress",
+      message: expect.stringContaining("search of store online-retail") as string,
+    });
+    // the default store's search surface is free: its own canary, in its own experiment
+    const esci = await startRelease();
+    expect(await weights("online-retail:search-releases")).toEqual({ default: 1, [retail]: 0.1 });
+    expect(await weights("esci:search-releases")).toEqual({ default: 1, [esci]: 0.1 });
+    const served = async (scope: typeof ESCI_SEARCH) =>
+      (await readExperimentConfig(env.DB, scope, Date.now()))?.variants.map((v) => [v.name, v.heavyModel]);
+    expect(await served(RETAIL_SEARCH)).toEqual([
+      ["default", DEFAULT_HEAVY_MODEL],
+      [retail, HEAVY_CANDIDATE],
+    ]);
+    expect(await served(ESCI_SEARCH)).toEqual([
+      ["default", DEFAULT_HEAVY_MODEL],
+      [esci, HEAVY_CANDIDATE],
+    ]);
+
+    // the step window reads the release's store only: esci's baseline is also named "default", and its traffic
+    // (a split no retail weight predicts) must not reach the retail release's figures
+    await stepBeganAtMinuteStart(retail);
+    await traffic(
+      { variant: canaryOf(retail), heavyModel: HEAVY_CANDIDATE, n: 40, store: RETAIL },
+      { variant: "default", heavyModel: DEFAULT_HEAVY_MODEL, n: 360, store: RETAIL },
+      { variant: "default", heavyModel: DEFAULT_HEAVY_MODEL, n: 900, status: 503 },
+    );
+    const stepped = await tickRelease(env, retail, afterWindow());
+    expect(stepped).toMatchObject({ decision: "promote-step", stepIndex: 1, weight: 50 });
+    expect(stepped?.figures?.requests).toEqual({ canary: 40, baseline: 360 });
+    expect(await weights("esci:search-releases")).toEqual({ default: 1, [esci]: 0.1 }); // the other store's canary
+    // promotion retires the retail baseline only
+    await stepBeganAtMinuteStart(retail);
+    await traffic(
+      { variant: canaryOf(retail), heavyModel: HEAVY_CANDIDATE, n: 200, store: RETAIL },
+      { variant: "default", heavyModel: DEFAULT_HEAVY_MODEL, n: 200, store: RETAIL },
+    );
+    expect(await tickRelease(env, retail, afterWindow())).toMatchObject({ decision: "promoted" });
+    expect(await weights("online-retail:search-releases")).toEqual({ default: 0, [retail]: 1 });
+    expect(await weights("esci:search-releases")).toEqual({ default: 1, [esci]: 0.1 });
+  });
+
+  it("a release naming an unknown store is a 404 JSON, a malformed one a 400; nothing is recorded", async () => {
+    for (const [store, status, error] of [
+      ["no-such-store", 404, "unknown_store"],
+      ["", 400, "invalid_request"],
+      ["x".repeat(65), 400, "invalid_request"],
+    ] as const) {
+      const res = await postRelease({ store });
+      expect(res.status, store).toBe(status);
+      expect(await res.json()).toMatchObject({ error, issues: [{ path: "store" }] });
+    }
+    expect((await env.DB.prepare("SELECT COUNT(*) AS n FROM releases").first<{ n: number }>())?.n).toBe(0);
   });
 
   it("holds for volume, then walks the steps and promotes: the candidate becomes the default, the old variant retires", async () => {
@@ -582,6 +641,7 @@ describe("the step window (D1 rollups)", () => {
       row(minute + 120, "rel-x", 19),
     ]);
     const w = await readStepWindow(env.DB, {
+      store: "esci",
       canaryVariant: "rel-x",
       baselineVariants: ["control"],
       stepStartedAt: minute * 1000 + 50_000,

@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.with_load:
         from .traffic import LoadDriver
 
-        load = LoadDriver(a.edge, rps=a.load_rps or load_rate(a.step_list[0], a.step_seconds)).start()
+        load = LoadDriver(a.edge, rps=a.load_rps or load_rate(a.step_list[0], a.step_seconds), store=a.store).start()
     try:
         final = drive_canary(edge, rid, a, load)
     except KeyboardInterrupt:

@@ -1,5 +1,6 @@
 """``--with-load``: bounded loopback search traffic during the canary so each step has volume (distinct users, so
-the sticky hash spreads them over both arms). Counts answers by status; a non-2xx is printed in the summary."""
+the sticky hash spreads them over both arms), in the release's store (experiments are per store: another store's
+searches never reach its canary). Counts answers by status; a non-2xx is printed in the summary."""
 
 from __future__ import annotations
 
@@ -25,8 +26,16 @@ def catalog_queries(limit: int = 200) -> list[str]:
 
 
 class LoadDriver:
-    def __init__(self, edge: str, rps: float = 8.0, concurrency: int = 4, queries: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        edge: str,
+        rps: float = 8.0,
+        concurrency: int = 4,
+        queries: list[str] | None = None,
+        store: str | None = None,
+    ) -> None:
         self.edge, self.rps, self.concurrency = edge.rstrip("/"), rps, concurrency
+        self.store = f"&store={urllib.parse.quote_plus(store)}" if store else ""
         self.queries = queries or catalog_queries()
         self.codes: Counter[str] = Counter()
         self.degraded = 0
@@ -35,7 +44,7 @@ class LoadDriver:
 
     def _one(self, n: int) -> None:
         q = urllib.parse.quote_plus(self.queries[n % len(self.queries)])
-        url = f"{self.edge}/v1/search?q={q}&user=release-load-{n}"
+        url = f"{self.edge}/v1/search?q={q}&user=release-load-{n}{self.store}"
         try:
             with urllib.request.urlopen(url, timeout=60) as res:
                 body = res.read()
