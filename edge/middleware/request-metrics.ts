@@ -3,9 +3,9 @@
  * and drill probes included. The handler says what it served through typed Context variables: `c.var.served` (the
  * rank plan, cache status, degraded reasons, scores) and `c.var.stages` (recordStage, edge/middleware/timing.ts); a
  * request without `served` (rejected before it was ranked) counts under variant and models "none". The sample's store
- * is the one the handler resolved (`c.var.store`, edge/stores/resolve.ts: search and recommend); a request that
- * resolved none — a route without a store (rerank), bad input, an unknown store — counts under the default store, so
- * a caller cannot mint rollup keys with made-up store names.
+ * is the one the handler resolved (`c.var.store`, edge/stores/resolve.ts: search, rerank and recommend); a request
+ * that resolved none — bad input, an unknown store — counts under the default store, so a caller cannot mint rollup
+ * keys with made-up store names.
  */
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";

@@ -37,6 +37,8 @@ export const rerankBodySchema = z.object({
     .min(1, "candidates must hold at least 1 id")
     .max(RERANK_MAX, `candidates must hold at most ${RERANK_MAX} ids`),
   user: z.string().trim().min(1).max(128).optional(),
+  /** the storefront whose products the candidates are and whose experiment ranks them (default: the default store) */
+  store: storeIdSchema.optional(),
 });
 
 const rankedItemSchema = z.object({
@@ -86,12 +88,12 @@ describeRoute({
   method: "post",
   path: "/v1/rerank",
   access: "public",
-  summary: "The search cascade on exactly the caller's candidates (not cached)",
+  summary: "The search cascade on exactly the caller's candidates, products of one store (not cached)",
   body: rerankBodySchema,
   responses: {
     200: json("the candidates ranked", searchResponseSchema),
     400: json(
-      "invalid input, or unknown candidate ids (error unknown_candidates, listed in `unknown`)",
+      "invalid input, or candidate ids that are not the store's (error unknown_candidates, listed in `unknown`)",
       z.object({
         error: z.string(),
         message: z.string(),
@@ -100,5 +102,6 @@ describeRoute({
         requestId: z.string().optional(),
       }),
     ),
+    404: json("the store does not exist (error unknown_store)", errorSchemas.NotFound),
   },
 });

@@ -3,14 +3,13 @@
  *  GET  /v1/search?q=&k=&user=&store=   FTS5 retrieval in the store → light ONNX → heavy GPU re-rank → top k (cached;
  *                                concurrent misses collapsed into one cascade, stale-while-revalidate:
  *                                edge/cache/response-cache.ts)
- *  POST /v1/rerank {query, candidates, user?}   the same cascade on exactly the caller's candidates
- * `store` defaults to the default store (esci); an unknown store is a 404 `unknown_store`; /v1/search ranks under the
- * store's search experiment. /v1/rerank needs no store (it ranks under the default store's experiment):
- * product ids are unique across stores (products.id is UNIQUE), the caller's ids name their products.
+ *  POST /v1/rerank {query, candidates, user?, store?}   the same cascade on exactly the caller's candidates
+ * `store` defaults to the default store (esci); an unknown store is a 404 `unknown_store`. Both routes rank under
+ * the store's search experiment and count their metrics under the store.
  *
  * /v1/rerank decisions (documented):
- *  - unknown product ids → 400 `unknown_candidates` listing them (the caller's id set must come back unchanged,
- *    so silently dropping would hide a mismatch);
+ *  - product ids that are not the store's (unknown, or another store's) → 400 `unknown_candidates` listing them (the
+ *    caller's id set must come back unchanged, so silently dropping would hide a mismatch);
  *  - duplicate ids are collapsed (the id *set* is what comes back);
  *  - heavy M = max(variant M, list length) capped at 200, so every candidate of a list ≤ 200 gets a heavy score
  *    (the rank plan's rule for caller-supplied candidates);
@@ -38,7 +37,7 @@ import { matchExpression, type CandidateRow } from "../search/features";
 import { resolveRankPlan, type RankPlan } from "../search/rank-plan";
 import { respondRanked, type RankedCtx } from "./respond-ranked";
 import { fetchCandidates, retrieveCandidates } from "../search/retrieval";
-import { defaultStore, requestStore, unknownStore } from "../stores/resolve";
+import { requestStore, unknownStore } from "../stores/resolve";
 import { rerankBodySchema, searchQuerySchema, type Answer } from "./search-contract";
 
 type Ctx = RankedCtx;
@@ -110,13 +109,15 @@ search.post(
   drillProbe,
   zValidator("json", rerankBodySchema, zodHook),
   async (c) => {
-    const { query, candidates, user } = c.req.valid("json");
+    const { query, candidates, user, store: named } = c.req.valid("json");
     const ids = [...new Set(candidates)];
     c.header("x-vitrine-cache", "BYPASS");
+    const store = await requestStore(c, named);
+    if (store === undefined) return unknownStore(c, [named!]);
     const match = matchExpression(query);
     if (!match) return noSearchableWords(c, "query");
     const t0 = performance.now();
-    const rows = await fetchCandidates(c.env.DB, match, ids);
+    const rows = await fetchCandidates(c.env.DB, store, match, ids);
     recordStage(c, "retrieval", since(t0));
     const known = new Set(rows.map((r) => String(r.id)));
     const unknown = ids.filter((id) => !known.has(id));
@@ -126,16 +127,16 @@ search.post(
         message: `unknown product id ${id}`,
         code: "unknown_id",
       }));
-      const message = `${unknown.length} candidate id(s) are not in the catalog`;
+      const message = `${unknown.length} candidate id(s) are not in the catalog of store ${JSON.stringify(store)}`;
       return c.json({ error: "unknown_candidates", message, issues, unknown, requestId: c.get("requestId") }, 400);
     }
     // keep the caller's order as the retrieval order (ties in light score keep it)
     const position = new Map(ids.map((id, i) => [id, i]));
     rows.sort((a, b) => position.get(String(a.id))! - position.get(String(b.id))!);
 
-    // rerank names no store: the default store's experiment
-    const scope = { store: defaultStore(), surface: "search" };
-    const plan = await resolveRankPlan(c.env, scope, await unitId(c, user), { candidates: ids.length });
+    const plan = await resolveRankPlan(c.env, { store, surface: "search" }, await unitId(c, user), {
+      candidates: ids.length,
+    });
     const result = await rank(c, plan, query, rows);
     return respondRanked(c, plan, "BYPASS", answerOf(plan, result, result.items), result.degradedReasons);
   },

@@ -19,11 +19,22 @@ export async function retrieveCandidates(
 }
 
 /**
- * Rows for exactly the given product ids (those that exist), with bm25 = 0 for the ones the query does not
- * match. Order is unspecified; callers compare ids themselves. Product ids are unique across stores (products.id is
- * UNIQUE), so a caller's id list names its store's products.
+ * candidates.sql kept to one store's products. The shared file stays verbatim (the pipeline reads it and hashes it
+ * into its cache keys; offline pools have no store), so the store filter wraps it: ?3 = the store.
  */
-export async function fetchCandidates(db: D1Database, match: string, ids: readonly string[]): Promise<CandidateRow[]> {
-  const { results } = await db.prepare(candidatesSql).bind(match, JSON.stringify(ids)).all<CandidateRow>();
+const storeCandidatesSql = `SELECT c.* FROM (\n${candidatesSql}\n) AS c
+WHERE c.id IN (SELECT id FROM products WHERE store = ?3 AND id IN (SELECT value FROM json_each(?2)))`;
+
+/**
+ * Rows for exactly the given product ids that exist in the store, with bm25 = 0 for the ones the query does not
+ * match. Order is unspecified; callers compare ids themselves (an id of another store comes back as missing).
+ */
+export async function fetchCandidates(
+  db: D1Database,
+  store: string,
+  match: string,
+  ids: readonly string[],
+): Promise<CandidateRow[]> {
+  const { results } = await db.prepare(storeCandidatesSql).bind(match, JSON.stringify(ids), store).all<CandidateRow>();
   return results;
 }

@@ -236,6 +236,31 @@ describe("POST /v1/rerank", () => {
     expect(body.unknown).toEqual(["NOPE-1", "NOPE-2"]);
   });
 
+  it("ranks the named store's products; another store's ids are not its candidates (400)", async () => {
+    const retail = RETAIL_PRODUCTS.slice(0, 4).map((p) => p.id);
+    const res = await rerank({ query: "coffee mug", candidates: retail, store: "online-retail" });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as SearchBody).items.map((i) => i.id).sort()).toEqual([...retail].sort());
+    // no store named: the default store's catalog, where the retail ids are not
+    const mixed = await rerank({ query: "coffee mug", candidates: [ids[0], retail[0]] });
+    expect(mixed.status).toBe(400);
+    expect(await mixed.json()).toMatchObject({ error: "unknown_candidates", unknown: [retail[0]] });
+    const wrong = await rerank({ query: "coffee mug", candidates: [ids[0]], store: "online-retail" });
+    expect(await wrong.json()).toMatchObject({ error: "unknown_candidates", unknown: [ids[0]] });
+  });
+
+  it.each([
+    ["an unknown store", "no-such-store", 404, "unknown_store"],
+    ["an empty store", "", 400, "invalid_request"],
+    ["a store id over 64 characters", "x".repeat(65), 400, "invalid_request"],
+    ["a non-string store", 7, 400, "invalid_request"],
+  ])("%s → %i JSON", async (_name, store, status, error) => {
+    const res = await rerank({ query: "lamp", candidates: [ids[0]], store });
+    expect(res.status).toBe(status);
+    expect(res.headers.get("content-type")).toContain("application/json");
+    expect(await res.json()).toMatchObject({ error, issues: [{ path: "store" }] });
+  });
+
   it.each([
     ["no candidates", { query: "lamp", candidates: [] }, "candidates"],
     ["201 candidates", { query: "lamp", candidates: Array.from({ length: 201 }, (_, i) => `id${i}`) }, "candidates"],
@@ -340,11 +365,13 @@ describe("experiments per store", () => {
   const retailRecs = () =>
     experiment("retail-recs-ab", RETAIL, "recommend", "retail-recs", DEFAULT_RECS_LIGHT_MODEL, "recs-heavy-z");
 
-  /** the variant, experiment and heavy model the ranking routes of a store serve (search, recommend) */
+  /** the variant, experiment and heavy model every ranking route of a store serves */
   const served = async (store: string | undefined) => {
     const named = store ? `&store=${store}` : "";
+    const candidates = (store === RETAIL ? RETAIL_PRODUCTS : FIXTURE_PRODUCTS).slice(0, 3).map((p) => p.id);
     const answers = [
       await get(`/v1/search?q=coffee%20mug&k=5&user=per-store${named}`),
+      await rerank({ query: "coffee mug", candidates, user: "per-store", ...(store ? { store } : {}) }),
       await get(`/v1/recommend?k=5&user=per-store${named}`),
     ];
     return Promise.all(
@@ -365,17 +392,29 @@ describe("experiments per store", () => {
     await seed(retailSearch(), retailRecs());
     expect(await served(RETAIL)).toEqual([
       ["retail-treatment", "retail-search-ab", "heavy-retail-x"],
+      ["retail-treatment", "retail-search-ab", "heavy-retail-x"],
       ["retail-recs", "retail-recs-ab", "recs-heavy-z"],
     ]);
     for (const store of [undefined, "esci"])
-      expect(await served(store)).toEqual([builtin(DEFAULT_HEAVY_MODEL), builtin(DEFAULT_RECS_HEAVY_MODEL)]);
+      expect(await served(store)).toEqual([
+        builtin(DEFAULT_HEAVY_MODEL),
+        builtin(DEFAULT_HEAVY_MODEL),
+        builtin(DEFAULT_RECS_HEAVY_MODEL),
+      ]);
   });
 
   it("and vice versa: an esci experiment leaves online-retail on its built-in default", async () => {
     await seed(esciSearch());
     for (const store of [undefined, "esci"])
-      expect((await served(store))[0]).toEqual(["esci-control", "esci-search-ab", "heavy-esci-y"]);
-    expect(await served(RETAIL)).toEqual([builtin(DEFAULT_HEAVY_MODEL), builtin(DEFAULT_RECS_HEAVY_MODEL)]);
+      expect((await served(store)).slice(0, 2)).toEqual([
+        ["esci-control", "esci-search-ab", "heavy-esci-y"],
+        ["esci-control", "esci-search-ab", "heavy-esci-y"],
+      ]);
+    expect(await served(RETAIL)).toEqual([
+      builtin(DEFAULT_HEAVY_MODEL),
+      builtin(DEFAULT_HEAVY_MODEL),
+      builtin(DEFAULT_RECS_HEAVY_MODEL),
+    ]);
   });
 
   it("both active at once: each store's requests get their own store's variant", async () => {

@@ -3,8 +3,8 @@
  * metrics_requests, metrics_latency, metrics_degraded and metrics_scores hold one series per store, and every feedback
  * event counts under its store in metrics_feedback; `/admin/metrics` groups by store (`groupBy=store`) and filters on
  * one (`store=`, an unknown or malformed id → 400 JSON), CTR and conversion included; compaction keeps the stores
- * apart. Real D1, the real search, recommend and events routes (the GPU tier is on a closed port: searches are
- * degraded).
+ * apart. Real D1, the real search, rerank, recommend and events routes (the GPU tier is on a closed port: searches
+ * are degraded).
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -215,6 +215,24 @@ describe("metrics per store", () => {
     });
     const all = (await (await admin("")).json()) as MetricsBody;
     expect(all.totals).toMatchObject({ feedback: { impressions: 25, clicks: 7, purchases: 4 }, ctr: 0.28 });
+  });
+
+  it("rerank counts under the store it names, and its scores roll up per store", async () => {
+    const ranked = await post("/v1/rerank", {
+      query: "coffee mug",
+      candidates: ["R0FIX00000", "R0FIX00001", "R0FIX00002"],
+      store: RETAIL,
+    });
+    expect(ranked.status).toBe(200);
+    expect((await post("/v1/rerank", { query: "coffee mug", candidates: ["B0FIX00000", "B0FIX00001"] })).status).toBe(
+      200,
+    );
+    await flushNow(env.DB);
+    expect(await requestRows()).toEqual({ "esci rerank": 1, [`${RETAIL} rerank`]: 1 });
+    expect(await perStore("metrics_scores", "count", "kind = 'light'")).toEqual([
+      { store: "esci", n: 2 },
+      { store: RETAIL, n: 3 },
+    ]);
   });
 
   it("a request naming an unknown store counts under the default store: no row for a made-up name", async () => {

@@ -46,7 +46,7 @@ describe("GET /openapi.json", () => {
     const op = (path: string, method: string): Operation => doc.paths[path]![method]!;
     const codes = (o: Operation): string[] => Object.keys(o.responses).sort();
     expect(codes(op("/v1/search", "get"))).toEqual(["200", "400", "404", "405", "429"]); // 404: unknown store
-    expect(codes(op("/v1/rerank", "post"))).toEqual(["200", "400", "405", "413", "429"]);
+    expect(codes(op("/v1/rerank", "post"))).toEqual(["200", "400", "404", "405", "413", "429"]); // 404: unknown store
     expect(codes(op("/admin/releases", "post"))).toEqual(["201", "400", "401", "404", "405", "409", "413", "422"]);
     expect(codes(op("/v1/events", "post"))).toEqual(["202", "400", "404", "405", "413", "429"]);
     expect(codes(op("/admin/drills/{id}", "get"))).toEqual(["200", "400", "401", "404", "405"]);
@@ -75,5 +75,12 @@ describe("GET /openapi.json", () => {
     const q = search.parameters.find((p) => p.name === "q")!;
     expect(q).toMatchObject({ in: "query", required: true, schema: { maxLength: 200 } });
     expect(search.parameters.find((p) => p.name === "k")!.schema.maximum).toBe(100);
+    // rerank names its store in the body, with the same bounds as search's query parameter
+    const rerank = doc.paths["/v1/rerank"]!.post! as unknown as {
+      requestBody: { content: Record<string, { schema: { properties: Record<string, { maxLength?: number }> } }> };
+    };
+    const body = rerank.requestBody.content["application/json"]!.schema;
+    expect(body.properties.store).toMatchObject({ type: "string", minLength: 1, maxLength: 64 });
+    expect(search.parameters.find((p) => p.name === "store")!.schema.maxLength).toBe(64);
   });
 });
