@@ -55,7 +55,7 @@ const VARS = {
   LIGHT_TOP_M: int(50, between(0, 256)),
   // recommendation cascade: light top M sent to the sequence model, final = light + RECS_HEAVY_WEIGHT x heavy
   RECS_TOP_M: int(100, between(0, 300)),
-  RECS_HEAVY_WEIGHT: real(1, between(0, 100)),
+  RECS_HEAVY_WEIGHT: real(0.5, between(0, 100)),
   // response cache (0 = not cached)
   CACHE_TTL_S: int(300, atLeast(0)),
   DEGRADED_CACHE_TTL_S: int(5, atLeast(0)),

@@ -10,10 +10,14 @@ is reconstructed from those rows, the same way in Python (here) and TypeScript (
 
 Everything else (item stats, neighbours, MF vectors) is the D1 rows as they are. ``features`` and ``candidates``
 run unchanged on the view, so the parity fixture (``features_fixture``) checks the TypeScript port against them.
+
+``served(t)`` applies the same reconstruction to tables fitted from the log, so the light ranker is trained and
+evaluated on the features the edge computes, not on ones only the full log can give (no training/serving skew).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,14 +30,45 @@ def user_history(rows: list[list[Any]], index: dict[str, int], now: float, tau: 
     known = sorted((index[r[0]], float(r[1]), float(r[2]), float(r[3])) for r in rows if r[0] in index)
     if not known:
         return None
-    items = np.array([r[0] for r in known], np.int32)
-    n = np.array([r[1] for r in known], np.float32)
-    last = np.array([r[2] for r in known], np.float64)
-    qty = np.array([r[3] for r in known], np.float32)
+    return history_from_rows(
+        np.array([r[0] for r in known], np.int32),
+        np.array([r[1] for r in known], np.float32),
+        np.array([r[2] for r in known], np.float64),
+        np.array([r[3] for r in known], np.float32),
+        now,
+        tau,
+    )
+
+
+def history_from_rows(
+    items: np.ndarray, n: np.ndarray, last: np.ndarray, qty: np.ndarray, now: float, tau: float
+) -> UserHistory:
+    """The view of one user's rows (``items`` ascending, non-empty): what D1's per-item rows can tell."""
     decay = (n.astype(np.float64) * np.exp(-(now - last) / tau)).astype(np.float32)
     last_ts = float(last.max())
     n_inv = max(int(n.max()), int(np.unique(last).size))
     return UserHistory(items, n, last, decay, qty, n_inv, float(last.min()), last_ts, items[last == last_ts])
+
+
+LAST_DAY_DECIMALS = 5  # recs_history.last_day as the pipeline exports it (train.py ``tables_json``)
+
+
+def served(t: Tables) -> Tables:
+    """``t`` with every user's history replaced by the edge's view of the rows D1 gets from it (same items, counts,
+    quantities and last days to the exported precision)."""
+    history = {}
+    for u, h in t.history.items():
+        o = np.argsort(h.items, kind="stable")
+        last = np.round(h.last[o].astype(np.float64), LAST_DAY_DECIMALS)
+        history[u] = history_from_rows(
+            h.items[o].astype(np.int32),
+            np.trunc(h.n[o]).astype(np.float32),
+            last,
+            np.trunc(h.qty[o]).astype(np.float32),
+            t.now,
+            t.cfg.recency_tau_days,
+        )
+    return replace(t, history=history)
 
 
 def _neighbours(table: dict[str, list[list[Any]]], index: dict[str, int], width: int) -> tuple[np.ndarray, np.ndarray]:

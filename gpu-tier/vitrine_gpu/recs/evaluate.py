@@ -3,6 +3,8 @@
 ``run(inter, until, ...)`` trains everything on interactions strictly before ``until`` (the end of the
 ``--train-until`` day), evaluates on every purchase at or after it (up to ``eval_until`` when given) for the
 returning customers, and returns per-user metrics per method. Nothing depends on which file a row came from.
+The baselines read the tables fitted from the full log (their strongest form); the light ranker and the cascade
+read ``edge_view.served`` of the same tables, the history as the edge holds it in D1, as they do when served.
 
 Reusable pieces for ``npm run eval:recommend`` (which asks the running edge for the cascade row):
 ``baseline_recs`` (popularity 30d, repeat-frequency, item-kNN co-purchase, MF, TIFU-like), ``metrics.per_user`` and
@@ -21,6 +23,7 @@ import numpy as np
 from . import metrics as M
 from . import sources as S
 from .data import Interactions, truth_sets
+from .edge_view import served
 from .features import features
 from .ranker import RankerConfig, UserList, fit_ranker, score, training_lists
 from .sequence import SeqConfig, SeqRecModel, _flatten, user_events
@@ -32,7 +35,9 @@ K = 20
 @dataclass(frozen=True)
 class CascadeConfig:
     top_m: int = 100  # light keeps the top M for the heavy model
-    heavy_weight: float = 1.0  # final = light + w * heavy over the top M (heavy is trained as light's residual)
+    heavy_weight: float = (
+        0.5  # final = light + w * heavy over the top M (heavy is trained as light's residual); set on Aug -> Sep
+    )
     tifu_alpha: float = 0.7  # TIFU-like: alpha * recency repeat + (1 - alpha) * co-purchase (both max-normalised)
 
 
@@ -209,6 +214,7 @@ def evaluate(
     truth = truth_sets(hist, window)
     users = sorted(truth)
     t = trained.tables
+    edge = served(t)  # the light ranker and the cascade rank what the edge would: features from D1's history view
     t0 = time.time()
     recs = baseline_recs(t, users, cc)
     heavy_fn = heavy_scores_for(trained.heavy, hist, until) if trained.heavy is not None else None
@@ -216,9 +222,9 @@ def evaluate(
     casc_recs: dict[int, list[int]] = {}
     cands: dict[int, S.Candidates] = {}
     for u in users:
-        c = S.candidates(t, u)
+        c = S.candidates(edge, u)
         cands[u] = c
-        ls = score(trained.ranker, features(t, u, c))
+        ls = score(trained.ranker, features(edge, u, c))
         if heavy_fn is not None and c.items.size:
             lo, co = cascade_rank(c.items, ls, lambda it, u=u: heavy_fn(u, it), cc)
             casc_recs[u] = co[:K].tolist()

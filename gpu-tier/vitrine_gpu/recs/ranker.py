@@ -2,7 +2,8 @@
 listwise on a time split and exported to ONNX.
 
 Training lists for a cut ``c``: tables fitted on interactions before ``c``; for each returning customer who buys in
-``[c, c + window)``: the merged candidates, their features and binary labels (bought in the window). Lists with no
+``[c, c + window)``: the merged candidates, their features (from the history as the edge sees it in D1,
+``edge_view.served``) and binary labels (bought in the window). Lists with no
 positive are dropped. Loss: multi-positive softmax cross-entropy over each list (ListNet with a uniform target over
 the positives).
 """
@@ -21,6 +22,7 @@ import torch
 from ..light.export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, onnx_parity, torch_scores
 from ..light.model import LightMLP
 from .data import Interactions, truth_sets
+from .edge_view import served
 from .features import FEATURE_NAMES, NUM_FEATURES, features
 from .sources import Candidates, SourceConfig, Tables, candidates, fit_tables
 
@@ -54,7 +56,7 @@ def lists_for_window(
     inter: Interactions, start: float, end: float, scfg: SourceConfig, tables: Tables | None = None
 ) -> tuple[Tables, list[UserList]]:
     hist = inter.before(start)
-    t = tables or fit_tables(hist, start, scfg)
+    t = tables or served(fit_tables(hist, start, scfg))
     truth = truth_sets(hist, inter.between(start, end))
     out = []
     for u in sorted(truth):

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import paths, registry
 from . import data, synthetic
+from .edge_view import LAST_DAY_DECIMALS
 from .evaluate import ranked_lists
 from .features import FEATURE_NAMES
 from .ranker import RankerConfig, fit_ranker, save_ranker, training_lists
@@ -123,7 +124,8 @@ def tables_json(t: Tables, codes: tuple[str, ...], version: str = "") -> dict[st
         "user_vectors": {str(u): [round(float(x), 5) for x in v] for u, v in t.user_vecs.items()},
         "history": {
             str(u): [
-                [codes[i], int(n), round(float(last), 5), int(q)] for i, n, last, q in zip(h.items, h.n, h.last, h.qty)
+                [codes[i], int(n), round(float(last), LAST_DAY_DECIMALS), int(q)]
+                for i, n, last, q in zip(h.items, h.n, h.last, h.qty)
             ]
             for u, h in t.history.items()
         },
