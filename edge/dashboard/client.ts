@@ -1,6 +1,7 @@
 /**
- * The dashboard's browser script (plain ES2020, shipped as a string): fetches /admin/metrics and /admin/alerts with
- * the session cookie and draws uPlot charts (and the canary vs baseline curves of the release the page names). Each chart container gets data-points=<n> once drawn (the browser
+ * The dashboard's browser script (plain ES2020, shipped as a string): fetches /admin/metrics (of the store the page
+ * names in data-store, or every store) and /admin/alerts with the session cookie and draws uPlot charts (and the
+ * canary vs baseline curves of the release the page names, from that release's store). Each chart container gets data-points=<n> once drawn (the browser
  * test reads it).
  */
 export const DASHBOARD_SCRIPT = String.raw`
@@ -8,6 +9,8 @@ export const DASHBOARD_SCRIPT = String.raw`
   const $ = (id) => document.getElementById(id);
   const range = Number(document.body.dataset.range || 3600);
   const step = Number(document.body.dataset.step || 60);
+  const storeParam = (id) => (id ? "&store=" + encodeURIComponent(id) : "");
+  const store = storeParam(document.body.dataset.store);
   const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
   function wilson(k, n) {
     if (!n) return [null, null];
@@ -39,8 +42,8 @@ export const DASHBOARD_SCRIPT = String.raw`
     const to = now - (now % 60) + 60;
     const from = to - range;
     const [all, byVariant, alerts] = await Promise.all([
-      getJSON("/admin/metrics?from=" + from + "&to=" + to + "&step=" + step),
-      getJSON("/admin/metrics?from=" + from + "&to=" + to + "&step=" + step + "&groupBy=variant"),
+      getJSON("/admin/metrics?from=" + from + "&to=" + to + "&step=" + step + store),
+      getJSON("/admin/metrics?from=" + from + "&to=" + to + "&step=" + step + "&groupBy=variant" + store),
       getJSON("/admin/alerts?limit=50"),
     ]);
     const pts = (all.series[0] && all.series[0].points) || [];
@@ -82,7 +85,8 @@ export const DASHBOARD_SCRIPT = String.raw`
     // since the release began (at least the last 15 minutes, at most a day)
     const began = Number(sec.dataset.from) - (Number(sec.dataset.from) % 60);
     const from = Math.max(Math.min(began, to - 15 * 60), to - 1440 * 60);
-    const r = await getJSON("/admin/metrics?from=" + from + "&to=" + to + "&step=60&groupBy=variant&traffic=live");
+    const r = await getJSON("/admin/metrics?from=" + from + "&to=" + to + "&step=60&groupBy=variant&traffic=live" +
+      storeParam(sec.dataset.store));
     const canary = r.series.find((s) => s.group === sec.dataset.canary);
     const baselines = sec.dataset.baseline.split(",");
     // the baseline arm is the live variants together: their minute figures weighted by requests

@@ -18,6 +18,7 @@ import { config } from "../config";
 import { flushNow } from "../metrics/collector";
 import { DASHBOARD_SCRIPT } from "../dashboard/client";
 import { listReleases, releaseDecisionsOf, releaseView, type DecisionRow, type ReleaseView } from "../releases/store";
+import { storeIdSchema, storeSet } from "../stores/resolve";
 import { describeRoute, media, redirect } from "../openapi/registry";
 import { invalidRequest } from "../middleware/errors";
 
@@ -28,7 +29,7 @@ section{background:#fff;border:1px solid #e2e8f0;border-radius:6px;padding:12px}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e2e8f0;padding:4px 6px;text-align:left}
 li.firing{color:#b91c1c}li.pending{color:#b45309}.muted{color:#64748b}form.login{max-width:320px;margin:80px auto;display:grid;gap:8px}`;
 
-const Layout: FC<PropsWithChildren<{ title: string; range?: number; step?: number }>> = (props) => (
+const Layout: FC<PropsWithChildren<{ title: string; range?: number; step?: number; store?: string }>> = (props) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -37,7 +38,7 @@ const Layout: FC<PropsWithChildren<{ title: string; range?: number; step?: numbe
       <link rel="stylesheet" href="/dashboard/assets/uplot.css" />
       <style dangerouslySetInnerHTML={{ __html: STYLE }} />
     </head>
-    <body data-range={String(props.range ?? 3600)} data-step={String(props.step ?? 60)}>
+    <body data-range={String(props.range ?? 3600)} data-step={String(props.step ?? 60)} data-store={props.store ?? ""}>
       {props.children}
     </body>
   </html>
@@ -93,6 +94,7 @@ const ReleasesSection: FC<{ panel: ReleasesPanel | null }> = ({ panel }) => {
             "data-canary": f.canaryVariant,
             "data-baseline": (JSON.parse(f.baselineVariants) as string[]).join(","),
             "data-from": String(Math.floor(f.createdAt / 1000)),
+            "data-store": f.store,
           }
         : {})}
     >
@@ -192,13 +194,31 @@ const Page: FC<{
   psiThreshold: number;
   range: number;
   step: number;
+  /** every store id, and the one the charts are filtered on (undefined: all stores) */
+  stores: string[];
+  store: string | undefined;
 }> = (p) => (
-  <Layout title="vitrine · monitoring" range={p.range} step={p.step}>
+  <Layout title="vitrine · monitoring" range={p.range} step={p.step} store={p.store}>
     <header>
       <strong>vitrine monitoring</strong>
       <span id="summary" class="muted">
         loading…
       </span>
+      <form id="store-picker" method="get" action="/dashboard">
+        <input type="hidden" name="range" value={String(p.range)} />
+        <input type="hidden" name="step" value={String(p.step)} />
+        <select name="store" aria-label="store">
+          <option value="" selected={p.store === undefined}>
+            all stores
+          </option>
+          {p.stores.map((id) => (
+            <option value={id} selected={p.store === id}>
+              {id}
+            </option>
+          ))}
+        </select>
+        <button type="submit">Show</button>
+      </form>
       <form method="post" action="/dashboard/logout">
         <button type="submit">Sign out</button>
       </form>
@@ -337,6 +357,8 @@ const pageQuery = z.object({
     .max(86_400)
     .refine((s) => s % 60 === 0)
     .catch(60),
+  /** the store the charts show (a stores id); absent, malformed or unknown → every store */
+  store: storeIdSchema.optional().catch(undefined),
 });
 
 const loginForm = z.object({ token: z.string() });
@@ -346,7 +368,9 @@ describeRoute({
   path: "/dashboard",
   access: "page",
   summary: "The monitoring dashboard (HTML; the login form without a session)",
-  description: "Optional `range` (600–604800 s) and `step` (60–86400 s, multiple of 60); bad values take the defaults.",
+  description:
+    "Optional `range` (600–604800 s), `step` (60–86400 s, multiple of 60) and `store` (the charts, variant table and " +
+    "summary of one store; none = every store); bad values take the defaults.",
   responses: { 200: media("the dashboard or the login page", "text/html") },
 });
 describeRoute({
@@ -394,14 +418,16 @@ dashboard.get("/dashboard/assets/uplot.css", (c) =>
 dashboard.get("/dashboard", async (c) => {
   if (!(await isAdmin(c.env.ADMIN_TOKEN, c.req.header("authorization"), getCookie(c, ADMIN_COOKIE))))
     return c.html(<Login />);
-  const q = pageQuery.parse({ range: c.req.query("range"), step: c.req.query("step") });
+  const q = pageQuery.parse({ range: c.req.query("range"), step: c.req.query("step"), store: c.req.query("store") });
   await flushNow(c.env.DB).catch((err: unknown) => console.warn("metrics flush before dashboard", err));
   const now = Math.floor(Date.now() / 1000);
-  const [drift, drills, releases] = await Promise.all([
+  const [drift, drills, releases, known] = await Promise.all([
     scoreDrift(c.env.DB, now).catch(() => []),
     recentDrills(c.env.DB, 20),
     releasesPanel(c.env.DB),
+    storeSet(c.env),
   ]);
+  const store = q.store !== undefined && known.ids.has(q.store) ? q.store : undefined;
   c.header("cache-control", "no-store");
   return c.html(
     <Page
@@ -411,6 +437,8 @@ dashboard.get("/dashboard", async (c) => {
       psiThreshold={config(c.env).metrics.driftPsiThreshold}
       range={q.range}
       step={Math.max(q.step, Math.ceil(q.range / 1440 / 60) * 60)}
+      stores={[...known.ids].sort()}
+      store={store}
     />,
   );
 });

@@ -176,6 +176,19 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
       `releases: ${releases}`,
     );
 
+    // the store picker: every figure of one store. All the traffic above is search on the default store (esci).
+    const pickStore = async (id) => {
+      await page.selectOption("#store-picker select", id);
+      await Promise.all([page.waitForURL(/\/dashboard\?/), page.click("#store-picker button")]);
+      await page.waitForSelector("body[data-loaded]", { timeout: 60_000 });
+      assert.equal(await page.getAttribute("body", "data-store"), id);
+      return page.textContent("#summary");
+    };
+    const retail = await pickStore("online-retail");
+    assert.match(retail, /^0 requests/, retail);
+    const esci = await pickStore("esci");
+    assert.ok(Number(esci.split(" ")[0]) >= 60, esci);
+
     const out = path.join(REPO, "test-artifacts");
     mkdirSync(out, { recursive: true });
     await page.screenshot({ path: path.join(out, "dashboard.png"), fullPage: true });
