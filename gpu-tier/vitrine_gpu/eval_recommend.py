@@ -164,6 +164,13 @@ class EdgeAnswers:
     errors: dict[int, str] = field(default_factory=dict)
     models: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    latency_ms: list[float] = field(default_factory=list)  # answered requests, client-side, the answering attempt
+
+    def latency_note(self) -> str:
+        if not self.latency_ms:
+            return "no latency (no answers)"
+        q = np.percentile(np.asarray(self.latency_ms), [50, 95])
+        return f"latency end to end median {q[0]:.1f} ms, p95 {q[1]:.1f} ms"
 
 
 def item_ids(body: Mapping[str, Any]) -> list[str]:
@@ -180,14 +187,16 @@ def ask_edge(
     """GET /v1/recommend for every user, `concurrency` in flight. A 404 not_found (no route) raises EdgeRouteMissing."""
     base = edge.rstrip("/") + "/v1/recommend?"
 
-    def one(u: int) -> tuple[int, dict[str, Any] | None, str | None]:
+    def one(u: int) -> tuple[int, dict[str, Any] | None, str | None, float]:
         url = base + urllib.parse.urlencode({"store": store, "user": str(u), "k": str(k)})
         last = ""
         failures = waits = 0
         while failures < 2:  # one retry for a transient failure; a 429 waits Retry-After (at most 30 times)
             try:
+                t = time.perf_counter()
                 with urllib.request.urlopen(url, timeout=timeout_s) as r:
-                    return u, json.loads(r.read()), None
+                    body = json.loads(r.read())
+                return u, body, None, (time.perf_counter() - t) * 1000
             except urllib.error.HTTPError as e:
                 body = e.read().decode("utf-8", "replace")
                 if e.code == 429 and waits < 30:
@@ -204,15 +213,16 @@ def ask_edge(
             except (urllib.error.URLError, TimeoutError, ValueError) as e:
                 failures += 1
                 last = f"{type(e).__name__}: {e}"
-        return u, None, last
+        return u, None, last, 0.0
 
     out = EdgeAnswers()
     t0 = time.time()
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        for u, body, err in pool.map(one, users):
+        for u, body, err, ms in pool.map(one, users):
             if body is None:
                 out.errors[u] = err or "no answer"
                 continue
+            out.latency_ms.append(ms)
             out.items[u] = item_ids(body)
             out.degraded += bool(body.get("degraded"))
             models = body.get("models") or {}
@@ -330,8 +340,8 @@ def main(argv: list[str] | None = None) -> int:
             return 3
         answers = got.items
         edge_note = (
-            f"{a.edge} store={a.store}: {len(got.items)} answers in {got.seconds:.1f} s ({a.concurrency} in flight), "
-            f"{got.degraded} degraded, {len(got.errors)} failed (scored as empty lists); models: {got.models}"
+            f"{a.edge} store={a.store}: {len(got.items)} answers in {got.seconds:.1f} s ({a.concurrency} in flight; "
+            f"{got.latency_note()}), {got.degraded} degraded, {len(got.errors)} failed (scored as empty lists); models: {got.models}"
         )
         if got.errors:
             u, err = next(iter(got.errors.items()))

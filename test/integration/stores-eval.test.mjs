@@ -141,5 +141,6 @@ synthetic.write(sys.argv[1], n_customers=400, n_products=500, seed=7, days=364)`
     assert.match(out, /baselines fitted on the history the edge has loaded/);
     assert.match(out, /\| edge \/v1\/recommend \| \d\.\d{4} \[/);
     assert.match(out, /\| repeat-frequency \| \d\.\d{4} \[/);
+    assert.match(out, /latency end to end median \d+\.\d ms, p95 \d+\.\d ms/);
   });
 });
