@@ -36,9 +36,8 @@ from . import paths, registry
 from .recs import data
 from .recs import metrics as M
 from .recs import sources as S
-from .recs.evaluate import CascadeConfig, K, baseline_recs, cascade_rank, heavy_scores_for
-from .recs.features import features
-from .recs.ranker import load_ranker, score
+from .recs.evaluate import CascadeConfig, K, baseline_recs, heavy_scores_for, model_rankings
+from .recs.ranker import load_ranker
 from .recs.sequence import SeqRecModel
 
 EDGE_ROW = "edge /v1/recommend"
@@ -262,22 +261,8 @@ def offline_rankings(
     recs = baseline_recs(tables, users, cc)
     if ranker_dir is None:
         return recs
-    ranker = load_ranker(ranker_dir)
     heavy_fn = heavy_scores_for(SeqRecModel.load(heavy_dir), h.inter, h.until) if heavy_dir is not None else None
-    light: dict[int, list[int]] = {}
-    casc: dict[int, list[int]] = {}
-    for u in users:
-        c = S.candidates(tables, u)
-        ls = score(ranker, features(tables, u, c))
-        if heavy_fn is not None and c.items.size:
-            lo, co = cascade_rank(c.items, ls, lambda it, u=u: heavy_fn(u, it), cc)
-            casc[u] = co[:K].tolist()
-        else:
-            lo = c.items[np.argsort(-ls, kind="stable")]
-        light[u] = lo[:K].tolist()
-    recs["light ranker alone"] = light
-    if heavy_fn is not None:
-        recs["cascade (light -> heavy)"] = casc
+    recs.update(model_rankings(tables, users, load_ranker(ranker_dir), heavy_fn, cc)[0])
     return recs
 
 

@@ -35,9 +35,8 @@ K = 20
 @dataclass(frozen=True)
 class CascadeConfig:
     top_m: int = 100  # light keeps the top M for the heavy model
-    heavy_weight: float = (
-        0.5  # final = light + w * heavy over the top M (heavy is trained as light's residual); set on Aug -> Sep
-    )
+    # final = light + w * heavy over the light top M (heavy is trained as light's residual); w chosen on Aug -> Sep
+    heavy_weight: float = 0.5
     tifu_alpha: float = 0.7  # TIFU-like: alpha * recency repeat + (1 - alpha) * co-purchase (both max-normalised)
 
 
@@ -82,6 +81,34 @@ def cascade_rank(
     h = heavy_fn(items[top])
     final = light[top] + cc.heavy_weight * h
     return items[lo], items[top[np.argsort(-final, kind="stable")]]
+
+
+def model_rankings(
+    t: S.Tables,
+    users: Sequence[int],
+    ranker: Any,
+    heavy_fn: Callable[[int, np.ndarray], np.ndarray] | None,
+    cc: CascadeConfig,
+) -> tuple[dict[str, dict[int, list[int]]], dict[int, S.Candidates]]:
+    """The rows "light ranker alone" and (with ``heavy_fn``) "cascade (light -> heavy)", top K per user, and the
+    candidates. Ranked on ``edge_view.served(t)``, the history the edge rebuilds from D1, as when served."""
+    edge = served(t)
+    light: dict[int, list[int]] = {}
+    casc: dict[int, list[int]] = {}
+    cands: dict[int, S.Candidates] = {}
+    for u in users:
+        c = cands[u] = S.candidates(edge, u)
+        ls = score(ranker, features(edge, u, c))
+        if heavy_fn is not None and c.items.size:
+            lo, co = cascade_rank(c.items, ls, lambda it, u=u: heavy_fn(u, it), cc)
+            casc[u] = co[:K].tolist()
+        else:
+            lo = c.items[np.argsort(-ls, kind="stable")]
+        light[u] = lo[:K].tolist()
+    rows = {"light ranker alone": light}
+    if heavy_fn is not None:
+        rows["cascade (light -> heavy)"] = casc
+    return rows, cands
 
 
 def heavy_scores_for(
@@ -214,26 +241,11 @@ def evaluate(
     truth = truth_sets(hist, window)
     users = sorted(truth)
     t = trained.tables
-    edge = served(t)  # the light ranker and the cascade rank what the edge would: features from D1's history view
     t0 = time.time()
     recs = baseline_recs(t, users, cc)
     heavy_fn = heavy_scores_for(trained.heavy, hist, until) if trained.heavy is not None else None
-    light_recs: dict[int, list[int]] = {}
-    casc_recs: dict[int, list[int]] = {}
-    cands: dict[int, S.Candidates] = {}
-    for u in users:
-        c = S.candidates(edge, u)
-        cands[u] = c
-        ls = score(trained.ranker, features(edge, u, c))
-        if heavy_fn is not None and c.items.size:
-            lo, co = cascade_rank(c.items, ls, lambda it, u=u: heavy_fn(u, it), cc)
-            casc_recs[u] = co[:K].tolist()
-        else:
-            lo = c.items[np.argsort(-ls, kind="stable")]
-        light_recs[u] = lo[:K].tolist()
-    recs["light ranker alone"] = light_recs
-    if heavy_fn is not None:
-        recs["cascade (light -> heavy)"] = casc_recs
+    model_recs, cands = model_rankings(t, users, trained.ranker, heavy_fn, cc)
+    recs.update(model_recs)
     for name, r in (extra or {}).items():
         recs[name] = dict(r)
     timings = dict(trained.timings, evaluate_s=time.time() - t0)
