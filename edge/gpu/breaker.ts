@@ -8,16 +8,11 @@
  *
  * The clock is injectable so the state machine is tested without sleeping.
  */
+import type { BreakerConfig } from "../config";
 export type BreakerState = "closed" | "open" | "half-open";
 
-/** The thresholds (GPU_BREAKER_* vars, parsed with their defaults in edge/config.ts). */
-export interface BreakerConfig {
-  consecutiveFailures: number;
-  errorRate: number;
-  minRequests: number;
-  windowMs: number;
-  coolDownMs: number;
-}
+/** The thresholds: the GPU_BREAKER_* vars, parsed with their defaults by edge/config.ts. */
+export type { BreakerConfig };
 
 export interface BreakerTransition {
   breaker: string;

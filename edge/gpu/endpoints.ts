@@ -2,8 +2,7 @@
  * The GPU endpoints the edge may call, in failover order: the primary region (GPU_*) and, when configured, the
  * secondary region (GPU_SECONDARY_*). An empty *_ENDPOINT_URL means the regional SageMaker runtime URL.
  */
-import { config } from "../config";
-import type { Bindings } from "../env";
+import { config, type ConfigSource } from "../config";
 
 export type EndpointRole = "primary" | "secondary";
 
@@ -26,7 +25,7 @@ function endpoint(role: EndpointRole, name: string, region: string, url: string)
  * The secondary is configured when it has a name and, when the primary is a local override (a URL), a URL of its
  * own too: a local primary with an empty secondary URL would otherwise point at a real AWS region.
  */
-export function gpuEndpoints(env: Bindings): GpuEndpoint[] {
+export function gpuEndpoints(env: ConfigSource): GpuEndpoint[] {
   const { primary, secondary } = config(env).gpu;
   const list = [endpoint("primary", primary.name, primary.region, primary.url)];
   if (secondary.name !== "" && secondary.region !== "" && (secondary.url !== "" || primary.url === "")) {
