@@ -7,6 +7,7 @@
  */
 import type { TimingVariables } from "hono/timing";
 import type { TunableVars } from "./config";
+import type { GpuScope } from "./gpu/types";
 
 /** `wrangler secret put NAME` in production, .dev.vars locally. All optional: each feature checks for its own. */
 export interface Secrets {
@@ -24,9 +25,22 @@ export interface Secrets {
 
 export type Bindings = Env & TunableVars & Secrets;
 
+/**
+ * A synthetic request — today a verified failover-drill probe (edge/drills/middleware.ts): it ranks with a GPU scope
+ * of its own (its breakers, its injected faults) and usually bypasses the response cache. Real traffic has none.
+ */
+export interface SyntheticRequest {
+  kind: "drill";
+  gpu: GpuScope;
+  bypassCache: boolean;
+}
+
 /** Per-request values that middleware sets for later handlers (typed Context, as in Hono's own middleware). */
 export interface Variables extends TimingVariables {
   requestId: string;
+  synthetic?: SyntheticRequest;
+  /** set by the admin guard (edge/middleware/admin-auth.ts) once it checked the request (a refused one ends there) */
+  admin?: true;
 }
 
 export interface AppEnv {

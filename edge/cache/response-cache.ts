@@ -18,7 +18,6 @@
  */
 import { config } from "../config";
 import type { Bindings } from "../env";
-import type { RankPlan } from "../search/rank-plan";
 import { SingleFlight, type SingleFlightStats } from "./single-flight";
 
 /** workerd's default cache (the WebWorker lib's CacheStorage type does not declare `default`). */
@@ -27,6 +26,8 @@ function defaultCache(): Cache {
 }
 
 const CACHE_ORIGIN = "https://vitrine-cache.internal";
+/** The entries' format: answers keep typed degraded reasons (a new format never reads an old entry). */
+const FORMAT = "v2";
 
 /** Unicode NFKC, lower case, collapsed whitespace: "  Red  SHOES " and "red shoes" share an entry. */
 export function normaliseQuery(q: string): string {
@@ -37,16 +38,16 @@ export function normaliseQuery(q: string): string {
  * The key of a ranked answer: the route, the normalised query, k, the rank plan's experiment, variant and models,
  * and the route's `scope` (what else personalises or shapes the answer: none for search, whose answer depends on the
  * user only through the variant; /v1/recommend's store, mode and the version of its D1 tables). The search and
- * recommend routes read and write under it; the cold-cache drill purges under it.
+ * recommend answers read and write under it; whoever must empty an entry (the cold-cache drill) purges under it.
  */
 export function responseCacheKey(
   route: string,
   query: string,
   k: number,
-  plan: Pick<RankPlan, "experimentId" | "variant" | "lightModel" | "heavyModel">,
+  plan: { experimentId: string; variant: string; lightModel: string; heavyModel: string },
   scope: Readonly<Record<string, string>> = {},
 ): Request {
-  const u = new URL(`${CACHE_ORIGIN}/${route}`);
+  const u = new URL(`${CACHE_ORIGIN}/${FORMAT}/${route}`);
   u.searchParams.set("q", normaliseQuery(query));
   u.searchParams.set("k", String(k));
   u.searchParams.set("exp", plan.experimentId);

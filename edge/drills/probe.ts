@@ -1,12 +1,12 @@
 /**
  * Synthetic probe requests. A probe goes through the worker's own Hono app in-process (the `app.fetch` the drill
  * runner was given: no network, and no import of the app from here), carrying a freshly signed drill header for
- * its run, scenario and fault. What heavyRank did for the probe is observed through `observeDrill`
- * (edge/gpu/index.ts).
+ * its run, scenario and fault. What heavyRank did for the probe is observed through the run's GPU scope
+ * (edge/drills/scope.ts).
  */
 import type { Bindings } from "../env";
-import type { GpuDrillEvent } from "../gpu/index";
-import { parseDegradedReasons, type DegradedReason } from "../search/degraded";
+import type { GpuEvent } from "../gpu/types";
+import { parseDegradedReasons, type DegradedReason } from "../ranking/degraded";
 import type { FaultSpec, ScenarioId } from "./context";
 import { DRILL_HEADER, signDrillHeader } from "./header";
 
@@ -36,7 +36,7 @@ export interface ProbeResult {
   cache?: string;
   body?: ProbeBody;
   /** GPU activity of this probe (attempts, skips, breaker transitions, final result) */
-  gpu: GpuDrillEvent[];
+  gpu: GpuEvent[];
   error?: string;
 }
 
@@ -49,7 +49,7 @@ export interface ProbeDeps {
   secret: string;
   query: string;
   /** events heavyRank emitted for this run since the last drain */
-  drainGpuEvents: () => GpuDrillEvent[];
+  drainGpuEvents: () => GpuEvent[];
 }
 
 export async function sendProbe(deps: ProbeDeps, fault: FaultSpec): Promise<ProbeResult> {
@@ -105,7 +105,7 @@ export function servedBy(p: ProbeResult): "primary" | "secondary" | undefined {
 }
 
 /** The GPU result of the probe (heavyRank's own figures). */
-export function gpuResult(p: ProbeResult): Extract<GpuDrillEvent, { type: "result" }> | undefined {
+export function gpuResult(p: ProbeResult): Extract<GpuEvent, { type: "result" }> | undefined {
   const r = [...p.gpu].reverse().find((e) => e.type === "result");
   return r && r.type === "result" ? r : undefined;
 }

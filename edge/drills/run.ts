@@ -4,11 +4,12 @@
  * isolate, a real-traffic breaker that opened during the drill; a 5xx to a probe also aborts).
  */
 import type { Bindings } from "../env";
-import { breakerStates, realGpuOutcomesSince, type GpuDrillEvent } from "../gpu/index";
+import { breakerStates, realGpuOutcomesSince } from "../gpu/index";
+import type { GpuEvent } from "../gpu/types";
 import type { DrillSettings } from "../config";
 import type { FaultSpec, ScenarioId } from "./context";
 import { type AppFetch, type ProbeResult, sendProbe } from "./probe";
-import { serialiseDegradedReasons } from "../search/degraded";
+import { serialiseDegradedReasons } from "../ranking/degraded";
 
 export type DrillStatus = "pass" | "fail" | "skipped";
 export type DrillTrigger = "cron" | "admin" | "test";
@@ -68,7 +69,7 @@ export class DrillRun {
   timeToDetectMs: number | null = null;
   timeToFailoverMs: number | null = null;
   timeToRecoverMs: number | null = null;
-  private gpuEvents: GpuDrillEvent[] = [];
+  private gpuEvents: GpuEvent[] = [];
   private readonly realBreakersAtStart: Map<string, string>;
 
   constructor(
@@ -103,7 +104,7 @@ export class DrillRun {
     return ok;
   }
 
-  onGpuEvent = (e: GpuDrillEvent): void => {
+  onGpuEvent = (e: GpuEvent): void => {
     this.gpuEvents.push(e);
     if (e.type === "breaker")
       this.mark("breaker", { endpoint: e.endpoint, from: e.from, to: e.to, reason: e.reason }, e.at);

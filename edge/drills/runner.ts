@@ -11,9 +11,9 @@ import { eq } from "drizzle-orm";
 import { drillRuns } from "../db/schema-drills";
 import { config } from "../config";
 import type { Bindings } from "../env";
-import { observeDrill } from "../gpu/index";
+import { openRunScope } from "./scope";
 import { raiseAlert, resolveAlert } from "../metrics/alerts";
-import type { ScenarioId } from "./context";
+import { SCENARIOS, type ScenarioId } from "./context";
 import { pruneNonces } from "./header";
 import type { AppFetch } from "./probe";
 import { DrillAborted, DrillRun, DrillSkipped, type DrillReport, type DrillStatus, type DrillTrigger } from "./run";
@@ -186,7 +186,7 @@ export async function runDrill(
 
   running = id;
   const run = new DrillRun(app, id, scenario, env, ctx, settings, env.DRILL_SECRET, query);
-  const unsubscribe = observeDrill(id, run.onGpuEvent);
+  const closeScope = openRunScope(id, run.onGpuEvent);
   try {
     run.mark("start", { scenario, trigger, query });
     await pruneNonces(env.DB).catch(() => undefined);
@@ -210,14 +210,16 @@ export async function runDrill(
     run.mark("error", { error: String(err) });
     return await finish(run, "fail", `drill error: ${String(err)}`);
   } finally {
-    unsubscribe();
+    closeScope();
     running = undefined;
   }
 }
 
 /** The DRILL_SCHEDULE cron job: every configured scenario, one after another. */
 export async function runScheduledDrills(app: AppFetch, env: Bindings, ctx: ExecutionContext): Promise<DrillReport[]> {
+  const wanted = config(env).drills.scheduled;
+  const scenarios = wanted === "all" ? SCENARIOS : SCENARIOS.filter((s) => wanted.includes(s));
   const out: DrillReport[] = [];
-  for (const scenario of config(env).drills.scheduled) out.push(await runDrill(app, env, ctx, scenario, "cron"));
+  for (const scenario of scenarios) out.push(await runDrill(app, env, ctx, scenario, "cron"));
   return out;
 }

@@ -18,8 +18,8 @@ import { gpuEndpoints } from "../gpu/endpoints";
 import { collectorState, flushNow } from "../metrics/collector";
 import type { FaultSpec, ScenarioId } from "./context";
 import { getExperimentConfig } from "../experiments/config";
-import { serialiseDegradedReasons, type DegradedReason } from "../search/degraded";
-import { planFor } from "../search/rank-plan";
+import { serialiseDegradedReasons, type DegradedReason } from "../ranking/degraded";
+import { planFor } from "../ranking/plan";
 import { gpuResult, PROBE_K, type ProbeResult, servedBy, sleep } from "./probe";
 import { type DrillRun, DrillSkipped } from "./run";
 
@@ -299,7 +299,7 @@ const coldCache: Scenario = async (run) => {
   const variant = config.variants.find((v) => v.name === p.body!.variant);
   if (!variant)
     throw new DrillSkipped(`steady state not met: variant ${p.body!.variant} is not in the experiment config`);
-  const key = responseCacheKey("search", run.query, PROBE_K, planFor(run.env, config, variant), { store });
+  const key = responseCacheKey("search", run.query, PROBE_K, planFor(run.env, config, variant, "search"), { store });
   // let cache writes still in flight from the steady-state probes land first (they would refill the purged entry)
   await sleep(200);
   const cache = (caches as CacheStorage & { default: Cache }).default;

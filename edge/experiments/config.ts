@@ -50,10 +50,14 @@ export interface ExperimentConfig {
 export const BUILTIN_EXPERIMENT_ID = "builtin-default";
 const BUILTIN_VERSION = "builtin";
 
-/** Whose traffic an experiment splits: one surface ("search", "recommend") of one store (stores.id). */
+/** The ranked surfaces: each store has one active experiment per surface. */
+export const SURFACES = ["search", "recommend"] as const;
+export type Surface = (typeof SURFACES)[number];
+
+/** Whose traffic an experiment splits: one surface of one store (stores.id). */
 export interface ExperimentScope {
   store: string;
-  surface: string;
+  surface: Surface;
 }
 
 const versionOf = (exp: { id: string; updatedAt: number }): string => `${exp.id}@${exp.updatedAt}`;
@@ -76,13 +80,13 @@ export async function readConfigVersion(db: D1Database, scope: ExperimentScope):
 }
 
 /** The bundled default models of a surface: the recommendation ones for "recommend", else the search ones. */
-export function defaultModels(surface: string): { lightModel: string; heavyModel: string } {
+export function defaultModels(surface: Surface): { lightModel: string; heavyModel: string } {
   return surface === "recommend"
     ? { lightModel: DEFAULT_RECS_LIGHT_MODEL, heavyModel: DEFAULT_RECS_HEAVY_MODEL }
     : { lightModel: DEFAULT_LIGHT_MODEL, heavyModel: DEFAULT_HEAVY_MODEL };
 }
 
-export function builtinConfig(now: number, surface = "search"): ExperimentConfig {
+export function builtinConfig(now: number, surface: Surface = "search"): ExperimentConfig {
   return {
     experimentId: BUILTIN_EXPERIMENT_ID,
     salt: BUILTIN_EXPERIMENT_ID,

@@ -5,23 +5,23 @@
  * deadline budget (edge/gpu/resilient.ts). Optional hedging: with GPU_HEDGE_PERCENTILE set (e.g. "95"), the
  * secondary is started when the primary has not answered after that percentile of its recent latencies.
  *
- * Breakers live per isolate. A drill probe (a request carrying a verified drill header, edge/drills/header.ts)
- * gets breakers of its own, scoped to its drill run, so injected faults never open the breakers real traffic uses;
- * its faults (refused / slow endpoint) wrap the invoker of that probe's calls only (GpuDrillScope, built by
- * edge/drills/faults.ts).
+ * Breakers live per isolate. A call with a GpuScope (synthetic traffic, edge/gpu/types.ts) uses the scope's breakers
+ * and invoker wrapper and reports to the scope's observer; real traffic (no scope) uses the shared breakers, feeds the
+ * hedge latencies and the real-traffic outcome counts, and counts breaker transitions in the metrics rollups.
  */
 import type { Bindings } from "../env";
 import { config } from "../config";
 import { type BreakerState, type BreakerTransition, CircuitBreaker } from "./breaker";
 import { type GpuEndpoint, gpuEndpoints } from "./endpoints";
-import { type AttemptEvent, LatencyTracker, rankWithFailover } from "./resilient";
+import { LatencyTracker, rankWithFailover } from "./resilient";
 import { recordEvent } from "../metrics/collector";
 import { invokeEndpoint, type SageMakerTarget } from "./sagemaker";
-import type { GpuCall, HeavyFailureReason, HeavyRankOptions, HeavyRankRequest, HeavyRankResult } from "./types";
+import type { GpuCall, GpuEvent, HeavyRankOptions, HeavyRankRequest, HeavyRankResult } from "./types";
 
 export type {
   GpuCall,
-  GpuDrillScope,
+  GpuEvent,
+  GpuScope,
   HeavyDoc,
   HeavyRankRequest,
   HeavyRankResult,
@@ -40,40 +40,13 @@ export function targetOf(env: Bindings, endpoint: GpuEndpoint): SageMakerTarget 
   };
 }
 
-// ---- per-isolate state -------------------------------------------------------------------------------------------
+// ---- per-isolate state of real traffic ---------------------------------------------------------------------------
 
-const realBreakers = new Map<string, CircuitBreaker>();
-/** drill run id → its own breakers (bounded; released when the drill ends) */
-const drillBreakers = new Map<string, Map<string, CircuitBreaker>>();
-const MAX_DRILL_SCOPES = 8;
+const sharedBreakers = new Map<string, CircuitBreaker>();
 const latency = new LatencyTracker();
-const drillListeners = new Map<string, (e: GpuDrillEvent) => void>();
-/** recent real-traffic heavyRank outcomes (for the drills' abort condition) */
+/** recent real-traffic heavyRank outcomes (realGpuOutcomesSince) */
 const realOutcomes: { at: number; ok: boolean }[] = [];
 const REAL_OUTCOMES_MAX = 2_000;
-
-export type GpuDrillEvent =
-  | {
-      type: "attempt";
-      at: number;
-      endpoint: string;
-      role: GpuEndpoint["role"];
-      outcome: AttemptEvent["outcome"];
-      ms: number;
-      hedge: boolean;
-      detail?: string;
-    }
-  | { type: "skip"; at: number; endpoint: string; role: GpuEndpoint["role"]; reason: "circuit_open" | "no_budget" }
-  | { type: "breaker"; at: number; endpoint: string; from: BreakerState; to: BreakerState; reason: string }
-  | {
-      type: "result";
-      at: number;
-      ok: boolean;
-      endpoint?: string;
-      reason?: HeavyFailureReason;
-      ms: number;
-      attempts: number;
-    };
 
 function breakerIn(
   map: Map<string, CircuitBreaker>,
@@ -95,19 +68,6 @@ function countTransition(t: BreakerTransition): void {
   console.log(JSON.stringify({ event: "gpu_breaker_transition", ...t }));
 }
 
-function drillScope(drillId: string): Map<string, CircuitBreaker> {
-  let scope = drillBreakers.get(drillId);
-  if (!scope) {
-    if (drillBreakers.size >= MAX_DRILL_SCOPES) {
-      const oldest = drillBreakers.keys().next().value;
-      if (oldest !== undefined) drillBreakers.delete(oldest);
-    }
-    scope = new Map();
-    drillBreakers.set(drillId, scope);
-  }
-  return scope;
-}
-
 // ---- the entry point ---------------------------------------------------------------------------------------------
 
 export async function heavyRank(
@@ -115,33 +75,31 @@ export async function heavyRank(
   req: HeavyRankRequest,
   opts: HeavyRankOptions,
 ): Promise<HeavyRankResult> {
-  const drill = opts.drill;
-  const deadlineMs = drill?.deadlineMs !== undefined ? Math.min(opts.deadlineMs, drill.deadlineMs) : opts.deadlineMs;
+  const { scope } = opts;
+  const deadlineMs = scope?.deadlineMs !== undefined ? Math.min(opts.deadlineMs, scope.deadlineMs) : opts.deadlineMs;
   if (deadlineMs <= 0) return { ok: false, reason: "no_budget", ms: 0, attempts: 0 };
   if (!env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY) {
     return { ok: false, reason: "error", ms: 0, attempts: 0, detail: "AWS credentials are not configured" };
   }
-  const listener = drill ? drillListeners.get(drill.id) : undefined;
-  const emit = (e: GpuDrillEvent): void => listener?.(e);
-  const endpoints = gpuEndpoints(env);
-  const scope = drill ? drillScope(drill.id) : realBreakers;
-  const onTransition = drill
+  const emit = (e: GpuEvent): void => scope?.observe?.(e);
+  const breakers = scope ? scope.breakers : sharedBreakers;
+  const onTransition = scope
     ? (t: BreakerTransition) =>
         emit({ type: "breaker", at: t.at, endpoint: t.breaker, from: t.from, to: t.to, reason: t.reason })
     : countTransition;
-  const hedgePercentile = drill ? undefined : config(env).gpu.hedgePercentile;
+  const hedgePercentile = scope ? undefined : config(env).gpu.hedgePercentile;
 
   const invoke: GpuCall = (endpoint, r, signal) => invokeEndpoint(targetOf(env, endpoint), r, signal);
-  const call = drill ? drill.wrap(invoke, deadlineMs) : invoke;
+  const call = scope?.wrap ? scope.wrap(invoke, deadlineMs) : invoke;
 
   const result = await rankWithFailover(
     {
-      endpoints,
-      breakerFor: (ep) => breakerIn(scope, env, ep, onTransition),
+      endpoints: gpuEndpoints(env),
+      breakerFor: (ep) => breakerIn(breakers, env, ep, onTransition),
       call,
       hedgeAfterMs: hedgePercentile !== undefined ? (ep) => latency.percentile(ep.id, hedgePercentile) : undefined,
       onAttempt: (e) => {
-        if (!drill && e.outcome === "ok") latency.add(e.endpoint.id, e.ms);
+        if (!scope && e.outcome === "ok") latency.add(e.endpoint.id, e.ms);
         emit({
           type: "attempt",
           at: Date.now(),
@@ -158,7 +116,7 @@ export async function heavyRank(
     req,
     deadlineMs,
   );
-  if (drill) {
+  if (scope) {
     emit({
       type: "result",
       at: Date.now(),
@@ -174,23 +132,14 @@ export async function heavyRank(
   return result;
 }
 
-// ---- observation (drills, metrics, dashboard) ------------------------------------------------------------------
-
-/** The drill runner listens to what heavyRank does for its probes; returns the unsubscribe function. */
-export function observeDrill(drillId: string, listener: (e: GpuDrillEvent) => void): () => void {
-  drillListeners.set(drillId, listener);
-  return () => {
-    drillListeners.delete(drillId);
-    drillBreakers.delete(drillId);
-  };
-}
+// ---- observation of real traffic (health, abort conditions of synthetic traffic) ---------------------------------
 
 /** Real-traffic breaker states in this isolate. */
 export function breakerStates(env: Bindings): { endpoint: string; role: GpuEndpoint["role"]; state: BreakerState }[] {
   return gpuEndpoints(env).map((ep) => ({
     endpoint: ep.id,
     role: ep.role,
-    state: realBreakers.get(ep.id)?.state ?? "closed",
+    state: sharedBreakers.get(ep.id)?.state ?? "closed",
   }));
 }
 
@@ -209,7 +158,6 @@ export function realGpuOutcomesSince(since: number): { calls: number; failures: 
 
 /** Test hook: forget every breaker and latency sample of this isolate. */
 export function resetGpuStateForTests(): void {
-  realBreakers.clear();
-  drillBreakers.clear();
+  sharedBreakers.clear();
   realOutcomes.length = 0;
 }

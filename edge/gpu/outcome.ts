@@ -1,6 +1,6 @@
 /**
  * What one call to one GPU endpoint came to — a typed value produced once, by the SageMaker call
- * (edge/gpu/sagemaker.ts, or a drill's fault wrapper around it), and consumed by the failover loop and its breakers
+ * (edge/gpu/sagemaker.ts, or a scope's wrapper around it), and consumed by the failover loop and its breakers
  * (edge/gpu/resilient.ts). The HTTP status is a field; nothing re-reads it from a message.
  */
 export type GpuOutcome =
@@ -24,7 +24,7 @@ export type GpuOutcome =
 
 export type GpuFailure = Exclude<GpuOutcome, { kind: "ok" }>;
 
-/** How an attempt is reported (drill events, breaker logs); derived from the outcome by attemptOutcome only. */
+/** How an attempt is reported (scope events, breaker logs); derived from the outcome by attemptOutcome only. */
 export type AttemptOutcome = "ok" | "timeout" | "unreachable" | "overloaded" | "error" | "client_error" | "cancelled";
 
 /** The abort reason of a deadline: a TimeoutError, as AbortSignal.timeout uses, so outcomeOfError reads a timeout. */

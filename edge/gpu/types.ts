@@ -1,6 +1,7 @@
 /** Boundary types between the edge cascade and the GPU tier (CONTRACTS.md C5). */
+import type { BreakerState, CircuitBreaker } from "./breaker";
 import type { GpuEndpoint } from "./endpoints";
-import type { GpuOutcome } from "./outcome";
+import type { AttemptOutcome, GpuOutcome } from "./outcome";
 
 /** One document sent to the heavy re-ranker (CONTRACTS.md C4 request document). Long text fields are truncated by the caller. */
 export interface HeavyDoc {
@@ -75,18 +76,49 @@ export type HeavyRankResult =
 /** One call to one endpoint (the SageMaker invoker, or a wrapper around it); must answer promptly once `signal` aborts. */
 export type GpuCall = (endpoint: GpuEndpoint, req: HeavyRankRequest, signal: AbortSignal) => Promise<GpuOutcome>;
 
+/** One thing a scoped call did, for the scope's observer: an attempt, a skipped endpoint, a breaker transition, the result. */
+export type GpuEvent =
+  | {
+      type: "attempt";
+      at: number;
+      endpoint: string;
+      role: GpuEndpoint["role"];
+      outcome: AttemptOutcome;
+      ms: number;
+      hedge: boolean;
+      detail?: string;
+    }
+  | { type: "skip"; at: number; endpoint: string; role: GpuEndpoint["role"]; reason: "circuit_open" | "no_budget" }
+  | { type: "breaker"; at: number; endpoint: string; from: BreakerState; to: BreakerState; reason: string }
+  | {
+      type: "result";
+      at: number;
+      ok: boolean;
+      endpoint?: string;
+      reason?: HeavyFailureReason;
+      ms: number;
+      attempts: number;
+    };
+
 /**
- * A drill probe's GPU stage, as heavyRank sees it (built by edge/drills/faults.ts; real traffic has none): its
- * breakers and observers are scoped by `id`, `deadlineMs` caps the budget, and `wrap` puts the injected faults
- * around the real invoker.
+ * Whose breakers a call uses and who hears about it. Real traffic uses the isolate's shared breakers (no scope);
+ * synthetic traffic brings a scope of its own (built by its owner, e.g. the failover drills), so what it does —
+ * injected faults included — never opens a breaker real traffic uses, never feeds the hedge latencies and never
+ * counts in the real-traffic outcomes. A scoped call does not hedge.
  */
-export interface GpuDrillScope {
-  id: string;
+export interface GpuScope {
+  /** the scope's breakers by endpoint id: created here on first use, discarded with the scope by its owner */
+  breakers: Map<string, CircuitBreaker>;
+  /** caps the deadline budget of the call */
   deadlineMs?: number;
-  wrap: (invoke: GpuCall, deadlineMs: number) => GpuCall;
+  /** wraps the invoker of this call (e.g. injected faults around the real SageMaker call) */
+  wrap?: (invoke: GpuCall, deadlineMs: number) => GpuCall;
+  /** hears every attempt, skip, breaker transition and result of the scope's calls */
+  observe?: (e: GpuEvent) => void;
 }
 
 export interface HeavyRankOptions {
   deadlineMs: number;
-  drill?: GpuDrillScope;
+  /** undefined: real traffic, the isolate's shared breakers */
+  scope?: GpuScope;
 }

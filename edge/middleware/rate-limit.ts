@@ -2,8 +2,8 @@
  * Per-client rate limits with the Workers rate-limiting binding ([[ratelimits]] in wrangler.toml; in memory under
  * `wrangler dev` and vitest-pool-workers, per colo in production):
  *  - the public API (/v1/*): API_RATE_LIMITER per client — the caller's `user` (query, or a JSON body's `user`),
- *    else the `vitrine_uid` cookie, else the IP (`CF-Connecting-IP`). Requests carrying a signed, fresh drill header
- *    (edge/drills/header.ts) are exempt: drill probes must never be throttled;
+ *    else the `vitrine_uid` cookie, else the IP (`CF-Connecting-IP`). Requests the app exempts (a signed, fresh drill
+ *    header: edge/drills/middleware.ts) are never counted: drill probes must never be throttled;
  *  - admin login attempts (POST /dashboard/login): LOGIN_RATE_LIMITER per IP, every attempt counted.
  * A refused request answers 429 JSON `rate_limited` with `Retry-After` (the binding's period). A limiter that errors
  * lets the request through (logged): an outage of the limiter must not take the API down. RATE_LIMITS = "off"
@@ -12,7 +12,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { config } from "../config";
-import { DRILL_HEADER, signedDrillHeader } from "../drills/header";
 import type { AppEnv, Bindings } from "../env";
 import { UID_COOKIE, UID_FORMAT } from "../experiments/assign";
 
@@ -67,21 +66,19 @@ function tooManyRequests(c: Context<AppEnv>, limiter: Limiter, message: string):
   });
 }
 
-async function isDrillProbe(c: Context<AppEnv>): Promise<boolean> {
-  const header = c.req.header(DRILL_HEADER);
-  return header !== undefined && (await signedDrillHeader(c.env, header)).ok;
-}
-
-export const apiRateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (await isDrillProbe(c)) return next();
-  if (!(await withinLimit(c.env, "API_RATE_LIMITER", await clientKey(c))))
-    return tooManyRequests(
-      c,
-      "API_RATE_LIMITER",
-      "too many requests from this client: retry after Retry-After seconds",
-    );
-  return next();
-};
+/** The public API's limit; `exempt` requests (signed drill probes, wired by edge/app.ts) are never counted. */
+export const apiRateLimit =
+  (exempt: (c: Context<AppEnv>) => Promise<boolean>): MiddlewareHandler<AppEnv> =>
+  async (c, next) => {
+    if (await exempt(c)) return next();
+    if (!(await withinLimit(c.env, "API_RATE_LIMITER", await clientKey(c))))
+      return tooManyRequests(
+        c,
+        "API_RATE_LIMITER",
+        "too many requests from this client: retry after Retry-After seconds",
+      );
+    return next();
+  };
 
 export const loginRateLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!(await withinLimit(c.env, "LOGIN_RATE_LIMITER", `ip:${clientIp(c)}`)))

@@ -1,7 +1,8 @@
 /**
  * One metrics sample per request (edge/metrics/collector.ts), recorded after the handler answered — 4xx, cache hits
- * and drill probes included. The handler says what it served through typed Context variables: `c.var.served` (the
- * rank plan, cache status, degraded reasons, scores) and `c.var.stages` (recordStage, edge/middleware/timing.ts); a
+ * and synthetic probes included. The handler says what it served through typed Context variables: `c.var.served`
+ * (the rank plan, cache status, degraded reasons, scores; set by edge/routes/ranked.ts) and `c.var.stages`
+ * (recordStage, edge/middleware/timing.ts); a
  * request without `served` (rejected before it was ranked) counts under variant and models "none". The sample's store
  * is the one the handler resolved (`c.var.store`, edge/stores/resolve.ts: search, rerank and recommend); a request
  * that resolved none — bad input, an unknown store — counts under the default store, so a caller cannot mint rollup
@@ -9,14 +10,14 @@
  */
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { Bindings } from "../env";
+import type { AppEnv } from "../env";
 import { recordRequest } from "../metrics/collector";
 import type { RequestSample } from "../metrics/types";
-import { serialiseDegradedReasons, type DegradedReason } from "../search/degraded";
-import type { RankPlan } from "../search/rank-plan";
+import { serialiseDegradedReasons, type DegradedReason } from "../ranking/degraded";
+import type { RankPlan } from "../ranking/plan";
+import { since } from "../ranking/request";
 import { defaultStore, type StoreVariables } from "../stores/resolve";
-import type { DrillVariables } from "./drill-probe";
-import { since, type StageVariables } from "./timing";
+import type { StageVariables } from "./timing";
 
 export type CacheStatus = RequestSample["cache"];
 
@@ -30,11 +31,11 @@ export interface ServedRequest {
   scores?: { light: number[]; heavy: number[] };
 }
 
-export interface RequestMetricsVariables extends StageVariables, DrillVariables, StoreVariables {
+export interface RequestMetricsVariables extends StageVariables, StoreVariables {
   served?: ServedRequest;
 }
 
-type MetricsEnv = { Bindings: Bindings; Variables: RequestMetricsVariables };
+type MetricsEnv = AppEnv & { Variables: RequestMetricsVariables };
 
 function colo(c: Context<MetricsEnv>): string {
   const cf = (c.req.raw as { cf?: { colo?: unknown } }).cf;
@@ -48,7 +49,7 @@ function sampleOf(c: Context<MetricsEnv>, route: string, totalMs: number): Reque
     colo: colo(c),
     store: c.var.store ?? defaultStore(),
     status: c.res.status,
-    ...(c.var.drill ? { drill: true } : {}),
+    ...(c.var.synthetic?.kind === "drill" ? { drill: true } : {}),
   };
   const stages = { ...c.var.stages, total: totalMs };
   if (!served) return { ...base, variant: "none", lightModel: "none", heavyModel: "none", cache: "BYPASS", stages };

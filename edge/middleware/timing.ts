@@ -8,11 +8,9 @@
  */
 import type { Context } from "hono";
 import { setMetric, timing } from "hono/timing";
+import type { Stage, StageTimings } from "../ranking/request";
 
 export const serverTiming = timing({ total: true, totalDescription: "total", crossOrigin: false });
-
-export type Stage = "retrieval" | "light" | "gpu";
-export type StageTimings = Partial<Record<Stage, number>>;
 
 /** Set by recordStage. */
 export interface StageVariables {
@@ -24,7 +22,7 @@ export function recordStage<E extends { Variables: StageVariables }>(c: Context<
   c.set("stages", { ...c.var.stages, [stage]: ms });
 }
 
-/** Milliseconds since `start` (performance.now based). */
-export function since(start: number): number {
-  return performance.now() - start;
+/** Every stage a ranking answer measured. */
+export function recordStages<E extends { Variables: StageVariables }>(c: Context<E>, stages: StageTimings): void {
+  for (const [stage, ms] of Object.entries(stages) as [Stage, number][]) recordStage(c, stage, ms);
 }

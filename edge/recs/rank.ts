@@ -1,52 +1,19 @@
 /**
- * The recommendation cascade after the candidates (as vitrine_gpu.recs.evaluate.cascade_rank): the plan's recs-light
- * ONNX ranker over every candidate (WASM, the shared ORT session code) → the light top M → the recs-heavy sequence
- * model on the GPU tier (heavyRank, `task: "recommend"`, same deadline / breakers / failover as search) → final
- * = light + RECS_HEAVY_WEIGHT × heavy over the top M, the rest in light order. A GPU failure leaves the light order
- * (degraded, never thrown); a light-model failure leaves the merge order.
+ * The recommendation surface's side of the two-stage ranker (edge/ranking/two-stage.ts), as
+ * vitrine_gpu.recs.evaluate.cascade_rank: the plan's recs-light ONNX ranker over every candidate (the merge order
+ * stands in if it fails) → the light top M with the user's purchase sequence to the recs-heavy sequence model on the
+ * GPU tier → light + w × heavy over the top M (the plan's residual combine). The titles and prices of the items that
+ * can make the answer are read while the GPU stage runs.
  */
-import { config } from "../config";
-import type { Bindings } from "../env";
-import { heavyRank } from "../gpu/index";
-import type { GpuDrillScope } from "../gpu/types";
-import { scoreLight } from "../scoring/light";
-import { gpuDegradedReason, type DegradedReason } from "../search/degraded";
-import type { RankPlan } from "../search/rank-plan";
+import type { DegradedReason } from "../ranking/degraded";
+import type { RankPlan } from "../ranking/plan";
+import type { RankingRequest } from "../ranking/request";
+import { heavyStage, lightStage } from "../ranking/two-stage";
 import type { UserHistory } from "./history";
+import { productInfo } from "./products";
 import type { Candidates } from "./sources/merge";
+import { SOURCES, type Source } from "./sources/scored";
 import type { ItemTables } from "./tables";
-
-export interface RecsRanked {
-  /** position in the candidate list */
-  k: number;
-  id: string;
-  light: number;
-  heavy: number | null;
-  /** the value the final position was decided by */
-  score: number;
-}
-
-export interface RecsRankResult {
-  /** every candidate, final order */
-  items: RecsRanked[];
-  degradedReasons: DegradedReason[];
-  heavyModel: string;
-  timings: { light: number; gpu: number };
-}
-
-export interface RecsRankInput {
-  store: string;
-  tables: ItemTables;
-  candidates: Candidates;
-  features: Float32Array;
-  history: UserHistory | null;
-  /** the version's clock (days) */
-  now: number;
-  drill?: GpuDrillScope;
-  /** started with the light top max(M, k) ids once they are known (e.g. the product lookup), awaited by the caller */
-  onLightOrder?: (ids: string[]) => void;
-  k: number;
-}
 
 /**
  * Events sent to the sequence model: the most recent ones. The GPU tier takes ≤ 1000 (CONTRACTS.md C4) and the model
@@ -61,69 +28,82 @@ export function sequenceOf(t: ItemTables, h: UserHistory | null, max = MAX_SEQUE
   return events.slice(-max);
 }
 
-export async function rankRecs(env: Bindings, plan: RankPlan, input: RecsRankInput): Promise<RecsRankResult> {
-  const { candidates: c, tables: t } = input;
-  const n = c.items.length;
-  const degradedReasons: DegradedReason[] = [];
-  const t0 = performance.now();
-  let light: Float32Array;
-  try {
-    light = await scoreLight(plan.lightModel, input.features, n);
-  } catch (err) {
-    console.error("recs light model failed; falling back to the merge order", err);
-    degradedReasons.push("light_model_error");
-    light = Float32Array.from(c.items, (_, k) => (n - k) / Math.max(n, 1));
-  }
-  const lightOrder = Array.from(c.items, (_, k) => k).sort((a, b) => light[b]! - light[a]! || a - b);
-  const ranked = (k: number, heavy: number | null, score: number): RecsRanked => ({
-    k,
-    id: t.ids[c.items[k]!]!,
-    light: light[k]!,
-    heavy,
-    score,
-  });
-  const lightMs = performance.now() - t0;
-  const m = Math.max(0, Math.min(plan.topM, n));
-  input.onLightOrder?.(lightOrder.slice(0, Math.max(m, input.k)).map((k) => t.ids[c.items[k]!]!));
-  const lightOnly = (): RecsRanked[] => lightOrder.map((k) => ranked(k, null, light[k]!));
-  if (m === 0)
-    return { items: lightOnly(), degradedReasons, heavyModel: plan.heavyModel, timings: { light: lightMs, gpu: 0 } };
+export type ItemScores = Record<Source, number> & { light: number; heavy: number | null };
 
-  const t1 = performance.now();
-  const head = lightOrder.slice(0, m);
-  const heavy = await heavyRank(
-    env,
-    {
+export interface RecommendItem {
+  id: string;
+  title: string;
+  price: number | null;
+  /** the value the final position was decided by (light + w × heavy over the heavy top M, else light) */
+  score: number;
+  scores: ItemScores;
+  /** the candidate sources that proposed the item */
+  sources: Source[];
+}
+
+export interface RecsRankInput {
+  store: string;
+  tables: ItemTables;
+  candidates: Candidates;
+  /** the recs-light features of every candidate (edge/recs/features.ts) */
+  features: Float32Array;
+  history: UserHistory | null;
+  /** the version's clock (days) */
+  now: number;
+  k: number;
+}
+
+export interface RecsRanking {
+  /** the top k, final order */
+  items: RecommendItem[];
+  degradedReasons: DegradedReason[];
+  heavyModel: string;
+  timings: { light: number; gpu: number };
+}
+
+export async function rankRecs(
+  req: Pick<RankingRequest, "env" | "gpu">,
+  plan: RankPlan,
+  input: RecsRankInput,
+): Promise<RecsRanking> {
+  const { candidates: c, tables: t, store } = input;
+  const n = c.items.length;
+  const idOf = (k: number): string => t.ids[c.items[k]!]!;
+  const light = await lightStage(plan, {
+    n,
+    features: () => input.features,
+    fallback: (k) => (n - k) / Math.max(n, 1),
+  });
+  const answerable = light.order.slice(0, Math.max(Math.min(plan.topM, n), input.k)).map(idOf);
+  const info = productInfo(req.env.DB, store, answerable);
+  const ranked = await heavyStage(
+    req.env,
+    plan,
+    light,
+    (head) => ({
       task: "recommend",
-      store: input.store,
+      store,
       sequence: sequenceOf(t, input.history),
-      candidates: head.map((k) => t.ids[c.items[k]!]!),
+      candidates: head.map(idOf),
       now: input.now,
-      model: plan.heavyModel,
-      ...(plan.targetVariant ? { targetVariant: plan.targetVariant } : {}),
-    },
-    { deadlineMs: plan.deadlineMs, ...(input.drill ? { drill: input.drill } : {}) },
+    }),
+    req.gpu,
   );
-  const gpuMs = performance.now() - t1;
-  if (!heavy.ok) {
+  const products = await info;
+  const items = ranked.entries.slice(0, input.k).map(({ index: k, light: l, heavy, score }): RecommendItem => {
+    const id = idOf(k);
+    const p = products.get(id);
+    const scores = Object.fromEntries(SOURCES.map((s) => [s, c.scores[s][k]!])) as ItemScores;
+    scores.light = l;
+    scores.heavy = heavy;
     return {
-      items: lightOnly(),
-      degradedReasons: [...degradedReasons, gpuDegradedReason(heavy.reason)],
-      heavyModel: plan.heavyModel,
-      timings: { light: lightMs, gpu: gpuMs },
+      id,
+      title: p?.title ?? "",
+      price: p?.price ?? t.price[c.items[k]!] ?? null,
+      score,
+      scores,
+      sources: SOURCES.filter((s) => c.ranks[s][k]! > 0),
     };
-  }
-  const w = config(env).recs.heavyWeight;
-  const top = head
-    .map((k, i) => ({ k, i, h: heavy.scores[i]!, final: light[k]! + w * heavy.scores[i]! }))
-    .sort((a, b) => b.final - a.final || a.i - b.i);
-  return {
-    items: [
-      ...top.map((x) => ranked(x.k, x.h, x.final)),
-      ...lightOrder.slice(m).map((k) => ranked(k, null, light[k]!)),
-    ],
-    degradedReasons,
-    heavyModel: heavy.model,
-    timings: { light: lightMs, gpu: gpuMs },
-  };
+  });
+  return { items, degradedReasons: ranked.degradedReasons, heavyModel: ranked.heavyModel, timings: ranked.timings };
 }

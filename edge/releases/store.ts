@@ -19,20 +19,19 @@ import {
   type ReleaseKind,
   type ReleaseStatus,
 } from "../db/schema";
-import { activeExperiment, type ExperimentScope } from "../experiments/config";
+import { activeExperiment, type ExperimentScope, type Surface } from "../experiments/config";
 import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL, LIGHT_MODELS } from "../generated/models";
 
 export type ReleaseRow = typeof releases.$inferSelect;
 export type DecisionRow = typeof releaseDecisions.$inferSelect;
 
 /** The surface a kind's model serves and the variant column that names it. */
-export const KIND_TARGET: Record<ReleaseKind, { surface: "search" | "recommend"; model: "lightModel" | "heavyModel" }> =
-  {
-    light: { surface: "search", model: "lightModel" },
-    heavy: { surface: "search", model: "heavyModel" },
-    "recs-light": { surface: "recommend", model: "lightModel" },
-    "recs-heavy": { surface: "recommend", model: "heavyModel" },
-  };
+export const KIND_TARGET: Record<ReleaseKind, { surface: Surface; model: "lightModel" | "heavyModel" }> = {
+  light: { surface: "search", model: "lightModel" },
+  heavy: { surface: "search", model: "heavyModel" },
+  "recs-light": { surface: "recommend", model: "lightModel" },
+  "recs-heavy": { surface: "recommend", model: "heavyModel" },
+};
 
 export interface NewRelease {
   kind: ReleaseKind;

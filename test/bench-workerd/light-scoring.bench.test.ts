@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { DEFAULT_LIGHT_MODEL } from "../../edge/generated/models";
-import { modelFeatures } from "../../edge/search/cascade";
+import { modelFeatures } from "../../edge/search/rank";
 import { tokenColumns, type CandidateRow } from "../../edge/search/features";
 import { lightModelEntry, scoreLight } from "../../edge/scoring/light";
 

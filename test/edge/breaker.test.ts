@@ -10,10 +10,10 @@ import { gpuEndpoints } from "../../edge/gpu/endpoints";
 import { heavyRank, resetGpuStateForTests } from "../../edge/gpu/index";
 import { rankWithFailover, type GpuCall } from "../../edge/gpu/resilient";
 import { scoredIds, type HeavyRankRequest } from "../../edge/gpu/types";
-import { gpuFaults } from "../../edge/drills/faults";
+import { probeGpuScope } from "../../edge/drills/scope";
 import { outcomeOfError } from "../../edge/gpu/outcome";
 import {
-  DRILL_HEADER_TTL_MS,
+  DRILL_HEADER_TTL_S,
   drillContextOf,
   signDrillHeader,
   verifyDrillHeader,
@@ -297,7 +297,7 @@ describe("heavyRank (real SageMaker client) with a drill-injected slow endpoint"
     const t0 = performance.now();
     const r = await heavyRank(env, REQ, {
       deadlineMs: deadline,
-      drill: gpuFaults({
+      scope: probeGpuScope({
         id: "unit-slow",
         scenario: "gpu_slow",
         nonce: "n".repeat(16),
@@ -330,15 +330,16 @@ describe("drill header", () => {
   it("unsigned, badly signed, tampered, expired and future headers have no effect", async () => {
     const now = Date.now();
     const good = await signDrillHeader(SECRET, { run: "run-2", scenario: "all_down", fault });
-    const [v, payload, sig] = good.split(".");
+    const [head, payload, sig] = good.split(".");
     const forged = await signDrillHeader("not-the-secret", { run: "run-2", scenario: "all_down", fault });
     const tamperedPayload = btoa(
       JSON.stringify({
         run: "run-2",
         scenario: "all_down",
         fault: { gpu: { primary: "refuse", secondary: "refuse" } },
-        ts: now,
         nonce: "x".repeat(20),
+        iat: Math.floor(now / 1000),
+        exp: Math.floor(now / 1000) + DRILL_HEADER_TTL_S,
       }),
     )
       .replace(/\+/g, "-")
@@ -348,14 +349,15 @@ describe("drill header", () => {
       run: "run-2",
       scenario: "all_down",
       fault,
-      ts: now - DRILL_HEADER_TTL_MS - 1,
+      ts: now - DRILL_HEADER_TTL_S * 1000 - 1_000,
     });
     const future = await signDrillHeader(SECRET, { run: "run-2", scenario: "all_down", fault, ts: now + 60_000 });
     expect(await verifyDrillHeader(env, undefined)).toEqual({ ok: false, reason: "absent" });
-    expect(await verifyDrillHeader(env, `v1.${payload}`)).toEqual({ ok: false, reason: "malformed" });
+    expect(await verifyDrillHeader(env, `${head}.${payload}`)).toEqual({ ok: false, reason: "malformed" });
+    expect(await verifyDrillHeader(env, `v1.${payload}.${sig}`)).toEqual({ ok: false, reason: "malformed" });
     expect(await verifyDrillHeader(env, "garbage")).toEqual({ ok: false, reason: "malformed" });
     expect(await verifyDrillHeader(env, forged)).toEqual({ ok: false, reason: "bad_signature" });
-    expect(await verifyDrillHeader(env, `${v}.${tamperedPayload}.${sig}`)).toEqual({
+    expect(await verifyDrillHeader(env, `${head}.${tamperedPayload}.${sig}`)).toEqual({
       ok: false,
       reason: "bad_signature",
     });

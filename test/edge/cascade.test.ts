@@ -15,7 +15,8 @@ import {
   DEFAULT_RECS_LIGHT_MODEL,
   LIGHT_MODELS,
 } from "../../edge/generated/models";
-import { combineScores, toHeavyDoc } from "../../edge/search/cascade";
+import { combinedKeys, finalOrder } from "../../edge/ranking/two-stage";
+import { toHeavyDoc } from "../../edge/search/rank";
 import type { CandidateRow } from "../../edge/search/features";
 import { scoreLight } from "../../edge/scoring/light";
 import { FIXTURE_PRODUCTS, insertFixtureProducts, RETAIL_PRODUCTS } from "./fixtures";
@@ -453,35 +454,47 @@ describe("cascade pieces", () => {
       bm25,
     }) as unknown as CandidateRow;
 
+  // candidates a, b, c, d in light order (the light stage's output), the light top 3 heavy-scored
+  const lightRanked = (light: number[]) => ({ order: light.map((_, i) => i), light: Float32Array.from(light) });
+  const ids = (entries: { index: number }[]) => entries.map((e) => "abcd"[e.index]);
+
   it("orders the heavy-scored top M by heavy score, the rest by light score below them", () => {
-    const lightRanked = [
-      { row: row("a", 3), retrieval: 3, light: 0.9 },
-      { row: row("b", 2), retrieval: 2, light: 0.8 },
-      { row: row("c", 1), retrieval: 1, light: 0.7 },
-      { row: row("d", 0), retrieval: 0, light: 0.1 },
-    ];
-    const items = combineScores(lightRanked, [0.1, 0.95, 0.5]);
-    expect(items.map((i) => i.id)).toEqual(["b", "c", "a", "d"]);
-    expect(items.map((i) => i.scores.heavy)).toEqual([0.95, 0.5, 0.1, null]);
-    expect(items[3]!.score).toBe(0.1);
-    expect(combineScores(lightRanked, null).map((i) => i.id)).toEqual(["a", "b", "c", "d"]);
+    const ranked = lightRanked([0.9, 0.8, 0.7, 0.1]);
+    const heavy = [0.1, 0.95, 0.5];
+    const entries = finalOrder(ranked, {
+      scores: heavy,
+      keys: combinedKeys({ kind: "heavy" }, [0.9, 0.8, 0.7], heavy),
+    });
+    expect(ids(entries)).toEqual(["b", "c", "a", "d"]);
+    expect(entries.map((e) => e.heavy)).toEqual([0.95, 0.5, 0.1, null]);
+    expect(entries[3]!.score).toBeCloseTo(0.1, 6);
+    expect(ids(finalOrder(ranked, null))).toEqual(["a", "b", "c", "d"]);
   });
 
   it("blends per-list z-scores of heavy and light when the heavy version has a blend weight", () => {
-    const lightRanked = [
-      { row: row("a", 3), retrieval: 3, light: 3 },
-      { row: row("b", 2), retrieval: 2, light: 2 },
-      { row: row("c", 1), retrieval: 1, light: 1 },
-      { row: row("d", 0), retrieval: 0, light: 0 },
-    ];
+    const ranked = lightRanked([3, 2, 1, 0]);
     // heavy alone prefers c > b > a; z(light) = [1.22, 0, -1.22], z(heavy) = [-1.34, 0.27, 1.07]
     const heavy = [0.0, 0.6, 0.9];
-    expect(combineScores(lightRanked, heavy, 0).map((i) => i.id)).toEqual(["c", "b", "a", "d"]);
+    const blend = (weight: number) =>
+      finalOrder(ranked, { scores: heavy, keys: combinedKeys({ kind: "blend", weight }, [3, 2, 1], heavy) });
+    expect(ids(blend(0))).toEqual(["c", "b", "a", "d"]);
     // w = 2: a = -1.34 + 2.45 = 1.11, b = 0.27, c = 1.07 - 2.45 = -1.38
-    const blended = combineScores(lightRanked, heavy, 2);
-    expect(blended.map((i) => i.id)).toEqual(["a", "b", "c", "d"]);
+    const blended = blend(2);
+    expect(ids(blended)).toEqual(["a", "b", "c", "d"]);
     expect(blended[0]!.score).toBeCloseTo(1.1132, 3);
-    expect(blended[0]!.scores.heavy).toBe(0);
+    expect(blended[0]!.heavy).toBe(0);
+  });
+
+  it("adds the weighted heavy score to the light one for a residual heavy model (recommendations)", () => {
+    const ranked = lightRanked([1, 0.9, 0.5, 0.4]);
+    const heavy = [-1, 1, 0];
+    const entries = finalOrder(ranked, {
+      scores: heavy,
+      keys: combinedKeys({ kind: "residual", weight: 0.5 }, [1, 0.9, 0.5], heavy),
+    });
+    // a = 1 - 0.5 = 0.5, b = 0.9 + 0.5 = 1.4, c = 0.5 + 0 = 0.5 (a before c: light order breaks the tie)
+    expect(ids(entries)).toEqual(["b", "a", "c", "d"]);
+    expect(entries.map((e) => e.score)).toEqual([1.4, 0.5, 0.5, 0.4].map((x) => expect.closeTo(x, 6)));
   });
 
   it("truncates long text fields for the GPU request and drops empty ones", () => {

@@ -14,7 +14,9 @@ import { app } from "../../edge/app";
 import type { Bindings } from "../../edge/env";
 import { invalidateExperimentConfig } from "../../edge/experiments/config";
 import { applyConditions } from "../../edge/metrics/alerts";
-import { observeDrill, resetGpuStateForTests, type GpuDrillEvent } from "../../edge/gpu/index";
+import { resetGpuStateForTests } from "../../edge/gpu/index";
+import type { GpuEvent } from "../../edge/gpu/types";
+import { openRunScope } from "../../edge/drills/scope";
 import { SCENARIOS } from "../../edge/drills/context";
 import { DRILL_HEADER, signDrillHeader } from "../../edge/drills/header";
 import { getDrillReport, listDrillReports } from "../../edge/drills/reports";
@@ -174,9 +176,9 @@ describe("fault injection needs the drill secret", () => {
   async function probe(
     header: string | undefined,
     runId: string,
-  ): Promise<{ body: { degraded: boolean }; events: GpuDrillEvent[] }> {
-    const events: GpuDrillEvent[] = [];
-    const stop = observeDrill(runId, (e) => events.push(e));
+  ): Promise<{ body: { degraded: boolean }; events: GpuEvent[] }> {
+    const events: GpuEvent[] = [];
+    const stop = openRunScope(runId, (e) => events.push(e));
     try {
       const res = await app.fetch(
         new Request("http://vitrine.test/v1/search?q=coffee%20mug&k=5", {

@@ -11,7 +11,7 @@ import {
 import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../../edge/generated/models";
 
 /** the default store's search traffic */
-const ESCI_SEARCH = { store: "esci", surface: "search" };
+const ESCI_SEARCH = { store: "esci", surface: "search" } as const;
 
 async function seedExperiment(weights: { control: number; treatment: number }): Promise<void> {
   await env.DB.batch([

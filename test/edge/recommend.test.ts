@@ -10,7 +10,10 @@ import { env, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { invalidateExperimentConfig } from "../../edge/experiments/config";
 import { DEFAULT_RECS_LIGHT_MODEL, RECS_LIGHT_MODELS } from "../../edge/generated/models";
-import type { RecommendResponseBody } from "../../edge/recs/contract";
+import type { RecommendAnswer } from "../../edge/recs/answer";
+import type { WireAnswer } from "../../edge/routes/ranked";
+
+type RecommendResponseBody = WireAnswer<RecommendAnswer>;
 import { RECS_FEATURE_NAMES, recsFeatures } from "../../edge/recs/features";
 import { userHistory } from "../../edge/recs/history";
 import { MAX_SEQUENCE, sequenceOf } from "../../edge/recs/rank";

@@ -17,13 +17,18 @@ import { readStepWindow } from "../../edge/releases/window";
 import { flushNow, recordRequest } from "../../edge/metrics/collector";
 import { minuteOf } from "../../edge/metrics/aggregate";
 import { assignVariant } from "../../edge/experiments/assign";
-import { getExperimentConfig, invalidateExperimentConfig, readExperimentConfig } from "../../edge/experiments/config";
+import {
+  getExperimentConfig,
+  invalidateExperimentConfig,
+  readExperimentConfig,
+  type ExperimentScope,
+} from "../../edge/experiments/config";
 import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../../edge/generated/models";
 
 /** the default store's search traffic, where a release names no store */
-const ESCI_SEARCH = { store: "esci", surface: "search" };
+const ESCI_SEARCH: ExperimentScope = { store: "esci", surface: "search" };
 const RETAIL = "online-retail";
-const RETAIL_SEARCH = { store: RETAIL, surface: "search" };
+const RETAIL_SEARCH: ExperimentScope = { store: RETAIL, surface: "search" };
 
 const guardrails = config(env).releases;
 

@@ -1,0 +1,131 @@
+/**
+ * The recommendation surface's answer — what GET /v1/recommend serves (edge/routes/recommend.ts parses and responds;
+ * everything between is here): the store's D1 state for the request (its recs version, the user's history and MF
+ * vector) → the store's rank plan for the caller → the version's item tables → candidate sources (edge/recs/sources/)
+ * → recs-light features → the two-stage ranker (edge/recs/rank.ts) → top k, only items of the store.
+ *
+ * An unknown or new user gets the cold-start answer (trending, or item-based from the page / cart), never an error.
+ * Only answers that are the same for everyone asking them (not personalised) are cached: the key carries the store,
+ * the page / cart ids, the context kind, the plan's models and the version of the store's D1 tables.
+ */
+import { cachedAnswer, responseCacheKey } from "../cache/response-cache";
+import type { DegradedReason } from "../ranking/degraded";
+import { resolveRankPlan } from "../ranking/plan";
+import { since, type RankingRequest, type Served, type StageTimings } from "../ranking/request";
+import { recsFeatures } from "./features";
+import { userHistory } from "./history";
+import { rankRecs, type RecommendItem } from "./rank";
+import { readRequestData } from "./request-data";
+import { candidates } from "./sources/merge";
+import { seedsOf } from "./sources/neighbours";
+import { ensureNeighbours, itemTables } from "./tables";
+
+export const MAX_CART = 50;
+
+/** user: "for you"; item: a product page; cart: a basket; user+item / user+cart: personalised context. */
+export const MODES = ["user", "item", "cart", "user+item", "user+cart", "trending"] as const;
+export type RecommendMode = (typeof MODES)[number];
+
+export interface RecommendAsk {
+  store: string;
+  user?: string | undefined;
+  item?: string | undefined;
+  cart?: string[] | undefined;
+  k: number;
+  /** the experiment unit (edge/experiments/assign.ts) */
+  unit: string;
+}
+
+/** What the page or cart asks, whoever asks it. */
+function contextMode(ask: Pick<RecommendAsk, "item" | "cart">): "item" | "cart" | "trending" {
+  return ask.cart ? "cart" : ask.item ? "item" : "trending";
+}
+
+export function modeOf(ask: Pick<RecommendAsk, "user" | "item" | "cart">): RecommendMode {
+  const ctx = contextMode(ask);
+  if (!ask.user) return ctx;
+  return ctx === "trending" ? "user" : `user+${ctx}`;
+}
+
+export interface RecommendAnswer {
+  store: string;
+  mode: RecommendMode;
+  variant: string;
+  experiment: string;
+  /** light: recs-light ONNX; heavy: recs-heavy on the GPU tier; data: the recs-light version of the D1 tables */
+  models: { light: string; heavy: string; data: string | null };
+  items: RecommendItem[];
+  /** false: the answer is the same for everyone asking it (no history or vector of this user) — cacheable */
+  personalised: boolean;
+  degradedReasons: DegradedReason[];
+}
+
+export async function recommendAnswer(req: RankingRequest, ask: RecommendAsk): Promise<Served<RecommendAnswer>> {
+  const { env, ctx } = req;
+  const t0 = performance.now();
+  const stages: StageTimings = {};
+  const data = await readRequestData(env.DB, ask.store, ask.user);
+  const plan = await resolveRankPlan(env, { store: ask.store, surface: "recommend" }, ask.unit);
+  const version = data.store?.version ?? null;
+  const base = {
+    store: ask.store,
+    mode: modeOf(ask),
+    variant: plan.variant,
+    experiment: plan.experimentId,
+    models: { light: plan.lightModel, heavy: plan.heavyModel, data: version },
+  };
+  const settings = plan.sources;
+  if (!version || !settings) {
+    // a store without recommendation tables (or a worker without a recs model): nothing to recommend from
+    stages.retrieval = since(t0);
+    const answer = { ...base, items: [], personalised: false, degradedReasons: [] };
+    return { plan, answer, cache: "BYPASS", stages };
+  }
+  const tables = await itemTables(env.DB, ask.store, version);
+  const history = userHistory(data.history, tables.index, settings.now, settings.recencyTauDays);
+  const userVector = data.userVector && data.userVector.length === tables.factors ? data.userVector : null;
+  const personalised = history !== null || userVector !== null;
+  const contextIds = [...(ask.item ? [ask.item] : []), ...(ask.cart ?? [])];
+  const context = contextIds.flatMap((id) => {
+    const i = tables.index.get(id);
+    return i === undefined ? [] : [i];
+  });
+
+  const compute = async (): Promise<RecommendAnswer> => {
+    await ensureNeighbours(env.DB, tables, [...seedsOf(history, context).items]);
+    const cands = candidates(tables, settings, { history, userVector, context });
+    const features = recsFeatures(tables, settings.now, history, cands, context);
+    stages.retrieval = since(t0);
+    const ranking = await rankRecs(req, plan, {
+      store: ask.store,
+      tables,
+      candidates: cands,
+      features,
+      history,
+      now: settings.now,
+      k: ask.k,
+    });
+    Object.assign(stages, ranking.timings);
+    return {
+      ...base,
+      models: { ...base.models, heavy: ranking.heavyModel },
+      items: ranking.items,
+      personalised,
+      degradedReasons: ranking.degradedReasons,
+    };
+  };
+  if (personalised || !req.useCache) return { plan, answer: await compute(), cache: "BYPASS", stages };
+  const { answer, outcome } = await cachedAnswer({
+    env,
+    ctx,
+    key: responseCacheKey("recommend", contextIds.join(","), ask.k, plan, {
+      store: ask.store,
+      mode: contextMode(ask),
+      data: version,
+    }),
+    compute,
+    degraded: (a) => a.degradedReasons.length > 0,
+  });
+  // the entry is shared by every non-personalised ask of this context (anonymous, new users): this one's mode
+  return { plan, answer: { ...answer, mode: base.mode }, cache: outcome, stages };
+}
