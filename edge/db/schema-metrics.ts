@@ -6,7 +6,16 @@
  * which the minute/hour starts. Every write is an additive upsert keyed by (res, ts, dimensions); the id of the
  * flush that carried it is inserted in the same D1 batch (a transaction), so a retried flush is rejected whole.
  */
-import { sqliteTable, text, integer, real, primaryKey, index } from "drizzle-orm/sqlite-core";
+import {
+  index,
+  integer,
+  primaryKey,
+  real,
+  sqliteTable,
+  text,
+  type SQLiteColumn,
+  type SQLiteColumnBuilderBase,
+} from "drizzle-orm/sqlite-core";
 
 /**
  * Which traffic a rollup row counts: `live` (real requests) or `drill` (failover-drill probes, edge/drills). Drill
@@ -24,6 +33,42 @@ const traffic = () => text("traffic", { enum: TRAFFIC }).notNull().default("live
  * 0011 for scores and feedback) are the ESCI catalogue's, the default store's, as products' rows were (migration 0007).
  */
 const store = () => text("store").notNull().default("esci");
+
+type Columns = Record<string, SQLiteColumnBuilderBase>;
+
+/**
+ * A rollup table: `res` and `ts`, then its dimensions — which with them form the primary key, in this order — then
+ * its additive counters (edge/metrics/rollups.ts reads the tables back as data). Column builders are made per table.
+ */
+function rollupTable<N extends string, D extends Columns, C extends Columns>(
+  name: N,
+  dims: D,
+  counters: C,
+  { byTime = false } = {},
+) {
+  return sqliteTable(
+    name,
+    { res: integer("res").notNull(), ts: integer("ts").notNull(), ...dims, ...counters },
+    (t) => {
+      const col = (k: string) => (t as unknown as Record<string, SQLiteColumn>)[k]!;
+      const key = ["res", "ts", ...Object.keys(dims)].map(col) as [SQLiteColumn, ...SQLiteColumn[]];
+      return [primaryKey({ columns: key }), ...(byTime ? [index(`${name}_by_time`).on(col("res"), col("ts"))] : [])];
+    },
+  );
+}
+
+/** The dimensions of a request series (metrics_requests, and metrics_latency before its stage and bucket). */
+const requestDims = () => ({
+  route: text("route").notNull(),
+  variant: text("variant").notNull(),
+  lightModel: text("light_model").notNull(),
+  heavyModel: text("heavy_model").notNull(),
+  colo: text("colo").notNull(),
+  traffic: traffic(),
+  store: store(),
+});
+
+const count = () => ({ count: integer("count").notNull().default(0) });
 
 /**
  * The counters of metrics_requests. Every rollup column that is not part of a table's primary key is an additive
@@ -52,111 +97,43 @@ export type RequestCounter = keyof typeof requestCounters;
 export const REQUEST_COUNTERS = Object.keys(requestCounters) as RequestCounter[];
 
 /** Request counters per (resolution, time, route, variant, models, colo, traffic, store). */
-export const metricsRequests = sqliteTable(
-  "metrics_requests",
-  {
-    res: integer("res").notNull(),
-    ts: integer("ts").notNull(),
-    route: text("route").notNull(),
-    variant: text("variant").notNull(),
-    lightModel: text("light_model").notNull(),
-    heavyModel: text("heavy_model").notNull(),
-    colo: text("colo").notNull(),
-    traffic: traffic(),
-    store: store(),
-    ...requestCounters,
-  },
-  (t) => [
-    primaryKey({
-      columns: [t.res, t.ts, t.route, t.variant, t.lightModel, t.heavyModel, t.colo, t.traffic, t.store],
-    }),
-    index("metrics_requests_by_time").on(t.res, t.ts),
-  ],
-);
+export const metricsRequests = rollupTable("metrics_requests", requestDims(), requestCounters, { byTime: true });
 
 /** Log-bucketed latency histograms (DDSketch keys) per stage, same dimensions as metrics_requests. */
-export const metricsLatency = sqliteTable(
+export const metricsLatency = rollupTable(
   "metrics_latency",
-  {
-    res: integer("res").notNull(),
-    ts: integer("ts").notNull(),
-    route: text("route").notNull(),
-    variant: text("variant").notNull(),
-    lightModel: text("light_model").notNull(),
-    heavyModel: text("heavy_model").notNull(),
-    colo: text("colo").notNull(),
-    traffic: traffic(),
-    store: store(),
-    stage: text("stage").notNull(),
-    bucket: integer("bucket").notNull(),
-    count: integer("count").notNull().default(0),
-  },
-  (t) => [
-    primaryKey({
-      columns: [
-        t.res,
-        t.ts,
-        t.route,
-        t.variant,
-        t.lightModel,
-        t.heavyModel,
-        t.colo,
-        t.traffic,
-        t.store,
-        t.stage,
-        t.bucket,
-      ],
-    }),
-    index("metrics_latency_by_time").on(t.res, t.ts),
-  ],
+  { ...requestDims(), stage: text("stage").notNull(), bucket: integer("bucket").notNull() },
+  count(),
+  { byTime: true },
 );
 
 /** Degraded responses per reason (per store too, so `/admin/metrics?store=` filters the reasons it lists). */
-export const metricsDegraded = sqliteTable(
+export const metricsDegraded = rollupTable(
   "metrics_degraded",
-  {
-    res: integer("res").notNull(),
-    ts: integer("ts").notNull(),
-    variant: text("variant").notNull(),
-    reason: text("reason").notNull(),
-    traffic: traffic(),
-    store: store(),
-    count: integer("count").notNull().default(0),
-  },
-  (t) => [primaryKey({ columns: [t.res, t.ts, t.variant, t.reason, t.traffic, t.store] })],
+  { variant: text("variant").notNull(), reason: text("reason").notNull(), traffic: traffic(), store: store() },
+  count(),
 );
 
 /** Counted events that are not requests, e.g. GPU circuit-breaker transitions (kind "breaker", name
  * "<endpoint> <from>→<to>"). */
-export const metricsEvents = sqliteTable(
+export const metricsEvents = rollupTable(
   "metrics_events",
-  {
-    res: integer("res").notNull(),
-    ts: integer("ts").notNull(),
-    kind: text("kind").notNull(),
-    name: text("name").notNull(),
-    count: integer("count").notNull().default(0),
-  },
-  (t) => [primaryKey({ columns: [t.res, t.ts, t.kind, t.name] })],
+  { kind: text("kind").notNull(), name: text("name").notNull() },
+  count(),
 );
 
 /** Score histograms (signed DDSketch keys) of the light and heavy models per model version and store. */
-export const metricsScores = sqliteTable(
+export const metricsScores = rollupTable(
   "metrics_scores",
   {
-    res: integer("res").notNull(),
-    ts: integer("ts").notNull(),
     kind: text("kind").notNull(),
     model: text("model").notNull(),
     traffic: traffic(),
     store: store(),
     bucket: integer("bucket").notNull(),
-    count: integer("count").notNull().default(0),
   },
-  (t) => [
-    primaryKey({ columns: [t.res, t.ts, t.kind, t.model, t.traffic, t.store, t.bucket] }),
-    index("metrics_scores_by_time").on(t.res, t.ts),
-  ],
+  count(),
+  { byTime: true },
 );
 
 /** The counters of metrics_feedback (additive, like requestCounters). */
@@ -170,17 +147,10 @@ export type FeedbackCounter = keyof typeof feedbackCounters;
 export const FEEDBACK_COUNTERS = Object.keys(feedbackCounters) as FeedbackCounter[];
 
 /** Feedback events (POST /v1/events) per variant, model version and store (the event's). */
-export const metricsFeedback = sqliteTable(
+export const metricsFeedback = rollupTable(
   "metrics_feedback",
-  {
-    res: integer("res").notNull(),
-    ts: integer("ts").notNull(),
-    variant: text("variant").notNull(),
-    model: text("model").notNull(),
-    store: store(),
-    ...feedbackCounters,
-  },
-  (t) => [primaryKey({ columns: [t.res, t.ts, t.variant, t.model, t.store] })],
+  { variant: text("variant").notNull(), model: text("model").notNull(), store: store() },
+  feedbackCounters,
 );
 
 /** Ids of applied flushes: inserted in the flush's own batch, so a replayed flush fails and rolls back. */
