@@ -1,27 +1,28 @@
 /**
  * The Hono app, read top-down: request id, Server-Timing, error handling, 405 for wrong methods, CORS for the public
- * API, the body size limit, the rate limits, then the public routes, then the admin surface. Each route module is small and owns one
- * concern; mount each with one line.
+ * API, the body size limit, the rate limits, drill-probe detection, then the routes (the admin ones authenticate: createAdminApi). Each route
+ * is declared once (edge/api/: @hono/zod-openapi contracts) and handled in edge/routes/; GET /openapi.json is
+ * generated from those declarations.
  */
-import { Hono } from "hono";
-import type { AppEnv } from "./env";
-import { onError } from "./middleware/errors";
-import { requestId } from "./middleware/request-id";
-import { serverTiming } from "./middleware/timing";
+import { openapiRoute } from "./api/health";
+import { createApi, openApiDocument } from "./api/openapi";
+import { drillProbe, isSignedDrillProbe } from "./drills/middleware";
 import { storefrontCors } from "./middleware/cors";
+import { onError } from "./middleware/errors";
 import { requestBodyLimit, wrongMethod } from "./middleware/limits";
 import { apiRateLimit, loginRateLimit } from "./middleware/rate-limit";
-import { health } from "./routes/health";
-import { search } from "./routes/search";
-import { recommend } from "./routes/recommend";
-import { events } from "./routes/events";
-import { adminMetrics } from "./routes/admin-metrics";
+import { requestId } from "./middleware/request-id";
+import { serverTiming } from "./middleware/timing";
 import { adminDrills } from "./routes/admin-drills";
+import { adminMetrics } from "./routes/admin-metrics";
 import { adminReleases } from "./routes/admin-releases";
 import { dashboard } from "./routes/dashboard";
-import { openapi } from "./routes/openapi";
+import { events } from "./routes/events";
+import { health } from "./routes/health";
+import { recommend } from "./routes/recommend";
+import { search } from "./routes/search";
 
-export const app = new Hono<AppEnv>();
+export const app = createApi();
 
 app.use(requestId);
 app.use(serverTiming);
@@ -29,7 +30,8 @@ app.onError(onError);
 app.use(wrongMethod(app)); // a known path with another method → 405 + Allow (unknown paths: 404 below)
 app.use("/v1/*", storefrontCors); // storefront origins only; never on /admin or /dashboard
 app.use(requestBodyLimit); // 413 above MAX_BODY_BYTES
-app.use("/v1/*", apiRateLimit); // 429 per client (user / cookie / IP); signed drill probes exempt
+app.use("/v1/*", apiRateLimit(isSignedDrillProbe)); // 429 per client (user / cookie / IP); signed drill probes exempt
+app.use("/v1/*", drillProbe); // a verified drill probe ranks with its own GPU scope (edge/drills/)
 app.post("/dashboard/login", loginRateLimit); // 429 per IP, its own budget
 
 app.route("/", health);
@@ -40,6 +42,8 @@ app.route("/admin", adminMetrics);
 app.route("/admin", adminDrills(app.fetch)); // the drills probe this app in-process
 app.route("/admin", adminReleases);
 app.route("/", dashboard);
-app.route("/", openapi); // GET /openapi.json: every route above registers its description next to its zod contract
+
+let document: ReturnType<typeof openApiDocument> | undefined;
+app.openapi(openapiRoute, (c) => c.json((document ??= openApiDocument(app)), 200));
 
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.method} ${c.req.path}` }, 404));

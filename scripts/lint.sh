@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Formatters and linters, configured once: Prettier + ESLint (TypeScript, JavaScript), ruff (Python).
+# Formatters and linters, configured once: Prettier + ESLint (TypeScript, JavaScript), dependency-cruiser (the edge's
+# module layering: .dependency-cruiser.cjs), ruff (Python).
 #   npm run lint      check mode (what npm test runs)
 #   npm run format    apply the formatters and the safe lint fixes
 source "$(dirname "$0")/lib.sh"
@@ -12,6 +13,7 @@ if [ "${1:-}" = --fix ]; then
 else
   npx prettier --log-level warn --check .
   npx eslint .
+  npx depcruise edge --config .dependency-cruiser.cjs
   "$VENV/bin/ruff" format --check .
   "$VENV/bin/ruff" check .
 fi

@@ -4,41 +4,17 @@
  * (cached a few seconds).
  * Always 200 while the worker runs; `status` says "degraded" when the GPU tier is unreachable.
  */
-import { Hono } from "hono";
-import { z } from "zod";
-import type { AppEnv } from "../env";
+import { healthRoute } from "../api/health";
+import { createApi } from "../api/openapi";
 import { getExperimentConfig } from "../experiments/config";
 import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../generated/models";
 import { gpuHealth } from "../gpu/ping";
 import { bundledLightModels, warmLightModels } from "../scoring/light";
-import { describeRoute, json } from "../openapi/registry";
 import { defaultStore, storeSet } from "../stores/resolve";
 
-const healthSchema = z.object({
-  status: z.enum(["ok", "degraded"]),
-  models: z.object({
-    light: z.array(z.string()),
-    lightLoaded: z.array(z.string()),
-    defaultLight: z.string(),
-    defaultHeavy: z.string(),
-    variants: z.array(z.object({ name: z.string(), light: z.string(), heavy: z.string(), weight: z.number() })),
-    experiment: z.string().nullable(),
-  }),
-  gpu: z.object({ reachable: z.boolean() }).passthrough(),
-  requestId: z.string(),
-});
+export const health = createApi();
 
-describeRoute({
-  method: "get",
-  path: "/healthz",
-  access: "page",
-  summary: "Liveness: served model versions and GPU tier reachability (always 200 while the worker runs)",
-  responses: { 200: json("health", healthSchema) },
-});
-
-export const health = new Hono<AppEnv>();
-
-health.get("/healthz", async (c) => {
+health.openapi(healthRoute, async (c) => {
   const [gpu, config] = await Promise.all([
     gpuHealth(c.env),
     storeSet(c.env)
@@ -46,19 +22,22 @@ health.get("/healthz", async (c) => {
       .then((store) => getExperimentConfig(c.env, { store, surface: "search" }))
       .catch(() => undefined),
   ]);
-  return c.json({
-    status: gpu.reachable ? "ok" : "degraded",
-    models: {
-      light: bundledLightModels(),
-      lightLoaded: warmLightModels(),
-      defaultLight: DEFAULT_LIGHT_MODEL,
-      defaultHeavy: DEFAULT_HEAVY_MODEL,
-      variants:
-        config?.variants.map((v) => ({ name: v.name, light: v.lightModel, heavy: v.heavyModel, weight: v.weight })) ??
-        [],
-      experiment: config?.experimentId ?? null,
+  return c.json(
+    {
+      status: gpu.reachable ? "ok" : "degraded",
+      models: {
+        light: bundledLightModels(),
+        lightLoaded: warmLightModels(),
+        defaultLight: DEFAULT_LIGHT_MODEL,
+        defaultHeavy: DEFAULT_HEAVY_MODEL,
+        variants:
+          config?.variants.map((v) => ({ name: v.name, light: v.lightModel, heavy: v.heavyModel, weight: v.weight })) ??
+          [],
+        experiment: config?.experimentId ?? null,
+      },
+      gpu,
+      requestId: c.get("requestId"),
     },
-    gpu,
-    requestId: c.get("requestId"),
-  });
+    200,
+  );
 });

@@ -1,14 +1,14 @@
 /**
  * Stores (issue 14): the `stores` table read once per isolate and refreshed after CONFIG_TTL_S, like experiment
  * configs. Every public route that takes a `store` resolves it here: none named → the default store (`esci`), a
- * known id → itself, anything else → 404 `unknown_store` (JSON). A failed refresh keeps the previous set.
+ * known id → itself, anything else → undefined (the routes answer 404 `unknown_store`). A failed refresh keeps the
+ * previous set.
  */
 import type { Context } from "hono";
 import { drizzle } from "drizzle-orm/d1";
-import { z } from "zod";
 import { config } from "../config";
 import { stores } from "../db/schema";
-import type { AppEnv, Bindings } from "../env";
+import type { Bindings } from "../env";
 
 export interface StoreSet {
   ids: ReadonlySet<string>;
@@ -62,7 +62,7 @@ export interface StoreVariables {
 
 /**
  * resolveStore for a request, remembered as `c.var.store` for its metrics sample (edge/middleware/request-metrics.ts).
- * undefined: the named store does not exist (answer unknownStore).
+ * undefined: the named store does not exist (the route answers unknownStore, edge/api/openapi.ts).
  */
 export async function requestStore<E extends { Bindings: Bindings; Variables: StoreVariables }>(
   c: Context<E>,
@@ -72,19 +72,3 @@ export async function requestStore<E extends { Bindings: Bindings; Variables: St
   if (store !== undefined) c.set("store", store);
   return store;
 }
-
-/** The 404 for a store that does not exist (query parameter or event field). */
-export function unknownStore(c: Context<AppEnv>, names: readonly string[], path = "store"): Response {
-  const list = [...new Set(names)];
-  const message = `unknown store ${list.map((s) => JSON.stringify(s)).join(", ")}`;
-  const issues = list.map((s) => ({ path, message: `unknown store ${JSON.stringify(s)}`, code: "unknown_store" }));
-  return c.json({ error: "unknown_store", message, issues, requestId: c.get("requestId") }, 404);
-}
-
-/** The zod shape of a `store` parameter (existence is checked by resolveStore). */
-export const STORE_ID_MAX = 64;
-export const storeIdSchema = z
-  .string()
-  .trim()
-  .min(1, "store must not be empty")
-  .max(STORE_ID_MAX, `store must be at most ${STORE_ID_MAX} characters`);

@@ -1,13 +1,15 @@
 /**
- * GET /openapi.json (edge/openapi/registry.ts): an OpenAPI 3.1 document generated from the zod contracts that
- * describes every route the app mounts (compared with Hono's app.routes, so a new route without a describeRoute()
- * fails here) with its error responses. The document is also validated against the OpenAPI 3.1 meta-schema and
+ * GET /openapi.json (edge/api/openapi.ts): an OpenAPI 3.1 document generated from the routes' own @hono/zod-openapi
+ * declarations that describes every route the app mounts (compared with Hono's app.routes, so a route mounted
+ * without a declaration — a plain app.get — fails here) with its error responses. The document is also validated against the OpenAPI 3.1 meta-schema and
  * fuzzed by schemathesis in test/integration/fuzz.test.mjs.
  */
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { app } from "../../edge/app";
-import { openApiPath } from "../../edge/openapi/registry";
+
+/** Hono's `:id` → OpenAPI's `{id}`. */
+const openApiPath = (honoPath: string): string => honoPath.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 
 interface Operation {
   responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }>;

@@ -1,0 +1,69 @@
+/**
+ * POST /v1/events — the HTTP contract (handler: edge/routes/events.ts; what happens to the events:
+ * edge/events/accept.ts). `{"events": [{type, productId, store?, user?, eventId?, requestId?, position?, ts?,
+ * variant?, model?}, …]}`, 1–500 per body; `requestId` + `position` mark an event on a served list (search
+ * feedback), `variant` / `model` echo that response (→ "unknown" when absent).
+ */
+import { defineRoute, errorSchemas, json, jsonBody, z } from "./openapi";
+import { storeId } from "./params";
+
+const label = z.string().trim().min(1).max(128);
+/** variant/model as echoed from the search response: may be empty (e.g. no heavy model) → "unknown". */
+const echoed = z
+  .string()
+  .trim()
+  .max(128)
+  .optional()
+  .transform((v) => (v ? v : undefined));
+/** Client clocks may run a little ahead; a timestamp further in the future than this is refused. */
+const MAX_CLOCK_SKEW_MS = 86_400_000;
+
+export const feedbackEventSchema = z
+  .object({
+    type: z.enum(["impression", "click", "add_to_cart", "purchase"]),
+    productId: label,
+    store: storeId.optional(),
+    /** the shopper (a customer id may come as a number) */
+    user: z.union([label, z.number().int().nonnegative()]).transform(String).optional(),
+    /** client-chosen id: an event repeated with the same id (per store) is counted once */
+    eventId: label.optional(),
+    requestId: label.optional(),
+    position: z.number().int().min(0).max(10_000).optional(),
+    /** event time: epoch milliseconds or an ISO 8601 date-time; default = when the edge received it */
+    ts: z
+      .union([
+        z.number().int().min(0),
+        z
+          .string()
+          .datetime({ offset: true })
+          .transform((s) => Date.parse(s)),
+      ])
+      .refine((t) => t <= Date.now() + MAX_CLOCK_SKEW_MS, "ts is in the future")
+      .optional(),
+    variant: echoed,
+    model: echoed,
+  })
+  .strict()
+  .refine((e) => e.position === undefined || e.requestId !== undefined, {
+    message: "position is only for events on a served list: send requestId with it",
+    path: ["position"],
+  });
+
+export const eventsBodySchema = z.object({ events: z.array(feedbackEventSchema).min(1).max(500) }).strict();
+
+export type FeedbackEvent = z.infer<typeof feedbackEventSchema>;
+
+export const eventsRoute = defineRoute({
+  access: "public",
+  method: "post",
+  path: "/events",
+  summary: "Feedback and purchase events: history in D1 at once (purchase, add_to_cart with a user), CTR / conversion",
+  request: { body: jsonBody(eventsBodySchema) },
+  responses: {
+    202: json(
+      "accepted; `pending` > 0 = the write is queued in the isolate and retried (D1 failed)",
+      z.object({ accepted: z.number().int(), pending: z.number().int(), requestId: z.string() }),
+    ),
+    404: json("an event names a store that does not exist (error unknown_store)", errorSchemas.NotFound),
+  },
+});
