@@ -11,10 +11,7 @@ import { limit, resourceId } from "./params";
 
 const reportSchema = z.object({ id: z.string() }).passthrough();
 
-export const runDrillRoute = defineRoute({
-  access: "admin",
-  method: "post",
-  path: "/drills/run",
+export const runDrillRoute = defineRoute("admin", "post", "/drills/run", {
   summary: "Run one failover drill scenario now (bounded) and answer its report",
   request: { body: jsonBody(z.object({ scenario: scenarioSchema }).strict()) },
   responses: {
@@ -23,10 +20,7 @@ export const runDrillRoute = defineRoute({
   },
 });
 
-export const listDrillsRoute = defineRoute({
-  access: "admin",
-  method: "get",
-  path: "/drills",
+export const listDrillsRoute = defineRoute("admin", "get", "/drills", {
   summary: "Recent drill runs, newest first",
   request: { query: z.object({ limit: limit(200, 50) }) },
   responses: {
@@ -34,10 +28,7 @@ export const listDrillsRoute = defineRoute({
   },
 });
 
-export const getDrillRoute = defineRoute({
-  access: "admin",
-  method: "get",
-  path: "/drills/{id}",
+export const getDrillRoute = defineRoute("admin", "get", "/drills/{id}", {
   summary: "One drill run with its timeline",
   request: { params: resourceId("drill") },
   responses: { 200: json("the drill report", reportSchema) },

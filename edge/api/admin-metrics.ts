@@ -44,19 +44,13 @@ export const metricsQuerySchema = metricsQueryFields.transform((q, ctx) => {
 
 const anyObject = z.object({}).passthrough();
 
-export const metricsRoute = defineRoute({
-  access: "admin",
-  method: "get",
-  path: "/metrics",
+export const metricsRoute = defineRoute("admin", "get", "/metrics", {
   summary: "Time series: counts, rates, stage percentiles, cache hit ratio, CTR, conversion",
   request: { query: metricsQuerySchema },
   responses: { 200: json("the rollup series and the collector state", anyObject) },
 });
 
-export const alertsRoute = defineRoute({
-  access: "admin",
-  method: "get",
-  path: "/alerts",
+export const alertsRoute = defineRoute("admin", "get", "/alerts", {
   summary: "Alert state (firing first)",
   request: {
     query: z.object({ state: z.enum(["pending", "firing", "resolved"]).optional(), limit: limit(500, 100) }),
@@ -64,10 +58,7 @@ export const alertsRoute = defineRoute({
   responses: { 200: json("alerts", z.object({ alerts: z.array(anyObject) })) },
 });
 
-export const silenceRoute = defineRoute({
-  access: "admin",
-  method: "post",
-  path: "/alerts/{id}/silence",
+export const silenceRoute = defineRoute("admin", "post", "/alerts/{id}/silence", {
   summary: "Silence an alert for some minutes",
   request: {
     params: z.object({

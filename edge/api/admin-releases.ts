@@ -34,10 +34,7 @@ export const createReleaseSchema = z
 const releaseSchema = z.object({ id: z.string(), status: z.string(), weight: z.number() }).passthrough();
 const releaseId = resourceId("release");
 
-export const createReleaseRoute = defineRoute({
-  access: "admin",
-  method: "post",
-  path: "/releases",
+export const createReleaseRoute = defineRoute("admin", "post", "/releases", {
   summary: "Record a refused release, or create a release's canary beside the live variants of its store's surface",
   request: { body: jsonBody(createReleaseSchema) },
   responses: {
@@ -48,28 +45,19 @@ export const createReleaseRoute = defineRoute({
   },
 });
 
-export const listReleasesRoute = defineRoute({
-  access: "admin",
-  method: "get",
-  path: "/releases",
+export const listReleasesRoute = defineRoute("admin", "get", "/releases", {
   summary: "Releases, newest first",
   request: { query: z.object({ limit: limit(500, 50) }) },
   responses: { 200: json("the releases", z.object({ releases: z.array(releaseSchema) })) },
 });
 
-export const getReleaseRoute = defineRoute({
-  access: "admin",
-  method: "get",
-  path: "/releases/{id}",
+export const getReleaseRoute = defineRoute("admin", "get", "/releases/{id}", {
   summary: "One release with its gate report and every step decision with its figures",
   request: { params: releaseId },
   responses: { 200: json("the release and its decisions", releaseSchema) },
 });
 
-export const tickReleaseRoute = defineRoute({
-  access: "admin",
-  method: "post",
-  path: "/releases/{id}/tick",
+export const tickReleaseRoute = defineRoute("admin", "post", "/releases/{id}/tick", {
   summary: "Run the release's step analysis now (the cron's) and apply its decision",
   request: { params: releaseId },
   responses: {
@@ -88,10 +76,7 @@ export const tickReleaseRoute = defineRoute({
   },
 });
 
-export const abortReleaseRoute = defineRoute({
-  access: "admin",
-  method: "post",
-  path: "/releases/{id}/abort",
+export const abortReleaseRoute = defineRoute("admin", "post", "/releases/{id}/abort", {
   summary: "Abort a release in canary: the canary to 0 % at once",
   request: { params: releaseId, body: jsonBody(z.object({ reason: z.string().min(1).max(2_000) }).strict()) },
   responses: {

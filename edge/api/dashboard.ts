@@ -31,10 +31,7 @@ export const pageQuery = z.object({
   store: orDefault(storeId.optional(), undefined),
 });
 
-export const dashboardRoute = defineRoute({
-  access: "page",
-  method: "get",
-  path: "/dashboard",
+export const dashboardRoute = defineRoute("page", "get", "/dashboard", {
   summary: "The monitoring dashboard (HTML; the login form without a session)",
   description: "`store`: the charts, variant table and summary of one store (none = every store).",
   request: { query: pageQuery },
@@ -42,18 +39,12 @@ export const dashboardRoute = defineRoute({
 });
 
 export const assetRoute = (file: string, type: string, description: string) =>
-  defineRoute({
-    access: "page",
-    method: "get",
-    path: `/dashboard/assets/${file}`,
+  defineRoute("page", "get", `/dashboard/assets/${file}`, {
     summary: "Dashboard asset",
     responses: { 200: media(description, type) },
   });
 
-export const loginRoute = defineRoute({
-  access: "login",
-  method: "post",
-  path: "/dashboard/login",
+export const loginRoute = defineRoute("login", "post", "/dashboard/login", {
   summary: "Dashboard login with the admin token (sets the session cookie); limited per IP",
   request: {
     body: {
@@ -70,10 +61,7 @@ export const loginRoute = defineRoute({
   },
 });
 
-export const logoutRoute = defineRoute({
-  access: "page",
-  method: "post",
-  path: "/dashboard/logout",
+export const logoutRoute = defineRoute("page", "post", "/dashboard/logout", {
   summary: "Dashboard logout (clears the session cookie)",
   responses: { 303: redirect("to /dashboard") },
 });

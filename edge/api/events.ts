@@ -53,10 +53,7 @@ export const eventsBodySchema = z.object({ events: z.array(feedbackEventSchema).
 
 export type FeedbackEvent = z.infer<typeof feedbackEventSchema>;
 
-export const eventsRoute = defineRoute({
-  access: "public",
-  method: "post",
-  path: "/events",
+export const eventsRoute = defineRoute("public", "post", "/events", {
   summary: "Feedback and purchase events: history in D1 at once (purchase, add_to_cart with a user), CTR / conversion",
   request: { body: jsonBody(eventsBodySchema) },
   responses: {

@@ -15,18 +15,12 @@ const healthSchema = z.object({
   requestId: z.string(),
 });
 
-export const healthRoute = defineRoute({
-  access: "page",
-  method: "get",
-  path: "/healthz",
+export const healthRoute = defineRoute("page", "get", "/healthz", {
   summary: "Liveness: served model versions and GPU tier reachability (always 200 while the worker runs)",
   responses: { 200: json("health", healthSchema) },
 });
 
-export const openapiRoute = defineRoute({
-  access: "page",
-  method: "get",
-  path: "/openapi.json",
+export const openapiRoute = defineRoute("page", "get", "/openapi.json", {
   summary: "This API description (OpenAPI 3.1)",
   responses: { 200: json("the OpenAPI document", z.object({ openapi: z.string() }).passthrough()) },
 });

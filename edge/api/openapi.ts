@@ -3,7 +3,7 @@
  * errors every route of its kind can answer) is what validates its input, types its handler and generates the
  * OpenAPI 3.1 document (GET /openapi.json) — there is no second description to keep in step.
  *
- *   export const searchRoute = defineRoute({ access: "public", method: "get", path: "/search",
+ *   export const searchRoute = defineRoute("public", "get", "/search", {
  *     summary: "…", request: { query: searchQuerySchema }, responses: { 200: json("ranked answer", answerSchema) } });
  *   search.openapi(searchRoute, async (c) => { … });          // edge/routes/search.ts
  *
@@ -72,16 +72,22 @@ function standardErrors(access: Access, request: RouteConfig["request"]) {
 }
 
 /**
- * createRoute with the route's access kind: standard errors, tag and security added. The route's own `responses`
- * come last, so a route can describe one of the standard statuses more precisely.
+ * createRoute for `method path` (the path as mounted in its sub-app, `{id}` for parameters) with the route's access
+ * kind: standard errors, tag and security added. The route's own `responses` come last, so a route can describe one
+ * of the standard statuses more precisely.
  */
-export function defineRoute<const R extends RouteConfig & { access: Access }>(route: R) {
-  const { access, ...config } = route;
+export function defineRoute<
+  const M extends RouteConfig["method"],
+  const P extends string,
+  const R extends Omit<RouteConfig, "method" | "path">,
+>(access: Access, method: M, path: P, route: R) {
   return createRoute({
-    ...config,
+    ...route,
+    method,
+    path,
     tags: [access === "public" ? "public" : "admin"],
     ...(access === "admin" ? { security: [{ adminBearer: [] }] } : {}),
-    responses: { ...standardErrors(access, config.request), ...config.responses },
+    responses: { ...standardErrors(access, route.request), ...route.responses },
   });
 }
 

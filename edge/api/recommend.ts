@@ -56,10 +56,7 @@ const recommendResponseSchema = z
   })
   .openapi("RecommendAnswer");
 
-export const recommendRoute = defineRoute({
-  access: "public",
-  method: "get",
-  path: "/recommend",
+export const recommendRoute = defineRoute("public", "get", "/recommend", {
   summary:
     "Recommendations: D1 candidate sources → recs-light ONNX → recs-heavy sequence model on the GPU tier → top k",
   request: { query: recommendQuerySchema },

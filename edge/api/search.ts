@@ -64,10 +64,7 @@ export const cacheHeader = (description: string) =>
 
 const unknownStore = json("the store does not exist (error unknown_store)", errorSchemas.NotFound);
 
-export const searchRoute = defineRoute({
-  access: "public",
-  method: "get",
-  path: "/search",
+export const searchRoute = defineRoute("public", "get", "/search", {
   summary: "Search in a store: FTS5 retrieval → light ONNX → heavy GPU re-rank → top k (cached, collapsed)",
   request: { query: searchQuerySchema },
   responses: {
@@ -79,10 +76,7 @@ export const searchRoute = defineRoute({
   },
 });
 
-export const rerankRoute = defineRoute({
-  access: "public",
-  method: "post",
-  path: "/rerank",
+export const rerankRoute = defineRoute("public", "post", "/rerank", {
   summary: "The search cascade on exactly the caller's candidates, products of one store (not cached)",
   request: { body: jsonBody(rerankBodySchema) },
   responses: {

@@ -7,20 +7,15 @@ import type { DrillCheck, DrillReport, TimelineEvent } from "./run";
 
 export type StoredDrillStatus = DrillReport["status"] | "running";
 
-/** One row of the list: what the dashboard shows (no timeline). */
-export interface DrillSummary {
-  id: string;
-  scenario: ScenarioId;
+/** One row of the list: what the dashboard shows (no timeline); a run still going has no finish, reason or checks yet. */
+export interface DrillSummary extends Pick<
+  DrillReport,
+  "id" | "scenario" | "startedAt" | "timeToDetectMs" | "timeToFailoverMs" | "timeToRecoverMs" | "probes" | "non2xx"
+> {
   status: StoredDrillStatus;
   trigger: string;
-  startedAt: number;
   finishedAt: number | null;
   reason: string | null;
-  timeToDetectMs: number | null;
-  timeToFailoverMs: number | null;
-  timeToRecoverMs: number | null;
-  probes: number;
-  non2xx: number;
   aborted: boolean;
   checks: DrillCheck[];
 }

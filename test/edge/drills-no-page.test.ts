@@ -20,23 +20,16 @@ import { flushNow } from "../../edge/metrics/collector";
 import { listAlerts } from "../../edge/metrics/alerts";
 import { windowCell } from "../../edge/metrics/queries";
 import { DRILL_SCHEDULE, EVERY_MINUTE } from "../../edge/scheduled";
-import { gpuRegionsStandIn, insertFixtureProducts } from "./fixtures";
+import { drillTestEnv, gpuRegionsStandIn, insertFixtureProducts } from "./fixtures";
 
 const PRIMARY = "http://gpu-primary.nopage.test";
 const SECONDARY = "http://gpu-secondary.nopage.test";
 
 /** Both GPU regions up (the stand-in below). */
-const healthy: Bindings = {
-  ...env,
-  GPU_ENDPOINT_URL: PRIMARY,
-  GPU_SECONDARY_ENDPOINT_URL: SECONDARY,
-  GPU_DEADLINE_MS: "2000",
-  GPU_BREAKER_COOLDOWN_MS: "500",
-  DRILL_PROBE_QUERY: "coffee mug",
-  DRILL_RTO_MS: "5000",
+const healthy: Bindings = drillTestEnv(PRIMARY, SECONDARY, {
   // the first searches of a test isolate build ORT sessions on a shared CPU: latency is not what this file is about
   SLO_LATENCY_THRESHOLD_MS: "20000",
-};
+});
 /** Both GPU regions down for real (the vitest env points them at a closed loopback port). */
 const outage: Bindings = { ...env, DRILL_PROBE_QUERY: "coffee mug", SLO_LATENCY_THRESHOLD_MS: "20000" };
 

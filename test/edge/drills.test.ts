@@ -22,21 +22,13 @@ import { DRILL_HEADER, signDrillHeader } from "../../edge/drills/header";
 import { getDrillReport, listDrillReports } from "../../edge/drills/reports";
 import { runDrill } from "../../edge/drills/runner";
 import { DRILL_SCHEDULE } from "../../edge/scheduled";
-import { gpuRegionsStandIn, insertFixtureProducts } from "./fixtures";
+import { drillTestEnv, gpuRegionsStandIn, insertFixtureProducts } from "./fixtures";
 
 const PRIMARY = "http://gpu-primary.drill.test";
 const SECONDARY = "http://gpu-secondary.drill.test";
 
 /** Both regions up, quick cool-down so recovery fits the test. */
-const drillEnv: Bindings = {
-  ...env,
-  GPU_ENDPOINT_URL: PRIMARY,
-  GPU_SECONDARY_ENDPOINT_URL: SECONDARY,
-  GPU_DEADLINE_MS: "2000",
-  GPU_BREAKER_COOLDOWN_MS: "500",
-  DRILL_PROBE_QUERY: "coffee mug",
-  DRILL_RTO_MS: "5000",
-};
+const drillEnv: Bindings = drillTestEnv(PRIMARY, SECONDARY);
 
 const gpuCalls: string[] = [];
 const gpuStandIn = gpuRegionsStandIn(PRIMARY, SECONDARY, (role) => gpuCalls.push(role));

@@ -2,6 +2,8 @@
  * A small catalog inserted through the real schema (the FTS5 triggers index it), with the token columns the catalog
  * build precomputes (tokenColumns) filled as the loader fills them.
  */
+import { env } from "cloudflare:test";
+import type { Bindings } from "../../edge/env";
 import { tokenColumns } from "../../edge/search/features";
 
 export interface FixtureProduct {
@@ -103,6 +105,23 @@ export const RETAIL_PRODUCTS: FixtureProduct[] = ["red", "blue", "black"].flatMa
  * A fetch that answers InvokeEndpoint for the two GPU regions at `primary` / `secondary` with one score per document
  * (CONTRACTS.md C4 response) and passes every other request to the real fetch; `onCall` sees which region was asked.
  */
+/**
+ * The env of a drill test: both GPU regions at the stand-in's URLs (gpuRegionsStandIn), a deadline a CPU can meet, a
+ * quick breaker cool-down so recovery fits a test, the fixture catalogue's probe query and a 5 s RTO.
+ */
+export function drillTestEnv(primary: string, secondary: string, extra: Partial<Bindings> = {}): Bindings {
+  return {
+    ...env,
+    GPU_ENDPOINT_URL: primary,
+    GPU_SECONDARY_ENDPOINT_URL: secondary,
+    GPU_DEADLINE_MS: "2000",
+    GPU_BREAKER_COOLDOWN_MS: "500",
+    DRILL_PROBE_QUERY: "coffee mug",
+    DRILL_RTO_MS: "5000",
+    ...extra,
+  };
+}
+
 export function gpuRegionsStandIn(
   primary: string,
   secondary: string,

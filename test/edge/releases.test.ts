@@ -111,27 +111,21 @@ describe("step analysis", () => {
   });
 
   it("rolls back when the mSPRT finds the canary's CTR worse, and only then", () => {
-    const worse = analyseStep(
-      input({
-        feedback: {
-          canary: { impressions: 4000, clicks: 200, purchases: 20 },
-          baseline: { impressions: 4000, clicks: 400, purchases: 22 },
-        },
-      }),
-      guardrails,
-    );
+    const withClicks = (canaryClicks: number) =>
+      analyseStep(
+        input({
+          feedback: {
+            canary: { impressions: 4000, clicks: canaryClicks, purchases: 20 },
+            baseline: { impressions: 4000, clicks: 400, purchases: 22 },
+          },
+        }),
+        guardrails,
+      );
+    const worse = withClicks(200);
     expect(worse.decision).toBe("rollback");
     expect(worse.figures.sequential.find((t) => t.metric === "ctr")?.verdict).toBe("worse");
     expect(worse.figures.sequential.find((t) => t.metric === "conversion")?.verdict).toBe("inconclusive");
-    const same = analyseStep(
-      input({
-        feedback: {
-          canary: { impressions: 4000, clicks: 395, purchases: 20 },
-          baseline: { impressions: 4000, clicks: 400, purchases: 22 },
-        },
-      }),
-      guardrails,
-    );
+    const same = withClicks(395);
     expect(same.decision).toBe("promote-step");
     expect(same.figures.sequential.map((t) => t.verdict)).toEqual(["inconclusive", "inconclusive"]);
   });
