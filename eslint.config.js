@@ -24,4 +24,9 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },
   },
+  {
+    // the dashboard's browser script (edge/dashboard/client/tsconfig.json type-checks it against the DOM)
+    files: ["edge/dashboard/client/**"],
+    languageOptions: { globals: { ...globals.browser } },
+  },
 );
