@@ -42,6 +42,8 @@ export default defineConfig(async () => {
     ],
     test: {
       include: ["test/edge/**/*.test.ts"],
+      // the pool does not run wrangler.toml's [build]: bundle the dashboard script (edge/generated/dashboard.js) here
+      globalSetup: [path.join(root, "scripts/build-dashboard.mjs")],
       setupFiles: [path.join(root, "test/setup-d1.ts")],
       testTimeout: 60_000,
       hookTimeout: 60_000,

@@ -1,10 +1,10 @@
 /**
  * The monitoring dashboard's views (Hono JSX, rendered on the server): the layout, the login form, the page with its
- * sections. Charts are drawn in the browser by the dashboard script from /admin/metrics (edge/dashboard/client.ts);
+ * sections. Charts are drawn in the browser by the dashboard script from /admin/metrics (edge/dashboard/client/);
  * score drift, drill reports and releases render here from what edge/dashboard/data.ts read.
  */
 import type { FC, PropsWithChildren } from "hono/jsx";
-import { DASHBOARD_SCRIPT } from "./client";
+import { DASHBOARD_JS_VERSION } from "../generated/dashboard";
 import type { DashboardData, ReleasesPanel } from "./data";
 
 const STYLE = `body{font:14px system-ui,sans-serif;margin:0;background:#f8fafc;color:#0f172a}
@@ -289,6 +289,6 @@ export const Page: FC<DashboardData> = (p) => (
       </section>
     </main>
     <script src="/dashboard/assets/uplot.js" />
-    <script dangerouslySetInnerHTML={{ __html: DASHBOARD_SCRIPT }} />
+    <script src={`/dashboard/assets/dashboard.js?v=${DASHBOARD_JS_VERSION}`} />
   </Layout>
 );

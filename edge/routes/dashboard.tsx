@@ -6,6 +6,7 @@
 import uplotJs from "uplot/dist/uPlot.iife.min.js";
 import uplotCss from "uplot/dist/uPlot.min.css";
 import { assetRoute, dashboardRoute, loginRoute, logoutRoute } from "../api/dashboard";
+import { DASHBOARD_JS } from "../generated/dashboard";
 import { createApi } from "../api/openapi";
 import { dashboardData } from "../dashboard/data";
 import { Login, Page } from "../dashboard/views";
@@ -17,6 +18,10 @@ export const dashboard = createApi();
 
 dashboard.openapi(assetRoute("uplot.js", "text/javascript", "uPlot"), (c) =>
   c.body(uplotJs, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": ASSET_CACHE }),
+);
+// the page asks for ?v=<hash of the script> (views.tsx): a new script is a new URL, so a day of caching is safe
+dashboard.openapi(assetRoute("dashboard.js", "text/javascript", "the dashboard's browser script"), (c) =>
+  c.body(DASHBOARD_JS, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": ASSET_CACHE }),
 );
 dashboard.openapi(assetRoute("uplot.css", "text/css", "uPlot styles"), (c) =>
   c.body(uplotCss, 200, { "content-type": "text/css; charset=utf-8", "cache-control": ASSET_CACHE }),

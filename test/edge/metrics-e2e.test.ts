@@ -141,7 +141,7 @@ describe("collection → D1 → /admin/metrics", () => {
     expect(await bad.json()).toMatchObject({ error: "invalid_request" });
   });
 
-  it("serves the dashboard login, sets a session cookie for the right token, and serves uPlot locally", async () => {
+  it("serves the dashboard login, sets a session cookie for the right token, and serves its script and uPlot locally", async () => {
     const login = await call("/dashboard");
     expect(await login.text()).toContain('action="/dashboard/login"');
     const wrong = await call("/dashboard/login", { method: "POST", body: new URLSearchParams({ token: "nope" }) });
@@ -155,7 +155,14 @@ describe("collection → D1 → /admin/metrics", () => {
     const cookie = ok.headers.get("set-cookie")!.split(";")[0]!;
     expect(cookie).not.toContain(env.ADMIN_TOKEN!);
     const page = await call("/dashboard", { headers: { cookie } });
-    expect(await page.text()).toContain('id="chart-latency"');
+    const html = await page.text();
+    expect(html).toContain('id="chart-latency"');
+    // the browser script (edge/dashboard/client/, bundled by scripts/build-dashboard.mjs) at a versioned URL
+    const src = /<script src="(\/dashboard\/assets\/dashboard\.js\?v=[0-9a-f]{12})"/.exec(html)?.[1];
+    expect(src).toBeDefined();
+    const client = await call(src!);
+    expect(client.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect(await client.text()).toContain("/admin/metrics?from=");
     expect((await call("/admin/alerts", { headers: { cookie } })).status).toBe(200);
     const js = await call("/dashboard/assets/uplot.js");
     expect(await js.text()).toContain("uPlot");
