@@ -1,5 +1,5 @@
 // Bundles the dashboard's browser script (edge/dashboard/client/main.ts and its modules) with esbuild, wrangler's
-// own bundler, into edge/generated/dashboard.js: a git-ignored data module exporting the script as a string and a
+// own bundler (devDependencies pins the version wrangler uses: keep them in step), into edge/generated/dashboard.js: a git-ignored data module exporting the script as a string and a
 // hash of it (the page's cache-busting ?v=), typed by the committed edge/generated/dashboard.d.ts.
 // Runs wherever the worker is built:
 //   wrangler dev / deploy   wrangler.toml [build] command (dev reruns it when anything under watch_dir changes)
