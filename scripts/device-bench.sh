@@ -63,7 +63,7 @@ for B in $BATCHES; do
   [ "$(left)" -gt 60 ] || break
   [ $first = 1 ] || echo "," >>"$OUT/serving.json"
   first=0
-  timeout "$(( $(left) * 2 / 5 ))" "$PY" -m vitrine_gpu.heavy.bench --serving --device "$DEVICE" --batch "$B" \
+  timeout "$(( $(left) * 2 / 5 ))" "$PY" -m vitrine_gpu.search.heavy.bench --serving --device "$DEVICE" --batch "$B" \
     --seconds "$SECS" --products "$PRODUCTS" 2>>"$OUT/serving.log" | tee -a "$OUT/serving.json" \
     || echo "{\"batch_pairs\": $B, \"error\": \"timed out or failed (see serving.log)\"}" >>"$OUT/serving.json"
 done

@@ -49,7 +49,7 @@ def _sha256(path: Path) -> str:
 
 def write_heavy_version(registry: Path, version: str, seed: int) -> Path:
     """A tiny random heavy model saved with ``heavy.save_tiny_heavy`` (the real save path), plus its CONTRACTS.md C3 manifest."""
-    from vitrine_gpu.heavy import save_tiny_heavy
+    from vitrine_gpu.search.heavy.model import save_tiny_heavy
 
     vdir = registry / "heavy" / version
     save_tiny_heavy(vdir, seed=seed)

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from vitrine_gpu.heavy import load_heavy
+from vitrine_gpu.search.heavy.model import load_heavy
 from vitrine_gpu.server import Settings, create_app
 from vitrine_gpu.server.admission import DeadlineExpired, InvalidDeadline, Overloaded, parse_deadline_ms
 from vitrine_gpu.server.app import CUSTOM_ATTRIBUTES, parse_custom_attributes

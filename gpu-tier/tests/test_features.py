@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from vitrine_gpu import catalog, features_fixture, paths, synthetic
-from vitrine_gpu.features import (
+from vitrine_gpu import paths
+from vitrine_gpu.search import catalog, features_fixture, synthetic
+from vitrine_gpu.search.features import (
     FEATURE_NAMES,
     NUM_FEATURES,
     compute_features,

@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from vitrine_gpu.heavy import format_document, load_heavy, save_heavy, save_tiny_heavy
-from vitrine_gpu.heavy.model import CrossEncoder, build_heavy, encode_texts
-from vitrine_gpu.heavy.train import HeavyConfig, TextPool, TrunkCache, fit_pools, listwise_loss, score_pool
+from vitrine_gpu.search.heavy.model import (
+    CrossEncoder,
+    build_heavy,
+    encode_texts,
+    format_document,
+    load_heavy,
+    save_heavy,
+    save_tiny_heavy,
+)
+from vitrine_gpu.search.heavy.train import HeavyConfig, TextPool, TrunkCache, fit_pools, listwise_loss, score_pool
 
 
 def test_format_document_order_and_empty_fields() -> None:

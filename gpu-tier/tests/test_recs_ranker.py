@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 from vitrine_gpu import registry
-from vitrine_gpu.light.export import onnx_scores
 from vitrine_gpu.recs import data, synthetic
 from vitrine_gpu.recs import metrics as M
 from vitrine_gpu.recs import sources as S
@@ -26,6 +25,7 @@ from vitrine_gpu.recs.ranker import (
     score,
     training_lists,
 )
+from vitrine_gpu.search.light.export import onnx_scores
 
 SC = S.SourceConfig(mf_factors=8, mf_iterations=4, per_source=40, max_candidates=80)
 RC = RankerConfig(epochs=8, cuts=2)

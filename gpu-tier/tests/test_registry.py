@@ -8,11 +8,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from vitrine_gpu import catalog, registry, synthetic
-from vitrine_gpu.features import FEATURE_NAMES, NUM_FEATURES
-from vitrine_gpu.light import LightConfig
+from vitrine_gpu import registry
 from vitrine_gpu.pipeline.export import export_edge
 from vitrine_gpu.pipeline.steps import train_and_register_light
+from vitrine_gpu.search import catalog, synthetic
+from vitrine_gpu.search.features import FEATURE_NAMES, NUM_FEATURES
+from vitrine_gpu.search.light.train import LightConfig
 
 
 def _src(tmp: Path, payload: bytes = b"weights") -> Path:

@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 from . import paths
-from .term_cache import edge_doc
+from .search.heavy.term_cache import edge_doc
 
 DOC_FIELDS = ("id", "title", "brand", "color", "bullets", "description")
 
@@ -79,7 +79,7 @@ def load_workload() -> Workload:
     if qdir is None and (paths.CATALOG / "synthetic" / "queries.csv.gz").is_file():
         qdir = paths.CATALOG / "synthetic"
     if not products and qdir is not None and (qdir / "products.jsonl.gz").is_file():
-        from .catalog import read_products_jsonl
+        from .search.catalog import read_products_jsonl
 
         for r in read_products_jsonl(qdir / "products.jsonl.gz"):
             products[r["id"]] = {k: str(r.get(k) or "") for k in DOC_FIELDS}
@@ -132,7 +132,7 @@ def _has_heavy(registry: Path) -> bool:
 
 def pretrained_registry() -> Path:
     """A temp registry holding the untrained pretrained MiniLM cross-encoder (fallback when none was trained)."""
-    from .heavy import build_heavy, save_heavy
+    from .search.heavy.model import build_heavy, save_heavy
 
     reg = Path(tempfile.mkdtemp(prefix="vitrine-bench-registry-"))
     version = "heavy-untrained-minilm"
@@ -337,8 +337,8 @@ def model_flops(model_dir: Path, w: Workload, pairs: int) -> Any:
     """FLOPs per pair of the served model on this workload's mean token lengths (``heavy.flops``)."""
     from transformers import AutoTokenizer
 
-    from .heavy.flops import pair_flops
-    from .heavy.model import format_document
+    from .search.heavy.flops import pair_flops
+    from .search.heavy.model import format_document
 
     cfg = json.loads((model_dir / "heavy_config.json").read_text())
     enc = json.loads((model_dir / "encoder_config.json").read_text())
@@ -369,7 +369,7 @@ def _model_dir(registry: Path, version: str) -> Path | None:
 
 
 async def bench(args: argparse.Namespace) -> int:
-    from .heavy.flops import gpu_peak, measured_cpu_gemm_peak
+    from .search.heavy.flops import gpu_peak, measured_cpu_gemm_peak
 
     workload = load_workload()
     bodies = build_requests(workload, args.pairs, n=max(256, max(args.levels) * 4))

@@ -28,7 +28,7 @@ class VitrineHeavyHandler:
             sys.path.insert(0, peer["gpu_tier"])
         import torch
 
-        from vitrine_gpu.heavy.model import load_heavy
+        from vitrine_gpu.search.heavy.model import load_heavy
 
         if peer.get("threads"):
             torch.set_num_threads(int(peer["threads"]))

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import catalog, paths, registry
+from .. import paths, registry
 from ..registry import sha256_file
+from ..search import catalog
 from . import cache
 from .export import export_edge
 
@@ -49,11 +50,11 @@ def prepare(force: bool = False, reduced: bool = False, synthetic: bool = False)
     if ds is not None:
         inputs: Any = [_file_digest(ds.products), _file_digest(ds.queries), _file_digest(ds.labels)]
     else:
-        inputs = ["synthetic", syn_params, registry.code_hash("synthetic")]
+        inputs = ["synthetic", syn_params, registry.code_hash("search/synthetic")]
     h = cache.input_hash(
         "prepare",
         inputs,
-        registry.code_hash("catalog"),
+        registry.code_hash("search/catalog"),
         [_file_digest(p) for p in sorted(paths.MIGRATIONS.glob("*.sql"))],
     )
     out = paths.CATALOG
@@ -64,7 +65,7 @@ def prepare(force: bool = False, reduced: bool = False, synthetic: bool = False)
     def run() -> dict[str, Any]:
         nonlocal ds
         if ds is None:
-            from .. import synthetic as syn
+            from ..search import synthetic as syn
 
             log("no ../shared/datasets/esci_us_150q: generating the synthetic catalog")
             ds = syn.write(out / "synthetic", **syn_params)
@@ -80,11 +81,11 @@ def prepare(force: bool = False, reduced: bool = False, synthetic: bool = False)
 
 
 def _light_code_hash() -> str:
-    return registry.code_hash("features", "light", "catalog", "metrics")
+    return registry.code_hash("search/features", "search/light", "search/catalog", "metrics")
 
 
 def train_light(force: bool = False, reduced: bool = False) -> dict[str, Any]:
-    from ..light import LightConfig
+    from ..search.light.train import LightConfig
 
     src = catalog.read_source()
     ds = catalog.dataset_from_source()
@@ -126,11 +127,10 @@ def train_and_register_light(
     import torch
     from tqdm import tqdm
 
-    from ..features import FEATURE_NAMES, NUM_FEATURES
-    from ..light import LightData, export_onnx, fit, onnx_parity
-    from ..light.export import INPUT_NAME, OPSET, OUTPUT_NAME, torch_scores
-    from ..light.train import grouped_folds
     from ..metrics import bootstrap_ci, ndcg
+    from ..search.features import FEATURE_NAMES, NUM_FEATURES
+    from ..search.light.export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, onnx_parity, torch_scores
+    from ..search.light.train import LightData, fit, grouped_folds
 
     data = LightData.load(catalog_dir, progress=progress)
     qids = list(data.lists)
@@ -215,10 +215,12 @@ def train_and_register_light(
 
 
 def train_heavy(force: bool = False, reduced: bool = False) -> dict[str, Any]:
-    from ..heavy.train import pipeline_step as train_and_register_heavy  # torch + transformers: imported when run
+    from ..search.heavy.train import (
+        pipeline_step as train_and_register_heavy,  # torch + transformers: imported when run
+    )
 
     src = catalog.read_source()
-    h = cache.input_hash("train-heavy", src["sha256"], registry.code_hash("heavy"), reduced)
+    h = cache.input_hash("train-heavy", src["sha256"], registry.code_hash("search/heavy"), reduced)
 
     def done(prev: dict[str, Any]) -> bool:
         v = prev.get("version")
@@ -234,14 +236,16 @@ def train_heavy(force: bool = False, reduced: bool = False) -> dict[str, Any]:
 
 
 def evaluate(force: bool = False, reduced: bool = False) -> dict[str, Any]:
-    from ..evaluate import pipeline_step as run_evaluation
+    from ..search.evaluate import pipeline_step as run_evaluation
 
     cur = registry.read_current()
     h = cache.input_hash(
         "evaluate",
         catalog.read_source()["sha256"],
         cur,
-        registry.code_hash("evaluate", "embedder", "light", "heavy", "features", "metrics"),
+        registry.code_hash(
+            "search/evaluate", "search/embedder", "search/light", "search/heavy", "search/features", "metrics"
+        ),
         reduced,
     )
 
@@ -267,7 +271,7 @@ def export(force: bool = False, reduced: bool = False) -> dict[str, Any]:
 
 
 def _recs_code_hash() -> str:
-    return registry.code_hash("recs", "light", "metrics")
+    return registry.code_hash("recs", "search/light", "metrics")
 
 
 def _recs_source() -> dict[str, Any]:
@@ -376,8 +380,8 @@ def export_store_products() -> dict[str, Any]:
     """`.vitrine/recs/products.sql` (+ `products.sql.json`: store, products, sha256): the store's catalogue
     (prepare-recs' catalogue.json) as `products` rows of RECS_STORE; `scripts/lib.sh load_d1` loads it when the sha256
     changed. Rewritten on every run (a few thousand rows, well under a second)."""
+    from ..recs.d1 import write_products_sql
     from ..recs.train import recs_dir
-    from ..store_products import write_products_sql
 
     res = write_products_sql(recs_dir() / "catalogue.json", RECS_STORE, recs_dir() / "products.sql")
     (recs_dir() / "products.sql.json").write_text(json.dumps(res) + "\n")

@@ -1,4 +1,4 @@
-"""The light recommendation ranker: the search light MLP (``light.model.LightMLP``) over ``recs.features``, trained
+"""The light recommendation ranker: the search light MLP (``search.light.model.LightMLP``) over ``recs.features``, trained
 listwise on a time split and exported to ONNX.
 
 Training lists for a cut ``c``: tables fitted on interactions before ``c``; for each returning customer who buys in
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..light.export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, onnx_parity, torch_scores
-from ..light.model import LightMLP
+from ..search.light.export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, onnx_parity, torch_scores
+from ..search.light.model import LightMLP
 from .data import Interactions, truth_sets
 from .edge_view import served
 from .features import FEATURE_NAMES, NUM_FEATURES, features

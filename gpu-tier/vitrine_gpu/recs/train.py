@@ -57,7 +57,7 @@ def source_files(synthetic_ok: bool = True, synthetic_only: bool = False) -> lis
 
 
 def code_hash() -> str:
-    return registry.code_hash("recs", "light", "metrics")
+    return registry.code_hash("recs", "search/light", "metrics")
 
 
 def prepare_recs(out: Path | None = None, synthetic_only: bool = False) -> dict[str, Any]:

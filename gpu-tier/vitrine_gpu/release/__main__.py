@@ -101,15 +101,15 @@ def build(kind: str, production: str | None) -> str:
     reduced = bool(production and registry.read_manifest(kind, production).get("reduced"))
     try:
         if kind == "heavy":
-            from ..heavy.train import HeavyConfig, load_pools, register_trained, train_heavy
+            from ..search.heavy.train import HeavyConfig, load_pools, register_trained, train_heavy
 
             config = dataclasses.replace(HeavyConfig.auto(reduced), seed=seed)
             say(f"training a heavy model (seed {seed}, {'reduced' if reduced else 'full'} configuration)")
             pools, source = load_pools()
             version = register_trained(train_heavy(None, config, pools=pools), reduced, source)["version"]
         elif kind == "light":
-            from .. import catalog
-            from ..light import LightConfig
+            from ..search import catalog
+            from ..search.light.train import LightConfig
 
             say(f"training a light model (seed {seed})")
             src = catalog.read_source()

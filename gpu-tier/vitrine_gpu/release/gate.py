@@ -50,7 +50,7 @@ def decide(
     candidate: dict[str, list[float]], production: dict[str, list[float]] | None, margin: float, folds: int = FOLDS
 ) -> dict[str, Any]:
     """Per-query nDCG@10 of both models (same query ids) → the gate's verdict and figures."""
-    from ..light.train import grouped_folds
+    from ..search.light.train import grouped_folds
 
     qids = sorted(candidate)
     cand = [candidate[q][0] for q in qids]
@@ -102,7 +102,7 @@ def load_pools(max_queries: int = 0) -> list[Pool]:
     that many queries (seed 0, the same for both models and across runs)."""
     import random
 
-    from ..light.train import LightData
+    from ..search.light.train import LightData
 
     data = LightData.load()
     qids = sorted(data.lists)
@@ -125,8 +125,8 @@ class HeavyGateScorer:
     trunk encode each text once). ``prime`` encodes every pool's texts in one pass before scoring."""
 
     def __init__(self, version_dir: Path) -> None:
-        from ..heavy.model import load_model_dir
-        from ..heavy.train import HeavyConfig
+        from ..search.heavy.model import load_model_dir
+        from ..search.heavy.train import HeavyConfig
 
         try:
             self.model, self.tokenizer, cfg = load_model_dir(version_dir)
@@ -139,15 +139,15 @@ class HeavyGateScorer:
 
     @staticmethod
     def _text_pool(p: Pool) -> Any:
-        from ..heavy.model import format_document
-        from ..heavy.train import TextPool
+        from ..search.heavy.model import format_document
+        from ..search.heavy.train import TextPool
 
         return TextPool(p.qid, p.query, [format_document(r) for r in p.rows], [float(g) for g in p.gains])
 
     def prime(self, pools: Sequence[Pool]) -> None:
         """Token states of every pool's texts: from the saved cache when the trunk matches, the rest encoded now
         (not saved: the gate leaves .vitrine as it found it)."""
-        from ..heavy.train import TrunkCache, trunk_cache_dir
+        from ..search.heavy.train import TrunkCache, trunk_cache_dir
 
         c = self.config
         cache = TrunkCache(self.model, self.tokenizer, c.max_query_tokens, c.max_doc_tokens, c.trunk_batch)
@@ -162,7 +162,7 @@ class HeavyGateScorer:
         self.cache = cache
 
     def __call__(self, p: Pool) -> Sequence[float]:
-        from ..heavy.train import score_pool
+        from ..search.heavy.train import score_pool
 
         pool = self._text_pool(p)
         if self.cache is None:
@@ -181,7 +181,7 @@ def light_scorer(version_dir: Path) -> Scorer:
 
     import onnxruntime as ort
 
-    from ..features import FEATURE_NAMES
+    from ..search.features import FEATURE_NAMES
 
     try:
         man = json.loads((version_dir / "manifest.json").read_text())
@@ -225,7 +225,7 @@ def _torch_threads() -> None:
     sum over another number of threads can round differently — a different key, and every text encoded again."""
     import torch
 
-    from ..heavy.train import HeavyConfig
+    from ..search.heavy.train import HeavyConfig
 
     torch.set_num_threads(HeavyConfig().threads)
 

@@ -16,7 +16,7 @@ FALLBACK_QUERIES = ("belt", "water bottle", "shoes", "phone case", "lamp", "head
 
 def catalog_queries(limit: int = 200) -> list[str]:
     try:
-        from .. import catalog
+        from ..search import catalog
 
         ds = catalog.dataset_from_source()
         qs = [q for q in catalog.read_queries(ds.queries).values() if q.strip()]

@@ -29,20 +29,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..search.heavy.term_cache import TermCache
 from ..settings import Settings
-from ..term_cache import TermCache
 from .admission import DEADLINE_ATTRIBUTE, DeadlineExpired, InvalidDeadline, Overloaded, parse_deadline_ms
 from .batcher import BatcherClosed, BatchFailed, DynamicBatcher
 from .model_admin import FaultBook, register_model_admin
 from .model_store import InvalidModelVersion, Loader, ModelLoadError, ModelNotFound, ModelStore, Scorer
-from .openapi import (
-    INVOCATION_RESPONSES,
-    METRICS_RESPONSES,
-    PING_RESPONSES,
-    InvocationResponse,
-    PingResponse,
-    describe,
-)
+from .openapi import INVOCATION_RESPONSES, METRICS_RESPONSES, PING_RESPONSES, InvocationResponse, PingResponse, describe
 from .prom import CONTENT_TYPE, ServerMetrics
 from .recommend import RecommendRequest, load_recs, request_pairs
 
@@ -66,11 +59,11 @@ def resolve_device(requested: str) -> str:
 
 
 def make_heavy_loader(max_batch_size: int, config: Settings, term_cache: TermCache) -> Loader:
-    """vitrine_gpu.heavy.serving.load_for_serving with its chunk size matched to the server's batch size: warmed up
+    """vitrine_gpu.search.heavy.serving.load_for_serving with its chunk size matched to the server's batch size: warmed up
     once after loading, sharing the server's product term cache, catalogue precompute in the background."""
 
     def load(version_dir: Path, device: str) -> Scorer:
-        from vitrine_gpu.heavy.serving import load_for_serving
+        from vitrine_gpu.search.heavy.serving import load_for_serving
 
         return load_for_serving(
             version_dir,

@@ -29,7 +29,7 @@ _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class Scorer(Protocol):
-    """What the server needs from vitrine_gpu.heavy.HeavyScorer."""
+    """What the server needs from vitrine_gpu.search.heavy.HeavyScorer."""
 
     def score_batch(self, pairs: list[tuple[str, dict[str, Any]]]) -> list[float]: ...
 
@@ -50,7 +50,7 @@ class ModelLoadError(RuntimeError):
 
 
 def default_loader(version_dir: Path, device: str) -> Scorer:
-    from vitrine_gpu.heavy import load_heavy  # imported lazily: torch/transformers are slow to import
+    from vitrine_gpu.search.heavy.model import load_heavy  # imported lazily: torch/transformers are slow to import
 
     return load_heavy(version_dir, device)
 

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ..term_cache import TermCache
+from ..search.heavy.term_cache import TermCache
 from .batcher import AdmissionEvent, BatchRecord
 
 log = logging.getLogger("vitrine_gpu.server.prom")

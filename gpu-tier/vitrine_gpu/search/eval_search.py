@@ -1,6 +1,6 @@
 """Evaluate the served cascade on judged queries through the running edge.
 
-    python -m vitrine_gpu.eval_search --queries queries.csv.gz --labels labels.csv.gz [--edge http://127.0.0.1:8787]
+    python -m vitrine_gpu.search.eval_search --queries queries.csv.gz --labels labels.csv.gz [--edge http://127.0.0.1:8787]
 
 Files use the esci_us_150q schema (any queries). For each query the judged pool (products not in the catalog are
 skipped and counted) is sent to POST /v1/rerank {query, candidates}; the served order is scored with nDCG (ESCI
@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from . import catalog, paths, registry
+from .. import paths, registry
+from ..metrics import markdown_table, ndcg
+from . import catalog
 from .features import compute_features, match_expression
-from .metrics import markdown_table, ndcg
 
 MAX_QUERY_CHARS = 200  # POST /v1/rerank limits
 MAX_CANDIDATES = 200
@@ -53,7 +54,7 @@ def _positional_scores(ranked: list[str], ids: list[str]) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m vitrine_gpu.eval_search",
+        prog="python -m vitrine_gpu.search.eval_search",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

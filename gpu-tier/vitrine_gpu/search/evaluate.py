@@ -28,7 +28,7 @@ bootstrap CIs over queries, plus paired bootstrap CIs of the differences to BM25
 ``.vitrine/reports/evaluation[-reduced].{json,md}``.
 
 Entry points: ``run_evaluation(config: EvalConfig) -> dict`` and ``pipeline_step(reduced, force) -> dict`` (what
-``python -m vitrine_gpu.pipeline evaluate`` calls); ``python -m vitrine_gpu.evaluate [--reduced]`` runs it directly.
+``python -m vitrine_gpu.pipeline evaluate`` calls); ``python -m vitrine_gpu.search.evaluate [--reduced]`` runs it directly.
 """
 
 from __future__ import annotations
@@ -44,13 +44,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import paths
+from .. import paths
+from ..metrics import bootstrap_ci, markdown_table, ndcg, paired_bootstrap_diff
 from .embedder import OnnxEmbedder
 from .features import FEATURE_NAMES
 from .heavy.model import BGE_SMALL, MINILM, build_heavy
 from .heavy.train import HeavyConfig, TextPool, fit_pools, pools_from_light_data, score_pool, shared_trunk_cache
 from .light.train import LightConfig, LightData, fit, grouped_folds
-from .metrics import bootstrap_ci, markdown_table, ndcg, paired_bootstrap_diff
 
 RANKERS = ("random", "bm25", "light", "heavy", "cascade", "cascade+blend")
 BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -60,7 +60,7 @@ BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
 class HeavyCandidate:
     """A heavy ranker compared in the CV: ``trained`` = fine-tuned on each fold's training queries (PreTTR cross
     layers + head); else zero-shot (the untrained model: the backbone's own embedding cosine). ``ensemble`` names
-    zero-shot ONNX encoders (``vitrine_gpu.embedder``) whose query-product cosines are added, each z-scored per
+    zero-shot ONNX encoders (``vitrine_gpu.search.embedder``) whose query-product cosines are added, each z-scored per
     query, to the model's z-scored score (equal weights; ``base=False`` leaves the model's score out)."""
 
     name: str

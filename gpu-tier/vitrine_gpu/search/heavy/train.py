@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import paths
+from ... import paths
 from .model import (
     BACKBONES,
     BGE_SMALL,
@@ -435,7 +435,7 @@ def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
 def register_trained(d: Path, reduced: bool, source: Mapping[str, Any]) -> dict[str, Any]:
     """Register a model directory written by ``train_heavy`` with the cross-validation summary (read now, so a CV
     that finished during training is included), the backbone's weights source and provenance."""
-    from .. import registry
+    from ... import registry
 
     metrics: dict[str, Any] = {}
     report = Path(paths.STATE) / "reports" / ("evaluation-reduced.json" if reduced else "evaluation.json")

@@ -1,7 +1,7 @@
 """CPU/GPU scoring benchmark of a heavy model directory: latency of one 50-pair request (one query, 50 products from
 the judged pools when available), fp32 vs dynamic int8 on CPU, plus the int8 ranking agreement with fp32.
 
-    PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.heavy.bench [MODEL_DIR] [--device cpu] [--reps 5]
+    PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.search.heavy.bench [MODEL_DIR] [--device cpu] [--reps 5]
 
 MODEL_DIR defaults to the registry's current heavy version. Prints JSON; no assertions (figures only).
 
@@ -83,10 +83,10 @@ def bench_serving(
 ) -> dict[str, Any]:
     import random
 
-    from ..bench import load_workload, model_flops
-    from ..term_cache import TermCache, edge_doc
+    from ...bench import load_workload, model_flops
     from .flops import gpu_peak, measured_cpu_gemm_peak
     from .serving import catalog_products, fit_cpu_threads, load_for_serving
+    from .term_cache import TermCache, edge_doc
 
     if device.startswith("cpu"):
         fit_cpu_threads()
@@ -97,7 +97,7 @@ def bench_serving(
     )
     load_s = time.perf_counter() - t0
     w = load_workload()
-    from .. import paths
+    from ... import paths
 
     catalog = catalog_products(paths.CATALOG / "catalog.sqlite", products)
     if not catalog:
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     d = Path(a.model_dir) if a.model_dir else None
     if d is None:
-        from .. import registry
+        from ... import registry
 
         d = registry.version_dir("heavy", registry.read_current()["heavy"])
     if a.serving:

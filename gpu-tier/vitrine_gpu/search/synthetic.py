@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..metrics import ESCI_GAINS, ESCI_GRADES
 from .catalog import Dataset, write_csv_gz, write_jsonl_gz
-from .metrics import ESCI_GAINS, ESCI_GRADES
 
 
 @dataclass(frozen=True)

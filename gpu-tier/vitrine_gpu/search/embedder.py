@@ -1,5 +1,5 @@
 """Zero-shot sentence embeddings from a pretrained ONNX encoder run as shipped with onnxruntime (``e5-small-v2``, int8,
-from its Maven jar via ``vitrine_gpu.pretrained``): masked-mean or CLS pooling, L2-normalised, the model's own query
+from its Maven jar via ``vitrine_gpu.search.pretrained``): masked-mean or CLS pooling, L2-normalised, the model's own query
 and passage prefixes. The cross-validation uses it as a second opinion beside bge-small (``evaluate``:
 ``cos(query, product)`` per judged pool, added to a candidate's heavy score after per-query z-scoring).
 
