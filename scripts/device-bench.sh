@@ -63,7 +63,7 @@ for B in $BATCHES; do
   [ "$(left)" -gt 60 ] || break
   [ $first = 1 ] || echo "," >>"$OUT/serving.json"
   first=0
-  timeout "$(( $(left) * 2 / 5 ))" "$PY" -m vitrine_gpu.search.heavy.bench --serving --device "$DEVICE" --batch "$B" \
+  timeout "$(( $(left) * 2 / 5 ))" "$PY" -m vitrine_gpu bench scorer --serving --device "$DEVICE" --batch "$B" \
     --seconds "$SECS" --products "$PRODUCTS" 2>>"$OUT/serving.log" | tee -a "$OUT/serving.json" \
     || echo "{\"batch_pairs\": $B, \"error\": \"timed out or failed (see serving.log)\"}" >>"$OUT/serving.json"
 done
@@ -72,7 +72,7 @@ echo "]" >>"$OUT/serving.json"
 # HTTP bench: the real server process on a free port, warm term cache (precompute bounded by what time is left)
 PRE=$(( $(left) / 3 ))
 if [ "$(left)" -gt 45 ]; then
-  VITRINE_TERM_CACHE_PRECOMPUTE_SECONDS=$PRE timeout "$(left)" "$PY" -m vitrine_gpu.bench --device "$DEVICE" \
+  VITRINE_TERM_CACHE_PRECOMPUTE_SECONDS=$PRE timeout "$(left)" "$PY" -m vitrine_gpu bench server --device "$DEVICE" \
     "${MODEL_ARGS[@]}" --levels "$LEVELS" --seconds "$SECS" --precompute-timeout "$PRE" --out "$OUT/bench.txt" \
     >"$OUT/bench.log" 2>&1 || echo "bench: exit $? (see bench.log)" >>"$OUT/bench.txt"
 else

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from vitrine_gpu import cli
 from vitrine_gpu import eval_recommend as er
 from vitrine_gpu.recs import data, synthetic
 from vitrine_gpu.recs import sources as S
@@ -86,8 +87,9 @@ def test_cli_scores_saved_answers_next_to_the_baselines(
     users = sorted(truth)
     answers = {str(u): [codes[i] for i in sorted(truth[u])][:20] for u in users[1:]}
     (tmp_path / "answers.json").write_text(json.dumps(answers))
-    rc = er.main(
+    rc = cli.main(
         [
+            "eval-recommend",
             "--transactions",
             str(f),
             "--history",

@@ -72,7 +72,7 @@ def _catalog_ready() -> bool:
     return (paths.CATALOG / "catalog.sqlite").exists() and (paths.CATALOG / "source.json").exists()
 
 
-@pytest.mark.skipif(not _catalog_ready(), reason="run `python -m vitrine_gpu.pipeline prepare` first")
+@pytest.mark.skipif(not _catalog_ready(), reason="run `python -m vitrine_gpu pipeline prepare` first")
 def test_reduced_cv_trained_models_beat_bm25_on_held_out_queries(tmp_path: Path) -> None:
     cfg = EvalConfig.reduced_config()
     report = run_evaluation(cfg, out_dir=tmp_path)
@@ -93,7 +93,7 @@ def test_reduced_cv_trained_models_beat_bm25_on_held_out_queries(tmp_path: Path)
     assert md == to_markdown(report) and "| cascade |" in md and "| bm25 |" in md
 
 
-@pytest.mark.skipif(not _catalog_ready(), reason="run `python -m vitrine_gpu.pipeline prepare` first")
+@pytest.mark.skipif(not _catalog_ready(), reason="run `python -m vitrine_gpu pipeline prepare` first")
 def test_other_heavy_candidates_are_reported_on_the_same_folds(tmp_path: Path) -> None:
     from vitrine_gpu.search.evaluate import HeavyCandidate
     from vitrine_gpu.search.heavy.train import HeavyConfig

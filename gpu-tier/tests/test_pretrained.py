@@ -3,7 +3,7 @@
 A tiny random BERT is exported to ONNX here with PyTorch's TorchScript exporter (the exporter that produced the
 shipped bge-small graph: HF names for embeddings/biases/LayerNorms, anonymous MatMul weights) and converted back, so
 CI checks the conversion without downloading 133 MB; the real bge-small-en-v1.5 is checked too when
-`.vitrine/pretrained` holds it (`python -m vitrine_gpu.search.pretrained`, run by npm start / npm test)."""
+`.vitrine/pretrained` holds it (`python -m vitrine_gpu pretrained`, run by npm start / npm test)."""
 
 from __future__ import annotations
 
@@ -226,7 +226,7 @@ _BGE = pretrained.pretrained_dir("bge-small-en-v1.5")
 
 @pytest.mark.skipif(
     not (_BGE / "provenance.json").exists(),
-    reason="bge-small-en-v1.5 not converted here (python -m vitrine_gpu.search.pretrained)",
+    reason="bge-small-en-v1.5 not converted here (python -m vitrine_gpu pretrained)",
 )
 def test_real_bge_small_conversion_matches_onnxruntime() -> None:
     prov = pretrained.read_provenance("bge-small-en-v1.5")
@@ -255,7 +255,7 @@ _E5 = pretrained.pretrained_root() / "e5-small-v2"
 
 @pytest.mark.skipif(
     not (_E5 / "provenance.json").exists(),
-    reason="e5-small-v2 not fetched here (python -m vitrine_gpu.search.pretrained)",
+    reason="e5-small-v2 not fetched here (python -m vitrine_gpu pretrained)",
 )
 def test_real_e5_small_runs_as_shipped_and_ranks_a_relevant_product_first() -> None:
     from vitrine_gpu.search.embedder import OnnxEmbedder

@@ -1,7 +1,7 @@
 """GPU tier HTTP contract (CONTRACTS.md C4) against a tiny random heavy model saved with the heavy model's own
 save function into a temp registry: ping, invocations, the SDK's /endpoints/{name}/invocations route, model selection
 (body / CustomAttributes), 4xx mapping, on-demand loading + LRU, server-level batching, metrics, and a real uvicorn
-process started with `python -m vitrine_gpu.server`."""
+process started with `python -m vitrine_gpu server`."""
 
 from __future__ import annotations
 
@@ -343,13 +343,14 @@ async def test_metrics_exposition(gpu, tiny_registry) -> None:  # type: ignore[n
 
 
 # -- the real process -----------------------------------------------------------------------------------------------
-def test_module_entrypoint_serves_over_real_http(tiny_registry, free_port, subprocess_env) -> None:  # type: ignore[no-untyped-def]
+def test_cli_server_serves_over_real_http(tiny_registry, free_port, subprocess_env) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "vitrine_gpu.server",
+            "vitrine_gpu",
+            "server",
             "--host",
             "127.0.0.1",
             "--port",

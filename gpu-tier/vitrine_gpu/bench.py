@@ -1,6 +1,6 @@
-"""GPU-tier throughput/latency benchmark (`npm run bench:gpu` → scripts/bench-gpu.sh → `python -m vitrine_gpu.bench`).
+"""GPU-tier throughput/latency benchmark (`npm run bench:gpu` → scripts/bench-gpu.sh → `python -m vitrine_gpu bench server`).
 
-Starts the real server (`python -m vitrine_gpu.server`) with the registry's current heavy model on a free loopback
+Starts the real server (`python -m vitrine_gpu server`) with the registry's current heavy model on a free loopback
 port — or targets a running one with --url — and drives it with closed-loop clients: for each concurrency level
 (default 1, 16, 64) every client sends requests of --pairs (50) query/product pairs back to back for --seconds, taken
 from the catalog (ESCI queries with their judged products, topped up with other catalog products). Prints the device,
@@ -164,7 +164,8 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str
     cmd = [
         sys.executable,
         "-m",
-        "vitrine_gpu.server",
+        "vitrine_gpu",
+        "server",
         "--host",
         "127.0.0.1",
         "--port",
@@ -537,59 +538,6 @@ async def wait_peer(
         await asyncio.sleep(1.0)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m vitrine_gpu.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--url", help="benchmark a running server instead of starting one")
-    p.add_argument("--registry", help="registry for the started server (default: VITRINE_REGISTRY / .vitrine/registry)")
-    p.add_argument("--device", default="auto", help="device for the started server (auto | cpu | cuda)")
-    p.add_argument(
-        "--levels",
-        type=lambda s: [int(x) for x in s.split(",") if x],
-        default=[1, 16, 64],
-        help="concurrent clients per level, comma separated (default 1,16,64)",
-    )
-    p.add_argument("--pairs", type=int, default=50, help="query/product pairs per request (default 50)")
-    p.add_argument(
-        "--seconds",
-        type=float,
-        default=None,
-        help="time to keep issuing requests per level (default 3 on CPU, 10 on a GPU)",
-    )
-    p.add_argument(
-        "--max-level-seconds",
-        type=float,
-        default=None,
-        help="hard cap per level: in-flight requests are abandoned and shown as 'cut' (default 20 CPU, 60 GPU)",
-    )
-    p.add_argument("--warmup", type=int, default=3, help="warm-up requests before the first level")
-    p.add_argument("--max-batch-size", type=int, default=None, help="server --max-batch-size (started server only)")
-    p.add_argument("--max-delay-ms", type=float, default=None, help="server --max-delay-ms (started server only)")
-    p.add_argument("--request-timeout", type=float, default=300.0)
-    p.add_argument("--startup-timeout", type=float, default=300.0)
-    p.add_argument(
-        "--peer",
-        action="store_true",
-        help="also start the same model behind TorchServe (dynamic batching) and drive it with the same mix",
-    )
-    p.add_argument(
-        "--precompute-timeout",
-        type=float,
-        default=600.0,
-        help="wait at most this long for the term cache's catalogue precompute before measuring (default 600)",
-    )
-    p.add_argument("--out", help="also write the printed report to this file")
-    p.add_argument("-v", "--verbose", action="store_true")
-    args = p.parse_args(argv)
-    if not args.levels or min(args.levels) < 1 or not 1 <= args.pairs <= 256:
-        p.error("levels must be >= 1 and pairs in 1..256")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(bench(parse_args(argv)))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def run(args: argparse.Namespace) -> int:
+    """``bench server`` (its arguments: cli.py)."""
+    return asyncio.run(bench(args))

@@ -1,4 +1,4 @@
-"""npm run eval:recommend -- --transactions FILE [--store online-retail] [--edge URL]
+"""`python -m vitrine_gpu eval-recommend` (npm run eval:recommend) --transactions FILE [--store online-retail] [--edge URL]
 
 Judges the RUNNING edge's recommendations on purchases it has never seen: every returning customer of FILE (an
 invoice file in the Online Retail schema; its purchases dated after the loaded history are the truth, earlier rows
@@ -292,20 +292,8 @@ def report(
 # ---------------------------------------------------------------- CLI
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="npm run eval:recommend --", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--transactions", required=True, type=Path, help="invoice file (Online Retail schema)")
-    p.add_argument("--store", default="online-retail")
-    p.add_argument("--edge", default="http://127.0.0.1:8787", help="the running edge (default: npm start's)")
-    p.add_argument("--history", type=Path, action="append", help="history files (default: .vitrine/recs/source.json)")
-    p.add_argument("--concurrency", type=int, default=8, help="requests in flight")
-    p.add_argument("--answers", type=Path, help="score these saved answers instead of asking an edge")
-    p.add_argument("--answers-out", type=Path, help="save the edge's answers here")
-    p.add_argument("--no-models", action="store_true", help="baselines only (no offline light / cascade rows)")
-    p.add_argument("--json", type=Path, help="also write the table as JSON here")
-    a = p.parse_args(argv)
+def run(a: argparse.Namespace) -> int:
+    """``eval-recommend`` (its arguments: cli.py)."""
     t_start = time.time()
     files = a.history or history_files_from_source(paths.STATE / "recs" / "source.json")
     h = loaded_history(files)
@@ -355,7 +343,3 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         a.json.write_text(json.dumps({**js, "history": h.describe(), "edge": edge_note}, indent=1) + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

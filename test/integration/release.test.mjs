@@ -1,4 +1,4 @@
-// Model releases end to end (issue #9): the real release CLI (python -m vitrine_gpu.release) against a real gpu-tier
+// Model releases end to end (issue #9): the real release CLI (python -m vitrine_gpu release) against a real gpu-tier
 // and `wrangler dev`, with short steps and bounded loopback load. One shared system; four releases in a row:
 //   corrupt weights via --from-dir → refused (never deployed), reason recorded, users see 0 non-2xx;
 //   a shuffled score head → refused by the offline gate;
@@ -74,7 +74,7 @@ save_file(w, f"{dst}/model.safetensors")
 /** Runs the CLI; resolves {code, out}. */
 function release(env, args, timeoutMs = 480_000) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(PYTHON, ["-m", "vitrine_gpu.release", ...args], {
+    const proc = spawn(PYTHON, ["-m", "vitrine_gpu", "release", ...args], {
       cwd: REPO,
       env: { ...process.env, PYTHONPATH: path.join(REPO, "gpu-tier"), ...env },
       stdio: ["ignore", "pipe", "pipe"],

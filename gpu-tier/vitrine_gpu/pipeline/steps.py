@@ -14,7 +14,7 @@ import numpy as np
 from .. import paths, registry
 from ..registry import sha256_file
 from ..search import catalog
-from . import cache
+from . import ORDER, cache
 from .export import export_edge
 
 
@@ -283,25 +283,6 @@ def _recs_source() -> dict[str, Any]:
     return json.loads(p.read_text())
 
 
-def _recs_configs(reduced: bool) -> tuple[Any, Any, Any]:
-    from ..recs.ranker import RankerConfig
-    from ..recs.sequence import SeqConfig
-    from ..recs.sources import SourceConfig
-    from ..recs.train import REDUCED
-
-    if reduced:
-        return REDUCED["ranker"], REDUCED["seq"], REDUCED["sources"]
-    return RankerConfig(), SeqConfig(), SourceConfig()
-
-
-def _set_threads() -> None:
-    import os
-
-    import torch
-
-    torch.set_num_threads(int(os.environ.get("VITRINE_TORCH_THREADS", "1")))  # small ops: 1 thread is fastest
-
-
 def prepare_recs(force: bool = False, reduced: bool = False, synthetic: bool = False) -> dict[str, Any]:
     from ..recs import data as recs_data
     from ..recs.train import SYNTHETIC, recs_dir
@@ -332,7 +313,7 @@ def _train_recs(kind: str, force: bool, reduced: bool) -> dict[str, Any]:
     from ..recs import train as recs_train
 
     src = _recs_source()
-    rc, qc, sc = _recs_configs(reduced)
+    rc, qc, sc = recs_train.configs(reduced)
     configs = [rc.to_dict(), sc.to_dict()] + ([qc.to_dict()] if kind == "recs-heavy" else [])
     step = kind.replace("recs-", "train-recs-")
     h = cache.input_hash(step, src["sha256"], _recs_code_hash(), configs)
@@ -341,7 +322,7 @@ def _train_recs(kind: str, force: bool, reduced: bool) -> dict[str, Any]:
         return (registry.version_dir(kind, prev["version"]) / "manifest.json").exists()
 
     def run() -> dict[str, Any]:
-        _set_threads()
+        recs_train.set_threads()
         files = [Path(f) for f in src["files"]]
         if kind == "recs-light":
             res = recs_train.train_recs_light(rc=rc, sc=sc, log=log, files=files)
@@ -407,3 +388,20 @@ STEPS: dict[str, Callable[..., dict[str, Any]]] = {
     "train-recs-light": train_recs_light,
     "train-recs-heavy": train_recs_heavy,
 }
+
+
+def run_steps(
+    step: str, *, reduced: bool = False, force: bool = False, synthetic: bool = False, skip_evaluate: bool = False
+) -> dict[str, dict[str, Any]]:
+    """``step`` (or every step in ORDER for "all"; without "evaluate" when ``skip_evaluate``); their results."""
+    steps = ORDER if step == "all" else (step,)
+    if skip_evaluate:
+        steps = tuple(s for s in steps if s != "evaluate")
+    results = {}
+    for s in steps:
+        log(f"== {s}")
+        kwargs = {"force": force, "reduced": reduced}
+        if s in ("prepare", "prepare-recs"):
+            kwargs["synthetic"] = synthetic
+        results[s] = STEPS[s](**kwargs)
+    return results

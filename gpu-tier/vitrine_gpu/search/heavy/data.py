@@ -49,7 +49,7 @@ def data_dir() -> tuple[str, Path]:
     if (syn / "labels.csv.gz").exists():
         return "synthetic", syn
     raise FileNotFoundError(
-        "no judged data: ../shared/datasets/esci_us_150q is absent and `python -m vitrine_gpu.pipeline prepare` "
+        "no judged data: ../shared/datasets/esci_us_150q is absent and `python -m vitrine_gpu pipeline prepare` "
         "has not written .vitrine/catalog/synthetic/"
     )
 

@@ -468,17 +468,3 @@ def register_trained(d: Path, reduced: bool, source: Mapping[str, Any]) -> dict[
     version = registry.register("heavy", d, extra)
     _log(f"registered {version}")
     return {"version": version, "train_seconds": cfg["extra"].get("train_seconds")}
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="train + register the heavy model")
-    ap.add_argument("--reduced", action="store_true")
-    a = ap.parse_args(argv)
-    print(json.dumps(pipeline_step(reduced=a.reduced)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,5 +1,6 @@
-"""npm run release -- --kind light|heavy|recs-light|recs-heavy [--store esci] [--version V | --from-dir DIR]
-[--steps 10,25,50,100] [--step-seconds 60] [--with-load] [--yes] [--edge URL] [--gpu URL,URL] [--margin M]
+"""`python -m vitrine_gpu release` (npm run release) --kind light|heavy|recs-light|recs-heavy [--store esci]
+[--version V | --from-dir DIR] [--steps 10,25,50,100] [--step-seconds 60] [--with-load] [--yes] [--edge URL]
+[--gpu URL,URL] [--margin M]
 
 build (or import, or take a registered version) → offline gate → deploy → canary through the edge's admin API →
 exit 0 on promotion; 1 when refused (import, gate or deploy), 2 on rollback or abort, 3 on a usage or API error.
@@ -12,9 +13,7 @@ import getpass
 import json
 import math
 import socket
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from .. import registry
@@ -40,52 +39,6 @@ def dev_var(name: str) -> str | None:
         if sep and key.strip() == name:
             return value.strip().strip('"') or None
     return None
-
-
-def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="npm run release --", description=__doc__)
-    ap.add_argument("--kind", required=True, choices=registry.KINDS)
-    ap.add_argument("--store", default="esci")
-    src = ap.add_mutually_exclusive_group()
-    src.add_argument("--version", help="a registered version (default: build one with the pipeline)")
-    src.add_argument("--from-dir", type=Path, help="import a model directory built elsewhere")
-    ap.add_argument("--steps", default="10,25,50,100", help="canary weights in percent, increasing")
-    ap.add_argument("--step-seconds", type=int, default=60)
-    ap.add_argument("--with-load", action="store_true", help="send bounded loopback search traffic during the steps")
-    ap.add_argument(
-        "--load-rps",
-        type=float,
-        default=0,
-        help="--with-load rate (default: enough for the edge's minimum volume in the first step, 3..12 per second)",
-    )
-    ap.add_argument("--yes", action="store_true", help="do not ask before deploying")
-    ap.add_argument("--edge", default=settings.edge_url)
-    ap.add_argument("--gpu", default=settings.gpu_urls, help="GPU-tier endpoints to load heavy versions on")
-    ap.add_argument("--margin", type=float, default=settings.release_gate_margin)
-    ap.add_argument(
-        "--gate-queries",
-        type=int,
-        default=settings.release_gate_queries,
-        help="judged queries the gate scores (a fixed sample; 0 = all)",
-    )
-    ap.add_argument("--timeout", type=float, default=0, help="give up (abort) after this many seconds of canary")
-    ap.add_argument(
-        "--warmup-timeout",
-        type=float,
-        default=900,
-        help="wait up to this many seconds for each gpu-tier's term-cache precompute of the new version before any "
-        "traffic reaches it (0 = do not wait)",
-    )
-    a = ap.parse_args(argv)
-    try:
-        a.step_list = [int(s) for s in a.steps.split(",") if s.strip()]
-    except ValueError:
-        ap.error(f"--steps: integers separated by commas, got {a.steps!r}")
-    if not a.step_list or any(not 1 <= s <= 100 for s in a.step_list) or a.step_list != sorted(set(a.step_list)):
-        ap.error("--steps: increasing percentages between 1 and 100")
-    if a.step_seconds < 1:
-        ap.error("--step-seconds must be >= 1")
-    return a
 
 
 # -- build -----------------------------------------------------------------------------------------------------
@@ -288,9 +241,9 @@ def load_rate(first_step: int, step_seconds: int, min_requests: int = 30) -> flo
 
 
 # -- main ------------------------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
+def run(a: argparse.Namespace) -> int:
+    """The release command (its arguments: cli.py `release`)."""
     settings = Settings()
-    a = parse_args(argv, settings)
     token = settings.admin_token or dev_var("ADMIN_TOKEN")
     if not token:
         say("no admin token: set VITRINE_ADMIN_TOKEN or ADMIN_TOKEN in .dev.vars")
@@ -401,7 +354,3 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_PROMOTED
     say(f"{str(status).upper()}: {final.get('reason') or 'no reason recorded'}")
     return EXIT_ROLLED_BACK
-
-
-if __name__ == "__main__":
-    sys.exit(main())
