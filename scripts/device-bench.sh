@@ -45,7 +45,7 @@ cat "$OUT/device.txt"
 
 MODEL_ARGS=()
 if ! "$PY" -c 'from vitrine_gpu import registry; import sys; sys.exit(0 if registry.read_current().get("heavy") else 1)' 2>/dev/null; then
-  REG=$("$PY" -c 'from vitrine_gpu.bench import pretrained_registry; print(pretrained_registry())')
+  REG=$("$PY" -c 'from vitrine_gpu.bench.workload import pretrained_registry; print(pretrained_registry())')
   MODEL_ARGS=(--registry "$REG")
   echo "no registered heavy model: untrained all-MiniLM-L6-v2 cross-encoder (same cost) in $REG" | tee -a "$OUT/device.txt"
   export VITRINE_REGISTRY="$REG"

@@ -345,23 +345,9 @@ async def test_metrics_exposition(gpu, tiny_registry) -> None:  # type: ignore[n
 # -- the real process -----------------------------------------------------------------------------------------------
 def test_cli_server_serves_over_real_http(tiny_registry, free_port, subprocess_env) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
+    args = f"server --host 127.0.0.1 --port {port} --device cpu --max-delay-ms 2 --log-level warning".split()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vitrine_gpu",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--device",
-            "cpu",
-            "--max-delay-ms",
-            "2",
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "vitrine_gpu", *args],
         env=subprocess_env(VITRINE_REGISTRY=str(tiny_registry.path)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

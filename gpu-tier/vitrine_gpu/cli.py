@@ -86,13 +86,13 @@ def _release(a: argparse.Namespace) -> int:
 def _bench_server(a: argparse.Namespace) -> int:
     if not a.levels or min(a.levels) < 1 or not 1 <= a.pairs <= 256:
         a.parser.error("levels must be >= 1 and pairs in 1..256")
-    from .bench import run
+    from .bench.server import run
 
     return run(a)
 
 
 def _bench_scorer(a: argparse.Namespace) -> int:
-    from .search.heavy.bench import run
+    from .bench.scorer import run
 
     return run(a)
 

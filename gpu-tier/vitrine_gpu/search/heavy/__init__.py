@@ -6,7 +6,7 @@
 - ``serving.py``: ``load_for_serving``, what the server's model store loads (int8 on CPU, term cache, torch.compile).
 - ``term_cache.py``: the product term-representation cache (importing it does not import torch).
 - ``train.py``: listwise training on the judged pools, ``train_heavy`` and registration.
-- ``data.py``: the judged pools in the ESCI schema; ``flops.py``: FLOPs per pair and device peaks (the benches).
+- ``data.py``: the judged pools in the ESCI schema (the scorer bench, the int8 agreement test).
 
 Nothing is imported here: the server imports ``term_cache`` before it loads a model, without torch.
 """
