@@ -1,4 +1,4 @@
-"""npm run eval:recommend (vitrine_gpu.eval_recommend) without an edge: a registry trained on the seeded synthetic
+"""npm run eval:recommend (vitrine_gpu.recs.evaluate.run_edge) without an edge: a registry trained on the seeded synthetic
 store up to 2011-09-30 is the "loaded history"; the later purchases of the same file are the transactions; a saved
 answers file (--answers) stands in for the edge's answers. Also the pure parts: the window, the history check,
 the answers' ids -> indices and the table."""
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from vitrine_gpu import cli
-from vitrine_gpu import eval_recommend as er
 from vitrine_gpu.recs import data, synthetic
+from vitrine_gpu.recs import evaluate as er
 from vitrine_gpu.recs import sources as S
 from vitrine_gpu.recs.ranker import RankerConfig
 from vitrine_gpu.recs.sequence import SeqConfig

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from vitrine_gpu import metrics as M
 from vitrine_gpu import registry
 from vitrine_gpu.recs import data, synthetic
-from vitrine_gpu.recs import metrics as M
 from vitrine_gpu.recs import sources as S
 from vitrine_gpu.recs.features import FEATURE_NAMES, NUM_FEATURES
 from vitrine_gpu.recs.ranker import (

@@ -98,15 +98,15 @@ def _bench_scorer(a: argparse.Namespace) -> int:
 
 
 def _eval_search(a: argparse.Namespace) -> int:
-    from .search.eval_search import run
+    from .search.evaluate import run_edge
 
-    return run(a)
+    return run_edge(a)
 
 
 def _eval_recommend(a: argparse.Namespace) -> int:
-    from .eval_recommend import run
+    from .recs.evaluate import run_edge
 
-    return run(a)
+    return run_edge(a)
 
 
 def _search_eval(a: argparse.Namespace) -> int:
@@ -133,9 +133,9 @@ def _recs(a: argparse.Namespace) -> int:
 
     train.set_threads()
     if a.recs_command == "eval":
-        from .recs.evaluate import run
+        from .recs.evaluate import run_eval
 
-        return run(a)
+        return run_eval(a)
     if a.recs_command == "synthetic":
         from .recs import synthetic
 
