@@ -143,7 +143,7 @@ load_recs_d1() {
   local pstamp="${1:-.wrangler/state}/vitrine-store-products.sha256" pmeta="$STATE/recs/products.sql.json"
   # a state trained before products.sql existed: write it from catalogue.json (no retraining)
   if [ ! -f "$pmeta" ] && [ -f "$STATE/recs/catalogue.json" ]; then
-    "$PY" -c 'from vitrine_gpu.pipeline.steps import export_store_products; export_store_products()'
+    "$PY" -c 'from vitrine_gpu.pipeline.export import export_store_products; export_store_products()'
   fi
   if [ -f "$pmeta" ]; then
     local pwant phave

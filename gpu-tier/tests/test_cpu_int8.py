@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from vitrine_gpu import paths, registry
 from vitrine_gpu.metrics import ndcg
+from vitrine_gpu.search.heavy.data import load_dataset, product_as_doc
 from vitrine_gpu.search.heavy.model import load_heavy
 from vitrine_gpu.search.heavy.serving import fit_cpu_threads
 from vitrine_gpu.search.heavy.term_cache import TermCache
@@ -33,7 +34,6 @@ def test_int8_serving_path_keeps_ndcg_within_0_002_of_fp32() -> None:
     model_dir = _current_heavy_dir()
     if model_dir is None:
         pytest.skip("no heavy model registered in .vitrine/registry (run the pipeline's train-heavy step)")
-    from vitrine_gpu.search.heavy.data import load_dataset, product_as_doc
 
     ds = load_dataset()
     fit_cpu_threads()

@@ -6,6 +6,7 @@ the answers' ids -> indices and the table."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from vitrine_gpu import cli
 from vitrine_gpu.recs import data, synthetic
 from vitrine_gpu.recs import evaluate as er
 from vitrine_gpu.recs import sources as S
+from vitrine_gpu.recs import train as tr
 from vitrine_gpu.recs.ranker import RankerConfig
 from vitrine_gpu.recs.sequence import SeqConfig
 
@@ -22,14 +24,13 @@ UNTIL = "2011-09-30"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """(invoice file, registry) with recs-light and recs-heavy trained on the purchases up to UNTIL."""
     d = tmp_path_factory.mktemp("evalrec")
     f = synthetic.write(d / "s.csv.gz", n_customers=80, n_products=100, seed=2)
     reg = d / "reg"
     mp = pytest.MonkeyPatch()
     mp.setenv("VITRINE_REGISTRY", str(reg))
-    from vitrine_gpu.recs import train as tr
 
     tr.train_recs_light(UNTIL, rc=RankerConfig(epochs=2, cuts=1), sc=SC, log=lambda m: None, files=[f])
     tr.train_recs_heavy(

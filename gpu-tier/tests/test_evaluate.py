@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 from vitrine_gpu import paths
 from vitrine_gpu.metrics import ndcg
-from vitrine_gpu.search.evaluate import EvalConfig, cascade_scores, run_evaluation, to_markdown
+from vitrine_gpu.search import evaluate
+from vitrine_gpu.search.evaluate import EvalConfig, HeavyCandidate, cascade_scores, run_evaluation, to_markdown
+from vitrine_gpu.search.heavy.train import HeavyConfig
+from vitrine_gpu.search.light.train import LightConfig
 
 
 def _order(scores: np.ndarray) -> list[int]:
@@ -20,8 +23,6 @@ def _order(scores: np.ndarray) -> list[int]:
 def test_cross_fitted_light_scores_each_query_with_a_model_that_never_saw_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from vitrine_gpu.search import evaluate
-
     trained_on: list[set[str]] = []
 
     class Scorer:
@@ -95,10 +96,6 @@ def test_reduced_cv_trained_models_beat_bm25_on_held_out_queries(tmp_path: Path)
 
 @pytest.mark.skipif(not _catalog_ready(), reason="run `python -m vitrine_gpu pipeline prepare` first")
 def test_other_heavy_candidates_are_reported_on_the_same_folds(tmp_path: Path) -> None:
-    from vitrine_gpu.search.evaluate import HeavyCandidate
-    from vitrine_gpu.search.heavy.train import HeavyConfig
-    from vitrine_gpu.search.light.train import LightConfig
-
     hc = HeavyConfig.reduced()
     cfg = EvalConfig(
         folds=2,

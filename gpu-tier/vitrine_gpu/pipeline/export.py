@@ -1,15 +1,18 @@
-"""The export step (CONTRACTS.md C3): edge/generated/models.js (data only; the types are the committed
-edge/generated/models.d.ts) and .vitrine/registry/seed.sql from the registry."""
+"""What the pipeline exports for the edge: the export step (CONTRACTS.md C3: edge/generated/models.js, data only, the
+types are the committed edge/generated/models.d.ts, and .vitrine/registry/seed.sql from the registry), and the
+recommendation store's D1 SQL (recs.sql, products.sql) the train-recs-light step writes."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import paths, registry
+from ..recs.d1 import write_products_sql, write_tables_sql
 
 MAX_BUNDLED_LIGHT = 3  # the current light version plus the most recent others (A/B tests need more than one)
 EXPERIMENT_ID = "search-default"
@@ -204,3 +207,31 @@ def export_edge(registry_root: Path | None = None, generated_dir: Path | None = 
         "recs_light": recs_light,
         "recs_heavy": recs_heavy,
     }
+
+
+RECS_STORE = "online-retail"  # the store the recs tables load into (the synthetic store stands in for it)
+
+
+def export_recs_sql(version: str, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """`.vitrine/recs/recs.sql` (+ `recs.sql.json`: version, sha256) from the recs-light version's tables.json;
+    rewritten only when the version changed. `scripts/lib.sh load_d1` executes it."""
+    out, meta = paths.recs_dir() / "recs.sql", paths.recs_dir() / "recs.sql.json"
+    export_store_products()
+    prev = json.loads(meta.read_text()) if meta.exists() else {}
+    if out.exists() and prev.get("version") == version:
+        return prev
+    sha = write_tables_sql(registry.version_dir("recs-light", version), RECS_STORE, version, out)
+    res = {"version": version, "store": RECS_STORE, "sha256": sha, "bytes": out.stat().st_size}
+    meta.write_text(json.dumps(res) + "\n")
+    log(f"recs: D1 tables of {version} -> {out} ({res['bytes']} bytes)")
+    return res
+
+
+def export_store_products() -> dict[str, Any]:
+    """`.vitrine/recs/products.sql` (+ `products.sql.json`: store, products, sha256): the store's catalogue
+    (prepare-recs' catalogue.json) as `products` rows of RECS_STORE; `scripts/lib.sh load_d1` loads it when the sha256
+    changed. Rewritten on every run (a few thousand rows, well under a second)."""
+    d = paths.recs_dir()
+    res = write_products_sql(d / "catalogue.json", RECS_STORE, d / "products.sql")
+    (d / "products.sql.json").write_text(json.dumps(res) + "\n")
+    return res

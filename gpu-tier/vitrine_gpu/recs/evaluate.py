@@ -17,6 +17,7 @@ co-purchase, MF, TIFU-like) and ``model_rankings`` fitted on the history the edg
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -39,7 +40,7 @@ from .data import Interactions, truth_sets
 from .edge_view import served
 from .features import features
 from .ranker import RankerConfig, UserList, fit_ranker, load_ranker, ranked_lists, score, training_lists
-from .sequence import SeqConfig, SeqRecModel, _flatten, user_events
+from .sequence import SeqConfig, SeqRecModel, heavy_scores_for
 from .sequence import train as train_seq
 from .train import configs, log
 
@@ -58,7 +59,7 @@ def _norm(s: np.ndarray) -> np.ndarray:
     return s / max(float(s.max()), 1e-9) if s.size else s
 
 
-def tifu_like(t: S.Tables, user: int, alpha: float, k: int = K) -> np.ndarray:
+def tifu_like(t: S.Tables, user: S.UserKey, alpha: float, k: int = K) -> np.ndarray:
     """Hand-tuned recency-decayed repeat score blended with co-purchase neighbours (TIFU-KNN-like)."""
     ri, rs = S.repeat_recency(t, user)
     ki, ks = S.copurchase(t, user)
@@ -114,7 +115,7 @@ def model_rankings(
         c = cands[u] = S.candidates(edge, u)
         ls = score(ranker, features(edge, u, c))
         if heavy_fn is not None and c.items.size:
-            lo, co = cascade_rank(c.items, ls, lambda it, u=u: heavy_fn(u, it), cc)
+            lo, co = cascade_rank(c.items, ls, functools.partial(heavy_fn, u), cc)
             casc[u] = co[:K].tolist()
         else:
             lo = c.items[np.argsort(-ls, kind="stable")]
@@ -123,26 +124,6 @@ def model_rankings(
     if heavy_fn is not None:
         rows["cascade (light -> heavy)"] = casc
     return rows, cands
-
-
-def heavy_scores_for(
-    model: SeqRecModel, inter_before: Interactions, now: float
-) -> Callable[[int, np.ndarray], np.ndarray]:
-    """user, candidate item indices -> heavy scores, from the user's purchase sequence before ``now``."""
-    events = user_events(inter_before.before(now))
-    ids = np.asarray(model.vocab.ids(inter_before.catalogue.codes))
-
-    def f(user: int, cand: np.ndarray) -> np.ndarray:
-        import torch
-
-        from .sequence import _batch_tensors
-
-        seq, age = _flatten(events.get(user, []), now, model.cfg.max_len)
-        s, a, c = _batch_tensors([ids[seq].tolist()], [age], [ids[cand].tolist()], model.cfg.max_len)
-        with torch.no_grad():
-            return model.net(s, a, c).numpy()[0, : cand.size]
-
-    return f
 
 
 @dataclass
@@ -241,7 +222,7 @@ def evaluate(
     model_recs, cands = model_rankings(t, users, trained.ranker, heavy_fn, cc)
     recs.update(model_recs)
     for name, r in (extra or {}).items():
-        recs[name] = dict(r)
+        recs[name] = {u: list(items) for u, items in r.items()}
     timings = dict(trained.timings, evaluate_s=time.time() - t0)
     return Result(
         truth, {n: M.per_user(r, truth, K) for n, r in recs.items()}, S.candidate_recall(cands, truth), timings

@@ -163,21 +163,26 @@ def load_ranker(d: Path) -> LightMLP:
     return model
 
 
-def ranked_lists(
-    lists: Sequence[UserList], rc: RankerConfig, model: Any = None
-) -> list[tuple[int, float, np.ndarray, np.ndarray, np.ndarray]]:
+# (user, cut, candidate item indices best-first by the light ranker, labels, light scores): ranked_lists' rows
+RankedList = tuple[int, float, np.ndarray, np.ndarray, np.ndarray]
+
+
+def ranked_lists(lists: Sequence[UserList], rc: RankerConfig, model: LightMLP | None = None) -> list[RankedList]:
     """The ranker's lists re-ordered by light scores (best first), with those scores: the heavy residual phase input.
 
     Scores are cross-fitted when the lists span several cuts (each cut's lists scored by a ranker fitted on the other
     cuts), so the residual sees the light ranker's out-of-sample errors; with one cut, ``model`` scores in-sample."""
     cuts = sorted({l.cut for l in lists})
-    scorer: dict[float, Any] = {}
+    scorer: dict[float, LightMLP] = {}
     if len(cuts) > 1:
         for c in cuts:
             scorer[c] = fit_ranker([l for l in lists if l.cut != c], rc)
     out = []
     for l in lists:
-        s = score(scorer.get(l.cut, model), l.x)
+        m = scorer.get(l.cut, model)
+        if m is None:
+            raise ValueError("lists of one cut are scored by `model`, the ranker fitted on them")
+        s = score(m, l.x)
         o = np.argsort(-s, kind="stable")
         out.append((l.user, l.cut, l.cands.items[o], l.y[o], s[o]))
     return out

@@ -57,10 +57,6 @@ def log(msg: str) -> None:
     print(f"[recs] {msg}", file=sys.stderr, flush=True)
 
 
-def recs_dir() -> Path:
-    return paths.STATE / "recs"
-
-
 def source_files(synthetic_ok: bool = True, synthetic_only: bool = False) -> list[Path]:
     """The shared Online Retail file, else (or with ``synthetic_only``) the synthetic one (generated on first use)."""
     f = None if synthetic_only else data.default_transactions()
@@ -68,7 +64,7 @@ def source_files(synthetic_ok: bool = True, synthetic_only: bool = False) -> lis
         return [f]
     if not synthetic_ok:
         raise FileNotFoundError("no ../shared/datasets/online_retail")
-    p = recs_dir() / "synthetic" / "online_retail_synthetic.csv.gz"
+    p = paths.recs_dir() / "synthetic" / "online_retail_synthetic.csv.gz"
     if not p.exists():
         synthetic.write(p, **SYNTHETIC)
     return [p]
@@ -79,7 +75,7 @@ def code_hash() -> str:
 
 
 def prepare_recs(out: Path | None = None, synthetic_only: bool = False) -> dict[str, Any]:
-    out = out or recs_dir()
+    out = out or paths.recs_dir()
     files = source_files(synthetic_only=synthetic_only)
     inter = data.load(files)
     cat = inter.catalogue

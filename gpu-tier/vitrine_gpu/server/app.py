@@ -35,19 +35,18 @@ from ..search.heavy.term_cache import TermCache
 from ..settings import Settings
 from .admission import DEADLINE_ATTRIBUTE, DeadlineExpired, InvalidDeadline, Overloaded, parse_deadline_ms
 from .batcher import BatcherClosed, BatchFailed, DynamicBatcher
+from .loaders import load_recs, make_heavy_loader, resolve_device
 from .model_admin import FaultBook, register_model_admin
 from .model_store import (
     InvalidModelVersion,
-    Loader,
     ModelLoadError,
     ModelNotFound,
     ModelStore,
-    Scorer,
     registry_from_model_dir,
 )
 from .openapi import INVOCATION_RESPONSES, METRICS_RESPONSES, PING_RESPONSES, InvocationResponse, PingResponse, describe
 from .prom import CONTENT_TYPE, ServerMetrics
-from .recommend import RecommendRequest, load_recs, request_pairs
+from .recommend import RecommendRequest, request_pairs
 
 log = logging.getLogger("vitrine_gpu.server")
 
@@ -57,38 +56,6 @@ INVOKED_VARIANT = "X-Amzn-Invoked-Production-Variant"
 
 MAX_QUERY_CHARS = 500
 MAX_FIELD_CHARS = 65_536
-
-
-def resolve_device(requested: str) -> str:
-    """ "auto" → "cuda" when torch sees a GPU, else "cpu"."""
-    if requested != "auto":
-        return requested
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def make_heavy_loader(max_batch_size: int, config: Settings, term_cache: TermCache) -> Loader:
-    """vitrine_gpu.search.heavy.serving.load_for_serving with its chunk size matched to the server's batch size: warmed up
-    once after loading, sharing the server's product term cache, catalogue precompute in the background."""
-
-    def load(version_dir: Path, device: str) -> Scorer:
-        from vitrine_gpu.search.heavy.serving import load_for_serving
-
-        return load_for_serving(
-            version_dir,
-            device,
-            batch_size=max(64, max_batch_size),
-            term_cache=term_cache,
-            cpu_int8=config.cpu_int8,
-            threads=config.cpu_threads,
-            compile_cuda=config.cuda_compile,
-            catalog_db=config.state / "catalog" / "catalog.sqlite",
-            precompute_limit=config.term_cache_precompute,
-            precompute_seconds=config.term_cache_precompute_seconds,
-        )
-
-    return load
 
 
 # -- request schema ------------------------------------------------------------------------------------------------

@@ -32,7 +32,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ... import paths
+from ... import paths, registry
+from ..light.train import LightData
+from ..pretrained import read_provenance
 from .model import (
     BACKBONES,
     BGE_SMALL,
@@ -357,8 +359,6 @@ def fit_pools(
 
 def load_pools() -> tuple[dict[str, TextPool], dict[str, Any]]:
     """Judged pools of the prepared catalogue (via the light trainer's LightData: candidates.sql rows + gains)."""
-    from ..light.train import LightData
-
     data = LightData.load()
     return pools_from_light_data(data), dict(data.source)
 
@@ -435,8 +435,6 @@ def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
 def register_trained(d: Path, reduced: bool, source: Mapping[str, Any]) -> dict[str, Any]:
     """Register a model directory written by ``train_heavy`` with the cross-validation summary (read now, so a CV
     that finished during training is included), the backbone's weights source and provenance."""
-    from ... import registry
-
     metrics: dict[str, Any] = {}
     report = Path(paths.STATE) / "reports" / ("evaluation-reduced.json" if reduced else "evaluation.json")
     if report.exists():
@@ -448,8 +446,6 @@ def register_trained(d: Path, reduced: bool, source: Mapping[str, Any]) -> dict[
     backbone = str(cfg.get("backbone", MINILM))
     weights: dict[str, Any] = dict(BACKBONES[backbone].weights_source)
     if backbone == BGE_SMALL:
-        from ..pretrained import read_provenance
-
         weights["provenance"] = read_provenance(BGE_SMALL)
     extra = {
         "backbone": weights["backbone"],

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ... import paths
 from ...metrics import ndcg
@@ -72,8 +73,6 @@ class LightData:
         skipped = 0
         it = list(queries.items())
         if progress:
-            from tqdm import tqdm
-
             it = tqdm(it, desc="candidate lists", unit="q")
         try:
             for qid, q in it:
