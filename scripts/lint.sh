@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Formatters and linters, configured once: Prettier + ESLint (TypeScript, JavaScript), ruff (Python).
-#   npm run lint      check mode (what npm test runs)
-#   npm run format    apply the formatters and the safe lint fixes
+# Formatters and linters, configured once: Prettier + ESLint (TypeScript, JavaScript), ruff and mypy (Python).
+#   npm run lint      check mode (what npm test runs), mypy included (mypy.ini: gpu-tier/vitrine_gpu, its tests, infra)
+#   npm run format    apply the formatters and the safe lint fixes (no type check)
 source "$(dirname "$0")/lib.sh"
 ensure_venv
 if [ "${1:-}" = --fix ]; then
@@ -14,4 +14,5 @@ else
   npx eslint .
   "$VENV/bin/ruff" format --check .
   "$VENV/bin/ruff" check .
+  "$PY" -m mypy
 fi
