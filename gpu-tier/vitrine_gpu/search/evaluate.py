@@ -63,7 +63,7 @@ from ..metrics import bootstrap_ci, markdown_table, ndcg, paired_bootstrap_diff
 from . import catalog
 from .embedder import OnnxEmbedder
 from .features import FEATURE_NAMES, compute_features, match_expression
-from .heavy.model import BGE_SMALL, MINILM, build_heavy
+from .heavy.model import BGE_SMALL, MINILM
 from .heavy.train import HeavyConfig, TextPool, fit_pools, pools_from_light_data, score_pool, shared_trunk_cache
 from .light.train import LightConfig, LightData, fit, grouped_folds
 
@@ -209,14 +209,7 @@ class _HeavyRunner:
         t0 = time.perf_counter()
         self.hc, self.pools = hc, pools
         self._fitted: tuple[tuple[str, ...], Any] | None = None  # (training queries, model) of the last fit
-        self.base, self.tokenizer, _ = build_heavy(
-            hc.num_layers,
-            hc.num_cross_layers,
-            hc.max_query_tokens,
-            hc.max_doc_tokens,
-            seed=hc.seed,
-            backbone=hc.backbone,
-        )
+        self.base, self.tokenizer, _ = hc.build()
         # frozen trunk (CPU): token states cached once per text; unfrozen (CUDA): full forward on raw text
         self.cache = (
             shared_trunk_cache(self.base, self.tokenizer, hc, [pools[q] for q in qids]) if hc.freeze_trunk else None

@@ -25,7 +25,6 @@ Later runs reuse the directory. ``load_pretrained(name)`` returns (BertModel, to
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -49,6 +48,7 @@ from safetensors.torch import save_file
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerFast
 
 from .. import paths
+from ..registry import sha256_file
 
 MAX_ABS_DIFF = 1e-5
 PROVENANCE_FILE = "provenance.json"
@@ -139,14 +139,6 @@ def maven_repo() -> Path:
 
 def pretrained_root() -> Path:
     return paths.STATE / "pretrained"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _log(msg: str) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers import PreTrainedTokenizerBase
 
 from ... import paths, registry
 from ..light.train import LightData
@@ -41,6 +42,7 @@ from .model import (
     MINILM,
     NUM_CROSS_LAYERS,
     CrossEncoder,
+    HeavyArch,
     build_heavy,
     encode_texts,
     format_document,
@@ -69,6 +71,17 @@ class HeavyConfig:
     threads: int = 2
     trunk_batch: int = 64
     device: str = "cpu"
+
+    def build(self) -> tuple[CrossEncoder, PreTrainedTokenizerBase, HeavyArch]:
+        """A fresh model of this architecture: the backbone's pretrained trunk, joint layers seeded with ``seed``."""
+        return build_heavy(
+            self.num_layers,
+            self.num_cross_layers,
+            self.max_query_tokens,
+            self.max_doc_tokens,
+            seed=self.seed,
+            backbone=self.backbone,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -380,14 +393,7 @@ def train_heavy(
     if pools is None:
         pools, _ = load_pools()
     qids = list(pools) if train_query_ids is None else [q for q in train_query_ids if q in pools]
-    base, tokenizer, arch = build_heavy(
-        config.num_layers,
-        config.num_cross_layers,
-        config.max_query_tokens,
-        config.max_doc_tokens,
-        seed=config.seed,
-        backbone=config.backbone,
-    )
+    base, tokenizer, arch = config.build()
     t0 = time.perf_counter()
     chosen = [pools[q] for q in qids]
     t1 = time.perf_counter()
