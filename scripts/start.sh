@@ -37,7 +37,7 @@ mkdir -p "$STATE/logs"
 say "starting gpu-tier on 127.0.0.1:$GPU_PORT (log: .vitrine/logs/gpu-tier.log)"
 # the release routes: /models/load takes the edge's admin token, signed faults the edge's drill secret (.dev.vars)
 VITRINE_GPU_ADMIN_TOKEN=$(dev_var ADMIN_TOKEN) VITRINE_DRILL_SECRET=$(dev_var DRILL_SECRET) \
-  setsid "$PY" -m vitrine_gpu.server --host 127.0.0.1 --port "$GPU_PORT" > "$STATE/logs/gpu-tier.log" 2>&1 &
+  setsid "$PY" -m vitrine_gpu server --host 127.0.0.1 --port "$GPU_PORT" > "$STATE/logs/gpu-tier.log" 2>&1 &
 gpu_pid=$!
 pids+=($gpu_pid)
 wait_http "http://127.0.0.1:$GPU_PORT/ping" 300 || { tail -20 "$STATE/logs/gpu-tier.log"; die "gpu-tier did not become healthy"; }

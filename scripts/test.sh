@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm test: every suite. Installs what is missing, trains the reduced models if none are registered, then runs
-# lint (Prettier, ESLint, ruff in check mode), typecheck, vitest in workerd, pytest, integration (real gpu-tier + wrangler dev) and browser tests.
+# lint (Prettier, ESLint, ruff and mypy in check mode), typecheck, vitest in workerd, pytest, integration (real gpu-tier + wrangler dev) and browser tests.
 source "$(dirname "$0")/lib.sh"
 
 ensure_node_deps

@@ -1,6 +1,6 @@
 /**
  * Types of edge/generated/models.js, the data module the pipeline's export step writes from the model registry
- * (`python -m vitrine_gpu.pipeline export`, CONTRACTS.md C3). This file is hand-written and committed, so `tsc`
+ * (`python -m vitrine_gpu pipeline export`, CONTRACTS.md C3). This file is hand-written and committed, so `tsc`
  * passes on a fresh clone before any pipeline run; models.js is generated and git-ignored. tsc resolves
  * "../generated/models" to this declaration; wrangler (esbuild) and vitest bundle models.js.
  */

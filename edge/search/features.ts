@@ -1,5 +1,5 @@
 /**
- * Light-model features (CONTRACTS.md C2): the TypeScript twin of gpu-tier/vitrine_gpu/features.py. Both compute every
+ * Light-model features (CONTRACTS.md C2): the TypeScript twin of gpu-tier/vitrine_gpu/search/features.py. Both compute every
  * value in float64 in the same order and cast to float32 at the end; test/edge/features-parity.test.ts checks the
  * two agree (≤ 1e-5) on a fixture written by Python. Change both files together.
  *

@@ -6,10 +6,12 @@
   versions (each a tiny model with its own seed) and current.json.
 - `tiny_registry`: a ready registry with two heavy versions (`.current` in current.json and `.other`).
 - `free_port()`, `subprocess_env(**extra)`: for tests that start real processes.
+- `pairs_for(query, n)`, `wait_until(cond, what)`: batcher requests and a polling wait (test_batcher, test_admission).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -18,6 +20,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +29,8 @@ if str(GPU_TIER) not in sys.path:
     sys.path.insert(0, str(GPU_TIER))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+HELPER_GUARD_S = 20.0  # wait_until's hang guard
 
 TINY_CURRENT = "heavy-20250101000000-0000000a"
 TINY_OTHER = "heavy-20250102000000-0000000b"
@@ -36,6 +41,20 @@ class TinyRegistry:
     path: Path
     current: str
     other: str
+
+
+def pairs_for(query: str, n: int, prefix: str = "d") -> list[tuple[str, dict[str, Any]]]:
+    """``n`` (query, document) pairs for a batcher request; documents ``<prefix>0..``."""
+    return [(query, {"id": f"{prefix}{i}", "title": f"{query} product {i}"}) for i in range(n)]
+
+
+async def wait_until(cond: Callable[[], bool], what: str) -> None:
+    """Polls ``cond`` every 5 ms; fails after HELPER_GUARD_S (a hang guard, not a timing assertion)."""
+    for _ in range(int(HELPER_GUARD_S / 0.005)):
+        if cond():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +68,7 @@ def _sha256(path: Path) -> str:
 
 def write_heavy_version(registry: Path, version: str, seed: int) -> Path:
     """A tiny random heavy model saved with ``heavy.save_tiny_heavy`` (the real save path), plus its CONTRACTS.md C3 manifest."""
-    from vitrine_gpu.heavy import save_tiny_heavy
+    from vitrine_gpu.search.heavy.model import save_tiny_heavy
 
     vdir = registry / "heavy" / version
     save_tiny_heavy(vdir, seed=seed)

@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import pairs_for, wait_until
 from prometheus_client.parser import text_string_to_metric_families
-from vitrine_gpu.heavy import load_heavy
+from vitrine_gpu.search.heavy.model import load_heavy
 from vitrine_gpu.server import Settings, create_app
 from vitrine_gpu.server.admission import DeadlineExpired, InvalidDeadline, Overloaded, parse_deadline_ms
 from vitrine_gpu.server.app import CUSTOM_ATTRIBUTES, parse_custom_attributes
@@ -50,18 +51,6 @@ class SlowGatedScorer:
             assert self.release.wait(GUARD_S), "test never released the gate"
         time.sleep(PER_PAIR_S * len(pairs))
         return self.inner.score_batch(pairs) if self.inner else [0.5] * len(pairs)
-
-
-def pairs_for(query: str, n: int) -> list[tuple[str, dict[str, Any]]]:
-    return [(query, {"id": f"d{i}", "title": f"{query} {i}"}) for i in range(n)]
-
-
-async def wait_until(cond, what: str) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(GUARD_S / 0.005)):
-        if cond():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # -- the header --------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 import pytest
+from conftest import pairs_for, wait_until
 from vitrine_gpu.server.batcher import BatchFailed, BatchRecord, DynamicBatcher
 
 pytestmark = pytest.mark.anyio
@@ -46,20 +47,11 @@ class GatedScorer:
         return out[:-1] if self.wrong_length else out
 
 
-def pairs_for(query: str, n: int, prefix: str = "d") -> list[tuple[str, dict[str, Any]]]:
-    return [(query, {"id": f"{prefix}{i}", "title": f"{query} product {i}"}) for i in range(n)]
-
-
-async def wait_until(cond, what: str) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(GUARD_S / 0.005)):
-        if cond():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def wait_entered(scorer: GatedScorer) -> None:
-    await wait_until(scorer.entered.is_set, "the first batch to start")
+async def hold_first(b: DynamicBatcher, s: GatedScorer, query: str, n: int) -> asyncio.Task[Any]:
+    """The first request: its batch blocks inside ``s`` (block_first) until ``s.release`` is set."""
+    first = asyncio.create_task(b.score("m", s, pairs_for(query, n)))
+    await wait_until(s.entered.is_set, "the first batch to start")
+    return first
 
 
 async def test_concurrent_requests_coalesce_and_map_back_in_order() -> None:
@@ -67,8 +59,7 @@ async def test_concurrent_requests_coalesce_and_map_back_in_order() -> None:
     b = DynamicBatcher(max_batch_size=256, max_delay_ms=1, on_batch=records.append)
     s = GatedScorer(block_first=True)
     try:
-        first = asyncio.create_task(b.score("m", s, pairs_for("first query", 3)))
-        await wait_entered(s)
+        first = await hold_first(b, s, "first query", 3)
         queries = [f"query number {i}" for i in range(8)]
         tasks = [asyncio.create_task(b.score("m", s, pairs_for(q, 5, prefix=f"r{i}-"))) for i, q in enumerate(queries)]
         await wait_until(lambda: b.pending_pairs("m") == 40, "40 pending pairs")
@@ -91,8 +82,7 @@ async def test_max_batch_size_is_respected_and_big_requests_split_in_order() -> 
     b = DynamicBatcher(max_batch_size=10, max_delay_ms=1)
     s = GatedScorer(block_first=True)
     try:
-        first = asyncio.create_task(b.score("m", s, pairs_for("q0", 7)))
-        await wait_entered(s)
+        first = await hold_first(b, s, "q0", 7)
         sizes = [7, 7, 25, 3]
         tasks = [asyncio.create_task(b.score("m", s, pairs_for(f"q{i + 1}", n))) for i, n in enumerate(sizes)]
         await wait_until(lambda: b.pending_pairs("m") == sum(sizes), "all pairs queued")
@@ -142,8 +132,7 @@ async def test_a_failing_batch_fails_only_its_own_requests() -> None:
     b = DynamicBatcher(max_batch_size=3, max_delay_ms=1)
     s = GatedScorer(block_first=True, fail_on="boom")
     try:
-        good1 = asyncio.create_task(b.score("m", s, pairs_for("g1", 3)))
-        await wait_entered(s)
+        good1 = await hold_first(b, s, "g1", 3)
         bad_pairs = [
             ("bad", {"id": "x", "title": "t"}),
             ("bad", {"id": "boom", "title": "t"}),
@@ -197,8 +186,7 @@ async def test_cancelled_requests_are_not_scored() -> None:
     b = DynamicBatcher(max_batch_size=64, max_delay_ms=1)
     s = GatedScorer(block_first=True)
     try:
-        first = asyncio.create_task(b.score("m", s, pairs_for("first", 1)))
-        await wait_entered(s)
+        first = await hold_first(b, s, "first", 1)
         gone = asyncio.create_task(b.score("m", s, pairs_for("gone", 5, "gone")))
         kept = asyncio.create_task(b.score("m", s, pairs_for("kept", 2, "kept")))
         await wait_until(lambda: b.pending_pairs("m") == 7, "queued")

@@ -8,10 +8,11 @@ import os
 import numpy as np
 import pytest
 from vitrine_gpu import paths, registry
-from vitrine_gpu.heavy.model import load_heavy
-from vitrine_gpu.heavy.serving import fit_cpu_threads
 from vitrine_gpu.metrics import ndcg
-from vitrine_gpu.term_cache import TermCache
+from vitrine_gpu.search.heavy.data import load_dataset, product_as_doc
+from vitrine_gpu.search.heavy.model import load_heavy
+from vitrine_gpu.search.heavy.serving import fit_cpu_threads
+from vitrine_gpu.search.heavy.term_cache import TermCache
 
 NDCG_TOLERANCE = 0.002
 # Judged queries compared (each ≈ 45 products, scored twice: fp32 full network and the int8 serving path); the
@@ -33,7 +34,6 @@ def test_int8_serving_path_keeps_ndcg_within_0_002_of_fp32() -> None:
     model_dir = _current_heavy_dir()
     if model_dir is None:
         pytest.skip("no heavy model registered in .vitrine/registry (run the pipeline's train-heavy step)")
-    from vitrine_gpu.heavy.data import load_dataset, product_as_doc
 
     ds = load_dataset()
     fit_cpu_threads()

@@ -1,4 +1,4 @@
-"""npm run eval:recommend (vitrine_gpu.eval_recommend) without an edge: a registry trained on the seeded synthetic
+"""npm run eval:recommend (vitrine_gpu.recs.evaluate.run_edge) without an edge: a registry trained on the seeded synthetic
 store up to 2011-09-30 is the "loaded history"; the later purchases of the same file are the transactions; a saved
 answers file (--answers) stands in for the edge's answers. Also the pure parts: the window, the history check,
 the answers' ids -> indices and the table."""
@@ -6,13 +6,16 @@ the answers' ids -> indices and the table."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from vitrine_gpu import eval_recommend as er
+from vitrine_gpu import cli
 from vitrine_gpu.recs import data, synthetic
+from vitrine_gpu.recs import evaluate as er
 from vitrine_gpu.recs import sources as S
+from vitrine_gpu.recs import train as tr
 from vitrine_gpu.recs.ranker import RankerConfig
 from vitrine_gpu.recs.sequence import SeqConfig
 
@@ -21,14 +24,13 @@ UNTIL = "2011-09-30"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """(invoice file, registry) with recs-light and recs-heavy trained on the purchases up to UNTIL."""
     d = tmp_path_factory.mktemp("evalrec")
     f = synthetic.write(d / "s.csv.gz", n_customers=80, n_products=100, seed=2)
     reg = d / "reg"
     mp = pytest.MonkeyPatch()
     mp.setenv("VITRINE_REGISTRY", str(reg))
-    from vitrine_gpu.recs import train as tr
 
     tr.train_recs_light(UNTIL, rc=RankerConfig(epochs=2, cuts=1), sc=SC, log=lambda m: None, files=[f])
     tr.train_recs_heavy(
@@ -86,8 +88,9 @@ def test_cli_scores_saved_answers_next_to_the_baselines(
     users = sorted(truth)
     answers = {str(u): [codes[i] for i in sorted(truth[u])][:20] for u in users[1:]}
     (tmp_path / "answers.json").write_text(json.dumps(answers))
-    rc = er.main(
+    rc = cli.main(
         [
+            "eval-recommend",
             "--transactions",
             str(f),
             "--history",

@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from vitrine_gpu import paths
-from vitrine_gpu.evaluate import EvalConfig, cascade_scores, run_evaluation, to_markdown
 from vitrine_gpu.metrics import ndcg
+from vitrine_gpu.search import evaluate
+from vitrine_gpu.search.evaluate import EvalConfig, HeavyCandidate, cascade_scores, run_evaluation, to_markdown
+from vitrine_gpu.search.heavy.train import HeavyConfig
+from vitrine_gpu.search.light.train import LightConfig
 
 
 def _order(scores: np.ndarray) -> list[int]:
@@ -20,8 +23,6 @@ def _order(scores: np.ndarray) -> list[int]:
 def test_cross_fitted_light_scores_each_query_with_a_model_that_never_saw_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from vitrine_gpu import evaluate
-
     trained_on: list[set[str]] = []
 
     class Scorer:
@@ -72,7 +73,7 @@ def _catalog_ready() -> bool:
     return (paths.CATALOG / "catalog.sqlite").exists() and (paths.CATALOG / "source.json").exists()
 
 
-@pytest.mark.skipif(not _catalog_ready(), reason="run `python -m vitrine_gpu.pipeline prepare` first")
+@pytest.mark.skipif(not _catalog_ready(), reason="run `python -m vitrine_gpu pipeline prepare` first")
 def test_reduced_cv_trained_models_beat_bm25_on_held_out_queries(tmp_path: Path) -> None:
     cfg = EvalConfig.reduced_config()
     report = run_evaluation(cfg, out_dir=tmp_path)
@@ -93,12 +94,8 @@ def test_reduced_cv_trained_models_beat_bm25_on_held_out_queries(tmp_path: Path)
     assert md == to_markdown(report) and "| cascade |" in md and "| bm25 |" in md
 
 
-@pytest.mark.skipif(not _catalog_ready(), reason="run `python -m vitrine_gpu.pipeline prepare` first")
+@pytest.mark.skipif(not _catalog_ready(), reason="run `python -m vitrine_gpu pipeline prepare` first")
 def test_other_heavy_candidates_are_reported_on_the_same_folds(tmp_path: Path) -> None:
-    from vitrine_gpu.evaluate import HeavyCandidate
-    from vitrine_gpu.heavy.train import HeavyConfig
-    from vitrine_gpu.light.train import LightConfig
-
     hc = HeavyConfig.reduced()
     cfg = EvalConfig(
         folds=2,

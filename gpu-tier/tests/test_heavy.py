@@ -8,9 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from vitrine_gpu.heavy import format_document, load_heavy, save_heavy, save_tiny_heavy
-from vitrine_gpu.heavy.model import CrossEncoder, build_heavy, encode_texts
-from vitrine_gpu.heavy.train import HeavyConfig, TextPool, TrunkCache, fit_pools, listwise_loss, score_pool
+from vitrine_gpu import paths, registry
+from vitrine_gpu.search.heavy.model import (
+    CrossEncoder,
+    build_heavy,
+    encode_texts,
+    format_document,
+    load_heavy,
+    save_heavy,
+    save_tiny_heavy,
+)
+from vitrine_gpu.search.heavy.train import HeavyConfig, TextPool, TrunkCache, fit_pools, listwise_loss, score_pool
 
 
 def test_format_document_order_and_empty_fields() -> None:
@@ -105,7 +113,7 @@ def test_cached_trunk_scores_equal_full_forward_and_training_lowers_loss(tmp_pat
     full = scorer.score_texts([p.query] * len(p.docs), p.docs)
     assert score_pool(model, cache, p) == pytest.approx(full, abs=1e-2)  # fp16 cache vs fp32 forward
 
-    def mean_loss(m: torch.nn.Module) -> float:
+    def mean_loss(m: CrossEncoder) -> float:
         return sum(
             float(listwise_loss(torch.tensor(score_pool(m, cache, q)), torch.tensor(q.gains))) for q in pools
         ) / len(pools)
@@ -134,7 +142,7 @@ def test_unfrozen_trunk_fine_tunes_the_whole_network_on_raw_text(tmp_path: Path)
         freeze_trunk=False,
     )
 
-    def mean_loss(m: torch.nn.Module) -> float:
+    def mean_loss(m: CrossEncoder) -> float:
         return sum(
             float(listwise_loss(torch.tensor(score_pool(m, None, q, tokenizer=tok, config=cfg)), torch.tensor(q.gains)))
             for q in pools
@@ -163,7 +171,6 @@ def test_auto_config_matches_the_device() -> None:
         assert cfg.device == "cuda" and not cfg.freeze_trunk
     else:
         # full on ESCI: the bge-small PreTTR configuration (the CV winner); reduced / synthetic: the small MiniLM one
-        from vitrine_gpu import paths
 
         if paths.esci_dir() is not None:
             assert cfg == HeavyConfig.for_backbone("bge-small-en-v1.5") and cfg.num_layers == 12
@@ -176,8 +183,6 @@ def test_auto_config_matches_the_device() -> None:
 
 
 def test_registered_heavy_version_loads(tmp_path: Path, tiny_dir: Path) -> None:
-    from vitrine_gpu import registry
-
     reg = tmp_path / "registry"
     v = registry.register("heavy", tiny_dir, {"max_tokens": 48}, registry=reg)
     assert v.startswith("heavy-")

@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from vitrine_gpu import synthetic
-from vitrine_gpu.features import NUM_FEATURES
-from vitrine_gpu.light import LightConfig, LightData, cross_validate, export_onnx, fit, onnx_parity
-from vitrine_gpu.light.export import onnx_scores, torch_scores
-from vitrine_gpu.light.train import grouped_folds
+from vitrine_gpu.search import synthetic
+from vitrine_gpu.search.features import NUM_FEATURES
+from vitrine_gpu.search.light.export import export_onnx, onnx_parity, onnx_scores, torch_scores
+from vitrine_gpu.search.light.train import LightConfig, LightData, cross_validate, fit, grouped_folds
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Release routes of the GPU tier: POST /models/load (guarded), GET /models, signed per-version latency faults."""
+"""Release routes of the GPU tier: POST /models/load (guarded), GET /models, signed per-version latency faults (the
+drill header: a compact JWT, HS256, signed with the edge's DRILL_SECRET)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,27 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from test_server import BODY, cfg, serve
-from vitrine_gpu.server.model_admin import FaultBook, sign_fault
+from vitrine_gpu.server.model_admin import FaultBook, FaultClaims, sign_fault
 
 pytestmark = pytest.mark.anyio
 TOKEN = "gpu-admin-test-token"
-SECRET = "drill-secret-test"
+SECRET = "drill-secret-test-" + "0" * 32  # HS256 keys are 32 bytes or more (as `openssl rand -hex 32` in .dev.vars)
 
 
-def fault_header(version: str, latency_ms: int, *, secret: str = SECRET, ts: int | None = None) -> str:
-    return sign_fault(
-        secret,
-        {
-            "run": "t",
-            "scenario": "release_slow_model",
-            "fault": {"version": version, "latencyMs": latency_ms, "ttlS": 60},
-            "ts": ts if ts is not None else int(time.time() * 1000),
-            "nonce": secrets.token_urlsafe(18),
-        },
-    )
+def claims(version: str, latency_ms: int) -> dict[str, Any]:
+    return {
+        "run": "t",
+        "scenario": "release_slow_model",
+        "fault": {"version": version, "latencyMs": latency_ms, "ttlS": 60},
+        "nonce": secrets.token_urlsafe(18),
+    }
+
+
+def fault_header(version: str, latency_ms: int, *, secret: str = SECRET, iat: int | None = None) -> str:
+    return sign_fault(secret, claims(version, latency_ms), iat=iat)
 
 
 def admin_cfg(registry: Path, **kw: Any) -> Any:
@@ -96,8 +98,8 @@ async def test_signed_latency_fault_slows_only_that_version(tiny_registry) -> No
         # unsigned, badly signed, stale: refused, no fault
         for headers in (
             {},
-            {"x-vitrine-drill": fault_header(tiny_registry.other, 400, secret="wrong")},
-            {"x-vitrine-drill": fault_header(tiny_registry.other, 400, ts=int(time.time() * 1000) - 60_000)},
+            {"x-vitrine-drill": fault_header(tiny_registry.other, 400, secret="wrong-" + SECRET)},
+            {"x-vitrine-drill": fault_header(tiny_registry.other, 400, iat=int(time.time()) - 60)},
         ):
             r = await client.post("/faults", headers=headers)
             assert r.status_code == 403 and r.json()["error"] == "fault_not_signed"
@@ -123,3 +125,48 @@ def test_fault_book_without_a_secret_honours_nothing() -> None:
     book = FaultBook(None)
     assert book.verify(fault_header("v", 100)) == "no_secret"
     assert book.latency_for("v") == 0.0
+
+
+def test_the_header_is_a_standard_hs256_jwt() -> None:
+    header = fault_header("v", 100)
+    assert jwt.get_unverified_header(header) == {"alg": "HS256", "typ": "JWT"}
+    got = jwt.decode(header, SECRET, algorithms=["HS256"])
+    assert set(got) == {"run", "scenario", "fault", "nonce", "iat", "exp"}
+    assert got["exp"] == got["iat"] + 30 and abs(got["iat"] - time.time()) < 5
+    checked = FaultBook(SECRET).verify(header)
+    assert isinstance(checked, FaultClaims) and checked.fault.version == "v" and checked.fault.latencyMs == 100
+
+
+def test_fault_book_reasons() -> None:
+    book = FaultBook(SECRET)
+    now = int(time.time())
+
+    def mint(c: dict[str, Any], key: str = SECRET, algorithm: str = "HS256") -> str:
+        return jwt.encode(c, key, algorithm=algorithm)
+
+    ok = {**claims("v", 10), "iat": now, "exp": now + 30}
+    assert book.verify(None) == "absent" and book.verify("") == "absent"
+    for garbage in ("nope", "a.b.c", "v1.eyJ9.sig"):
+        assert book.verify(garbage) == "malformed", garbage
+    assert book.verify(mint(ok, key="another-secret-of-at-least-32-bytes!")) == "bad_signature"
+    assert book.verify(jwt.encode(ok, "", algorithm="none")) == "bad_signature"  # unsigned
+    assert book.verify(mint(ok, key=SECRET + SECRET, algorithm="HS512")) == "bad_signature"  # HS256 only
+    assert book.verify(mint({**ok, "iat": now - 60, "exp": now - 30})) == "expired"
+    assert book.verify(mint({**ok, "iat": now + 60, "exp": now + 90})) == "expired"  # issued in the future
+    assert isinstance(book.verify(mint({**ok, "iat": now - 33, "exp": now - 3, "nonce": "n" * 16})), FaultClaims)
+    for bad in (
+        {k: v for k, v in ok.items() if k != "exp"},  # exp and iat are required
+        {k: v for k, v in ok.items() if k != "iat"},
+        {**ok, "scenario": "gpu_outage"},  # /faults takes release_slow_model only
+        {**ok, "nonce": "short"},
+        {**ok, "run": ""},
+        {**ok, "extra": 1},
+        {**ok, "fault": {"version": "v", "latencyMs": 60_001}},
+        {**ok, "exp": now + 3600},  # lives longer than 30 s
+        {**ok, "iat": float(now)},  # whole seconds
+    ):
+        assert book.verify(mint(bad)) == "malformed", bad
+    header = mint(ok)
+    assert isinstance(book.verify(header), FaultClaims)
+    assert book.verify(header) == "replayed"
+    assert book.verify(mint({**ok, "iat": now - 1, "exp": now + 29})) == "replayed"  # the nonce, not the token

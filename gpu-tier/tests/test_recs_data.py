@@ -11,57 +11,25 @@ import pytest
 from vitrine_gpu.recs import data
 
 HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+# one invoice line per row, fields separated by "|" (HEADER order; a trailing space and empty fields are data)
 ROWS = [
-    [
-        "536365",
-        "85123A",
-        "WHITE HANGING HEART T-LIGHT HOLDER ",
-        "6",
-        "2011-01-01 08:26:00",
-        "2.55",
-        "17850",
-        "United Kingdom",
-    ],
-    [
-        "536365",
-        "85123A",
-        "WHITE HANGING HEART T-LIGHT HOLDER",
-        "2",
-        "2011-01-01 08:26:00",
-        "2.55",
-        "17850",
-        "United Kingdom",
-    ],
-    ["536365", "71053", "WHITE METAL LANTERN", "6", "2011-01-01 08:26:00", "3.39", "17850", "United Kingdom"],
-    ["536366", "POST", "POSTAGE", "1", "2011-01-02 09:00:00", "18.00", "12583", "France"],
-    ["536366", "22633", "HAND WARMER UNION JACK", "6", "2011-01-02 09:00:00", "1.85", "12583", "France"],
-    ["C536367", "22633", "HAND WARMER UNION JACK", "-6", "2011-01-03 09:00:00", "1.85", "12583", "France"],
-    ["536368", "22633", "", "3", "2011-01-04 10:00:00", "2.10", "", "United Kingdom"],
-    [
-        "536369",
-        "gift_0001_20",
-        "Dotcomgiftshop Gift Voucher",
-        "1",
-        "2011-01-04 10:00:00",
-        "17.02",
-        "",
-        "United Kingdom",
-    ],
-    ["536370", "DCGSSGIRL", "GIRLS PARTY BAG", "1", "2011-01-04 10:00:00", "3.29", "", "United Kingdom"],
-    ["536371", "85123a", "WHITE HEART T-LIGHT HOLDER", "1", "2011-02-01 10:00:00", "2.95", "17850", "United Kingdom"],
-    ["536372", "71053", "WHITE METAL LANTERN", "0", "2011-02-01 10:00:00", "3.39", "17850", "United Kingdom"],
-    ["536373", "71053", "WHITE METAL LANTERN", "1", "2011-02-01 10:00:00", "0", "17850", "United Kingdom"],
-    [
-        "536374",
-        "84029G",
-        "KNITTED UNION FLAG HOT WATER BOTTLE",
-        "4",
-        "2011-02-02 10:00:00",
-        "3.39",
-        "13047",
-        "United Kingdom",
-    ],
-    ["536375", "BANK CHARGES", "Bank Charges", "1", "2011-02-02 10:00:00", "15.00", "13047", "United Kingdom"],
+    line.split("|")
+    for line in """
+536365|85123A|WHITE HANGING HEART T-LIGHT HOLDER |6|2011-01-01 08:26:00|2.55|17850|United Kingdom
+536365|85123A|WHITE HANGING HEART T-LIGHT HOLDER|2|2011-01-01 08:26:00|2.55|17850|United Kingdom
+536365|71053|WHITE METAL LANTERN|6|2011-01-01 08:26:00|3.39|17850|United Kingdom
+536366|POST|POSTAGE|1|2011-01-02 09:00:00|18.00|12583|France
+536366|22633|HAND WARMER UNION JACK|6|2011-01-02 09:00:00|1.85|12583|France
+C536367|22633|HAND WARMER UNION JACK|-6|2011-01-03 09:00:00|1.85|12583|France
+536368|22633||3|2011-01-04 10:00:00|2.10||United Kingdom
+536369|gift_0001_20|Dotcomgiftshop Gift Voucher|1|2011-01-04 10:00:00|17.02||United Kingdom
+536370|DCGSSGIRL|GIRLS PARTY BAG|1|2011-01-04 10:00:00|3.29||United Kingdom
+536371|85123a|WHITE HEART T-LIGHT HOLDER|1|2011-02-01 10:00:00|2.95|17850|United Kingdom
+536372|71053|WHITE METAL LANTERN|0|2011-02-01 10:00:00|3.39|17850|United Kingdom
+536373|71053|WHITE METAL LANTERN|1|2011-02-01 10:00:00|0|17850|United Kingdom
+536374|84029G|KNITTED UNION FLAG HOT WATER BOTTLE|4|2011-02-02 10:00:00|3.39|13047|United Kingdom
+536375|BANK CHARGES|Bank Charges|1|2011-02-02 10:00:00|15.00|13047|United Kingdom
+""".strip("\n").splitlines()
 ]
 
 

@@ -30,7 +30,7 @@ def test_user_history_from_d1_rows() -> None:
 
 def _same(built: object, committed: object, where: str = "") -> None:
     """Equal structure, ids and counts; floats within float32 rounding (BLAS sums in another order on another CPU)."""
-    hint = f"{where}: run python -m vitrine_gpu.recs.features_fixture"
+    hint = f"{where}: run python -m vitrine_gpu recs fixture"
     if isinstance(built, dict):
         assert isinstance(committed, dict) and built.keys() == committed.keys(), hint
         for k in built:

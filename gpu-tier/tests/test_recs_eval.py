@@ -1,4 +1,4 @@
-"""python -m vitrine_gpu.recs eval end to end on the seeded synthetic store (reduced configuration)."""
+"""python -m vitrine_gpu recs eval end to end on the seeded synthetic store (reduced configuration)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from vitrine_gpu.cli import main
 from vitrine_gpu.recs import data, synthetic
-from vitrine_gpu.recs.__main__ import main
 
 METHODS = (
     "popularity (30 days)",
@@ -34,6 +34,7 @@ def test_eval_cli_prints_the_table_and_scores_extra_rankings(
     (tmp_path / "oracle.json").write_text(json.dumps(oracle))
     rc = main(
         [
+            "recs",
             "eval",
             "--train-until",
             "2011-09-30",

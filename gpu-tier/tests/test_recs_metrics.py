@@ -1,4 +1,4 @@
-"""recs.metrics: Recall@k and binary NDCG@k on hand-checked cases, per-user means and paired bootstrap."""
+"""metrics for recommendations: Recall@k and binary NDCG@k on hand-checked cases, per-user means, paired bootstrap."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from vitrine_gpu.recs import metrics as M
+from vitrine_gpu import metrics as M
 
 
 def test_recall_by_hand() -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from vitrine_gpu import metrics as M
 from vitrine_gpu import registry
-from vitrine_gpu.light.export import onnx_scores
 from vitrine_gpu.recs import data, synthetic
-from vitrine_gpu.recs import metrics as M
 from vitrine_gpu.recs import sources as S
-from vitrine_gpu.recs.features import FEATURE_NAMES, NUM_FEATURES
+from vitrine_gpu.recs import train as tr
+from vitrine_gpu.recs.features import FEATURE_NAMES, NUM_FEATURES, features
 from vitrine_gpu.recs.ranker import (
     RankerConfig,
     fit_ranker,
@@ -26,6 +26,8 @@ from vitrine_gpu.recs.ranker import (
     score,
     training_lists,
 )
+from vitrine_gpu.recs.sequence import SeqConfig, SeqRecModel
+from vitrine_gpu.search.light.export import onnx_scores
 
 SC = S.SourceConfig(mf_factors=8, mf_iterations=4, per_source=40, max_candidates=80)
 RC = RankerConfig(epochs=8, cuts=2)
@@ -56,7 +58,6 @@ def test_features_shape_and_history_columns(store: data.Interactions) -> None:
     t = S.fit_tables(store, until, SC)
     u = int(store.before(until).users()[0])
     c = S.candidates(t, u)
-    from vitrine_gpu.recs.features import features
 
     x = features(t, u, c)
     assert x.shape == (c.items.size, NUM_FEATURES) and np.all(np.isfinite(x))
@@ -99,8 +100,6 @@ def test_train_entry_points_register(store: data.Interactions, tmp_path: Path, m
     )
     monkeypatch.setenv("VITRINE_SHARED", str(shared))
     monkeypatch.setenv("VITRINE_REGISTRY", str(tmp_path / "reg"))
-    from vitrine_gpu.recs import train as tr
-    from vitrine_gpu.recs.sequence import SeqConfig, SeqRecModel
 
     src = tr.prepare_recs(tmp_path / "recs")
     assert src["products"] == len(json.loads((tmp_path / "recs" / "catalogue.json").read_text()))

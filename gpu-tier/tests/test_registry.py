@@ -8,11 +8,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from vitrine_gpu import catalog, registry, synthetic
-from vitrine_gpu.features import FEATURE_NAMES, NUM_FEATURES
-from vitrine_gpu.light import LightConfig
-from vitrine_gpu.pipeline.export import export_edge
+from vitrine_gpu import paths, registry
+from vitrine_gpu.pipeline.export import (
+    DEFAULT_BLEND_WEIGHT,
+    DEFAULT_BLEND_WEIGHT_BY_BACKBONE,
+    blend_weight,
+    export_edge,
+)
 from vitrine_gpu.pipeline.steps import train_and_register_light
+from vitrine_gpu.search import catalog, synthetic
+from vitrine_gpu.search.features import FEATURE_NAMES, NUM_FEATURES
+from vitrine_gpu.search.light.train import LightConfig
 
 
 def _src(tmp: Path, payload: bytes = b"weights") -> Path:
@@ -78,7 +84,9 @@ def test_train_register_and_export(tmp_path: Path) -> None:
     assert imp and (gen / imp.group(1)).resolve() == (reg / "light" / v / "model.onnx").resolve()
     assert f'export const DEFAULT_LIGHT_MODEL = "{v}";' in ts
     assert f'export const DEFAULT_HEAVY_MODEL = "{heavy}";' in ts
-    parity = json.loads(re.search(r"parity: (\{.*\}),\n", ts).group(1))
+    found = re.search(r"parity: (\{.*\}),\n", ts)
+    assert found
+    parity = json.loads(found.group(1))
     assert len(parity["inputs"]) == 32 and len(parity["outputs"]) == 32
     assert all(len(r) == NUM_FEATURES for r in parity["inputs"])
 
@@ -108,8 +116,6 @@ def test_registering_identical_files_reuses_the_version(tmp_path: Path) -> None:
 
 def test_blend_weight_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Manifest value first, then the CV report's median fold weight, else the documented default."""
-    from vitrine_gpu import paths
-    from vitrine_gpu.pipeline.export import DEFAULT_BLEND_WEIGHT, DEFAULT_BLEND_WEIGHT_BY_BACKBONE, blend_weight
 
     monkeypatch.setattr(paths, "STATE", tmp_path / "state")
     reg = tmp_path / "reg"

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from vitrine_gpu import registry
-from vitrine_gpu.release import __main__ as cli
+from vitrine_gpu import cli, registry
+from vitrine_gpu.release import run as release
 from vitrine_gpu.release.gate import Pool, decide, heavy_scorer, run_gate
 from vitrine_gpu.release.importer import ImportRefused, import_dir, validate_dir
 from vitrine_gpu.release.traffic import LoadDriver
@@ -246,7 +246,7 @@ def test_cli_exit_code_follows_the_canary(recorded, tiny_registry, tmp_path: Pat
     reg = copy_registry(tiny_registry.path, tmp_path / "reg")
     _cli_env(monkeypatch, reg, tmp_path, ideal_pools(reg / "heavy" / tiny_registry.other))
     args = ["--kind", "heavy", "--version", tiny_registry.other, "--steps", "50,100", "--step-seconds", "1"]
-    code = cli.main([*args, "--yes", "--edge", url, "--gpu", url])
+    code = cli.main(["release", *args, "--yes", "--edge", url, "--gpu", url])
     created = next(b for m, p, b in rec.requests if (m, p) == ("POST", "/admin/releases"))
     assert created["version"] == tiny_registry.other and created["baselineVersion"] == tiny_registry.current
     assert created["steps"] == [50, 100] and created["gateReport"]["decision"] == "pass" and "status" not in created
@@ -257,9 +257,9 @@ def test_cli_exit_code_follows_the_canary(recorded, tiny_registry, tmp_path: Pat
     assert order.index(("POST", "/admin/releases")) > max(i for i, r in enumerate(order) if r == ("GET", "/metrics"))
     current = registry.read_current(reg)["heavy"]
     if recorded[1].final == "promoted":
-        assert code == cli.EXIT_PROMOTED and current == tiny_registry.other
+        assert code == release.EXIT_PROMOTED and current == tiny_registry.other
     else:
-        assert code == cli.EXIT_ROLLED_BACK and current == tiny_registry.current
+        assert code == release.EXIT_ROLLED_BACK and current == tiny_registry.current
 
 
 def test_cli_refuses_corrupt_weights_and_records_why(recorded, tiny_registry, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -268,8 +268,8 @@ def test_cli_refuses_corrupt_weights_and_records_why(recorded, tiny_registry, tm
     _cli_env(monkeypatch, reg, tmp_path, ideal_pools(reg / "heavy" / tiny_registry.current))
     bad = shutil.copytree(reg / "heavy" / tiny_registry.current, tmp_path / "heavy-bad")
     (bad / "model.safetensors").write_bytes(torch.randn(1000).numpy().tobytes())
-    code = cli.main(["--kind", "heavy", "--from-dir", str(bad), "--yes", "--edge", url, "--gpu", url])
-    assert code == cli.EXIT_REFUSED
+    code = cli.main(["release", "--kind", "heavy", "--from-dir", str(bad), "--yes", "--edge", url, "--gpu", url])
+    assert code == release.EXIT_REFUSED
     (posted,) = [b for m, p, b in rec.requests if (m, p) == ("POST", "/admin/releases")]
     assert posted["status"] == "refused" and "sha256 mismatch" in posted["reason"]
     assert not any(p == "/models/load" for _, p, _ in rec.requests)  # never deployed

@@ -1,14 +1,16 @@
 """GPU tier HTTP contract (CONTRACTS.md C4) against a tiny random heavy model saved with the heavy model's own
 save function into a temp registry: ping, invocations, the SDK's /endpoints/{name}/invocations route, model selection
 (body / CustomAttributes), 4xx mapping, on-demand loading + LRU, server-level batching, metrics, and a real uvicorn
-process started with `python -m vitrine_gpu.server`."""
+process started with `python -m vitrine_gpu server`."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -18,10 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
-from vitrine_gpu.heavy import load_heavy
+from vitrine_gpu.search.heavy.model import load_heavy
 from vitrine_gpu.server import Settings, create_app
 from vitrine_gpu.server.app import GpuServer
+from vitrine_gpu.server.model_store import read_current_heavy, registry_from_model_dir
 
 pytestmark = pytest.mark.anyio
 GUARD_S = 60.0
@@ -39,7 +43,7 @@ DOCS: list[dict[str, Any]] = [
     {"id": "B003", "title": "Kids water bottle with straw"},
     {"id": "B004", "title": "Cast iron skillet 12 inch", "brand": "", "color": "black"},
 ]
-BODY = {"query": "insulated water bottle", "documents": DOCS}
+BODY: dict[str, Any] = {"query": "insulated water bottle", "documents": DOCS}
 
 
 @asynccontextmanager
@@ -343,24 +347,11 @@ async def test_metrics_exposition(gpu, tiny_registry) -> None:  # type: ignore[n
 
 
 # -- the real process -----------------------------------------------------------------------------------------------
-def test_module_entrypoint_serves_over_real_http(tiny_registry, free_port, subprocess_env) -> None:  # type: ignore[no-untyped-def]
+def test_cli_server_serves_over_real_http(tiny_registry, free_port, subprocess_env) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
+    args = f"server --host 127.0.0.1 --port {port} --device cpu --max-delay-ms 2 --log-level warning".split()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vitrine_gpu.server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--device",
-            "cpu",
-            "--max-delay-ms",
-            "2",
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "vitrine_gpu", *args],
         env=subprocess_env(VITRINE_REGISTRY=str(tiny_registry.path)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -396,8 +387,6 @@ def test_module_entrypoint_serves_over_real_http(tiny_registry, free_port, subpr
 
 # -- SageMaker model dir mapping ------------------------------------------------------------------------------------
 def test_model_dir_registry_is_used_as_is_and_a_single_version_is_linked(tiny_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from vitrine_gpu.server.model_store import read_current_heavy, registry_from_model_dir
-
     assert registry_from_model_dir(tiny_registry.path, tmp_path / "scratch1") == tiny_registry.path
     single = tiny_registry.path / "heavy" / tiny_registry.other  # manifest.json at its root
     reg = registry_from_model_dir(single, tmp_path / "scratch2")
@@ -409,10 +398,6 @@ def test_model_dir_registry_is_used_as_is_and_a_single_version_is_linked(tiny_re
 
 async def test_packaged_model_tarball_serves_after_extraction(tiny_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """infra/sagemaker/deploy_endpoint.py package → what SageMaker extracts to /opt/ml/model → the server."""
-    import importlib.util
-    import tarfile
-
-    from vitrine_gpu.server.model_store import registry_from_model_dir
 
     path = Path(__file__).resolve().parents[2] / "infra" / "sagemaker" / "deploy_endpoint.py"
     spec = importlib.util.spec_from_file_location("deploy_endpoint", path)
@@ -438,7 +423,6 @@ async def test_packaged_model_tarball_serves_after_extraction(tiny_registry, tmp
 
 async def test_abandoned_requests_are_not_scored(tiny_registry, free_port) -> None:  # type: ignore[no-untyped-def]
     """A client that disconnects (the edge's deadline fired) gets its pairs dropped from the queue: real uvicorn."""
-    import uvicorn
 
     entered, release = threading.Event(), threading.Event()
     calls: list[list[str]] = []

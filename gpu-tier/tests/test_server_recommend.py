@@ -19,13 +19,13 @@ from vitrine_gpu.server.batcher import BatchRecord
 pytestmark = pytest.mark.anyio
 GUARD_S = 60.0
 NOW = 15300.0
-SEQ = [
+SEQ: list[dict[str, Any]] = [
     {"id": TINY_RECS_ITEMS[3], "ts": 15200.5},
     {"id": TINY_RECS_ITEMS[7], "ts": 15290.0},
     {"id": "NEW-1", "ts": 15295.0},
 ]
 CANDS = [TINY_RECS_ITEMS[3], TINY_RECS_ITEMS[11], "UNKNOWN-ITEM", TINY_RECS_ITEMS[7], TINY_RECS_ITEMS[20]]
-REC = {"task": "recommend", "store": "online-retail", "sequence": SEQ, "candidates": CANDS, "now": NOW}
+REC: dict[str, Any] = {"task": "recommend", "store": "online-retail", "sequence": SEQ, "candidates": CANDS, "now": NOW}
 
 
 def direct(reg: Path, version: str, seq: list[dict[str, Any]], cands: list[str], now: float | None) -> np.ndarray:
@@ -131,7 +131,7 @@ async def test_search_without_task_is_unchanged(recs_gpu, recs_registry: RecsReg
 
 async def test_recommend_requests_share_batches_and_never_mix_with_search(recs_registry: RecsRegistry) -> None:
     records: list[BatchRecord] = []
-    users = [
+    users: list[dict[str, Any]] = [
         {**REC, "sequence": SEQ[: i % 3], "candidates": TINY_RECS_ITEMS[i : i + 2 + i % 4], "now": NOW + i}
         for i in range(8)
     ]
@@ -139,7 +139,13 @@ async def test_recommend_requests_share_batches_and_never_mix_with_search(recs_r
     # a long collection window: every request arrives before the first batch of its queue is cut
     async with serve(cfg(recs_registry.path, max_batch_size=256, max_delay_ms=1500)) as (client, server):
         observe = server.batcher.on_batch
-        server.batcher.on_batch = lambda rec: (records.append(rec), observe(rec) if observe else None)
+
+        def record(rec: BatchRecord) -> None:
+            records.append(rec)
+            if observe:
+                observe(rec)
+
+        server.batcher.on_batch = record
         tasks = [asyncio.create_task(client.post("/invocations", json=b)) for b in [*users, *searches]]
         responses = await asyncio.wait_for(asyncio.gather(*tasks), GUARD_S)
         metrics = (await client.get("/metrics")).text

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vitrine_gpu import registry
-from vitrine_gpu.server.__main__ import parse_args
+from vitrine_gpu import cli, registry
 from vitrine_gpu.settings import DEFAULT_BATCH, REPO, Settings
+
+
+def parse_args(argv: list[str]) -> Settings:
+    """The settings `python -m vitrine_gpu server ARGV` runs with."""
+    return cli.server_settings(cli.parse_args(["server", *argv]))
+
 
 ENV = (
     "VITRINE_STATE",

@@ -1,4 +1,4 @@
-"""Product term-representation cache (vitrine_gpu.term_cache) and the heavy scorer's cached path."""
+"""Product term-representation cache (vitrine_gpu.search.heavy.term_cache) and the heavy scorer's cached path."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from vitrine_gpu.heavy import load_heavy, save_tiny_heavy
-from vitrine_gpu.heavy.model import format_document
-from vitrine_gpu.term_cache import PrecomputeProgress, TermCache
+from vitrine_gpu.search.heavy.model import format_document, load_heavy, save_tiny_heavy
+from vitrine_gpu.search.heavy.term_cache import PrecomputeProgress, TermCache
 
 PAIRS = [
     ("red running shoes", {"id": "1", "title": "Nike red running shoe", "brand": "Nike"}),

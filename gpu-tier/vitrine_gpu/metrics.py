@@ -1,8 +1,16 @@
-"""Ranking metrics over judged pools: nDCG with ESCI gains (E=1, S=0.1, C=0.01, I=0) and bootstrap CIs.
+"""The ranking metrics of both surfaces, with bootstrap CIs (every evaluation, gate and training report uses these).
 
-`ndcg(scores, gains, k=None)`: nDCG of the ranking induced by ``scores`` (higher first) over the judged pool;
-the ideal DCG is computed over the same pool, so k=None is "nDCG over the full judged pool" and k=10 is nDCG@10.
-Ties in scores are broken pessimistically (lower gain first) so that constant scorers get no credit.
+Search, over judged pools: ``ndcg(scores, gains, k=None)``, nDCG with ESCI gains (E=1, S=0.1, C=0.01, I=0) of the
+ranking induced by ``scores`` (higher first) over the judged pool; the ideal DCG is computed over the same pool, so
+k=None is "nDCG over the full judged pool" and k=10 is nDCG@10. Ties in scores are broken pessimistically (lower gain
+first) so that constant scorers get no credit. ``markdown_table`` prints per-ranker rows.
+
+Recommendations, top-k over per-user truth sets: ``recall_at_k(ranked, truth, k)`` = |top-k ∩ truth| / |truth|;
+``ndcg_at_k(ranked, truth, k)``: binary gains, the ideal DCG is the DCG of min(|truth|, k) hits at the top. A ranked
+list may hold duplicates only once (later repeats are ignored); users with an empty truth set are an error.
+``per_user`` → ``summarise`` (a ``Row``), ``paired`` and ``table``.
+
+Both: ``bootstrap_ci`` (percentile bootstrap over queries or users) and ``paired_bootstrap_diff``.
 """
 
 from __future__ import annotations
@@ -13,16 +21,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# per-item or per-query values: a list or a numpy vector
+Values = Sequence[float] | np.ndarray
+
 ESCI_GAINS: dict[str, float] = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
 ESCI_GRADES: dict[str, int] = {"E": 3, "S": 2, "C": 1, "I": 0}
 
 
-def dcg(gains_in_rank_order: Sequence[float], k: int | None = None) -> float:
+def dcg(gains_in_rank_order: Values, k: int | None = None) -> float:
     g = list(gains_in_rank_order)[: k if k else None]
     return float(sum(x / math.log2(i + 2) for i, x in enumerate(g)))
 
 
-def ndcg(scores: Sequence[float], gains: Sequence[float], k: int | None = None) -> float:
+def ndcg(scores: Values, gains: Values, k: int | None = None) -> float:
     s = np.asarray(scores, dtype=np.float64)
     g = np.asarray(gains, dtype=np.float64)
     if s.shape != g.shape:
@@ -45,7 +56,7 @@ class CI:
         return f"{self.mean:.{digits}f} [{self.lo:.{digits}f}, {self.hi:.{digits}f}]"
 
 
-def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> CI:
+def bootstrap_ci(values: Values, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> CI:
     """Percentile bootstrap CI of the mean of per-query values (queries resampled with replacement)."""
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
@@ -57,9 +68,7 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, alpha: float = 0.0
     return CI(float(v.mean()), float(lo), float(hi), int(v.size))
 
 
-def paired_bootstrap_diff(
-    a: Sequence[float], b: Sequence[float], n_boot: int = 2000, alpha: float = 0.05, seed: int = 0
-) -> CI:
+def paired_bootstrap_diff(a: Values, b: Values, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> CI:
     """CI of mean(a - b) over the same queries."""
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     return bootstrap_ci(d, n_boot, alpha, seed)
@@ -73,7 +82,7 @@ def per_query_ndcg(
 
 
 def markdown_table(
-    rows: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    rows: Sequence[tuple[str, Values, Values]],
     extra_cols: Mapping[str, Sequence[str]] | None = None,
     seed: int = 0,
 ) -> str:
@@ -86,4 +95,76 @@ def markdown_table(
         a, b = bootstrap_ci(full, seed=seed), bootstrap_ci(at10, seed=seed)
         cells = "".join(f" {extra[c][i]} |" for c in extra)
         lines.append(f"| {name} | {a.fmt()} | {b.fmt()} | {a.n} |{cells}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- recommendations: top-k over truth sets
+
+K = 20
+
+
+def _dedupe(ranked: Sequence[int], k: int) -> list[int]:
+    seen: set[int] = set()
+    out: list[int] = []
+    for i in ranked:
+        if i not in seen:
+            seen.add(i)
+            out.append(i)
+            if len(out) == k:
+                break
+    return out
+
+
+def recall_at_k(ranked: Sequence[int], truth: set[int], k: int = K) -> float:
+    if not truth:
+        raise ValueError("empty truth set")
+    return len(set(_dedupe(ranked, k)) & truth) / len(truth)
+
+
+def ndcg_at_k(ranked: Sequence[int], truth: set[int], k: int = K) -> float:
+    if not truth:
+        raise ValueError("empty truth set")
+    return dcg([1.0 if i in truth else 0.0 for i in _dedupe(ranked, k)]) / dcg([1.0] * min(len(truth), k))
+
+
+@dataclass(frozen=True)
+class PerUser:
+    users: list[int]
+    recall: np.ndarray
+    ndcg: np.ndarray
+
+
+def per_user(recs: Mapping[int, Sequence[int]], truth: Mapping[int, set[int]], k: int = K) -> PerUser:
+    """Metrics for every user of ``truth`` (a user missing from ``recs`` scores 0), in sorted user order."""
+    users = sorted(truth)
+    r = np.array([recall_at_k(recs.get(u, ()), truth[u], k) for u in users], dtype=np.float64)
+    n = np.array([ndcg_at_k(recs.get(u, ()), truth[u], k) for u in users], dtype=np.float64)
+    return PerUser(users, r, n)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    recall: CI
+    ndcg: CI
+
+
+def summarise(name: str, pu: PerUser, n_boot: int = 2000, seed: int = 0) -> Row:
+    return Row(name, bootstrap_ci(pu.recall, n_boot, seed=seed), bootstrap_ci(pu.ndcg, n_boot, seed=seed))
+
+
+def paired(a: PerUser, b: PerUser, n_boot: int = 2000, seed: int = 0) -> tuple[CI, CI]:
+    """CIs of mean(a - b) for Recall and NDCG over the same users (paired bootstrap)."""
+    if a.users != b.users:
+        raise ValueError("paired comparison needs the same users")
+    return (
+        paired_bootstrap_diff(a.recall, b.recall, n_boot, seed=seed),
+        paired_bootstrap_diff(a.ndcg, b.ndcg, n_boot, seed=seed),
+    )
+
+
+def table(rows: Sequence[Row], k: int = K) -> str:
+    lines = [f"| method | Recall@{k} [95% CI] | NDCG@{k} [95% CI] | users |", "| --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r.name} | {r.recall.fmt()} | {r.ndcg.fmt()} | {r.recall.n} |")
     return "\n".join(lines)

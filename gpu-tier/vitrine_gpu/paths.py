@@ -17,6 +17,11 @@ CANDIDATES_SQL = REPO / "edge" / "search" / "candidates.sql"
 EDGE_GENERATED = REPO / "edge" / "generated"
 
 
+def recs_dir() -> Path:
+    """<state>/recs: the recommendation store's prepared files and the D1 SQL (read at call time: tests move STATE)."""
+    return STATE / "recs"
+
+
 def shared_dir() -> Path | None:
     """../shared next to the checkout (CI and developers), or VITRINE_SHARED; None without a datasets/ folder."""
     cand = Settings().shared

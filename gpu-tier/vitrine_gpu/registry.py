@@ -57,7 +57,7 @@ def hash_files(files: Iterable[Path], root: Path | None = None) -> str:
 
 
 def code_hash(*modules: str) -> str:
-    """sha256 over the python sources of vitrine_gpu sub-packages/modules (e.g. "features", "light")."""
+    """sha256 over the python sources of vitrine_gpu sub-packages/modules (e.g. "search/features", "recs")."""
     pkg = Path(__file__).resolve().parent
     files: list[Path] = []
     for m in modules:

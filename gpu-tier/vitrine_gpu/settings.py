@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     release_gate_margin: float = Field(default=0.02, ge=0, le=1)
     release_gate_queries: int = Field(default=48, ge=0)  # judged queries the gate scores (a fixed sample; 0 = all)
 
-    # -- heavy-model serving performance (vitrine_gpu.heavy.serving)
+    # -- heavy-model serving performance (vitrine_gpu.search.heavy.serving)
     term_cache_bytes: int = Field(default=2**30, ge=0)
     term_cache_dtype: str = "float16"
     term_cache_precompute: int = -1  # catalogue products precomputed on model load (-1 = all, 0 = none)
@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = MAX_BODY_BYTES
     inference_threads: int = 1  # HeavyScorer is not thread-safe, and one GPU runs one batch at a time anyway
 
-    # -- set in code (tests): (version_dir, device) -> scorer; None = vitrine_gpu.heavy.load_heavy
+    # -- set in code (tests): (version_dir, device) -> scorer; None = server/loaders.py make_heavy_loader
     loader: Callable[[Path, str], Any] | None = Field(default=None, exclude=True)
 
     @field_validator("max_batch_size")

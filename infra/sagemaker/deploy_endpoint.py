@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 import tarfile
 import time
 from dataclasses import dataclass
@@ -243,4 +242,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,6 +1,6 @@
 /**
- * CONTRACTS.md C2 parity: the TypeScript features (edge/search/features.ts) against the Python ones (vitrine_gpu/features.py),
- * on the fixture Python wrote from rows retrieved with the shared SQL (`python -m vitrine_gpu.features_fixture`).
+ * CONTRACTS.md C2 parity: the TypeScript features (edge/search/features.ts) against the Python ones (vitrine_gpu/search/features.py),
+ * on the fixture Python wrote from rows retrieved with the shared SQL (`python -m vitrine_gpu search fixture`).
  * The rows carry the token columns the catalog build precomputed; Python's features come from the raw text, so
  * matching them also checks those columns. Rows without the columns (the raw-text fallback) must match too.
  */

@@ -1,6 +1,6 @@
 /**
  * Recommendations in workerd (one file: it ships ORT's wasm once): the TypeScript sources + features against
- * Python's on test/fixtures/recs-features-parity.json (`python -m vitrine_gpu.recs.features_fixture`), the bundled
+ * Python's on test/fixtures/recs-features-parity.json (`python -m vitrine_gpu recs fixture`), the bundled
  * recs-light ONNX against its PyTorch parity rows, and GET /v1/recommend through the real worker with the fixture's
  * tables in local D1 (store `online-retail`, and a second store with its own ids). The GPU tier is on a closed port
  * here (test/vitest.config.ts): every ranked answer is the degraded light order; the heavy path runs in

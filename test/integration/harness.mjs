@@ -1,5 +1,5 @@
 // Shared integration harness: real processes on free loopback ports.
-//   startGpu({ port?, registry?, env?, args? })  → the gpu-tier server (python -m vitrine_gpu.server), waits on /ping
+//   startGpu({ port?, registry?, env?, args? })  → the gpu-tier server (python -m vitrine_gpu server), waits on /ping
 //   prepareDb({ dir? })                          → a --persist-to dir with migrations + catalog + registry seed applied
 //   startEdge({ vars?, persistTo?, port? })       → `wrangler dev` on that state, waits on /healthz
 //   freePort(), stop(proc), stopAll()             → every started process is killed on exit / SIGINT / SIGTERM
@@ -150,7 +150,7 @@ export async function startGpu({ port, registry, env = {}, args = [], timeoutMs 
   const proc = spawnLogged(
     `gpu:${p}`,
     PYTHON,
-    ["-m", "vitrine_gpu.server", "--host", "127.0.0.1", "--port", String(p), ...args],
+    ["-m", "vitrine_gpu", "server", "--host", "127.0.0.1", "--port", String(p), ...args],
     {
       cwd: REPO,
       env: {

@@ -1,4 +1,4 @@
-// Model releases end to end (issue #9): the real release CLI (python -m vitrine_gpu.release) against a real gpu-tier
+// Model releases end to end (issue #9): the real release CLI (python -m vitrine_gpu release) against a real gpu-tier
 // and `wrangler dev`, with short steps and bounded loopback load. One shared system; four releases in a row:
 //   corrupt weights via --from-dir → refused (never deployed), reason recorded, users see 0 non-2xx;
 //   a shuffled score head → refused by the offline gate;
@@ -7,31 +7,32 @@
 // The registry is a scratch copy (symlinked versions), so the repo's .vitrine/registry is untouched.
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { sign } from "hono/jwt";
 import { makeTempDir, prepareDb, PYTHON, REPO, SEED_SQL, startEdge, startGpu, stopAll } from "./harness.mjs";
 
 const ADMIN = "release-it-admin-token";
-const DRILL_SECRET = "release-it-drill-secret";
+const DRILL_SECRET = "release-it-drill-secret-0123456789abcdef"; // HS256: 32 bytes or more
 const REAL_REGISTRY = path.join(REPO, ".vitrine/registry");
 const STEP_S = 8;
 const GATE_QUERIES = "8";
 
-const b64url = (b) => Buffer.from(b).toString("base64url");
-
-/** The signed fault header (edge/drills/header.ts format; gpu-tier/vitrine_gpu/server/model_admin.py verifies it). */
+/** The signed fault header: a JWT, HS256 with the drill secret (the edge's drill header; gpu-tier/vitrine_gpu/server/
+ * model_admin.py verifies it): {run, scenario, fault, nonce, iat, exp = iat + 30}. */
 function signedFault(version, latencyMs) {
-  const payload = {
+  const iat = Math.floor(Date.now() / 1000);
+  const claims = {
     run: "release-it",
     scenario: "release_slow_model",
     fault: { version, latencyMs, ttlS: 300 },
-    ts: Date.now(),
-    nonce: b64url(randomBytes(18)),
+    nonce: randomBytes(18).toString("base64url"),
+    iat,
+    exp: iat + 30,
   };
-  const body = `v1.${b64url(JSON.stringify(payload))}`;
-  return `${body}.${b64url(createHmac("sha256", DRILL_SECRET).update(body).digest())}`;
+  return sign(claims, DRILL_SECRET, "HS256");
 }
 
 /** A scratch registry: every existing version symlinked, current.json copied. */
@@ -74,7 +75,7 @@ save_file(w, f"{dst}/model.safetensors")
 /** Runs the CLI; resolves {code, out}. */
 function release(env, args, timeoutMs = 480_000) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(PYTHON, ["-m", "vitrine_gpu.release", ...args], {
+    const proc = spawn(PYTHON, ["-m", "vitrine_gpu", "release", ...args], {
       cwd: REPO,
       env: { ...process.env, PYTHONPATH: path.join(REPO, "gpu-tier"), ...env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -250,7 +251,7 @@ describe("model releases end to end", { timeout: 1_800_000 }, () => {
     assert.equal((await fetch(`${gpu.url}/faults`, { method: "POST" })).status, 403);
     const f = await fetch(`${gpu.url}/faults`, {
       method: "POST",
-      headers: { "x-vitrine-drill": signedFault(imported, 18_000) },
+      headers: { "x-vitrine-drill": await signedFault(imported, 18_000) },
     });
     assert.equal(f.status, 200);
     const probe = userProbe(edge.url, queries);

@@ -115,7 +115,8 @@ synthetic.write(sys.argv[1], n_customers=400, n_products=500, seed=7, days=364)`
     await execFileP(PYTHON, ["-c", script, later], { env });
     const evalArgs = [
       "-m",
-      "vitrine_gpu.eval_recommend",
+      "vitrine_gpu",
+      "eval-recommend",
       "--transactions",
       later,
       "--edge",

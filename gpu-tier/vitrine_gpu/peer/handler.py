@@ -14,6 +14,8 @@ import os
 import sys
 from typing import Any
 
+import torch
+
 
 class VitrineHeavyHandler:
     def __init__(self) -> None:
@@ -26,9 +28,8 @@ class VitrineHeavyHandler:
             peer = json.load(f)
         if peer["gpu_tier"] not in sys.path:
             sys.path.insert(0, peer["gpu_tier"])
-        import torch
-
-        from vitrine_gpu.heavy.model import load_heavy
+        # TorchServe loads this file by path: vitrine_gpu is importable only once peer.json put it on sys.path
+        from vitrine_gpu.search.heavy.model import load_heavy
 
         if peer.get("threads"):
             torch.set_num_threads(int(peer["threads"]))
@@ -38,9 +39,9 @@ class VitrineHeavyHandler:
         self.initialized = True
 
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[Any]:
-        bodies = []
+        bodies: list[dict[str, Any]] = []
         for row in data:
-            raw = row.get("body") or row.get("data")
+            raw: Any = row.get("body") or row.get("data")
             if isinstance(raw, (bytes, bytearray)):
                 raw = json.loads(raw)
             bodies.append(raw)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -145,8 +146,6 @@ def start_torchserve(
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """TorchServe runs a JVM plus Python workers in its own session: end that process group."""
-    import signal
-
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)

@@ -10,11 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
-from .. import catalog, paths, registry
+from .. import paths, registry
+from ..metrics import bootstrap_ci, ndcg
+from ..recs import data as recs_data
+from ..recs import train as recs_train
 from ..registry import sha256_file
-from . import cache
-from .export import export_edge
+from ..search import catalog
+from ..search import evaluate as search_evaluate
+from ..search import synthetic as search_synthetic
+from ..search.features import FEATURE_NAMES, NUM_FEATURES
+from ..search.heavy import train as heavy_train
+from ..search.light.export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, onnx_parity, torch_scores
+from ..search.light.train import LightConfig, LightData, fit, grouped_folds
+from . import ORDER, cache
+from .export import export_edge, export_recs_sql
 
 
 def log(msg: str) -> None:
@@ -49,11 +61,11 @@ def prepare(force: bool = False, reduced: bool = False, synthetic: bool = False)
     if ds is not None:
         inputs: Any = [_file_digest(ds.products), _file_digest(ds.queries), _file_digest(ds.labels)]
     else:
-        inputs = ["synthetic", syn_params, registry.code_hash("synthetic")]
+        inputs = ["synthetic", syn_params, registry.code_hash("search/synthetic")]
     h = cache.input_hash(
         "prepare",
         inputs,
-        registry.code_hash("catalog"),
+        registry.code_hash("search/catalog"),
         [_file_digest(p) for p in sorted(paths.MIGRATIONS.glob("*.sql"))],
     )
     out = paths.CATALOG
@@ -64,10 +76,8 @@ def prepare(force: bool = False, reduced: bool = False, synthetic: bool = False)
     def run() -> dict[str, Any]:
         nonlocal ds
         if ds is None:
-            from .. import synthetic as syn
-
             log("no ../shared/datasets/esci_us_150q: generating the synthetic catalog")
-            ds = syn.write(out / "synthetic", **syn_params)
+            ds = search_synthetic.write(out / "synthetic", **syn_params)
         log(f"building the catalog from {ds.source} ({ds.products})")
         src = catalog.prepare(ds, out)
         log(f"{src['products']} products -> {out / 'catalog.sqlite'}, {out / 'catalog.sql'}")
@@ -80,12 +90,10 @@ def prepare(force: bool = False, reduced: bool = False, synthetic: bool = False)
 
 
 def _light_code_hash() -> str:
-    return registry.code_hash("features", "light", "catalog", "metrics")
+    return registry.code_hash("search/features", "search/light", "search/catalog", "metrics")
 
 
 def train_light(force: bool = False, reduced: bool = False) -> dict[str, Any]:
-    from ..light import LightConfig
-
     src = catalog.read_source()
     ds = catalog.dataset_from_source()
     config = LightConfig()
@@ -115,7 +123,7 @@ def train_light(force: bool = False, reduced: bool = False) -> dict[str, Any]:
 
 
 def train_and_register_light(
-    config: Any,
+    config: LightConfig,
     folds: int,
     data_hash: str,
     catalog_dir: Path | None = None,
@@ -123,15 +131,6 @@ def train_and_register_light(
     progress: bool = True,
 ) -> tuple[str, dict[str, Any]]:
     """Grouped CV estimate, then a final fit on every query, ONNX export + parity check, registration."""
-    import torch
-    from tqdm import tqdm
-
-    from ..features import FEATURE_NAMES, NUM_FEATURES
-    from ..light import LightData, export_onnx, fit, onnx_parity
-    from ..light.export import INPUT_NAME, OPSET, OUTPUT_NAME, torch_scores
-    from ..light.train import grouped_folds
-    from ..metrics import bootstrap_ci, ndcg
-
     data = LightData.load(catalog_dir, progress=progress)
     qids = list(data.lists)
     log(
@@ -215,17 +214,15 @@ def train_and_register_light(
 
 
 def train_heavy(force: bool = False, reduced: bool = False) -> dict[str, Any]:
-    from ..heavy.train import pipeline_step as train_and_register_heavy  # torch + transformers: imported when run
-
     src = catalog.read_source()
-    h = cache.input_hash("train-heavy", src["sha256"], registry.code_hash("heavy"), reduced)
+    h = cache.input_hash("train-heavy", src["sha256"], registry.code_hash("search/heavy"), reduced)
 
     def done(prev: dict[str, Any]) -> bool:
         v = prev.get("version")
-        return bool(v) and (registry.version_dir("heavy", v) / "manifest.json").exists()
+        return bool(v) and (registry.version_dir("heavy", str(v)) / "manifest.json").exists()
 
     def run() -> dict[str, Any]:
-        return {"version": train_and_register_heavy(reduced=reduced, force=force)["version"]}
+        return {"version": heavy_train.pipeline_step(reduced=reduced, force=force)["version"]}
 
     res = _run_cached("train-heavy", h, force, done, run)
     if registry.read_current().get("heavy") != res["version"]:
@@ -234,19 +231,19 @@ def train_heavy(force: bool = False, reduced: bool = False) -> dict[str, Any]:
 
 
 def evaluate(force: bool = False, reduced: bool = False) -> dict[str, Any]:
-    from ..evaluate import pipeline_step as run_evaluation
-
     cur = registry.read_current()
     h = cache.input_hash(
         "evaluate",
         catalog.read_source()["sha256"],
         cur,
-        registry.code_hash("evaluate", "embedder", "light", "heavy", "features", "metrics"),
+        registry.code_hash(
+            "search/evaluate", "search/embedder", "search/light", "search/heavy", "search/features", "metrics"
+        ),
         reduced,
     )
 
     def run() -> dict[str, Any]:
-        return run_evaluation(reduced=reduced, force=force)
+        return search_evaluate.pipeline_step(reduced=reduced, force=force)
 
     return _run_cached("evaluate", h, force, lambda prev: True, run)
 
@@ -266,48 +263,19 @@ def export(force: bool = False, reduced: bool = False) -> dict[str, Any]:
 # d=32 sequence model trained 1 epoch).
 
 
-def _recs_code_hash() -> str:
-    return registry.code_hash("recs", "light", "metrics")
-
-
 def _recs_source() -> dict[str, Any]:
-    from ..recs.train import recs_dir
-
-    p = recs_dir() / "source.json"
+    p = paths.recs_dir() / "source.json"
     if not p.exists():
         raise FileNotFoundError(f"{p} missing: run the prepare-recs step first")
     return json.loads(p.read_text())
 
 
-def _recs_configs(reduced: bool) -> tuple[Any, Any, Any]:
-    from ..recs.ranker import RankerConfig
-    from ..recs.sequence import SeqConfig
-    from ..recs.sources import SourceConfig
-    from ..recs.train import REDUCED
-
-    if reduced:
-        return REDUCED["ranker"], REDUCED["seq"], REDUCED["sources"]
-    return RankerConfig(), SeqConfig(), SourceConfig()
-
-
-def _set_threads() -> None:
-    import os
-
-    import torch
-
-    torch.set_num_threads(int(os.environ.get("VITRINE_TORCH_THREADS", "1")))  # small ops: 1 thread is fastest
-
-
 def prepare_recs(force: bool = False, reduced: bool = False, synthetic: bool = False) -> dict[str, Any]:
-    from ..recs import data as recs_data
-    from ..recs.train import SYNTHETIC, recs_dir
-    from ..recs.train import prepare_recs as run_prepare
-
     synthetic_only = synthetic or reduced
     shared = None if synthetic_only else recs_data.default_transactions()
-    inputs: Any = [_file_digest(shared)] if shared is not None else ["synthetic", SYNTHETIC]
-    h = cache.input_hash("prepare-recs", inputs, _recs_code_hash())
-    out = recs_dir()
+    inputs: Any = [_file_digest(shared)] if shared is not None else ["synthetic", recs_train.SYNTHETIC]
+    h = cache.input_hash("prepare-recs", inputs, recs_train.code_hash())
+    out = paths.recs_dir()
 
     def done(prev: dict[str, Any]) -> bool:
         return all((out / f).exists() for f in ("catalogue.json", "source.json")) and all(
@@ -317,7 +285,7 @@ def prepare_recs(force: bool = False, reduced: bool = False, synthetic: bool = F
     def run() -> dict[str, Any]:
         if shared is None:
             log("recs: using the seeded synthetic store (Online Retail schema)")
-        src = run_prepare(out, synthetic_only=synthetic_only)
+        src = recs_train.prepare_recs(out, synthetic_only=synthetic_only)
         log(f"recs: {src['lines']} purchase lines, {src['products']} products, {src['customers']} customers")
         return src
 
@@ -325,19 +293,17 @@ def prepare_recs(force: bool = False, reduced: bool = False, synthetic: bool = F
 
 
 def _train_recs(kind: str, force: bool, reduced: bool) -> dict[str, Any]:
-    from ..recs import train as recs_train
-
     src = _recs_source()
-    rc, qc, sc = _recs_configs(reduced)
+    rc, qc, sc = recs_train.configs(reduced)
     configs = [rc.to_dict(), sc.to_dict()] + ([qc.to_dict()] if kind == "recs-heavy" else [])
     step = kind.replace("recs-", "train-recs-")
-    h = cache.input_hash(step, src["sha256"], _recs_code_hash(), configs)
+    h = cache.input_hash(step, src["sha256"], recs_train.code_hash(), configs)
 
     def done(prev: dict[str, Any]) -> bool:
         return (registry.version_dir(kind, prev["version"]) / "manifest.json").exists()
 
     def run() -> dict[str, Any]:
-        _set_threads()
+        recs_train.set_threads()
         files = [Path(f) for f in src["files"]]
         if kind == "recs-light":
             res = recs_train.train_recs_light(rc=rc, sc=sc, log=log, files=files)
@@ -351,42 +317,9 @@ def _train_recs(kind: str, force: bool, reduced: bool) -> dict[str, Any]:
     return res
 
 
-RECS_STORE = "online-retail"  # the store the recs tables load into (the synthetic store stands in for it)
-
-
-def export_recs_sql(version: str) -> dict[str, Any]:
-    """`.vitrine/recs/recs.sql` (+ `recs.sql.json`: version, sha256) from the recs-light version's tables.json;
-    rewritten only when the version changed. `scripts/lib.sh load_d1` executes it."""
-    from ..recs.d1 import write_tables_sql
-    from ..recs.train import recs_dir
-
-    out, meta = recs_dir() / "recs.sql", recs_dir() / "recs.sql.json"
-    export_store_products()
-    prev = json.loads(meta.read_text()) if meta.exists() else {}
-    if out.exists() and prev.get("version") == version:
-        return prev
-    sha = write_tables_sql(registry.version_dir("recs-light", version), RECS_STORE, version, out)
-    res = {"version": version, "store": RECS_STORE, "sha256": sha, "bytes": out.stat().st_size}
-    meta.write_text(json.dumps(res) + "\n")
-    log(f"recs: D1 tables of {version} -> {out} ({res['bytes']} bytes)")
-    return res
-
-
-def export_store_products() -> dict[str, Any]:
-    """`.vitrine/recs/products.sql` (+ `products.sql.json`: store, products, sha256): the store's catalogue
-    (prepare-recs' catalogue.json) as `products` rows of RECS_STORE; `scripts/lib.sh load_d1` loads it when the sha256
-    changed. Rewritten on every run (a few thousand rows, well under a second)."""
-    from ..recs.train import recs_dir
-    from ..store_products import write_products_sql
-
-    res = write_products_sql(recs_dir() / "catalogue.json", RECS_STORE, recs_dir() / "products.sql")
-    (recs_dir() / "products.sql.json").write_text(json.dumps(res) + "\n")
-    return res
-
-
 def train_recs_light(force: bool = False, reduced: bool = False) -> dict[str, Any]:
     res = _train_recs("recs-light", force, reduced)
-    return {**res, "d1": export_recs_sql(res["version"])}
+    return {**res, "d1": export_recs_sql(res["version"], log)}
 
 
 def train_recs_heavy(force: bool = False, reduced: bool = False) -> dict[str, Any]:
@@ -403,3 +336,20 @@ STEPS: dict[str, Callable[..., dict[str, Any]]] = {
     "train-recs-light": train_recs_light,
     "train-recs-heavy": train_recs_heavy,
 }
+
+
+def run_steps(
+    step: str, *, reduced: bool = False, force: bool = False, synthetic: bool = False, skip_evaluate: bool = False
+) -> dict[str, dict[str, Any]]:
+    """``step`` (or every step in ORDER for "all"; without "evaluate" when ``skip_evaluate``); their results."""
+    steps: tuple[str, ...] = ORDER if step == "all" else (step,)
+    if skip_evaluate:
+        steps = tuple(s for s in steps if s != "evaluate")
+    results = {}
+    for s in steps:
+        log(f"== {s}")
+        kwargs = {"force": force, "reduced": reduced}
+        if s in ("prepare", "prepare-recs"):
+            kwargs["synthetic"] = synthetic
+        results[s] = STEPS[s](**kwargs)
+    return results

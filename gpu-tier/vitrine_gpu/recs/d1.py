@@ -1,18 +1,62 @@
-"""A registered recs-light version's edge tables (`tables.json`) as SQL for D1 (edge/db/schema-recs.ts).
+"""What the recommendation store loads into D1, as SQL: its products and a registered recs-light version's tables.
 
-`recs.sql` replaces the store's user history and the version's derived rows (item stats, co-purchase and content
-neighbours, MF vectors), then points `recs_current` at the version. `scripts/lib.sh load_d1` executes it.
+`products.sql` holds the Online Retail store's catalogue (`catalogue.json` of the prepare-recs step: StockCode →
+last description, last unit price; non-product codes already dropped by `recs.data`) as `products` rows of store
+`online-retail` (issue 14: stores): the description is the title, the token columns are computed as for the ESCI
+catalogue, and rowids start at ``ROWID_BASE`` so they never meet the ESCI catalogue's (1..N). `DELETE FROM products
+WHERE store = …` first, so reloading one store leaves the others. Product ids are unique across stores
+(`products.id` is UNIQUE): StockCodes are 5 digits + optional letters (`recs.data.is_product_code`, checked here),
+ESCI ids are 10-character ASINs / ISBNs, so they cannot collide, and a collision would fail the load rather than
+pass silently.
+
+`recs.sql` (edge/db/schema-recs.ts) replaces the store's user history and the version's derived rows (item stats,
+co-purchase and content neighbours, MF vectors), then points `recs_current` at the version. `scripts/lib.sh load_d1`
+executes both.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..catalog import MAX_STATEMENT_BYTES, sql_literal
+from ..search.catalog import MAX_STATEMENT_BYTES, catalog_sql_statements, sql_literal, write_sql
+from ..search.features import token_columns
+from .data import is_product_code
+
+ROWID_BASE = 100_000_000
+
+
+def product_rows(catalogue: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """catalogue.json entries ({id, title, price}) → products rows (PRODUCT_COLUMNS)."""
+    rows = []
+    for i, c in enumerate(catalogue):
+        code = str(c["id"])
+        if not is_product_code(code):
+            raise ValueError(f"{code!r} is not a StockCode: products of this store must be 5 digits + letters")
+        r: dict[str, Any] = {
+            "rowid": ROWID_BASE + i,
+            "id": code,
+            "title": str(c["title"]),
+            "brand": "",
+            "color": "",
+            "bullets": "",
+            "description": "",
+            "category": "",
+            "price": c.get("price"),
+            "rating": None,
+            "rating_count": None,
+            "is_book": 0,
+        }
+        rows.append({**r, **token_columns(r)})
+    return rows
+
+
+def write_products_sql(catalogue_json: Path, store: str, out: Path) -> dict[str, Any]:
+    """Write `out` (the store's products) from `catalogue_json`; return {store, products, sha256}."""
+    rows = product_rows(json.loads(catalogue_json.read_text()))
+    return {"store": store, "products": len(rows), "sha256": write_sql(out, catalog_sql_statements(rows, store=store))}
 
 
 def _inserts(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], max_bytes: int) -> Iterator[str]:
@@ -83,10 +127,4 @@ def tables_sql_statements(
 def write_tables_sql(version_dir: Path, store: str, version: str, out: Path) -> str:
     """Write `out` from `<version_dir>/tables.json`; return its sha256."""
     tables = json.loads((version_dir / "tables.json").read_text())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    h = hashlib.sha256()
-    with open(out, "w", encoding="utf-8", newline="\n") as f:
-        for stmt in tables_sql_statements(tables, store, version):
-            f.write(stmt + "\n")
-            h.update((stmt + "\n").encode("utf-8"))
-    return h.hexdigest()
+    return write_sql(out, tables_sql_statements(tables, store, version))

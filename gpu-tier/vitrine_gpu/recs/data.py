@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import gzip
+import hashlib
 import io
 import re
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import paths
+from ..registry import sha256_file
 
 PRODUCT_CODE = re.compile(r"^\d{5}[A-Z]{0,3}$")
 COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country")
@@ -262,10 +264,6 @@ def invoices_by_user(inter: Interactions) -> dict[int, list[tuple[float, list[in
 
 
 def data_hash(files: Iterable[Path | str]) -> str:
-    import hashlib
-
-    from ..registry import sha256_file
-
     h = hashlib.sha256()
     for f in files:
         h.update(sha256_file(Path(f)).encode())

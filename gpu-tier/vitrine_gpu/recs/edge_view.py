@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .sources import SourceConfig, Tables, UserHistory
+from .sources import SourceConfig, Tables, UserHistory, UserKey
 
 
 def user_history(rows: list[list[Any]], index: dict[str, int], now: float, tau: float) -> UserHistory | None:
@@ -56,7 +56,7 @@ LAST_DAY_DECIMALS = 5  # recs_history.last_day as the pipeline exports it (train
 def served(t: Tables) -> Tables:
     """``t`` with every user's history replaced by the edge's view of the rows D1 gets from it (same items, counts,
     quantities and last days to the exported precision)."""
-    history = {}
+    history: dict[UserKey, UserHistory] = {}
     for u, h in t.history.items():
         o = np.argsort(h.items, kind="stable")
         last = np.round(h.last[o].astype(np.float64), LAST_DAY_DECIMALS)
@@ -95,7 +95,7 @@ def tables_from_json(tj: dict[str, Any]) -> tuple[Tables, tuple[str, ...]]:
     def col(name: str) -> np.ndarray:
         return np.array([s[name] for s in stats], np.float32)
 
-    history = {}
+    history: dict[UserKey, UserHistory] = {}
     for user, rows in tj["history"].items():
         h = user_history(rows, index, now, cfg.recency_tau_days)
         if h is not None:

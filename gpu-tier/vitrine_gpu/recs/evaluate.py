@@ -6,28 +6,43 @@ returning customers, and returns per-user metrics per method. Nothing depends on
 The baselines read the tables fitted from the full log (their strongest form); the light ranker and the cascade
 read ``edge_view.served`` of the same tables, the history as the edge holds it in D1, as they do when served.
 
-Reusable pieces for ``npm run eval:recommend`` (which asks the running edge for the cascade row):
-``baseline_recs`` (popularity 30d, repeat-frequency, item-kNN co-purchase, MF, TIFU-like), ``metrics.per_user`` and
-``metrics.table``; ``extra`` rankings (user -> StockCodes, e.g. the edge's answers) join the same table.
+``run_eval`` is ``python -m vitrine_gpu recs eval``; ``extra`` rankings (user -> StockCodes, e.g. the edge's saved
+answers) join the same table.
+
+``run_edge`` (``python -m vitrine_gpu eval-recommend``, npm run eval:recommend, section at the end) asks the running
+edge instead and scores its answers next to ``baseline_recs`` (popularity 30d, repeat-frequency, item-kNN
+co-purchase, MF, TIFU-like) and ``model_rankings`` fitted on the history the edge has loaded.
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
+import json
+import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import metrics as M
+from .. import metrics as M
+from .. import paths, registry
+from . import data
 from . import sources as S
 from .data import Interactions, truth_sets
 from .edge_view import served
 from .features import features
-from .ranker import RankerConfig, UserList, fit_ranker, score, training_lists
-from .sequence import SeqConfig, SeqRecModel, _flatten, user_events
+from .ranker import RankerConfig, UserList, fit_ranker, load_ranker, ranked_lists, score, training_lists
+from .sequence import SeqConfig, SeqRecModel, heavy_scores_for
 from .sequence import train as train_seq
+from .train import configs, log
 
 K = 20
 
@@ -44,7 +59,7 @@ def _norm(s: np.ndarray) -> np.ndarray:
     return s / max(float(s.max()), 1e-9) if s.size else s
 
 
-def tifu_like(t: S.Tables, user: int, alpha: float, k: int = K) -> np.ndarray:
+def tifu_like(t: S.Tables, user: S.UserKey, alpha: float, k: int = K) -> np.ndarray:
     """Hand-tuned recency-decayed repeat score blended with co-purchase neighbours (TIFU-KNN-like)."""
     ri, rs = S.repeat_recency(t, user)
     ki, ks = S.copurchase(t, user)
@@ -100,7 +115,7 @@ def model_rankings(
         c = cands[u] = S.candidates(edge, u)
         ls = score(ranker, features(edge, u, c))
         if heavy_fn is not None and c.items.size:
-            lo, co = cascade_rank(c.items, ls, lambda it, u=u: heavy_fn(u, it), cc)
+            lo, co = cascade_rank(c.items, ls, functools.partial(heavy_fn, u), cc)
             casc[u] = co[:K].tolist()
         else:
             lo = c.items[np.argsort(-ls, kind="stable")]
@@ -109,46 +124,6 @@ def model_rankings(
     if heavy_fn is not None:
         rows["cascade (light -> heavy)"] = casc
     return rows, cands
-
-
-def heavy_scores_for(
-    model: SeqRecModel, inter_before: Interactions, now: float
-) -> Callable[[int, np.ndarray], np.ndarray]:
-    """user, candidate item indices -> heavy scores, from the user's purchase sequence before ``now``."""
-    events = user_events(inter_before.before(now))
-    ids = np.asarray(model.vocab.ids(inter_before.catalogue.codes))
-
-    def f(user: int, cand: np.ndarray) -> np.ndarray:
-        import torch
-
-        from .sequence import _batch_tensors
-
-        seq, age = _flatten(events.get(user, []), now, model.cfg.max_len)
-        s, a, c = _batch_tensors([ids[seq].tolist()], [age], [ids[cand].tolist()], model.cfg.max_len)
-        with torch.no_grad():
-            return model.net(s, a, c).numpy()[0, : cand.size]
-
-    return f
-
-
-def ranked_lists(
-    lists: Sequence[UserList], rc: RankerConfig, model: Any = None
-) -> list[tuple[int, float, np.ndarray, np.ndarray, np.ndarray]]:
-    """The ranker's lists re-ordered by light scores (best first), with those scores: the heavy residual phase input.
-
-    Scores are cross-fitted when the lists span several cuts (each cut's lists scored by a ranker fitted on the other
-    cuts), so the residual sees the light ranker's out-of-sample errors; with one cut, ``model`` scores in-sample."""
-    cuts = sorted({l.cut for l in lists})
-    scorer: dict[float, Any] = {}
-    if len(cuts) > 1:
-        for c in cuts:
-            scorer[c] = fit_ranker([l for l in lists if l.cut != c], rc)
-    out = []
-    for l in lists:
-        s = score(scorer.get(l.cut, model), l.x)
-        o = np.argsort(-s, kind="stable")
-        out.append((l.user, l.cut, l.cands.items[o], l.y[o], s[o]))
-    return out
 
 
 @dataclass
@@ -247,8 +222,368 @@ def evaluate(
     model_recs, cands = model_rankings(t, users, trained.ranker, heavy_fn, cc)
     recs.update(model_recs)
     for name, r in (extra or {}).items():
-        recs[name] = dict(r)
+        recs[name] = {u: list(items) for u, items in r.items()}
     timings = dict(trained.timings, evaluate_s=time.time() - t0)
     return Result(
         truth, {n: M.per_user(r, truth, K) for n, r in recs.items()}, S.candidate_recall(cands, truth), timings
     )
+
+
+# ---------------------------------------------------------------- `python -m vitrine_gpu recs eval`
+
+
+def _extra(specs: list[str], inter: Interactions) -> dict[str, dict[int, list[int]]]:
+    idx = inter.catalogue.index()
+    out: dict[str, dict[int, list[int]]] = {}
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        if not path:
+            raise SystemExit(f"--extra wants NAME=FILE.json, got {spec!r}")
+        raw = json.loads(Path(path).read_text())
+        out[name] = {int(u): [idx.get(str(c).upper(), -1) for c in codes] for u, codes in raw.items()}
+    return out
+
+
+def run_eval(a: argparse.Namespace) -> int:
+    """``recs eval``: train on the purchases up to --train-until, print the table of every method (+ --json)."""
+    t_start = time.time()
+    files: list[Path] = []
+    hist = Path(a.history) if a.history else data.default_transactions()
+    for f in [hist, Path(a.transactions)]:
+        if f is not None and f.resolve() not in [x.resolve() for x in files]:
+            files.append(f)
+    inter = data.load(files)
+    until = data.end_of_day(data.parse_date(a.train_until))
+    eval_until = data.end_of_day(data.parse_date(a.eval_until)) if a.eval_until else None
+    log(f"{len(inter)} purchase lines from {', '.join(map(str, files))}; train < {data.date_of(until)}")
+    rc, qc, sc = configs(a.reduced)
+    trained = train_all(inter, until, rc, sc, None if a.no_heavy else qc, log=log)
+    cc = CascadeConfig() if a.heavy_weight is None else CascadeConfig(heavy_weight=a.heavy_weight)
+    res = evaluate(inter, until, eval_until, trained, cc, _extra(a.extra, inter))
+    timings = {k: round(v, 1) for k, v in dict(res.timings, total_s=time.time() - t_start).items()}
+    window = f"{data.date_of(until)} .. {data.date_of(eval_until - 1) if eval_until else 'end of data'}"
+    print(f"## Recommendations: trained on purchases before {data.date_of(until)}, evaluated on {window}\n")
+    print(res.report())
+    print(f"\ntimings (s): {json.dumps(timings)}")
+    if a.json:
+        rows = {r.name: {"recall": r.recall.__dict__, "ndcg": r.ndcg.__dict__} for r in res.rows()}
+        diffs = {n: {"recall": r.__dict__, "ndcg": d.__dict__} for n, r, d in res.diffs()}
+        Path(a.json).write_text(
+            json.dumps({"rows": rows, "differences": diffs, "timings": timings, "users": len(res.truth)}, indent=1)
+            + "\n"
+        )
+    return 0
+
+
+# ---------------------------------------------------------------- the running edge (eval-recommend)
+# Judges the RUNNING edge's recommendations on purchases it has never seen: every returning customer of an invoice
+# file (Online Retail schema; its purchases dated after the loaded history are the truth, earlier rows are ignored)
+# is asked for at `GET /v1/recommend?store=…&user=<CustomerID>&k=20` (bounded concurrency), and the answers are
+# scored with Recall@20 / NDCG@20 and 95% bootstrap CIs next to the offline baselines on the same users. The
+# baselines are fitted on exactly the history the edge has loaded: the current `recs-light` version's training data
+# (its manifest's `train_until` and `data_hash`, checked against the history files, by default the prepare-recs
+# step's `.vitrine/recs/source.json`) with the version's source configuration, as the pipeline fitted the D1 tables;
+# "light ranker alone" and "cascade" run the registered `recs-light` / `recs-heavy` models offline. `--answers
+# FILE.json` ({"CustomerID": ["StockCode", …]}) scores saved answers instead of asking an edge; `--answers-out
+# FILE.json` saves the edge's answers.
+
+EDGE_ROW = "edge /v1/recommend"
+
+
+class EdgeRouteMissing(RuntimeError):
+    """The edge answers 404 not_found for /v1/recommend: the route is not deployed there."""
+
+
+def _edge_log(msg: str) -> None:
+    print(f"[eval:recommend] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- the loaded history
+
+
+@dataclass
+class LoadedHistory:
+    """What the edge serves from: the recs-light version, its training files and cut, the interactions."""
+
+    light_version: str
+    heavy_version: str | None
+    train_until: str  # last training day (YYYY-MM-DD)
+    until: float  # end of that day (days since the epoch): everything before it is history
+    files: list[Path]
+    sources: S.SourceConfig
+    inter: Interactions
+
+    def describe(self) -> str:
+        heavy = f", {self.heavy_version}" if self.heavy_version else ""
+        return (
+            f"baselines fitted on the history the edge has loaded: {self.light_version}{heavy} training data = "
+            f"purchases up to {self.train_until} in {', '.join(str(f) for f in self.files)} (data_hash checked)"
+        )
+
+
+def history_files_from_source(source_json: Path) -> list[Path]:
+    """The files the prepare-recs step read (`.vitrine/recs/source.json`)."""
+    if not source_json.exists():
+        raise SystemExit(f"{source_json} missing: run the pipeline (prepare-recs) or pass --history FILE")
+    return [Path(f) for f in json.loads(source_json.read_text())["files"]]
+
+
+def loaded_history(files: Sequence[Path], reg: Path | None = None) -> LoadedHistory:
+    """The current recs-light version's training data; refuses files whose hash is not the version's."""
+    cur = registry.read_current(reg)
+    light = cur.get("recs-light")
+    if not light:
+        raise SystemExit("no recs-light version is registered: run the pipeline first")
+    man = registry.read_manifest("recs-light", light, reg)
+    got = data.data_hash(files)
+    if got != man["data_hash"]:
+        raise SystemExit(
+            f"the history files {[str(f) for f in files]} (data_hash {got[:12]}…) are not the training data of "
+            f"{light} (data_hash {str(man['data_hash'])[:12]}…): the baselines would not see what the edge has loaded"
+        )
+    sc = S.SourceConfig(**man["sources"])
+    return LoadedHistory(
+        light_version=light,
+        heavy_version=cur.get("recs-heavy"),
+        train_until=man["train_until"],
+        until=data.end_of_day(man["train_until"]),
+        files=list(files),
+        sources=sc,
+        inter=data.load(files),
+    )
+
+
+# ---------------------------------------------------------------- the evaluation window
+
+
+@dataclass
+class Window:
+    """Returning customers -> the products (indices in the history's catalogue, or beyond it) they bought after
+    the history. Products the history never saw get indices >= len(catalogue): no ranking can hold them, they
+    count as misses."""
+
+    truth: dict[int, set[int]]
+    lines_after: int
+    lines_before: int
+    first: str
+    last: str
+
+
+def window_truth(hist: Interactions, until: float, transactions: Path) -> Window:
+    raw = data.read_lines([transactions])
+    cut = np.datetime64(data.date_of(until)).astype("datetime64[s]")  # `until` is the end of the day: midnight after
+    ts = np.array(raw.ts, dtype="datetime64[s]") if raw.ts else np.zeros(0, dtype="datetime64[s]")
+    after = ts >= cut
+    if not after.any():
+        raise SystemExit(
+            f"{transactions}: no purchase dated after the loaded history (which ends {data.date_of(until - 1)}): "
+            "pass an invoice file of later purchases"
+        )
+    known = set(hist.before(until).users().tolist())
+    index = hist.catalogue.index()
+    extra: dict[str, int] = {}
+    truth: dict[int, set[int]] = {}
+    for k in np.flatnonzero(after).tolist():
+        u, code = raw.customer[k], raw.code[k]
+        if u < 0 or u not in known:
+            continue
+        i = index.get(code)
+        if i is None:
+            i = extra.setdefault(code, len(hist.catalogue) + len(extra))
+        truth.setdefault(u, set()).add(i)
+    return Window(
+        truth=truth,
+        lines_after=int(after.sum()),
+        lines_before=int((~after).sum()),
+        first=str(ts[after].min())[:10],
+        last=str(ts[after].max())[:10],
+    )
+
+
+# ---------------------------------------------------------------- the edge
+
+
+@dataclass
+class EdgeAnswers:
+    items: dict[int, list[str]] = field(default_factory=dict)
+    degraded: int = 0
+    errors: dict[int, str] = field(default_factory=dict)
+    models: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    latency_ms: list[float] = field(default_factory=list)  # answered requests, client-side, the answering attempt
+
+    def latency_note(self) -> str:
+        if not self.latency_ms:
+            return "no latency (no answers)"
+        q = np.percentile(np.asarray(self.latency_ms), [50, 95])
+        return f"latency end to end median {q[0]:.1f} ms, p95 {q[1]:.1f} ms"
+
+
+def item_ids(body: Mapping[str, Any]) -> list[str]:
+    """The product ids of a /v1/recommend answer, in order."""
+    items = body.get("items")
+    if not isinstance(items, list):
+        raise ValueError("answer without an items list")
+    return [str(i["id"]) for i in items]
+
+
+def ask_edge(
+    edge: str, store: str, users: Sequence[int], k: int = K, concurrency: int = 8, timeout_s: float = 30.0
+) -> EdgeAnswers:
+    """GET /v1/recommend for every user, `concurrency` in flight. A 404 not_found (no route) raises EdgeRouteMissing."""
+    base = edge.rstrip("/") + "/v1/recommend?"
+
+    def one(u: int) -> tuple[int, dict[str, Any] | None, str | None, float]:
+        url = base + urllib.parse.urlencode({"store": store, "user": str(u), "k": str(k)})
+        last = ""
+        failures = waits = 0
+        while failures < 2:  # one retry for a transient failure; a 429 waits Retry-After (at most 30 times)
+            try:
+                t = time.perf_counter()
+                with urllib.request.urlopen(url, timeout=timeout_s) as r:
+                    body = json.loads(r.read())
+                return u, body, None, (time.perf_counter() - t) * 1000
+            except urllib.error.HTTPError as e:
+                body = e.read().decode("utf-8", "replace")
+                if e.code == 429 and waits < 30:
+                    waits += 1
+                    time.sleep(min(float(e.headers.get("Retry-After") or 1), 10.0))
+                    continue
+                failures += 1
+                if e.code == 404:
+                    err = json.loads(body).get("error") if body.startswith("{") else None
+                    if err == "unknown_store":
+                        raise SystemExit(f"the edge does not know store {store!r}: {body}") from e
+                    raise EdgeRouteMissing(f"{edge} answers 404 for /v1/recommend: the route is not there") from e
+                last = f"HTTP {e.code}: {body[:200]}"
+            except (urllib.error.URLError, TimeoutError, ValueError) as e:
+                failures += 1
+                last = f"{type(e).__name__}: {e}"
+        return u, None, last, 0.0
+
+    out = EdgeAnswers()
+    t0 = time.time()
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for u, body, err, ms in pool.map(one, users):
+            if body is None:
+                out.errors[u] = err or "no answer"
+                continue
+            out.latency_ms.append(ms)
+            out.items[u] = item_ids(body)
+            out.degraded += bool(body.get("degraded"))
+            models = body.get("models") or {}
+            key = " / ".join(f"{k}={v}" for k, v in sorted(models.items())) if isinstance(models, dict) else str(models)
+            out.models[key] = out.models.get(key, 0) + 1
+    out.seconds = time.time() - t0
+    return out
+
+
+def read_answers(path: Path) -> dict[int, list[str]]:
+    """{"CustomerID": ["StockCode", …]} (what `--answers-out` writes, and `recs eval --extra` reads)."""
+    raw = json.loads(path.read_text())
+    return {int(u): [str(c) for c in codes] for u, codes in raw.items()}
+
+
+def to_indices(answers: Mapping[int, Sequence[str]], index: Mapping[str, int]) -> dict[int, list[int]]:
+    """StockCodes -> history catalogue indices; codes the history does not know become -1 (never a hit)."""
+    return {u: [index.get(c.strip().upper(), -1) for c in codes] for u, codes in answers.items()}
+
+
+# ---------------------------------------------------------------- offline rows
+
+
+def offline_rankings(
+    h: LoadedHistory,
+    users: Sequence[int],
+    ranker_dir: Path | None,
+    heavy_dir: Path | None,
+    cc: CascadeConfig | None = None,
+    log: Callable[[str], None] = _edge_log,
+) -> dict[str, dict[int, list[int]]]:
+    """The baselines (evaluate.baseline_recs) plus the registered light ranker alone and light -> heavy cascade."""
+    cc = cc or CascadeConfig()
+    t0 = time.time()
+    tables = S.fit_tables(h.inter, h.until, h.sources)  # what train-recs-light fitted and exported to D1
+    log(f"tables refitted at {h.train_until} in {time.time() - t0:.0f} s")
+    recs = baseline_recs(tables, users, cc)
+    if ranker_dir is None:
+        return recs
+    heavy_fn = heavy_scores_for(SeqRecModel.load(heavy_dir), h.inter, h.until) if heavy_dir is not None else None
+    recs.update(model_rankings(tables, users, load_ranker(ranker_dir), heavy_fn, cc)[0])
+    return recs
+
+
+def report(
+    recs: Mapping[str, Mapping[int, Sequence[int]]], truth: Mapping[int, set[int]], edge_row: str = EDGE_ROW
+) -> tuple[str, dict[str, Any]]:
+    """The markdown table (rows in `recs` order) and paired differences of the edge row; plus the same as JSON."""
+    per = {name: M.per_user(r, truth, K) for name, r in recs.items()}
+    rows = [M.summarise(n, p) for n, p in per.items()]
+    lines = [M.table(rows)]
+    diffs: dict[str, Any] = {}
+    if edge_row in per:
+        lines += ["", "| paired difference | ΔRecall@20 [95% CI] | ΔNDCG@20 [95% CI] |", "| --- | --- | --- |"]
+        for other in ("cascade (light -> heavy)", "light ranker alone", "repeat-frequency"):
+            if other in per:
+                r, n = M.paired(per[edge_row], per[other])
+                lines.append(f"| {edge_row} - {other} | {r.fmt()} | {n.fmt()} |")
+                diffs[f"{edge_row} - {other}"] = {"recall": r.__dict__, "ndcg": n.__dict__}
+    js = {
+        "rows": {r.name: {"recall": r.recall.__dict__, "ndcg": r.ndcg.__dict__} for r in rows},
+        "differences": diffs,
+        "users": len(truth),
+    }
+    return "\n".join(lines), js
+
+
+def run_edge(a: argparse.Namespace) -> int:
+    """``eval-recommend`` (its arguments: cli.py): the edge's answers and the offline rows on the same users."""
+    t_start = time.time()
+    files = a.history or history_files_from_source(paths.STATE / "recs" / "source.json")
+    h = loaded_history(files)
+    win = window_truth(h.inter, h.until, a.transactions)
+    users = sorted(win.truth)
+    if not users:
+        raise SystemExit(f"{a.transactions}: no returning customer (none bought before {h.train_until})")
+    _edge_log(f"{len(users)} returning customers in {a.transactions}")
+
+    if a.answers:
+        answers, edge_note = read_answers(a.answers), f"answers read from {a.answers}"
+    else:
+        try:
+            got = ask_edge(a.edge, a.store, users, K, a.concurrency)
+        except EdgeRouteMissing as e:
+            print(f"eval:recommend: {e}", file=sys.stderr)
+            return 3
+        answers = got.items
+        edge_note = (
+            f"{a.edge} store={a.store}: {len(got.items)} answers in {got.seconds:.1f} s ({a.concurrency} in flight; "
+            f"{got.latency_note()}), {got.degraded} degraded, {len(got.errors)} failed (scored as empty lists); models: {got.models}"
+        )
+        if got.errors:
+            u, err = next(iter(got.errors.items()))
+            _edge_log(f"{len(got.errors)} requests failed, e.g. user {u}: {err}")
+        if a.answers_out:
+            a.answers_out.write_text(json.dumps({str(u): c for u, c in answers.items()}) + "\n")
+    index = h.inter.catalogue.index()
+    edge_recs = to_indices({u: answers.get(u, []) for u in users}, index)
+
+    reg = registry.registry_dir()
+    ranker_dir = None if a.no_models else registry.version_dir("recs-light", h.light_version, reg)
+    heavy_dir = None if a.no_models or not h.heavy_version else registry.version_dir("recs-heavy", h.heavy_version, reg)
+    recs = offline_rankings(h, users, ranker_dir, heavy_dir)
+    recs[EDGE_ROW] = edge_recs
+    table, js = report(recs, win.truth)
+
+    print(f"## Recommendations: {a.store}, {len(users)} returning customers, purchases {win.first} .. {win.last}\n")
+    print(f"- {h.describe()}")
+    print(
+        f"- evaluated on {a.transactions}: {win.lines_after} purchase lines after the history"
+        f" ({win.lines_before} earlier lines ignored); truth = the products each customer bought there"
+    )
+    print(f"- edge: {edge_note}\n")
+    print(table)
+    print(f"\ntotal {time.time() - t_start:.0f} s")
+    if a.json:
+        a.json.write_text(json.dumps({**js, "history": h.describe(), "edge": edge_note}, indent=1) + "\n")
+    return 0

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .sources import SOURCES, Candidates, Tables
+from .sources import SOURCES, Candidates, Tables, UserKey
 
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"score_{s}" for s in SOURCES),
@@ -37,7 +37,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 NUM_FEATURES = len(FEATURE_NAMES)
 
 
-def features(t: Tables, user: int | None, c: Candidates, context: Sequence[int] = ()) -> np.ndarray:
+def features(t: Tables, user: UserKey | None, c: Candidates, context: Sequence[int] = ()) -> np.ndarray:
     n = c.items.size
     x = np.zeros((n, NUM_FEATURES), np.float32)
     if n == 0:

@@ -4,13 +4,12 @@ small ``SourceConfig``), and for a set of requests (known user, unknown user, pr
 anonymous) the merged candidates and the 29 features ``candidates`` + ``features`` give on the edge view of those
 rows (``edge_view.tables_from_json``).
 
-    PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.recs.features_fixture [OUT]
+    python -m vitrine_gpu recs fixture [OUT]
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -63,13 +62,9 @@ def build() -> dict[str, Any]:
     return {"feature_names": list(FEATURE_NAMES), "tables": tj, "cases": cases}
 
 
-def main(argv: list[str]) -> int:
-    out = Path(argv[0]) if argv else OUT
+def write(out: Path = OUT) -> int:
+    """``recs fixture [OUT]``: write the fixture."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(build(), separators=(",", ":")) + "\n")
     print(f"wrote {out} ({out.stat().st_size} bytes)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,4 +1,4 @@
-"""The light recommendation ranker: the search light MLP (``light.model.LightMLP``) over ``recs.features``, trained
+"""The light recommendation ranker: the search light MLP (``search.light.model.LightMLP``) over ``recs.features``, trained
 listwise on a time split and exported to ONNX.
 
 Training lists for a cut ``c``: tables fitted on interactions before ``c``; for each returning customer who buys in
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..light.export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, onnx_parity, torch_scores
-from ..light.model import LightMLP
+from ..search.light.export import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, onnx_parity, torch_scores
+from ..search.light.model import LightMLP
 from .data import Interactions, truth_sets
 from .edge_view import served
 from .features import FEATURE_NAMES, NUM_FEATURES, features
@@ -161,3 +161,28 @@ def load_ranker(d: Path) -> LightMLP:
     model.load_state_dict(torch.load(d / "model.pt", map_location="cpu", weights_only=True))
     model.eval()
     return model
+
+
+# (user, cut, candidate item indices best-first by the light ranker, labels, light scores): ranked_lists' rows
+RankedList = tuple[int, float, np.ndarray, np.ndarray, np.ndarray]
+
+
+def ranked_lists(lists: Sequence[UserList], rc: RankerConfig, model: LightMLP | None = None) -> list[RankedList]:
+    """The ranker's lists re-ordered by light scores (best first), with those scores: the heavy residual phase input.
+
+    Scores are cross-fitted when the lists span several cuts (each cut's lists scored by a ranker fitted on the other
+    cuts), so the residual sees the light ranker's out-of-sample errors; with one cut, ``model`` scores in-sample."""
+    cuts = sorted({l.cut for l in lists})
+    scorer: dict[float, LightMLP] = {}
+    if len(cuts) > 1:
+        for c in cuts:
+            scorer[c] = fit_ranker([l for l in lists if l.cut != c], rc)
+    out = []
+    for l in lists:
+        m = scorer.get(l.cut, model)
+        if m is None:
+            raise ValueError("lists of one cut are scored by `model`, the ranker fitted on them")
+        s = score(m, l.x)
+        o = np.argsort(-s, kind="stable")
+        out.append((l.user, l.cut, l.cands.items[o], l.y[o], s[o]))
+    return out

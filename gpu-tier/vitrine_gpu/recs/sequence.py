@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .data import Catalogue, Interactions, invoices_by_user
+from .ranker import RankedList, listwise_loss
 from .sources import tokens
 
 N_BUCKETS = 12
@@ -66,6 +67,8 @@ def recency_bucket(days: torch.Tensor) -> torch.Tensor:
 
 
 class SeqRec(nn.Module):
+    item_tokens: torch.Tensor  # buffer: [n_items + 1, max_tokens] token ids, 0 pad
+
     def __init__(self, n_items: int, n_tokens: int, item_tokens: torch.Tensor, cfg: SeqConfig) -> None:
         super().__init__()
         d = cfg.d
@@ -220,10 +223,6 @@ class Sample:
     base: list[float] | None = None  # the light ranker's scores (residual phase)
 
 
-# (user, cut, candidate item indices best-first by the light ranker, labels, light scores)
-RankedList = tuple[int, float, Sequence[int], Sequence[float], Sequence[float]]
-
-
 def user_events(inter: Interactions) -> dict[int, list[tuple[float, list[int]]]]:
     return invoices_by_user(inter)
 
@@ -305,8 +304,6 @@ def _fit(
     progress: Callable[[str], None] | None,
     params: Sequence[nn.Parameter] | None = None,
 ) -> None:
-    from .ranker import listwise_loss
-
     if not samples or epochs <= 0:
         return
     opt = torch.optim.AdamW(list(params) if params is not None else net.parameters(), lr=lr, weight_decay=1e-4)
@@ -375,3 +372,19 @@ def train(
         head,
     )
     return SeqRecModel(net, vocab, cfg)
+
+
+def heavy_scores_for(
+    model: SeqRecModel, inter_before: Interactions, now: float
+) -> Callable[[int, np.ndarray], np.ndarray]:
+    """user, candidate item indices -> heavy scores, from the user's purchase sequence before ``now``."""
+    events = user_events(inter_before.before(now))
+    ids = np.asarray(model.vocab.ids(inter_before.catalogue.codes))
+
+    def f(user: int, cand: np.ndarray) -> np.ndarray:
+        seq, age = _flatten(events.get(user, []), now, model.cfg.max_len)
+        s, a, c = _batch_tensors([ids[seq].tolist()], [age], [ids[cand].tolist()], model.cfg.max_len)
+        with torch.no_grad():
+            return model.net(s, a, c).numpy()[0, : cand.size]
+
+    return f

@@ -28,6 +28,10 @@ from .data import Interactions, prices_at
 SOURCES = ("repeat", "recency", "copurchase", "mf", "trending", "content")
 
 
+# a customer: its CustomerID (int) in the invoice log, its id string in D1 and the edge's view (edge_view.py)
+UserKey = int | str
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     recency_tau_days: float = 60.0  # history recency decay (TIFU-like)
@@ -66,7 +70,7 @@ class Tables:
     now: float
     n_items: int
     cfg: SourceConfig
-    history: dict[int, UserHistory]
+    history: dict[UserKey, UserHistory]
     pop_all: np.ndarray  # float32 invoices holding the item
     pop_recent: np.ndarray  # float32 invoices in the last popularity_days
     trend: np.ndarray  # float32 time-decayed invoice count
@@ -76,7 +80,7 @@ class Tables:
     nb_sims: np.ndarray  # float32 [n_items, N]
     ct_ids: np.ndarray  # int32 [n_items, M] content neighbours
     ct_sims: np.ndarray  # float32 [n_items, M]
-    user_vecs: dict[int, np.ndarray] = field(default_factory=dict)
+    user_vecs: dict[UserKey, np.ndarray] = field(default_factory=dict)
     item_vecs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     sold: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # item was sold before ``now``
 
@@ -84,7 +88,7 @@ class Tables:
 # ---------------------------------------------------------------- fitting
 
 
-def _history(train: Interactions, now: float, tau: float) -> dict[int, UserHistory]:
+def _history(train: Interactions, now: float, tau: float) -> dict[UserKey, UserHistory]:
     m = train.customer >= 0
     cu, it, ts, q, inv = (
         train.customer[m],
@@ -93,7 +97,7 @@ def _history(train: Interactions, now: float, tau: float) -> dict[int, UserHisto
         train.qty[m].astype(np.float64),
         train.invoice[m],
     )
-    out: dict[int, UserHistory] = {}
+    out: dict[UserKey, UserHistory] = {}
     if cu.size == 0:
         return out
     order = np.lexsort((ts, it, cu))
@@ -288,7 +292,7 @@ def _top(scores: np.ndarray, items: np.ndarray, k: int | None) -> Scored:
     return items[o].astype(np.int32), scores[o].astype(np.float32)
 
 
-def repeat_frequency(t: Tables, user: int, k: int | None = None) -> Scored:
+def repeat_frequency(t: Tables, user: UserKey, k: int | None = None) -> Scored:
     """The user's items by number of invoices holding them (ties: the more recent first)."""
     h = t.history.get(user)
     if h is None:
@@ -297,7 +301,7 @@ def repeat_frequency(t: Tables, user: int, k: int | None = None) -> Scored:
     return h.items[o].astype(np.int32), h.n[o].astype(np.float32)
 
 
-def repeat_recency(t: Tables, user: int, k: int | None = None) -> Scored:
+def repeat_recency(t: Tables, user: UserKey, k: int | None = None) -> Scored:
     """The user's items by recency-decayed purchase count, sum exp(-(now - t) / tau) over invoices."""
     h = t.history.get(user)
     if h is None:
@@ -325,7 +329,7 @@ def _neighbour_scores(
     return _top(acc[items], items, k)
 
 
-def _seeds(t: Tables, user: int | None, context: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def _seeds(t: Tables, user: UserKey | None, context: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Seed items and weights: context items (a page or a cart) weigh 1 each, plus the user's normalised decay."""
     items: list[np.ndarray] = []
     weights: list[np.ndarray] = []
@@ -341,19 +345,19 @@ def _seeds(t: Tables, user: int | None, context: Sequence[int]) -> tuple[np.ndar
     return np.concatenate(items), np.concatenate(weights)
 
 
-def copurchase(t: Tables, user: int | None, context: Sequence[int] = (), k: int | None = None) -> Scored:
+def copurchase(t: Tables, user: UserKey | None, context: Sequence[int] = (), k: int | None = None) -> Scored:
     """Item-kNN: sum over seed items of weight x co-purchase cosine to their top-N neighbours."""
     s, w = _seeds(t, user, context)
     return _neighbour_scores(t.nb_ids, t.nb_sims, s, w, t.n_items, k)
 
 
-def content(t: Tables, user: int | None, context: Sequence[int] = (), k: int | None = None) -> Scored:
+def content(t: Tables, user: UserKey | None, context: Sequence[int] = (), k: int | None = None) -> Scored:
     """Description similarity to the seed items (reaches items with no purchases)."""
     s, w = _seeds(t, user, context)
     return _neighbour_scores(t.ct_ids, t.ct_sims, s, w, t.n_items, k)
 
 
-def user_vector(t: Tables, user: int | None, context: Sequence[int] = ()) -> np.ndarray | None:
+def user_vector(t: Tables, user: UserKey | None, context: Sequence[int] = ()) -> np.ndarray | None:
     """The ALS user vector; for users unknown at fit time, the mean item vector of the seed items."""
     if user is not None and user in t.user_vecs:
         return t.user_vecs[user]
@@ -363,7 +367,7 @@ def user_vector(t: Tables, user: int | None, context: Sequence[int] = ()) -> np.
     return (t.item_vecs[s] * w[:, None]).sum(axis=0) / max(float(w.sum()), 1e-9)
 
 
-def embedding(t: Tables, user: int | None, context: Sequence[int] = (), k: int | None = None) -> Scored:
+def embedding(t: Tables, user: UserKey | None, context: Sequence[int] = (), k: int | None = None) -> Scored:
     """Matrix factorisation: dot product of the user vector with every sold item's vector (a scan)."""
     v = user_vector(t, user, context)
     if v is None:
@@ -372,13 +376,13 @@ def embedding(t: Tables, user: int | None, context: Sequence[int] = (), k: int |
     return _top(t.item_vecs[items] @ v, items, k)
 
 
-def trending(t: Tables, user: int | None = None, context: Sequence[int] = (), k: int | None = None) -> Scored:
+def trending(t: Tables, user: UserKey | None = None, context: Sequence[int] = (), k: int | None = None) -> Scored:
     """Store trending: time-decayed invoice count (same for everyone)."""
     items = np.flatnonzero(t.trend > 0)
     return _top(t.trend[items], items, k)
 
 
-def popularity(t: Tables, user: int | None = None, context: Sequence[int] = (), k: int | None = None) -> Scored:
+def popularity(t: Tables, user: UserKey | None = None, context: Sequence[int] = (), k: int | None = None) -> Scored:
     """Invoices in the last ``popularity_days`` (the popularity baseline)."""
     items = np.flatnonzero(t.pop_recent > 0)
     return _top(t.pop_recent[items], items, k)
@@ -403,7 +407,7 @@ SOURCE_FUNCS: dict[str, Callable[..., Scored]] = {
 
 
 def candidates(
-    t: Tables, user: int | None, context: Sequence[int] = (), max_candidates: int | None = None
+    t: Tables, user: UserKey | None, context: Sequence[int] = (), max_candidates: int | None = None
 ) -> Candidates:
     """History (by recency decay) first, up to ``max_history``; then round-robin over co-purchase, MF, content and
     trending, skipping duplicates, until ``max_candidates``."""

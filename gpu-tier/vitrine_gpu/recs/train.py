@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -18,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .. import paths, registry
 from . import data, synthetic
 from .edge_view import LAST_DAY_DECIMALS
-from .evaluate import ranked_lists
 from .features import FEATURE_NAMES
-from .ranker import RankerConfig, fit_ranker, save_ranker, training_lists
+from .ranker import RankerConfig, fit_ranker, ranked_lists, save_ranker, training_lists
 from .sequence import SeqConfig
 from .sequence import train as train_seq
 from .sources import SourceConfig, Tables, fit_tables
@@ -32,15 +34,27 @@ from .sources import SourceConfig, Tables, fit_tables
 SYNTHETIC = {"n_customers": 400, "n_products": 500, "seed": 7}
 # The quick configuration (tests, `pipeline --reduced`, `recs eval --reduced`): one label window, fewer epochs, a
 # one-layer d=32 sequence model, 4 ALS iterations.
-REDUCED = {
+REDUCED: dict[str, Any] = {
     "ranker": RankerConfig(epochs=4, cuts=1),
     "seq": SeqConfig(d=32, layers=1, epochs=1, cuts_per_user=1),
     "sources": SourceConfig(mf_iterations=4),
 }
 
 
-def recs_dir() -> Path:
-    return paths.STATE / "recs"
+def configs(reduced: bool) -> tuple[RankerConfig, SeqConfig, SourceConfig]:
+    """(ranker, sequence model, sources) configurations: REDUCED's or the defaults."""
+    if reduced:
+        return REDUCED["ranker"], REDUCED["seq"], REDUCED["sources"]
+    return RankerConfig(), SeqConfig(), SourceConfig()
+
+
+def set_threads() -> None:
+    """torch threads for the recs models: VITRINE_TORCH_THREADS, default 1 (small ops: 1 thread is fastest)."""
+    torch.set_num_threads(int(os.environ.get("VITRINE_TORCH_THREADS", "1")))
+
+
+def log(msg: str) -> None:
+    print(f"[recs] {msg}", file=sys.stderr, flush=True)
 
 
 def source_files(synthetic_ok: bool = True, synthetic_only: bool = False) -> list[Path]:
@@ -50,18 +64,18 @@ def source_files(synthetic_ok: bool = True, synthetic_only: bool = False) -> lis
         return [f]
     if not synthetic_ok:
         raise FileNotFoundError("no ../shared/datasets/online_retail")
-    p = recs_dir() / "synthetic" / "online_retail_synthetic.csv.gz"
+    p = paths.recs_dir() / "synthetic" / "online_retail_synthetic.csv.gz"
     if not p.exists():
         synthetic.write(p, **SYNTHETIC)
     return [p]
 
 
 def code_hash() -> str:
-    return registry.code_hash("recs", "light", "metrics")
+    return registry.code_hash("recs", "search/light", "metrics")
 
 
 def prepare_recs(out: Path | None = None, synthetic_only: bool = False) -> dict[str, Any]:
-    out = out or recs_dir()
+    out = out or paths.recs_dir()
     files = source_files(synthetic_only=synthetic_only)
     inter = data.load(files)
     cat = inter.catalogue

@@ -14,7 +14,9 @@ paired bootstrap CI of the delta below 0 (a retrain that differs by noise alone 
 
 from __future__ import annotations
 
+import json
 import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,9 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
+import torch
 
 from .. import registry
 from ..metrics import ndcg, paired_bootstrap_diff
+from ..search.features import FEATURE_NAMES
+from ..search.heavy.model import format_document, load_model_dir
+from ..search.heavy.train import HeavyConfig, TextPool, TrunkCache, score_pool, trunk_cache_dir
+from ..search.light.train import LightData, grouped_folds
+from ..server.loaders import load_recs
 
 PARITY_TOL = 1e-4
 FOLDS = 5
@@ -50,8 +59,6 @@ def decide(
     candidate: dict[str, list[float]], production: dict[str, list[float]] | None, margin: float, folds: int = FOLDS
 ) -> dict[str, Any]:
     """Per-query nDCG@10 of both models (same query ids) → the gate's verdict and figures."""
-    from ..light.train import grouped_folds
-
     qids = sorted(candidate)
     cand = [candidate[q][0] for q in qids]
     report: dict[str, Any] = {"metric": "ndcg@10", "margin": margin, "queries": len(qids)}
@@ -100,10 +107,6 @@ def per_query(pools: Sequence[Pool], score: Scorer) -> dict[str, list[float]]:
 def load_pools(max_queries: int = 0) -> list[Pool]:
     """The judged pools of the prepared catalogue (.vitrine/catalog); ``max_queries`` > 0: a fixed random sample of
     that many queries (seed 0, the same for both models and across runs)."""
-    import random
-
-    from ..light.train import LightData
-
     data = LightData.load()
     qids = sorted(data.lists)
     if 0 < max_queries < len(qids):
@@ -116,7 +119,7 @@ def load_pools(max_queries: int = 0) -> list[Pool]:
 
 
 # -- scorers per kind -------------------------------------------------------------------------------------------
-_TRUNK_CACHES: dict[str, Any] = {}  # trunk key -> TrunkCache, shared by the gate's two scorers
+_TRUNK_CACHES: dict[str, TrunkCache] = {}  # trunk key -> TrunkCache, shared by the gate's two scorers
 
 
 class HeavyGateScorer:
@@ -125,9 +128,6 @@ class HeavyGateScorer:
     trunk encode each text once). ``prime`` encodes every pool's texts in one pass before scoring."""
 
     def __init__(self, version_dir: Path) -> None:
-        from ..heavy.model import load_model_dir
-        from ..heavy.train import HeavyConfig
-
         try:
             self.model, self.tokenizer, cfg = load_model_dir(version_dir)
         except Exception as exc:  # noqa: BLE001 - any load failure refuses the candidate
@@ -135,20 +135,15 @@ class HeavyGateScorer:
         self.config = HeavyConfig(
             max_query_tokens=int(cfg["max_query_tokens"]), max_doc_tokens=int(cfg["max_doc_tokens"])
         )
-        self.cache: Any = None
+        self.cache: TrunkCache | None = None
 
     @staticmethod
-    def _text_pool(p: Pool) -> Any:
-        from ..heavy.model import format_document
-        from ..heavy.train import TextPool
-
+    def _text_pool(p: Pool) -> TextPool:
         return TextPool(p.qid, p.query, [format_document(r) for r in p.rows], [float(g) for g in p.gains])
 
     def prime(self, pools: Sequence[Pool]) -> None:
         """Token states of every pool's texts: from the saved cache when the trunk matches, the rest encoded now
         (not saved: the gate leaves .vitrine as it found it)."""
-        from ..heavy.train import TrunkCache, trunk_cache_dir
-
         c = self.config
         cache = TrunkCache(self.model, self.tokenizer, c.max_query_tokens, c.max_doc_tokens, c.trunk_batch)
         key = cache.key()
@@ -162,8 +157,6 @@ class HeavyGateScorer:
         self.cache = cache
 
     def __call__(self, p: Pool) -> Sequence[float]:
-        from ..heavy.train import score_pool
-
         pool = self._text_pool(p)
         if self.cache is None:
             self.prime([p])
@@ -177,12 +170,6 @@ def heavy_scorer(version_dir: Path) -> Scorer:
 
 
 def light_scorer(version_dir: Path) -> Scorer:
-    import json
-
-    import onnxruntime as ort
-
-    from ..features import FEATURE_NAMES
-
     try:
         man = json.loads((version_dir / "manifest.json").read_text())
         sess = ort.InferenceSession(str(version_dir / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -199,10 +186,6 @@ def light_scorer(version_dir: Path) -> Scorer:
 
 def light_parity(version_dir: Path) -> float:
     """max |onnxruntime - parity.json outputs| over the parity inputs (what the edge checks at load)."""
-    import json
-
-    import onnxruntime as ort
-
     parity = json.loads((version_dir / "parity.json").read_text())
     sess = ort.InferenceSession(str(version_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     x = np.asarray(parity["inputs"], dtype=np.float32)
@@ -213,8 +196,6 @@ def light_parity(version_dir: Path) -> float:
 def recs_smoke(kind: str, version_dir: Path) -> dict[str, Any]:
     """Recommendation kinds: the candidate loads and answers a request shaped like the GPU tier's."""
     if kind == "recs-heavy":
-        from ..server.recommend import load_recs
-
         load_recs(version_dir, "cpu")
         return {"loaded": True}
     return {"parity_max_abs_diff": light_parity(version_dir)}
@@ -223,10 +204,6 @@ def recs_smoke(kind: str, version_dir: Path) -> dict[str, Any]:
 def _torch_threads() -> None:
     """Training's thread count (HeavyConfig.threads): the trunk cache's key sums the trunk's weights in float, and a
     sum over another number of threads can round differently — a different key, and every text encoded again."""
-    import torch
-
-    from ..heavy.train import HeavyConfig
-
     torch.set_num_threads(HeavyConfig().threads)
 
 

@@ -7,6 +7,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 
 class HttpError(RuntimeError):
     def __init__(self, status: int, body: Any, url: str) -> None:
@@ -74,8 +76,6 @@ class GpuAdmin:
     def warmup(self, version: str) -> dict[str, float]:
         """The term-cache precompute gauges of one loaded version from /metrics: ``done``, ``total``, ``finished``
         (absent keys: the version has no precompute, e.g. a recommendation model)."""
-        from prometheus_client.parser import text_string_to_metric_families
-
         req = urllib.request.Request(f"{self.base}/metrics", headers={"accept": "text/plain"})
         with urllib.request.urlopen(req, timeout=10) as res:
             text = res.read().decode()

@@ -11,13 +11,13 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+from ..search import catalog
+
 FALLBACK_QUERIES = ("belt", "water bottle", "shoes", "phone case", "lamp", "headphones", "backpack", "mug")
 
 
 def catalog_queries(limit: int = 200) -> list[str]:
     try:
-        from .. import catalog
-
         ds = catalog.dataset_from_source()
         qs = [q for q in catalog.read_queries(ds.queries).values() if q.strip()]
         return qs[:limit] or list(FALLBACK_QUERIES)

@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import re
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,28 +24,29 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..search.heavy.term_cache import TermCache
 from ..settings import Settings
-from ..term_cache import TermCache
 from .admission import DEADLINE_ATTRIBUTE, DeadlineExpired, InvalidDeadline, Overloaded, parse_deadline_ms
 from .batcher import BatcherClosed, BatchFailed, DynamicBatcher
+from .loaders import load_recs, make_heavy_loader, resolve_device
 from .model_admin import FaultBook, register_model_admin
-from .model_store import InvalidModelVersion, Loader, ModelLoadError, ModelNotFound, ModelStore, Scorer
-from .openapi import (
-    INVOCATION_RESPONSES,
-    METRICS_RESPONSES,
-    PING_RESPONSES,
-    InvocationResponse,
-    PingResponse,
-    describe,
+from .model_store import (
+    InvalidModelVersion,
+    ModelLoadError,
+    ModelNotFound,
+    ModelStore,
+    registry_from_model_dir,
 )
+from .openapi import INVOCATION_RESPONSES, METRICS_RESPONSES, PING_RESPONSES, InvocationResponse, PingResponse, describe
 from .prom import CONTENT_TYPE, ServerMetrics
-from .recommend import RecommendRequest, load_recs, request_pairs
+from .recommend import RecommendRequest, request_pairs
 
 log = logging.getLogger("vitrine_gpu.server")
 
@@ -54,38 +56,6 @@ INVOKED_VARIANT = "X-Amzn-Invoked-Production-Variant"
 
 MAX_QUERY_CHARS = 500
 MAX_FIELD_CHARS = 65_536
-
-
-def resolve_device(requested: str) -> str:
-    """ "auto" → "cuda" when torch sees a GPU, else "cpu"."""
-    if requested != "auto":
-        return requested
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def make_heavy_loader(max_batch_size: int, config: Settings, term_cache: TermCache) -> Loader:
-    """vitrine_gpu.heavy.serving.load_for_serving with its chunk size matched to the server's batch size: warmed up
-    once after loading, sharing the server's product term cache, catalogue precompute in the background."""
-
-    def load(version_dir: Path, device: str) -> Scorer:
-        from vitrine_gpu.heavy.serving import load_for_serving
-
-        return load_for_serving(
-            version_dir,
-            device,
-            batch_size=max(64, max_batch_size),
-            term_cache=term_cache,
-            cpu_int8=config.cpu_int8,
-            threads=config.cpu_threads,
-            compile_cuda=config.cuda_compile,
-            catalog_db=config.state / "catalog" / "catalog.sqlite",
-            precompute_limit=config.term_cache_precompute,
-            precompute_seconds=config.term_cache_precompute_seconds,
-        )
-
-    return load
 
 
 # -- request schema ------------------------------------------------------------------------------------------------
@@ -437,3 +407,23 @@ def create_app(config: Settings | None = None, *, preload: bool = True) -> FastA
     stores = {"heavy": server.store, "recs-heavy": server.recs_store}
     register_model_admin(app, stores, server.config.gpu_admin_token, FaultBook(server.config.drill_secret))
     return app
+
+
+def serve(settings: Settings) -> None:
+    """``python -m vitrine_gpu server``: logging, a SageMaker model dir mapped to a registry, then uvicorn (one process
+    on purpose: the batcher can only coalesce requests it sees, and one GPU runs one batch at a time)."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.model_dir is not None:
+        registry = registry_from_model_dir(settings.model_dir, Path(tempfile.mkdtemp(prefix="vitrine-registry-")))
+        log.info("model dir %s -> registry %s", settings.model_dir, registry)
+        settings = settings.model_copy(update={"registry": registry})
+    app = create_app(settings)
+    # keep-alive longer than SageMaker's 60 s idle connection reuse, as its container guide asks.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
+        timeout_keep_alive=75,
+    )

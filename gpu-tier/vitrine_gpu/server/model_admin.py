@@ -7,22 +7,23 @@
   true`` (a promotion) also makes it the version served to requests that name none. Errors are 4xx JSON: 401 bad
   token, 403 ``admin_disabled`` (no token configured: the route is off, a client error, never a 5xx), 400 bad body or version, 404 unknown version, 422
   ``model_load_failed`` (a corrupt or incompatible model directory).
-- ``POST /faults`` with an ``X-Vitrine-Drill`` header signed with the edge's ``DRILL_SECRET`` (the format of
-  edge/drills/header.ts: ``v1.<b64url(payload)>.<b64url(HMAC-SHA256)>``, honoured 30 s, nonce single-use) whose
-  payload is ``{run, scenario: "release_slow_model", fault: {version, latencyMs, ttlS}, ts, nonce}``: every request for
-  that version waits ``latencyMs`` before scoring, for ``ttlS`` seconds (``latencyMs: 0`` clears it). Requests for
-  other versions are untouched, and no field of an ordinary request can set a fault.
+- ``POST /faults`` with an ``X-Vitrine-Drill`` header: a compact JWT, HS256, signed with the edge's ``DRILL_SECRET``
+  (the edge's drill header, edge/drills/header.ts, minted with hono/jwt) whose claims are ``{run, scenario:
+  "release_slow_model", fault: {version, latencyMs, ttlS}, nonce, iat, exp}`` (iat and exp in whole seconds since
+  the epoch, exp = iat + 30; verified with 5 s of leeway; the nonce is single-use): every request for that version
+  waits ``latencyMs`` before scoring, for ``ttlS`` seconds (``latencyMs: 0`` clears it). Requests for other versions
+  are untouched, and no field of an ordinary request can set a fault.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import json
 import time
+from collections.abc import Mapping
 from typing import Any, Literal
 
+import jwt
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,8 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .model_store import InvalidModelVersion, ModelLoadError, ModelNotFound, ModelStore
 
 DRILL_HEADER = "x-vitrine-drill"
-HEADER_TTL_MS = 30_000
-FUTURE_SKEW_MS = 5_000
+DRILL_ALGORITHM = "HS256"
+HEADER_TTL_S = 30  # exp = iat + 30: a header is honoured for 30 s
+LEEWAY_S = 5  # clock skew tolerated on exp and iat; a used nonce is remembered until exp + LEEWAY_S
 MAX_FAULT_TTL_S = 900
 MAX_FAULT_LATENCY_MS = 60_000
 SCENARIO = "release_slow_model"
@@ -53,29 +55,24 @@ class LatencyFault(BaseModel):
     ttlS: int = Field(default=300, ge=1, le=MAX_FAULT_TTL_S)  # noqa: N815 - the wire name
 
 
-class FaultPayload(BaseModel):
+class FaultClaims(BaseModel):
+    """The drill header's claims (exactly these: anything else is malformed)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     run: str = Field(min_length=1, max_length=64)
     scenario: Literal["release_slow_model"]
     fault: LatencyFault
-    ts: int = Field(gt=0)
     nonce: str = Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")
+    iat: int
+    exp: int
 
 
-def _b64url_decode(s: str) -> bytes:
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-
-
-def _b64url(b: bytes) -> str:
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-
-def sign_fault(secret: str, payload: dict[str, Any]) -> str:
-    """Mint a header value (the release CLI and tests; the edge's signDrillHeader writes the same format)."""
-    body = "v1." + _b64url(json.dumps(payload, separators=(",", ":")).encode())
-    sig = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
-    return f"{body}.{_b64url(sig)}"
+def sign_fault(secret: str, claims: Mapping[str, Any], iat: int | None = None) -> str:
+    """Mint a header value (tests and tools; the edge mints the same JWT with hono/jwt): ``claims`` (run, scenario,
+    fault, nonce) with ``iat`` (default: now) and ``exp`` = iat + 30, HS256 with ``secret``."""
+    issued = int(time.time()) if iat is None else iat
+    return jwt.encode({**claims, "iat": issued, "exp": issued + HEADER_TTL_S}, secret, algorithm=DRILL_ALGORITHM)
 
 
 class FaultBook:
@@ -84,37 +81,34 @@ class FaultBook:
     def __init__(self, secret: str | None) -> None:
         self.secret = secret
         self.faults: dict[str, tuple[float, float]] = {}  # version -> (seconds, expires at monotonic)
-        self._nonces: dict[str, float] = {}
+        self._nonces: dict[str, float] = {}  # used nonce -> when to forget it (epoch seconds)
 
-    def verify(self, value: str | None, now_ms: int | None = None) -> FaultPayload | str:
-        """The payload of a valid header, else why not (a short reason)."""
+    def verify(self, value: str | None) -> FaultClaims | str:
+        """The claims of a valid header, else why not: ``no_secret``, ``absent``, ``malformed``, ``bad_signature``
+        (another key, or not HS256), ``expired`` (past exp, or iat in the future, beyond the leeway), ``replayed``."""
         if not self.secret:
             return "no_secret"
         if not value:
             return "absent"
-        now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
-        parts = value.split(".")
-        if len(parts) != 3 or parts[0] != "v1":
-            return "malformed"
         try:
-            sig = _b64url_decode(parts[2])
-            raw = _b64url_decode(parts[1])
-        except ValueError:
-            return "malformed"
-        want = hmac.new(self.secret.encode(), f"v1.{parts[1]}".encode(), hashlib.sha256).digest()
-        if not hmac.compare_digest(sig, want):
+            raw = jwt.decode(
+                value, self.secret, algorithms=[DRILL_ALGORITHM], options={"require": ["exp", "iat"]}, leeway=LEEWAY_S
+            )
+            claims = FaultClaims.model_validate(raw)
+        except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError):
             return "bad_signature"
-        try:
-            payload = FaultPayload.model_validate(json.loads(raw))
-        except (ValueError, ValidationError):
-            return "malformed"
-        if payload.ts > now_ms + FUTURE_SKEW_MS or now_ms - payload.ts > HEADER_TTL_MS:
+        except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
             return "expired"
-        self._nonces = {n: t for n, t in self._nonces.items() if t > now_ms}
-        if payload.nonce in self._nonces:
+        except (jwt.InvalidTokenError, ValidationError):
+            return "malformed"
+        if claims.exp - claims.iat > HEADER_TTL_S:  # a header lives 30 s, whoever signed it
+            return "malformed"
+        now = time.time()
+        self._nonces = {n: t for n, t in self._nonces.items() if t > now}
+        if claims.nonce in self._nonces:
             return "replayed"
-        self._nonces[payload.nonce] = payload.ts + HEADER_TTL_MS + FUTURE_SKEW_MS
-        return payload
+        self._nonces[claims.nonce] = claims.exp + LEEWAY_S
+        return claims
 
     def apply(self, fault: LatencyFault) -> None:
         if fault.latencyMs == 0:

@@ -29,7 +29,7 @@ _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class Scorer(Protocol):
-    """What the server needs from vitrine_gpu.heavy.HeavyScorer."""
+    """What the server needs from a model (search.heavy.model.HeavyScorer, recommend.RecsScorer); loaders.py makes them."""
 
     def score_batch(self, pairs: list[tuple[str, dict[str, Any]]]) -> list[float]: ...
 
@@ -47,12 +47,6 @@ class ModelNotFound(LookupError):
 
 class ModelLoadError(RuntimeError):
     """The version exists but failed to load."""
-
-
-def default_loader(version_dir: Path, device: str) -> Scorer:
-    from vitrine_gpu.heavy import load_heavy  # imported lazily: torch/transformers are slow to import
-
-    return load_heavy(version_dir, device)
 
 
 def read_current_heavy(registry: Path, kind: str = "heavy") -> list[str]:
@@ -95,7 +89,7 @@ class ModelStore:
         device: str,
         *,
         max_loaded: int = DEFAULT_MAX_MODELS,
-        loader: Loader = default_loader,
+        loader: Loader,
         executor: Executor | None = None,
         kind: str = "heavy",
     ) -> None:

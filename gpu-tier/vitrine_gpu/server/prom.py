@@ -6,21 +6,37 @@ Each app gets its own CollectorRegistry so several servers (tests) can live in o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ..term_cache import TermCache
+from ..search.heavy.term_cache import PrecomputeProgress, TermCache
 from .batcher import AdmissionEvent, BatchRecord
 
 log = logging.getLogger("vitrine_gpu.server.prom")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 50, 64, 100, 128, 200, 256, 512, 1024)
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# the labels of every per-(task, model) family: task = search | recommend, model = the version
+TASK_MODEL = ("task", "model")
+_BATCH_PAIRS = (1, 2, 4, 8, 16, 32, 50, 64, 100, 128, 200, 256, 512, 1024)
+_BATCH_REQS = (1, 2, 3, 4, 6, 8, 12, 16, 32, 64)
+_LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+# one gauge per GPU (label ``gpu``): key -> (name, help); "utilization" needs NVML (pynvml) and is left out without it
+_CUDA_GAUGES = {
+    "allocated": ("vitrine_gpu_cuda_memory_allocated_bytes", "Tensor memory allocated by torch"),
+    "reserved": ("vitrine_gpu_cuda_memory_reserved_bytes", "Memory reserved by torch's caching allocator"),
+    "used": ("vitrine_gpu_cuda_memory_used_bytes", "Device memory in use (all processes)"),
+    "total": ("vitrine_gpu_cuda_memory_total_bytes", "Device memory"),
+    "utilization": (
+        "vitrine_gpu_cuda_utilization_ratio",
+        "GPU utilisation over the last sample period (0..1, via NVML)",
+    ),
+}
 
 
 class GpuCollector(Collector):
@@ -33,42 +49,33 @@ class GpuCollector(Collector):
         if not self.device.startswith("cuda"):
             return
         try:
-            import torch
+            import torch  # only on a CUDA server, where the model loader (server/loaders.py) has imported it
 
             if not torch.cuda.is_available():
                 return
-            n = torch.cuda.device_count()
-            alloc = GaugeMetricFamily(
-                "vitrine_gpu_cuda_memory_allocated_bytes", "Tensor memory allocated by torch", labels=["gpu"]
-            )
-            reserved = GaugeMetricFamily(
-                "vitrine_gpu_cuda_memory_reserved_bytes", "Memory reserved by torch's caching allocator", labels=["gpu"]
-            )
-            used = GaugeMetricFamily(
-                "vitrine_gpu_cuda_memory_used_bytes", "Device memory in use (all processes)", labels=["gpu"]
-            )
-            total = GaugeMetricFamily("vitrine_gpu_cuda_memory_total_bytes", "Device memory", labels=["gpu"])
-            util = GaugeMetricFamily(
-                "vitrine_gpu_cuda_utilization_ratio",
-                "GPU utilisation over the last sample period (0..1, via NVML)",
-                labels=["gpu"],
-            )
-            for i in range(n):
-                g = str(i)
-                alloc.add_metric([g], float(torch.cuda.memory_allocated(i)))
-                reserved.add_metric([g], float(torch.cuda.memory_reserved(i)))
+            fam = {k: GaugeMetricFamily(name, doc, labels=["gpu"]) for k, (name, doc) in _CUDA_GAUGES.items()}
+            for i in range(torch.cuda.device_count()):
+                g = [str(i)]
                 free_b, total_b = torch.cuda.mem_get_info(i)
-                used.add_metric([g], float(total_b - free_b))
-                total.add_metric([g], float(total_b))
+                fam["allocated"].add_metric(g, float(torch.cuda.memory_allocated(i)))
+                fam["reserved"].add_metric(g, float(torch.cuda.memory_reserved(i)))
+                fam["used"].add_metric(g, float(total_b - free_b))
+                fam["total"].add_metric(g, float(total_b))
                 try:
-                    util.add_metric([g], torch.cuda.utilization(i) / 100.0)
+                    fam["utilization"].add_metric(g, torch.cuda.utilization(i) / 100.0)
                 except Exception:  # noqa: BLE001 - needs pynvml; skip the gauge without it
                     pass
-            yield from (alloc, reserved, used, total)
-            if util.samples:
-                yield util
+            yield from (f for k, f in fam.items() if k != "utilization" or f.samples)
         except Exception as exc:  # noqa: BLE001 - a scrape must never fail because of the GPU probe
             log.warning("GPU metrics unavailable: %s", exc)
+
+
+# the catalogue precompute per model version (label ``model``): name suffix, help, value of its progress
+_PRECOMPUTE_GAUGES: tuple[tuple[str, str, Callable[[PrecomputeProgress], float]], ...] = (
+    ("done", "Catalogue products precomputed", lambda p: float(p.done)),
+    ("total", "Catalogue products to precompute", lambda p: float(p.total)),
+    ("finished", "1 once the precompute has ended", lambda p: 1.0 if p.finished else 0.0),
+)
 
 
 class TermCacheCollector(Collector):
@@ -89,20 +96,12 @@ class TermCacheCollector(Collector):
             ("hit_ratio", "hits / (hits + misses) since start", st.hit_ratio),
         ):
             yield GaugeMetricFamily(f"vitrine_gpu_term_cache_{name}", doc, value=float(value))
-        done = GaugeMetricFamily(
-            "vitrine_gpu_term_cache_precompute_done", "Catalogue products precomputed", labels=["model"]
-        )
-        total = GaugeMetricFamily(
-            "vitrine_gpu_term_cache_precompute_total", "Catalogue products to precompute", labels=["model"]
-        )
-        finished = GaugeMetricFamily(
-            "vitrine_gpu_term_cache_precompute_finished", "1 once the precompute has ended", labels=["model"]
-        )
-        for version, p in list(self.cache.progress.items()):
-            done.add_metric([version], float(p.done))
-            total.add_metric([version], float(p.total))
-            finished.add_metric([version], 1.0 if p.finished else 0.0)
-        yield from (done, total, finished)
+        progress = list(self.cache.progress.items())
+        for suffix, help_, of in _PRECOMPUTE_GAUGES:
+            fam = GaugeMetricFamily(f"vitrine_gpu_term_cache_precompute_{suffix}", help_, labels=["model"])
+            for version, p in progress:
+                fam.add_metric([version], of(p))
+            yield fam
 
 
 class ServerMetrics:
@@ -113,93 +112,63 @@ class ServerMetrics:
         pending_pairs: Callable[[], int],
         queued_requests: Callable[[], int] = lambda: 0,
     ) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.requests = Counter(
-            "vitrine_gpu_requests", "HTTP requests by route and status code", ["route", "status"], registry=r
-        )
-        self.errors = Counter(
+        self.registry = r = CollectorRegistry(auto_describe=True)
+
+        def counter(name: str, doc: str, labels: Sequence[str] = TASK_MODEL) -> Counter:
+            return Counter(name, doc, labels, registry=r)
+
+        def histogram(name: str, doc: str, buckets: Sequence[float]) -> Histogram:
+            return Histogram(name, doc, TASK_MODEL, buckets=buckets, registry=r)
+
+        def gauge(name: str, doc: str, value: Callable[[], float]) -> None:
+            Gauge(name, doc, registry=r).set_function(value)
+
+        self.requests = counter("vitrine_gpu_requests", "HTTP requests by route and status code", ("route", "status"))
+        self.errors = counter(
             "vitrine_gpu_errors",
             "Error responses by kind (bad_request, model_not_found, inference_failed, ...)",
-            ["kind"],
-            registry=r,
+            ("kind",),
         )
-        self.request_seconds = Histogram(
-            "vitrine_gpu_request_seconds",
-            "Invocation latency inside the server",
-            ["task", "model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.request_seconds = histogram(
+            "vitrine_gpu_request_seconds", "Invocation latency inside the server", _LATENCY
         )
-        self.batch_size = Histogram(
-            "vitrine_gpu_batch_size_pairs",
-            "Pairs per score_batch call",
-            ["task", "model"],
-            buckets=_BATCH_BUCKETS,
-            registry=r,
+        self.batch_size = histogram("vitrine_gpu_batch_size_pairs", "Pairs per score_batch call", _BATCH_PAIRS)
+        self.batch_requests = histogram(
+            "vitrine_gpu_batch_requests", "Requests sharing one score_batch call", _BATCH_REQS
         )
-        self.batch_requests = Histogram(
-            "vitrine_gpu_batch_requests",
-            "Requests sharing one score_batch call",
-            ["task", "model"],
-            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
-            registry=r,
+        self.queue_seconds = histogram(
+            "vitrine_gpu_queue_seconds", "Request wait before its first batch started", _LATENCY
         )
-        self.queue_seconds = Histogram(
-            "vitrine_gpu_queue_seconds",
-            "Request wait before its first batch started",
-            ["task", "model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.inference_seconds = histogram("vitrine_gpu_inference_seconds", "score_batch wall time per batch", _LATENCY)
+        self.batch_failures = counter("vitrine_gpu_batch_failures", "score_batch calls that raised")
+        self.pairs = counter(
+            "vitrine_gpu_pairs_scored", "Pairs scored (search: query-document; recommend: user-candidate)"
         )
-        self.inference_seconds = Histogram(
-            "vitrine_gpu_inference_seconds",
-            "score_batch wall time per batch",
-            ["task", "model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.model_loads = counter("vitrine_gpu_model_loads", "Heavy model loads", ())
+        gauge("vitrine_gpu_models_loaded", "Heavy model versions held in memory", lambda: float(len(loaded_models())))
+        gauge("vitrine_gpu_queue_pending_pairs", "Pairs waiting for a batch", lambda: float(pending_pairs()))
+        gauge(
+            "vitrine_gpu_queue_requests",
+            "Requests waiting for their first batch (queue depth)",
+            lambda: float(queued_requests()),
         )
-        self.batch_failures = Counter(
-            "vitrine_gpu_batch_failures", "score_batch calls that raised", ["task", "model"], registry=r
-        )
-        self.pairs = Counter(
-            "vitrine_gpu_pairs_scored",
-            "Pairs scored (search: query-document; recommend: user-candidate)",
-            ["task", "model"],
-            registry=r,
-        )
-        self.model_loads = Counter("vitrine_gpu_model_loads", "Heavy model loads", registry=r)
-        loaded = Gauge("vitrine_gpu_models_loaded", "Heavy model versions held in memory", registry=r)
-        loaded.set_function(lambda: float(len(loaded_models())))
-        pending = Gauge("vitrine_gpu_queue_pending_pairs", "Pairs waiting for a batch", registry=r)
-        pending.set_function(lambda: float(pending_pairs()))
-        depth = Gauge("vitrine_gpu_queue_requests", "Requests waiting for their first batch (queue depth)", registry=r)
-        depth.set_function(lambda: float(queued_requests()))
-        self.admitted = Counter(
-            "vitrine_gpu_admitted", "Requests admitted to the batch queue", ["task", "model"], registry=r
-        )
-        self.shed = Counter(
+        self.admitted = counter("vitrine_gpu_admitted", "Requests admitted to the batch queue")
+        self.shed = counter(
             "vitrine_gpu_shed",
             "Requests refused at admission (503 overloaded): reason deadline | queue_full",
-            ["task", "model", "reason"],
-            registry=r,
+            (*TASK_MODEL, "reason"),
         )
-        self.expired_in_queue = Counter(
+        self.expired_in_queue = counter(
             "vitrine_gpu_expired_in_queue",
             "Admitted requests whose deadline passed while queued: dropped before inference",
-            ["task", "model"],
-            registry=r,
         )
-        self.abandoned = Counter(
-            "vitrine_gpu_abandoned_in_queue",
-            "Queued requests whose client disconnected: dropped before inference",
-            ["task", "model"],
-            registry=r,
+        self.abandoned = counter(
+            "vitrine_gpu_abandoned_in_queue", "Queued requests whose client disconnected: dropped before inference"
         )
         self.model_info = Gauge(
             "vitrine_gpu_model_loaded_info",
             "1 for each loaded model version (search heavy and recs-heavy)",
-            ["version", "device"],
+            ("version", "device"),
             registry=r,
         )
         self._device = device

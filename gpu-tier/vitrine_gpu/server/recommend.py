@@ -9,7 +9,6 @@ sequence or the candidates) score as cold items (the model's padding/unknown emb
 from __future__ import annotations
 
 from itertools import groupby
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -79,12 +78,6 @@ class RecsScorer:
             cands.append([d["candidate"] for d in items])
         out = self.model.score_batch(seqs, cands, nows)
         return [float(x) for row in out for x in row]
-
-
-def load_recs(version_dir: Path, device: str) -> RecsScorer:  # noqa: ARG001 - the sequence model is small: CPU
-    from vitrine_gpu.recs.sequence import SeqRecModel
-
-    return RecsScorer(SeqRecModel.load(version_dir))
 
 
 def request_pairs(key: str, req: RecommendRequest) -> list[tuple[str, dict[str, Any]]]:

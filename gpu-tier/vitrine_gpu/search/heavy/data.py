@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import paths
+from ... import paths
 from ..catalog import esci_to_row
 
 ESCI_GAINS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
@@ -49,7 +49,7 @@ def data_dir() -> tuple[str, Path]:
     if (syn / "labels.csv.gz").exists():
         return "synthetic", syn
     raise FileNotFoundError(
-        "no judged data: ../shared/datasets/esci_us_150q is absent and `python -m vitrine_gpu.pipeline prepare` "
+        "no judged data: ../shared/datasets/esci_us_150q is absent and `python -m vitrine_gpu pipeline prepare` "
         "has not written .vitrine/catalog/synthetic/"
     )
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from ..term_cache import PrecomputeProgress, TermCache, edge_doc
 from .model import HeavyScorer, format_document, load_heavy
+from .term_cache import PrecomputeProgress, TermCache, edge_doc
 
-log = logging.getLogger("vitrine_gpu.heavy.serving")
+log = logging.getLogger("vitrine_gpu.search.heavy.serving")
 
 CATALOG_FIELDS = ("id", "title", "brand", "color", "bullets", "description")
 _threads_set = False

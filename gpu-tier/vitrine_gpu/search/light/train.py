@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from .. import catalog, paths
+from ... import paths
+from ...metrics import ndcg
+from .. import catalog
 from ..features import FEATURE_NAMES, NUM_FEATURES, compute_features
-from ..metrics import ndcg
 from .model import LightMLP
 
 
@@ -71,8 +73,6 @@ class LightData:
         skipped = 0
         it = list(queries.items())
         if progress:
-            from tqdm import tqdm
-
             it = tqdm(it, desc="candidate lists", unit="q")
         try:
             for qid, q in it:

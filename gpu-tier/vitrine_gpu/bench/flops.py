@@ -1,4 +1,4 @@
-"""FLOPs of the heavy model per (query, product) pair, counted from its config (matmuls only: 2·m·n·k each), and
+"""FLOPs of the search heavy model per (query, product) pair, counted from its config (matmuls only: 2·m·n·k each), and
 the peak the bench divides achieved FLOP/s by.
 
 One BERT layer over L tokens (hidden H, intermediate I): Q/K/V/O projections 2·L·4H², feed-forward 2·L·2HI,
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
+import torch
 
 # bf16 dense tensor-core peaks (no sparsity), FLOP/s, by a substring of torch.cuda.get_device_name()
 GPU_BF16_PEAK = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12}
@@ -48,8 +50,6 @@ def pair_flops(
 
 def measured_cpu_gemm_peak(n: int = 2048, reps: int = 5) -> float:
     """fp32 torch.matmul FLOP/s on n×n squares with torch's current thread count (best of ``reps``)."""
-    import torch
-
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.matmul(a, b)
     best = float("inf")
@@ -67,4 +67,21 @@ def gpu_peak(name: str) -> float | None:
     return None
 
 
-__all__ = ["GPU_BF16_PEAK", "PairFlops", "gpu_peak", "layer_flops", "measured_cpu_gemm_peak", "pair_flops"]
+def device_peak(device: str) -> tuple[float | None, str]:
+    """(peak FLOP/s or None when unknown, what it is) of the device a bench ran on: on CUDA the named GPU's bf16
+    dense peak, on CPU the fp32 GEMM rate measured here."""
+    if device.startswith("cuda"):
+        name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else device
+        return gpu_peak(name), f"{name} bf16 dense peak"
+    return measured_cpu_gemm_peak(), "measured fp32 torch.matmul 2048² peak on this machine"
+
+
+__all__ = [
+    "GPU_BF16_PEAK",
+    "PairFlops",
+    "device_peak",
+    "gpu_peak",
+    "layer_flops",
+    "measured_cpu_gemm_peak",
+    "pair_flops",
+]

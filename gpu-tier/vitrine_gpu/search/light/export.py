@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import torch
 
 from .model import LightMLP
@@ -40,8 +41,6 @@ def torch_scores(model: LightMLP, x: np.ndarray) -> np.ndarray:
 
 
 def onnx_scores(path: Path, x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return sess.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)})[0]
 

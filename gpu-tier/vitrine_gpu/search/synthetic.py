@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .catalog import Dataset, write_csv_gz, write_jsonl_gz
-from .metrics import ESCI_GAINS, ESCI_GRADES
+from ..metrics import ESCI_GAINS, ESCI_GRADES
+from .catalog import Dataset, prepare, write_csv_gz, write_jsonl_gz
 
 
 @dataclass(frozen=True)
@@ -491,6 +491,4 @@ def write(out_dir: Path, n_products: int = 5200, n_queries: int = 120, seed: int
 
 def build_catalog(out_dir: Path, n_products: int = 5200, n_queries: int = 120, seed: int = 7) -> dict[str, Any]:
     """Synthetic dataset + catalog.sqlite/catalog.sql/source.json in ``out_dir`` (what `prepare` does without ESCI)."""
-    from .catalog import prepare
-
     return prepare(write(out_dir / "synthetic", n_products, n_queries, seed), out_dir)

@@ -1,4 +1,4 @@
-"""The online-retail store's products as D1 SQL (vitrine_gpu.store_products), and the scoped catalogue statements:
+"""The online-retail store's products as D1 SQL (vitrine_gpu.recs.d1), and the scoped catalogue statements:
 each store's SQL replaces only that store's products, in a real sqlite with the D1 migrations applied."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from vitrine_gpu import catalog, paths
-from vitrine_gpu.features import match_expression, token_columns
-from vitrine_gpu.store_products import ROWID_BASE, product_rows, write_products_sql
+from vitrine_gpu import paths
+from vitrine_gpu.recs.d1 import ROWID_BASE, product_rows, write_products_sql
+from vitrine_gpu.search import catalog
+from vitrine_gpu.search.features import match_expression, token_columns
 
 CATALOGUE = [
     {"id": "85123A", "title": "WHITE HANGING HEART T-LIGHT HOLDER", "price": 2.55},

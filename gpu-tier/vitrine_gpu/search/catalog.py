@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from .. import paths
 from .features import match_expression, token_columns
 
 TOKEN_COLUMNS = (
@@ -209,16 +209,21 @@ def catalog_sql_statements(
         yield head + ",\n".join(batch) + ";"
 
 
-def write_catalog_sql(rows: Sequence[dict[str, Any]], path: Path) -> str:
-    """Write catalog.sql; return its sha256."""
+def write_sql(path: Path, statements: Iterable[str]) -> str:
+    """Write one statement per line to ``path`` (UTF-8, \\n); return the file's sha256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     h = hashlib.sha256()
     with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for s in catalog_sql_statements(rows):
+        for s in statements:
             data = s + "\n"
             f.write(data)
             h.update(data.encode("utf-8"))
     return h.hexdigest()
+
+
+def write_catalog_sql(rows: Sequence[dict[str, Any]], path: Path) -> str:
+    """Write catalog.sql; return its sha256."""
+    return write_sql(path, catalog_sql_statements(rows))
 
 
 def clip_row(r: dict[str, Any], max_field_bytes: int = 12_000) -> dict[str, Any]:
@@ -267,7 +272,7 @@ def prepare(dataset: Dataset, out_dir: Path = paths.CATALOG) -> dict[str, Any]:
 def read_source(catalog_dir: Path = paths.CATALOG) -> dict[str, Any]:
     p = catalog_dir / "source.json"
     if not p.exists():
-        raise FileNotFoundError(f"{p} missing: run `python -m vitrine_gpu.pipeline prepare` first")
+        raise FileNotFoundError(f"{p} missing: run `python -m vitrine_gpu pipeline prepare` first")
     return json.loads(p.read_text())
 
 
@@ -282,7 +287,7 @@ def dataset_from_source(catalog_dir: Path = paths.CATALOG) -> Dataset:
 def connect(db_path: Path | None = None) -> sqlite3.Connection:
     p = db_path or paths.CATALOG / "catalog.sqlite"
     if not p.exists():
-        raise FileNotFoundError(f"{p} missing: run `python -m vitrine_gpu.pipeline prepare` first")
+        raise FileNotFoundError(f"{p} missing: run `python -m vitrine_gpu pipeline prepare` first")
     conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     return conn

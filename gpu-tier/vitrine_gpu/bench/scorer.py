@@ -1,34 +1,40 @@
 """CPU/GPU scoring benchmark of a heavy model directory: latency of one 50-pair request (one query, 50 products from
 the judged pools when available), fp32 vs dynamic int8 on CPU, plus the int8 ranking agreement with fp32.
 
-    PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.heavy.bench [MODEL_DIR] [--device cpu] [--reps 5]
+    python -m vitrine_gpu bench scorer [MODEL_DIR] [--device cpu] [--reps 5]
 
 MODEL_DIR defaults to the registry's current heavy version. Prints JSON; no assertions (figures only).
 
 ``--serving``: the serving path instead (what ``load_for_serving`` builds: int8 on CPU, bf16 + shape buckets +
 torch.compile on CUDA, term cache): warms the term cache with ``--products`` catalogue products, then times
 ``--batch``-pair score_batch calls (each pair's product from the warm cache, one query per 50 pairs) for
-``--seconds``: median/p99 latency per call, pairs/s, FLOPs per pair (``heavy.flops``), achieved FLOP/s and MFU
+``--seconds``: median/p99 latency per call, pairs/s, FLOPs per pair (``flops``), achieved FLOP/s and MFU
 against the peak (CPU: measured fp32 GEMM; GPU: the named device's bf16 dense peak)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from .model import format_document, load_heavy
+from .. import paths, registry
+from ..search.heavy.data import load_dataset, product_as_doc
+from ..search.heavy.model import format_document, load_heavy
+from ..search.heavy.serving import catalog_products, fit_cpu_threads, load_for_serving
+from ..search.heavy.term_cache import TermCache, edge_doc
+from .flops import device_peak
+from .workload import load_workload, model_flops
 
 
 def _pairs(n: int = 50) -> list[tuple[str, dict[str, Any]]]:
     try:
-        from .data import load_dataset, product_as_doc
-
         ds = load_dataset()
         pool = max(ds.pools.values(), key=lambda p: len(p.product_ids))
         docs = [product_as_doc(ds.products[pid]) for pid in pool.product_ids]
@@ -69,8 +75,6 @@ def bench(model_dir: Path, device: str = "cpu", reps: int = 5, threads: int | No
         if ref is None:
             ref = scores
         else:
-            import numpy as np
-
             r = np.argsort(np.argsort(-np.asarray(ref)))
             r2 = np.argsort(np.argsort(-np.asarray(scores)))
             out[name]["spearman_vs_fp32"] = float(np.corrcoef(r, r2)[0, 1])
@@ -81,13 +85,6 @@ def bench(model_dir: Path, device: str = "cpu", reps: int = 5, threads: int | No
 def bench_serving(
     model_dir: Path, device: str, batch: int, seconds: float, products: int, compile_cuda: bool = True
 ) -> dict[str, Any]:
-    import random
-
-    from ..bench import load_workload, model_flops
-    from ..term_cache import TermCache, edge_doc
-    from .flops import gpu_peak, measured_cpu_gemm_peak
-    from .serving import catalog_products, fit_cpu_threads, load_for_serving
-
     if device.startswith("cpu"):
         fit_cpu_threads()
     cache = TermCache(8 * 2**30 if device.startswith("cuda") else 1 * 2**30)
@@ -97,8 +94,6 @@ def bench_serving(
     )
     load_s = time.perf_counter() - t0
     w = load_workload()
-    from .. import paths
-
     catalog = catalog_products(paths.CATALOG / "catalog.sqlite", products)
     if not catalog:
         rows = list(w.products.values()) if products < 0 else list(w.products.values())[:products]
@@ -134,11 +129,7 @@ def bench_serving(
     p99 = times[min(len(times) - 1, int(0.99 * len(times)))]
     pairs_s = batch * len(times) / sum(times)
     fl = model_flops(model_dir, w, 50)
-    if scorer.device.type == "cuda":
-        name = torch.cuda.get_device_name(0)
-        peak, peak_note = gpu_peak(name), f"{name} bf16 dense"
-    else:
-        peak, peak_note = measured_cpu_gemm_peak(), "measured fp32 GEMM"
+    peak, peak_note = device_peak(scorer.device.type)
     achieved = pairs_s * fl.cached
     st = cache.stats()
     return {
@@ -162,22 +153,10 @@ def bench_serving(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("model_dir", nargs="?")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--serving", action="store_true", help="time the serving path with a warm term cache")
-    ap.add_argument("--batch", type=int, default=50, help="--serving: pairs per score_batch call")
-    ap.add_argument("--seconds", type=float, default=5.0, help="--serving: timing duration")
-    ap.add_argument("--products", type=int, default=2000, help="--serving: catalogue products precomputed")
-    ap.add_argument("--no-compile", action="store_true", help="--serving on CUDA: eager joint layers")
-    a = ap.parse_args(argv)
+def run(a: argparse.Namespace) -> int:
+    """``bench scorer`` (its arguments: cli.py)."""
     d = Path(a.model_dir) if a.model_dir else None
     if d is None:
-        from .. import registry
-
         d = registry.version_dir("heavy", registry.read_current()["heavy"])
     if a.serving:
         out = bench_serving(d, a.device, a.batch, a.seconds, a.products, compile_cuda=not a.no_compile)
@@ -185,7 +164,3 @@ def main(argv: list[str] | None = None) -> int:
         out = bench(d, a.device, a.reps, a.threads)
     print(json.dumps(out, indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

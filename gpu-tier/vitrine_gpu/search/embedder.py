@@ -1,5 +1,5 @@
 """Zero-shot sentence embeddings from a pretrained ONNX encoder run as shipped with onnxruntime (``e5-small-v2``, int8,
-from its Maven jar via ``vitrine_gpu.pretrained``): masked-mean or CLS pooling, L2-normalised, the model's own query
+from its Maven jar via ``vitrine_gpu.search.pretrained``): masked-mean or CLS pooling, L2-normalised, the model's own query
 and passage prefixes. The cross-validation uses it as a second opinion beside bge-small (``evaluate``:
 ``cos(query, product)`` per judged pool, added to a candidate's heavy score after per-query z-scoring).
 
@@ -13,14 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from .pretrained import SPECS, ensure_pretrained, load_tokenizer_file
 
 
 class OnnxEmbedder:
     def __init__(self, name: str, threads: int = 2, directory: Path | None = None) -> None:
-        import onnxruntime as ort
-
         self.spec = SPECS[name]
         d = directory or ensure_pretrained(name)
         self.tokenizer = load_tokenizer_file(d / "source" / self.spec.tokenizer_file)

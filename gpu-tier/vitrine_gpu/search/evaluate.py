@@ -1,4 +1,5 @@
-"""Offline evaluation: grouped k-fold cross-validation by query over the judged ESCI pools.
+"""Search evaluation: offline grouped k-fold cross-validation by query over the judged ESCI pools, and the served
+cascade through the running edge (below).
 
 For each fold the light model (``light.train.fit``) and the heavy cross-encoder (``heavy.train.fit_pools``)
 are trained on the training queries only; the held-out queries' judged pools are then ranked by
@@ -28,29 +29,43 @@ bootstrap CIs over queries, plus paired bootstrap CIs of the differences to BM25
 ``.vitrine/reports/evaluation[-reduced].{json,md}``.
 
 Entry points: ``run_evaluation(config: EvalConfig) -> dict`` and ``pipeline_step(reduced, force) -> dict`` (what
-``python -m vitrine_gpu.pipeline evaluate`` calls); ``python -m vitrine_gpu.evaluate [--reduced]`` runs it directly.
+``python -m vitrine_gpu pipeline evaluate`` calls); ``python -m vitrine_gpu search eval [--reduced]`` runs it uncached.
+
+The served cascade through the running edge (``run_edge``: ``python -m vitrine_gpu eval-search --queries FILE
+--labels FILE [--edge URL]``, npm run eval:search): files in the esci_us_150q schema (any queries). For each query the
+judged pool (products not in the catalog are skipped and counted) is sent to POST /v1/rerank {query, candidates}; the
+served order is scored with nDCG (ESCI gains, over the full judged pool) and nDCG@10, with 95% bootstrap CIs.
+Offline rankers on the same pools for comparison: random, BM25 (edge/search/candidates.sql on
+.vitrine/catalog/catalog.sqlite) and the current light model (onnxruntime on .vitrine/registry/light/<current>/
+model.onnx).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
+import onnxruntime as ort
 import torch
+from tqdm import tqdm
 
-from . import paths
+from .. import paths, registry
+from ..metrics import bootstrap_ci, markdown_table, ndcg, paired_bootstrap_diff
+from . import catalog
 from .embedder import OnnxEmbedder
-from .features import FEATURE_NAMES
-from .heavy.model import BGE_SMALL, MINILM, build_heavy
+from .features import FEATURE_NAMES, compute_features, match_expression
+from .heavy.model import BGE_SMALL, MINILM
 from .heavy.train import HeavyConfig, TextPool, fit_pools, pools_from_light_data, score_pool, shared_trunk_cache
 from .light.train import LightConfig, LightData, fit, grouped_folds
-from .metrics import bootstrap_ci, markdown_table, ndcg, paired_bootstrap_diff
 
 RANKERS = ("random", "bm25", "light", "heavy", "cascade", "cascade+blend")
 BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -60,7 +75,7 @@ BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
 class HeavyCandidate:
     """A heavy ranker compared in the CV: ``trained`` = fine-tuned on each fold's training queries (PreTTR cross
     layers + head); else zero-shot (the untrained model: the backbone's own embedding cosine). ``ensemble`` names
-    zero-shot ONNX encoders (``vitrine_gpu.embedder``) whose query-product cosines are added, each z-scored per
+    zero-shot ONNX encoders (``vitrine_gpu.search.embedder``) whose query-product cosines are added, each z-scored per
     query, to the model's z-scored score (equal weights; ``base=False`` leaves the model's score out)."""
 
     name: str
@@ -194,14 +209,7 @@ class _HeavyRunner:
         t0 = time.perf_counter()
         self.hc, self.pools = hc, pools
         self._fitted: tuple[tuple[str, ...], Any] | None = None  # (training queries, model) of the last fit
-        self.base, self.tokenizer, _ = build_heavy(
-            hc.num_layers,
-            hc.num_cross_layers,
-            hc.max_query_tokens,
-            hc.max_doc_tokens,
-            seed=hc.seed,
-            backbone=hc.backbone,
-        )
+        self.base, self.tokenizer, _ = hc.build()
         # frozen trunk (CPU): token states cached once per text; unfrozen (CUDA): full forward on raw text
         self.cache = (
             shared_trunk_cache(self.base, self.tokenizer, hc, [pools[q] for q in qids]) if hc.freeze_trunk else None
@@ -341,12 +349,13 @@ def run_evaluation(
 
             # blend weight: chosen on the fold's training queries only
             def score(model: Any, q: str, runner: _HeavyRunner = runner, c: HeavyCandidate = c) -> np.ndarray:
+                ens = [_z(cosines[m][q]) for m in c.ensemble]
                 if c.base:
                     own = runner.scores(model, q) if c.trained else runner.zero_shot_scores(q)
-                    if not c.ensemble:
+                    if not ens:
                         return own
-                    return _z(own) + sum(_z(cosines[m][q]) for m in c.ensemble)
-                return sum(_z(cosines[m][q]) for m in c.ensemble)
+                    return _z(own) + sum(ens[1:], ens[0])
+                return sum(ens[1:], ens[0])
 
             if inner is not None:
                 i_heavy = runner.fit(inner[0]) if c.trained and c.base else runner.base
@@ -515,25 +524,131 @@ def write_report(report: dict[str, Any], out_dir: Path | None = None) -> tuple[P
 
 
 def pipeline_step(reduced: bool = False, force: bool = False) -> dict[str, Any]:
-    """What ``python -m vitrine_gpu.pipeline evaluate`` calls: run the CV, return the summary (reports written)."""
+    """What ``python -m vitrine_gpu pipeline evaluate`` calls: run the CV, return the summary (reports written)."""
     report = run_evaluation(EvalConfig.reduced_config() if reduced else EvalConfig())
     return {"summary": report["summary"], "targets": report["targets"], "seconds": report["seconds"]}
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="grouped k-fold CV of random/BM25/light/heavy/cascade")
-    ap.add_argument("--reduced", action="store_true")
-    ap.add_argument("--with-minilm", action="store_true", help="also evaluate the all-MiniLM-L6-v2 PreTTR candidate")
-    a = ap.parse_args(argv)
-    config = EvalConfig.reduced_config() if a.reduced else EvalConfig()
-    if a.with_minilm:
+def run_cv(reduced: bool = False, with_minilm: bool = False) -> int:
+    """``search eval [--reduced] [--with-minilm]``: the CV, uncached; prints the Markdown report."""
+    config = EvalConfig.reduced_config() if reduced else EvalConfig()
+    if with_minilm:
         config.candidates = (*config.candidates, minilm_candidate())
     report = run_evaluation(config)
     print(to_markdown(report))
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+# ---------------------------------------------------------------- the served cascade through the edge (eval-search)
+
+MAX_QUERY_CHARS = 200  # POST /v1/rerank limits
+MAX_CANDIDATES = 200
+
+
+def _rerank(client: Any, edge: str, query: str, ids: list[str]) -> tuple[list[str], dict[str, Any], list[str]]:
+    """(ranked ids, response body, ids the edge did not know). Retries once without unknown ids."""
+    body = {"query": query, "candidates": ids}
+    r = client.post(f"{edge.rstrip('/')}/v1/rerank", json=body)
+    unknown: list[str] = []
+    if r.status_code == 400 and r.json().get("error") == "unknown_candidates":
+        unknown = list(r.json().get("unknown", []))
+        body["candidates"] = [i for i in ids if i not in set(unknown)]
+        if not body["candidates"]:
+            return [], r.json(), unknown
+        r = client.post(f"{edge.rstrip('/')}/v1/rerank", json=body)
+    if r.status_code != 200:
+        raise RuntimeError(f"POST /v1/rerank for {query!r}: HTTP {r.status_code} {r.text[:300]}")
+    data = r.json()
+    return [str(it["id"]) for it in data["items"]], data, unknown
+
+
+def _positional_scores(ranked: list[str], ids: list[str]) -> np.ndarray:
+    pos = {pid: i for i, pid in enumerate(ranked)}
+    # products the edge did not return rank below every returned one
+    return np.array([-(pos[i] if i in pos else len(ranked) + 1) for i in ids], dtype=np.float64)
+
+
+def run_edge(a: argparse.Namespace) -> int:
+    """``eval-search`` (its arguments: cli.py): the served cascade and the offline rankers on the same pools."""
+    queries = catalog.read_queries(a.queries)
+    labels = catalog.read_labels(a.labels)
+    conn = catalog.connect(a.catalog)
+    known = catalog.product_ids(conn)
+    cur = registry.read_current()
+    light_v = cur.get("light")
+    sess = None
+    if light_v:
+        sess = ort.InferenceSession(
+            str(registry.version_dir("light", light_v) / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
+    rng = np.random.default_rng(a.seed)
+
+    per: dict[str, tuple[list[float], list[float]]] = {}
+
+    def add(name: str, s: np.ndarray, g: np.ndarray) -> None:
+        full, at10 = per.setdefault(name, ([], []))
+        full.append(ndcg(s, g))
+        at10.append(ndcg(s, g, 10))
+
+    skipped_products = skipped_queries = degraded = truncated = 0
+    reasons: dict[str, int] = {}
+    served_models: set[str] = set()
+    client = None
+    if not a.offline_only:
+        client = httpx.Client(timeout=a.timeout)
+    t0 = time.time()
+    for qid, q in tqdm(list(queries.items()), desc="queries", unit="q", file=sys.stderr):
+        pool = labels.get(qid, {})
+        ids = [i for i in pool if i in known]
+        skipped_products += len(pool) - len(ids)
+        q_sent = q.strip()[:MAX_QUERY_CHARS]
+        if not ids or match_expression(q_sent) is None:
+            skipped_queries += 1
+            continue
+        if len(ids) > MAX_CANDIDATES:
+            truncated += len(ids) - MAX_CANDIDATES
+            ids = ids[:MAX_CANDIDATES]
+        g = np.array([pool[i] for i in ids], dtype=np.float64)
+        rows = catalog.candidates(conn, q_sent, ids)
+        by_id = {r["id"]: r for r in rows}
+        rows = [by_id[i] for i in ids]
+        add("random", rng.random(len(ids)), g)
+        add("bm25 (candidates.sql)", np.array([r["bm25"] for r in rows], dtype=np.float64), g)
+        if sess is not None:
+            x = compute_features(q_sent, rows)
+            add(f"light onnx ({light_v})", sess.run(["score"], {"features": x})[0].astype(np.float64), g)
+        if client is not None:
+            ranked, body, unknown = _rerank(client, a.edge, q_sent, ids)
+            skipped_products += len(unknown)
+            if unknown:
+                keep = [k for k, i in enumerate(ids) if i not in set(unknown)]
+                ids_e, g_e = [ids[k] for k in keep], g[keep]
+            else:
+                ids_e, g_e = ids, g
+            if body.get("degraded"):
+                degraded += 1
+                reason = str(body.get("degradedReason", "unknown"))
+                reasons[reason] = reasons.get(reason, 0) + 1
+            served_models.add(
+                f"light {body.get('models', {}).get('light')}, heavy {body.get('models', {}).get('heavy')}"
+            )
+            add("served cascade (edge /v1/rerank)", _positional_scores(ranked, ids_e), g_e)
+    order = ["served cascade (edge /v1/rerank)", f"light onnx ({light_v})", "bm25 (candidates.sql)", "random"]
+    rows_md = [(n, *per[n]) for n in order if n in per]
+    print()
+    print(
+        f"queries: {len(queries)} ({skipped_queries} skipped: no judged product in the catalog or no token); "
+        f"judged products not in the catalog (skipped): {skipped_products}"
+        + (f"; candidates beyond {MAX_CANDIDATES} dropped: {truncated}" if truncated else "")
+    )
+    if client is not None:
+        print(
+            f"edge: {a.edge}; served models: {', '.join(sorted(served_models)) or '-'}; "
+            f"degraded answers: {degraded}" + (f" ({json.dumps(reasons)})" if reasons else "")
+        )
+    print(
+        f"nDCG with ESCI gains (E=1, S=0.1, C=0.01, I=0) over each query's judged pool; 95% bootstrap CIs over "
+        f"queries; {time.time() - t0:.0f} s\n"
+    )
+    print(markdown_table(rows_md, seed=a.seed))
+    return 0

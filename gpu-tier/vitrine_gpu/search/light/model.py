@@ -8,6 +8,9 @@ from torch import nn
 
 
 class LightMLP(nn.Module):
+    mean: torch.Tensor  # buffers: the feature standardisation, exported inside the graph
+    inv_std: torch.Tensor
+
     def __init__(self, n_features: int, hidden: tuple[int, ...] = (64, 32), dropout: float = 0.1) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_features))

@@ -1,5 +1,6 @@
-"""npm run release -- --kind light|heavy|recs-light|recs-heavy [--store esci] [--version V | --from-dir DIR]
-[--steps 10,25,50,100] [--step-seconds 60] [--with-load] [--yes] [--edge URL] [--gpu URL,URL] [--margin M]
+"""`python -m vitrine_gpu release` (npm run release) --kind light|heavy|recs-light|recs-heavy [--store esci]
+[--version V | --from-dir DIR] [--steps 10,25,50,100] [--step-seconds 60] [--with-load] [--yes] [--edge URL]
+[--gpu URL,URL] [--margin M]
 
 build (or import, or take a registered version) → offline gate → deploy → canary through the edge's admin API →
 exit 0 on promotion; 1 when refused (import, gate or deploy), 2 on rollback or abort, 3 on a usage or API error.
@@ -8,19 +9,25 @@ exit 0 on promotion; 1 when refused (import, gate or deploy), 2 on rollback or a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import math
 import socket
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from .. import registry
+from ..pipeline import steps
+from ..pipeline.export import export_edge
+from ..search import catalog
+from ..search.heavy.train import HeavyConfig, load_pools, register_trained, train_heavy
+from ..search.light.train import LightConfig
 from ..settings import REPO, Settings
+from .gate import run_gate
 from .http import EdgeAdmin, GpuAdmin, HttpError
 from .importer import ImportRefused, import_dir
+from .traffic import LoadDriver
 
 EXIT_PROMOTED, EXIT_REFUSED, EXIT_ROLLED_BACK, EXIT_ERROR = 0, 1, 2, 3
 SURFACE = {"light": "search", "heavy": "search", "recs-light": "recommend", "recs-heavy": "recommend"}
@@ -42,75 +49,20 @@ def dev_var(name: str) -> str | None:
     return None
 
 
-def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="npm run release --", description=__doc__)
-    ap.add_argument("--kind", required=True, choices=registry.KINDS)
-    ap.add_argument("--store", default="esci")
-    src = ap.add_mutually_exclusive_group()
-    src.add_argument("--version", help="a registered version (default: build one with the pipeline)")
-    src.add_argument("--from-dir", type=Path, help="import a model directory built elsewhere")
-    ap.add_argument("--steps", default="10,25,50,100", help="canary weights in percent, increasing")
-    ap.add_argument("--step-seconds", type=int, default=60)
-    ap.add_argument("--with-load", action="store_true", help="send bounded loopback search traffic during the steps")
-    ap.add_argument(
-        "--load-rps",
-        type=float,
-        default=0,
-        help="--with-load rate (default: enough for the edge's minimum volume in the first step, 3..12 per second)",
-    )
-    ap.add_argument("--yes", action="store_true", help="do not ask before deploying")
-    ap.add_argument("--edge", default=settings.edge_url)
-    ap.add_argument("--gpu", default=settings.gpu_urls, help="GPU-tier endpoints to load heavy versions on")
-    ap.add_argument("--margin", type=float, default=settings.release_gate_margin)
-    ap.add_argument(
-        "--gate-queries",
-        type=int,
-        default=settings.release_gate_queries,
-        help="judged queries the gate scores (a fixed sample; 0 = all)",
-    )
-    ap.add_argument("--timeout", type=float, default=0, help="give up (abort) after this many seconds of canary")
-    ap.add_argument(
-        "--warmup-timeout",
-        type=float,
-        default=900,
-        help="wait up to this many seconds for each gpu-tier's term-cache precompute of the new version before any "
-        "traffic reaches it (0 = do not wait)",
-    )
-    a = ap.parse_args(argv)
-    try:
-        a.step_list = [int(s) for s in a.steps.split(",") if s.strip()]
-    except ValueError:
-        ap.error(f"--steps: integers separated by commas, got {a.steps!r}")
-    if not a.step_list or any(not 1 <= s <= 100 for s in a.step_list) or a.step_list != sorted(set(a.step_list)):
-        ap.error("--steps: increasing percentages between 1 and 100")
-    if a.step_seconds < 1:
-        ap.error("--step-seconds must be >= 1")
-    return a
-
-
 # -- build -----------------------------------------------------------------------------------------------------
 def build(kind: str, production: str | None) -> str:
     """A newly trained version of `kind` (registered, not selected): the pipeline's training with the next seed, in
     the production version's configuration (reduced or full)."""
-    import dataclasses
-
-    from ..pipeline import steps
-
     reg_before = registry.read_current()
     seed = len(registry.list_versions(kind))
     reduced = bool(production and registry.read_manifest(kind, production).get("reduced"))
     try:
         if kind == "heavy":
-            from ..heavy.train import HeavyConfig, load_pools, register_trained, train_heavy
-
             config = dataclasses.replace(HeavyConfig.auto(reduced), seed=seed)
             say(f"training a heavy model (seed {seed}, {'reduced' if reduced else 'full'} configuration)")
             pools, source = load_pools()
             version = register_trained(train_heavy(None, config, pools=pools), reduced, source)["version"]
         elif kind == "light":
-            from .. import catalog
-            from ..light import LightConfig
-
             say(f"training a light model (seed {seed})")
             src = catalog.read_source()
             version, _ = steps.train_and_register_light(
@@ -137,8 +89,6 @@ def deploy(kind: str, version: str, a: argparse.Namespace, edge: EdgeAdmin, gpu_
             say(f"gpu-tier {url}: loaded {version} in {out.get('loadedMs')} ms (held: {', '.join(out['loaded'])})")
             wait_warm(GpuAdmin(url, gpu_token), version, a.warmup_timeout)
     elif kind == "light":
-        from ..pipeline.export import export_edge
-
         res = export_edge()
         if version not in res["bundled"]:
             raise RuntimeError(f"{version} is not among the bundled light models {res['bundled']}")
@@ -197,8 +147,6 @@ def promote_locally(kind: str, version: str, a: argparse.Namespace, gpu_token: s
             except (HttpError, OSError) as exc:
                 say(f"warning: gpu-tier {url} did not take {version} as its default: {exc}")
     elif kind == "light":
-        from ..pipeline.export import export_edge
-
         export_edge()
 
 
@@ -288,9 +236,9 @@ def load_rate(first_step: int, step_seconds: int, min_requests: int = 30) -> flo
 
 
 # -- main ------------------------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
+def run(a: argparse.Namespace) -> int:
+    """The release command (its arguments: cli.py `release`)."""
     settings = Settings()
-    a = parse_args(argv, settings)
     token = settings.admin_token or dev_var("ADMIN_TOKEN")
     if not token:
         say("no admin token: set VITRINE_ADMIN_TOKEN or ADMIN_TOKEN in .dev.vars")
@@ -343,8 +291,6 @@ def main(argv: list[str] | None = None) -> int:
         return refuse(candidate, f"{candidate} is already the production {kind} version", {"decision": "refuse"})
 
     # 2. the offline gate
-    from .gate import run_gate
-
     report = run_gate(kind, candidate, production, a.margin, max_queries=a.gate_queries, log=say)
     out_dir = registry.registry_dir() / "releases"  # beside the versions it judged
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -380,8 +326,6 @@ def main(argv: list[str] | None = None) -> int:
     say(f"release {rid}: canary of {candidate} at {a.step_list[0]}% ({SURFACE[kind]}), steps {a.step_list}")
     load = None
     if a.with_load:
-        from .traffic import LoadDriver
-
         load = LoadDriver(a.edge, rps=a.load_rps or load_rate(a.step_list[0], a.step_seconds), store=a.store).start()
     try:
         final = drive_canary(edge, rid, a, load)
@@ -401,7 +345,3 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_PROMOTED
     say(f"{str(status).upper()}: {final.get('reason') or 'no reason recorded'}")
     return EXIT_ROLLED_BACK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

