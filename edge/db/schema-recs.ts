@@ -9,8 +9,21 @@ import { sqliteTable, text, integer, real, primaryKey, index } from "drizzle-orm
 /** A storefront. `esci` (the search catalogue) is the default for requests that name none; `online-retail` ships too. */
 export const stores = sqliteTable("stores", {
   id: text("id").primaryKey(),
+  /** the store's name (the API's `name`) */
   title: text("title").notNull(),
   isDefault: integer("is_default").notNull().default(0),
+  /** ISO 4217 code of the store's prices (the API's `currency`); null: not said */
+  currency: text("currency"),
+  /**
+   * Bumped by every catalogue write (upsert that changed a row, patch, delete): it is part of the response cache
+   * key of the store's answers, so a write is visible on the next request instead of after the cache TTL.
+   */
+  catalogVersion: integer("catalog_version").notNull().default(0),
+  /** events accepted for the store by POST /v1/events (repeats of an eventId not counted) */
+  eventCount: integer("event_count").notNull().default(0),
+  /** unix ms */
+  createdAt: integer("created_at").notNull().default(0),
+  updatedAt: integer("updated_at").notNull().default(0),
 });
 
 /** A user's purchases of one item: count of invoices, last purchase (days since 1970-01-01), total quantity. */

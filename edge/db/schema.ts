@@ -3,41 +3,54 @@
  * The FTS5 index over products is a hand-written migration (drizzle-kit does not model virtual tables).
  * Each area keeps its tables in its own file and re-exports them from here.
  */
-import { sqliteTable, text, integer, real, primaryKey, index } from "drizzle-orm/sqlite-core";
+import { sqliteTable, text, integer, real, primaryKey, index, uniqueIndex } from "drizzle-orm/sqlite-core";
 
-/** The catalog. `rowid` is explicit so the FTS5 external-content index can point at it. */
-export const products = sqliteTable("products", {
-  rowid: integer("rowid").primaryKey(),
-  id: text("id").notNull().unique(),
-  title: text("title").notNull(),
-  brand: text("brand").notNull().default(""),
-  color: text("color").notNull().default(""),
-  bullets: text("bullets").notNull().default(""),
-  description: text("description").notNull().default(""),
-  /** category path joined with " > " */
-  category: text("category").notNull().default(""),
-  price: real("price"),
-  rating: real("rating"),
-  ratingCount: integer("rating_count"),
-  isBook: integer("is_book").notNull().default(0),
-  /** the store (stores.id) this product belongs to; rows loaded before migration 0006 are the ESCI catalogue */
-  store: text("store").notNull().default("esci"),
-  /**
-   * Token columns precomputed by the catalog build (gpu-tier features.token_columns; edge tokenColumns is the twin)
-   * so the edge does not tokenise product text per request. *_terms: normalised tokens joined with single spaces —
-   * title/brand/color/category in order, repeats kept; text_terms the unique tokens of bullets then description in
-   * order of first appearance. title_unique_tokens: distinct title tokens; bullets_tokens / description_tokens: token
-   * counts. NULL (rows loaded before migration 0005) makes computeFeatures tokenise the raw text instead.
-   */
-  titleTerms: text("title_terms"),
-  brandTerms: text("brand_terms"),
-  colorTerms: text("color_terms"),
-  categoryTerms: text("category_terms"),
-  textTerms: text("text_terms"),
-  titleUniqueTokens: integer("title_unique_tokens"),
-  bulletsTokens: integer("bullets_tokens"),
-  descriptionTokens: integer("description_tokens"),
-});
+/**
+ * The catalogues of every store. `rowid` is explicit so each store's FTS5 external-content index
+ * (edge/catalog/store-index.sql) can point at it; a product id is unique within its store (migration 0012; the same id
+ * may name different products in two stores). Rows enter through one code path, the catalogue API's upsert
+ * (edge/catalog/ingest.ts), or the pipeline's SQL of the same rows (vitrine_gpu.search.catalog, parity-tested).
+ */
+export const products = sqliteTable(
+  "products",
+  {
+    rowid: integer("rowid").primaryKey(),
+    id: text("id").notNull(),
+    title: text("title").notNull(),
+    brand: text("brand").notNull().default(""),
+    color: text("color").notNull().default(""),
+    bullets: text("bullets").notNull().default(""),
+    description: text("description").notNull().default(""),
+    /** category path joined with " > " */
+    category: text("category").notNull().default(""),
+    price: real("price"),
+    rating: real("rating"),
+    ratingCount: integer("rating_count"),
+    isBook: integer("is_book").notNull().default(0),
+    /** the store (stores.id) this product belongs to; rows loaded before migration 0006 are the ESCI catalogue */
+    store: text("store").notNull().default("esci"),
+    /**
+     * Token columns precomputed by the catalog build (gpu-tier features.token_columns; edge tokenColumns is the twin)
+     * so the edge does not tokenise product text per request. *_terms: normalised tokens joined with single spaces —
+     * title/brand/color/category in order, repeats kept; text_terms the unique tokens of bullets then description in
+     * order of first appearance. title_unique_tokens: distinct title tokens; bullets_tokens / description_tokens: token
+     * counts. NULL (rows loaded before migration 0005) makes computeFeatures tokenise the raw text instead.
+     */
+    titleTerms: text("title_terms"),
+    brandTerms: text("brand_terms"),
+    colorTerms: text("color_terms"),
+    categoryTerms: text("category_terms"),
+    textTerms: text("text_terms"),
+    titleUniqueTokens: integer("title_unique_tokens"),
+    bulletsTokens: integer("bullets_tokens"),
+    descriptionTokens: integer("description_tokens"),
+    /** 0: out of stock or withdrawn — never served by search, recommend or rerank, kept for the catalogue's history */
+    available: integer("available").notNull().default(1),
+    /** unix ms of the write that last changed the row (the catalogue API's upsert, patch) */
+    updatedAt: integer("updated_at").notNull().default(0),
+  },
+  (t) => [uniqueIndex("products_store_id").on(t.store, t.id)],
+);
 
 /**
  * An experiment splits the traffic of one surface (e.g. "search") of one store between weighted variants: each

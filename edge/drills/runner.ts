@@ -7,6 +7,8 @@
  * Abort conditions (edge/drills/run.ts) stop the run at once and fail it.
  */
 import { drizzle } from "drizzle-orm/d1";
+import { withStoreIndex } from "../catalog/store-index";
+import { storeSet } from "../stores/resolve";
 import { eq } from "drizzle-orm";
 import { drillRuns } from "../db/schema-drills";
 import { config } from "../config";
@@ -29,9 +31,12 @@ export type { DrillReport, DrillStatus, DrillTrigger } from "./run";
  */
 export async function probeQuery(env: Bindings, configured: string): Promise<string | undefined> {
   if (configured) return configured;
-  const { results } = await env.DB.prepare("SELECT title FROM products ORDER BY rowid LIMIT 20").all<{
-    title: string;
-  }>();
+  const store = (await storeSet(env)).defaultId; // the store the probes search: they name none
+  const { results } = await env.DB.prepare(
+    "SELECT title FROM products WHERE store = ?1 AND available = 1 ORDER BY rowid LIMIT 20",
+  )
+    .bind(store)
+    .all<{ title: string }>();
   const words = [
     ...new Set(
       results.flatMap((r) =>
@@ -41,7 +46,7 @@ export async function probeQuery(env: Bindings, configured: string): Promise<str
   ];
   let best: { word: string; n: number } | undefined;
   for (const word of words.slice(0, 12)) {
-    const row = await env.DB.prepare("SELECT count(*) AS n FROM products_fts WHERE products_fts MATCH ?1")
+    const row = await env.DB.prepare(withStoreIndex("SELECT count(*) AS n FROM {{fts}} WHERE {{fts}} MATCH ?1", store))
       .bind(`"${word}"`)
       .first<{ n: number }>();
     const n = Number(row?.n ?? 0);

@@ -1,5 +1,6 @@
 -- Features for a caller-given candidate list (POST /v1/rerank and offline pool evaluation).
--- ?1 = FTS5 match expression, ?2 = JSON array of product ids. Candidates the query does not match get bm25 = 0.
+-- ?1 = FTS5 match expression, ?2 = JSON array of product ids, {{fts}} = the store's FTS5 table (the caller keeps the
+-- rows to that store's available products). Candidates the query does not match get bm25 = 0.
 -- Same columns, same weights as retrieve.sql.
 SELECT p.rowid AS rowid, p.id AS id, p.title AS title, p.brand AS brand, p.color AS color,
        p.bullets AS bullets, p.description AS description, p.category AS category,
@@ -12,15 +13,15 @@ SELECT p.rowid AS rowid, p.id AS id, p.title AS title, p.brand AS brand, p.color
        COALESCE(m.bm25_bullets, 0) AS bm25_bullets, COALESCE(m.bm25_description, 0) AS bm25_description
 FROM products p
 LEFT JOIN (
-  SELECT products_fts.rowid AS rowid,
-         -bm25(products_fts, 4.0, 2.0, 1.0, 1.0, 0.5) AS bm25,
-         -bm25(products_fts, 1.0, 0.0, 0.0, 0.0, 0.0) AS bm25_title,
-         -bm25(products_fts, 0.0, 1.0, 0.0, 0.0, 0.0) AS bm25_brand,
-         -bm25(products_fts, 0.0, 0.0, 1.0, 0.0, 0.0) AS bm25_color,
-         -bm25(products_fts, 0.0, 0.0, 0.0, 1.0, 0.0) AS bm25_bullets,
-         -bm25(products_fts, 0.0, 0.0, 0.0, 0.0, 1.0) AS bm25_description
-  FROM products_fts
-  WHERE products_fts MATCH ?1
-    AND products_fts.rowid IN (SELECT rowid FROM products WHERE id IN (SELECT value FROM json_each(?2)))
+  SELECT {{fts}}.rowid AS rowid,
+         -bm25({{fts}}, 4.0, 2.0, 1.0, 1.0, 0.5) AS bm25,
+         -bm25({{fts}}, 1.0, 0.0, 0.0, 0.0, 0.0) AS bm25_title,
+         -bm25({{fts}}, 0.0, 1.0, 0.0, 0.0, 0.0) AS bm25_brand,
+         -bm25({{fts}}, 0.0, 0.0, 1.0, 0.0, 0.0) AS bm25_color,
+         -bm25({{fts}}, 0.0, 0.0, 0.0, 1.0, 0.0) AS bm25_bullets,
+         -bm25({{fts}}, 0.0, 0.0, 0.0, 0.0, 1.0) AS bm25_description
+  FROM {{fts}}
+  WHERE {{fts}} MATCH ?1
+    AND {{fts}}.rowid IN (SELECT rowid FROM products WHERE id IN (SELECT value FROM json_each(?2)))
 ) m ON m.rowid = p.rowid
 WHERE p.id IN (SELECT value FROM json_each(?2))

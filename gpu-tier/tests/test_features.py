@@ -104,7 +104,8 @@ def test_catalog_sqlite_has_products_and_fts(cat: Path) -> None:
     conn = sqlite3.connect(cat / "catalog.sqlite")
     assert conn.execute("SELECT count(*) FROM products").fetchone()[0] == 1200
     assert conn.execute("SELECT min(rowid), max(rowid) FROM products").fetchone() == (1, 1200)
-    assert conn.execute("SELECT count(*) FROM products_fts WHERE products_fts MATCH 'shoes'").fetchone()[0] > 0
+    fts = catalog.fts_table(catalog.STORE)  # the store's own index (edge/catalog/store-index.sql)
+    assert conn.execute(f"SELECT count(*) FROM {fts} WHERE {fts} MATCH 'shoes'").fetchone()[0] > 0
 
 
 def test_catalog_sql_replays_into_a_migrated_database(cat: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from vitrine_gpu import paths
 from vitrine_gpu.recs.d1 import ROWID_BASE, product_rows, write_products_sql
 from vitrine_gpu.search import catalog
-from vitrine_gpu.search.features import match_expression, token_columns
+from vitrine_gpu.search.features import match_expression
 
 CATALOGUE = [
     {"id": "85123A", "title": "WHITE HANGING HEART T-LIGHT HOLDER", "price": 2.55},
@@ -32,19 +32,9 @@ def test_each_store_replaces_only_its_products(tmp_path: Path) -> None:
     for s in catalog.migration_statements():
         db.execute(s)
     esci = [
-        {
-            **{c: "" for c in ("brand", "color", "bullets", "description", "category")},
-            "rowid": i + 1,
-            "id": f"B0TEST000{i}",
-            "title": f"lunch box {i}",
-            "price": 9.0,
-            "rating": None,
-            "rating_count": None,
-            "is_book": 0,
-        }
+        {**catalog.product_row({"id": f"B0TEST000{i}", "title": f"lunch box {i}", "price": 9.0}), "rowid": i + 1}
         for i in range(3)
     ]
-    esci = [{**r, **token_columns(r)} for r in esci]
     (tmp_path / "catalogue.json").write_text(json.dumps(CATALOGUE))
     meta = write_products_sql(tmp_path / "catalogue.json", "online-retail", tmp_path / "products.sql")
     assert meta["products"] == 2
@@ -53,5 +43,6 @@ def test_each_store_replaces_only_its_products(tmp_path: Path) -> None:
     db.executescript("\n".join(catalog.catalog_sql_statements(esci[:1])))  # reload the esci store, smaller
     counts = dict(db.execute("SELECT store, count(*) FROM products GROUP BY store").fetchall())
     assert counts == {"esci": 1, "online-retail": 2}
-    hits = db.execute(paths.RETRIEVE_SQL.read_text(), (match_expression("lunch"), 10, "online-retail")).fetchall()
+    retrieve = catalog.with_store_index(paths.RETRIEVE_SQL.read_text(), "online-retail")
+    hits = db.execute(retrieve, (match_expression("lunch"), 10, "online-retail")).fetchall()
     assert [h[1] for h in hits] == ["22382"]  # retrieval stays inside the store

@@ -14,6 +14,7 @@ CATALOG = STATE / "catalog"
 MIGRATIONS = REPO / "migrations"
 RETRIEVE_SQL = REPO / "edge" / "search" / "retrieve.sql"
 CANDIDATES_SQL = REPO / "edge" / "search" / "candidates.sql"
+STORE_INDEX_SQL = REPO / "edge" / "catalog" / "store-index.sql"
 EDGE_GENERATED = REPO / "edge" / "generated"
 
 

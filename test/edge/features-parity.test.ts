@@ -14,9 +14,11 @@ import {
   type CandidateRow,
   type TokenColumns,
 } from "../../edge/search/features";
+import { productRow, productSchema } from "../../edge/catalog/product";
 import fixture from "../fixtures/features-parity.json";
 
 interface Fixture {
+  catalog: { product: unknown; row: Record<string, unknown> }[];
   feature_names: string[];
   tokenizer: { text: string; tokens: string[] }[];
   match: { query: string; expr: string | null }[];
@@ -38,6 +40,14 @@ describe("features parity with Python", () => {
     const long = fx.match.find((c) => c.query.startsWith("w0 w1"));
     expect(long?.expr?.split(" OR ")).toHaveLength(32);
     expect(matchExpression("  --- ")).toBeNull();
+  });
+
+  it("maps a catalogue API product to the row Python's pipeline writes (one mapping into D1)", () => {
+    expect(fx.catalog.length).toBeGreaterThan(10);
+    for (const c of fx.catalog) {
+      const row = productRow(productSchema.parse(c.product));
+      expect(row, JSON.stringify(c.product).slice(0, 80)).toEqual(c.row);
+    }
   });
 
   it("computes the same token columns as the catalog build", () => {

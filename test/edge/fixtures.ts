@@ -4,6 +4,7 @@
  */
 import { env } from "cloudflare:test";
 import type { Bindings } from "../../edge/env";
+import { ensureStoreIndex } from "../../edge/catalog/store-index";
 import { tokenColumns } from "../../edge/search/features";
 
 export interface FixtureProduct {
@@ -49,6 +50,7 @@ export async function insertFixtureProducts(
   products: FixtureProduct[] = FIXTURE_PRODUCTS,
   { store = "esci", firstRowid = 1 }: { store?: string; firstRowid?: number } = {},
 ): Promise<void> {
+  await ensureStoreIndex(db, store);
   const stmt = db.prepare(
     `INSERT OR REPLACE INTO products (rowid, id, title, brand, color, bullets, description, category, price, rating, rating_count, is_book,
        title_terms, brand_terms, color_terms, category_terms, text_terms, title_unique_tokens, bullets_tokens, description_tokens, store)

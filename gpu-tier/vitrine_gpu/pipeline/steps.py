@@ -67,6 +67,7 @@ def prepare(force: bool = False, reduced: bool = False, synthetic: bool = False)
         inputs,
         registry.code_hash("search/catalog"),
         [_file_digest(p) for p in sorted(paths.MIGRATIONS.glob("*.sql"))],
+        _file_digest(paths.STORE_INDEX_SQL),
     )
     out = paths.CATALOG
 

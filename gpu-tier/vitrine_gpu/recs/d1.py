@@ -2,12 +2,11 @@
 
 `products.sql` holds the Online Retail store's catalogue (`catalogue.json` of the prepare-recs step: StockCode →
 last description, last unit price; non-product codes already dropped by `recs.data`) as `products` rows of store
-`online-retail` (issue 14: stores): the description is the title, the token columns are computed as for the ESCI
-catalogue, and rowids start at ``ROWID_BASE`` so they never meet the ESCI catalogue's (1..N). `DELETE FROM products
-WHERE store = …` first, so reloading one store leaves the others. Product ids are unique across stores
-(`products.id` is UNIQUE): StockCodes are 5 digits + optional letters (`recs.data.is_product_code`, checked here),
-ESCI ids are 10-character ASINs / ISBNs, so they cannot collide, and a collision would fail the load rather than
-pass silently.
+`online-retail` (issue 14: stores): each is the catalogue API's product {id, title (the description), price} mapped
+by ``search.catalog.product_row`` (the twin of the edge's productRow: one mapping for every product), and rowids
+start at ``ROWID_BASE`` so they never meet the ESCI catalogue's (1..N). `DELETE FROM products WHERE store = …`
+first, so reloading one store leaves the others. A product id is unique within its store (migration 0012);
+StockCodes are 5 digits + optional letters (`recs.data.is_product_code`, checked here).
 
 `recs.sql` (edge/db/schema-recs.ts) replaces the store's user history and the version's derived rows (item stats,
 co-purchase and content neighbours, MF vectors), then points `recs_current` at the version. `scripts/lib.sh load_d1`
@@ -21,8 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..search.catalog import MAX_STATEMENT_BYTES, catalog_sql_statements, sql_literal, write_sql
-from ..search.features import token_columns
+from ..search.catalog import MAX_STATEMENT_BYTES, catalog_sql_statements, product_row, sql_literal, write_sql
 from .data import is_product_code
 
 ROWID_BASE = 100_000_000
@@ -35,21 +33,8 @@ def product_rows(catalogue: list[dict[str, Any]]) -> list[dict[str, Any]]:
         code = str(c["id"])
         if not is_product_code(code):
             raise ValueError(f"{code!r} is not a StockCode: products of this store must be 5 digits + letters")
-        r: dict[str, Any] = {
-            "rowid": ROWID_BASE + i,
-            "id": code,
-            "title": str(c["title"]),
-            "brand": "",
-            "color": "",
-            "bullets": "",
-            "description": "",
-            "category": "",
-            "price": c.get("price"),
-            "rating": None,
-            "rating_count": None,
-            "is_book": 0,
-        }
-        rows.append({**r, **token_columns(r)})
+        product = {"id": code, "title": str(c["title"]), "price": c.get("price")}
+        rows.append({**product_row(product), "rowid": ROWID_BASE + i})
     return rows
 
 

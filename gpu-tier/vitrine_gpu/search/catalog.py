@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ PRODUCT_COLUMNS = (
     "rating",
     "rating_count",
     "is_book",
+    "available",
 ) + TOKEN_COLUMNS
 MAX_STATEMENT_BYTES = 48_000  # D1 caps a statement at 100 KB
 STORE = "esci"  # the D1 store (stores.id) this catalogue loads into: products.store
@@ -86,22 +88,64 @@ def read_products_jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def esci_to_row(p: dict[str, Any]) -> dict[str, Any]:
+# ---------------------------------------------------------------- the catalogue API's product and its row
+# The twins of edge/catalog/product.ts: every product reaches D1 as productRow(product) there or product_row(product)
+# here (test/edge/features-parity.test.ts checks the two on this package's fixture).
+
+STORE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+CATEGORY_SEPARATOR = " > "
+BOOKISH = re.compile(r"\b(?:e|audio)?books?\b", re.IGNORECASE | re.ASCII)
+
+
+def is_book_category(path: Sequence[str]) -> bool:
+    """Whether a category path names books: some level holds the word book(s), ebook(s) or audiobook(s)."""
+    return any(BOOKISH.search(level) for level in path)
+
+
+def esci_to_product(p: dict[str, Any]) -> dict[str, Any]:
+    """An ESCI record as the catalogue API's product ({id, title, brand?, …, category: [...], price, …})."""
     cat = p.get("category") or []
+    out: dict[str, Any] = {"id": str(p["product_id"]), "title": p.get("title") or ""}
+    for field, key in (("brand", "brand"), ("color", "color"), ("description", "description")):
+        if p.get(key):
+            out[field] = p[key]
+    if p.get("bullet_points"):
+        out["bullets"] = p["bullet_points"]
+    out["category"] = list(cat) if isinstance(cat, list) else [str(cat)]
+    out["price"] = _float_or_none(p.get("price"))
+    out["rating"] = _float_or_none(p.get("rating"))
+    out["ratingCount"] = int(p["rating_count"]) if p.get("rating_count") is not None else None
+    out["available"] = True
+    return out
+
+
+def product_base(product: dict[str, Any]) -> dict[str, Any]:
+    """A catalogue API product's row before clipping and tokens (rowid None: the writer's)."""
+    path = product.get("category") or []
     return {
         "rowid": None,
-        "id": str(p["product_id"]),
-        "title": p.get("title") or "",
-        "brand": p.get("brand") or "",
-        "color": p.get("color") or "",
-        "bullets": p.get("bullet_points") or "",
-        "description": p.get("description") or "",
-        "category": " > ".join(cat) if isinstance(cat, list) else str(cat),
-        "price": _float_or_none(p.get("price")),
-        "rating": _float_or_none(p.get("rating")),
-        "rating_count": int(p["rating_count"]) if p.get("rating_count") is not None else None,
-        "is_book": 1 if p.get("is_book") else 0,
+        "id": str(product["id"]).strip(),
+        "title": product["title"],
+        "brand": product.get("brand") or "",
+        "color": product.get("color") or "",
+        "bullets": product.get("bullets") or "",
+        "description": product.get("description") or "",
+        "category": CATEGORY_SEPARATOR.join(path),
+        "price": product.get("price"),
+        "rating": product.get("rating"),
+        "rating_count": product.get("ratingCount"),
+        "is_book": 1 if is_book_category(path) else 0,
+        "available": 0 if product.get("available") is False else 1,
     }
+
+
+def product_row(product: dict[str, Any]) -> dict[str, Any]:
+    """The row of a catalogue API product, as edge/catalog/product.ts productRow writes it (clipped, tokenised)."""
+    return catalog_row(product_base(product))
+
+
+def esci_to_row(p: dict[str, Any]) -> dict[str, Any]:
+    return product_base(esci_to_product(p))
 
 
 def _float_or_none(v: Any) -> float | None:
@@ -159,14 +203,15 @@ def build_sqlite(rows: Sequence[dict[str, Any]], db_path: Path) -> None:
     tmp.unlink(missing_ok=True)
     conn = sqlite3.connect(tmp)
     try:
-        for s in migration_statements():
+        for s in migration_statements() + store_index_statements(STORE):
             conn.execute(s)
         conn.executemany(
             f"INSERT INTO products ({', '.join(PRODUCT_COLUMNS)}) VALUES ({', '.join('?' * len(PRODUCT_COLUMNS))})",
             [product_values(r) for r in rows],
         )
         conn.commit()
-        conn.execute("INSERT INTO products_fts(products_fts) VALUES ('optimize')")
+        fts = fts_table(STORE)
+        conn.execute(f"INSERT INTO {fts}({fts}) VALUES ('optimize')")
         conn.commit()
     finally:
         conn.close()
@@ -293,13 +338,35 @@ def connect(db_path: Path | None = None) -> sqlite3.Connection:
     return conn
 
 
-_SQL_CACHE: dict[Path, str] = {}
+def fts_table(store: str) -> str:
+    """The store's FTS5 table (edge/catalog/store-index.ts ftsTable): products_fts_<id with "-" as "_">."""
+    if not STORE_ID.match(store):
+        raise ValueError(f"not a store id: {store!r}")
+    return "products_fts_" + store.replace("-", "_")
 
 
-def _sql(path: Path) -> str:
-    if path not in _SQL_CACHE:
-        _SQL_CACHE[path] = path.read_text(encoding="utf-8")
-    return _SQL_CACHE[path]
+def with_store_index(sql: str, store: str) -> str:
+    """``sql`` with the store's FTS5 table in place of {{fts}} (edge/search/*.sql)."""
+    return sql.replace("{{fts}}", fts_table(store))
+
+
+def store_index_statements(store: str) -> list[str]:
+    """edge/catalog/store-index.sql for ``store``: its FTS5 table and triggers (each statement idempotent)."""
+    out = []
+    for part in paths.STORE_INDEX_SQL.read_text(encoding="utf-8").split(BREAKPOINT):
+        stmt = re.sub(r"^--.*$", "", part, flags=re.M).strip()
+        if stmt:
+            out.append(stmt.replace("{{fts}}", fts_table(store)).replace("{{store}}", store))
+    return out
+
+
+_SQL_CACHE: dict[tuple[Path, str], str] = {}
+
+
+def _sql(path: Path, store: str = STORE) -> str:
+    if (path, store) not in _SQL_CACHE:
+        _SQL_CACHE[(path, store)] = with_store_index(path.read_text(encoding="utf-8"), store)
+    return _SQL_CACHE[(path, store)]
 
 
 def retrieve(conn: sqlite3.Connection, query: str, n: int = 200, store: str = STORE) -> list[dict[str, Any]]:
@@ -307,15 +374,16 @@ def retrieve(conn: sqlite3.Connection, query: str, n: int = 200, store: str = ST
     expr = match_expression(query)
     if expr is None:
         return []
-    return [dict(r) for r in conn.execute(_sql(paths.RETRIEVE_SQL), (expr, n, store))]
+    return [dict(r) for r in conn.execute(_sql(paths.RETRIEVE_SQL, store), (expr, n, store))]
 
 
-def candidates(conn: sqlite3.Connection, query: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+def candidates(conn: sqlite3.Connection, query: str, ids: Sequence[str], store: str = STORE) -> list[dict[str, Any]]:
     """edge/search/candidates.sql for a caller-given id list; rows in ``ids`` order, unknown ids dropped."""
     expr = match_expression(query)
     if expr is None:
         raise ValueError(f"query {query!r} has no token")
-    got = {r["id"]: dict(r) for r in conn.execute(_sql(paths.CANDIDATES_SQL), (expr, json.dumps(list(ids))))}
+    sql = _sql(paths.CANDIDATES_SQL, store)
+    got = {r["id"]: dict(r) for r in conn.execute(sql, (expr, json.dumps(list(ids))))}
     return [got[i] for i in ids if i in got]
 
 

@@ -1,6 +1,7 @@
 """Writes test/fixtures/features-parity.json: tokenizer cases, match expressions and feature matrices computed by
-features.py on rows retrieved (retrieve.sql / candidates.sql) from a small synthetic catalog, for the TypeScript
-parity test (test/edge/features-parity.test.ts).
+features.py on rows retrieved (retrieve.sql / candidates.sql) from a small synthetic catalog, and catalogue API
+products with the rows ``catalog.product_row`` maps them to, for the TypeScript parity test
+(test/edge/features-parity.test.ts).
 
     python -m vitrine_gpu search fixture [OUT]
 """
@@ -84,6 +85,13 @@ EXTRA_PRODUCTS: list[dict[str, Any]] = [
         "is_book": False,
     },
 ]
+CATALOG_EDGE_CASES: list[dict[str, Any]] = [
+    # 12,000 bytes fall inside a 2-byte character: it is dropped whole
+    {"id": "clip-1", "title": "a" + "é" * 7000, "category": ["Kindle Store", "Kindle eBooks"]},
+    {"id": "clip-2", "title": "Notebook", "description": "€" * 5000, "category": ["Office Products", "Notebooks"]},
+    {"id": " padded-id ", "title": " Spaced title ", "brand": "B", "available": False, "ratingCount": 3},
+    {"id": "audio", "title": "Audio", "category": ["Audible Books & Originals"], "price": 0, "rating": 4.5},
+]
 QUERIES_EXTRA = [
     "café crème cups",
     "ΟΔΟΣ cookbook",
@@ -116,8 +124,14 @@ def build(out: Path = OUT) -> dict[str, Any]:
     cases.append({"query": "nothing matches", "source": "empty", "rows": []})
     for c in cases:
         c["features"] = [float(v) for v in compute_features(c["query"], c["rows"]).reshape(-1)]
+    # catalogue API products (the extra ones, a synthetic sample, edge cases of clipping and categories) and their rows
+    api_products = [catalog.esci_to_product(p) for p in EXTRA_PRODUCTS + products[:40:4]] + CATALOG_EDGE_CASES
     fixture = {
         "generated_by": "python -m vitrine_gpu search fixture",
+        "catalog": [
+            {"product": p, "row": {k: v for k, v in catalog.product_row(p).items() if k != "rowid"}}
+            for p in api_products
+        ],
         "feature_names": list(FEATURE_NAMES),
         "tokenizer": [{"text": s, "tokens": tokenize(s)} for s in TOKENIZER_CASES],
         "match": [
