@@ -13,6 +13,7 @@ import { requestBodyLimit, wrongMethod } from "./middleware/limits";
 import { apiRateLimit, loginRateLimit } from "./middleware/rate-limit";
 import { requestId } from "./middleware/request-id";
 import { serverTiming } from "./middleware/timing";
+import { adminCatalog } from "./routes/admin-catalog";
 import { adminDrills } from "./routes/admin-drills";
 import { adminMetrics } from "./routes/admin-metrics";
 import { adminReleases } from "./routes/admin-releases";
@@ -41,6 +42,7 @@ app.route("/v1", events);
 app.route("/admin", adminMetrics);
 app.route("/admin", adminDrills(app.fetch)); // the drills probe this app in-process
 app.route("/admin", adminReleases);
+app.route("/admin", adminCatalog);
 app.route("/", dashboard);
 
 let document: ReturnType<typeof openApiDocument> | undefined;

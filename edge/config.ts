@@ -86,6 +86,8 @@ export const varsSchema = z.object({
   // HTTP surface: CORS origins (comma list of exact origins, "" = none), request body cap, rate limits ("off" = none)
   ALLOWED_ORIGINS: text(""),
   MAX_BODY_BYTES: int(524_288, 1_024, 10_485_760),
+  // a catalogue upload (POST /admin/stores/{store}/products: up to 10,000 products) may be this large
+  CATALOG_MAX_BODY_BYTES: int(10_485_760, 1_024, 104_857_600),
   RATE_LIMITS: text("on"),
 });
 
@@ -171,6 +173,8 @@ function build(env: ConfigSource) {
       allowedOrigins: originList(v.ALLOWED_ORIGINS),
       /** larger request bodies are refused with 413 */
       maxBodyBytes: v.MAX_BODY_BYTES,
+      /** … except a catalogue upload, refused above this */
+      catalogMaxBodyBytes: v.CATALOG_MAX_BODY_BYTES,
       /** per-client rate limits (the wrangler.toml [[ratelimits]] bindings) applied; RATE_LIMITS = "off" disables them */
       rateLimits: v.RATE_LIMITS !== "off",
     },

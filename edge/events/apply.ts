@@ -7,6 +7,7 @@
  *     purchase → n + 1, qty + 1, last_day = max(last_day, event day);
  *     add_to_cart → a row with n = 0, qty = 0 and the event's day when the user has no row for that item yet
  *     (the item becomes a history candidate, no purchase is counted); nothing changes when the row exists.
+ *  4. each store's `event_count` grows by its events that are not repeats.
  * After the batch commits, the events that were not repeats are counted in the feedback rollups (countFeedback), each
  * under its store.
  */
@@ -77,6 +78,15 @@ ON CONFLICT (store, user_id, item_id) DO UPDATE SET
   qty = qty + excluded.qty,
   last_day = CASE WHEN excluded.n > 0 THEN max(last_day, excluded.last_day) ELSE last_day END`;
 
+/** Each store's count of accepted events (the ones without an eventId, and the ids this payload recorded first). */
+const COUNT_SQL = `UPDATE stores SET event_count = event_count + (
+  SELECT count(*) FROM json_each(?1) AS j
+  WHERE json_extract(j.value, '$.store') = stores.id
+    AND (json_extract(j.value, '$.eventId') IS NULL
+         OR EXISTS (SELECT 1 FROM event_ids e WHERE e.store = stores.id
+                    AND e.event_id = json_extract(j.value, '$.eventId') AND e.payload_id = ?2)))
+WHERE id IN (SELECT json_extract(value, '$.store') FROM json_each(?1))`;
+
 function chunks<T>(rows: readonly T[]): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) out.push(rows.slice(i, i + ROWS_PER_STATEMENT));
@@ -107,6 +117,8 @@ export function eventStatements(
     ];
   });
   for (const rows of chunks(history)) statements.push(db.prepare(HISTORY_SQL).bind(JSON.stringify(rows), p.id));
+  const counted = p.events.map((e) => ({ store: e.store, eventId: e.eventId ?? null }));
+  statements.push(db.prepare(COUNT_SQL).bind(JSON.stringify(counted), p.id));
   return { statements, idStatements: idChunks.length };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Request-shape limits, all answered as JSON:
- *  - a body larger than MAX_BODY_BYTES (edge/config.ts, default 512 KiB) → 413 `payload_too_large` (hono/body-limit:
+ *  - a body larger than MAX_BODY_BYTES (edge/config.ts, default 512 KiB; a catalogue upload, POST
+ *    /admin/stores/{store}/products, CATALOG_MAX_BODY_BYTES, 10 MiB) → 413 `payload_too_large` (hono/body-limit:
  *    Content-Length is checked first, a streamed body is counted as it arrives);
  *  - a known path with a method it does not serve → 405 `method_not_allowed` with `Allow` (hono/method-not-allowed);
  *    unknown paths stay 404 `not_found`.
@@ -11,8 +12,12 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { config } from "../config";
 import type { AppEnv } from "../env";
 
+const CATALOG_UPLOAD = /^\/admin\/stores\/[^/]+\/products$/;
+
 export const requestBodyLimit: MiddlewareHandler<AppEnv> = (c, next) => {
-  const maxSize = config(c.env).http.maxBodyBytes;
+  const http = config(c.env).http;
+  const maxSize =
+    c.req.method === "POST" && CATALOG_UPLOAD.test(c.req.path) ? http.catalogMaxBodyBytes : http.maxBodyBytes;
   return bodyLimit({
     maxSize,
     onError: (c) =>

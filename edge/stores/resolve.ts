@@ -44,6 +44,11 @@ export async function storeSet(env: Bindings): Promise<StoreSet> {
   return loading;
 }
 
+/** Forgets the store set of this isolate (a store was created or changed here): the next request reloads it. */
+export function invalidateStoreSet(): void {
+  cached = undefined;
+}
+
 /** The store id a request means: the default when none is named; undefined when the named store does not exist. */
 export function resolveStore(set: StoreSet, requested: string | undefined): string | undefined {
   if (requested === undefined) return set.defaultId;

@@ -1,0 +1,43 @@
+/**
+ * Reading and changing single products of a store, and the export: every write goes through the one upsert
+ * (edge/catalog/ingest.ts) — a patch is the stored product with the patch's fields, mapped again (token columns,
+ * is_book) and upserted.
+ */
+import { upsertRows, type WriteResult } from "./ingest";
+import { productOf, productRow, productSchema, ROW_COLUMNS, type Product, type ProductRow } from "./product";
+
+type StoredRow = ProductRow & { rowid: number; updated_at: number };
+
+const SELECT = `SELECT rowid, ${ROW_COLUMNS.join(", ")}, updated_at FROM products`;
+
+export async function getProduct(db: D1Database, store: string, id: string) {
+  const row = await db.prepare(`${SELECT} WHERE store = ?1 AND id = ?2`).bind(store, id).first<StoredRow>();
+  return row ? productOf(row) : undefined;
+}
+
+/** The fields a patch may change (not the id). */
+export type ProductPatch = Partial<Omit<Product, "id">>;
+
+/** The product with `patch` applied; undefined when the store has no such product. */
+export async function patchProduct(
+  db: D1Database,
+  store: string,
+  id: string,
+  patch: ProductPatch,
+): Promise<{ product: Product; write: WriteResult } | undefined> {
+  const current = await getProduct(db, store, id);
+  if (!current) return undefined;
+  const { updatedAt: _, ...fields } = current;
+  const product = productSchema.parse({ ...fields, ...patch, id });
+  return { product, write: await upsertRows(db, store, [productRow(product)]) };
+}
+
+/** One page of the store's products in rowid order; `cursor` is the last rowid of the previous page. */
+export async function listProducts(db: D1Database, store: string, cursor: number, limit: number) {
+  const { results } = await db
+    .prepare(`${SELECT} WHERE store = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3`)
+    .bind(store, cursor, limit)
+    .all<StoredRow>();
+  const last = results.length === limit ? results[results.length - 1]!.rowid : undefined;
+  return { products: results.map(productOf), ...(last !== undefined ? { nextCursor: String(last) } : {}) };
+}
