@@ -5,7 +5,7 @@
  *   routes/, dashboard/                     HTTP handlers and pages: parse, call one domain function, respond
  *   api/                                    the HTTP contracts (@hono/zod-openapi route declarations, shared zod primitives)
  *   drills/                                 failover drills (reach the GPU client only through a GpuScope)
- *   search/, recs/                          the two surfaces' answers
+ *   search/, recs/, catalog/                the two surfaces' answers and the catalogue they serve
  *   ranking/                                the ranking core both surfaces call: plan, two-stage runner, degraded reasons
  *   middleware/                             the HTTP middleware (request id, limits, auth, the metrics sample)
  *   gpu/, scoring/, cache/, experiments/, metrics/, releases/, events/, stores/, db/   services
@@ -28,8 +28,8 @@ module.exports = {
     ),
     up(
       "surfaces-are-above-the-core",
-      "^edge/(?!search/|recs/|api/|routes/|dashboard/|drills/|app\\.ts)",
-      "^edge/(search|recs)/",
+      "^edge/(?!search/|recs/|catalog/|api/|routes/|dashboard/|drills/|app\\.ts|scheduled\\.ts)",
+      "^edge/(search|recs|catalog)/",
     ),
     up(
       "the-core-is-above-services",

@@ -1,12 +1,13 @@
 /**
  * Cron dispatch. wrangler.toml [triggers].crons lists the schedules; each maps to the jobs it runs.
- * Areas register their jobs here (metrics maintenance and release canary ticks every minute, failover drills every
- * 15 minutes).
+ * Areas register their jobs here (metrics maintenance, release canary ticks and the stores' live recommendation
+ * tables every minute, failover drills every 15 minutes).
  */
 import { app } from "./app";
 import type { Bindings } from "./env";
 import { runMetricsMaintenance } from "./metrics/jobs";
 import { runScheduledDrills } from "./drills/runner";
+import { refreshLiveRecs } from "./recs/live";
 import { tickReleases } from "./releases/tick";
 
 export type ScheduledJob = (env: Bindings, ctx: ExecutionContext, scheduledTime: number) => Promise<void>;
@@ -15,7 +16,7 @@ export const EVERY_MINUTE = "* * * * *";
 export const DRILL_SCHEDULE = "*/15 * * * *";
 
 const jobs: Record<string, ScheduledJob[]> = {
-  [EVERY_MINUTE]: [runMetricsMaintenance, tickReleases],
+  [EVERY_MINUTE]: [runMetricsMaintenance, tickReleases, refreshLiveRecs],
   [DRILL_SCHEDULE]: [async (env, ctx) => void (await runScheduledDrills(app.fetch, env, ctx))],
 };
 

@@ -10,7 +10,6 @@
  *                      the next flush lands it and every drill-tagged sample is in the rollups (nothing lost)
  *  cold_cache          the probe query's cache entry is purged → MISS → HIT again (recovery time)
  */
-import { responseCacheKey } from "../cache/response-cache";
 import { storeSet } from "../stores/resolve";
 import { config } from "../config";
 import type { EndpointRole } from "../gpu/endpoints";
@@ -20,6 +19,7 @@ import type { FaultSpec, ScenarioId } from "./context";
 import { getExperimentConfig } from "../experiments/config";
 import { serialiseDegradedReasons, type DegradedReason } from "../ranking/degraded";
 import { planFor } from "../ranking/plan";
+import { searchCacheKey } from "../search/answer";
 import { gpuResult, PROBE_K, type ProbeResult, servedBy, sleep } from "./probe";
 import { type DrillRun, DrillSkipped } from "./run";
 
@@ -299,7 +299,7 @@ const coldCache: Scenario = async (run) => {
   const variant = config.variants.find((v) => v.name === p.body!.variant);
   if (!variant)
     throw new DrillSkipped(`steady state not met: variant ${p.body!.variant} is not in the experiment config`);
-  const key = responseCacheKey("search", run.query, PROBE_K, planFor(run.env, config, variant, "search"), { store });
+  const key = await searchCacheKey(run.env, store, run.query, PROBE_K, planFor(run.env, config, variant, "search"));
   // let cache writes still in flight from the steady-state probes land first (they would refill the purged entry)
   await sleep(200);
   const cache = (caches as CacheStorage & { default: Cache }).default;

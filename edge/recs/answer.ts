@@ -5,14 +5,17 @@
  * → recs-light features → the two-stage ranker (edge/recs/rank.ts) → top k, only items of the store.
  *
  * An unknown or new user gets the cold-start answer (trending, or item-based from the page / cart), never an error.
- * Only answers that are the same for everyone asking them (not personalised) are cached: the key carries the store,
- * the page / cart ids, the context kind, the plan's models and the version of the store's D1 tables.
+ * Only available products of the store are answered. Only answers that are the same for everyone asking them (not
+ * personalised) are cached: the key carries the store, the page / cart ids, the context kind, the plan's models, the
+ * version of the store's recommendation tables and the store's catalogue version.
  */
 import { cachedAnswer, responseCacheKey } from "../cache/response-cache";
+import { catalogVersion } from "../catalog/version";
 import type { DegradedReason } from "../ranking/degraded";
 import { resolveRankPlan } from "../ranking/plan";
 import { since, type RankingRequest, type Served, type StageTimings } from "../ranking/request";
 import { recsFeatures } from "./features";
+import { isLive } from "./live";
 import { userHistory } from "./history";
 import { rankRecs, type RecommendItem } from "./rank";
 import { readRequestData } from "./request-data";
@@ -21,6 +24,7 @@ import { seedsOf } from "./sources/neighbours";
 import { ensureNeighbours, itemTables } from "./tables";
 
 export const MAX_CART = 50;
+const DAY_MS = 86_400_000;
 
 /** user: "for you"; item: a product page; cart: a basket; user+item / user+cart: personalised context. */
 export const MODES = ["user", "item", "cart", "user+item", "user+cart", "trending"] as const;
@@ -82,7 +86,9 @@ export async function recommendAnswer(req: RankingRequest, ask: RecommendAsk): P
     return { plan, answer, cache: "BYPASS", stages };
   }
   const tables = await itemTables(env.DB, ask.store, version);
-  const history = userHistory(data.history, tables.index, settings.now, settings.recencyTauDays);
+  // a trained version's clock is the end of its training data; live tables (edge/recs/live.ts) are of now
+  const now = isLive(version) ? Date.now() / DAY_MS : settings.now;
+  const history = userHistory(data.history, tables.index, now, settings.recencyTauDays);
   const userVector = data.userVector && data.userVector.length === tables.factors ? data.userVector : null;
   const personalised = history !== null || userVector !== null;
   const contextIds = [...(ask.item ? [ask.item] : []), ...(ask.cart ?? [])];
@@ -94,7 +100,7 @@ export async function recommendAnswer(req: RankingRequest, ask: RecommendAsk): P
   const compute = async (): Promise<RecommendAnswer> => {
     await ensureNeighbours(env.DB, tables, [...seedsOf(history, context).items]);
     const cands = candidates(tables, settings, { history, userVector, context });
-    const features = recsFeatures(tables, settings.now, history, cands, context);
+    const features = recsFeatures(tables, now, history, cands, context);
     stages.retrieval = since(t0);
     const ranking = await rankRecs(req, plan, {
       store: ask.store,
@@ -102,7 +108,7 @@ export async function recommendAnswer(req: RankingRequest, ask: RecommendAsk): P
       candidates: cands,
       features,
       history,
-      now: settings.now,
+      now,
       k: ask.k,
     });
     Object.assign(stages, ranking.timings);
@@ -122,6 +128,7 @@ export async function recommendAnswer(req: RankingRequest, ask: RecommendAsk): P
       store: ask.store,
       mode: contextMode(ask),
       data: version,
+      catalog: String(await catalogVersion(env, ask.store)),
     }),
     compute,
     degraded: (a) => a.degradedReasons.length > 0,

@@ -1,4 +1,4 @@
-/** Titles and prices of recommended items, from the request's store's products only (one query). */
+/** Titles and prices of recommended items: the request's store's available products only (one query). */
 import { and, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { products } from "../db/schema";
@@ -18,7 +18,11 @@ export async function productInfo(
     .select({ id: products.id, title: products.title, price: products.price })
     .from(products)
     .where(
-      and(eq(products.store, store), sql`${products.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`),
+      and(
+        eq(products.store, store),
+        eq(products.available, 1),
+        sql`${products.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
+      ),
     );
   return new Map(rows.map((r) => [r.id, { title: r.title, price: r.price }]));
 }

@@ -3,7 +3,8 @@
  * vitrine_gpu.recs.evaluate.cascade_rank: the plan's recs-light ONNX ranker over every candidate (the merge order
  * stands in if it fails) → the light top M with the user's purchase sequence to the recs-heavy sequence model on the
  * GPU tier → light + w × heavy over the top M (the plan's residual combine). The titles and prices of the items that
- * can make the answer are read while the GPU stage runs.
+ * can make the answer are read while the GPU stage runs; an item that is not an available product of the store is
+ * never answered.
  */
 import type { DegradedReason } from "../ranking/degraded";
 import type { RankPlan } from "../ranking/plan";
@@ -74,7 +75,8 @@ export async function rankRecs(
     features: () => input.features,
     fallback: (k) => (n - k) / Math.max(n, 1),
   });
-  const answerable = light.order.slice(0, Math.max(Math.min(plan.topM, n), input.k)).map(idOf);
+  // the final top k come from the light top max(M, k); k more stand in for products no longer available
+  const answerable = light.order.slice(0, Math.max(Math.min(plan.topM, n), input.k) + input.k).map(idOf);
   const info = productInfo(req.env.DB, store, answerable);
   const ranked = await heavyStage(
     req.env,
@@ -90,16 +92,17 @@ export async function rankRecs(
     req.gpu,
   );
   const products = await info;
-  const items = ranked.entries.slice(0, input.k).map(({ index: k, light: l, heavy, score }): RecommendItem => {
+  const served = ranked.entries.filter((e) => products.has(idOf(e.index))).slice(0, input.k);
+  const items = served.map(({ index: k, light: l, heavy, score }): RecommendItem => {
     const id = idOf(k);
-    const p = products.get(id);
+    const p = products.get(id)!;
     const scores = Object.fromEntries(SOURCES.map((s) => [s, c.scores[s][k]!])) as ItemScores;
     scores.light = l;
     scores.heavy = heavy;
     return {
       id,
-      title: p?.title ?? "",
-      price: p?.price ?? t.price[c.items[k]!] ?? null,
+      title: p.title,
+      price: p.price ?? t.price[c.items[k]!] ?? null,
       score,
       scores,
       sources: SOURCES.filter((s) => c.ranks[s][k]! > 0),

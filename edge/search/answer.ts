@@ -1,14 +1,17 @@
 /**
  * The search surface's answers — what GET /v1/search and POST /v1/rerank serve (edge/routes/search.ts parses and
  * responds; everything between is here):
- *  - search: the store's rank plan for the caller → FTS5 retrieval of the top N → the two-stage ranker → top k, in
- *    the response cache (keyed by query, k, plan and store; concurrent misses collapsed, stale-while-revalidate);
+ *  - search: the store's rank plan for the caller → FTS5 retrieval of the top N available products → the two-stage
+ *    ranker → top k, in the response cache (keyed by query, k, plan, store and the store's catalogue version, so a
+ *    catalogue write is seen by the next request; concurrent misses collapsed, stale-while-revalidate);
  *  - rerank: the same ranker over exactly the caller's candidates of the store (never cached). Ids that are not the
- *    store's products are reported, not dropped: the caller's id set must come back unchanged. Duplicates collapse
+ *    store's available products are reported, not dropped: the caller's id set must come back unchanged. Duplicates collapse
  *    to one; the caller's order is the retrieval order (ties in light score keep it); heavy M covers the whole list
  *    up to RERANK_MAX (edge/ranking/plan.ts).
  */
 import { cachedAnswer, responseCacheKey } from "../cache/response-cache";
+import type { Bindings } from "../env";
+import { catalogVersion } from "../catalog/version";
 import type { DegradedReason } from "../ranking/degraded";
 import { resolveRankPlan, type RankPlan } from "../ranking/plan";
 import { since, type RankingRequest, type Served, type StageTimings } from "../ranking/request";
@@ -54,6 +57,20 @@ function answerOf(plan: RankPlan, ranking: SearchRanking, items: RankedItem[]): 
   };
 }
 
+/**
+ * The response cache key of a search answer: the query, k, the plan's experiment, variant and models, the store and
+ * its catalogue version (the failover drills purge under it too).
+ */
+export async function searchCacheKey(
+  env: Bindings,
+  store: string,
+  query: string,
+  k: number,
+  plan: RankPlan,
+): Promise<Request> {
+  return responseCacheKey("search", query, k, plan, { store, catalog: String(await catalogVersion(env, store)) });
+}
+
 export async function searchAnswer(req: RankingRequest, ask: SearchAsk): Promise<Served<SearchAnswer>> {
   const { env, ctx } = req;
   const plan = await resolveRankPlan(env, { store: ask.store, surface: "search" }, ask.unit);
@@ -70,7 +87,7 @@ export async function searchAnswer(req: RankingRequest, ask: SearchAsk): Promise
   const { answer, outcome } = await cachedAnswer({
     env,
     ctx,
-    key: responseCacheKey("search", ask.query.text, ask.k, plan, { store: ask.store }),
+    key: await searchCacheKey(env, ask.store, ask.query.text, ask.k, plan),
     compute,
     degraded: (a) => a.degradedReasons.length > 0,
   });

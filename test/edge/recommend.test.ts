@@ -53,10 +53,15 @@ beforeAll(async () => {
   await loadRecsTables(env.DB, fx.tables, PARITY_STORE, VERSION);
   await loadRecsTables(env.DB, fx.tables, STORE, VERSION);
   await loadRecsTables(env.DB, fx.tables, OTHER, VERSION, "b-");
-  // titles for the online-retail items (the ESCI products of the default store stay separate)
+  // the stores' products (only a store's available products are recommended; the ESCI products of the default store
+  // stay separate)
   const stmt = env.DB.prepare("INSERT INTO products (id, title, price, store) VALUES (?1, ?2, ?3, ?4)");
   await env.DB.batch([
-    ...[...storeItems].map((id) => stmt.bind(id, `Retail item ${id}`, 1.5, STORE)),
+    ...[...storeItems].flatMap((id) => [
+      stmt.bind(id, `Retail item ${id}`, 1.5, STORE),
+      stmt.bind(id, `Parity item ${id}`, 1.5, PARITY_STORE),
+      stmt.bind(`b-${id}`, `Shop B item ${id}`, 2.5, OTHER),
+    ]),
     stmt.bind("B0ESCI00001", "An esci product", 9.99, "esci"),
   ]);
   invalidateExperimentConfig();
@@ -228,5 +233,27 @@ describe("GET /v1/recommend", () => {
     const esci = await recommend(`user=${users[0]}&k=20`);
     expect(esci.body.store).toBe("esci");
     expect(esci.body.items).toEqual([]);
+  });
+
+  it("never recommends a product that is out of stock or deleted, and the next answer already knows", async () => {
+    const admin = (path: string, method: string, body?: unknown) =>
+      SELF.fetch(`${BASE}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const before = await recommend(`store=${OTHER}&k=10`); // anonymous: the cached, shared answer
+    const [gone, outOfStock] = ids(before.body);
+    expect((await admin(`/admin/stores/${OTHER}/products/${outOfStock}`, "PATCH", { available: false })).status).toBe(
+      200,
+    );
+    expect((await admin(`/admin/stores/${OTHER}/products/${gone}`, "DELETE")).status).toBe(200);
+    const after = await recommend(`store=${OTHER}&k=10`);
+    expect(after.res.headers.get("x-vitrine-cache")).toBe("MISS");
+    expect(ids(after.body)).toHaveLength(10);
+    expect(ids(after.body)).not.toContain(gone);
+    expect(ids(after.body)).not.toContain(outOfStock);
+    const personal = await recommend(`store=${OTHER}&user=${users[0]}&k=50`);
+    expect(ids(personal.body).some((id) => id === gone || id === outOfStock)).toBe(false);
   });
 });

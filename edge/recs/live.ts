@@ -1,0 +1,94 @@
+/**
+ * Live recommendation tables for any store, before any training: every minute the scheduled worker rebuilds, from the
+ * store's own purchase history in D1 (recs_history: POST /v1/events purchases and add-to-carts), the tables the
+ * recommendation sources read — per item its popularity (all time, last 30 days), a time-decayed trend (τ = 14 days),
+ * repeat rate and price, and its top 50 co-purchase neighbours (cosine over the users who bought or carted both) —
+ * as the pipeline's `fit_tables` defines them (vitrine_gpu.recs.sources), minus MF vectors and content neighbours.
+ *
+ * They are written as a recs version of their own, `live-<event count>`, and the store's `recs_current` points at
+ * it, so /v1/recommend answers the store (trending, item page, cart, history) within one cron run of its first
+ * events, ranked by the bundled recs-light model on the same sources. A store with a trained version (the pipeline
+ * loaded one) keeps it: live tables are built only for stores whose current version is live or absent. The work is
+ * bounded per run (a few stores, users with at most MAX_BASKET items in the pair count) and each store's rebuild is
+ * one D1 batch of a few set-based statements, whatever its size.
+ */
+import type { Bindings } from "../env";
+
+export const LIVE_PREFIX = "live-";
+export const TREND_TAU_DAYS = 14;
+export const POPULARITY_DAYS = 30;
+export const NEIGHBOURS = 50;
+/** stores rebuilt per run (the least recently built first) */
+export const MAX_STORES_PER_RUN = 4;
+/** users with more distinct items than this are left out of the co-purchase pair count (quadratic in basket size) */
+export const MAX_BASKET = 200;
+
+const DAY_MS = 86_400_000;
+
+export function isLive(version: string | null | undefined): boolean {
+  return version?.startsWith(LIVE_PREFIX) ?? false;
+}
+
+/** The stores whose live tables are stale: no trained version, and events since their live version was built. */
+const STALE_SQL = `SELECT s.id AS store, s.event_count AS events FROM stores s
+LEFT JOIN recs_current c ON c.store = s.id
+WHERE s.event_count > 0 AND (c.model_version IS NULL OR (c.model_version LIKE '${LIVE_PREFIX}%'
+  AND c.model_version <> '${LIVE_PREFIX}' || s.event_count))
+ORDER BY c.model_version IS NOT NULL, s.id LIMIT ?1`;
+
+/** ?1 store, ?2 version, ?3 now (days since 1970-01-01) */
+const STATS_SQL = `INSERT INTO recs_item_stats (store, model_version, item_id, pop_all, pop_recent, trend, repeat_rate, price)
+SELECT h.store, ?2, h.item_id, sum(h.n), sum(CASE WHEN h.last_day >= ?3 - ${POPULARITY_DAYS} THEN h.n ELSE 0 END),
+       sum(h.n * exp(-(?3 - h.last_day) / ${TREND_TAU_DAYS}.0)),
+       CAST(sum(h.n >= 2) AS REAL) / max(sum(h.n >= 1), 1),
+       coalesce((SELECT p.price FROM products p WHERE p.store = h.store AND p.id = h.item_id), 0)
+FROM recs_history h WHERE h.store = ?1 GROUP BY h.item_id`;
+
+/** ?1 store, ?2 version: cosine of two items' buyer sets, top NEIGHBOURS per item (ties: neighbour id) */
+const NEIGHBOURS_SQL = `INSERT INTO recs_neighbours (store, model_version, kind, item_id, rank, neighbour_id, score)
+WITH basket AS (
+  SELECT user_id, item_id FROM recs_history WHERE store = ?1
+    AND user_id IN (SELECT user_id FROM recs_history WHERE store = ?1 GROUP BY user_id HAVING count(*) <= ${MAX_BASKET})
+), buyers AS (SELECT item_id, count(*) AS n FROM basket GROUP BY item_id),
+pairs AS (
+  SELECT a.item_id AS item, b.item_id AS nb, count(*) AS both_n
+  FROM basket a JOIN basket b ON b.user_id = a.user_id AND b.item_id <> a.item_id GROUP BY a.item_id, b.item_id
+), scored AS (
+  SELECT p.item, p.nb, p.both_n / sqrt(CAST(x.n AS REAL) * y.n) AS score
+  FROM pairs p JOIN buyers x ON x.item_id = p.item JOIN buyers y ON y.item_id = p.nb
+)
+SELECT ?1, ?2, 'copurchase', item, rank, nb, score FROM (
+  SELECT item, nb, score, row_number() OVER (PARTITION BY item ORDER BY score DESC, nb) AS rank FROM scored
+) WHERE rank <= ${NEIGHBOURS}`;
+
+/** ?1 store, ?2 version: point the store at the new live version unless it serves a trained one */
+const CURRENT_SQL = `INSERT INTO recs_current (store, model_version) VALUES (?1, ?2)
+ON CONFLICT (store) DO UPDATE SET model_version = excluded.model_version
+WHERE recs_current.model_version LIKE '${LIVE_PREFIX}%'`;
+
+/** ?1 store, ?2 the version to keep */
+const PRUNE_SQL = ["recs_item_stats", "recs_neighbours"].map(
+  (t) => `DELETE FROM ${t} WHERE store = ?1 AND model_version LIKE '${LIVE_PREFIX}%' AND model_version <> ?2`,
+);
+
+/** Rebuilds one store's live tables (one batch: a transaction) as version `live-<events>`. */
+export async function buildLiveTables(db: D1Database, store: string, events: number, nowMs: number): Promise<string> {
+  const version = `${LIVE_PREFIX}${events}`;
+  const now = nowMs / DAY_MS;
+  await db.batch([
+    ...PRUNE_SQL.map((sql) => db.prepare(sql).bind(store, "")), // a half-built earlier run of this version too
+    db.prepare(STATS_SQL).bind(store, version, now),
+    db.prepare(NEIGHBOURS_SQL).bind(store, version),
+    db.prepare(CURRENT_SQL).bind(store, version),
+  ]);
+  return version;
+}
+
+/** The EVERY_MINUTE job: the stale stores' live tables, a few per run. */
+export async function refreshLiveRecs(env: Bindings, _ctx: ExecutionContext, scheduledTime: number): Promise<void> {
+  const { results } = await env.DB.prepare(STALE_SQL).bind(MAX_STORES_PER_RUN).all<{ store: string; events: number }>();
+  for (const { store, events } of results) {
+    const version = await buildLiveTables(env.DB, store, events, scheduledTime);
+    console.log(JSON.stringify({ event: "recs_live_built", store, version }));
+  }
+}
