@@ -1,15 +1,19 @@
 // Recommendations end to end: real gpu-tier (recs-heavy sequence model) + `wrangler dev` with the current recs-light
 // version's tables in D1 (.vitrine/recs/recs.sql). A known user's answer carries heavy scores (degraded:false);
-// the median of warm sequential requests is printed; then the gpu-tier is killed and the edge answers 200 with
-// the light ranking (degraded:true).
+// the median of warm sequential requests is printed; a store that did not exist is onboarded through the API by
+// `npm run demo:store -- --no-train` (search finds its products; its live recommendations are personalised, heavy-
+// scored, not degraded); then the gpu-tier is killed and the edge answers 200 with the light ranking (degraded:true).
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 import { prepareDb, RECS_SQL, REPO, startEdge, startGpu, stopAll } from "./harness.mjs";
 
 const DEADLINE_MS = Number(process.env.VITRINE_IT_DEADLINE_MS ?? 30_000);
 const STORE = "online-retail";
+const ADMIN_TOKEN = "integration-admin-token";
 
 /** The users with the longest histories in the served recs-light version. */
 function knownUsers(n) {
@@ -40,7 +44,12 @@ describe("recommendations end to end", { timeout: 600_000 }, () => {
     gpu = await startGpu();
     edge = await startEdge({
       persistTo: dir,
-      vars: { GPU_ENDPOINT_URL: gpu.url, GPU_SECONDARY_ENDPOINT_URL: gpu.url, GPU_DEADLINE_MS: String(DEADLINE_MS) },
+      vars: {
+        GPU_ENDPOINT_URL: gpu.url,
+        GPU_SECONDARY_ENDPOINT_URL: gpu.url,
+        GPU_DEADLINE_MS: String(DEADLINE_MS),
+        ADMIN_TOKEN,
+      },
     });
   });
 
@@ -77,6 +86,25 @@ describe("recommendations end to end", { timeout: 600_000 }, () => {
     }
     ms.sort((a, b) => a - b);
     console.log(`recommend end to end (warm CPU gpu-tier, 1 in flight, 30 requests): median ${ms[15].toFixed(1)} ms`);
+  });
+
+  it("a store that did not exist, onboarded through the API (npm run demo:store): searched, recommended", async () => {
+    const store = `it-demo-${Date.now().toString(36)}`;
+    const args = ["scripts/demo-store.mjs", "--url", edge.url, "--token", ADMIN_TOKEN, "--store", store];
+    const { stdout } = await promisify(execFile)(
+      "node",
+      [...args, "--products", "400", "--shoppers", "200", "--seed", "7", "--no-train"],
+      { cwd: REPO, timeout: 300_000 },
+    );
+    assert.match(stdout, /\[demo:store\] ok/);
+    // what the demo asserted, checked here too through the public API
+    const search = await (await fetch(`${edge.url}/v1/search?store=${store}&q=linen&k=5`)).json();
+    assert.ok(search.items.length > 0, "search finds the new store's products");
+    const { body } = await recommend(edge, `store=${store}&user=shopper-1&k=10`);
+    assert.equal(body.degraded, false, body.degradedReason);
+    assert.equal(body.personalised, true);
+    assert.match(body.models.data, /^live-/);
+    assert.ok(body.items.length > 0 && body.items.every((i) => typeof i.scores.heavy === "number"));
   });
 
   it("gpu-tier killed → 200 with the light ranking, degraded:true", async () => {
