@@ -4,22 +4,12 @@
  */
 import { env } from "cloudflare:test";
 import type { Bindings } from "../../edge/env";
+import type { ProductRow } from "../../edge/catalog/product";
 import { ensureStoreIndex } from "../../edge/catalog/store-index";
-import { tokenColumns } from "../../edge/search/features";
+import { tokenColumns, type TokenColumns } from "../../edge/search/features";
 
-export interface FixtureProduct {
-  id: string;
-  title: string;
-  brand: string;
-  color: string;
-  bullets: string;
-  description: string;
-  category: string;
-  price: number | null;
-  rating: number | null;
-  rating_count: number | null;
-  is_book: number;
-}
+/** A products row without the token columns (computed on insert) and availability (the column's default). */
+export type FixtureProduct = Omit<ProductRow, keyof TokenColumns | "available">;
 
 const colours = ["red", "blue", "black", "white", "green"];
 const kinds = ["running shoes", "rain jacket", "coffee mug", "phone case", "desk lamp", "yoga mat"];

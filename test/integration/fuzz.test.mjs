@@ -10,7 +10,7 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
-import { makeTempDir, prepareDb, PYTHON, REPO, startEdge, startGpu, stopAll } from "./harness.mjs";
+import { makeTempDir, oneGpuVars, prepareDb, PYTHON, REPO, startEdge, startGpu, stopAll } from "./harness.mjs";
 
 const execFileP = promisify(execFile);
 const SCHEMATHESIS = path.join(REPO, ".vitrine/venv/bin/schemathesis");
@@ -94,13 +94,8 @@ describe("hardening: collapsing, API descriptions, fuzzing", { timeout: 900_000 
     gpu = await startGpu();
     edge = await startEdge({
       persistTo: dir,
-      vars: {
-        GPU_ENDPOINT_URL: gpu.url,
-        GPU_SECONDARY_ENDPOINT_URL: gpu.url,
-        GPU_DEADLINE_MS: String(DEADLINE_MS),
-        ADMIN_TOKEN,
-        RATE_LIMITS: "off", // the fuzzer's bursts would meet the login limiter; 429s are covered in workerd
-      },
+      // RATE_LIMITS off: the fuzzer's bursts would meet the login limiter; 429s are covered in workerd
+      vars: oneGpuVars(gpu, DEADLINE_MS, { ADMIN_TOKEN, RATE_LIMITS: "off" }),
     });
   });
 

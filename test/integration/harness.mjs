@@ -2,6 +2,7 @@
 //   startGpu({ port?, registry?, env?, args? })  → the gpu-tier server (python -m vitrine_gpu server), waits on /ping
 //   prepareDb({ dir? })                          → a --persist-to dir with migrations + catalog + registry seed applied
 //   startEdge({ vars?, persistTo?, port? })       → `wrangler dev` on that state, waits on /healthz
+//   oneGpuVars(gpu, deadlineMs, extra?)           → the edge vars for one gpu-tier in both endpoint slots
 //   freePort(), stop(proc), stopAll()             → every started process is killed on exit / SIGINT / SIGTERM
 // Every handle has { port, url, proc, stop() }; gpu handles also kill(signal) for chaos tests.
 import { spawn, execFile } from "node:child_process";
@@ -224,6 +225,16 @@ export async function startEdge({ vars = {}, persistTo, port, timeoutMs = 180_00
   const h = handle(proc, p, { persistTo: dir });
   await waitFor(`${h.url}/healthz`, proc, { timeoutMs, name: "wrangler dev" });
   return h;
+}
+
+/** The edge vars of a system with one gpu-tier in both endpoint slots (primary and secondary "regions"). */
+export function oneGpuVars(gpu, deadlineMs, extra = {}) {
+  return {
+    GPU_ENDPOINT_URL: gpu.url,
+    GPU_SECONDARY_ENDPOINT_URL: gpu.url,
+    GPU_DEADLINE_MS: String(deadlineMs),
+    ...extra,
+  };
 }
 
 export async function stop(h) {

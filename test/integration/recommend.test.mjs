@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { prepareDb, RECS_SQL, REPO, startEdge, startGpu, stopAll } from "./harness.mjs";
+import { oneGpuVars, prepareDb, RECS_SQL, REPO, startEdge, startGpu, stopAll } from "./harness.mjs";
 
 const DEADLINE_MS = Number(process.env.VITRINE_IT_DEADLINE_MS ?? 30_000);
 const STORE = "online-retail";
@@ -44,12 +44,7 @@ describe("recommendations end to end", { timeout: 600_000 }, () => {
     gpu = await startGpu();
     edge = await startEdge({
       persistTo: dir,
-      vars: {
-        GPU_ENDPOINT_URL: gpu.url,
-        GPU_SECONDARY_ENDPOINT_URL: gpu.url,
-        GPU_DEADLINE_MS: String(DEADLINE_MS),
-        ADMIN_TOKEN,
-      },
+      vars: oneGpuVars(gpu, DEADLINE_MS, { ADMIN_TOKEN }),
     });
   });
 

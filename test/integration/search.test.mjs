@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { createServer } from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { freePort, prepareDb, PYTHON, REPO, startEdge, startGpu, stopAll } from "./harness.mjs";
+import { freePort, oneGpuVars, prepareDb, PYTHON, REPO, startEdge, startGpu, stopAll } from "./harness.mjs";
 
 // CPU inference of the cross-encoder: generous; the 150 ms default is for a GPU endpoint.
 const DEADLINE_MS = Number(process.env.VITRINE_IT_DEADLINE_MS ?? 30_000);
@@ -59,7 +59,7 @@ describe("search path end to end", { timeout: 600_000 }, () => {
     gpu = await startGpu(process.env.VITRINE_IT_REGISTRY ? { registry: process.env.VITRINE_IT_REGISTRY } : {});
     edge = await startEdge({
       persistTo: dir,
-      vars: { GPU_ENDPOINT_URL: gpu.url, GPU_SECONDARY_ENDPOINT_URL: gpu.url, GPU_DEADLINE_MS: String(DEADLINE_MS) },
+      vars: oneGpuVars(gpu, DEADLINE_MS),
     });
     // a GPU endpoint that accepts connections and never answers
     hangServer = createServer(() => {});
