@@ -90,12 +90,31 @@ sys.exit(0 if shared is None or json.loads(mans[0].read_text())["data_hash"] == 
     "$STATE/registry" "${1:-full}"
 }
 
+# The search models `npm start` serves are the full ones: a heavy model from `npm test` (--reduced: MiniLM, one
+# epoch) is replaced by the full one (bge-small-en-v1.5, ~5 min on 2 cores) when the ESCI catalogue is there.
+full_search_heavy_present() {
+  "$PY" -c 'import json, pathlib, sys
+from vitrine_gpu import paths
+r = pathlib.Path(sys.argv[1]); c = json.loads((r / "current.json").read_text())
+m = r / "heavy" / c.get("heavy", "-") / "manifest.json"
+def reduced(d):
+    if isinstance(d, dict): return d.get("reduced") is True or any(reduced(v) for v in d.values())
+    return False
+sys.exit(1 if paths.esci_dir() is not None and (not m.is_file() or reduced(json.loads(m.read_text()))) else 0)' \
+    "$STATE/registry"
+}
+
 ensure_models() {
   local mode=${1:-full} reduced=()
   [ "$mode" = reduced ] && reduced=(--reduced)
   local search_ok=0
   [ -f "$STATE/registry/current.json" ] && [ -f "$ROOT/edge/generated/models.js" ] && [ -f "$STATE/catalog/catalog.sql" ] \
     && search_ok=1
+  if [ "$search_ok" = 1 ] && [ "$mode" = full ] && ! full_search_heavy_present; then
+    say "training the full heavy search model (the registered one is npm test's reduced model; ~5 min on 2 cores)"
+    "$PY" -m vitrine_gpu pipeline train-heavy
+    "$PY" -m vitrine_gpu pipeline export
+  fi
   if [ "$search_ok" = 1 ] && recs_models_present "$mode"; then return 0; fi
   if [ "$search_ok" = 1 ]; then
     say "training the recommendation models ($mode configuration; the full Online Retail run takes ~12 min on 2 cores)"
