@@ -7,7 +7,7 @@
  *                                                      ≤ 10,000 products / 10 MiB → {accepted, rejected, catalogVersion}
  *  GET    /admin/stores/{store}/products?cursor=&limit= export, a page at a time (rowid order)
  *  GET | PATCH | DELETE /admin/stores/{store}/products/{id}
- *  POST   /admin/stores/{store}/products/delete        bulk delete {ids: […]}
+ *  POST   /admin/stores/{store}/delete-products        bulk delete {ids: […]}
  */
 import { STORE_ID } from "../catalog/store-index";
 import { MAX_PRODUCTS_PER_REQUEST } from "../catalog/ingest";
@@ -15,6 +15,8 @@ import { productIdSchema, productSchema } from "../catalog/product";
 import { defineRoute, errorSchemas, json, jsonBody, z } from "./openapi";
 
 const Product = productSchema.openapi("Product");
+/** A product as stored: what was sent, and when it last changed (unix ms). */
+const StoredProduct = productSchema.extend({ updatedAt: z.number().int().optional() }).openapi("StoredProduct");
 
 /** A store id in a path: what a store may be called (lower-case letters, digits, "-"; 2–63 characters). */
 export const storePath = z.object({
@@ -126,7 +128,7 @@ export const listProductsRoute = defineRoute("admin", "get", "/stores/{store}/pr
   responses: {
     200: json(
       "a page (no nextCursor: the last one)",
-      z.object({ products: z.array(Product), nextCursor: z.string().optional() }),
+      z.object({ products: z.array(StoredProduct), nextCursor: z.string().optional() }),
     ),
     404: unknownStore,
   },
@@ -135,7 +137,7 @@ export const listProductsRoute = defineRoute("admin", "get", "/stores/{store}/pr
 export const getProductRoute = defineRoute("admin", "get", "/stores/{store}/products/{id}", {
   summary: "One product of the store",
   request: { params: productPath },
-  responses: { 200: json("the product", Product) },
+  responses: { 200: json("the product", StoredProduct) },
 });
 
 export const patchProductRoute = defineRoute("admin", "patch", "/stores/{store}/products/{id}", {
@@ -150,7 +152,7 @@ export const deleteProductRoute = defineRoute("admin", "delete", "/stores/{store
   responses: { 200: json("deleted", z.object({ deleted: z.string(), ...versioned })) },
 });
 
-export const deleteProductsRoute = defineRoute("admin", "post", "/stores/{store}/products/delete", {
+export const deleteProductsRoute = defineRoute("admin", "post", "/stores/{store}/delete-products", {
   summary: `Delete up to ${MAX_PRODUCTS_PER_REQUEST} products by id`,
   request: {
     params: storePath,

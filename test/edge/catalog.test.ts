@@ -198,7 +198,7 @@ describe("what the catalogue serves", () => {
     expect(ids((await search(store, "coffee mug")).body)).toEqual(["a"]);
     expect((await admin(`/admin/stores/${store}/products/c`, "DELETE")).status).toBe(404);
     // bulk delete says which ids were not the store's
-    const bulk = await admin(`/admin/stores/${store}/products/delete`, "POST", { ids: ["a", "zz"] });
+    const bulk = await admin(`/admin/stores/${store}/delete-products`, "POST", { ids: ["a", "zz"] });
     expect(await bulk.json()).toMatchObject({ deleted: ["a"], missing: ["zz"] });
     expect(ids((await search(store, "coffee mug")).body)).toEqual([]);
   });
