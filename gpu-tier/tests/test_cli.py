@@ -16,7 +16,7 @@ COMMANDS = ("server", "pipeline", "release", "bench", "eval-search", "eval-recom
 SUBCOMMANDS = {
     "bench": ("server", "scorer"),
     "search": ("eval", "train-heavy", "fixture"),
-    "recs": ("eval", "synthetic", "prepare", "train-light", "train-heavy", "fixture"),
+    "recs": ("eval", "synthetic", "synthetic-store", "prepare", "train-light", "train-heavy", "fixture"),
 }
 
 

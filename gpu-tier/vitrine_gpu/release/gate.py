@@ -239,7 +239,9 @@ def run_gate(
                 raise GateError(f"ONNX parity: onnxruntime differs from parity.json by {diff:.3g} > {PARITY_TOL}")
             the_store = store or RECS_STORE
             data = recs_data or gate_data(kind, candidate, the_store, reg=registry_root)
-            log(f"gate: {candidate} vs {production or 'the live tables'} on {the_store}'s last 30 days ({data.source})")
+            log(
+                f"gate: {candidate} vs {production or 'the store baseline'} on {the_store}'s last 30 days ({data.source})"
+            )
             report.update(
                 run_recs_gate(
                     kind, candidate, production, the_store, margin, data, registry_root=registry_root, log=log

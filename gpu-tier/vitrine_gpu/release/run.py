@@ -421,7 +421,8 @@ def run(a: argparse.Namespace) -> int:
         say(f"load: {load.sent} requests, {load.non2xx} non-2xx, {load.degraded} degraded ({dict(load.codes)})")
     if status == "promoted":
         promote_locally(kind, candidate, a, gpu_token)
-        say(f"PROMOTED {candidate}: the {SURFACE[kind]} default {kind} model")
+        scope = f"{a.store}'s" if recs else "the"
+        say(f"PROMOTED {candidate}: {scope} {SURFACE[kind]} default {kind} model")
         return EXIT_PROMOTED
     say(f"{str(status).upper()}: {final.get('reason') or 'no reason recorded'}")
     return EXIT_ROLLED_BACK
