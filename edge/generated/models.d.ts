@@ -44,7 +44,10 @@ export interface RecsLightModelEntry extends LightModelEntry {
   sources: RecsSourceSettings;
 }
 
-/** recs-light version → model (current.json's recs-light; empty when none is registered) */
+/**
+ * recs-light version → model: current.json's recs-light and, per store with models of its own (`pipeline recs
+ * --store`), its production version and its newest ones (empty when none is registered)
+ */
 export declare const RECS_LIGHT_MODELS: Record<string, RecsLightModelEntry>;
 /** current.json's recs-light version ("" when there is none) */
 export declare const DEFAULT_RECS_LIGHT_MODEL: string;

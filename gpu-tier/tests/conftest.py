@@ -7,6 +7,7 @@
 - `tiny_registry`: a ready registry with two heavy versions (`.current` in current.json and `.other`).
 - `free_port()`, `subprocess_env(**extra)`: for tests that start real processes.
 - `pairs_for(query, n)`, `wait_until(cond, what)`: batcher requests and a polling wait (test_batcher, test_admission).
+- `replay_http(answer, check)`: a local HTTP server replaying recorded JSON answers (the release CLI's tests).
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +115,40 @@ def tiny_registry(make_registry: Callable[..., Path]) -> TinyRegistry:
 @pytest.fixture(scope="session")
 def tiny_heavy_dir(tiny_registry: TinyRegistry) -> Path:
     return tiny_registry.path / "heavy" / tiny_registry.current
+
+
+@contextmanager
+def replay_http(
+    answer: Callable[[str, str, Any], tuple[int, Any]], check: Callable[[str, Mapping[str, str]], None] | None = None
+) -> Iterator[str]:
+    """A loopback HTTP server: each GET/POST is answered by ``answer(method, path, JSON body or None)`` → (status, a
+    JSON value, or a string sent as text/plain); ``check(path, headers)`` (names lower-cased) runs on each. Yields the base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _do(self) -> None:
+            n = int(self.headers.get("content-length") or 0)
+            body = json.loads(self.rfile.read(n)) if n else None
+            status, out = answer(self.command, self.path, body)
+            if check is not None:
+                check(self.path, {k.lower(): v for k, v in self.headers.items()})
+            data = out.encode() if isinstance(out, str) else json.dumps(out).encode()
+            self.send_response(status)
+            self.send_header("content-type", "text/plain" if isinstance(out, str) else "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _do  # noqa: N815
+
+        def log_message(self, *_a: Any) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
 
 
 def _free_port() -> int:

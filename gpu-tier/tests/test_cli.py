@@ -16,7 +16,7 @@ COMMANDS = ("server", "pipeline", "release", "bench", "eval-search", "eval-recom
 SUBCOMMANDS = {
     "bench": ("server", "scorer"),
     "search": ("eval", "train-heavy", "fixture"),
-    "recs": ("eval", "synthetic", "prepare", "train-light", "train-heavy", "fixture"),
+    "recs": ("eval", "synthetic", "synthetic-store", "prepare", "train-light", "train-heavy", "fixture"),
 }
 
 
@@ -47,6 +47,8 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         [],
         ["nope"],
         ["pipeline", "nope"],
+        ["pipeline", "recs"],
+        ["pipeline", "all", "--store", "shop-a"],
         ["release", "--kind", "heavy", "--steps", "50,10"],
         ["bench", "server", "--pairs", "0"],
         ["pretrained", "nope"],
@@ -61,7 +63,10 @@ def test_parsing_keeps_the_arguments() -> None:
     a = cli.parse_args(["bench", "server", "--levels", "1,4", "--pairs", "8", "--url", "http://x"])
     assert (a.levels, a.pairs, a.url, a.seconds) == ([1, 4], 8, "http://x", None)
     a = cli.parse_args(["release", "--kind", "recs-heavy", "--version", "v1", "--steps", "5,100"])
-    assert (a.kind, a.version, a.steps, a.step_seconds, a.store) == ("recs-heavy", "v1", "5,100", 60, "esci")
+    # no --store: the kind's store (esci for light/heavy, online-retail for the recs kinds: release/run.py)
+    assert (a.kind, a.version, a.steps, a.step_seconds, a.store) == ("recs-heavy", "v1", "5,100", 60, None)
+    a = cli.parse_args(["pipeline", "recs", "--store", "shop-a", "--db", "d1.sqlite"])
+    assert (a.step, a.store, str(a.db), a.from_export, a.no_load) == ("recs", "shop-a", "d1.sqlite", None, False)
     a = cli.parse_args(["recs", "eval", "--train-until", "2011-09-30", "--transactions", "f.csv", "--extra", "x=y"])
     assert (a.recs_command, a.extra, a.heavy_weight, a.reduced) == ("eval", ["x=y"], None, False)
 

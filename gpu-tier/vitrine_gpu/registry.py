@@ -2,8 +2,14 @@
 
 Layout::
 
-    <REGISTRY>/{light,heavy}/<version>/manifest.json + files
-    <REGISTRY>/current.json            {"light": "<v>", "heavy": "<v>"}
+    <REGISTRY>/{light,heavy,recs-light,recs-heavy}/<version>/manifest.json + files
+    <REGISTRY>/current.json            {"light": "<v>", "heavy": "<v>", "recs-light": …}: the shipped defaults
+    <REGISTRY>/stores.json             {"<store>": {"recs-light": "<v>", "recs-heavy": "<v>"}}: per-store production
+
+A per-store model (``pipeline recs --store``) is a version like any other, in the same ``<kind>/<version>``
+directories, whose manifest carries ``store``; registering one never touches current.json (the shipped defaults:
+search models, the online-retail recs models). Its store's production version is ``stores.json``'s entry, written
+only when a release promotes it (``set_store_current``).
 
 To register a trained model, write its files into a scratch directory and call
 
@@ -154,6 +160,32 @@ def set_current_version(kind: str, version: str, registry: Path | None = None) -
     tmp = reg / "current.json.tmp"
     tmp.write_text(json.dumps(cur, indent=2, sort_keys=True) + "\n")
     tmp.replace(reg / "current.json")
+
+
+STORES_FILE = "stores.json"
+
+
+def read_stores(registry: Path | None = None) -> dict[str, dict[str, str]]:
+    """stores.json: store -> {kind: production version} (empty when no per-store version was ever promoted)."""
+    p = (registry or registry_dir()) / STORES_FILE
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+def set_store_current(store: str, kind: str, version: str, registry: Path | None = None) -> None:
+    """Record ``version`` as ``store``'s production ``kind`` in stores.json (current.json is left alone)."""
+    reg = registry or registry_dir()
+    if not (reg / kind / version / "manifest.json").exists():
+        raise FileNotFoundError(f"{kind} version {version} is not in {reg}")
+    stores = read_stores(reg)
+    stores.setdefault(store, {})[kind] = version
+    tmp = reg / (STORES_FILE + ".tmp")
+    tmp.write_text(json.dumps(stores, indent=2, sort_keys=True) + "\n")
+    tmp.replace(reg / STORES_FILE)
+
+
+def store_versions(kind: str, store: str, registry: Path | None = None) -> list[str]:
+    """Versions of ``kind`` whose manifest names ``store`` (per-store models), oldest first."""
+    return [v for v in list_versions(kind, registry) if read_manifest(kind, v, registry).get("store") == store]
 
 
 def version_dir(kind: str, version: str, registry: Path | None = None) -> Path:

@@ -354,3 +354,63 @@ def run_steps(
             kwargs["synthetic"] = synthetic
         results[s] = STEPS[s](**kwargs)
     return results
+
+
+# ---------------------------------------------------------------- one store's own recommendation models
+
+
+def recs_store(
+    store: str,
+    *,
+    db: Path | None = None,
+    from_export: Path | None = None,
+    force: bool = False,
+    reduced: bool = False,
+    load: bool = True,
+) -> dict[str, Any]:
+    """`pipeline recs --store <id>` (vitrine_gpu.recs.store_train): the store's catalogue and purchase history from
+    D1 (the local wrangler state, ``db``, or a ``wrangler d1 export`` dump) → recs-light + recs-heavy trained on a
+    time split and registered under the store → the version's rows loaded into the local D1 (not with a dump: the
+    command for the remote database is printed) → edge/generated/models.js re-exported with the version bundled.
+    Cached by the hash of the store's rows: unchanged data is not retrained (``force`` retrains)."""
+    from ..recs import store_data, store_train
+
+    export_, db_file = store_data.export_store(store, db=db, from_export=from_export)
+    log(f"recs --store {store}: {json.dumps(export_.summary())}")
+    rc, qc, sc = recs_train.configs(reduced)
+    h = cache.input_hash(
+        f"recs-{store}", export_.data_hash(), recs_train.code_hash(), rc.to_dict(), qc.to_dict(), sc.to_dict()
+    )
+
+    def done(prev: dict[str, Any]) -> bool:
+        return (
+            all(
+                (registry.version_dir(k, prev.get(k.replace("-", "_"), "-")) / "manifest.json").exists()
+                for k in ("recs-light", "recs-heavy")
+            )
+            and Path(prev.get("sql", "")).exists()
+        )
+
+    def run() -> dict[str, Any]:
+        recs_train.set_threads()
+        data = store_data.to_interactions(export_)
+        return store_train.train_store(data, reduced=reduced, log=log)
+
+    res = _run_cached(f"recs-{store}", h, force, done, run)
+    version, sql = res["recs_light"], Path(res["sql"])
+    if not load:
+        res["d1"] = "not loaded (--no-load)"
+    elif db_file is None:
+        cmd = f"npx wrangler d1 execute {store_data.DATABASE} --remote --file {sql}"
+        log(f"rows read from a dump: load the version's tables into the remote database with `{cmd}`")
+        res["d1"] = {"remote_command": cmd}
+    else:
+        how = store_data.load_sql(sql, db_file, store, version, int(res["sql_items"]), log=log)
+        log(f"loaded {version}'s tables for {store} into {db_file} ({how}); recs_current unchanged")
+        res["d1"] = {"file": str(db_file), "loaded_with": how}
+    exp = export_edge()
+    if version not in exp["recs_bundled"]:
+        raise RuntimeError(f"{version} is not among the bundled recs-light models {exp['recs_bundled']}")
+    log(f"export: {exp['models_js']} bundles recs-light {', '.join(exp['recs_bundled'])}")
+    res["export"] = {"models_js": exp["models_js"], "recs_bundled": exp["recs_bundled"]}
+    return res

@@ -10,7 +10,8 @@ StockCodes are 5 digits + optional letters (`recs.data.is_product_code`, checked
 
 `recs.sql` (edge/db/schema-recs.ts) replaces the store's user history and the version's derived rows (item stats,
 co-purchase and content neighbours, MF vectors), then points `recs_current` at the version. `scripts/lib.sh load_d1`
-executes both.
+executes both. A store trained from its own D1 rows (`pipeline recs --store`, ``recs.store_train``) gets the same
+statements without the history (D1's rows are the source) and without `recs_current` (its release promotes it).
 """
 
 from __future__ import annotations
@@ -61,18 +62,33 @@ def _inserts(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], 
 
 
 def tables_sql_statements(
-    tables: dict[str, Any], store: str, version: str, max_bytes: int = MAX_STATEMENT_BYTES
+    tables: dict[str, Any],
+    store: str,
+    version: str,
+    max_bytes: int = MAX_STATEMENT_BYTES,
+    history: bool = True,
+    current: bool = True,
 ) -> Iterator[str]:
+    """The version's rows for ``store``. ``history``: also replace the store's ``recs_history`` with the training
+    history (the online-retail store, whose history is its transactions file); a store trained from its own D1 rows
+    (``pipeline recs --store``) keeps its live history. ``current``: point ``recs_current`` at the version (a per-store
+    version waits for its release: the edge's promotion points it)."""
     s, v = sql_literal(store), sql_literal(version)
-    yield f"DELETE FROM recs_history WHERE store = {s};"
+    if history:
+        yield f"DELETE FROM recs_history WHERE store = {s};"
     for t in ("recs_item_stats", "recs_neighbours", "recs_vectors"):
         yield f"DELETE FROM {t} WHERE store = {s} AND model_version = {v};"
-    yield from _inserts(
-        "recs_history",
-        ("store", "user_id", "item_id", "n", "last_day", "qty"),
-        ((store, user, item, n, last, qty) for user, rows in tables["history"].items() for item, n, last, qty in rows),
-        max_bytes,
-    )
+    if history:
+        yield from _inserts(
+            "recs_history",
+            ("store", "user_id", "item_id", "n", "last_day", "qty"),
+            (
+                (store, user, item, n, last, qty)
+                for user, rows in tables["history"].items()
+                for item, n, last, qty in rows
+            ),
+            max_bytes,
+        )
     yield from _inserts(
         "recs_item_stats",
         ("store", "model_version", "item_id", "pop_all", "pop_recent", "trend", "repeat_rate", "price"),
@@ -103,13 +119,17 @@ def tables_sql_statements(
         ),
         max_bytes,
     )
-    yield (
-        f"INSERT INTO recs_current (store, model_version) VALUES ({s}, {v}) "
-        "ON CONFLICT(store) DO UPDATE SET model_version = excluded.model_version;"
-    )
+    if current:
+        yield (
+            f"INSERT INTO recs_current (store, model_version) VALUES ({s}, {v}) "
+            "ON CONFLICT(store) DO UPDATE SET model_version = excluded.model_version;"
+        )
 
 
-def write_tables_sql(version_dir: Path, store: str, version: str, out: Path) -> str:
-    """Write `out` from `<version_dir>/tables.json`; return its sha256."""
+def write_tables_sql(
+    version_dir: Path, store: str, version: str, out: Path, history: bool = True, current: bool = True
+) -> str:
+    """Write `out` from `<version_dir>/tables.json` (``history``, ``current``: see tables_sql_statements); return
+    its sha256."""
     tables = json.loads((version_dir / "tables.json").read_text())
-    return write_sql(out, tables_sql_statements(tables, store, version))
+    return write_sql(out, tables_sql_statements(tables, store, version, history=history, current=current))

@@ -362,8 +362,8 @@ def user_vector(t: Tables, user: UserKey | None, context: Sequence[int] = ()) ->
     if user is not None and user in t.user_vecs:
         return t.user_vecs[user]
     s, w = _seeds(t, user, context)
-    if s.size == 0:
-        return None
+    if s.size == 0 or t.item_vecs.ndim != 2 or t.item_vecs.shape[1] == 0:
+        return None  # no seeds, or tables without MF vectors (the edge's live tables): no MF source
     return (t.item_vecs[s] * w[:, None]).sum(axis=0) / max(float(w.sum()), 1e-9)
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 import gzip
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,3 +123,68 @@ def write(path: Path | str, **kwargs: int | str) -> Path:
     with open(p, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
         gz.write(buf.getvalue().encode())
     return p
+
+
+def store_rows(
+    n_customers: int = 100, n_products: int = 300, days: int = 120, seed: int = 0, start: str = "2010-12-01"
+) -> tuple[list[dict[str, Any]], list[tuple[str, str, int, float, int]]]:
+    """A synthetic store as the catalogue API and POST /v1/events leave it in D1: its products ({id, title, price})
+    and its ``recs_history`` rows (user, item, n purchases, last purchase day, quantity), aggregated from the
+    generated invoices (guests, cancellations and non-product lines dropped by the cleaning)."""
+    from .data import from_lines
+
+    rows = [r for r in generate_rows(n_customers, n_products, start, days, seed) if r[6]]
+    inv: list[int] = []
+    code: list[str] = []
+    desc: list[str] = []
+    qty: list[int] = []
+    ts: list[str] = []
+    price: list[float] = []
+    cust: list[int] = []
+    for r in rows:
+        if not r[0].isdigit() or not r[1][:5].isdigit() or int(r[3]) <= 0:
+            continue
+        inv.append(int(r[0]))
+        code.append(r[1])
+        desc.append(r[2])
+        qty.append(int(r[3]))
+        ts.append(r[4].replace(" ", "T"))
+        price.append(float(r[5]))
+        cust.append(int(r[6]))
+    inter = from_lines(inv, code, desc, qty, ts, price, cust)
+    cat = inter.catalogue
+    products = [
+        {"id": c, "title": d, "price": round(float(p), 2)} for c, d, p in zip(cat.codes, cat.descriptions, cat.prices)
+    ]
+    agg: dict[tuple[int, int], list[float]] = {}
+    for u, i, t, q in zip(inter.customer.tolist(), inter.item.tolist(), inter.ts.tolist(), inter.qty.tolist()):
+        a = agg.setdefault((u, i), [0, 0.0, 0])
+        a[0] += 1
+        a[1] = max(a[1], t)
+        a[2] += q
+    history = sorted((str(u), cat.codes[i], int(n), round(last, 5), int(q)) for (u, i), (n, last, q) in agg.items())
+    return products, history
+
+
+def store_sql(
+    store: str, title: str, products: list[dict[str, Any]], history: list[tuple[str, str, int, float, int]]
+) -> list[str]:
+    """D1 statements that create ``store`` with these products (its full-text index included, as PUT
+    /admin/stores does) and history rows: for a temp SQLite with the migrations applied, or `wrangler d1 execute`."""
+    from ..search.catalog import catalog_sql_statements, product_row, sql_literal, store_index_statements
+    from .d1 import ROWID_BASE
+
+    s = sql_literal(store)
+    purchases = sum(r[2] for r in history)
+    out = [
+        f"INSERT INTO stores (id, title, is_default, event_count) VALUES ({s}, {sql_literal(title)}, 0, {purchases}) "
+        "ON CONFLICT(id) DO UPDATE SET title = excluded.title, event_count = excluded.event_count;",
+        *store_index_statements(store),
+    ]
+    rows = [{**product_row(p), "rowid": 2 * ROWID_BASE + k} for k, p in enumerate(products)]
+    out += list(catalog_sql_statements(rows, store=store))
+    out.append(f"DELETE FROM recs_history WHERE store = {s};")
+    for k in range(0, len(history), 200):
+        values = ",\n".join("(" + ", ".join(sql_literal(v) for v in (store, *r)) + ")" for r in history[k : k + 200])
+        out.append(f"INSERT INTO recs_history (store, user_id, item_id, n, last_day, qty) VALUES\n{values};")
+    return out

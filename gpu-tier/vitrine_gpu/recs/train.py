@@ -106,8 +106,14 @@ def _until(inter: data.Interactions, until: str | None) -> float:
     return data.end_of_day(until) if until else data.end_of_day(data.date_of(inter.end))
 
 
-def tables_json(t: Tables, codes: tuple[str, ...], version: str = "") -> dict[str, Any]:
-    """The D1 rows the edge sources read (items as StockCodes; times as days since the epoch)."""
+def tables_json(
+    t: Tables, codes: tuple[str, ...], version: str = "", user_ids: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The D1 rows the edge sources read (items as StockCodes; times as days since the epoch). Users are keyed by
+    ``str(customer)``, or by ``user_ids[customer]`` when given (a store's D1 user ids, ``recs.store_data``)."""
+
+    def uid(u: Any) -> str:
+        return user_ids[int(u)] if user_ids is not None else str(u)
 
     def nb(ids: np.ndarray, sims: np.ndarray) -> dict[str, list[list[Any]]]:
         return {
@@ -135,9 +141,9 @@ def tables_json(t: Tables, codes: tuple[str, ...], version: str = "") -> dict[st
         "item_vectors": {
             codes[i]: [round(float(v), 5) for v in t.item_vecs[i]] for i in range(len(codes)) if t.sold[i]
         },
-        "user_vectors": {str(u): [round(float(x), 5) for x in v] for u, v in t.user_vecs.items()},
+        "user_vectors": {uid(u): [round(float(x), 5) for x in v] for u, v in t.user_vecs.items()},
         "history": {
-            str(u): [
+            uid(u): [
                 [codes[i], int(n), round(float(last), LAST_DAY_DECIMALS), int(q)]
                 for i, n, last, q in zip(h.items, h.n, h.last, h.qty)
             ]

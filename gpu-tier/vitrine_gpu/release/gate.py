@@ -4,8 +4,9 @@ Search kinds (``light``, ``heavy``): the judged query pools of the prepared cata
 the synthetic ones; a fixed sample of ``release_gate_queries``, default 48, for speed: 0 = all) are scored by both models — no retraining — and compared by per-query nDCG@10. The queries are
 split into grouped folds (by query, ``light.train.grouped_folds``) for per-fold deltas, and a paired bootstrap over
 queries gives the 95% CI of the mean delta. Light candidates must also reproduce their ``parity.json`` in
-onnxruntime (the edge's check). Recommendation kinds: the candidate must load and score (a time-split comparison
-is not part of the gate yet).
+onnxruntime (the edge's check). Recommendation kinds: the candidate must load and score, then
+``recs_gate.run_recs_gate`` compares it with the store's production (or its live tables) on the store's most recent
+held-out 30 days by Recall@20 and NDCG@20 (same margin convention, per metric).
 
 ``decide`` refuses when the candidate cannot be loaded or scored, when its scores are not finite, or when its mean
 nDCG@10 is below production's by more than ``margin`` (settings ``release_gate_margin``, default 0.02) with the
@@ -34,6 +35,7 @@ from ..search.heavy.model import format_document, load_model_dir
 from ..search.heavy.train import HeavyConfig, TextPool, TrunkCache, score_pool, trunk_cache_dir
 from ..search.light.train import LightData, grouped_folds
 from ..server.loaders import load_recs
+from .recs_gate import RECS_STORE, GateData, gate_data, run_recs_gate
 
 PARITY_TOL = 1e-4
 FOLDS = 5
@@ -217,8 +219,11 @@ def run_gate(
     pools: Sequence[Pool] | None = None,
     max_queries: int = 0,
     log: Callable[[str], None] = print,
+    store: str | None = None,
+    recs_data: GateData | None = None,
 ) -> dict[str, Any]:
-    """The gate report for ``candidate`` (a registered version) against ``production`` (None: first release)."""
+    """The gate report for ``candidate`` (a registered version) against ``production`` (None: first release).
+    Recs kinds: on ``store``'s held-out window (``recs_data``, else read as ``recs_gate.gate_data`` reads it)."""
     t0 = time.perf_counter()
     _torch_threads()
     cdir = registry.version_dir(kind, candidate, registry_root)
@@ -228,8 +233,20 @@ def run_gate(
         if bad:
             raise GateError(f"files changed since registration: {bad}")
         if kind in ("recs-light", "recs-heavy"):
-            report["smoke"] = recs_smoke(kind, cdir)
-            report.update(decision="pass", reason="loads and scores (no time-split comparison in the gate yet)")
+            smoke = report["smoke"] = recs_smoke(kind, cdir)
+            diff = float(smoke.get("parity_max_abs_diff", 0.0))
+            if not math.isfinite(diff) or diff > PARITY_TOL:
+                raise GateError(f"ONNX parity: onnxruntime differs from parity.json by {diff:.3g} > {PARITY_TOL}")
+            the_store = store or RECS_STORE
+            data = recs_data or gate_data(kind, candidate, the_store, reg=registry_root)
+            log(
+                f"gate: {candidate} vs {production or 'the store baseline'} on {the_store}'s last 30 days ({data.source})"
+            )
+            report.update(
+                run_recs_gate(
+                    kind, candidate, production, the_store, margin, data, registry_root=registry_root, log=log
+                )
+            )
             return report
         if kind == "light":
             diff = light_parity(cdir)

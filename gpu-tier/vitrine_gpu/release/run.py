@@ -1,6 +1,11 @@
-"""`python -m vitrine_gpu release` (npm run release) --kind light|heavy|recs-light|recs-heavy [--store esci]
+"""`python -m vitrine_gpu release` (npm run release) --kind light|heavy|recs-light|recs-heavy [--store S]
 [--version V | --from-dir DIR] [--steps 10,25,50,100] [--step-seconds 60] [--with-load] [--yes] [--edge URL]
-[--gpu URL,URL] [--margin M]
+[--gpu URL,URL] [--margin M] [--db FILE | --from-export FILE.sql]
+
+Recs kinds are per store: ``--store`` (default online-retail, the shipped store) names whose production the candidate
+is judged against (``recs_gate.production_of``) and whose experiment the canary joins; a store other than the
+shipped one builds its candidate with ``pipeline recs --store`` and is judged on its D1 rows (``--db`` /
+``--from-export`` as the pipeline reads them).
 
 build (or import, or take a registered version) → offline gate → deploy → canary through the edge's admin API →
 exit 0 on promotion; 1 when refused (import, gate or deploy), 2 on rollback or abort, 3 on a usage or API error.
@@ -20,13 +25,18 @@ from typing import Any
 from .. import registry
 from ..pipeline import steps
 from ..pipeline.export import export_edge
+from ..recs.d1 import tables_sql_statements
+from ..recs.store_data import DATABASE, StoreDataError, count_rows, find_local_d1, load_sql
+from ..recs.store_train import TooSmall, store_sql_dir
 from ..search import catalog
+from ..search.catalog import write_sql
 from ..search.heavy.train import HeavyConfig, load_pools, register_trained, train_heavy
 from ..search.light.train import LightConfig
 from ..settings import REPO, Settings
 from .gate import run_gate
 from .http import EdgeAdmin, GpuAdmin, HttpError
 from .importer import ImportRefused, import_dir
+from .recs_gate import RECS_STORE, gate_data, production_of
 from .traffic import LoadDriver
 
 EXIT_PROMOTED, EXIT_REFUSED, EXIT_ROLLED_BACK, EXIT_ERROR = 0, 1, 2, 3
@@ -50,9 +60,20 @@ def dev_var(name: str) -> str | None:
 
 
 # -- build -----------------------------------------------------------------------------------------------------
-def build(kind: str, production: str | None) -> str:
+def per_store(kind: str, store: str) -> bool:
+    """Whether `kind` in `store` is a per-store model (trained from the store's D1 rows): recs kinds of any store but
+    the shipped one, whose models come from its transactions file."""
+    return kind in ("recs-light", "recs-heavy") and store != RECS_STORE
+
+
+def build(kind: str, production: str | None, a: argparse.Namespace | None = None) -> str:
     """A newly trained version of `kind` (registered, not selected): the pipeline's training with the next seed, in
-    the production version's configuration (reduced or full)."""
+    the production version's configuration (reduced or full); a per-store recs kind: `pipeline recs --store`."""
+    if a is not None and per_store(kind, a.store):
+        reduced = bool(production and registry.read_manifest(kind, production).get("reduced"))
+        say(f"training {a.store}'s recommendation models from its D1 rows ({'reduced' if reduced else 'full'})")
+        res = steps.recs_store(a.store, db=a.db, from_export=a.from_export, force=True, reduced=reduced)
+        return str(res[kind.replace("-", "_")])
     reg_before = registry.read_current()
     seed = len(registry.list_versions(kind))
     reduced = bool(production and registry.read_manifest(kind, production).get("reduced"))
@@ -93,18 +114,49 @@ def deploy(kind: str, version: str, a: argparse.Namespace, edge: EdgeAdmin, gpu_
         if version not in res["bundled"]:
             raise RuntimeError(f"{version} is not among the bundled light models {res['bundled']}")
         say(f"exported {res['models_js']} (bundled: {', '.join(res['bundled'])}); waiting for the edge to reload")
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if version in json.dumps(edge.health().get("models", {}).get("light", [])):
-                    say(f"edge serves {version}")
-                    return
-            except (HttpError, OSError):
-                pass
-            time.sleep(2)
-        raise RuntimeError(f"the edge at {a.edge} did not pick up {version} within 180 s (is wrangler dev running?)")
-    else:
-        say("recs-light: the ranker ships in the worker bundle like the search light model; tables load with npm start")
+        wait_bundled(edge, version, a.edge)
+    else:  # recs-light: the ranker ships in the worker bundle (like the search light model), its tables in D1
+        if per_store(kind, a.store):
+            ensure_store_tables(version, a)
+        res = export_edge(extra_recs=[version])
+        if version not in res["recs_bundled"]:
+            raise RuntimeError(f"{version} is not among the bundled recs-light models {res['recs_bundled']}")
+        say(f"exported {res['models_js']} (recs-light bundled: {', '.join(res['recs_bundled'])}); waiting for the edge")
+        wait_bundled(edge, version, a.edge)
+
+
+def wait_bundled(edge: EdgeAdmin, version: str, url: str, timeout: float = 180) -> None:
+    """Until the edge's /healthz lists `version` among its bundled light models (wrangler dev reloads on the new
+    models.js; in production `npm run deploy`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if version in json.dumps(edge.health().get("models", {}).get("light", [])):
+                say(f"edge serves {version}")
+                return
+        except (HttpError, OSError):
+            pass
+        time.sleep(2)
+    raise RuntimeError(f"the edge at {url} did not pick up {version} within {timeout:.0f} s (is wrangler dev running?)")
+
+
+def ensure_store_tables(version: str, a: argparse.Namespace) -> None:
+    """A per-store recs-light version's rows must be in the store's D1 before its promotion points recs_current at
+    them: loaded into the local database when missing there; with a remote dump, the command is printed."""
+    if a.from_export is not None:
+        say(
+            f"make sure {version}'s tables are in the remote database before the promotion: "
+            f"`npx wrangler d1 execute {DATABASE} --remote --file <recs.sql of {version}>` (pipeline recs wrote it)"
+        )
+        return
+    db_file = a.db or find_local_d1(a.store)
+    if count_rows(db_file, a.store, version) > 0:
+        return
+    tables = json.loads((registry.version_dir("recs-light", version) / "tables.json").read_text())
+    sql = store_sql_dir(a.store) / f"{version}.sql"
+    write_sql(sql, tables_sql_statements(tables, a.store, version, history=False, current=False))
+    how = load_sql(sql, db_file, a.store, version, len(tables["items"]), log=say)
+    say(f"loaded {version}'s tables for {a.store} into {db_file} ({how})")
 
 
 def wait_warm(gpu: GpuAdmin, version: str, timeout: float) -> None:
@@ -138,7 +190,15 @@ def wait_warm(gpu: GpuAdmin, version: str, timeout: float) -> None:
 
 def promote_locally(kind: str, version: str, a: argparse.Namespace, gpu_token: str | None) -> None:
     """After the edge promoted: current.json names the version (restarts and the next export serve it) and each
-    GPU tier serves it to requests that name no version."""
+    GPU tier serves it to requests that name no version; a per-store version becomes its store's production in
+    stores.json instead."""
+    if per_store(kind, a.store):
+        # the store's production (stores.json); current.json (the shipped defaults) and the GPU tiers' default stay:
+        # the store's experiment names the version, which the tiers load by name
+        registry.set_store_current(a.store, kind, version)
+        if kind == "recs-light":
+            export_edge()
+        return
     registry.set_current_version(kind, version)
     if kind in ("heavy", "recs-heavy"):
         for url in [u for u in a.gpu.split(",") if u.strip()]:
@@ -146,7 +206,7 @@ def promote_locally(kind: str, version: str, a: argparse.Namespace, gpu_token: s
                 GpuAdmin(url, gpu_token).load(kind, version, default=True)
             except (HttpError, OSError) as exc:
                 say(f"warning: gpu-tier {url} did not take {version} as its default: {exc}")
-    elif kind == "light":
+    elif kind in ("light", "recs-light"):
         export_edge()
 
 
@@ -246,9 +306,14 @@ def run(a: argparse.Namespace) -> int:
     gpu_token = settings.gpu_admin_token or token
     edge = EdgeAdmin(a.edge, token)
     kind = a.kind
-    production = registry.read_current().get(kind) or None
+    recs = kind in ("recs-light", "recs-heavy")
+    a.store = a.store or (RECS_STORE if recs else "esci")
+    if not recs and (a.db or a.from_export):
+        say("--db and --from-export are for the recs kinds (the store's D1 rows)")
+        return EXIT_ERROR
+    production = production_of(kind, a.store) if recs else (registry.read_current().get(kind) or None)
     started_by = f"release-cli {getpass.getuser()}@{socket.gethostname()}"
-    say(f"{kind}: production is {production or '(none)'}")
+    say(f"{kind}: production{f' of {a.store}' if recs else ''} is {production or '(none)'}")
 
     def refuse(version: str, reason: str, report: dict[str, Any]) -> int:
         say(f"REFUSED: {reason}")
@@ -285,13 +350,27 @@ def run(a: argparse.Namespace) -> int:
             say(f"{kind} version {candidate} is not registered")
             return EXIT_ERROR
     else:
-        candidate = build(kind, production)
+        try:
+            candidate = build(kind, production, a)
+        except (TooSmall, StoreDataError) as exc:
+            say(f"cannot build a candidate: {exc}")
+            return EXIT_ERROR
         say(f"built {candidate}")
     if candidate == production:
         return refuse(candidate, f"{candidate} is already the production {kind} version", {"decision": "refuse"})
 
     # 2. the offline gate
-    report = run_gate(kind, candidate, production, a.margin, max_queries=a.gate_queries, log=say)
+    recs_data = None
+    if recs:
+        try:
+            recs_data = gate_data(kind, candidate, a.store, db=a.db, from_export=a.from_export)
+        except (StoreDataError, OSError) as exc:
+            return refuse(candidate, f"offline gate: cannot read {a.store}'s data: {exc}", {"decision": "refuse"})
+    report = run_gate(
+        kind, candidate, production, a.margin, max_queries=a.gate_queries, log=say, store=a.store, recs_data=recs_data
+    )
+    if report.get("decision_table"):
+        print(report["decision_table"], flush=True)
     out_dir = registry.registry_dir() / "releases"  # beside the versions it judged
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{int(time.time())}-{candidate}.gate.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -326,7 +405,8 @@ def run(a: argparse.Namespace) -> int:
     say(f"release {rid}: canary of {candidate} at {a.step_list[0]}% ({SURFACE[kind]}), steps {a.step_list}")
     load = None
     if a.with_load:
-        load = LoadDriver(a.edge, rps=a.load_rps or load_rate(a.step_list[0], a.step_seconds), store=a.store).start()
+        rps = a.load_rps or load_rate(a.step_list[0], a.step_seconds)
+        load = LoadDriver(a.edge, rps=rps, store=a.store, surface=SURFACE[kind]).start()
     try:
         final = drive_canary(edge, rid, a, load)
     except KeyboardInterrupt:
@@ -341,7 +421,8 @@ def run(a: argparse.Namespace) -> int:
         say(f"load: {load.sent} requests, {load.non2xx} non-2xx, {load.degraded} degraded ({dict(load.codes)})")
     if status == "promoted":
         promote_locally(kind, candidate, a, gpu_token)
-        say(f"PROMOTED {candidate}: the {SURFACE[kind]} default {kind} model")
+        scope = f"{a.store}'s" if recs else "the"
+        say(f"PROMOTED {candidate}: {scope} {SURFACE[kind]} default {kind} model")
         return EXIT_PROMOTED
     say(f"{str(status).upper()}: {final.get('reason') or 'no reason recorded'}")
     return EXIT_ROLLED_BACK

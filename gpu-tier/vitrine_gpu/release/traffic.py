@@ -1,6 +1,7 @@
-"""``--with-load``: bounded loopback search traffic during the canary so each step has volume (distinct users, so
-the sticky hash spreads them over both arms), in the release's store (experiments are per store: another store's
-searches never reach its canary). Counts answers by status; a non-2xx is printed in the summary."""
+"""``--with-load``: bounded loopback traffic during the canary so each step has volume (distinct users, so the sticky
+hash spreads them over both arms), in the release's store and surface (experiments are per store and surface:
+another store's requests never reach its canary): searches for light/heavy, ``GET /v1/recommend`` for the recs
+kinds. Counts answers by status; a non-2xx is printed in the summary."""
 
 from __future__ import annotations
 
@@ -33,18 +34,23 @@ class LoadDriver:
         concurrency: int = 4,
         queries: list[str] | None = None,
         store: str | None = None,
+        surface: str = "search",
     ) -> None:
         self.edge, self.rps, self.concurrency = edge.rstrip("/"), rps, concurrency
+        self.surface = surface
         self.store = f"&store={urllib.parse.quote_plus(store)}" if store else ""
-        self.queries = queries or catalog_queries()
+        self.queries = queries or (catalog_queries() if surface == "search" else ["-"])
         self.codes: Counter[str] = Counter()
         self.degraded = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _one(self, n: int) -> None:
-        q = urllib.parse.quote_plus(self.queries[n % len(self.queries)])
-        url = f"{self.edge}/v1/search?q={q}&user=release-load-{n}{self.store}"
+        if self.surface == "recommend":
+            url = f"{self.edge}/v1/recommend?user=release-load-{n}&k=20{self.store}"
+        else:
+            q = urllib.parse.quote_plus(self.queries[n % len(self.queries)])
+            url = f"{self.edge}/v1/search?q={q}&user=release-load-{n}{self.store}"
         try:
             with urllib.request.urlopen(url, timeout=60) as res:
                 body = res.read()
