@@ -56,14 +56,24 @@ let stepNo = 0;
 const step = (title) => console.log(`\n── ${++stepNo}. ${title}`);
 const show = (label, value) => console.log(`   ${label}: ${typeof value === "string" ? value : JSON.stringify(value)}`);
 
+/** One API call; a connection the edge drops while it reloads (a release re-exports its model bundle) is retried. */
 async function call(method, p, body, type = "application/json") {
   const headers = { authorization: `Bearer ${TOKEN}` };
   if (body !== undefined) headers["content-type"] = type;
-  const res = await fetch(`${BASE}${p}`, {
+  const init = {
     method,
     headers,
     ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
-  });
+  };
+  let res;
+  for (let attempt = 0; !res; attempt++) {
+    try {
+      res = await fetch(`${BASE}${p}`, init);
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
   const text = await res.text();
   let json;
   try {
@@ -118,27 +128,37 @@ function catalogue() {
   });
 }
 
-/** Shoppers buy bundles (a few items that go together) plus a popular item or two: co-purchases to find. */
+/**
+ * Shoppers come back: each has a taste (one of 40 bundles of items that go together) and buys 2–6 baskets over the
+ * last 120 days — a few items of the bundle, a favourite again, now and then a popular item — so there are
+ * co-purchases to find, repeat purchases and returning customers in the last 30 days (what a store's own models are
+ * trained and gated on: `npm run pipeline -- recs --store`).
+ */
 function purchases(products) {
   const bundles = Array.from({ length: 40 }, (_, b) =>
-    Array.from({ length: 3 }, (_, j) => products[(b * 7 + j * 131) % products.length].id),
+    Array.from({ length: 4 }, (_, j) => products[(b * 7 + j * 131) % products.length].id),
   );
   const popular = products.slice(0, 20).map((p) => p.id);
   const now = Date.now();
   const events = [];
   for (let u = 0; u < N_SHOPPERS; u++) {
     const bundle = bundles[Math.floor(Math.pow(rand(), 1.6) * bundles.length)];
-    const items = [...bundle.slice(0, 2 + Math.floor(rand() * 2)), pick(popular)];
-    const day = now - Math.floor(rand() * 40) * 86_400_000;
-    for (const productId of new Set(items))
-      events.push({
-        type: "purchase",
-        store: STORE,
-        user: `shopper-${u}`,
-        productId,
-        eventId: `${STORE}-${u}-${productId}`,
-        ts: day,
-      });
+    const favourite = pick(bundle);
+    const baskets = 2 + Math.floor(rand() * 5);
+    for (let b = 0; b < baskets; b++) {
+      const ts = now - Math.floor(rand() * 120 * 86_400_000) - 3_600_000;
+      const items = new Set([favourite, ...bundle.filter(() => rand() < 0.45)]);
+      if (rand() < 0.3) items.add(pick(popular));
+      for (const productId of items)
+        events.push({
+          type: "purchase",
+          store: STORE,
+          user: `shopper-${u}`,
+          productId,
+          eventId: `${STORE}-${u}-${b}-${productId}`,
+          ts,
+        });
+    }
   }
   return { events, bundles };
 }
@@ -220,7 +240,23 @@ if (!values["no-train"]) {
   step(`train the store's own models: npm run pipeline -- recs --store ${STORE}`);
   npm(["pipeline", "--", "recs", "--store", STORE]);
   step(`release them: npm run release -- --store ${STORE} --kind recs-light (gate, canary, promotion)`);
-  npm(["release", "--", "--store", STORE, "--kind", "recs-light", "--yes", "--edge", BASE]);
+  // a short canary (two steps of 30 s) with traffic of its own (--with-load): the demo's store has no shoppers online
+  npm([
+    "release",
+    "--",
+    "--store",
+    STORE,
+    "--kind",
+    "recs-light",
+    "--yes",
+    "--edge",
+    BASE,
+    "--with-load",
+    "--steps",
+    "50,100",
+    "--step-seconds",
+    "30",
+  ]);
   const trained = check("shopper-1, trained", await call("GET", `/v1/recommend?store=${STORE}&user=shopper-1&k=10`));
   show(
     "models",
