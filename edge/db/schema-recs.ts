@@ -26,6 +26,24 @@ export const stores = sqliteTable("stores", {
   updatedAt: integer("updated_at").notNull().default(0),
 });
 
+/**
+ * A user's views of one item: clicks with a user (POST /v1/events), count and last day. Only the live recommendation
+ * tables read it (co-view neighbours, edge/recs/live.ts); it is not purchase history.
+ */
+export const recsViews = sqliteTable(
+  "recs_views",
+  {
+    store: text("store")
+      .notNull()
+      .references(() => stores.id),
+    userId: text("user_id").notNull(),
+    itemId: text("item_id").notNull(),
+    n: integer("n").notNull(),
+    lastDay: real("last_day").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.store, t.userId, t.itemId] })],
+);
+
 /** A user's purchases of one item: count of invoices, last purchase (days since 1970-01-01), total quantity. */
 export const recsHistory = sqliteTable(
   "recs_history",

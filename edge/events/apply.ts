@@ -7,7 +7,9 @@
  *     purchase → n + 1, qty + 1, last_day = max(last_day, event day);
  *     add_to_cart → a row with n = 0, qty = 0 and the event's day when the user has no row for that item yet
  *     (the item becomes a history candidate, no purchase is counted); nothing changes when the row exists.
- *  4. each store's `event_count` grows by its events that are not repeats.
+ *  4. `recs_views` upserts for the click events with a user that are not repeats (n + 1, last_day = the later):
+ *     the live co-view neighbours read them (edge/recs/live.ts), purchase history never does;
+ *  5. each store's `event_count` grows by its events that are not repeats.
  * After the batch commits, the events that were not repeats are counted in the feedback rollups (countFeedback), each
  * under its store.
  */
@@ -78,6 +80,16 @@ ON CONFLICT (store, user_id, item_id) DO UPDATE SET
   qty = qty + excluded.qty,
   last_day = CASE WHEN excluded.n > 0 THEN max(last_day, excluded.last_day) ELSE last_day END`;
 
+/** Clicks with a user, not repeats (the same eventId rule as HISTORY_SQL). */
+const VIEWS_SQL = `INSERT INTO recs_views (store, user_id, item_id, n, last_day)
+SELECT json_extract(j.value, '$.store'), json_extract(j.value, '$.user'), json_extract(j.value, '$.productId'), 1,
+       json_extract(j.value, '$.day')
+FROM json_each(?1) AS j
+WHERE json_extract(j.value, '$.eventId') IS NULL
+   OR EXISTS (SELECT 1 FROM event_ids e WHERE e.store = json_extract(j.value, '$.store')
+              AND e.event_id = json_extract(j.value, '$.eventId') AND e.payload_id = ?2)
+ON CONFLICT (store, user_id, item_id) DO UPDATE SET n = n + 1, last_day = max(last_day, excluded.last_day)`;
+
 /** Each store's count of accepted events (the ones without an eventId, and the ids this payload recorded first). */
 const COUNT_SQL = `UPDATE stores SET event_count = event_count + (
   SELECT count(*) FROM json_each(?1) AS j
@@ -117,6 +129,12 @@ export function eventStatements(
     ];
   });
   for (const rows of chunks(history)) statements.push(db.prepare(HISTORY_SQL).bind(JSON.stringify(rows), p.id));
+  const views = p.events.flatMap((e) =>
+    e.type === "click" && e.user !== undefined
+      ? [{ store: e.store, user: e.user, productId: e.productId, eventId: e.eventId ?? null, day: e.tsMs / DAY_MS }]
+      : [],
+  );
+  for (const rows of chunks(views)) statements.push(db.prepare(VIEWS_SQL).bind(JSON.stringify(rows), p.id));
   const counted = p.events.map((e) => ({ store: e.store, eventId: e.eventId ?? null }));
   statements.push(db.prepare(COUNT_SQL).bind(JSON.stringify(counted), p.id));
   return { statements, idStatements: idChunks.length };

@@ -1,9 +1,10 @@
 /**
  * Live recommendation tables for any store, before any training: every minute the scheduled worker rebuilds, from the
- * store's own purchase history in D1 (recs_history: POST /v1/events purchases and add-to-carts), the tables the
- * recommendation sources read — per item its popularity (all time, last 30 days), a time-decayed trend (τ = 14 days),
- * repeat rate and price, and its top 50 co-purchase neighbours (cosine over the users who bought or carted both) —
- * as the pipeline's `fit_tables` defines them (vitrine_gpu.recs.sources), minus MF vectors and content neighbours.
+ * store's own events in D1 (POST /v1/events: purchases and add-to-carts in recs_history, clicks in recs_views), the
+ * tables the recommendation sources read — per item its popularity (all time, last 30 days), a time-decayed trend
+ * (τ = 14 days), repeat rate and price, from purchases as the pipeline's `fit_tables` defines them
+ * (vitrine_gpu.recs.sources), and its top 50 co-purchase / co-view neighbours (cosine over the users who bought,
+ * carted or viewed both; served as the "copurchase" source) — minus MF vectors and content neighbours.
  *
  * They are written as a recs version of their own, `live-<event count>`, and the store's `recs_current` points at
  * it, so /v1/recommend answers the store (trending, item page, cart, history) within one cron run of its first
@@ -36,19 +37,26 @@ WHERE s.event_count > 0 AND (c.model_version IS NULL OR (c.model_version LIKE '$
   AND c.model_version <> '${LIVE_PREFIX}' || s.event_count))
 ORDER BY c.model_version IS NOT NULL, s.id LIMIT ?1`;
 
-/** ?1 store, ?2 version, ?3 now (days since 1970-01-01) */
+/** ?1 store, ?2 version, ?3 now (days since 1970-01-01): every item with an event; the stats count purchases */
 const STATS_SQL = `INSERT INTO recs_item_stats (store, model_version, item_id, pop_all, pop_recent, trend, repeat_rate, price)
-SELECT h.store, ?2, h.item_id, sum(h.n), sum(CASE WHEN h.last_day >= ?3 - ${POPULARITY_DAYS} THEN h.n ELSE 0 END),
-       sum(h.n * exp(-(?3 - h.last_day) / ${TREND_TAU_DAYS}.0)),
-       CAST(sum(h.n >= 2) AS REAL) / max(sum(h.n >= 1), 1),
-       coalesce((SELECT p.price FROM products p WHERE p.store = h.store AND p.id = h.item_id), 0)
-FROM recs_history h WHERE h.store = ?1 GROUP BY h.item_id`;
+SELECT ?1, ?2, i.item_id, coalesce(h.pop_all, 0), coalesce(h.pop_recent, 0), coalesce(h.trend, 0),
+       coalesce(h.repeat_rate, 0), coalesce((SELECT p.price FROM products p WHERE p.store = ?1 AND p.id = i.item_id), 0)
+FROM (SELECT item_id FROM recs_history WHERE store = ?1 UNION SELECT item_id FROM recs_views WHERE store = ?1) AS i
+LEFT JOIN (
+  SELECT item_id, sum(n) AS pop_all, sum(CASE WHEN last_day >= ?3 - ${POPULARITY_DAYS} THEN n ELSE 0 END) AS pop_recent,
+         sum(n * exp(-(?3 - last_day) / ${TREND_TAU_DAYS}.0)) AS trend,
+         CAST(sum(n >= 2) AS REAL) / max(sum(n >= 1), 1) AS repeat_rate
+  FROM recs_history WHERE store = ?1 GROUP BY item_id
+) AS h ON h.item_id = i.item_id`;
 
-/** ?1 store, ?2 version: cosine of two items' buyer sets, top NEIGHBOURS per item (ties: neighbour id) */
+/** ?1 store, ?2 version: cosine of two items' user sets (bought, carted or viewed), top NEIGHBOURS per item */
 const NEIGHBOURS_SQL = `INSERT INTO recs_neighbours (store, model_version, kind, item_id, rank, neighbour_id, score)
-WITH basket AS (
+WITH seen AS (
   SELECT user_id, item_id FROM recs_history WHERE store = ?1
-    AND user_id IN (SELECT user_id FROM recs_history WHERE store = ?1 GROUP BY user_id HAVING count(*) <= ${MAX_BASKET})
+  UNION SELECT user_id, item_id FROM recs_views WHERE store = ?1
+), basket AS (
+  SELECT user_id, item_id FROM seen
+  WHERE user_id IN (SELECT user_id FROM seen GROUP BY user_id HAVING count(*) <= ${MAX_BASKET})
 ), buyers AS (SELECT item_id, count(*) AS n FROM basket GROUP BY item_id),
 pairs AS (
   SELECT a.item_id AS item, b.item_id AS nb, count(*) AS both_n

@@ -9,6 +9,8 @@ import { SELF, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { app } from "../../edge/app";
 import { productRow, clipBytes, isBookCategory } from "../../edge/catalog/product";
+import fixture from "../fixtures/features-parity.json";
+import { insertFixtureProducts, type FixtureProduct } from "./fixtures";
 
 const BASE = "http://vitrine.test";
 const AUTH = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
@@ -225,6 +227,38 @@ describe("what the catalogue serves", () => {
     const crowdedScore = (await search(crowded, "walnut chess")).body.items.find((i) => i.id === "x")!.scores.retrieval;
     expect(after).toBe(before);
     expect(crowdedScore).not.toBeCloseTo(before, 3);
+  });
+
+  it("a catalogue loaded through the API ranks exactly as the same catalogue loaded by the pipeline", async () => {
+    // the same products: through the API into one store, as the pipeline's rows (Python's product_row) into another
+    const entries = (fixture as unknown as { catalog: { product: { id: string }; row: FixtureProduct }[] }).catalog;
+    const [viaApi, viaPipeline] = [await newStore(), await newStore()];
+    expect(
+      (
+        await upsert(
+          viaApi,
+          entries.map((e) => e.product),
+        )
+      ).rejected,
+    ).toEqual([]);
+    await insertFixtureProducts(
+      env.DB,
+      entries.map((e) => e.row),
+      { store: viaPipeline, firstRowid: 900_000_000 },
+    );
+    const rows = (store: string) =>
+      env.DB.prepare("SELECT * FROM products WHERE store = ?1 ORDER BY id")
+        .bind(store)
+        .all<Record<string, unknown>>()
+        .then((r) => r.results.map(({ rowid: _, store: __, updated_at: ___, ...row }) => row));
+    expect(await rows(viaApi)).toEqual(await rows(viaPipeline));
+    for (const q of ["espresso cups", "greek cookbook", "smart tv black", "notebook"]) {
+      const [a, b] = [await search(viaApi, q), await search(viaPipeline, q)];
+      expect(
+        a.body.items.map((i) => [i.id, i.scores.retrieval]),
+        q,
+      ).toEqual(b.body.items.map((i) => [i.id, i.scores.retrieval]));
+    }
   });
 
   it("exports a store a page at a time", async () => {

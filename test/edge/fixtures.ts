@@ -8,8 +8,8 @@ import type { ProductRow } from "../../edge/catalog/product";
 import { ensureStoreIndex } from "../../edge/catalog/store-index";
 import { tokenColumns, type TokenColumns } from "../../edge/search/features";
 
-/** A products row without the token columns (computed on insert) and availability (the column's default). */
-export type FixtureProduct = Omit<ProductRow, keyof TokenColumns | "available">;
+/** A products row without the token columns (computed on insert); available unless it says otherwise. */
+export type FixtureProduct = Omit<ProductRow, keyof TokenColumns | "available"> & { available?: number };
 
 const colours = ["red", "blue", "black", "white", "green"];
 const kinds = ["running shoes", "rain jacket", "coffee mug", "phone case", "desk lamp", "yoga mat"];
@@ -43,8 +43,8 @@ export async function insertFixtureProducts(
   await ensureStoreIndex(db, store);
   const stmt = db.prepare(
     `INSERT OR REPLACE INTO products (rowid, id, title, brand, color, bullets, description, category, price, rating, rating_count, is_book,
-       title_terms, brand_terms, color_terms, category_terms, text_terms, title_unique_tokens, bullets_tokens, description_tokens, store)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)`,
+       title_terms, brand_terms, color_terms, category_terms, text_terms, title_unique_tokens, bullets_tokens, description_tokens, store, available)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)`,
   );
   await db.batch(
     products.map((p, i) => {
@@ -71,6 +71,7 @@ export async function insertFixtureProducts(
         t.bullets_tokens,
         t.description_tokens,
         store,
+        p.available ?? 1,
       );
     }),
   );

@@ -104,6 +104,30 @@ describe("live recommendations from a store's own events", () => {
     expect(stats?.n).toBe(1); // the previous live version's rows are gone
   });
 
+  it("co-view: items the same shoppers clicked recommend each other, before anyone bought them", async () => {
+    const store = `views-${Date.now().toString(36)}`;
+    expect((await admin(`/admin/stores/${store}`, "PUT", { name: "Window shop" })).status).toBe(201);
+    const products = Array.from({ length: 12 }, (_, i) => ({ id: `V${i}`, title: `vase ${i}`, price: 5 }));
+    expect((await admin(`/admin/stores/${store}/products`, "POST", { products })).status).toBe(200);
+    const clicks = Array.from({ length: 20 }, (_, u) =>
+      ["V1", "V2"].map((productId) => ({ type: "click", store, user: `w${u}`, productId })),
+    ).flat();
+    const buys = [{ type: "purchase", store, user: "b1", productId: "V9" }];
+    const posted = await SELF.fetch(`${BASE}/v1/events`, {
+      method: "POST",
+      headers: AUTH,
+      body: JSON.stringify({ events: [...clicks, ...buys] }),
+    });
+    expect(posted.status).toBe(202);
+    await cron();
+    const page = await recommend(`store=${store}&item=V1&k=3`);
+    expect(page.items.map((i) => i.id)).toContain("V2");
+    expect(page.items.find((i) => i.id === "V2")!.sources).toContain("copurchase");
+    // a view is not a purchase: the viewers have no purchase history
+    const viewer = await recommend(`store=${store}&user=w1&k=3`);
+    expect(viewer.personalised).toBe(false);
+  });
+
   it("leaves a store that serves a trained version alone", async () => {
     const store = `trained-${Date.now().toString(36)}`;
     expect((await admin(`/admin/stores/${store}`, "PUT", { name: "Trained shop" })).status).toBe(201);
