@@ -4,7 +4,15 @@
  * keyed by that model version too, so a new version loads beside the served one and an A/B can read either.
  * User history is data, not a model output: keyed by store and user, updated by purchase events in real time.
  */
-import { sqliteTable, text, integer, real, primaryKey, index } from "drizzle-orm/sqlite-core";
+import {
+  sqliteTable,
+  text,
+  integer,
+  real,
+  primaryKey,
+  index,
+  type SQLiteColumnBuilderBase,
+} from "drizzle-orm/sqlite-core";
 
 /** A storefront. `esci` (the search catalogue) is the default for requests that name none; `online-retail` ships too. */
 export const stores = sqliteTable("stores", {
@@ -26,39 +34,32 @@ export const stores = sqliteTable("stores", {
   updatedAt: integer("updated_at").notNull().default(0),
 });
 
+/** A (store, user, item) counter: how many times and the last day (days since 1970-01-01), keyed by all three. */
+function userItemTable<N extends string, C extends Record<string, SQLiteColumnBuilderBase>>(name: N, extra: C) {
+  return sqliteTable(
+    name,
+    {
+      store: text("store")
+        .notNull()
+        .references(() => stores.id),
+      userId: text("user_id").notNull(),
+      itemId: text("item_id").notNull(),
+      n: integer("n").notNull(),
+      lastDay: real("last_day").notNull(),
+      ...extra,
+    },
+    (t) => [primaryKey({ columns: [t.store, t.userId, t.itemId] })],
+  );
+}
+
+/** A user's purchases of one item: count of invoices, last purchase, total quantity. */
+export const recsHistory = userItemTable("recs_history", { qty: integer("qty").notNull().default(0) });
+
 /**
  * A user's views of one item: clicks with a user (POST /v1/events), count and last day. Only the live recommendation
  * tables read it (co-view neighbours, edge/recs/live.ts); it is not purchase history.
  */
-export const recsViews = sqliteTable(
-  "recs_views",
-  {
-    store: text("store")
-      .notNull()
-      .references(() => stores.id),
-    userId: text("user_id").notNull(),
-    itemId: text("item_id").notNull(),
-    n: integer("n").notNull(),
-    lastDay: real("last_day").notNull(),
-  },
-  (t) => [primaryKey({ columns: [t.store, t.userId, t.itemId] })],
-);
-
-/** A user's purchases of one item: count of invoices, last purchase (days since 1970-01-01), total quantity. */
-export const recsHistory = sqliteTable(
-  "recs_history",
-  {
-    store: text("store")
-      .notNull()
-      .references(() => stores.id),
-    userId: text("user_id").notNull(),
-    itemId: text("item_id").notNull(),
-    n: integer("n").notNull(),
-    lastDay: real("last_day").notNull(),
-    qty: integer("qty").notNull().default(0),
-  },
-  (t) => [primaryKey({ columns: [t.store, t.userId, t.itemId] })],
-);
+export const recsViews = userItemTable("recs_views", {});
 
 /** Per-item statistics of one recs-light version (popularity, trend, repeat rate, last price). */
 export const recsItemStats = sqliteTable(
