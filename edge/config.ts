@@ -2,7 +2,7 @@
  * The edge worker's configuration: one zod schema over the env. Every tunable var's default and valid range are
  * written once, in `varsSchema` below; wrangler.toml [vars] (or `--var` / the dashboard) only override them. The
  * parse runs once per env object (memoised in a WeakMap: once per isolate) and its output is one typed value with a
- * section per concern (`configSchema`'s transform), so no reader parses a var again.
+ * section per concern (`build` below; EdgeConfig is its type), so no reader parses a var again.
  *
  * A var that is missing or blank takes its default; a malformed or out-of-range value also takes the default and is
  * logged once (`config_invalid_var`, with the value, the default used and zod's message). Integer vars are floored.

@@ -2,6 +2,7 @@
  * The zod primitives the routes share — a store, k, a user, product ids, times, list limits, resource ids — written
  * once so every route that takes one validates it the same way and says so in the same words.
  */
+import { productIdSchema } from "../catalog/product";
 import { z } from "./openapi";
 
 /** A `store` parameter or field (whether it exists is checked by edge/stores/resolve.ts → 404 unknown_store). */
@@ -24,8 +25,8 @@ export const k = z.coerce
 /** The shopper (else the anonymous `vitrine_uid` cookie decides the experiment variant). */
 export const user = z.string().trim().min(1, "user must not be empty").max(128, "user must be at most 128 characters");
 
-/** One product id. */
-export const productId = z.string().trim().min(1, "ids must not be empty").max(64, "ids are at most 64 characters");
+/** One product id (the catalogue's rule, edge/catalog/product.ts). */
+export const productId = productIdSchema;
 
 /** A query text (search q, rerank query) of 1–200 characters. */
 export const queryText = (field: string) =>

@@ -36,8 +36,9 @@ export function normaliseQuery(q: string): string {
 
 /**
  * The key of a ranked answer: the route, the normalised query, k, the rank plan's experiment, variant and models,
- * and the route's `scope` (what else personalises or shapes the answer: none for search, whose answer depends on the
- * user only through the variant; /v1/recommend's store, mode and the version of its D1 tables). The search and
+ * and the route's `scope` (what else shapes the answer, kept as given: search's store and catalogue version — its
+ * answer depends on the user only through the variant; /v1/recommend's store, page / cart ids, mode, the version of
+ * its D1 tables and the catalogue version). The search and
  * recommend answers read and write under it; whoever must empty an entry (the cold-cache drill) purges under it.
  */
 export function responseCacheKey(

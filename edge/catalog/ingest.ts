@@ -13,8 +13,9 @@ import { noteCatalogVersion } from "./version";
 
 /** The most products one request may carry (NDJSON lines or array items); more is a 413. */
 export const MAX_PRODUCTS_PER_REQUEST = 10_000;
-/** JSON text per upsert statement: under D1's 2 MB bound-value limit with room to spare. */
+/** UTF-8 bytes of JSON per upsert statement: under D1's 2 MB bound-value limit with room to spare. */
 const CHUNK_BYTES = 900_000;
+const utf8 = new TextEncoder();
 
 export type BatchItem = { line: number; value: unknown } | { line: number; error: string };
 
@@ -90,20 +91,21 @@ const BUMP_SQL =
 const VERSION_SQL = "SELECT catalog_version AS version FROM stores WHERE id = ?1";
 const DELETE_SQL = "DELETE FROM products WHERE store = ?1 AND id IN (SELECT value FROM json_each(?2)) RETURNING id";
 
-/** Splits rows into JSON chunks of at most CHUNK_BYTES. */
+/** Splits rows into JSON chunks of at most CHUNK_BYTES (UTF-8: a CJK character is 3 bytes, 1 JS unit). */
 function chunks(rows: readonly ProductRow[]): string[] {
   const out: string[] = [];
   let parts: string[] = [];
   let size = 2;
   for (const row of rows) {
     const part = JSON.stringify(ROW_COLUMNS.map((c) => row[c]));
-    if (parts.length > 0 && size + part.length + 1 > CHUNK_BYTES) {
+    const bytes = utf8.encode(part).length;
+    if (parts.length > 0 && size + bytes + 1 > CHUNK_BYTES) {
       out.push(`[${parts.join(",")}]`);
       parts = [];
       size = 2;
     }
     parts.push(part);
-    size += part.length + 1;
+    size += bytes + 1;
   }
   if (parts.length > 0) out.push(`[${parts.join(",")}]`);
   return out;

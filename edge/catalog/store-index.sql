@@ -1,7 +1,7 @@
 -- The full-text index of one store's products, shared verbatim by the edge (edge/catalog/store-index.ts: run when a
 -- store is created) and the Python pipeline (vitrine_gpu.search.catalog: before a store's products), so bm25()
 -- statistics are the store's own and match between the two. External content: the text lives once, in products.
--- {{fts}} = products_fts_<the store id with "-" as "_">, {{store}} = the store id (validated: [a-z0-9-] only).
+-- {{fts}} = products_fts_<the store id with "-" as "__">, {{store}} = the store id (validated: [a-z0-9-] only).
 -- Each statement is idempotent; FTS5 'rebuild' must never run on these tables (it would index every store's rows).
 CREATE VIRTUAL TABLE IF NOT EXISTS `{{fts}}` USING fts5(
 	title, brand, color, bullets, description,

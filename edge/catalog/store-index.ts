@@ -10,19 +10,24 @@ export const STORE_ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
 
 const BREAKPOINT = "--> statement-breakpoint";
 
-/** The FTS5 table of a store's products: products_fts_<id with "-" as "_"> (ids hold no "_", so it is one-to-one). */
+/**
+ * The FTS5 table of a store's products: products_fts_<id with each "-" as "__">. One-to-one (ids hold no "_"), and
+ * never another store's FTS5 shadow table: those add a single "_" and a word (`_data`, `_idx`, …) to a table name,
+ * while every run of underscores a store id yields has an even length.
+ */
 export function ftsTable(store: string): string {
   if (!STORE_ID.test(store)) throw new Error(`not a store id: ${JSON.stringify(store)}`);
-  return `products_fts_${store.replaceAll("-", "_")}`;
+  return `products_fts_${store.replaceAll("-", "__")}`;
 }
 
-const filled = new Map<string, string>();
+const filled = new Map<string, Map<string, string>>();
 
-/** `sql` with the store's FTS table in place of {{fts}} (memoised per store and statement). */
+/** `sql` with the store's FTS table in place of {{fts}} (memoised per statement and store). */
 export function withStoreIndex(sql: string, store: string): string {
-  const key = `${store}\u0000${sql}`;
-  let out = filled.get(key);
-  if (out === undefined) filled.set(key, (out = sql.replaceAll("{{fts}}", ftsTable(store))));
+  let byStore = filled.get(sql);
+  if (!byStore) filled.set(sql, (byStore = new Map()));
+  let out = byStore.get(store);
+  if (out === undefined) byStore.set(store, (out = sql.replaceAll("{{fts}}", ftsTable(store))));
   return out;
 }
 

@@ -9,9 +9,13 @@ import type { Bindings } from "../env";
 
 const known = new Map<string, { version: number; checkedAt: number }>();
 
-/** What this isolate just wrote: the store's version is `version` from now on. */
+/**
+ * What this isolate wrote or read: the store's version is at least `version` from now on (a read that started
+ * before a write and ends after it never takes the version back).
+ */
 export function noteCatalogVersion(store: string, version: number, now = Date.now()): void {
-  known.set(store, { version, checkedAt: now });
+  const held = known.get(store);
+  known.set(store, { version: Math.max(version, held?.version ?? 0), checkedAt: now });
 }
 
 export async function catalogVersion(env: Bindings, store: string, now = Date.now()): Promise<number> {

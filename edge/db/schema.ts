@@ -49,7 +49,8 @@ export const products = sqliteTable(
     /** unix ms of the write that last changed the row (the catalogue API's upsert, patch) */
     updatedAt: integer("updated_at").notNull().default(0),
   },
-  (t) => [uniqueIndex("products_store_id").on(t.store, t.id)],
+  // by id alone: a caller's id list (rerank, the recs product lookup) is matched before the store filter
+  (t) => [uniqueIndex("products_store_id").on(t.store, t.id), index("products_by_id").on(t.id)],
 );
 
 /**

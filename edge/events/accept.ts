@@ -8,7 +8,7 @@
 import type { Bindings } from "../env";
 import type { FeedbackType } from "../metrics/aggregate";
 import { scheduleFlush } from "../metrics/collector";
-import { resolveStore, storeSet } from "../stores/resolve";
+import { resolveStoreName } from "../stores/resolve";
 import { eventsPayload, type StoredEvent } from "./apply";
 import { writeEvents } from "./writer";
 
@@ -31,12 +31,13 @@ export async function acceptEvents(
   ctx: ExecutionContext,
   events: readonly IncomingEvent[],
 ): Promise<AcceptResult> {
-  const stores = await storeSet(env);
-  const unknownStores = events.flatMap((e) => (resolveStore(stores, e.store) === undefined ? [e.store ?? ""] : []));
+  const names = [...new Set(events.map((e) => e.store))];
+  const resolved = new Map(await Promise.all(names.map(async (n) => [n, await resolveStoreName(env, n)] as const)));
+  const unknownStores = names.flatMap((n) => (resolved.get(n) === undefined ? [n ?? ""] : []));
   if (unknownStores.length > 0) return { ok: false, unknownStores };
   const now = Date.now();
   const stored: StoredEvent[] = events.map((e) => ({
-    store: resolveStore(stores, e.store)!,
+    store: resolved.get(e.store)!,
     type: e.type,
     productId: e.productId,
     ...(e.user !== undefined ? { user: e.user } : {}),

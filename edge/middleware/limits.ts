@@ -1,7 +1,7 @@
 /**
  * Request-shape limits, all answered as JSON:
  *  - a body larger than MAX_BODY_BYTES (edge/config.ts, default 512 KiB; a catalogue upload, POST
- *    /admin/stores/{store}/products, CATALOG_MAX_BODY_BYTES, 10 MiB) → 413 `payload_too_large` (hono/body-limit:
+ *    /admin/stores/{store}/products or …/delete-products, CATALOG_MAX_BODY_BYTES, 10 MiB) → 413 `payload_too_large` (hono/body-limit:
  *    Content-Length is checked first, a streamed body is counted as it arrives);
  *  - a known path with a method it does not serve → 405 `method_not_allowed` with `Allow` (hono/method-not-allowed);
  *    unknown paths stay 404 `not_found`.
@@ -12,7 +12,8 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { config } from "../config";
 import type { AppEnv } from "../env";
 
-const CATALOG_UPLOAD = /^\/admin\/stores\/[^/]+\/products$/;
+/** the catalogue's bulk routes: an upload (≤ 10,000 products) and a bulk delete (≤ 10,000 ids) */
+const CATALOG_UPLOAD = /^\/admin\/stores\/[^/]+\/(products|delete-products)$/;
 
 export const requestBodyLimit: MiddlewareHandler<AppEnv> = (c, next) => {
   const http = config(c.env).http;

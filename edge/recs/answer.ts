@@ -124,8 +124,10 @@ export async function recommendAnswer(req: RankingRequest, ask: RecommendAsk): P
   const { answer, outcome } = await cachedAnswer({
     env,
     ctx,
-    key: responseCacheKey("recommend", contextIds.join(","), ask.k, plan, {
+    // the page / cart ids go in the scope, kept as they are (the query part is normalised: case-folded)
+    key: responseCacheKey("recommend", "", ask.k, plan, {
       store: ask.store,
+      context: contextIds.join(","),
       mode: contextMode(ask),
       data: version,
       catalog: String(await catalogVersion(env, ask.store)),

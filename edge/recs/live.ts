@@ -19,7 +19,7 @@ export const LIVE_PREFIX = "live-";
 export const TREND_TAU_DAYS = 14;
 export const POPULARITY_DAYS = 30;
 export const NEIGHBOURS = 50;
-/** stores rebuilt per run (the least recently built first) */
+/** stores rebuilt per run: the never-built first, then a random pick of the stale ones (no store starves) */
 export const MAX_STORES_PER_RUN = 4;
 /** users with more distinct items than this are left out of the co-purchase pair count (quadratic in basket size) */
 export const MAX_BASKET = 200;
@@ -35,7 +35,7 @@ const STALE_SQL = `SELECT s.id AS store, s.event_count AS events FROM stores s
 LEFT JOIN recs_current c ON c.store = s.id
 WHERE s.event_count > 0 AND (c.model_version IS NULL OR (c.model_version LIKE '${LIVE_PREFIX}%'
   AND c.model_version <> '${LIVE_PREFIX}' || s.event_count))
-ORDER BY c.model_version IS NOT NULL, s.id LIMIT ?1`;
+ORDER BY c.model_version IS NOT NULL, random() LIMIT ?1`;
 
 /** ?1 store, ?2 version, ?3 now (days since 1970-01-01): every item with an event; the stats count purchases */
 const STATS_SQL = `INSERT INTO recs_item_stats (store, model_version, item_id, pop_all, pop_recent, trend, repeat_rate, price)
@@ -96,7 +96,12 @@ export async function buildLiveTables(db: D1Database, store: string, events: num
 export async function refreshLiveRecs(env: Bindings, _ctx: ExecutionContext, scheduledTime: number): Promise<void> {
   const { results } = await env.DB.prepare(STALE_SQL).bind(MAX_STORES_PER_RUN).all<{ store: string; events: number }>();
   for (const { store, events } of results) {
-    const version = await buildLiveTables(env.DB, store, events, scheduledTime);
-    console.log(JSON.stringify({ event: "recs_live_built", store, version }));
+    try {
+      const version = await buildLiveTables(env.DB, store, events, scheduledTime);
+      console.log(JSON.stringify({ event: "recs_live_built", store, version }));
+    } catch (err) {
+      // one store's failure (e.g. a statement past D1's limits) keeps its previous tables and never blocks the others
+      console.error(JSON.stringify({ event: "recs_live_failed", store, error: String(err) }));
+    }
   }
 }

@@ -23,13 +23,13 @@ import {
 import { getProduct, listProducts, patchProduct } from "../catalog/products";
 import { listStores, putStore } from "../catalog/stores";
 import type { AppEnv } from "../env";
-import { storeSet } from "../stores/resolve";
+import { resolveStoreName } from "../stores/resolve";
 
 export const adminCatalog = createAdminApi();
 
-/** Whether the store exists (the isolate's store set; a store created here a moment ago is in it). */
+/** Whether the store exists (edge/stores/resolve.ts: a store another isolate created a moment ago included). */
 async function known(c: Context<AppEnv>, store: string): Promise<boolean> {
-  return (await storeSet(c.env)).ids.has(store);
+  return (await resolveStoreName(c.env, store)) !== undefined;
 }
 
 const notFound = (c: Context<AppEnv>, store: string, id: string) =>

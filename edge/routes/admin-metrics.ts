@@ -8,13 +8,13 @@ import { config } from "../config";
 import { listAlerts, silenceAlert } from "../metrics/alerts";
 import { collectorState, flushNow } from "../metrics/collector";
 import { queryRollup } from "../metrics/queries";
-import { resolveStore, storeSet } from "../stores/resolve";
+import { resolveStoreName } from "../stores/resolve";
 
 export const adminMetrics = createAdminApi();
 
 adminMetrics.openapi(metricsRoute, async (c) => {
   const q = c.req.valid("query");
-  if (q.store !== undefined && resolveStore(await storeSet(c.env), q.store) === undefined) {
+  if (q.store !== undefined && (await resolveStoreName(c.env, q.store)) === undefined) {
     const message = `unknown store ${JSON.stringify(q.store)}`;
     return invalidRequest(c, message, [{ path: "store", message, code: "unknown_store" }]);
   }

@@ -10,7 +10,7 @@ import { createAdminApi, unknownStore } from "../api/openapi";
 import { invalidateExperimentConfig } from "../experiments/config";
 import { createRelease, getRelease, listReleases, releaseDecisionsOf, releaseView } from "../releases/store";
 import { abortRelease, tickRelease } from "../releases/tick";
-import { resolveStore, storeSet } from "../stores/resolve";
+import { resolveStoreName } from "../stores/resolve";
 
 const notFound = (id: string) => ({ error: "not_found", message: `no release ${id}` });
 
@@ -18,7 +18,7 @@ export const adminReleases = createAdminApi();
 
 adminReleases.openapi(createReleaseRoute, async (c) => {
   const body = c.req.valid("json");
-  const store = resolveStore(await storeSet(c.env), body.store);
+  const store = await resolveStoreName(c.env, body.store);
   if (store === undefined) return unknownStore(c, [body.store ?? ""]);
   const out = await createRelease(c.env.DB, { ...body, store }, Date.now());
   if (!out.ok) return c.json({ error: out.error, message: out.message }, out.httpStatus);

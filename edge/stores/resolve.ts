@@ -1,8 +1,9 @@
 /**
  * Stores (issue 14): the `stores` table read once per isolate and refreshed after CONFIG_TTL_S, like experiment
- * configs. Every public route that takes a `store` resolves it here: none named → the default store (`esci`), a
- * known id → itself, anything else → undefined (the routes answer 404 `unknown_store`). A failed refresh keeps the
- * previous set.
+ * configs. Every route that takes a `store` resolves it here (resolveStoreName): none named → the default store
+ * (`esci`), a known id → itself; a name this isolate does not know is looked up in D1 once — a store another isolate
+ * created since is found at once — and anything else → undefined (the routes answer 404 `unknown_store`; the same
+ * unknown name is not looked up again for CONFIG_VERSION_CHECK_S). A failed refresh keeps the previous set.
  */
 import type { Context } from "hono";
 import { drizzle } from "drizzle-orm/d1";
@@ -21,6 +22,8 @@ export const FALLBACK_DEFAULT_STORE = "esci";
 
 let cached: StoreSet | undefined;
 let loading: Promise<StoreSet> | undefined;
+/** bumped by invalidateStoreSet: a load that started before never becomes the cached set */
+let generation = 0;
 
 async function load(db: D1Database, now: number): Promise<StoreSet> {
   const rows = await drizzle(db).select().from(stores);
@@ -32,8 +35,9 @@ async function load(db: D1Database, now: number): Promise<StoreSet> {
 export async function storeSet(env: Bindings): Promise<StoreSet> {
   const now = Date.now();
   if (cached && now - cached.loadedAt < config(env).experiments.configTtlMs) return cached;
+  const gen = generation;
   loading ??= load(env.DB, now)
-    .then((s) => (cached = s))
+    .then((s) => (gen === generation ? (cached = s) : s))
     .catch((err: unknown) => {
       if (cached) return cached;
       throw err;
@@ -46,7 +50,34 @@ export async function storeSet(env: Bindings): Promise<StoreSet> {
 
 /** Forgets the store set of this isolate (a store was created or changed here): the next request reloads it. */
 export function invalidateStoreSet(): void {
+  generation += 1;
   cached = undefined;
+  loading = undefined;
+}
+
+/** names D1 did not know, and when it said so */
+const absent = new Map<string, number>();
+const MAX_ABSENT = 1_000;
+
+/**
+ * The store id a request means (resolveStore), and for a name this isolate does not know, one indexed look in D1: a
+ * store created since this isolate loaded the set (by another isolate) is found at once.
+ */
+export async function resolveStoreName(env: Bindings, requested: string | undefined): Promise<string | undefined> {
+  const known = resolveStore(await storeSet(env), requested);
+  if (known !== undefined || requested === undefined) return known;
+  const now = Date.now();
+  const saidAbsent = absent.get(requested);
+  if (saidAbsent !== undefined && now - saidAbsent < config(env).experiments.versionCheckMs) return undefined;
+  const row = await env.DB.prepare("SELECT id FROM stores WHERE id = ?1").bind(requested).first();
+  if (!row) {
+    if (absent.size >= MAX_ABSENT) absent.clear();
+    absent.set(requested, now);
+    return undefined;
+  }
+  absent.delete(requested);
+  invalidateStoreSet();
+  return requested;
 }
 
 /** The store id a request means: the default when none is named; undefined when the named store does not exist. */
@@ -73,7 +104,7 @@ export async function requestStore<E extends { Bindings: Bindings; Variables: St
   c: Context<E>,
   requested: string | undefined,
 ): Promise<string | undefined> {
-  const store = resolveStore(await storeSet(c.env), requested);
+  const store = await resolveStoreName(c.env, requested);
   if (store !== undefined) c.set("store", store);
   return store;
 }

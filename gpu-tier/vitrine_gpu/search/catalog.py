@@ -339,10 +339,10 @@ def connect(db_path: Path | None = None) -> sqlite3.Connection:
 
 
 def fts_table(store: str) -> str:
-    """The store's FTS5 table (edge/catalog/store-index.ts ftsTable): products_fts_<id with "-" as "_">."""
+    """The store's FTS5 table (edge/catalog/store-index.ts ftsTable): products_fts_<id with "-" as "__">."""
     if not STORE_ID.match(store):
         raise ValueError(f"not a store id: {store!r}")
-    return "products_fts_" + store.replace("-", "_")
+    return "products_fts_" + store.replace("-", "__")
 
 
 def with_store_index(sql: str, store: str) -> str:
