@@ -1,6 +1,7 @@
 // Shared integration harness: real processes on free loopback ports.
 //   startGpu({ port?, registry?, env?, args? })  → the gpu-tier server (python -m vitrine_gpu server), waits on /ping
-//   prepareDb({ dir? })                          → a --persist-to dir with migrations + catalog + registry seed applied
+//   prepareDb({ dir?, recs? })                   → a --persist-to dir with migrations + catalog + registry seed applied
+//                                                  (with `recs`: the recs store's products and those tables too)
 //   startEdge({ vars?, persistTo?, port? })       → `wrangler dev` on that state, waits on /healthz
 //   oneGpuVars(gpu, deadlineMs, extra?)           → the edge vars for one gpu-tier in both endpoint slots
 //   freePort(), stop(proc), stopAll()             → every started process is killed on exit / SIGINT / SIGTERM
@@ -23,6 +24,8 @@ export const CATALOG_SQL = path.join(REPO, ".vitrine/catalog/catalog.sql");
 export const SEED_SQL = path.join(REPO, ".vitrine/registry/seed.sql");
 /** The recommendation tables of the current recs-light version (the pipeline's train-recs-light step). */
 export const RECS_SQL = path.join(REPO, ".vitrine/recs/recs.sql");
+/** That store's products (the prepare-recs step): only a store's products are ever recommended. */
+export const RECS_PRODUCTS_SQL = path.join(REPO, ".vitrine/recs/products.sql");
 
 /** Quiet, offline wrangler (contract rules). */
 export const WRANGLER_ENV = {
@@ -189,8 +192,11 @@ export async function prepareDb({ dir, catalog = CATALOG_SQL, seed = SEED_SQL, r
   if (seed && existsSync(seed))
     await wrangler(["d1", "execute", "vitrine", "--local", "--persist-to", persistTo, "--file", seed, "--yes"]);
   if (recs) {
-    if (!existsSync(recs)) throw new Error(`${recs} is missing: run the pipeline (train-recs-light) first`);
-    await wrangler(["d1", "execute", "vitrine", "--local", "--persist-to", persistTo, "--file", recs, "--yes"]);
+    // the recs store's products first: an item that is not an available product of its store is never recommended
+    for (const file of [RECS_PRODUCTS_SQL, recs]) {
+      if (!existsSync(file)) throw new Error(`${file} is missing: run the pipeline (prepare-recs, train-recs-light)`);
+      await wrangler(["d1", "execute", "vitrine", "--local", "--persist-to", persistTo, "--file", file, "--yes"]);
+    }
   }
   return persistTo;
 }

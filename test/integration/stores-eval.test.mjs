@@ -14,6 +14,7 @@ import {
   freePort,
   makeTempDir,
   prepareDb,
+  RECS_SQL,
   PYTHON,
   REPO,
   startEdge,
@@ -55,9 +56,7 @@ describe("stores and eval:recommend end to end", { timeout: 900_000 }, () => {
   before(async () => {
     for (const f of ["products.sql", "recs.sql"])
       assert.ok(existsSync(path.join(RECS, f)), `.vitrine/recs/${f} missing: run the pipeline first`);
-    dir = await prepareDb({ dir: makeTempDir("vitrine-d1-stores-") });
-    await d1(dir, ["--file", path.join(RECS, "products.sql"), "--yes"]);
-    await d1(dir, ["--file", path.join(RECS, "recs.sql"), "--yes"]);
+    dir = await prepareDb({ dir: makeTempDir("vitrine-d1-stores-"), recs: RECS_SQL });
     gpuPort = await freePort(); // the gpu-tier is started only when the recommend route is there
     const gpuUrl = `http://127.0.0.1:${gpuPort}`;
     edge = await startEdge({
