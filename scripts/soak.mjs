@@ -6,10 +6,14 @@
 // /v1/recommend answers non-404, and a few deliberate 400s) while it runs, in order: a healthy phase; the primary
 // killed (SIGKILL) and restarted; the primary frozen (SIGSTOP … SIGCONT: a real stall, hedging must cover it); the
 // secondary killed and restarted; the metrics flush to D1 failing (the metrics_flush_fail drill: the isolate's
-// pending payloads meet a failing D1 batch and must stay buffered); both regions killed, then restarted; recovery.
+// pending payloads meet a failing D1 batch and must stay buffered); both regions killed, then restarted; the D1
+// database file held under an exclusive lock for a few seconds (D1 down: events go to the durable buffer, reads answer
+// what the D1 read path answers — 2xx or 503, never 500); recovery.
 // Then it reconciles against the D1 rollups (GET /admin/metrics, live traffic):
 //   - requests sent == requests counted, per route and status class (no loss, no double count)
 //   - events posted == events rolled up, per type
+//   - events accepted (202) == events in D1 (the default store's event_count grew by exactly that many, read from the
+//     SQLite file once the durable buffer drained)
 //   - 0 non-2xx other than the deliberate 400s, 0 transport errors
 //   - degraded answers only while no GPU endpoint was up (plus a recovery grace after the first one is back)
 // and prints p50/p99 per phase and the workerd and gpu-tier RSS at start and end. Exit status 1 on any mismatch.
@@ -22,6 +26,7 @@ import { randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { openD1File } from "../test/integration/d1-file.mjs";
 import { freePort, prepareDb, startEdge, startGpu, stopAll } from "../test/integration/harness.mjs";
 import { catalogQueries, pct } from "../test/integration/load.mjs";
 
@@ -58,6 +63,7 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
     "secondary_killed",
     "flush_failing",
     "both_down",
+    "d1_locked",
     "recovery",
   ];
   const phaseMs = Math.max(5_000, (minutes * 60_000) / phases.length);
@@ -80,6 +86,9 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
       GPU_DEADLINE_MS: String(deadlineMs),
       GPU_BREAKER_COOLDOWN_MS: "1000",
       GPU_HEDGE_PERCENTILE: "90", // a stalled endpoint is covered by the other region, not waited out
+      // primary first, as the faults are scripted (nearest routing would order two loopback regions by measured
+      // noise); routing by location is the global test's subject
+      GPU_ROUTING: "fixed",
       CACHE_TTL_S: "0", // every request takes the GPU path
       DEGRADED_CACHE_TTL_S: "0",
       RATE_LIMITS: "off", // one loopback client at full speed; the soak is about faults, not the per-client limit
@@ -88,6 +97,9 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
     },
   });
   const admin = { authorization: `Bearer ${adminToken}` };
+  const d1 = openD1File(dir);
+  const storeEvents = async () => (await d1.query("SELECT event_count FROM stores WHERE is_default = 1"))[0]?.[0] ?? 0;
+  const eventsInD1Before = await storeEvents();
 
   // -- the load ------------------------------------------------------------------------------------------------
   const t0 = performance.now();
@@ -95,6 +107,7 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
   let phase = "warmup";
   const results = []; // {route, status, start, end, phase, degraded, reason, deliberate, error}
   const eventsPosted = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0]));
+  const accepted = { events: 0, buffered: 0 }; // events answered 202, and those the durable buffer took
   const seen = []; // {requestId, id, variant, model} from search answers, for rerank and events
   let recommend = false;
   let n = 0;
@@ -111,7 +124,8 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
   async function served(role) {
     try {
       const text = await (await fetch(`${gpu[role].url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
-      return [...text.matchAll(/^vitrine_gpu_requests_total\{([^}]*)\} (\S+)$/gm)]
+      // the labels hold the route template, braces included: route="/endpoints/{name}/invocations"
+      return [...text.matchAll(/^vitrine_gpu_requests_total\{(.*)\} (\S+)$/gm)]
         .filter(([, labels]) => labels.includes("invocations") && labels.includes('status="200"'))
         .reduce((sum, m) => sum + Number(m[2]), 0);
     } catch {
@@ -195,7 +209,11 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ events }),
       });
-      if (answer.accepted === events.length) for (const e of events) eventsPosted[e.type] += 1;
+      if (answer.accepted === events.length) {
+        for (const e of events) eventsPosted[e.type] += 1;
+        accepted.events += events.length;
+        accepted.buffered += answer.buffered ?? 0;
+      }
       return;
     }
     if (i % 5 === 3 && recommend) return send("recommend", `${edge.url}/v1/recommend?user=soak-${i % 50}&k=5`, {});
@@ -273,14 +291,14 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
     await sleep(Math.min(phaseMs / 3, 5_000));
     await restart("primary");
     await drain(now());
-    await serving("primary");
+    if (!(await serving("primary"))) log(`#   ${phase}: the primary served no call within ${deadlineMs + 30_000} ms`);
   });
   await timed("primary_stalled", async () => {
     gpu.primary.kill("SIGSTOP");
     await sleep(phaseMs * 0.6);
     gpu.primary.kill("SIGCONT");
     await drain(now()); // requests that waited on the stalled primary (hedge delay = its p90 latency) are answered
-    await serving("primary");
+    if (!(await serving("primary"))) log(`#   ${phase}: the primary served no call within ${deadlineMs + 30_000} ms`);
   });
   await timed("secondary_killed", async () => {
     gpu.secondary.kill("SIGKILL");
@@ -312,6 +330,14 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
     await sleep(Math.min(phaseMs / 2, 8_000));
     await Promise.all([restart("primary"), restart("secondary")]);
   });
+  let d1Window = null; // [from, to] while the D1 file was locked
+  await timed("d1_locked", async () => {
+    await d1.lock();
+    const from = now();
+    await sleep(Math.min(phaseMs * 0.6, 5_000));
+    await d1.unlock();
+    d1Window = [from, now()];
+  });
   await timed("recovery", async () => {});
   running = false;
   await Promise.all(workers);
@@ -333,15 +359,21 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
     if (!res.ok) throw new Error(`/admin/metrics ${params}: HTTP ${res.status} ${await res.text()}`);
     return res.json();
   };
+  const mismatches = [];
   let byRoute;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    byRoute = await query("groupBy=route&traffic=live"); // flushes this isolate's pending aggregates first
+  // flushes this isolate's pending aggregates first; payloads retained through the D1 phase go out on the flush
+  // buffer's retry schedule, which on a loaded machine can take longer than a few seconds
+  for (let waited = 0; ; waited += 1_000) {
+    byRoute = await query("groupBy=route&traffic=live");
     if (byRoute.collector?.pendingPayloads === 0 && byRoute.collector?.pendingSamples === 0) break;
+    if (waited >= 90_000) {
+      mismatches.push(`metrics still pending after 90 s: ${JSON.stringify(byRoute.collector)}`);
+      break;
+    }
     await sleep(1_000);
   }
   const all = await query("traffic=live");
 
-  const mismatches = [];
   const routes = [...new Set(results.filter((r) => r.route !== "events").map((r) => r.route))];
   const requests = {};
   for (const route of routes) {
@@ -363,6 +395,17 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
     requests[route] = { sent, counted: got };
     for (const k of Object.keys(sent))
       if (sent[k] !== got[k]) mismatches.push(`${route} ${k}: sent ${sent[k]}, counted ${got[k]}`);
+    if (sent.count !== got.count) {
+      // where the difference lies: sent vs counted per minute (a request is counted in the minute it ended, ± skew)
+      const minuteOf = (r) => Math.floor((wallStart + r.end) / 60_000) * 60;
+      const perMinute = (series?.points ?? [])
+        .filter((pt) => pt.count > 0 || mine.some((r) => minuteOf(r) === pt.ts))
+        .map(
+          (pt) =>
+            `${new Date(pt.ts * 1000).toISOString().slice(11, 16)} ${mine.filter((r) => minuteOf(r) === pt.ts).length}/${pt.count}`,
+        );
+      mismatches.push(`${route} sent/counted per minute: ${perMinute.join(", ")}`);
+    }
   }
   const fb = all.series[0]?.totals?.feedback ?? {};
   const events = {};
@@ -373,19 +416,43 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
   }
   const transport = results.filter((r) => r.status === 0);
   if (transport.length) mismatches.push(`${transport.length} transport errors, e.g. ${transport[0].error}`);
-  const unexpected = results.filter((r) => r.status > 0 && (r.status < 200 || r.status > 299) && !r.deliberate);
+  // while D1 was locked a read may be refused with 503 (catalog_unavailable / events_unavailable): never a 500
+  const d1Refusal = (r) => r.status === 503 && d1Window && r.end >= d1Window[0] && r.start <= d1Window[1] + graceMs;
+  const unexpected = results.filter(
+    (r) => r.status > 0 && (r.status < 200 || r.status > 299) && !r.deliberate && !d1Refusal(r),
+  );
   if (unexpected.length)
     mismatches.push(`${unexpected.length} unexpected non-2xx: ${JSON.stringify(unexpected.slice(0, 3))}`);
   const wrongDeliberate = results.filter((r) => r.deliberate && r.status !== 400);
   if (wrongDeliberate.length) mismatches.push(`${wrongDeliberate.length} deliberate bad requests not answered 400`);
   const degraded = results.filter((r) => r.degraded);
-  const outside = degraded.filter((r) => !windows.some(([a, b]) => r.end >= a && r.start <= b + graceMs));
+  // a degraded answer is expected while no GPU endpoint was up, and with reason d1_unavailable while the D1 file was
+  // locked (both + the grace a breaker needs to close again); anything else is a fault that cost an answer. An answer
+  // marked d1_unavailable is a stale cached one (or the last-known-good list): it keeps the reasons it was cached with,
+  // e.g. "gpu_circuit_open,d1_unavailable" for an answer computed while both GPU endpoints were down
+  const within = (r, [a, b]) => r.end >= a && r.start <= b + graceMs;
+  const staleForD1 = (r) =>
+    String(r.reason ?? "")
+      .split(",")
+      .includes("d1_unavailable");
+  const outside = degraded.filter(
+    (r) => !windows.some((w) => within(r, w)) && !(staleForD1(r) && d1Window && within(r, d1Window)),
+  );
   if (outside.length)
     mismatches.push(
-      `${outside.length} degraded answers while a GPU endpoint was up: ${JSON.stringify(outside.slice(0, 3))}`,
+      `${outside.length} degraded answers outside the fault windows: ${JSON.stringify(outside.slice(0, 3))}`,
     );
   if (!flushFault?.checks?.flush_failure_seen || !flushFault.checks.payload_retained)
     mismatches.push(`the metrics flush fault did not happen: ${JSON.stringify(flushFault)}`);
+  // accepted events in D1: the durable buffer drains by alarm within seconds of D1's return
+  let eventsInD1 = (await storeEvents()) - eventsInD1Before;
+  for (let waited = 0; eventsInD1 < accepted.events && waited < 60_000; waited += 500) {
+    await sleep(500);
+    eventsInD1 = (await storeEvents()) - eventsInD1Before;
+  }
+  d1.close();
+  if (eventsInD1 !== accepted.events)
+    mismatches.push(`events accepted ${accepted.events} (buffered ${accepted.buffered}), in D1 ${eventsInD1}`);
   const lost = byRoute.collector?.dropped ?? 0;
   if (lost) mismatches.push(`${lost} metrics payloads dropped by the flush buffer`);
 
@@ -411,6 +478,9 @@ export async function runSoak({ minutes = 10, log = console.log } = {}) {
     sent: results.length,
     requests,
     events,
+    eventsDurable: { accepted: accepted.events, buffered: accepted.buffered, inD1: eventsInD1 },
+    d1LockedMs: d1Window ? [Math.round(d1Window[0]), Math.round(d1Window[1])] : null,
+    d1Refused: results.filter(d1Refusal).length,
     deliberate400: results.filter((r) => r.deliberate).length,
     degraded: {
       total: degraded.length,
@@ -438,6 +508,10 @@ export function formatReport(r) {
     lines.push(`  ${route.padEnd(10)} sent ${JSON.stringify(v.sent)}  counted ${JSON.stringify(v.counted)}`);
   for (const [t, v] of Object.entries(r.events))
     lines.push(`  event ${t.padEnd(12)} posted ${v.posted}  counted ${v.counted}`);
+  lines.push(
+    `  events accepted ${r.eventsDurable.accepted} (buffered while D1 failed ${r.eventsDurable.buffered}), ` +
+      `in D1 ${r.eventsDurable.inD1}; D1 locked (ms) ${JSON.stringify(r.d1LockedMs)}, 503s meanwhile ${r.d1Refused}`,
+  );
   lines.push(`  deliberate 400s: ${r.deliberate400}; recommend in the mix: ${r.recommendInMix}`);
   lines.push(`  degraded: ${JSON.stringify(r.degraded)}`);
   lines.push(`  metrics flush fault: ${JSON.stringify(r.flushFault)}`);

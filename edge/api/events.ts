@@ -55,12 +55,26 @@ export type FeedbackEvent = z.infer<typeof feedbackEventSchema>;
 
 export const eventsRoute = defineRoute("public", "post", "/events", {
   summary: "Feedback and purchase events: history in D1 at once (purchase, add_to_cart with a user), CTR / conversion",
+  description:
+    "202 only once the events are durable: written to D1, or — when D1 fails — held by the durable events buffer " +
+    "(a Durable Object), which writes them to D1 as soon as it can (exactly once: dedupe by payload and eventId).",
   request: { body: jsonBody(eventsBodySchema) },
   responses: {
     202: json(
-      "accepted; `pending` > 0 = the write is queued in the isolate and retried (D1 failed)",
-      z.object({ accepted: z.number().int(), pending: z.number().int(), requestId: z.string() }),
+      "accepted and durable; `buffered` > 0 = D1 failed and the durable buffer holds these events (they reach D1 " +
+        "when it recovers); `pending` = payloads the buffer still holds",
+      z.object({
+        accepted: z.number().int(),
+        buffered: z.number().int(),
+        pending: z.number().int(),
+        requestId: z.string(),
+      }),
     ),
     404: json("an event names a store that does not exist (error unknown_store)", errorSchemas.NotFound),
+    503: json(
+      "not accepted: neither D1 nor the durable buffer took the events (error events_unavailable); retry after " +
+        "Retry-After — send eventIds so a retry never counts twice",
+      errorSchemas.Unavailable,
+    ),
   },
 });

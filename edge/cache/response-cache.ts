@@ -15,6 +15,12 @@
  *               instead of running its own cascade (single flight, edge/cache/single-flight.ts, COLLAPSE_MAX_KEYS).
  * An expired degraded entry is a miss: one request recomputes it, the concurrent ones join it. Writes and the
  * leader's computation run under ctx.waitUntil, so followers get their answer even if the leader's client goes.
+ *
+ * Stale-if-error: every computed answer is also kept under its `lastGood` key (lastGoodKey: the route, query, k and
+ * a scope that needs no D1 read — no plan, no catalogue or table version), with its fresh-until time, for
+ * CACHE_TTL_S + STALE_IF_ERROR_S. When D1 fails on the request path (edge/db/guarded.ts), lastGoodAnswer serves it
+ * (edge/ranking/stale-if-error.ts) until STALE_IF_ERROR_S past its freshness, whatever variant or version it was
+ * ranked under.
  */
 import { config } from "../config";
 import type { Bindings } from "../env";
@@ -59,6 +65,23 @@ export function responseCacheKey(
   return new Request(u.toString(), { method: "GET" });
 }
 
+/**
+ * The stale-if-error key of an answer: what the request names (route, query, k) and a scope computable without D1
+ * (search: the store; recommend: the store, page / cart ids and the context kind).
+ */
+export function lastGoodKey(
+  route: string,
+  query: string,
+  k: number,
+  scope: Readonly<Record<string, string>> = {},
+): Request {
+  const u = new URL(`${CACHE_ORIGIN}/${FORMAT}/last-good/${route}`);
+  u.searchParams.set("q", normaliseQuery(query));
+  u.searchParams.set("k", String(k));
+  for (const name of Object.keys(scope).sort()) u.searchParams.set(`scope.${name}`, scope[name]!);
+  return new Request(u.toString(), { method: "GET" });
+}
+
 /** How an answer was served (the x-vitrine-cache header; BYPASS when the cache is not used). */
 export type CacheOutcome = "HIT" | "STALE" | "MISS" | "COLLAPSED";
 
@@ -83,6 +106,8 @@ export interface CachedAnswerOptions<T> {
   /** computes the answer (the cascade); must not throw for a degraded answer — return it with degraded() true */
   compute: () => Promise<T>;
   degraded: (answer: T) => boolean;
+  /** the answer's stale-if-error key (lastGoodKey): every computed answer is kept there too */
+  lastGood?: Request;
 }
 
 export async function cachedAnswer<T>(opts: CachedAnswerOptions<T>): Promise<{ answer: T; outcome: CacheOutcome }> {
@@ -94,7 +119,10 @@ export async function cachedAnswer<T>(opts: CachedAnswerOptions<T>): Promise<{ a
 
   const computeAndStore = async (): Promise<T> => {
     const answer = await opts.compute();
-    await storeAnswer(env, key, answer, opts.degraded(answer));
+    await Promise.all([
+      storeAnswer(env, key, answer, opts.degraded(answer)),
+      opts.lastGood ? storeLastGood(env, opts.lastGood, answer, opts.degraded(answer)) : undefined,
+    ]);
     return answer;
   };
 
@@ -123,6 +151,29 @@ async function storedAnswer<T>(key: Request): Promise<StoredAnswer<T> | undefine
 }
 
 /**
+ * The answer kept under a stale-if-error key, while it is at most STALE_IF_ERROR_S past its freshness; undefined
+ * when none (or stale-if-error is off). Never reads D1.
+ */
+export async function lastGoodAnswer<T>(env: Bindings, key: Request): Promise<T | undefined> {
+  const { staleIfErrorS } = config(env).d1;
+  if (staleIfErrorS <= 0) return undefined;
+  const stored = await storedAnswer<T>(key).catch(() => undefined);
+  if (!stored || Date.now() > stored.freshUntil + staleIfErrorS * 1000) return undefined;
+  return stored.answer;
+}
+
+/** Keeps a computed answer under its stale-if-error key: fresh-until as CACHE_TTL_S, kept STALE_IF_ERROR_S longer. */
+async function storeLastGood(env: Bindings, key: Request, answer: unknown, degraded: boolean): Promise<void> {
+  const { staleIfErrorS } = config(env).d1;
+  if (staleIfErrorS <= 0) return;
+  await putEntry(
+    key,
+    { answer, freshUntil: Date.now() + config(env).cache.ttlS * 1000, degraded },
+    config(env).cache.ttlS + staleIfErrorS,
+  );
+}
+
+/**
  * Writes the entry: fresh for CACHE_TTL_S (degraded: DEGRADED_CACHE_TTL_S), kept CACHE_SWR_S longer for
  * stale-while-revalidate unless degraded; nothing when the fresh TTL is 0. A failed write is logged, never thrown.
  */
@@ -131,7 +182,11 @@ async function storeAnswer(env: Bindings, key: Request, answer: unknown, degrade
   const freshS = degraded ? degradedTtlS : ttlS;
   if (freshS <= 0) return;
   const keepS = degraded ? freshS : freshS + swrS;
-  const entry: StoredAnswer<unknown> = { answer, freshUntil: Date.now() + freshS * 1000, degraded };
+  await putEntry(key, { answer, freshUntil: Date.now() + freshS * 1000, degraded }, keepS);
+}
+
+/** One Cache API write, kept `keepS` seconds; a failed write is logged, never thrown. */
+async function putEntry(key: Request, entry: StoredAnswer<unknown>, keepS: number): Promise<void> {
   const res = new Response(JSON.stringify(entry), {
     headers: { "content-type": "application/json", "cache-control": `public, max-age=${keepS}` },
   });

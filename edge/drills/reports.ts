@@ -18,6 +18,31 @@ export interface DrillSummary extends Pick<
   reason: string | null;
   aborted: boolean;
   checks: DrillCheck[];
+  /** a GPU drill's regions (edge/drills/region.ts): where its probes came from, which region took over, what it cost */
+  region: RegionFigures | null;
+}
+
+export interface RegionFigures {
+  colo: string | null;
+  home: string;
+  takeover: string | null;
+  addedGpuP50Ms: number | null;
+  addedE2eP50Ms: number | null;
+}
+
+const num = (v: unknown): number | null => (typeof v === "number" ? v : null);
+const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+
+function regionFigures(m: Record<string, unknown> | undefined): RegionFigures | null {
+  const home = str(m?.homeRegion);
+  if (!m || !home) return null;
+  return {
+    colo: str(m.colo),
+    home,
+    takeover: str(m.takeoverRegion),
+    addedGpuP50Ms: num(m.addedGpuP50Ms),
+    addedE2eP50Ms: num(m.addedE2eP50Ms),
+  };
 }
 
 export interface DrillDetail extends DrillSummary {
@@ -37,7 +62,7 @@ function parse<T>(raw: string, fallback: T): T {
 }
 
 function summary(r: Row): DrillSummary {
-  const results = parse<{ checks?: DrillCheck[] }>(r.results, {});
+  const results = parse<{ checks?: DrillCheck[]; measurements?: Record<string, unknown> }>(r.results, {});
   return {
     id: r.id,
     scenario: r.scenario as ScenarioId,
@@ -53,6 +78,7 @@ function summary(r: Row): DrillSummary {
     non2xx: r.non2xx,
     aborted: r.aborted === 1,
     checks: results.checks ?? [],
+    region: regionFigures(results.measurements),
   };
 }
 

@@ -1,16 +1,17 @@
 /**
  * Accepting a request's events: each event's store resolved (none named → the default store), then one payload
- * written to D1 at once (edge/events/apply.ts: dedupe by eventId, purchase / add_to_cart with a user →
- * recs_history) through the metrics flush mechanism (edge/events/writer.ts): if D1 fails the payload stays queued
- * in the isolate and is retried, and the answer says how many payloads are `pending`. The metrics flush is scheduled
- * after the write.
+ * (edge/events/apply.ts: dedupe by eventId, purchase / add_to_cart with a user → recs_history) written through to D1,
+ * or — when D1 fails — held by the durable buffer (edge/events/writer.ts). Accepted only once one of them took it:
+ * the answer says how many events were `buffered` and how many payloads the buffer still holds (`pending`). When the
+ * stores cannot be resolved (D1 down and this isolate has no store set yet) or neither D1 nor the buffer took the
+ * payload, nothing is accepted ("unavailable": 503). The metrics flush is scheduled after the write.
  */
 import type { Bindings } from "../env";
 import type { FeedbackType } from "../metrics/aggregate";
 import { scheduleFlush } from "../metrics/collector";
 import { resolveStoreName } from "../stores/resolve";
 import { eventsPayload, type StoredEvent } from "./apply";
-import { writeEvents } from "./writer";
+import { writeDeps, writeEvents, type WriteDeps } from "./writer";
 
 /** An event as the API parsed it. */
 export interface IncomingEvent {
@@ -24,15 +25,28 @@ export interface IncomingEvent {
   model?: string | undefined;
 }
 
-export type AcceptResult = { ok: true; pending: number } | { ok: false; unknownStores: string[] };
+export type AcceptResult =
+  | { ok: true; buffered: number; pending: number }
+  | { ok: false; unknownStores: string[] }
+  | { ok: false; unavailable: string };
+
+async function resolveAll(env: Bindings, names: (string | undefined)[]) {
+  return new Map(await Promise.all(names.map(async (n) => [n, await resolveStoreName(env, n)] as const)));
+}
 
 export async function acceptEvents(
   env: Bindings,
   ctx: ExecutionContext,
   events: readonly IncomingEvent[],
+  deps: WriteDeps = writeDeps(env),
 ): Promise<AcceptResult> {
   const names = [...new Set(events.map((e) => e.store))];
-  const resolved = new Map(await Promise.all(names.map(async (n) => [n, await resolveStoreName(env, n)] as const)));
+  let resolved: Awaited<ReturnType<typeof resolveAll>>;
+  try {
+    resolved = await resolveAll(env, names);
+  } catch (err) {
+    return { ok: false, unavailable: `stores cannot be resolved: ${err instanceof Error ? err.message : String(err)}` };
+  }
   const unknownStores = names.flatMap((n) => (resolved.get(n) === undefined ? [n ?? ""] : []));
   if (unknownStores.length > 0) return { ok: false, unknownStores };
   const now = Date.now();
@@ -46,7 +60,9 @@ export async function acceptEvents(
     variant: e.variant ?? "unknown",
     model: e.model ?? "unknown",
   }));
-  const report = await writeEvents(env.DB, eventsPayload(stored, now));
+  const payload = eventsPayload(stored, now);
+  const out = await writeEvents(deps, payload);
   scheduleFlush(env, ctx);
-  return { ok: true, pending: report.pending };
+  if (out.status === "unavailable") return { ok: false, unavailable: out.error };
+  return { ok: true, buffered: out.status === "buffered" ? payload.events.length : 0, pending: out.pending };
 }

@@ -1,8 +1,8 @@
 /**
  * One events payload → one D1 batch (a transaction), idempotent like a metrics flush (edge/metrics/flush.ts):
  *  1. the payload id goes into the flush ledger (metrics_flushes) first, so a replayed payload rolls back whole;
- *  2. event ids are recorded in `event_ids` (INSERT … ON CONFLICT DO NOTHING RETURNING): an id already seen, in an
- *     earlier payload or request, is a repeat and counts nowhere;
+ *  2. event ids are recorded in `event_ids` (INSERT … ON CONFLICT DO NOTHING RETURNING), with the event's user (so an
+ *     erasure finds them): an id already seen, in an earlier payload or request, is a repeat and counts nowhere;
  *  3. `recs_history` upserts for the purchase / add_to_cart events with a user that are not repeats:
  *     purchase → n + 1, qty + 1, last_day = max(last_day, event day);
  *     add_to_cart → a row with n = 0, qty = 0 and the event's day when the user has no row for that item yet
@@ -31,7 +31,7 @@ export interface StoredEvent {
 
 export interface EventsPayload {
   id: string;
-  /** unix seconds (the ledger's applied_at; swept with the metrics flush ids) */
+  /** unix seconds: when the edge accepted it (orders the durable buffer) */
   createdAt: number;
   events: StoredEvent[];
 }
@@ -63,8 +63,9 @@ export function historyDelta(e: StoredEvent): { n: number; qty: number } | undef
 
 const LEDGER_SQL = "INSERT INTO metrics_flushes (id, applied_at, min_ts, max_ts) VALUES (?1, ?2, ?3, ?4)";
 
-const EVENT_IDS_SQL = `INSERT INTO event_ids (store, event_id, seen_at, payload_id)
-SELECT json_extract(j.value, '$.store'), json_extract(j.value, '$.eventId'), ?2, ?3 FROM json_each(?1) AS j WHERE 1
+const EVENT_IDS_SQL = `INSERT INTO event_ids (store, event_id, seen_at, payload_id, user_id)
+SELECT json_extract(j.value, '$.store'), json_extract(j.value, '$.eventId'), ?2, ?3, json_extract(j.value, '$.user')
+FROM json_each(?1) AS j WHERE 1
 ON CONFLICT (store, event_id) DO NOTHING
 RETURNING store, event_id AS eventId`;
 
@@ -107,20 +108,27 @@ function chunks<T>(rows: readonly T[]): T[][] {
 
 const key = (store: string, eventId: string): string => `${store}\u0000${eventId}`;
 
-/** The statements of one payload, ledger first; `idStatements` = how many event-id inserts follow the ledger. */
+/**
+ * The statements of one payload, ledger first; `idStatements` = how many event-id inserts follow the ledger.
+ * `appliedAt` (unix s, when the batch runs) dates the ledger row and the event ids, so their retention counts from
+ * the write — a payload that waited in the durable buffer (edge/events/buffer-object.ts) keeps its dedupe window.
+ */
 export function eventStatements(
   db: D1Database,
   p: EventsPayload,
+  appliedAt: number = Math.floor(Date.now() / 1000),
 ): { statements: D1PreparedStatement[]; idStatements: number } {
   const times = p.events.map((e) => e.tsMs);
   const statements = [
     db
       .prepare(LEDGER_SQL)
-      .bind(p.id, p.createdAt, Math.floor(Math.min(...times) / 1000), Math.floor(Math.max(...times) / 1000)),
+      .bind(p.id, appliedAt, Math.floor(Math.min(...times) / 1000), Math.floor(Math.max(...times) / 1000)),
   ];
-  const withIds = p.events.filter((e) => e.eventId !== undefined).map((e) => ({ store: e.store, eventId: e.eventId }));
+  const withIds = p.events
+    .filter((e) => e.eventId !== undefined)
+    .map((e) => ({ store: e.store, eventId: e.eventId, user: e.user ?? null }));
   const idChunks = chunks(withIds);
-  for (const rows of idChunks) statements.push(db.prepare(EVENT_IDS_SQL).bind(JSON.stringify(rows), p.createdAt, p.id));
+  for (const rows of idChunks) statements.push(db.prepare(EVENT_IDS_SQL).bind(JSON.stringify(rows), appliedAt, p.id));
   const history = p.events.flatMap((e) => {
     const d = historyDelta(e);
     if (!d) return [];

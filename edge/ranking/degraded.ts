@@ -1,15 +1,17 @@
 /**
  * Why an answer is degraded, typed: the light model failed (retrieval order stands in), and/or the heavy stage
- * failed (the light order stands). Serialised — comma-joined, light first — only where it leaves the worker: the
+ * failed (the light order stands), and/or D1 failed (a stale or last-known-good answer). Serialised — comma-joined, light first — only where it leaves the worker: the
  * response body's `degradedReason` and the metrics sample.
  */
 import { HEAVY_FAILURE_REASONS, type HeavyFailureReason } from "../gpu/types";
 
 export type GpuDegradedReason = `gpu_${HeavyFailureReason}`;
-export type DegradedReason = "light_model_error" | GpuDegradedReason;
+/** d1_unavailable: D1 failed on the request path; the answer is a stale cached one or the last-known-good list */
+export type DegradedReason = "light_model_error" | GpuDegradedReason | "d1_unavailable";
 
 export const DEGRADED_REASONS: readonly DegradedReason[] = [
   "light_model_error",
+  "d1_unavailable",
   ...HEAVY_FAILURE_REASONS.map((r): GpuDegradedReason => `gpu_${r}`),
 ];
 

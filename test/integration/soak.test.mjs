@@ -1,7 +1,8 @@
 // The chaos soak's short version (scripts/soak.mjs, `npm run soak -- --minutes N` for the long one): ≈ 1 minute of
-// mixed load while gpu-tiers are killed, restarted and stalled and a metrics flush to D1 fails, then the
-// reconciliation against the D1 rollups must find nothing lost, nothing double counted, no unexpected non-2xx and
-// no degraded answer while a GPU endpoint was up. VITRINE_SOAK_TEST_MINUTES overrides the length.
+// mixed load while gpu-tiers are killed, restarted and stalled, a metrics flush to D1 fails and the D1 file is held
+// under an exclusive lock for a few seconds, then the reconciliation against the D1 rollups must find nothing lost,
+// nothing double counted (events accepted == events in D1), no unexpected non-2xx and no degraded answer while a GPU
+// endpoint was up. VITRINE_SOAK_TEST_MINUTES overrides the length.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { runSoak } from "../../scripts/soak.mjs";
@@ -18,5 +19,7 @@ describe("chaos soak (short)", { timeout: 900_000 }, () => {
     assert.ok(report.sent > 0 && Object.keys(report.requests).includes("search"));
     assert.ok(report.degraded.total > 0, "both regions down must have degraded some answers");
     assert.equal(report.degraded.outsideWindows, 0);
+    assert.ok(report.d1LockedMs, "the D1 phase ran");
+    assert.equal(report.eventsDurable.inD1, report.eventsDurable.accepted);
   });
 });
