@@ -20,7 +20,11 @@ const metricsQueryFields = z.object({
     .max(86_400)
     .refine((s) => s % 60 === 0, "step must be a multiple of 60")
     .default(60),
-  groupBy: z.enum(GROUP_BY).optional(),
+  /**
+   * "colo" and "region" also add `geo`: per (colo, GPU region) the degraded share, GPU p50/p99 and learned round trip
+   * (edge/metrics/geo.ts); the series of "region" are not split (request rollups carry no region)
+   */
+  groupBy: z.enum([...GROUP_BY, "region"]).optional(),
   /** live requests or drill probes only; absent = both */
   traffic: z.enum(TRAFFIC).optional(),
   /** one store only (a stores.id; unknown → 400); absent = every store */
@@ -45,7 +49,8 @@ export const metricsQuerySchema = metricsQueryFields.transform((q, ctx) => {
 const anyObject = z.object({}).passthrough();
 
 export const metricsRoute = defineRoute("admin", "get", "/metrics", {
-  summary: "Time series: counts, rates, stage percentiles, cache hit ratio, CTR, conversion",
+  summary:
+    "Time series: counts, rates, stage percentiles, cache hit ratio, CTR, conversion; groupBy=colo|region adds the geography per (colo, GPU region)",
   request: { query: metricsQuerySchema },
   responses: { 200: json("the rollup series and the collector state", anyObject) },
 });

@@ -6,8 +6,10 @@
  *  GET  /admin/releases/{id}        one release with its gate report and every decision with its figures
  *  POST /admin/releases/{id}/tick   run the step analysis now (the cron's, edge/releases/tick.ts)
  *  POST /admin/releases/{id}/abort  {reason}: the canary to 0 % at once, status aborted
+ *  POST /admin/releases/rollback    {store, kind, reason}: the previous production version back at once (a release)
  */
 import { RELEASE_KINDS } from "../db/schema-releases";
+import { SURFACES } from "../experiments/config";
 import { defineRoute, errorSchemas, json, jsonBody, z } from "./openapi";
 import { limit, resourceId, storeId, versionToken } from "./params";
 
@@ -82,5 +84,35 @@ export const abortReleaseRoute = defineRoute("admin", "post", "/releases/{id}/ab
   responses: {
     200: json("the aborted release", releaseSchema),
     409: json("the release is not in canary (error not_in_canary)", errorSchemas.Conflict),
+  },
+});
+
+export const rollbackReleaseSchema = z
+  .object({
+    store: storeId.optional(),
+    kind: z.enum(RELEASE_KINDS),
+    /** optional check: the surface the kind serves (search: light, heavy; recommend: recs-light, recs-heavy) */
+    surface: z.enum(SURFACES).optional(),
+    reason: z.string().trim().min(1).max(1_000),
+    /** who asked (default: the x-vitrine-actor header, else "admin") */
+    startedBy: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+
+export const rollbackReleaseRoute = defineRoute("admin", "post", "/releases/rollback", {
+  summary: "Put the previous production version of a kind back on a store's surface at once, recorded as a release",
+  request: { body: jsonBody(rollbackReleaseSchema) },
+  responses: {
+    201: json(
+      "the rollback release (status promoted) and the versions it switched",
+      releaseSchema.extend({ from: z.string(), to: z.string() }),
+    ),
+    404: json("the store does not exist (error unknown_store)", errorSchemas.NotFound),
+    409: json(
+      "no previous production version (no_previous_version), a canary runs on the surface (release_in_progress), or " +
+        "the active experiment no longer serves the production version (not_serving)",
+      errorSchemas.Conflict,
+    ),
+    422: json("the previous light version is not bundled in this worker", errorSchemas.Conflict),
   },
 });

@@ -5,6 +5,7 @@
  */
 import type { FC, PropsWithChildren } from "hono/jsx";
 import { DASHBOARD_JS_VERSION } from "../generated/dashboard";
+import type { DrillSummary } from "../drills/reports";
 import type { DashboardData, ReleasesPanel } from "./data";
 
 const STYLE = `body{font:14px system-ui,sans-serif;margin:0;background:#f8fafc;color:#0f172a}
@@ -12,7 +13,11 @@ header{background:#0f172a;color:#fff;padding:10px 20px;display:flex;justify-cont
 main{padding:16px 20px;display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:16px}
 section{background:#fff;border:1px solid #e2e8f0;border-radius:6px;padding:12px}h2{font-size:15px;margin:0 0 8px}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e2e8f0;padding:4px 6px;text-align:left}
-li.firing{color:#b91c1c}li.pending{color:#b45309}.muted{color:#64748b}form.login{max-width:320px;margin:80px auto;display:grid;gap:8px}`;
+li.firing{color:#b91c1c}li.pending{color:#b45309}.muted{color:#64748b}form.login{max-width:320px;margin:80px auto;display:grid;gap:8px}
+main>section{min-width:0;overflow-wrap:anywhere}#releases,#release-decisions{table-layout:fixed}
+td.reason{width:35%;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+#experiments input[type=number]{width:70px}#experiments input[type=text]{width:100%;box-sizing:border-box}
+#experiment-status.error{color:#b91c1c}`;
 
 export const Layout: FC<PropsWithChildren<{ title: string; range?: number; step?: number; store?: string }>> = (
   props,
@@ -92,7 +97,12 @@ const ReleasesSection: FC<{ panel: ReleasesPanel | null }> = ({ panel }) => {
                     <td>{d.stepIndex + 1}</td>
                     <td>{d.weight}%</td>
                     <td>{d.decision}</td>
-                    <td>{((JSON.parse(d.figures) as { reasons?: string[] }).reasons ?? []).join("; ")}</td>
+                    <td
+                      class="reason"
+                      title={((JSON.parse(d.figures) as { reasons?: string[] }).reasons ?? []).join("; ")}
+                    >
+                      {((JSON.parse(d.figures) as { reasons?: string[] }).reasons ?? []).join("; ")}
+                    </td>
                   </tr>
                 ))
               )}
@@ -133,7 +143,9 @@ const ReleasesSection: FC<{ panel: ReleasesPanel | null }> = ({ panel }) => {
                       .map((w, i) => (i === r.stepIndex && r.status === "canary" ? `[${w}]` : String(w)))
                       .join(" → ")}
                   </td>
-                  <td>{r.reason ?? ""}</td>
+                  <td class="reason" title={r.reason ?? ""}>
+                    {r.reason ?? ""}
+                  </td>
                 </tr>
               ))
             )}
@@ -144,7 +156,100 @@ const ReleasesSection: FC<{ panel: ReleasesPanel | null }> = ({ panel }) => {
   );
 };
 
+/**
+ * The experiments page's section: the list (filled by the browser script from GET /admin/experiments, with
+ * reweight and end controls per experiment) and the create form (POST /admin/experiments); the models a variant may
+ * name are offered as suggestions (datalists) per surface.
+ */
+const ExperimentsSection: FC<Pick<DashboardData, "stores" | "store" | "models">> = (p) => (
+  <section id="experiments" data-store={p.store ?? ""}>
+    <h2>Experiments{p.store ? ` · ${p.store}` : ""}</h2>
+    <p id="experiment-status" class="muted" role="status" />
+    <div id="experiment-list">
+      <p class="muted">loading…</p>
+    </div>
+    <form id="experiment-create">
+      <h3>New experiment</h3>
+      <label>
+        store{" "}
+        <select name="store">
+          {p.stores.map((id) => (
+            <option value={id} selected={p.store === id}>
+              {id}
+            </option>
+          ))}
+        </select>
+      </label>{" "}
+      <label>
+        surface{" "}
+        <select name="surface">
+          <option value="search">search</option>
+          <option value="recommend">recommend</option>
+        </select>
+      </label>
+      <table>
+        <thead>
+          <tr>
+            <th>variant</th>
+            <th>weight</th>
+            <th>light model</th>
+            <th>heavy model</th>
+            <th>GPU target</th>
+            <th>top M</th>
+          </tr>
+        </thead>
+        <tbody id="experiment-variants">
+          {["control", "treatment"].map((name) => (
+            <tr class="variant">
+              <td>
+                <input type="text" name="name" value={name} required />
+              </td>
+              <td>
+                <input type="number" name="weight" value="1" min="0.001" step="any" required />
+              </td>
+              <td>
+                <input type="text" name="lightModel" list="models-light-search" placeholder="default" />
+              </td>
+              <td>
+                <input type="text" name="heavyModel" list="models-heavy-search" placeholder="default" />
+              </td>
+              <td>
+                <input type="text" name="gpuTargetVariant" placeholder="endpoint routes" />
+              </td>
+              <td>
+                <input type="number" name="topM" min="1" max="300" placeholder="default" />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <button type="button" id="experiment-add-variant">
+        Add variant
+      </button>{" "}
+      <input type="text" name="reason" placeholder="why (recorded in the audit trail)" style="width:40%" />{" "}
+      <button type="submit">Create</button>
+    </form>
+    {p.models
+      ? (["search", "recommend"] as const).flatMap((surface) =>
+          (["light", "heavy"] as const).map((kind) => (
+            <datalist id={`models-${kind}-${surface}`}>
+              {p.models![surface][kind].map((m) => (
+                <option value={m} />
+              ))}
+            </datalist>
+          )),
+        )
+      : null}
+  </section>
+);
+
 const ms = (v: number | null): string => (v === null ? "–" : `${v} ms`);
+const signedMs = (v: number | null): string => (v === null ? "–" : `${v >= 0 ? "+" : ""}${v} ms`);
+/** A GPU drill's regions: "SYD: ap-southeast-2 → us-east-1 (+230 ms / +241 ms)"; "–" for other drills. */
+const regionCell = (r: DrillSummary["region"]): string =>
+  r === null
+    ? "–"
+    : `${r.colo ? `${r.colo}: ` : ""}${r.home}${r.takeover ? ` → ${r.takeover}` : ""} (${signedMs(r.addedGpuP50Ms)} / ${signedMs(r.addedE2eP50Ms)})`;
 const iso = (t: number): string => new Date(t > 1e12 ? t : t * 1000).toISOString().replace("T", " ").slice(0, 19);
 
 export const Page: FC<DashboardData> = (p) => (
@@ -206,6 +311,24 @@ export const Page: FC<DashboardData> = (p) => (
           <tbody id="variants" />
         </table>
       </section>
+      <ExperimentsSection stores={p.stores} store={p.store} models={p.models} />
+      <section>
+        <h2>Global traffic: per edge location and nearest GPU region</h2>
+        <table>
+          <thead>
+            <tr>
+              <th>colo</th>
+              <th>nearest region</th>
+              <th>requests</th>
+              <th>degraded</th>
+              <th>failovers</th>
+              <th>GPU p50 / p99 ms</th>
+              <th>RTT ms</th>
+            </tr>
+          </thead>
+          <tbody id="geo" />
+        </table>
+      </section>
       <ReleasesSection panel={p.releases} />
       <section>
         <h2>Score drift (PSI, last hour vs previous 24 h; alert &gt; {p.psiThreshold})</h2>
@@ -240,6 +363,11 @@ export const Page: FC<DashboardData> = (p) => (
           </tbody>
         </table>
       </section>
+      <section id="gpu-resources">
+        <h2>GPU-tier resources</h2>
+        <div id="chart-gpu-memory" class="chart" />
+        <div id="chart-gpu-process" class="chart" />
+      </section>
       <section>
         <h2>Active alerts</h2>
         <ul id="alerts">
@@ -261,12 +389,13 @@ export const Page: FC<DashboardData> = (p) => (
                 <th>detect</th>
                 <th>failover</th>
                 <th>recover</th>
+                <th>region (took over, added p50 GPU / end to end)</th>
               </tr>
             </thead>
             <tbody>
               {p.drills.length === 0 ? (
                 <tr>
-                  <td colspan={7} class="muted">
+                  <td colspan={8} class="muted">
                     no drills yet
                   </td>
                 </tr>
@@ -280,6 +409,7 @@ export const Page: FC<DashboardData> = (p) => (
                     <td>{ms(d.timeToDetectMs)}</td>
                     <td>{ms(d.timeToFailoverMs)}</td>
                     <td>{ms(d.timeToRecoverMs)}</td>
+                    <td>{regionCell(d.region)}</td>
                   </tr>
                 ))
               )}

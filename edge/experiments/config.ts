@@ -11,6 +11,7 @@
  */
 import { and, asc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import { readD1 } from "../db/guarded";
 import { experimentVariants, experiments } from "../db/schema";
 import { config } from "../config";
 import type { Bindings } from "../env";
@@ -187,7 +188,7 @@ export async function getExperimentConfig(env: Bindings, scope: ExperimentScope)
   if (!slot.inflight) {
     const s = slot;
     const fresh = cached && now - cached.loadedAt < configTtlMs;
-    s.inflight = (fresh ? refresh(env.DB, scope, cached, now) : readExperimentConfig(env.DB, scope, now))
+    s.inflight = readD1(env, (db) => (fresh ? refresh(db, scope, cached, now) : readExperimentConfig(db, scope, now)))
       .then((cfg) => cfg ?? builtinConfig(now, surface))
       .catch((err: unknown) => {
         console.error("experiment config refresh failed; keeping the previous config", err);

@@ -85,6 +85,26 @@ export interface EventRow {
   count: number;
 }
 
+/** Geography (metrics_geo): per (colo, region, traffic). */
+interface GeoDims {
+  colo: string;
+  region: string;
+  traffic: Traffic;
+}
+export interface GeoRow extends GeoDims {
+  ts: number;
+  requests: number;
+  degraded: number;
+  failovers: number;
+  rttSamples: number;
+  rttSumMs: number;
+}
+export interface GeoGpuRow extends GeoDims {
+  ts: number;
+  bucket: number;
+  count: number;
+}
+
 /** What one flush writes; plain data so a failed flush can wait in a buffer and be replayed as is. */
 export interface FlushPayload {
   id: string;
@@ -97,6 +117,8 @@ export interface FlushPayload {
   scores: ScoreRow[];
   feedback: FeedbackRow[];
   events: EventRow[];
+  geo?: GeoRow[];
+  geoGpu?: GeoGpuRow[];
 }
 
 export function minuteOf(ms: number): number {
@@ -119,6 +141,7 @@ export class Aggregator {
   private scores = new Map<string, { ts: number; dims: ScoreDims; sketch: Sketch }>();
   private feedback = new Map<string, FeedbackRow>();
   private events = new Map<string, EventRow>();
+  private geo = new Map<string, { row: GeoRow; gpu: Sketch }>();
   /** Samples + events folded in since the last drain (drives the 500-request flush trigger). */
   pending = 0;
 
@@ -180,6 +203,7 @@ export class Aggregator {
         });
     }
     const { traffic, store } = dims;
+    this.addGeo(sample, ts, traffic);
     if (sample.scores?.light?.length)
       this.addScores(ts, { kind: "light", model: dims.lightModel, traffic, store }, sample.scores.light);
     if (sample.scores?.heavy?.length)
@@ -209,6 +233,37 @@ export class Aggregator {
     this.pending += 1;
   }
 
+  private geoCell(ts: number, dims: GeoDims): { row: GeoRow; gpu: Sketch } {
+    const key = [ts, dims.colo, dims.region, dims.traffic].join(SEP);
+    let g = this.geo.get(key);
+    if (!g) {
+      g = {
+        row: { ts, ...dims, requests: 0, degraded: 0, failovers: 0, rttSamples: 0, rttSumMs: 0 },
+        gpu: new Sketch(),
+      };
+      this.geo.set(key, g);
+    }
+    return g;
+  }
+
+  /** A ranking request's GPU route under (colo, nearest region): counted, degraded, failed over, its GPU stage time. */
+  private addGeo(sample: RequestSample, ts: number, traffic: Traffic): void {
+    if (!sample.geo) return;
+    const g = this.geoCell(ts, { colo: sample.colo, region: sample.geo.nearest, traffic });
+    g.row.requests += 1;
+    if (sample.degradedReason) g.row.degraded += 1;
+    if (sample.geo.servedBy && sample.geo.servedBy !== sample.geo.nearest) g.row.failovers += 1;
+    if (sample.stages.gpu !== undefined) g.gpu.add(Math.max(0, sample.stages.gpu));
+  }
+
+  /** One learned round trip from a colo to a region (live traffic only: synthetic calls do not learn). */
+  addRtt(colo: string, region: string, ms: number, nowMs: number): void {
+    const g = this.geoCell(minuteOf(nowMs), { colo, region, traffic: "live" });
+    g.row.rttSamples += 1;
+    g.row.rttSumMs += ms;
+    this.pending += 1;
+  }
+
   /** A counted event that is not a request (e.g. a circuit-breaker transition). */
   addEvent(kind: string, name: string, nowMs: number): void {
     const ts = minuteOf(nowMs);
@@ -220,7 +275,13 @@ export class Aggregator {
   }
 
   isEmpty(): boolean {
-    return this.series.size === 0 && this.feedback.size === 0 && this.scores.size === 0 && this.events.size === 0;
+    return (
+      this.series.size === 0 &&
+      this.feedback.size === 0 &&
+      this.scores.size === 0 &&
+      this.events.size === 0 &&
+      this.geo.size === 0
+    );
   }
 
   /** Moves everything accumulated into a payload (null when nothing accumulated) and resets. */
@@ -252,6 +313,14 @@ export class Aggregator {
       seen(e.ts);
       for (const [bucket, count] of e.sketch.bins) p.scores.push({ ts: e.ts, ...e.dims, bucket, count });
     }
+    p.geo = [];
+    p.geoGpu = [];
+    for (const { row, gpu } of this.geo.values()) {
+      seen(row.ts);
+      p.geo.push(row);
+      const { ts, colo, region, traffic } = row;
+      for (const [bucket, count] of gpu.bins) p.geoGpu.push({ ts, colo, region, traffic, bucket, count });
+    }
     for (const f of p.feedback) seen(f.ts);
     for (const e of p.events) seen(e.ts);
     this.series.clear();
@@ -259,6 +328,7 @@ export class Aggregator {
     this.scores.clear();
     this.feedback.clear();
     this.events.clear();
+    this.geo.clear();
     this.pending = 0;
     return p;
   }

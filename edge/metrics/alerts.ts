@@ -12,23 +12,16 @@ import { detectAnomaly, type AnomalyOptions, type VolumePoint } from "./anomaly"
 import { evaluateBurnRates, windowLengths, type SliWindow } from "./burn-rate";
 import type { MetricsConfig } from "../config";
 import { scoreDrift } from "./drift";
+import type { Condition } from "./condition";
+import { feedbackDropConditions, trafficDropConditions } from "./business";
+import { gpuMemoryConditions } from "./gpu-resources";
+import { routingConditions } from "./geo-alert";
 import { queryCells, toPoint, windowCell, emptyCell } from "./queries";
 
 export type AlertState = "pending" | "firing" | "resolved";
 export type AlertRow = typeof alerts.$inferSelect;
 
-export interface Condition {
-  id: string;
-  rule: string;
-  kind: "slo" | "anomaly" | "drift" | "drill" | "release";
-  severity: "page" | "ticket";
-  active: boolean;
-  value: number | null;
-  threshold: number | null;
-  summary: string;
-  forS: number;
-  labels: Record<string, string>;
-}
+export type { Condition } from "./condition";
 
 /**
  * SLO burn-rate conditions for availability (non-degraded 2xx among non-4xx) and latency (total ≤ threshold), over
@@ -253,8 +246,11 @@ async function storedAlert(d1: D1Database, id: string): Promise<AlertRow | undef
   return row;
 }
 
-/** Alert kinds raised and resolved by their owners (the drill runner, the release ticks), not by evaluation rounds. */
-const OWNED_KINDS = new Set(["drill", "release"]);
+/**
+ * Alert kinds raised and resolved by their owners (the drill runner, the release ticks; the events buffer's state,
+ * passed in as `extra` when the buffer answered), not resolved by a round that does not state them.
+ */
+const OWNED_KINDS = new Set(["drill", "release", "events"]);
 
 /**
  * Applies one evaluation round's conditions to stored state; returns the transitions made (and notifies when a
@@ -329,12 +325,22 @@ async function notify(url: string, alert: AlertRow, t: Transition): Promise<void
   if (!res.ok) console.warn("alert webhook answered", res.status);
 }
 
-/** Runs every rule and applies the result. */
-export async function evaluateAlerts(d1: D1Database, cfg: MetricsConfig, now: number): Promise<Transition[]> {
+/** Runs every rule (plus `extra`, conditions their owners evaluated: the events buffer's) and applies the result. */
+export async function evaluateAlerts(
+  d1: D1Database,
+  cfg: MetricsConfig,
+  now: number,
+  extra: Condition[] = [],
+): Promise<Transition[]> {
   const conditions = [
+    ...extra,
     ...(await sloConditions(d1, cfg, now)),
     ...(await anomalyConditions(d1, cfg, now)),
     ...(await driftConditions(d1, cfg, now)),
+    ...(await trafficDropConditions(d1, cfg, now)),
+    ...(await feedbackDropConditions(d1, cfg, now)),
+    ...(await gpuMemoryConditions(d1, cfg, now)),
+    ...(await routingConditions(d1, cfg, now)),
   ];
   return applyConditions(d1, conditions, now, cfg.alertWebhookUrl);
 }

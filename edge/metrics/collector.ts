@@ -4,6 +4,7 @@
  * writes the buffer to D1 inside ctx.waitUntil. Scheduled jobs and the admin read path call `flushNow` first so
  * that what this isolate holds is visible.
  */
+import { d1BreakerState } from "../db/d1-breaker";
 import type { Bindings } from "../env";
 import { Aggregator, type FeedbackDims, type FeedbackType } from "./aggregate";
 import { applyPayload, FlushBuffer, type FlushReport } from "./flush";
@@ -25,7 +26,8 @@ function due(now: number): boolean {
 }
 
 function maybeFlush(env: Bindings, ctx: ExecutionContext, now: number): void {
-  if (inFlight || !due(now)) return;
+  // D1 known down (its breaker open, edge/db/d1-breaker.ts): the samples wait in the aggregator for the next flush
+  if (inFlight || !due(now) || d1BreakerState(env) === "open") return;
   ctx.waitUntil(
     flushNow(env.DB).then(
       () => undefined,
@@ -60,6 +62,11 @@ export function scheduleFlush(env: Bindings, ctx: ExecutionContext): void {
  */
 export function recordEvent(kind: string, name: string): void {
   aggregator.addEvent(kind, name, Date.now());
+}
+
+/** One learned round trip (ms) from a colo to a GPU region (real traffic); rides along with the next flush. */
+export function recordRtt(colo: string, region: string, ms: number): void {
+  aggregator.addRtt(colo, region, ms, Date.now());
 }
 
 /** Drains the aggregator and writes everything pending (single-flight per isolate). */

@@ -51,12 +51,16 @@ export interface DriftFigure {
   reference: number;
 }
 
-/** PSI of the last hour against the reference window [now − 25 h, now − 1 h) per (kind, model), live traffic only. */
+/**
+ * PSI of the last hour against the reference window [now − 25 h, now − 1 h) per (kind, model), live traffic only;
+ * of one store's scores when `store` is given (the dashboard's store picker), else of every store's.
+ */
 export async function scoreDrift(
   db: D1Database,
   now: number,
   referenceS = 24 * 3600,
   currentS = 3600,
+  store?: string,
 ): Promise<DriftFigure[]> {
   const curFrom = now - currentS;
   const refFrom = curFrom - referenceS;
@@ -64,10 +68,10 @@ export async function scoreDrift(
   const { results } = await db
     .prepare(
       `SELECT kind, model, bucket, CASE WHEN ts >= ? THEN 'cur' ELSE 'ref' END AS w, SUM(count) AS n
-       FROM metrics_scores WHERE res = 60 AND traffic = 'live' AND ts >= ? AND ts < ?
+       FROM metrics_scores WHERE res = 60 AND traffic = 'live' AND ts >= ? AND ts < ? AND (?4 IS NULL OR store = ?4)
        GROUP BY kind, model, bucket, w`,
     )
-    .bind(curFrom, refFrom, now)
+    .bind(curFrom, refFrom, now, store ?? null)
     .all<{ kind: string; model: string; bucket: number; w: "cur" | "ref"; n: number }>();
   const by = new Map<string, { kind: string; model: string; cur: Sketch; ref: Sketch }>();
   for (const r of results) {

@@ -12,6 +12,8 @@ import {
   metricsEvents,
   metricsFeedback,
   metricsFlushes,
+  metricsGeo,
+  metricsGeoGpu,
   metricsLatency,
   metricsRequests,
   metricsScores,
@@ -66,6 +68,20 @@ export function payloadStatements(
         .insert(metricsEvents)
         .values(rows.map((r) => ({ ...r, res })))
         .onConflictDoUpdate(additiveUpsert(R.events)),
+    );
+  for (const rows of chunk(p.geo ?? [], R.geo.width))
+    items.push(
+      db
+        .insert(metricsGeo)
+        .values(rows.map((r) => ({ ...r, res })))
+        .onConflictDoUpdate(additiveUpsert(R.geo)),
+    );
+  for (const rows of chunk(p.geoGpu ?? [], R.geoGpu.width))
+    items.push(
+      db
+        .insert(metricsGeoGpu)
+        .values(rows.map((r) => ({ ...r, res })))
+        .onConflictDoUpdate(additiveUpsert(R.geoGpu)),
     );
   for (const rows of chunk(p.scores, R.scores.width))
     items.push(

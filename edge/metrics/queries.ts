@@ -204,7 +204,8 @@ export async function queryCells(
   const storeWhere = q.store !== undefined ? `${where} AND store = ?` : where;
   const storeBinds = q.store !== undefined ? [...binds, q.store] : binds;
   const dimWhere = q.traffic ? `${storeWhere} AND traffic = '${q.traffic === "drill" ? "drill" : "live"}'` : storeWhere;
-  const bucketExpr = "((ts - ?) / ?)";
+  // integer bucket index: D1 binds JS numbers as REAL, so a plain division would give fractions (a point lost)
+  const bucketExpr = "CAST((ts - ?) / ? AS INTEGER)";
   const reqSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g, ${counterSums(ROLLUPS.requests)}
     FROM metrics_requests WHERE ${dimWhere} GROUP BY b, g`;
   const latSql = `SELECT ${bucketExpr} AS b, ${REQ_GROUP[g]} AS g, stage, bucket, SUM(count) AS n

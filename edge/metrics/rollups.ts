@@ -12,6 +12,8 @@ import {
   metricsDegraded,
   metricsEvents,
   metricsFeedback,
+  metricsGeo,
+  metricsGeoGpu,
   metricsLatency,
   metricsRequests,
   metricsScores,
@@ -64,6 +66,8 @@ export const ROLLUPS = {
   events: rollup(metricsEvents),
   scores: rollup(metricsScores),
   feedback: rollup(metricsFeedback),
+  geo: rollup(metricsGeo),
+  geoGpu: rollup(metricsGeoGpu),
 } as const;
 
 export const ROLLUP_LIST: readonly Rollup[] = Object.values(ROLLUPS);

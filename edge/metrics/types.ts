@@ -7,6 +7,8 @@ export interface RequestSample {
   lightModel: string;
   heavyModel: string;
   colo: string;
+  /** a ranking request's GPU route: the nearest region (tried first) and the one that answered (absent: none) */
+  geo?: { nearest: string; servedBy?: string };
   /** the store (stores.id) the request was served for; the default store when it resolved none */
   store: string;
   status: number;

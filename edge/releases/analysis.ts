@@ -12,6 +12,7 @@
  * is there (a bad canary is rolled back mid-step); promotion waits for the step window to elapse.
  */
 import type { ReleaseGuardrails } from "../config";
+import { erfc } from "../metrics/stats";
 
 export const STEP_STAGES = ["total", "light", "gpu"] as const;
 export type StepStage = (typeof STEP_STAGES)[number];
@@ -86,28 +87,7 @@ export interface StepResult {
   figures: StepFigures;
 }
 
-/** Complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7). */
-export function erfc(x: number): number {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r =
-    t *
-    Math.exp(
-      -z * z -
-        1.26551223 +
-        t *
-          (1.00002368 +
-            t *
-              (0.37409196 +
-                t *
-                  (0.09678418 +
-                    t *
-                      (-0.18628806 +
-                        t *
-                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return x >= 0 ? r : 2 - r;
-}
+export { erfc }; // the step analysis's tests read it here
 
 /** Chi-square goodness of fit of two counts to an expected share of the first (1 degree of freedom). */
 export function srmTest(canary: number, baseline: number, expectedShare: number): { chi2: number; p: number } | null {

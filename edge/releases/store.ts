@@ -238,8 +238,14 @@ export async function getRelease(d1: D1Database, id: string): Promise<ReleaseRow
   return row;
 }
 
-export async function listReleases(d1: D1Database, limit: number): Promise<ReleaseRow[]> {
-  return drizzle(d1).select().from(releases).orderBy(desc(releases.createdAt)).limit(limit);
+/** Releases, newest first; of one store when `store` is given. */
+export async function listReleases(d1: D1Database, limit: number, store?: string): Promise<ReleaseRow[]> {
+  return drizzle(d1)
+    .select()
+    .from(releases)
+    .where(store === undefined ? undefined : eq(releases.store, store))
+    .orderBy(desc(releases.createdAt))
+    .limit(limit);
 }
 
 export async function releaseDecisionsOf(d1: D1Database, id: string): Promise<DecisionRow[]> {

@@ -21,6 +21,7 @@ import {
   type Transition,
 } from "./store";
 import { readStepWindow } from "./window";
+import { resolveRefusalNotice } from "./notice";
 
 export interface TickResult {
   id: string;
@@ -99,6 +100,7 @@ export async function tickRelease(env: Bindings, id: string, now = Date.now()): 
   if (transition && transition.kind !== "record") invalidateExperimentConfig();
   const after = (await getRelease(env.DB, id)) ?? r;
   if (transition?.kind === "rollback") await alertRollback(env, after, now);
+  if (transition?.kind === "promote") await resolveRefusalNotice(env, after, now);
   return result(after, decision, analysis.reasons, analysis.figures);
 }
 

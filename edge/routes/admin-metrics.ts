@@ -7,6 +7,7 @@ import { createAdminApi, invalidRequest } from "../api/openapi";
 import { config } from "../config";
 import { listAlerts, silenceAlert } from "../metrics/alerts";
 import { collectorState, flushNow } from "../metrics/collector";
+import { geoCells } from "../metrics/geo";
 import { queryRollup } from "../metrics/queries";
 import { resolveStoreName } from "../stores/resolve";
 
@@ -20,8 +21,16 @@ adminMetrics.openapi(metricsRoute, async (c) => {
   }
   const flush = await flushNow(c.env.DB).catch((err: unknown) => ({ error: String(err) }));
   const cfg = config(c.env).metrics;
-  const result = await queryRollup(c.env.DB, q, cfg.minuteRetentionS, Math.floor(Date.now() / 1000));
-  return c.json({ ...result, collector: { ...collectorState(), lastFlush: flush } }, 200);
+  const now = Math.floor(Date.now() / 1000);
+  const { groupBy, ...rest } = q;
+  const series = groupBy === "region" || groupBy === undefined ? rest : { ...rest, groupBy };
+  const result = await queryRollup(c.env.DB, series, cfg.minuteRetentionS, now);
+  const byGeo = groupBy === "colo" || groupBy === "region";
+  const geo = byGeo ? { geo: await geoCells(c.env.DB, q, cfg.minuteRetentionS, now) } : {};
+  return c.json(
+    { ...result, groupBy: groupBy ?? null, ...geo, collector: { ...collectorState(), lastFlush: flush } },
+    200,
+  );
 });
 
 adminMetrics.openapi(alertsRoute, async (c) => {

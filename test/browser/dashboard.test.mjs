@@ -1,7 +1,11 @@
+/* global document -- page.evaluate callbacks run in the page */
 // Browser test of the monitoring dashboard: `wrangler dev` (shared harness, no GPU tier: the edge degrades to the
 // light ranking), some search traffic and feedback events, then headless Chromium logs in, loads /dashboard, and
-// checks that every chart drew data (the release in canary's curves too), the tables filled, and the console stayed
-// clean. Screenshot: test-artifacts/dashboard.png.
+// checks that every chart drew data (the release in canary's curves too) with gaps where a step has none, the tables
+// filled (a rate its impressions cannot carry shows n/a with its counts), a long release reason stays inside its
+// panel, a picked store shows only its releases and score drift, and the console stayed clean; then the experiments
+// section creates, reweights and ends an experiment (and shows the 409 of a store's surface under a canary).
+// Screenshot: test-artifacts/dashboard.png.
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
@@ -44,6 +48,31 @@ print("\\n".join(dict.fromkeys(out)))`;
   }
 }
 const QUERIES = catalogQueries(10);
+
+/** An admin API call with the bearer token (a JSON body makes it a POST). */
+function admin(edge, path, body, method = body === undefined ? "GET" : "POST") {
+  return fetch(`${edge.url}${path}`, {
+    method,
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+}
+
+/** A new page signed in to the dashboard, and the problems its console and network report. */
+async function signedIn(browser, edge) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1500 } });
+  const problems = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  page.on("requestfailed", (r) => problems.push(`requestfailed: ${r.url()}`));
+  await page.goto(`${edge.url}/dashboard`);
+  await page.fill("#token", TOKEN);
+  await Promise.all([page.waitForURL(`${edge.url}/dashboard`), page.click("button[type=submit]")]);
+  await page.waitForSelector("body[data-loaded]", { timeout: 60_000 });
+  return { page, problems };
+}
 
 describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
   let edge;
@@ -107,6 +136,40 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
         assert.equal(ev.status, 202, await ev.text());
       }
     }
+    // a variant with 4 purchases over 1 impression: its conversion is no rate (n/a with its counts)
+    const lonely = await fetch(`${edge.url}/v1/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        events: [
+          { type: "impression", productId: "P-lonely", variant: "lonely", model: "m" },
+          ...[1, 2, 3, 4].map((i) => ({ type: "purchase", productId: `P-lonely-${i}`, variant: "lonely", model: "m" })),
+        ],
+      }),
+    });
+    assert.equal(lonely.status, 202, await lonely.text());
+    // refused releases: a long reason on the default store, a short one on online-retail (the store picker's check)
+    for (const [store, version, reason] of [
+      [
+        "esci",
+        "heavy-long-reason",
+        "the offline gate refused it: " + "nDCG@10 below production by 0.0123; ".repeat(40),
+      ],
+      ["online-retail", "heavy-retail-refused", "refused on the retail store"],
+    ]) {
+      const res = await admin(edge, "/admin/releases", {
+        kind: "heavy",
+        store,
+        version,
+        steps: [50],
+        stepSeconds: 60,
+        gateReport: {},
+        startedBy: "browser-test",
+        status: "refused",
+        reason,
+      });
+      assert.equal(res.status, 201, await res.text());
+    }
     const unauth = await fetch(`${edge.url}/admin/metrics`);
     assert.equal(unauth.status, 401);
     assert.equal((await unauth.json()).error, "unauthorized");
@@ -131,18 +194,7 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
   });
 
   it("logs in, renders charts with data, no console errors, saves a screenshot", async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1500 } });
-    const problems = [];
-    page.on("console", (m) => {
-      if (m.type() === "error") problems.push(`console: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
-    page.on("requestfailed", (r) => problems.push(`requestfailed: ${r.url()}`));
-
-    await page.goto(`${edge.url}/dashboard`);
-    await page.fill("#token", TOKEN);
-    await Promise.all([page.waitForURL(`${edge.url}/dashboard`), page.click("button[type=submit]")]);
-    await page.waitForSelector("body[data-loaded]", { timeout: 60_000 });
+    const { page, problems } = await signedIn(browser, edge);
     assert.equal(await page.getAttribute("body", "data-loaded"), "true", await page.textContent("#summary"));
 
     for (const id of ["chart-latency", "chart-rate", "chart-errors", "chart-cache"]) {
@@ -150,6 +202,9 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
       assert.ok(points > 0, `${id} drew ${points} points`);
       assert.ok((await page.locator(`#${id} canvas`).count()) > 0, `${id} has a canvas`);
     }
+    // a step with no data is a gap, never a line drawn across it
+    for (const id of ["chart-latency", "chart-rate", "chart-errors", "chart-cache", "chart-ctr"])
+      assert.equal(await page.getAttribute(`#${id}`, "data-span-gaps"), "false", `${id} joins across missing steps`);
     const summary = await page.textContent("#summary");
     assert.match(summary, /^\d+ requests/);
     assert.ok(Number(summary.split(" ")[0]) >= 60, summary);
@@ -159,6 +214,16 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
       impressions.some((t) => Number(t) > 0),
       `impressions per variant: ${impressions}`,
     );
+    // rates: a number in [0, 1] with its interval, or n/a with the counts its denominator cannot carry
+    const rates = await page.locator("#variants td.ctr, #variants td.conversion").allTextContents();
+    assert.ok(rates.length >= 2, `rate cells: ${rates}`);
+    for (const t of rates) {
+      const m = /^(n\/a \(\d+\/\d+\)|([01]\.\d{3}) \[)/.exec(t);
+      assert.ok(m && (m[2] === undefined || Number(m[2]) <= 1), `rate cell ${JSON.stringify(t)}`);
+    }
+    const lonelyRow = page.locator("#variants tr", { hasText: "lonely" });
+    assert.equal(await lonelyRow.locator("td.conversion").textContent(), "n/a (4/1)");
+    assert.equal(await lonelyRow.locator("td.ctr").textContent(), "n/a (0/1)");
     assert.ok((await page.locator("#alerts li").count()) >= 1);
     const drift = await page.locator("#drift tbody tr").allTextContents();
     assert.ok(
@@ -175,6 +240,19 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
       releases.some((t) => t.includes("heavy-browser-canary") && t.includes("canary")),
       `releases: ${releases}`,
     );
+    // the long reason stays inside the Releases panel (ellipsis; the whole text in the cell's title)
+    const overflow = await page.evaluate(() => {
+      const sec = document.getElementById("release");
+      const table = document.getElementById("releases");
+      return { section: sec.clientWidth, table: table.scrollWidth, page: document.documentElement.scrollWidth };
+    });
+    assert.ok(
+      overflow.table <= overflow.section,
+      `releases table ${overflow.table}px in a ${overflow.section}px panel`,
+    );
+    assert.ok(overflow.page <= 1400, `page ${overflow.page}px wide`);
+    const longReason = page.locator("#releases tr", { hasText: "heavy-long-reason" }).locator("td.reason");
+    assert.match(await longReason.getAttribute("title"), /nDCG@10 below production by 0\.0123; .*0\.0123; $/);
 
     // the store picker: every figure of one store. All the traffic above is search on the default store (esci).
     const pickStore = async (id) => {
@@ -186,6 +264,11 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
     };
     const retail = await pickStore("online-retail");
     assert.match(retail, /^0 requests/, retail);
+    // the releases panel and the score drift are the picked store's alone
+    const retailReleases = (await page.locator("#releases tbody tr").allTextContents()).join(" | ");
+    assert.match(retailReleases, /heavy-retail-refused/);
+    assert.doesNotMatch(retailReleases, /heavy-browser-canary|heavy-long-reason/);
+    assert.deepEqual(await page.locator("#drift tbody tr").allTextContents(), ["no scores recorded"]);
     const esci = await pickStore("esci");
     assert.ok(Number(esci.split(" ")[0]) >= 60, esci);
 
@@ -193,5 +276,72 @@ describe("monitoring dashboard in Chromium", { timeout: 600_000 }, () => {
     mkdirSync(out, { recursive: true });
     await page.screenshot({ path: path.join(out, "dashboard.png"), fullPage: true });
     assert.deepEqual(problems, []);
+  });
+
+  it("the experiments section creates, reweights and ends an experiment", async () => {
+    const { page, problems } = await signedIn(browser, edge);
+    await page.waitForSelector("#experiments[data-ready=true]", { timeout: 60_000 });
+    const settled = () => page.waitForSelector("#experiments[data-ready=true]", { timeout: 60_000 });
+    const act = async (click) => {
+      await page.evaluate(() => (document.getElementById("experiments").dataset.ready = "false"));
+      await click();
+      await settled();
+      return page.textContent("#experiment-status");
+    };
+
+    // create: online-retail's search (no canary there), the form's two variants at weight 1 and a third one added
+    const form = page.locator("#experiment-create");
+    await form.locator("select[name=store]").selectOption("online-retail");
+    await form.locator("select[name=surface]").selectOption("search");
+    await page.click("#experiment-add-variant");
+    await form.locator("tr.variant").nth(2).locator("input[name=weight]").fill("2");
+    await form.locator("input[name=reason]").fill("browser test");
+    assert.equal(await act(() => form.locator("button[type=submit]").click()), "created an experiment");
+    const block = page.locator(".experiment[data-active=true]", { hasText: "online-retail search" });
+    assert.equal(await block.count(), 1);
+    const id = await block.getAttribute("data-id");
+    const read = async () =>
+      (await (await admin(edge, "/admin/experiments?store=online-retail")).json()).experiments.find((e) => e.id === id);
+    assert.deepEqual(
+      (await read()).variants.map((v) => [v.name, v.weight]),
+      [
+        ["control", 1],
+        ["treatment", 1],
+        ["variant-3", 2],
+      ],
+    );
+
+    // reweight
+    await block.locator("tr[data-variant=treatment] input").fill("3");
+    assert.equal(await act(() => block.locator("button.reweight").click()), `reweighted ${id}`);
+    assert.equal((await read()).variants.find((v) => v.name === "treatment").weight, 3);
+    assert.equal(await page.inputValue(`.experiment[data-id="${id}"] tr[data-variant=treatment] input`), "3");
+
+    // a second experiment on the same store's surface is refused, and says why
+    const again = await act(() => form.locator("button[type=submit]").click());
+    assert.match(again, /^experiment_active: experiment .* is active on the search of store online-retail/);
+    assert.equal(await page.getAttribute("#experiment-status", "class"), "error");
+    // esci's search runs a release's canary: refused with the 409 that names it
+    await form.locator("select[name=store]").selectOption("esci");
+    assert.match(await act(() => form.locator("button[type=submit]").click()), /^release_in_progress: release rel-/);
+
+    // end
+    assert.equal(await act(() => page.locator(`.experiment[data-id="${id}"] button.end`).click()), `ended ${id}`);
+    assert.equal(await page.getAttribute(`.experiment[data-id="${id}"]`, "data-active"), "false");
+    assert.equal((await read()).active, false);
+    const changes = (await (await admin(edge, `/admin/experiments/${encodeURIComponent(id)}/changes`)).json()).changes;
+    assert.deepEqual(
+      changes.map((c) => [c.action, c.actor]),
+      [
+        ["create", "dashboard"],
+        ["reweight", "dashboard"],
+        ["end", "dashboard"],
+      ],
+    );
+    // the refusals above show in the page, not as console errors of the page's own (their 409 responses aside)
+    assert.deepEqual(
+      problems.filter((p) => !/status of 409/.test(p)),
+      [],
+    );
   });
 });

@@ -24,6 +24,7 @@ import {
   type ExperimentScope,
 } from "../../edge/experiments/config";
 import { DEFAULT_HEAVY_MODEL, DEFAULT_LIGHT_MODEL } from "../../edge/generated/models";
+import { resetReleaseState } from "./fixtures";
 
 /** the default store's search traffic, where a release names no store */
 const ESCI_SEARCH: ExperimentScope = { store: "esci", surface: "search" };
@@ -263,23 +264,7 @@ async function weights(experimentId?: string): Promise<Record<string, number>> {
 const afterWindow = () => Date.now() + 31_000;
 
 describe("releases in workerd", () => {
-  beforeEach(async () => {
-    await flushNow(env.DB);
-    invalidateExperimentConfig();
-    await env.DB.batch(
-      [
-        "release_decisions",
-        "releases",
-        "experiment_variants",
-        "experiments",
-        "metrics_requests",
-        "metrics_latency",
-        "metrics_degraded",
-        "metrics_feedback",
-        "alerts",
-      ].map((t) => env.DB.prepare(`DELETE FROM ${t}`)),
-    );
-  });
+  beforeEach(resetReleaseState);
 
   it("admin auth: every release route needs the bearer token", async () => {
     for (const [path, method] of [

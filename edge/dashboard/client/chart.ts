@@ -1,7 +1,9 @@
 /**
  * One uPlot line chart per container. uPlot is not bundled: the page loads it first from /dashboard/assets/uplot.js
  * (served by the worker from the `uplot` npm package), which defines the global `uPlot`; its types come from the
- * same package. Each container gets data-points=<number of non-null values drawn> (the browser test reads it).
+ * same package. A step with no data is null and drawn as a gap (spanGaps false, as Grafana does), never as a straight
+ * line across the hours the system was down. Each container gets data-points=<number of non-null values drawn> and
+ * data-span-gaps=<whether any series joins across missing steps> (the browser test reads them).
  */
 import type UPlot from "uplot";
 import { byId } from "./dom";
@@ -30,12 +32,13 @@ export function chart(id: string, title: string, xs: number[], lines: Line[]): v
         label: l.label,
         stroke: COLORS[i % COLORS.length],
         width: 1.5,
-        spanGaps: true,
+        spanGaps: false,
         points: { show: true, size: 4 },
       })),
     ],
     axes: [{}, { size: 60 }],
   };
-  new uPlot(opts, [xs, ...lines.map((l) => l.data)], el);
+  const plot = new uPlot(opts, [xs, ...lines.map((l) => l.data)], el);
+  el.dataset.spanGaps = String(plot.series.slice(1).some((s) => s.spanGaps === true));
   el.dataset.points = String(lines.reduce((n, l) => n + l.data.filter((v) => v !== null).length, 0));
 }

@@ -2,15 +2,18 @@
  * The dashboard's browser script (bundled by scripts/build-dashboard.mjs into edge/generated/dashboard.js, served
  * at /dashboard/assets/dashboard.js after uPlot). Fetches /admin/metrics (of the store the page names in
  * data-store, or every store; range and step from data-range / data-step) and /admin/alerts with the session
- * cookie, draws the uPlot charts, fills the summary, the variant table (CTR and conversion with Wilson intervals)
- * and the active alerts, then the release curves (release.ts). <body data-loaded> becomes "true", or "error" with
+ * cookie, draws the uPlot charts, fills the summary, the variant table (CTR and conversion with Wilson intervals, n/a with their counts where the impressions cannot support them: edge/metrics/rates.ts)
+ * and the active alerts, then the release curves (release.ts); the experiments section (experiments.ts) loads beside. <body data-loaded> becomes "true", or "error" with
  * the reason in #summary.
  */
 import { getAlerts, getMetrics, type Point, type Stage } from "./api";
 import { chart } from "./chart";
 import { byId, h } from "./dom";
+import { loadExperiments } from "./experiments";
+import { fillGeo } from "./geo";
 import { loadRelease } from "./release";
-import { fmt, wilson } from "./stats";
+import { fmt, rateFigure, rateText } from "../../metrics/rates";
+import { loadGpuResources } from "./resources";
 
 const body = document.body.dataset;
 const range = Number(body.range || 3600);
@@ -21,11 +24,13 @@ async function load(): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
   const to = now - (now % 60) + 60;
   const from = to - range;
-  const [all, byVariant, alerts] = await Promise.all([
+  const [all, byVariant, alerts, byRegion] = await Promise.all([
     getMetrics({ from, to, step, store }),
     getMetrics({ from, to, step, groupBy: "variant", store }),
     getAlerts(50),
+    getMetrics({ from, to, step: Math.min(86_400, to - from), groupBy: "region", traffic: "live" }),
   ]);
+  fillGeo(byRegion.geo);
 
   const pts: Point[] = all.series[0]?.points ?? [];
   const xs = pts.map((p) => p.ts);
@@ -48,7 +53,11 @@ async function load(): Promise<void> {
     "chart-ctr",
     "CTR by variant",
     xs,
-    byVariant.series.map((s) => ({ label: s.group, data: s.points.map((p) => p.ctr) })),
+    // a minute's CTR with fewer clicks than impressions only (a click can outlive its impression's minute)
+    byVariant.series.map((s) => ({
+      label: s.group,
+      data: s.points.map((p) => rateFigure(p.feedback.clicks, p.feedback.impressions, 1).rate),
+    })),
   );
 
   const t = all.totals;
@@ -65,8 +74,6 @@ async function load(): Promise<void> {
     " · cache hit " +
     fmt(t.cacheHitRatio);
 
-  const withInterval = (rate: number | null, [lo, hi]: [number | null, number | null]): string =>
-    fmt(rate) + " [" + fmt(lo) + ", " + fmt(hi) + "]";
   const rows = byVariant.series.map((s) => {
     const f = s.totals.feedback;
     return h(
@@ -75,8 +82,8 @@ async function load(): Promise<void> {
       h("td", {}, s.group),
       h("td", {}, String(s.totals.count)),
       h("td", {}, String(f.impressions)),
-      h("td", {}, withInterval(s.totals.ctr, wilson(f.clicks, f.impressions))),
-      h("td", {}, withInterval(s.totals.conversion, wilson(f.purchases, f.impressions))),
+      h("td", { class: "ctr" }, rateText(rateFigure(f.clicks, f.impressions))),
+      h("td", { class: "conversion" }, rateText(rateFigure(f.purchases, f.impressions))),
     );
   });
   byId("variants").replaceChildren(
@@ -90,8 +97,12 @@ async function load(): Promise<void> {
   byId("alerts").replaceChildren(...(items.length ? items : [h("li", {}, "no active alerts")]));
 
   await loadRelease(to);
+  await loadGpuResources(from, to);
   document.body.dataset.loaded = "true";
 }
+
+// the experiments section loads on its own: a failed metrics read does not hide it
+void loadExperiments();
 
 load().catch((e: unknown) => {
   byId("summary").textContent = "failed to load metrics: " + (e instanceof Error ? e.message : String(e));

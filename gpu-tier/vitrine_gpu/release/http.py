@@ -39,7 +39,7 @@ def call(method: str, url: str, body: Any = None, token: str | None = None, time
 
 
 class EdgeAdmin:
-    """The edge's release API (CONTRACTS.md C6): create, tick, read, abort."""
+    """The edge's release API (CONTRACTS.md C6): create, list, tick, read, abort, rollback."""
 
     def __init__(self, base: str, token: str) -> None:
         self.base, self.token = base.rstrip("/"), token
@@ -50,6 +50,9 @@ class EdgeAdmin:
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         return call("POST", f"{self.base}/admin/releases", body, self.token)
 
+    def list(self, limit: int = 50) -> dict[str, Any]:
+        return call("GET", f"{self.base}/admin/releases?limit={limit}", None, self.token)
+
     def tick(self, rid: str) -> dict[str, Any]:
         return call("POST", f"{self.base}/admin/releases/{rid}/tick", {}, self.token, timeout=60)
 
@@ -58,6 +61,9 @@ class EdgeAdmin:
 
     def abort(self, rid: str, reason: str) -> Any:
         return call("POST", f"{self.base}/admin/releases/{rid}/abort", {"reason": reason}, self.token)
+
+    def rollback(self, body: dict[str, Any]) -> dict[str, Any]:
+        return call("POST", f"{self.base}/admin/releases/rollback", body, self.token)
 
 
 class GpuAdmin:

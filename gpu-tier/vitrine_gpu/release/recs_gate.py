@@ -2,7 +2,8 @@
 recent held-out window (`npm run release -- --store <id> --kind recs-light|recs-heavy`).
 
 **Data.** A per-store version (manifest ``source: "d1"``) is judged on the store's rows read from D1 as the pipeline
-read them (``recs.store_data``: the local wrangler state, ``--db``, or ``--from-export`` of a remote dump); a version
+read them (``recs.store_data``: the local wrangler state, ``--db``, or ``--from-export`` of a remote dump; for the
+shipped store, its transactions file plus the purchases since, ``recs.shipped_store``); a version
 trained from the online-retail transactions file (the shipped pipeline's) on that file (``.vitrine/recs/source.json``,
 checked against the version's ``data_hash``). The window is the last ``WINDOW_DAYS`` (30) days of the data; the truth
 is what each returning customer (a purchase before the window) bought in it (Recall@20 = hits / |truth|, NDCG@20 with
@@ -37,16 +38,17 @@ from typing import Any
 import numpy as np
 
 from .. import metrics as M
-from .. import paths, registry
+from .. import registry
 from ..recs import data as recs_data
 from ..recs import holdout as H
 from ..recs.evaluate import CascadeConfig
 from ..recs.sequence import SeqRecModel, heavy_scores_for
+from ..recs.shipped_store import SHIPPED_STORE, shipped_files, store_interactions
 from ..recs.sources import SourceConfig, Tables, fit_tables, popularity, repeat_frequency
-from ..recs.store_data import StoreDataError, export_store, to_interactions
+from ..recs.store_data import StoreDataError, export_store
 from ..recs.store_train import MIN_RETURNING, WINDOW_DAYS
 
-RECS_STORE = "online-retail"  # the shipped store whose models come from its transactions file (current.json's)
+RECS_STORE = SHIPPED_STORE  # the shipped store whose models come from its transactions file (current.json's)
 METRICS = (("recall", "Recall@20"), ("ndcg", "NDCG@20"))
 
 
@@ -80,12 +82,9 @@ def gate_data(
     man = registry.read_manifest(kind, candidate, reg)
     if man.get("source") == "d1":
         exp, _ = export_store(store, db=db, from_export=from_export)
-        data = to_interactions(exp)
+        data = store_interactions(exp)
         return GateData(data.inter, data.end, exp.source, exp.data_hash())
-    src = paths.recs_dir() / "source.json"
-    if not src.exists():
-        raise StoreDataError(f"{src} missing: the gate of a file-trained {kind} needs the prepare-recs step's files")
-    files = [Path(f) for f in json.loads(src.read_text())["files"]]
+    files = shipped_files()
     got = recs_data.data_hash(files)
     if man.get("data_hash") and got != man["data_hash"]:
         raise StoreDataError(

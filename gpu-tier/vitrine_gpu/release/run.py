@@ -32,11 +32,11 @@ from ..search import catalog
 from ..search.catalog import write_sql
 from ..search.heavy.train import HeavyConfig, load_pools, register_trained, train_heavy
 from ..search.light.train import LightConfig
-from ..settings import REPO, Settings
 from .gate import run_gate
 from .http import EdgeAdmin, GpuAdmin, HttpError
 from .importer import ImportRefused, import_dir
 from .recs_gate import RECS_STORE, gate_data, production_of
+from .tokens import MISSING, admin_tokens
 from .traffic import LoadDriver
 
 EXIT_PROMOTED, EXIT_REFUSED, EXIT_ROLLED_BACK, EXIT_ERROR = 0, 1, 2, 3
@@ -48,22 +48,16 @@ def say(msg: str) -> None:
     print(f"[release] {msg}", flush=True)
 
 
-def dev_var(name: str) -> str | None:
-    p = REPO / ".dev.vars"
-    if not p.is_file():
-        return None
-    for line in p.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip() == name:
-            return value.strip().strip('"') or None
-    return None
-
-
 # -- build -----------------------------------------------------------------------------------------------------
-def per_store(kind: str, store: str) -> bool:
+def per_store(kind: str, store: str, version: str | None = None) -> bool:
     """Whether `kind` in `store` is a per-store model (trained from the store's D1 rows): recs kinds of any store but
-    the shipped one, whose models come from its transactions file."""
-    return kind in ("recs-light", "recs-heavy") and store != RECS_STORE
+    the shipped one, and a shipped-store `version` retrained from D1 (manifest source "d1": `npm run retrain`); the
+    shipped store's other versions come from its transactions file (current.json's)."""
+    if kind not in ("recs-light", "recs-heavy"):
+        return False
+    if store != RECS_STORE:
+        return True
+    return bool(version) and registry.read_manifest(kind, str(version)).get("source") == "d1"
 
 
 def build(kind: str, production: str | None, a: argparse.Namespace | None = None) -> str:
@@ -116,7 +110,7 @@ def deploy(kind: str, version: str, a: argparse.Namespace, edge: EdgeAdmin, gpu_
         say(f"exported {res['models_js']} (bundled: {', '.join(res['bundled'])}); waiting for the edge to reload")
         wait_bundled(edge, version, a.edge)
     else:  # recs-light: the ranker ships in the worker bundle (like the search light model), its tables in D1
-        if per_store(kind, a.store):
+        if per_store(kind, a.store, version):
             ensure_store_tables(version, a)
         res = export_edge(extra_recs=[version])
         if version not in res["recs_bundled"]:
@@ -192,7 +186,7 @@ def promote_locally(kind: str, version: str, a: argparse.Namespace, gpu_token: s
     """After the edge promoted: current.json names the version (restarts and the next export serve it) and each
     GPU tier serves it to requests that name no version; a per-store version becomes its store's production in
     stores.json instead."""
-    if per_store(kind, a.store):
+    if per_store(kind, a.store, version):
         # the store's production (stores.json); current.json (the shipped defaults) and the GPU tiers' default stay:
         # the store's experiment names the version, which the tiers load by name
         registry.set_store_current(a.store, kind, version)
@@ -200,6 +194,8 @@ def promote_locally(kind: str, version: str, a: argparse.Namespace, gpu_token: s
             export_edge()
         return
     registry.set_current_version(kind, version)
+    if kind in ("recs-light", "recs-heavy") and registry.clear_store_current(a.store, kind):
+        say(f"{a.store}'s {kind} production is current.json's {version} again (its stores.json entry dropped)")
     if kind in ("heavy", "recs-heavy"):
         for url in [u for u in a.gpu.split(",") if u.strip()]:
             try:
@@ -298,13 +294,12 @@ def load_rate(first_step: int, step_seconds: int, min_requests: int = 30) -> flo
 # -- main ------------------------------------------------------------------------------------------------------
 def run(a: argparse.Namespace) -> int:
     """The release command (its arguments: cli.py `release`)."""
-    settings = Settings()
-    token = settings.admin_token or dev_var("ADMIN_TOKEN")
-    if not token:
-        say("no admin token: set VITRINE_ADMIN_TOKEN or ADMIN_TOKEN in .dev.vars")
+    tokens = admin_tokens()
+    if tokens is None:
+        say(MISSING)
         return EXIT_ERROR
-    gpu_token = settings.gpu_admin_token or token
-    edge = EdgeAdmin(a.edge, token)
+    gpu_token = tokens.gpu
+    edge = EdgeAdmin(a.edge, tokens.edge)
     kind = a.kind
     recs = kind in ("recs-light", "recs-heavy")
     a.store = a.store or (RECS_STORE if recs else "esci")
@@ -312,7 +307,7 @@ def run(a: argparse.Namespace) -> int:
         say("--db and --from-export are for the recs kinds (the store's D1 rows)")
         return EXIT_ERROR
     production = production_of(kind, a.store) if recs else (registry.read_current().get(kind) or None)
-    started_by = f"release-cli {getpass.getuser()}@{socket.gethostname()}"
+    started_by = a.started_by or f"release-cli {getpass.getuser()}@{socket.gethostname()}"
     say(f"{kind}: production{f' of {a.store}' if recs else ''} is {production or '(none)'}")
 
     def refuse(version: str, reason: str, report: dict[str, Any]) -> int:
