@@ -4,7 +4,17 @@
  */
 import { z } from "zod";
 
-export const SCENARIOS = ["primary_down", "all_down", "gpu_slow", "metrics_flush_fail", "cold_cache"] as const;
+export const SCENARIOS = [
+  "primary_down",
+  "all_down",
+  "gpu_slow",
+  "metrics_flush_fail",
+  "cold_cache",
+  "d1_read_down",
+  "recommend_primary_down",
+  "recommend_all_down",
+  "recommend_d1_read_down",
+] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 export const scenarioSchema = z.enum(SCENARIOS);
 
@@ -14,11 +24,21 @@ export type GpuFault = z.infer<typeof gpuFaultSchema>;
 
 export const faultSpecSchema = z
   .object({
-    gpu: z.object({ primary: gpuFaultSchema.optional(), secondary: gpuFaultSchema.optional() }).strict().optional(),
+    gpu: z
+      .object({
+        primary: gpuFaultSchema.optional(),
+        secondary: gpuFaultSchema.optional(),
+        /** a fault per GPU region (over the role's): the per-region drill's "nearest region down" */
+        regions: z.record(z.string().min(1).max(64), gpuFaultSchema).optional(),
+      })
+      .strict()
+      .optional(),
     /** caps this probe's GPU deadline budget (keeps slow-endpoint drills short when GPU_DEADLINE_MS is large) */
     deadlineMs: z.number().int().min(10).max(120_000).optional(),
     /** "use" = the probe goes through the response cache like real traffic; default: bypass it */
     cache: z.enum(["use", "bypass"]).optional(),
+    /** "down" = every D1 read of the probe fails at the D1 access layer (edge/db/guarded.ts) */
+    d1: z.enum(["down"]).optional(),
   })
   .strict();
 export type FaultSpec = z.infer<typeof faultSpecSchema>;
@@ -34,6 +54,7 @@ export interface DrillContext {
 /** Whether the probe should bypass the response cache (every drill probe does unless the scenario tests the cache). */
 export function drillBypassesCache(drill: DrillContext): boolean {
   // a probe with an injected GPU fault never reads or writes the shared cache, whatever it asks
-  if (drill.faults.gpu !== undefined || drill.faults.deadlineMs !== undefined) return true;
+  if (drill.faults.gpu !== undefined || drill.faults.deadlineMs !== undefined || drill.faults.d1 !== undefined)
+    return true;
   return drill.faults.cache !== "use";
 }

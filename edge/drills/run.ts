@@ -3,12 +3,13 @@
  * probe sender guarded by the abort conditions (checked before every probe: real traffic's GPU error rate in this
  * isolate, a real-traffic breaker that opened during the drill; a 5xx to a probe also aborts).
  */
+import type { D1Event } from "../db/d1-scope";
 import type { Bindings } from "../env";
 import { breakerStates, realGpuOutcomesSince } from "../gpu/index";
 import type { GpuEvent } from "../gpu/types";
 import type { DrillSettings } from "../config";
 import type { FaultSpec, ScenarioId } from "./context";
-import { type AppFetch, type ProbeResult, sendProbe } from "./probe";
+import { type AppFetch, catalogUnavailable, type ProbeResult, type ProbeTarget, sendProbe } from "./probe";
 import { serialiseDegradedReasons } from "../ranking/degraded";
 
 export type DrillStatus = "pass" | "fail" | "skipped";
@@ -69,7 +70,10 @@ export class DrillRun {
   timeToDetectMs: number | null = null;
   timeToFailoverMs: number | null = null;
   timeToRecoverMs: number | null = null;
+  /** a D1 scenario: a 503 catalog_unavailable is a defined answer of its probes (faulted or recovering), not an abort */
+  tolerateCatalogUnavailable = false;
   private gpuEvents: GpuEvent[] = [];
+  private d1Events: D1Event[] = [];
   private readonly realBreakersAtStart: Map<string, string>;
 
   constructor(
@@ -82,6 +86,10 @@ export class DrillRun {
     readonly settings: DrillSettings,
     readonly secret: string,
     readonly query: string,
+    /** what the probes ask (search by default; the recommend_* scenarios probe /v1/recommend) */
+    readonly target: ProbeTarget = { route: "search" },
+    /** the edge location (colo) the probes are labelled with; "" = none (the configured region order) */
+    readonly colo = "",
   ) {
     this.realBreakersAtStart = new Map(breakerStates(env).map((b) => [b.endpoint, b.state]));
   }
@@ -108,6 +116,11 @@ export class DrillRun {
     this.gpuEvents.push(e);
     if (e.type === "breaker")
       this.mark("breaker", { endpoint: e.endpoint, from: e.from, to: e.to, reason: e.reason }, e.at);
+  };
+
+  onD1Event = (e: D1Event): void => {
+    this.d1Events.push(e);
+    if (e.type === "breaker") this.mark("d1_breaker", { from: e.from, to: e.to, reason: e.reason }, e.at);
   };
 
   get non2xx(): number {
@@ -139,7 +152,10 @@ export class DrillRun {
         scenario: this.scenario,
         secret: this.secret,
         query: this.query,
+        target: this.target,
+        colo: this.colo,
         drainGpuEvents: () => this.gpuEvents.splice(0, this.gpuEvents.length),
+        drainD1Events: () => this.d1Events.splice(0, this.d1Events.length),
       },
       fault,
     );
@@ -150,6 +166,7 @@ export class DrillRun {
       "probe",
       {
         phase,
+        route: this.target.route,
         status: p.status,
         ms: p.ms,
         degraded: p.degraded,
@@ -158,7 +175,7 @@ export class DrillRun {
         ...(served && served.type === "result"
           ? {
               gpu: served.ok
-                ? { endpoint: served.endpoint, ms: served.ms, attempts: served.attempts }
+                ? { endpoint: served.endpoint, region: served.region, ms: served.ms, attempts: served.attempts }
                 : { reason: served.reason, ms: served.ms, attempts: served.attempts },
             }
           : {}),
@@ -166,7 +183,8 @@ export class DrillRun {
       },
       p.at,
     );
-    if (p.status >= 500 || p.status === 0)
+    // in a D1 scenario a probe may be answered 503 catalog_unavailable (nothing cached): the defined answer
+    if ((p.status >= 500 && !(this.tolerateCatalogUnavailable && catalogUnavailable(p))) || p.status === 0)
       throw new DrillAborted(`probe answered ${p.status}${p.error ? ` (${p.error})` : ""}`);
     return p;
   }

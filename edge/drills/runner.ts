@@ -17,7 +17,7 @@ import { openRunScope } from "./scope";
 import { raiseAlert, resolveAlert } from "../metrics/alerts";
 import { SCENARIOS, type ScenarioId } from "./context";
 import { pruneNonces } from "./header";
-import type { AppFetch } from "./probe";
+import type { AppFetch, ProbeTarget } from "./probe";
 import { DrillAborted, DrillRun, DrillSkipped, type DrillReport, type DrillStatus, type DrillTrigger } from "./run";
 import { SCENARIO_RUNNERS } from "./scenarios";
 
@@ -56,9 +56,28 @@ export async function probeQuery(env: Bindings, configured: string): Promise<str
   return best?.word ?? results[0]?.title.slice(0, 60);
 }
 
+/**
+ * What the scenario's probes ask: the recommend_* scenarios probe /v1/recommend on a store with recommendation
+ * tables (the default store when it has them, else the first such store); undefined when no store has any.
+ */
+export async function probeTarget(env: Bindings, scenario: ScenarioId): Promise<ProbeTarget | undefined> {
+  if (!scenario.startsWith("recommend_")) return { route: "search" };
+  const def = (await storeSet(env)).defaultId;
+  const row = await env.DB.prepare("SELECT store FROM recs_current ORDER BY store = ?1 DESC, store LIMIT 1")
+    .bind(def)
+    .first<{ store: string }>();
+  return row ? { route: "recommend", store: row.store } : undefined;
+}
+
 // ---- storage and alerting ----------------------------------------------------------------------------------------
 
-function toRow(r: DrillReport): typeof drillRuns.$inferInsert {
+/** A run as stored: a scenario the worker runs, or one run outside it (edge/drills/external.ts: no targets). */
+export type StoredRun = Omit<DrillReport, "scenario" | "results"> & {
+  scenario: string;
+  results: Omit<DrillReport["results"], "targets"> & { targets: DrillReport["results"]["targets"] | null };
+};
+
+export function toRow(r: StoredRun): typeof drillRuns.$inferInsert {
   return {
     id: r.id,
     scenario: r.scenario,
@@ -82,12 +101,15 @@ function toRow(r: DrillReport): typeof drillRuns.$inferInsert {
  * A failed drill fires the alert `drill:<scenario>` in the monitoring alert table (and its webhook); a later pass
  * resolves it. Same state machine and notifier as the monitoring rules (edge/metrics/alerts.ts).
  */
-async function updateAlert(env: Bindings, r: DrillReport): Promise<void> {
+export async function updateAlert(
+  env: Bindings,
+  r: Pick<DrillReport, "id" | "status" | "reason"> & { scenario: string },
+): Promise<void> {
   const id = `drill:${r.scenario}`;
   const now = Math.floor(Date.now() / 1000);
   const webhookUrl = config(env).metrics.alertWebhookUrl;
   if (r.status === "fail") {
-    const summary = `failover drill ${r.scenario} failed: ${r.reason ?? "targets not met"} (run ${r.id})`;
+    const summary = `drill ${r.scenario} failed: ${r.reason ?? "targets not met"} (run ${r.id})`;
     const labels = { scenario: r.scenario, drill: r.id };
     await raiseAlert(
       env.DB,
@@ -120,7 +142,7 @@ export function drillInProgress(): string | undefined {
   return running;
 }
 
-function newRunId(scenario: ScenarioId): string {
+export function newRunId(scenario: string): string {
   const rand = crypto.getRandomValues(new Uint8Array(4));
   return `drill-${Date.now().toString(36)}-${[...rand].map((b) => b.toString(16).padStart(2, "0")).join("")}-${scenario}`;
 }
@@ -132,8 +154,11 @@ export async function runDrill(
   ctx: ExecutionContext,
   scenario: ScenarioId,
   trigger: DrillTrigger,
+  opts: { colo?: string } = {},
 ): Promise<DrillReport> {
   const settings = config(env).drills;
+  /** the colo the probes come from (the per-region drill takes its nearest region down): asked, else DRILL_COLO */
+  const colo = (opts.colo || settings.colo).toUpperCase();
   const id = newRunId(scenario);
   const db = drizzle(env.DB);
   const startedAt = Date.now();
@@ -189,11 +214,14 @@ export async function runDrill(
   if (!query)
     return finish(undefined, "skipped", "no probe query: the catalog is empty and DRILL_PROBE_QUERY is not set");
 
+  const target = await probeTarget(env, scenario);
+  if (!target) return finish(undefined, "skipped", "no store has recommendation tables to probe /v1/recommend on");
+
   running = id;
-  const run = new DrillRun(app, id, scenario, env, ctx, settings, env.DRILL_SECRET, query);
-  const closeScope = openRunScope(id, run.onGpuEvent);
+  const run = new DrillRun(app, id, scenario, env, ctx, settings, env.DRILL_SECRET, query, target, colo);
+  const closeScope = openRunScope(id, run.onGpuEvent, run.onD1Event);
   try {
-    run.mark("start", { scenario, trigger, query });
+    run.mark("start", { scenario, trigger, query, ...(colo ? { colo } : {}) });
     await pruneNonces(env.DB).catch(() => undefined);
     await SCENARIO_RUNNERS[scenario](run);
     const failed = run.checks.filter((c) => !c.ok);

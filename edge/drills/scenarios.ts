@@ -2,34 +2,36 @@
  * The drill scenarios. Every fault is injected only into the drill's own signed probes (or, for the metrics flush,
  * into the one flush call the drill makes itself); real traffic keeps its endpoints, breakers, cache and D1.
  *
- *  primary_down        primary refuses connections → probes fail over to the secondary (never degraded);
- *                      detect = primary breaker opens; recover = primary serves again after the fault is lifted
+ *  primary_down        the nearest region of the run's colo (edge/drills/region.ts; no colo: the primary) refuses
+ *                      connections → probes fail over to the next nearest region in reach (never degraded), or answer
+ *                      the light ranking at once when none is; detect = its breaker opens; recover = it serves again;
+ *                      the report names the region that took over and the GPU-stage / end-to-end p50 it added
  *  all_down            every endpoint refuses → probes answer 2xx with the light ranking (degraded)
  *  gpu_slow            every endpoint answers later than the deadline → degraded 2xx within deadline + 50 ms
  *  metrics_flush_fail  the D1 batch of a metrics flush fails → the payload stays buffered; after the fault is lifted
  *                      the next flush lands it and every drill-tagged sample is in the rollups (nothing lost)
  *  cold_cache          the probe query's cache entry is purged → MISS → HIT again (recovery time)
+ *  d1_read_down        the probes' D1 reads fail at the D1 access layer → stale / last-known-good answers or 503
+ *                      catalog_unavailable, never a 500; detect = the run's D1 breaker opens (edge/drills/d1-scenario.ts)
+ *  recommend_*         primary_down, all_down and d1_read_down with the probes asking /v1/recommend (a store with
+ *                      recommendation tables, edge/drills/runner.ts probeTarget)
  */
 import { storeSet } from "../stores/resolve";
 import { config } from "../config";
-import type { EndpointRole } from "../gpu/endpoints";
 import { gpuEndpoints } from "../gpu/endpoints";
 import { collectorState, flushNow } from "../metrics/collector";
 import type { FaultSpec, ScenarioId } from "./context";
 import { getExperimentConfig } from "../experiments/config";
-import { serialiseDegradedReasons, type DegradedReason } from "../ranking/degraded";
+import { serialiseDegradedReasons } from "../ranking/degraded";
 import { planFor } from "../ranking/plan";
 import { searchCacheKey } from "../search/answer";
-import { gpuResult, PROBE_K, type ProbeResult, servedBy, sleep } from "./probe";
+import { d1ReadDown } from "./d1-scenario";
+import { faultPhase, recoveryPhase } from "./phases";
+import { degradedBy, gpuResult, ok2xx, PROBE_K, type ProbeResult, servedByRegion, sleep } from "./probe";
+import { measureTakeover, type RegionPlan, regionPlan } from "./region";
 import { type DrillRun, DrillSkipped } from "./run";
 
 type Scenario = (run: DrillRun) => Promise<void>;
-
-const ok2xx = (p: ProbeResult): boolean => p.status >= 200 && p.status <= 299;
-
-/** Whether one of the probe's degraded reasons is among `reasons`. */
-const degradedBy = (p: ProbeResult, ...reasons: DegradedReason[]): boolean =>
-  p.degradedReasons.some((r) => reasons.includes(r));
 
 function describe(p: ProbeResult): string {
   const g = gpuResult(p);
@@ -37,61 +39,71 @@ function describe(p: ProbeResult): string {
   return `${p.status} degraded=${p.degraded}${reason ? `(${reason})` : ""} cache=${p.cache ?? "-"} gpu=${g ? (g.ok ? `ok@${g.endpoint}` : g.reason) : "none"}`;
 }
 
-/** Steady state for GPU scenarios: a fault-free probe is answered 2xx, not degraded, by the primary. */
-async function gpuSteadyState(run: DrillRun, needSecondary: boolean): Promise<void> {
-  const endpoints = gpuEndpoints(run.env);
-  if (needSecondary && endpoints.length < 2) throw new DrillSkipped("no secondary GPU endpoint is configured");
-  const p = await run.probe("steady", {});
-  if (!ok2xx(p)) throw new DrillSkipped(`steady state not met: probe answered ${describe(p)}`);
-  if (!gpuResult(p)) throw new DrillSkipped(`steady state not met: the probe query "${run.query}" made no GPU call`);
-  if (p.degraded || servedBy(p) !== "primary") throw new DrillSkipped(`steady state not met: ${describe(p)}`);
-  run.mark("steady_state_ok", { endpoints: endpoints.map((e) => e.id) });
+/**
+ * Steady state for GPU scenarios: fault-free probes (`baselineProbes`, the healthy latency baseline) answered 2xx, not
+ * degraded, by the run's home region (its colo's nearest, edge/drills/region.ts).
+ */
+async function gpuSteadyState(
+  run: DrillRun,
+  plan: RegionPlan,
+  needOther: boolean,
+  baselineProbes: number,
+): Promise<ProbeResult[]> {
+  if (needOther && plan.order.length < 2) throw new DrillSkipped("no second GPU region is configured");
+  const baseline: ProbeResult[] = [];
+  for (let i = 0; i < baselineProbes; i++) {
+    const p = await run.probe("steady", {});
+    if (!ok2xx(p)) throw new DrillSkipped(`steady state not met: probe answered ${describe(p)}`);
+    if (!gpuResult(p)) throw new DrillSkipped(`steady state not met: the probe query "${run.query}" made no GPU call`);
+    if (p.degraded || servedByRegion(p) !== plan.home)
+      throw new DrillSkipped(`steady state not met (home region ${plan.home}): ${describe(p)}`);
+    baseline.push(p);
+  }
+  run.mark("steady_state_ok", {
+    endpoints: gpuEndpoints(run.env).map((e) => e.id),
+    ...(plan.colo ? { colo: plan.colo } : {}),
+    homeRegion: plan.home,
+  });
+  return baseline;
 }
 
 interface GpuScenarioSpec {
-  fault: FaultSpec;
-  faulted: EndpointRole[];
-  needSecondary: boolean;
+  /** the fault, given the run's regions (e.g. its home region refuses) */
+  fault: (plan: RegionPlan) => FaultSpec;
+  /** the regions the fault takes down (their drill breakers opening is the detection) */
+  faulted: (plan: RegionPlan) => string[];
+  needOther: boolean;
+  /** fault-free probes before the fault: the healthy baseline the failover's added latency is measured against */
+  baselineProbes: number;
   /** the answer a probe must get while the fault is on (correct failover / degraded flags) */
-  expected: (p: ProbeResult) => boolean;
-  expectedLabel: string;
+  expected: (p: ProbeResult, plan: RegionPlan) => boolean;
+  expectedLabel: (plan: RegionPlan) => string;
 }
 
-async function gpuScenario(run: DrillRun, spec: GpuScenarioSpec): Promise<void> {
-  const { targets } = run.settings;
-  await gpuSteadyState(run, spec.needSecondary);
-  const faultedIds = new Set(
-    gpuEndpoints(run.env)
-      .filter((e) => spec.faulted.includes(e.role))
-      .map((e) => e.id),
-  );
+async function gpuScenario(
+  run: DrillRun,
+  spec: GpuScenarioSpec,
+): Promise<{ plan: RegionPlan; baseline: ProbeResult[]; under: ProbeResult[] }> {
+  const plan = regionPlan(run);
+  if (!plan) throw new DrillSkipped("no GPU region is configured");
+  const baseline = await gpuSteadyState(run, plan, spec.needOther, spec.baselineProbes);
+  const faultedRegions = new Set(spec.faulted(plan));
+  const expected = (p: ProbeResult): boolean => ok2xx(p) && spec.expected(p, plan);
+  const label = spec.expectedLabel(plan);
 
-  // inject: until the fault is detected (a faulted endpoint's breaker opens) and the fallback has served 2 probes
-  const injectAt = Date.now();
-  run.mark("fault_injected", { fault: spec.fault });
-  const under: ProbeResult[] = [];
-  let afterDetect = 0;
-  const phaseEnd = injectAt + Math.max(targets.detectMs, targets.failoverMs) + 1_000;
-  while (Date.now() < phaseEnd && run.left() > targets.rtoMs / 2) {
-    const p = await run.probe("fault", spec.fault);
-    under.push(p);
-    if (run.timeToDetectMs === null) {
-      const opened = p.gpu.find((e) => e.type === "breaker" && e.to === "open" && faultedIds.has(e.endpoint));
-      if (opened) {
-        run.timeToDetectMs = opened.at - injectAt;
-        run.mark("detected", { endpoint: opened.type === "breaker" ? opened.endpoint : undefined }, opened.at);
-      }
-    } else {
-      afterDetect += 1;
-    }
-    if (run.timeToFailoverMs === null && ok2xx(p) && spec.expected(p)) {
-      run.timeToFailoverMs = p.at + p.ms - injectAt;
-      run.mark("failed_over", { via: spec.expectedLabel }, p.at + p.ms);
-    }
-    if (run.timeToDetectMs !== null && run.timeToFailoverMs !== null && afterDetect >= 2) break;
-    await sleep(run.settings.probeGapMs);
-  }
-  const wrong = under.filter((p) => !(ok2xx(p) && spec.expected(p)));
+  // inject: until the fault is detected (a faulted region's breaker opens) and the fallback has served 2 probes
+  const under = await faultPhase(run, {
+    fault: spec.fault(plan),
+    detected: (p) => {
+      const opened = p.gpu.find(
+        (e) => e.type === "breaker" && e.to === "open" && faultedRegions.has(regionOfEndpoint(e.endpoint)),
+      );
+      return opened?.type === "breaker" ? { at: opened.at, data: { endpoint: opened.endpoint } } : undefined;
+    },
+    expected,
+    expectedLabel: label,
+  });
+  const wrong = under.filter((p) => !expected(p));
   run.check(
     "probes_2xx_under_fault",
     under.every(ok2xx),
@@ -101,84 +113,81 @@ async function gpuScenario(run: DrillRun, spec: GpuScenarioSpec): Promise<void> 
     "flags_under_fault",
     wrong.length === 0,
     wrong.length === 0
-      ? `all ${under.length} probes: ${spec.expectedLabel}`
-      : `expected ${spec.expectedLabel}; got ${wrong.map(describe).join(", ")}`,
-  );
-  run.check(
-    "time_to_detect",
-    run.timeToDetectMs !== null && run.timeToDetectMs <= targets.detectMs,
-    `${run.timeToDetectMs ?? "never"} ms (target ≤ ${targets.detectMs})`,
-  );
-  run.check(
-    "time_to_failover",
-    run.timeToFailoverMs !== null && run.timeToFailoverMs <= targets.failoverMs,
-    `${run.timeToFailoverMs ?? "never"} ms (target ≤ ${targets.failoverMs})`,
+      ? `all ${under.length} probes: ${label}`
+      : `expected ${label}; got ${wrong.map(describe).join(", ")}`,
   );
 
-  // lift: fault-free probes (same run, so the same drill breakers) until the primary serves a non-degraded answer
-  const liftAt = Date.now();
-  run.mark("fault_lifted");
-  const after: ProbeResult[] = [];
-  while (Date.now() - liftAt < targets.rtoMs + 1_000 && run.left() > 0) {
-    const p = await run.probe("recovery", {});
-    after.push(p);
-    if (ok2xx(p) && !p.degraded && servedBy(p) === "primary") {
-      run.timeToRecoverMs = p.at + p.ms - liftAt;
-      run.mark("recovered", {}, p.at + p.ms);
-      break;
-    }
-    await sleep(run.settings.probeGapMs);
-  }
-  run.check(
-    "probes_2xx_during_recovery",
-    after.every(ok2xx),
-    `${after.filter(ok2xx).length}/${after.length} probes answered 2xx`,
-  );
-  run.check(
-    "rto",
-    run.timeToRecoverMs !== null && run.timeToRecoverMs <= targets.rtoMs,
-    `${run.timeToRecoverMs ?? "not recovered"} ms (target ≤ ${targets.rtoMs})`,
-  );
-  run.measurements.probesUnderFault = under.length;
-  run.measurements.probesDuringRecovery = after.length;
+  // lift: until the home region serves a non-degraded answer
+  await recoveryPhase(run, {
+    recovered: (p) => ok2xx(p) && !p.degraded && servedByRegion(p) === plan.home,
+    acceptable: { check: "probes_2xx_during_recovery", ok: ok2xx },
+  });
+  return { plan, baseline, under: under.filter(expected) };
 }
 
-const primaryDown: Scenario = (run) =>
-  gpuScenario(run, {
-    fault: { gpu: { primary: "refuse" } },
-    faulted: ["primary"],
-    needSecondary: true,
-    expected: (p) => !p.degraded && servedBy(p) === "secondary",
-    expectedLabel: "not degraded, served by the secondary",
-  });
+/** An endpoint id is `role:name@region` (edge/gpu/endpoints.ts). */
+const regionOfEndpoint = (id: string): string => id.slice(id.lastIndexOf("@") + 1);
 
-const allDown: Scenario = (run) =>
-  gpuScenario(run, {
-    fault: { gpu: { primary: "refuse", secondary: "refuse" } },
-    faulted: ["primary", "secondary"],
-    needSecondary: false,
-    expected: (p) => p.degraded && degradedBy(p, "gpu_unreachable", "gpu_circuit_open"),
-    expectedLabel: "degraded (light ranking, gpu_unreachable / gpu_circuit_open)",
+/**
+ * The nearest region down: the run's home region (its colo's nearest) refuses; probes are served by the next nearest
+ * region in reach, never degraded — or, when no other region is within reach of the colo, answer the light ranking at
+ * once (gpu_out_of_reach / gpu_circuit_open, or gpu_unreachable before the breaker opens). The report names the region
+ * that took over and the latency it added.
+ */
+const primaryDown: Scenario = async (run) => {
+  const { plan, baseline, under } = await gpuScenario(run, {
+    fault: (plan) => ({ gpu: { regions: { [plan.home]: "refuse" } } }),
+    faulted: (plan) => [plan.home],
+    needOther: true,
+    baselineProbes: 3,
+    expected: (p, plan) =>
+      plan.takeover
+        ? !p.degraded && servedByRegion(p) !== undefined && servedByRegion(p) !== plan.home
+        : p.degraded && degradedBy(p, "gpu_out_of_reach", "gpu_circuit_open", "gpu_unreachable"),
+    expectedLabel: (plan) =>
+      plan.takeover
+        ? `not degraded, served by a region other than ${plan.home}`
+        : `degraded at once (no region but ${plan.home} within reach${plan.colo ? ` of ${plan.colo}` : ""})`,
   });
+  const { takeover } = measureTakeover(run, plan, baseline, under);
+  if (plan.takeover)
+    run.check(
+      "takeover_region",
+      takeover === plan.takeover,
+      `${takeover ?? "no region"} took over from ${plan.home} (expected the next nearest in reach, ${plan.takeover})`,
+    );
+};
+
+const allDown: Scenario = async (run) => {
+  await gpuScenario(run, {
+    fault: () => ({ gpu: { primary: "refuse", secondary: "refuse" } }),
+    faulted: (plan) => plan.order.map((r) => r.region),
+    needOther: false,
+    baselineProbes: 1,
+    expected: (p) => p.degraded && degradedBy(p, "gpu_unreachable", "gpu_circuit_open"),
+    expectedLabel: () => "degraded (light ranking, gpu_unreachable / gpu_circuit_open)",
+  });
+};
 
 const gpuSlow: Scenario = async (run) => {
   const deadline = Math.max(10, Math.min(run.settings.slowProbeDeadlineMs, config(run.env).search.gpuDeadlineMs));
   const slack = run.settings.targets.deadlineSlackMs;
   const over: string[] = [];
   await gpuScenario(run, {
-    fault: { gpu: { primary: "slow", secondary: "slow" }, deadlineMs: deadline },
-    faulted: ["primary", "secondary"],
-    needSecondary: false,
+    fault: () => ({ gpu: { primary: "slow", secondary: "slow" }, deadlineMs: deadline }),
+    faulted: (plan) => plan.order.map((r) => r.region),
+    needOther: false,
+    baselineProbes: 1,
     expected: (p) => {
       const g = gpuResult(p);
       if (g && g.ms > deadline + slack) over.push(`${g.ms} ms`);
       return (
         p.degraded &&
-        degradedBy(p, "gpu_timeout", "gpu_circuit_open", "gpu_no_budget") &&
+        degradedBy(p, "gpu_timeout", "gpu_circuit_open", "gpu_no_budget", "gpu_out_of_reach") &&
         (!g || g.ms <= deadline + slack)
       );
     },
-    expectedLabel: `degraded (gpu_timeout / gpu_circuit_open) within ${deadline} + ${slack} ms`,
+    expectedLabel: () => `degraded (gpu_timeout / gpu_circuit_open) within ${deadline} + ${slack} ms`,
   });
   run.measurements.probeDeadlineMs = deadline;
   run.check(
@@ -349,4 +358,8 @@ export const SCENARIO_RUNNERS: Record<ScenarioId, Scenario> = {
   gpu_slow: gpuSlow,
   metrics_flush_fail: metricsFlushFail,
   cold_cache: coldCache,
+  d1_read_down: d1ReadDown,
+  recommend_primary_down: primaryDown,
+  recommend_all_down: allDown,
+  recommend_d1_read_down: d1ReadDown,
 };

@@ -1,9 +1,12 @@
 /**
  * heavyRank: the cascade's single entry to the GPU tier (CONTRACTS.md C5).
  *
- * Primary then secondary endpoint (two regions), each behind its own circuit breaker, all attempts sharing one
- * deadline budget (edge/gpu/resilient.ts). Optional hedging: with GPU_HEDGE_PERCENTILE set (e.g. "95"), the
- * secondary is started when the primary has not answered after that percentile of its recent latencies.
+ * One endpoint per GPU region (edge/gpu/endpoints.ts), each behind its own circuit breaker, ordered per request by
+ * the estimated round trip from the request's edge location (edge/gpu/routing.ts), all attempts sharing one
+ * deadline budget split into network and compute (edge/gpu/resilient.ts). Round trips are learned from real
+ * traffic's successful calls (call time minus the tier's reported compute time) per (colo, region) in this isolate
+ * (edge/gpu/rtt.ts). Optional hedging: with GPU_HEDGE_PERCENTILE set (e.g. "95"), the next region is started when
+ * the current one has not answered after that percentile of its recent latencies.
  *
  * Breakers live per isolate. A call with a GpuScope (synthetic traffic, edge/gpu/types.ts) uses the scope's breakers
  * and invoker wrapper and reports to the scope's observer; real traffic (no scope) uses the shared breakers, feeds the
@@ -14,7 +17,10 @@ import { config } from "../config";
 import { type BreakerState, type BreakerTransition, CircuitBreaker } from "./breaker";
 import { type GpuEndpoint, gpuEndpoints } from "./endpoints";
 import { LatencyTracker, rankWithFailover } from "./resilient";
-import { recordEvent } from "../metrics/collector";
+import { type RoutePlan, routeRegions } from "./routing";
+import { type EdgeLocation, estimateRtt, RttLearner } from "./rtt";
+import { fleetRtt } from "./rtt-store";
+import { recordEvent, recordRtt } from "../metrics/collector";
 import { invokeEndpoint, type SageMakerTarget } from "./sagemaker";
 import type { GpuCall, GpuEvent, HeavyRankOptions, HeavyRankRequest, HeavyRankResult } from "./types";
 
@@ -44,6 +50,9 @@ export function targetOf(env: Bindings, endpoint: GpuEndpoint): SageMakerTarget 
 
 const sharedBreakers = new Map<string, CircuitBreaker>();
 const latency = new LatencyTracker();
+let rttWindow = 20;
+/** learned round trips per (colo, region) of this isolate's real traffic */
+export const rttLearner = new RttLearner(() => rttWindow);
 /** recent real-traffic heavyRank outcomes (realGpuOutcomesSince) */
 const realOutcomes: { at: number; ok: boolean }[] = [];
 const REAL_OUTCOMES_MAX = 2_000;
@@ -70,6 +79,19 @@ function countTransition(t: BreakerTransition): void {
 
 // ---- the entry point ---------------------------------------------------------------------------------------------
 
+/**
+ * The regions a request from `location` tries, in order, with their estimated round trips (edge/gpu/routing.ts):
+ * what heavyRank routes by, and what the per-region drill asks for a colo's nearest region (edge/drills/region.ts).
+ */
+export function routeFor(env: Bindings, location: EdgeLocation): RoutePlan {
+  const gpu = config(env).gpu;
+  rttWindow = gpu.rttWindow;
+  const measured = (colo: string, region: string) => gpu.rttTable.get(`${colo}|${region}`);
+  return routeRegions(gpuEndpoints(env), gpu.routing, (region) =>
+    estimateRtt(location, region, rttLearner, fleetRtt, measured),
+  );
+}
+
 export async function heavyRank(
   env: Bindings,
   req: HeavyRankRequest,
@@ -89,22 +111,36 @@ export async function heavyRank(
     : countTransition;
   const hedgePercentile = scope ? undefined : config(env).gpu.hedgePercentile;
 
-  const invoke: GpuCall = (endpoint, r, signal) => invokeEndpoint(targetOf(env, endpoint), r, signal);
+  const gpu = config(env).gpu;
+  const location = opts.geo?.location ?? { colo: "" };
+  const route = routeFor(env, location);
+  if (opts.geo && route.endpoints[0]) opts.geo.nearest = route.endpoints[0].region;
+  const colo = location.colo ? { colo: location.colo } : {};
+  const invoke: GpuCall = (endpoint, r, signal) => invokeEndpoint(targetOf(env, endpoint), { ...r, ...colo }, signal);
   const call = scope?.wrap ? scope.wrap(invoke, deadlineMs) : invoke;
 
   const result = await rankWithFailover(
     {
-      endpoints: gpuEndpoints(env),
+      endpoints: route.endpoints,
+      ...(route.rttMs ? { rttMs: route.rttMs, minComputeMs: gpu.minComputeMs } : {}),
       breakerFor: (ep) => breakerIn(breakers, env, ep, onTransition),
       call,
       hedgeAfterMs: hedgePercentile !== undefined ? (ep) => latency.percentile(ep.id, hedgePercentile) : undefined,
       onAttempt: (e) => {
-        if (!scope && e.outcome === "ok") latency.add(e.endpoint.id, e.ms);
+        if (!scope && e.outcome === "ok") {
+          latency.add(e.endpoint.id, e.ms);
+          if (location.colo && e.computeMs !== undefined) {
+            const rtt = Math.max(0, e.ms - e.computeMs);
+            rttLearner.observe(location.colo, e.endpoint.region, rtt);
+            recordRtt(location.colo, e.endpoint.region, rtt);
+          }
+        }
         emit({
           type: "attempt",
           at: Date.now(),
           endpoint: e.endpoint.id,
           role: e.endpoint.role,
+          region: e.endpoint.region,
           outcome: e.outcome,
           ms: e.ms,
           hedge: e.hedge,
@@ -123,9 +159,11 @@ export async function heavyRank(
       ok: result.ok,
       ms: result.ms,
       attempts: result.attempts,
-      ...(result.ok ? { endpoint: result.endpoint } : { reason: result.reason }),
+      ...(result.ok ? { endpoint: result.endpoint, region: result.region } : { reason: result.reason }),
     });
-  } else {
+  }
+  if (result.ok && opts.geo) opts.geo.region = result.region;
+  if (!scope) {
     realOutcomes.push({ at: Date.now(), ok: result.ok });
     if (realOutcomes.length > REAL_OUTCOMES_MAX) realOutcomes.splice(0, realOutcomes.length - REAL_OUTCOMES_MAX);
   }
@@ -160,4 +198,5 @@ export function realGpuOutcomesSince(since: number): { calls: number; failures: 
 export function resetGpuStateForTests(): void {
   sharedBreakers.clear();
   realOutcomes.length = 0;
+  rttLearner.clear();
 }

@@ -4,7 +4,12 @@
  * (edge/gpu/resilient.ts). The HTTP status is a field; nothing re-reads it from a message.
  */
 export type GpuOutcome =
-  | { kind: "ok"; scores: number[]; model: string }
+  | {
+      kind: "ok";
+      scores: number[];
+      model: string;
+      /** compute time the tier reported (timing_ms.total) */ computeMs?: number;
+    }
   /** the endpoint answered with an error status (other than 503/429) */
   | { kind: "http"; status: number; detail: string }
   /**

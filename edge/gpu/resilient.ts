@@ -7,6 +7,12 @@
  * endpoint is also started when the current attempt is still pending after that delay (only within budget); the
  * first success wins and the losers are cancelled. Each call answers a typed GpuOutcome (edge/gpu/outcome.ts), which
  * alone decides what the endpoint's breaker learns and what the attempt is reported as.
+ *
+ * With a round-trip estimate per endpoint (`rttMs`, edge/gpu/rtt.ts) the budget is split into network and compute:
+ * an endpoint is started only when what is left covers its round trip plus `minComputeMs`, and it is sent the compute
+ * budget (what is left minus its round trip) as the request's deadline, so the GPU tier's admission control does not
+ * start work whose answer would arrive after the edge stopped waiting. When every endpoint is skipped so, the call
+ * answers `out_of_reach` at once.
  */
 import type { CircuitBreaker } from "./breaker";
 import type { GpuEndpoint } from "./endpoints";
@@ -20,7 +26,7 @@ import {
   type AttemptOutcome,
   type GpuOutcome,
 } from "./outcome";
-import type { GpuCall, HeavyRankRequest, HeavyRankResult } from "./types";
+import type { GpuCall, HeavyRankRequest, HeavyRankResult, SkipReason } from "./types";
 
 export type { GpuCall } from "./types";
 
@@ -30,6 +36,8 @@ export interface AttemptEvent {
   ms: number;
   hedge: boolean;
   detail?: string;
+  /** the compute time the endpoint reported for a successful call (ms) */
+  computeMs?: number;
 }
 
 export interface FailoverDeps {
@@ -40,7 +48,11 @@ export interface FailoverDeps {
   /** start the next endpoint when the current attempt is still pending after this many ms (undefined = no hedging) */
   hedgeAfterMs?: (endpoint: GpuEndpoint) => number | undefined;
   onAttempt?: (e: AttemptEvent) => void;
-  onSkip?: (endpoint: GpuEndpoint, reason: "circuit_open" | "no_budget") => void;
+  onSkip?: (endpoint: GpuEndpoint, reason: SkipReason) => void;
+  /** the estimated round trip to the endpoint (ms); undefined = unknown (no reach check, the whole budget is sent) */
+  rttMs?: (endpoint: GpuEndpoint) => number | undefined;
+  /** an endpoint is worth starting when the budget left covers its round trip plus this (with rttMs) */
+  minComputeMs?: number;
 }
 
 /** an attempt needs at least this much budget to be worth starting */
@@ -67,6 +79,7 @@ export async function rankWithFailover(
   let next = 0;
   let attempts = 0;
   let skippedOpen = 0;
+  let skippedFar = 0;
   let lastFailure: { reason: ReturnType<typeof failureReason>; detail: string } | undefined;
   const running = new Set<Running>();
 
@@ -76,6 +89,12 @@ export async function rankWithFailover(
       const breaker = deps.breakerFor(endpoint);
       if (remaining() < MIN_ATTEMPT_MS) {
         deps.onSkip?.(endpoint, "no_budget");
+        continue;
+      }
+      const rtt = deps.rttMs?.(endpoint);
+      if (rtt !== undefined && remaining() < rtt + (deps.minComputeMs ?? MIN_ATTEMPT_MS)) {
+        skippedFar += 1;
+        deps.onSkip?.(endpoint, "out_of_reach");
         continue;
       }
       if (!breaker.tryAcquire()) {
@@ -95,7 +114,7 @@ export async function rankWithFailover(
         }, budget);
         // a call answers an outcome; one that rejects anyway is classified by the same rule
         deps
-          .call(endpoint, { ...req, deadlineMs: budget }, controller.signal)
+          .call(endpoint, { ...req, deadlineMs: rtt === undefined ? budget : budget - rtt }, controller.signal)
           .catch((err: unknown) => outcomeOfError(err, controller.signal))
           .then((outcome) => {
             clearTimeout(timer);
@@ -143,13 +162,20 @@ export async function rankWithFailover(
     const ms = now() - run.startedAt;
     if (outcome.kind === "ok") {
       run.breaker.onSuccess();
-      deps.onAttempt?.({ endpoint: run.endpoint, outcome: "ok", ms, hedge: run.hedge });
+      deps.onAttempt?.({
+        endpoint: run.endpoint,
+        outcome: "ok",
+        ms,
+        hedge: run.hedge,
+        ...(outcome.computeMs !== undefined ? { computeMs: outcome.computeMs } : {}),
+      });
       cancelOthers(run);
       return {
         ok: true,
         scores: outcome.scores,
         model: outcome.model,
         endpoint: run.endpoint.id,
+        region: run.endpoint.region,
         ms: now() - start,
         attempts,
       };
@@ -168,8 +194,17 @@ export async function rankWithFailover(
 
   const ms = now() - start;
   if (lastFailure) return { ok: false, reason: lastFailure.reason, ms, attempts, detail: lastFailure.detail };
+  // an open breaker is the cause when one skipped a region (the nearer ones are down); else no region was near enough
   if (skippedOpen > 0)
-    return { ok: false, reason: "circuit_open", ms, attempts, detail: "every endpoint's breaker is open" };
+    return { ok: false, reason: "circuit_open", ms, attempts, detail: "every endpoint in reach has its breaker open" };
+  if (skippedFar > 0)
+    return {
+      ok: false,
+      reason: "out_of_reach",
+      ms,
+      attempts,
+      detail: `no region's estimated round trip leaves compute time in ${deadlineMs} ms`,
+    };
   return { ok: false, reason: "no_budget", ms, attempts, detail: `deadline ${deadlineMs} ms left no time for a call` };
 }
 

@@ -51,6 +51,7 @@ const decoder = new TextDecoder();
 interface InvocationResponse {
   model?: unknown;
   scores?: unknown;
+  timing_ms?: { total?: unknown };
 }
 
 /** Rejects when the signal aborts; `dispose` detaches it once the call settled (no dangling rejection later). */
@@ -76,6 +77,7 @@ export async function invokeEndpoint(
   const attributes = [
     ...(input.model ? [`model=${input.model}`] : []),
     ...(input.deadlineMs !== undefined ? [`deadline-ms=${Math.max(1, Math.floor(input.deadlineMs))}`] : []),
+    ...(input.colo ? [`colo=${input.colo}`] : []),
   ].join(",");
   const command = new InvokeEndpointCommand({
     EndpointName: target.endpointName,
@@ -126,9 +128,11 @@ function parseScores(body: Uint8Array | undefined, input: HeavyRankRequest): Gpu
   ) {
     return malformed;
   }
+  const computeMs = parsed?.timing_ms?.total;
   return {
     kind: "ok",
     scores: scores as number[],
     model: typeof parsed?.model === "string" ? parsed.model : input.model,
+    ...(typeof computeMs === "number" && Number.isFinite(computeMs) ? { computeMs } : {}),
   };
 }

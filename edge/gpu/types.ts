@@ -2,6 +2,7 @@
 import type { BreakerState, CircuitBreaker } from "./breaker";
 import type { GpuEndpoint } from "./endpoints";
 import type { AttemptOutcome, GpuOutcome } from "./outcome";
+import type { GeoTrace } from "./request-location";
 
 /** One document sent to the heavy re-ranker (CONTRACTS.md C4 request document). Long text fields are truncated by the caller. */
 export interface HeavyDoc {
@@ -28,6 +29,8 @@ export interface SearchRankRequest {
    * answer too late (CONTRACTS.md C4)
    */
   deadlineMs?: number;
+  /** the edge location (colo) the request entered at, sent as CustomAttributes "colo=<IATA>" (logs, the global bench) */
+  colo?: string;
 }
 
 /** One purchase of the user's sequence: item id and day (days since 1970-01-01, fractional). */
@@ -49,6 +52,8 @@ export interface RecommendRankRequest {
   targetVariant?: string;
   /** as SearchRankRequest.deadlineMs */
   deadlineMs?: number;
+  /** as SearchRankRequest.colo */
+  colo?: string;
 }
 
 /** What heavyRank carries to the GPU tier: one score comes back per document / candidate, in request order. */
@@ -66,12 +71,16 @@ export const HEAVY_FAILURE_REASONS = [
   "error",
   "circuit_open",
   "no_budget",
+  "out_of_reach",
 ] as const;
 export type HeavyFailureReason = (typeof HEAVY_FAILURE_REASONS)[number];
 
 export type HeavyRankResult =
-  | { ok: true; scores: number[]; model: string; endpoint: string; ms: number; attempts: number }
+  | { ok: true; scores: number[]; model: string; endpoint: string; region: string; ms: number; attempts: number }
   | { ok: false; reason: HeavyFailureReason; ms: number; attempts: number; detail?: string };
+
+/** Why the failover loop did not call an endpoint (edge/gpu/resilient.ts). */
+export type SkipReason = "circuit_open" | "no_budget" | "out_of_reach";
 
 /** One call to one endpoint (the SageMaker invoker, or a wrapper around it); must answer promptly once `signal` aborts. */
 export type GpuCall = (endpoint: GpuEndpoint, req: HeavyRankRequest, signal: AbortSignal) => Promise<GpuOutcome>;
@@ -83,18 +92,22 @@ export type GpuEvent =
       at: number;
       endpoint: string;
       role: GpuEndpoint["role"];
+      /** the endpoint's GPU region */
+      region: string;
       outcome: AttemptOutcome;
       ms: number;
       hedge: boolean;
       detail?: string;
     }
-  | { type: "skip"; at: number; endpoint: string; role: GpuEndpoint["role"]; reason: "circuit_open" | "no_budget" }
+  | { type: "skip"; at: number; endpoint: string; role: GpuEndpoint["role"]; reason: SkipReason }
   | { type: "breaker"; at: number; endpoint: string; from: BreakerState; to: BreakerState; reason: string }
   | {
       type: "result";
       at: number;
       ok: boolean;
       endpoint?: string;
+      /** the region that answered (ok only) */
+      region?: string;
       reason?: HeavyFailureReason;
       ms: number;
       attempts: number;
@@ -119,6 +132,11 @@ export interface GpuScope {
 
 export interface HeavyRankOptions {
   deadlineMs: number;
+  /**
+   * where the request entered the edge, which orders the regions (edge/gpu/routing.ts); filled with the nearest
+   * region and the region that answered. undefined = unknown location
+   */
+  geo?: GeoTrace;
   /** undefined: real traffic, the isolate's shared breakers */
   scope?: GpuScope;
 }

@@ -144,6 +144,31 @@ async def test_the_queue_is_bounded_by_estimated_time_without_a_deadline() -> No
     assert ("shed", "queue_full") in [(e.outcome, e.reason) for e in events]
 
 
+async def test_queues_share_the_inference_thread_in_the_estimate_but_not_in_their_service_time() -> None:
+    search, recommend = SlowGatedScorer(), SlowGatedScorer()
+    records: list[Any] = []
+    b = DynamicBatcher(max_batch_size=8, max_delay_ms=1, on_batch=records.append)
+    try:
+        await b.score("m", search, pairs_for("warm", 4))
+        await b.score("r", recommend, pairs_for("warm", 2), task="recommend")
+        held = asyncio.ensure_future(b.score("m", search, pairs_for("hold", 4)))
+        await wait_until(search.entered.is_set, "the held search batch")
+        # a recommend batch now waits for the one inference thread: the search batch in flight is ahead of it
+        assert b.estimate_s("r", 2, task="recommend") >= 4 * PER_PAIR_S * 0.8
+        waiting = asyncio.ensure_future(b.score("r", recommend, pairs_for("behind", 2), task="recommend"))
+        await asyncio.sleep(0.5)  # held: the recommend batch waits for the thread this long
+        search.release.set()
+        await asyncio.wait_for(asyncio.gather(held, waiting), GUARD_S)
+    finally:
+        search.release.set()
+        await b.close()
+    # its service time is what score_batch took (≈ PER_PAIR_S a pair), not the half second it waited for the thread
+    per_pair = b.service_per_pair_s("r", task="recommend")
+    assert per_pair is not None and per_pair < PER_PAIR_S * 2
+    behind = [r for r in records if r.task == "recommend"][-1]
+    assert behind.inference_s < 0.3
+
+
 async def test_admission_off_scores_everything() -> None:
     scorer = SlowGatedScorer()
     b = DynamicBatcher(max_batch_size=8, max_delay_ms=1, admission=False)

@@ -7,7 +7,8 @@ Two steps (see infra/README.md):
            layout the container's `serve` reads from /opt/ml/model — and optionally upload it to S3.
   deploy   Create one SageMaker Model per production variant, an EndpointConfig with those variants (A/B: e.g.
            "control" and "treatment" with weights; the edge pins a request to one with TargetVariant), then create
-           the endpoint or update it in place (blue/green by SageMaker), and wait until it is InService.
+           the endpoint or update it in place (blue/green by SageMaker), wait until it is InService, and put each
+           variant under Application Auto Scaling (autoscaling.py: --min/--max, --measured-rps).
 
   python infra/sagemaker/deploy_endpoint.py package --versions heavy-2025...-abcd1234 \
       --out /tmp/model.tar.gz --s3-uri s3://my-bucket/vitrine/heavy/model.tar.gz --region eu-west-1
@@ -17,6 +18,13 @@ Two steps (see infra/README.md):
       --variant control=s3://my-bucket/vitrine/heavy/a.tar.gz:0.5 \
       --variant treatment=s3://my-bucket/vitrine/heavy/b.tar.gz:0.5 \
       --instance-type ml.g5.xlarge --env VITRINE_MAX_DELAY_MS=3
+
+Several GPU regions (README "Global traffic"): `--regions us-east-1,eu-central-1,ap-southeast-2` (or
+`--gpu-regions '<the edge's GPU_REGIONS JSON>'`, which also names each region's endpoint) deploys the same variants —
+the same model version — to every listed region with one timestamp, one region after the other. SageMaker reads
+model data and images from its own region, so `{region}` in a variant's S3 URI and in --image-uri is replaced by each
+region (e.g. s3://vitrine-models-{region}/heavy/a.tar.gz); `package --s3-uri` with `{region}` and --regions uploads
+one copy per region.
 
 `--dry-run` prints every API request as JSON and calls nothing. Credentials come from the usual boto3 chain.
 A single variant can also carry several heavy versions in one model.tar.gz; requests then pick one with
@@ -28,11 +36,15 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import autoscaling  # noqa: E402  (infra/sagemaker/autoscaling.py: the variants' scaling policies)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_REGISTRY = REPO / ".vitrine" / "registry"
@@ -56,6 +68,45 @@ def build_model_tarball(registry: Path, versions: list[str], out: Path) -> Path:
         for v in versions:
             tar.add(registry / "heavy" / v, arcname=f"heavy/{v}", recursive=True)
     return out
+
+
+@dataclass(frozen=True)
+class Target:
+    """One region to deploy to and its endpoint name there."""
+
+    region: str
+    endpoint_name: str
+
+
+def parse_targets(regions: str | None, gpu_regions: str | None, region: str | None, endpoint_name: str) -> list[Target]:
+    """--gpu-regions (the edge's GPU_REGIONS JSON: [{"region", "endpoint", "url"?}]) or --regions (a comma list, every
+    region under --endpoint-name) or --region; each region once."""
+    if gpu_regions:
+        try:
+            entries = json.loads(gpu_regions)
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"--gpu-regions: not JSON ({exc})") from exc
+        if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("region"), str) and isinstance(e.get("endpoint"), str)
+            for e in entries
+        ):
+            raise SystemExit('--gpu-regions: a list of {"region": ..., "endpoint": ...}')
+        targets = [Target(e["region"].strip(), e["endpoint"].strip()) for e in entries]
+    elif regions:
+        targets = [Target(r.strip(), endpoint_name) for r in regions.split(",") if r.strip()]
+    elif region:
+        targets = [Target(region, endpoint_name)]
+    else:
+        raise SystemExit("deploy: --region, --regions or --gpu-regions is required")
+    names = [t.region for t in targets]
+    if not targets or len(set(names)) != len(names) or not all(names):
+        raise SystemExit(f"deploy: each region once, got {names}")
+    return targets
+
+
+def in_region(value: str, region: str) -> str:
+    """`{region}` in an S3 URI or image URI → the region (SageMaker reads both from its own region)."""
+    return value.replace("{region}", region)
 
 
 def upload(path: Path, s3_uri: str, region: str | None, dry_run: bool) -> None:
@@ -91,8 +142,11 @@ def parse_variant(spec: str) -> Variant:
     return Variant(name, uri, weight)
 
 
-def deployment_requests(args: argparse.Namespace, stamp: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The CreateModel requests (one per variant) and the CreateEndpointConfig request."""
+def deployment_requests(
+    args: argparse.Namespace, stamp: str, region: str | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The CreateModel requests (one per variant) and the CreateEndpointConfig request (of one region)."""
+    region = region or args.region or ""
     env = {"VITRINE_LOG_LEVEL": "info"}
     for kv in args.env:
         k, sep, v = kv.partition("=")
@@ -107,10 +161,15 @@ def deployment_requests(args: argparse.Namespace, stamp: str) -> tuple[list[dict
                 "ModelName": model_name,
                 "ExecutionRoleArn": args.role_arn,
                 "PrimaryContainer": {
-                    "Image": args.image_uri,
-                    "ModelDataUrl": var.model_data,
+                    "Image": in_region(args.image_uri, region),
+                    "ModelDataUrl": in_region(var.model_data, region),
                     "Mode": "SingleModel",
-                    "Environment": env,
+                    # the names the tier's CloudWatch shed-rate metric carries (autoscaling.py's alarm reads them)
+                    "Environment": {
+                        **env,
+                        "VITRINE_ENDPOINT_NAME": args.endpoint_name,
+                        "VITRINE_VARIANT_NAME": var.name,
+                    },
                 },
                 "Tags": [{"Key": "app", "Value": "vitrine"}, {"Key": "variant", "Value": var.name}],
             }
@@ -147,8 +206,19 @@ def endpoint_exists(sm: Any, name: str) -> bool:
 
 
 def deploy(args: argparse.Namespace, stamp: str | None = None) -> None:
+    """Every listed region gets the same variants (the same model version) under one timestamp, region by region."""
     stamp = stamp or time.strftime("%Y%m%d%H%M%S", time.gmtime())
-    models, config = deployment_requests(args, stamp)
+    targets = parse_targets(
+        getattr(args, "regions", None), getattr(args, "gpu_regions", None), args.region, args.endpoint_name
+    )
+    for t in targets:
+        print(f"== {t.region}: endpoint {t.endpoint_name}", flush=True)
+        deploy_region(args, t, stamp)
+
+
+def deploy_region(args: argparse.Namespace, target: Target, stamp: str) -> None:
+    args = argparse.Namespace(**{**vars(args), "region": target.region, "endpoint_name": target.endpoint_name})
+    models, config = deployment_requests(args, stamp, target.region)
     if args.dry_run:
         for m in models:
             print(json.dumps({"sagemaker.create_model": m}, indent=1))
@@ -167,7 +237,8 @@ def deploy(args: argparse.Namespace, stamp: str | None = None) -> None:
         return
     import boto3
 
-    sm = boto3.client("sagemaker", region_name=args.region)
+    endpoint_url = getattr(args, "endpoint_url", None)
+    sm = boto3.client("sagemaker", region_name=args.region, **({"endpoint_url": endpoint_url} if endpoint_url else {}))
     for m in models:
         sm.create_model(**m)
         print(f"created model {m['ModelName']}")
@@ -190,6 +261,14 @@ def deploy(args: argparse.Namespace, stamp: str | None = None) -> None:
         EndpointName=args.endpoint_name, WaiterConfig={"Delay": 30, "MaxAttempts": 120}
     )
     desc = sm.describe_endpoint(EndpointName=args.endpoint_name)
+    if not args.no_autoscaling:  # a scalable target needs the endpoint InService
+        autoscaling.apply(
+            args.endpoint_name,
+            [v.name for v in args.variant],
+            autoscaling.plan_of(args),
+            args.region,
+            args.endpoint_url,
+        )
     print(
         json.dumps(
             {
@@ -210,10 +289,14 @@ def main(argv: list[str] | None = None) -> None:
     pk.add_argument("--out", type=Path, default=Path("model.tar.gz"))
     pk.add_argument("--s3-uri", help="upload to s3://bucket/key")
     pk.add_argument("--region")
+    pk.add_argument("--regions", help="comma list: upload one copy per region ({region} in --s3-uri)")
     pk.add_argument("--dry-run", action="store_true")
     dp = sub.add_parser("deploy", help="create models + endpoint config, create/update the endpoint, wait")
-    dp.add_argument("--region", required=True)
-    dp.add_argument("--endpoint-name", required=True)
+    dp.add_argument("--region", help="one region (or --regions / --gpu-regions)")
+    dp.add_argument("--regions", help="comma list of regions, each gets --endpoint-name with the same variants")
+    dp.add_argument("--gpu-regions", help="the edge's GPU_REGIONS JSON: each region with its endpoint name")
+    dp.add_argument("--endpoint-name", default="vitrine-ranker")
+    dp.add_argument("--endpoint-url", help="another AWS endpoint (tests: moto's server)")
     dp.add_argument("--image-uri", required=True, help="ECR image built from infra/container/Dockerfile")
     dp.add_argument("--role-arn", required=True, help="SageMaker execution role (ECR pull + S3 read)")
     dp.add_argument(
@@ -226,7 +309,9 @@ def main(argv: list[str] | None = None) -> None:
     dp.add_argument("--instance-type", default="ml.g5.xlarge")
     dp.add_argument("--instance-count", type=int, default=1)
     dp.add_argument("--env", action="append", default=[], help="KEY=VALUE for the container (repeatable)")
-    dp.add_argument("--no-wait", action="store_true")
+    dp.add_argument("--no-wait", action="store_true", help="do not wait for InService (then no autoscaling either)")
+    dp.add_argument("--no-autoscaling", action="store_true", help="a fixed --instance-count, no scaling policies")
+    autoscaling.add_arguments(dp)
     dp.add_argument("--dry-run", action="store_true")
     args = p.parse_args(argv)
     if args.cmd == "package":
@@ -234,7 +319,11 @@ def main(argv: list[str] | None = None) -> None:
         out = build_model_tarball(args.registry, versions, args.out)
         print(f"wrote {out} ({out.stat().st_size} bytes)")
         if args.s3_uri:
-            upload(out, args.s3_uri, args.region, args.dry_run)
+            regions = [r.strip() for r in (args.regions or "").split(",") if r.strip()] or [args.region]
+            if len(regions) > 1 and "{region}" not in args.s3_uri:
+                raise SystemExit("--regions: --s3-uri needs {region} (one bucket per region)")
+            for region in regions:
+                upload(out, in_region(args.s3_uri, region or ""), region, args.dry_run)
     else:
         if len({v.name for v in args.variant}) != len(args.variant):
             raise SystemExit("variant names must be unique")

@@ -5,39 +5,17 @@ next version, checked against botocore's SageMaker service model (moto does not 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.validate import ParamValidator
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sagemaker"))
+# the tools (infra/sagemaker) and the shared moto fixture (moto_server.py, a plugin)
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "sagemaker"), str(Path(__file__).resolve().parent)]
 import release_endpoint as rel  # noqa: E402
 
-moto_server = pytest.importorskip("moto.server")
-
-
-@pytest.fixture(scope="module")
-def aws(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch_module.setenv(k, v)
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
-    mp = pytest.MonkeyPatch()
-    yield mp
-    mp.undo()
+pytest_plugins = ["moto_server"]
 
 
 def args(url: str, version: str) -> list[str]:

@@ -21,6 +21,8 @@ import { listAlerts } from "../../edge/metrics/alerts";
 import { windowCell } from "../../edge/metrics/queries";
 import { DRILL_SCHEDULE, EVERY_MINUTE } from "../../edge/scheduled";
 import { drillTestEnv, gpuRegionsStandIn, insertFixtureProducts } from "./fixtures";
+import fixture from "../fixtures/recs-features-parity.json";
+import { insertRecsStore, type TablesJson } from "./recs-tables";
 
 const PRIMARY = "http://gpu-primary.nopage.test";
 const SECONDARY = "http://gpu-secondary.nopage.test";
@@ -37,6 +39,13 @@ const gpuStandIn = gpuRegionsStandIn(PRIMARY, SECONDARY);
 
 beforeAll(async () => {
   await insertFixtureProducts(env.DB);
+  // a store with recommendation tables: the recommend_* scenarios probe /v1/recommend on it
+  await insertRecsStore(
+    env.DB,
+    (fixture as unknown as { tables: TablesJson }).tables,
+    "online-retail",
+    "recs-light-fixture",
+  );
   invalidateExperimentConfig();
   vi.stubGlobal("fetch", gpuStandIn);
 });

@@ -23,6 +23,8 @@ import { getDrillReport, listDrillReports } from "../../edge/drills/reports";
 import { runDrill } from "../../edge/drills/runner";
 import { DRILL_SCHEDULE } from "../../edge/scheduled";
 import { drillTestEnv, gpuRegionsStandIn, insertFixtureProducts } from "./fixtures";
+import fixture from "../fixtures/recs-features-parity.json";
+import { insertRecsStore, type TablesJson } from "./recs-tables";
 
 const PRIMARY = "http://gpu-primary.drill.test";
 const SECONDARY = "http://gpu-secondary.drill.test";
@@ -35,6 +37,13 @@ const gpuStandIn = gpuRegionsStandIn(PRIMARY, SECONDARY, (role) => gpuCalls.push
 
 beforeAll(async () => {
   await insertFixtureProducts(env.DB);
+  // a store with recommendation tables: the recommend_* scenarios probe /v1/recommend on it
+  await insertRecsStore(
+    env.DB,
+    (fixture as unknown as { tables: TablesJson }).tables,
+    "online-retail",
+    "recs-light-fixture",
+  );
   invalidateExperimentConfig();
   vi.stubGlobal("fetch", gpuStandIn);
 });

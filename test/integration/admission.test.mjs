@@ -179,12 +179,14 @@ describe(
       proxy.to(withAdmission.port);
       const on = figures(await overload(edge.url, queries.slice(3).reverse(), PHASE_MS));
       const metrics = await (await fetch(`${withAdmission.url}/metrics`)).text();
-      const shed = [...metrics.matchAll(/^vitrine_gpu_shed_total\{[^}]*\} (\S+)$/gm)].reduce(
-        (s, m) => s + Number(m[1]),
-        0,
-      );
+      const total = (name) =>
+        [...metrics.matchAll(new RegExp(`^${name}_total\\{.*\\} (\\S+)$`, "gm"))].reduce((s, m) => s + Number(m[1]), 0);
+      // the edge reads either 503 as `gpu_overloaded`: refused at admission, or admitted and dropped in the queue
+      // when its deadline passed there (under a loaded CI machine some requests take the second path)
+      const shed = total("vitrine_gpu_shed");
+      const expiredInQueue = total("vitrine_gpu_expired_in_queue");
       console.log(
-        `admission figures: ${JSON.stringify({ deadlineMs: DEADLINE_MS, concurrency: CONCURRENCY, phaseMs: PHASE_MS, withoutAdmission: off, withAdmission: { ...on, tierShed: shed } })}`,
+        `admission figures: ${JSON.stringify({ deadlineMs: DEADLINE_MS, concurrency: CONCURRENCY, phaseMs: PHASE_MS, withoutAdmission: off, withAdmission: { ...on, tierShed: shed, tierExpiredInQueue: expiredInQueue } })}`,
       );
 
       assert.equal(off.non2xx + on.non2xx, 0, "every answer is 2xx");
@@ -197,7 +199,8 @@ describe(
         "without admission a degraded answer waits out the deadline",
       );
       assert.ok(on.reasons.gpu_overloaded > 0, `the tier sheds under the same overload: ${JSON.stringify(on)}`);
-      assert.ok(shed >= on.reasons.gpu_overloaded, "the tier counts what it shed");
+      assert.ok(shed > 0, "the tier sheds at admission");
+      assert.ok(shed + expiredInQueue >= on.reasons.gpu_overloaded, "the tier counts every request it refused");
       assert.ok(
         on.shedGpuStageMs.p50 < DEADLINE_MS / 2,
         `with admission a shed answer does not wait for the deadline: ${JSON.stringify(on.shedGpuStageMs)}`,

@@ -10,7 +10,10 @@ ratio for each level. Measures after the server's catalogue precompute of the te
 ``--peer``: also starts the same heavy model behind TorchServe (``vitrine_gpu.peer``: fp32, full network per pair,
 TorchServe's dynamic batching) and drives it with the same requests, levels and durations after vitrine's levels
 (one server loaded at a time: they share the cores). Prints one table, the roofline (FLOPs per pair from the model
-config, achieved FLOP/s, peak, MFU) and ``vitrine/peer pairs/s at <top> concurrent: R (p99 vitrine X ms, peer Y ms)``.
+config, achieved FLOP/s, the peak — the best of timed matmul runs taken before and after the levels in this same run,
+on CPU an int8 one for vitrine's int8 Linear layers beside the fp32 one for the peer — and MFU, never above 100 %: a
+level that would exceed its peak says the peak measurement is suspect) and ``vitrine/peer pairs/s at <top>
+concurrent: R (p99 vitrine X ms, peer Y ms)``.
 
 Each level is bounded: no new request starts after --seconds and the in-flight ones finish, up to
 --max-level-seconds; requests still running then are abandoned, left out of the figures and counted as "cut"
@@ -40,7 +43,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from .. import paths
 from ..peer.torchserve import start_torchserve, stop
-from .flops import device_peak
+from ..settings import Settings
+from .flops import PeakRuns, matmul_peak, measure_into, mfu_text
 from .workload import build_requests, has_heavy, load_workload, model_flops, pretrained_registry
 
 
@@ -251,6 +255,8 @@ async def bench(args: argparse.Namespace) -> int:
     rows: list[tuple[str, LevelResult, str]] = []
     hit_ratio: dict[int, float] = {}  # vitrine's term cache hit ratio per level
     out_lines: list[str] = []
+    peak_runs: PeakRuns | None = None
+    int8_runs: PeakRuns | None = None
 
     def say(line: str = "") -> None:
         print(line, flush=True)
@@ -291,6 +297,11 @@ async def bench(args: argparse.Namespace) -> int:
                 (
                     await client.post("/invocations", content=body, headers={"Content-Type": "application/json"})
                 ).raise_for_status()
+            # the roofline's peaks: timed matmuls here, before the levels and again after them (best of all); on CPU
+            # vitrine's int8 Linear layers get an int8 peak, the fp32 peer the fp32 one
+            peak_runs = measure_into(matmul_peak(device), device)
+            if not gpu and args.url is None and Settings().cpu_int8:
+                int8_runs = measure_into(matmul_peak(device, int8=True), device)
             for c in args.levels:
                 h0 = await scrape_gauges(client, "vitrine_gpu_term_cache_")
                 r = await run_level(client, bodies, c, seconds, args.pairs, hard)
@@ -326,12 +337,16 @@ async def bench(args: argparse.Namespace) -> int:
         if model_dir is not None:
             say()
             fl = model_flops(model_dir, workload, args.pairs)
-            peak, peak_note = device_peak(device)
+            for runs in (peak_runs, int8_runs):
+                if runs is not None:
+                    measure_into(runs, device)
             say(
                 f"roofline: {fl.doc_tokens:.1f} product / {fl.query_tokens:.1f} query tokens on average; "
                 f"FLOPs per pair {fl.full / 1e9:.3f} G full network, {fl.cached / 1e9:.3f} G with the term cache"
             )
-            say(f"peak: {peak / 1e9:.1f} GFLOP/s ({peak_note})" if peak else f"peak: unknown for {device}")
+            say(peak_runs.describe() if peak_runs is not None else f"peak: not measured for {device}")
+            if int8_runs is not None:
+                say(f"{int8_runs.describe()} — vitrine's rows (int8 Linear layers); the fp32 peak is the peer's")
             for name, r, _ in rows:
                 # vitrine: a miss also runs the product trunk, so the FLOPs follow the level's hit ratio
                 per_pair = (
@@ -340,7 +355,8 @@ async def bench(args: argparse.Namespace) -> int:
                     else fl.full
                 )
                 achieved = r.pairs_per_s * per_pair
-                mfu = f"MFU {100 * achieved / peak:.1f}%" if peak else "MFU n/a"
+                runs = int8_runs if name == "vitrine" and int8_runs is not None else peak_runs
+                mfu = mfu_text(achieved, runs.best if runs is not None else None)
                 say(
                     f"  {name:<10} {r.concurrency:>3} clients: {achieved / 1e9:9.1f} GFLOP/s achieved "
                     f"({per_pair / 1e9:.3f} GFLOP/pair), {mfu}"

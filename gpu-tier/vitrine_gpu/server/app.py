@@ -47,6 +47,7 @@ from .model_store import (
 from .openapi import INVOCATION_RESPONSES, METRICS_RESPONSES, PING_RESPONSES, InvocationResponse, PingResponse, describe
 from .prom import CONTENT_TYPE, ServerMetrics
 from .recommend import RecommendRequest, request_pairs
+from .resources import ShedRateReporter
 
 log = logging.getLogger("vitrine_gpu.server")
 
@@ -169,6 +170,8 @@ class GpuServer:
         self.metrics.watch_term_cache(self.term_cache)
         self.batcher.on_batch = self.metrics.observe_batch
         self.batcher.on_queue_time = self.metrics.observe_queue
+        # on SageMaker: the shed rate to CloudWatch once a minute (the autoscaling alarm's metric; resources.py)
+        self.shed_reporter = ShedRateReporter.from_env(self.metrics.admission_totals)
 
         def _models_changed() -> None:
             self.metrics.model_loads.inc()
@@ -201,6 +204,8 @@ class GpuServer:
     async def close(self) -> None:
         if self.startup_task and not self.startup_task.done():
             self.startup_task.cancel()
+        if self.shed_reporter:
+            self.shed_reporter.stop()
         await self.batcher.close()
         await asyncio.get_running_loop().run_in_executor(None, self.term_cache.close)
         self.infer_executor.shutdown(wait=False, cancel_futures=True)

@@ -112,6 +112,14 @@ class AdmissionEvent:
     reason: str = ""
 
 
+def _timed(fn: Callable[[list[Pair]], Any], pairs: list[Pair]) -> tuple[Any, float, float]:
+    """Runs in the inference thread: ``fn(pairs)`` and when it started and ended there (a batch submitted while
+    another queue's batch holds the thread waits first; that wait is not this queue's service time)."""
+    started = time.perf_counter()
+    out = fn(pairs)
+    return out, started, time.perf_counter()
+
+
 class DynamicBatcher:
     def __init__(
         self,
@@ -157,13 +165,20 @@ class DynamicBatcher:
         return q.service.per_pair_s if q else None
 
     def estimate_s(self, model: str, pairs: int, task: str = "search") -> float:
-        """Estimated time from now until a new request of `pairs` pairs is answered: the rest of the running batch,
-        then every queued pair and its own at the measured rate (0 before the queue's first batch was measured)."""
+        """Estimated time from now until a new request of `pairs` pairs is answered: the rest of every queue's batch in
+        flight (they share the one inference thread), then every queued pair of its own queue and its own at the
+        measured rate (0 before the queue's first batch was measured)."""
         q = self._queues.get((task, model))
         if q is None or q.service.per_pair_s is None:
             return 0.0
-        running_left = max(0.0, q.service.estimate(q.running_pairs) - (time.perf_counter() - q.running_since))
-        return running_left + q.service.estimate(q.pending_pairs + pairs)
+        now = time.perf_counter()
+        # one inference thread: the batch each queue has in flight (running, or waiting for the thread) goes first
+        ahead = sum(
+            max(0.0, other.service.estimate(other.running_pairs) - (now - other.running_since))
+            for other in self._queues.values()
+            if other.running_pairs
+        )
+        return ahead + q.service.estimate(q.pending_pairs + pairs)
 
     async def score(
         self,
@@ -319,8 +334,12 @@ class DynamicBatcher:
                     self.on_queue_time(task, model, started - req.submitted)
         error: BaseException | None = None
         scores: list[float] = []
+        compute_s: float | None = None  # score_batch's own time, without the wait for the inference thread
         try:
-            raw = await loop.run_in_executor(self._executor, scorer.score_batch, pairs)
+            raw, compute_from, compute_to = await loop.run_in_executor(
+                self._executor, _timed, scorer.score_batch, pairs
+            )
+            compute_s = compute_to - compute_from
             scores = [float(x) for x in raw]
             if len(scores) != len(pairs):
                 raise ValueError(f"score_batch returned {len(scores)} scores for {len(pairs)} pairs")
@@ -335,14 +354,14 @@ class DynamicBatcher:
             if q is not None:
                 q.running_pairs = 0
                 if error is None:
-                    q.service.observe(len(pairs), ended - started)
+                    q.service.observe(len(pairs), compute_s if compute_s is not None else ended - started)
             if self.on_batch:
                 self.on_batch(
                     BatchRecord(
                         model=model,
                         size=len(pairs),
                         requests=len(requests),
-                        inference_s=ended - started,
+                        inference_s=compute_s if compute_s is not None else ended - started,
                         ok=error is None,
                         task=task,
                     )

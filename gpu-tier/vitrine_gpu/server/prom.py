@@ -8,12 +8,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..search.heavy.term_cache import PrecomputeProgress, TermCache
 from .batcher import AdmissionEvent, BatchRecord
+from .resources import HostMemoryCollector
 
 log = logging.getLogger("vitrine_gpu.server.prom")
 
@@ -174,6 +175,17 @@ class ServerMetrics:
         self._device = device
         self._loaded_models = loaded_models
         r.register(GpuCollector(device))
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, … and the host's memory
+        ProcessCollector(registry=r)
+        r.register(HostMemoryCollector())
+
+    def admission_totals(self) -> tuple[float, float]:
+        """(admitted, shed) requests since the start, every task and model together (the shed-rate metric)."""
+
+        def total(c: Counter) -> float:
+            return sum(s.value for m in c.collect() for s in m.samples if s.name.endswith("_total"))
+
+        return total(self.admitted), total(self.shed)
 
     def watch_term_cache(self, cache: TermCache) -> None:
         self.registry.register(TermCacheCollector(cache))
