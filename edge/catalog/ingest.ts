@@ -123,9 +123,14 @@ async function writeBatch(db: D1Database, store: string, writes: D1PreparedState
   const bump = db.prepare(BUMP_SQL).bind(store, now);
   const results = await db.batch([...writes.flatMap((w) => [w, bump]), db.prepare(VERSION_SQL).bind(store)]);
   const changed = writes.reduce((n, _, i) => n + (results[2 * i]!.meta.changes ?? 0), 0);
-  const version = (results[results.length - 1]!.results[0] as { version?: number } | undefined)?.version ?? 0;
+  return { results, changed, catalogVersion: versionRead(store, results[results.length - 1]!) };
+}
+
+/** The catalogue version VERSION_SQL read (0: no such store), noted for this isolate's cache keys. */
+function versionRead(store: string, read: D1Result): number {
+  const version = (read.results[0] as { version?: number } | undefined)?.version ?? 0;
   noteCatalogVersion(store, version);
-  return { results, changed, catalogVersion: version };
+  return version;
 }
 
 /** Upserts rows into a store (which must exist); `now` (unix ms) stamps the rows that change. */
@@ -135,9 +140,37 @@ export async function upsertRows(
   rows: readonly ProductRow[],
   now = Date.now(),
 ): Promise<WriteResult> {
-  const writes = chunks(rows).map((json) => db.prepare(UPSERT_SQL).bind(json, store, now));
-  const { changed, catalogVersion } = await writeBatch(db, store, writes, now);
+  const { changed, catalogVersion } = await writeBatch(db, store, upsertStatements(db, store, rows, now), now);
   return { changed, catalogVersion };
+}
+
+/** The upsert statements of `rows` (one per JSON chunk), for a caller that batches them itself (a shard). */
+export function upsertStatements(
+  db: D1Database,
+  store: string,
+  rows: readonly ProductRow[],
+  now: number,
+): D1PreparedStatement[] {
+  return chunks(rows).map((json) => db.prepare(UPSERT_SQL).bind(json, store, now));
+}
+
+/** The delete statement of a store's products by id (RETURNING the ids deleted). */
+export function deleteStatement(db: D1Database, store: string, ids: readonly string[]): D1PreparedStatement {
+  return db.prepare(DELETE_SQL).bind(store, JSON.stringify(ids));
+}
+
+/**
+ * Bumps the store's catalogue version in `db` when `changed` > 0 (rows written elsewhere: a sharded store's
+ * products live in its shards, its row in DB) and returns the version.
+ */
+export async function bumpCatalogVersion(db: D1Database, store: string, changed: number, now: number) {
+  const [, read] = await db.batch([
+    db
+      .prepare("UPDATE stores SET catalog_version = catalog_version + 1, updated_at = ?2 WHERE id = ?1 AND ?3 > 0")
+      .bind(store, now, changed),
+    db.prepare(VERSION_SQL).bind(store),
+  ]);
+  return versionRead(store, read!);
 }
 
 /** Deletes products of a store by id: which of `ids` were deleted (the others were not the store's). */
@@ -147,11 +180,6 @@ export async function deleteIds(
   ids: readonly string[],
   now = Date.now(),
 ): Promise<WriteResult & { deleted: string[] }> {
-  const { results, changed, catalogVersion } = await writeBatch(
-    db,
-    store,
-    [db.prepare(DELETE_SQL).bind(store, JSON.stringify(ids))],
-    now,
-  );
+  const { results, changed, catalogVersion } = await writeBatch(db, store, [deleteStatement(db, store, ids)], now);
   return { changed, catalogVersion, deleted: (results[0]!.results as { id: string }[]).map((r) => r.id) };
 }

@@ -6,7 +6,7 @@
 import { upsertRows, type WriteResult } from "./ingest";
 import { productOf, productRow, ROW_COLUMNS, type Product, type ProductRow } from "./product";
 
-type StoredRow = ProductRow & { rowid: number; updated_at: number };
+export type StoredRow = ProductRow & { rowid: number; updated_at: number };
 
 const SELECT = `SELECT rowid, ${ROW_COLUMNS.join(", ")}, updated_at FROM products`;
 
@@ -18,12 +18,16 @@ export async function getProduct(db: D1Database, store: string, id: string) {
 /** The fields a patch may change (not the id). */
 export type ProductPatch = Partial<Omit<Product, "id">>;
 
-/** The product with `patch` applied; undefined when the store has no such product. */
+/**
+ * The product with `patch` applied; undefined when the store has no such product. `write` upserts the row (a sharded
+ * store's: edge/catalog/sharded-ingest.ts, with `db` the product's shard).
+ */
 export async function patchProduct(
   db: D1Database,
   store: string,
   id: string,
   patch: ProductPatch,
+  write: (rows: ProductRow[]) => Promise<WriteResult> = (rows) => upsertRows(db, store, rows),
 ): Promise<{ product: Product; write: WriteResult } | undefined> {
   const current = await getProduct(db, store, id);
   if (!current) return undefined;
@@ -31,15 +35,24 @@ export async function patchProduct(
   // API would refuse, e.g. an empty title): merged as they are, so a patch can always take a product off sale
   const { updatedAt: _, ...fields } = current;
   const product: Product = { ...fields, ...patch, id };
-  return { product, write: await upsertRows(db, store, [productRow(product)]) };
+  return { product, write: await write([productRow(product)]) };
 }
 
-/** One page of the store's products in rowid order; `cursor` is the last rowid of the previous page. */
-export async function listProducts(db: D1Database, store: string, cursor: number, limit: number) {
+/** Up to `limit` of the store's rows in one database, in rowid order, after rowid `after` (0: from the first). */
+export async function rowsAfter(db: D1Database, store: string, after: number, limit: number): Promise<StoredRow[]> {
   const { results } = await db
     .prepare(`${SELECT} WHERE store = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3`)
-    .bind(store, cursor, limit)
+    .bind(store, after, limit)
     .all<StoredRow>();
+  return results;
+}
+
+/**
+ * One page of an unsharded store's products in rowid order; `cursor` is the last rowid of the previous page (a
+ * sharded store's pages: edge/catalog/product-pages.ts).
+ */
+export async function listProducts(db: D1Database, store: string, cursor: number, limit: number) {
+  const results = await rowsAfter(db, store, cursor, limit);
   const last = results.length === limit ? results[results.length - 1]!.rowid : undefined;
   return { products: results.map(productOf), ...(last !== undefined ? { nextCursor: String(last) } : {}) };
 }

@@ -3,6 +3,8 @@
  * statements that create it with the triggers that keep it in step with the store's rows of `products`. The
  * retrieval SQL (edge/search/*.sql) names the table as `{{fts}}`; `withStoreIndex` fills it in.
  */
+import qualityIndexSql from "./quality-index.sql";
+import qualityKeySql from "./quality-key.sql";
 import storeIndexSql from "./store-index.sql";
 
 /** A store id as the catalogue API accepts it: the only ids that ever reach a table name or a trigger. */
@@ -31,22 +33,57 @@ export function withStoreIndex(sql: string, store: string): string {
   return out;
 }
 
-/** The statements that create a store's index (each idempotent). */
-export function storeIndexStatements(store: string): string[] {
+const QUALITY_KEY = qualityKeySql.replace(/^--.*$/gm, "").trim();
+
+/** The statements of an index file for a store: {{fts}}, {{store}} and {{key:ROW}} (quality-key.sql) filled in. */
+function indexStatements(sql: string, store: string): string[] {
   const fts = ftsTable(store);
-  return storeIndexSql
+  return sql
     .split(BREAKPOINT)
     .map((s) =>
       s
         .replace(/^--.*$/gm, "")
         .replaceAll("{{fts}}", fts)
         .replaceAll("{{store}}", store)
+        .replaceAll(/\{\{key:(\w+)\}\}/g, (_, row: string) => QUALITY_KEY.replaceAll("{{row}}", row))
         .trim(),
     )
     .filter((s) => s !== "");
 }
 
-/** Creates the store's index and triggers (idempotent: a store that has them keeps them). */
+/** The statements that create a store's index (each idempotent). */
+export function storeIndexStatements(store: string): string[] {
+  return indexStatements(storeIndexSql, store);
+}
+
+/** The statements that create a store's quality-ordered index (quality-index.sql; each idempotent). */
+export function qualityIndexStatements(store: string): string[] {
+  return indexStatements(qualityIndexSql, store);
+}
+
+/**
+ * Stores this isolate saw without their quality-ordered index (created before migration 0019, not written since),
+ * and when: retrieval reads them the unbounded way without a failing statement per request, and looks for the index
+ * again after RECHECK_MS or once this isolate created it.
+ */
+const seenWithoutQualityIndex = new Map<string, number>();
+const RECHECK_MS = 60_000;
+
+export const qualityIndex = {
+  missing(store: string): void {
+    seenWithoutQualityIndex.set(store, Date.now());
+  },
+  mayExist(store: string): boolean {
+    const at = seenWithoutQualityIndex.get(store);
+    return at === undefined || Date.now() - at > RECHECK_MS;
+  },
+};
+
+/**
+ * Creates the store's index and its quality-ordered index with their triggers (idempotent: a store that has them
+ * keeps them; a store whose products predate its quality-ordered index gets them indexed there once).
+ */
 export async function ensureStoreIndex(db: D1Database, store: string): Promise<void> {
-  await db.batch(storeIndexStatements(store).map((s) => db.prepare(s)));
+  await db.batch([...storeIndexStatements(store), ...qualityIndexStatements(store)].map((s) => db.prepare(s)));
+  seenWithoutQualityIndex.delete(store);
 }

@@ -5,6 +5,7 @@
  * CONFIG_VERSION_CHECK_S — under `wrangler dev`, one isolate, the next request sees the write.
  */
 import { config } from "../config";
+import { readD1 } from "../db/guarded";
 import type { Bindings } from "../env";
 
 const known = new Map<string, { version: number; checkedAt: number }>();
@@ -21,9 +22,9 @@ export function noteCatalogVersion(store: string, version: number, now = Date.no
 export async function catalogVersion(env: Bindings, store: string, now = Date.now()): Promise<number> {
   const held = known.get(store);
   if (held && now - held.checkedAt < config(env).experiments.versionCheckMs) return held.version;
-  const row = await env.DB.prepare("SELECT catalog_version AS v FROM stores WHERE id = ?1")
-    .bind(store)
-    .first<{ v: number }>();
+  const row = await readD1(env, (db) =>
+    db.prepare("SELECT catalog_version AS v FROM stores WHERE id = ?1").bind(store).first<{ v: number }>(),
+  );
   const version = row?.v ?? 0;
   noteCatalogVersion(store, version, now);
   return version;

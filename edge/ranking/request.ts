@@ -5,7 +5,9 @@
  * (edge/routes/ranked.ts); the domain never calls back into the route.
  */
 import type { CacheOutcome } from "../cache/response-cache";
+import type { D1Reader } from "../db/guarded";
 import type { Bindings } from "../env";
+import type { GeoTrace } from "../gpu/request-location";
 import type { GpuScope } from "../gpu/types";
 import type { DegradedReason } from "./degraded";
 import type { RankPlan } from "./plan";
@@ -18,6 +20,10 @@ export interface RankingRequest {
   gpu?: GpuScope;
   /** false: neither read nor write the response cache */
   useCache: boolean;
+  /** the request's D1 reads: one session, deadline and breaker (a drill probe: its run's breaker and fault) */
+  d1: D1Reader;
+  /** the request's edge location, and the GPU region that answered (filled by the GPU stage) */
+  geo?: GeoTrace;
 }
 
 export type Stage = "retrieval" | "light" | "gpu";

@@ -15,6 +15,7 @@
  */
 import type { Bindings } from "../env";
 import { heavyRank } from "../gpu/index";
+import type { GeoTrace } from "../gpu/request-location";
 import type { GpuScope, RecommendRankRequest, SearchRankRequest } from "../gpu/types";
 import { scoreLight } from "../scoring/light";
 import { gpuDegradedReason, type DegradedReason } from "./degraded";
@@ -134,6 +135,7 @@ export async function heavyStage(
   ranked: LightRanked,
   request: (head: readonly number[]) => HeavyAsk,
   scope?: GpuScope,
+  geo?: GeoTrace,
 ): Promise<TwoStageResult> {
   const m = Math.max(0, Math.min(plan.topM, ranked.order.length));
   const done = (entries: RankedEntry[], extra: DegradedReason[], heavyModel: string, gpu: number): TwoStageResult => ({
@@ -152,7 +154,7 @@ export async function heavyStage(
       model: plan.heavyModel,
       ...(plan.targetVariant ? { targetVariant: plan.targetVariant } : {}),
     } as SearchRankRequest | RecommendRankRequest,
-    { deadlineMs: plan.deadlineMs, ...(scope ? { scope } : {}) },
+    { deadlineMs: plan.deadlineMs, ...(scope ? { scope } : {}), ...(geo ? { geo } : {}) },
   );
   const gpuMs = performance.now() - t0;
   if (!heavy.ok) return done(finalOrder(ranked, null), [gpuDegradedReason(heavy.reason)], plan.heavyModel, gpuMs);
@@ -171,8 +173,9 @@ export async function rankTwoStage(
   input: LightInput,
   request: (head: readonly number[]) => HeavyAsk,
   scope?: GpuScope,
+  geo?: GeoTrace,
 ): Promise<TwoStageResult> {
   if (input.n === 0)
     return { entries: [], degradedReasons: [], heavyModel: plan.heavyModel, timings: { light: 0, gpu: 0 } };
-  return heavyStage(env, plan, await lightStage(plan, input), request, scope);
+  return heavyStage(env, plan, await lightStage(plan, input), request, scope, geo);
 }

@@ -1,7 +1,8 @@
 /**
  * The recommendation surface's answer — what GET /v1/recommend serves (edge/routes/recommend.ts parses and responds;
  * everything between is here): the store's D1 state for the request (its recs version, the user's history and MF
- * vector) → the store's rank plan for the caller → the version's item tables → candidate sources (edge/recs/sources/)
+ * vector) → the store's rank plan for the caller → the request's slice of the version's tables (edge/recs/tables.ts:
+ * only the rows it needs; the MF list from the ANN index, edge/recs/ann/) → candidate sources (edge/recs/sources/)
  * → recs-light features → the two-stage ranker (edge/recs/rank.ts) → top k, only items of the store.
  *
  * An unknown or new user gets the cold-start answer (trending, or item-based from the page / cart), never an error.
@@ -9,19 +10,20 @@
  * personalised) are cached: the key carries the store, the page / cart ids, the context kind, the plan's models, the
  * version of the store's recommendation tables and the store's catalogue version.
  */
-import { cachedAnswer, responseCacheKey } from "../cache/response-cache";
+import { cachedAnswer, lastGoodKey, responseCacheKey } from "../cache/response-cache";
 import { catalogVersion } from "../catalog/version";
 import type { DegradedReason } from "../ranking/degraded";
-import { resolveRankPlan } from "../ranking/plan";
+import { resolveRankPlan, type RankPlan } from "../ranking/plan";
 import { since, type RankingRequest, type Served, type StageTimings } from "../ranking/request";
+import { staleIfError } from "../ranking/stale-if-error";
+import { lastKnownGoodItems } from "./last-known-good";
 import { recsFeatures } from "./features";
 import { isLive } from "./live";
-import { userHistory } from "./history";
 import { rankRecs, type RecommendItem } from "./rank";
 import { readRequestData } from "./request-data";
+import { annIndexFor } from "./ann/select";
 import { candidates } from "./sources/merge";
-import { seedsOf } from "./sources/neighbours";
-import { ensureNeighbours, itemTables } from "./tables";
+import { ensureCandidateStats, requestTables, type Read, type RequestTables } from "./tables";
 
 export const MAX_CART = 50;
 const DAY_MS = 86_400_000;
@@ -64,12 +66,62 @@ export interface RecommendAnswer {
   degradedReasons: DegradedReason[];
 }
 
+/** The page / cart ids of an ask, in order. */
+function contextIdsOf(ask: Pick<RecommendAsk, "item" | "cart">): string[] {
+  return [...(ask.item ? [ask.item] : []), ...(ask.cart ?? [])];
+}
+
+/**
+ * A recommendation; while D1 fails, the last good non-personalised answer of the same page / cart (a personalised
+ * ask included: its history cannot be read), else the store's last-known-good list (edge/recs/last-known-good.ts).
+ */
 export async function recommendAnswer(req: RankingRequest, ask: RecommendAsk): Promise<Served<RecommendAnswer>> {
+  const plan = await resolveRankPlan(req.env, { store: ask.store, surface: "recommend" }, ask.unit);
+  const lastGood = lastGoodKey("recommend", "", ask.k, {
+    store: ask.store,
+    context: contextIdsOf(ask).join(","),
+    mode: contextMode(ask),
+  });
+  const served = await staleIfError(() => rankedRecommendation(req, ask, plan, lastGood), {
+    env: req.env,
+    plan,
+    lastGood,
+    otherwise: () => lastKnownGoodAnswer(req, plan, ask),
+  });
+  // a cached entry is shared by every non-personalised ask of its context (anonymous, new users): this one's mode
+  return { ...served, answer: { ...served.answer, mode: modeOf(ask) } };
+}
+
+/** The store's last-known-good list (edge/recs/last-known-good.ts) as the ask's answer; undefined when it has none. */
+async function lastKnownGoodAnswer(
+  req: RankingRequest,
+  plan: RankPlan,
+  ask: RecommendAsk,
+): Promise<RecommendAnswer | undefined> {
+  const list = await lastKnownGoodItems(req.env, ask.store, ask.k, contextIdsOf(ask));
+  if (!list) return undefined;
+  return {
+    store: ask.store,
+    mode: modeOf(ask),
+    variant: plan.variant,
+    experiment: plan.experimentId,
+    models: { light: plan.lightModel, heavy: plan.heavyModel, data: list.version },
+    items: list.items,
+    personalised: false,
+    degradedReasons: [],
+  };
+}
+
+async function rankedRecommendation(
+  req: RankingRequest,
+  ask: RecommendAsk,
+  plan: RankPlan,
+  lastGood: Request,
+): Promise<Served<RecommendAnswer>> {
   const { env, ctx } = req;
   const t0 = performance.now();
   const stages: StageTimings = {};
-  const data = await readRequestData(env.DB, ask.store, ask.user);
-  const plan = await resolveRankPlan(env, { store: ask.store, surface: "recommend" }, ask.unit);
+  const data = await req.d1.read((db) => readRequestData(db, ask.store, ask.user));
   const version = data.store?.version ?? null;
   const base = {
     store: ask.store,
@@ -85,21 +137,31 @@ export async function recommendAnswer(req: RankingRequest, ask: RecommendAsk): P
     const answer = { ...base, items: [], personalised: false, degradedReasons: [] };
     return { plan, answer, cache: "BYPASS", stages };
   }
-  const tables = await itemTables(env.DB, ask.store, version);
   // a trained version's clock is the end of its training data; live tables (edge/recs/live.ts) are of now
   const now = isLive(version) ? Date.now() / DAY_MS : settings.now;
-  const history = userHistory(data.history, tables.index, now, settings.recencyTauDays);
-  const userVector = data.userVector && data.userVector.length === tables.factors ? data.userVector : null;
-  const personalised = history !== null || userVector !== null;
-  const contextIds = [...(ask.item ? [ask.item] : []), ...(ask.cart ?? [])];
-  const context = contextIds.flatMap((id) => {
-    const i = tables.index.get(id);
-    return i === undefined ? [] : [i];
-  });
+  const contextIds = contextIdsOf(ask);
+  const read: Read = (q) => req.d1.read(q);
+  let loaded: Promise<RequestTables> | undefined;
+  const slice = (): Promise<RequestTables> =>
+    (loaded ??= requestTables(read, annIndexFor(env, req.d1), {
+      store: ask.store,
+      version,
+      user: ask.user,
+      userVector: data.userVector,
+      history: data.history,
+      contextIds,
+      settings,
+      now,
+    }));
+  // without history rows or an MF vector the answer is the same for everyone (cacheable: its slice is read only on a
+  // miss); otherwise the slice says whether the version knows any of it
+  const mayBePersonal = data.history.length > 0 || data.userVector !== null;
+  const personalised = mayBePersonal && (await slice().then((s) => s.history !== null || s.knownUser));
 
   const compute = async (): Promise<RecommendAnswer> => {
-    await ensureNeighbours(env.DB, tables, [...seedsOf(history, context).items]);
-    const cands = candidates(tables, settings, { history, userVector, context });
+    const { tables, history, context } = await slice();
+    const cands = candidates(tables, settings, { history, context });
+    await ensureCandidateStats(read, tables, cands.items);
     const features = recsFeatures(tables, now, history, cands, context);
     stages.retrieval = since(t0);
     const ranking = await rankRecs(req, plan, {
@@ -134,7 +196,7 @@ export async function recommendAnswer(req: RankingRequest, ask: RecommendAsk): P
     }),
     compute,
     degraded: (a) => a.degradedReasons.length > 0,
+    lastGood,
   });
-  // the entry is shared by every non-personalised ask of this context (anonymous, new users): this one's mode
-  return { plan, answer: { ...answer, mode: base.mode }, cache: outcome, stages };
+  return { plan, answer, cache: outcome, stages };
 }

@@ -10,8 +10,8 @@
  * it, so /v1/recommend answers the store (trending, item page, cart, history) within one cron run of its first
  * events, ranked by the bundled recs-light model on the same sources. A store with a trained version (the pipeline
  * loaded one) keeps it: live tables are built only for stores whose current version is live or absent. The work is
- * bounded per run (a few stores, users with at most MAX_BASKET items in the pair count) and each store's rebuild is
- * one D1 batch of a few set-based statements, whatever its size.
+ * bounded per run (a few stores, users with at most MAX_BASKET items in the pair count, the newest MAX_PAIR_ROWS rows)
+ * and each store's rebuild is one read and one D1 batch of a few set-based statements, whatever its size.
  */
 import type { Bindings } from "../env";
 
@@ -23,6 +23,12 @@ export const NEIGHBOURS = 50;
 export const MAX_STORES_PER_RUN = 4;
 /** users with more distinct items than this are left out of the co-purchase pair count (quadratic in basket size) */
 export const MAX_BASKET = 200;
+/**
+ * the co-purchase / co-view pairs are counted over the store's newest (by last day) this many (user, item) rows of
+ * purchases, carts and views, so a rebuild's work is bounded whatever the store's size (item statistics still read
+ * every purchase: one grouped scan); a store past it is served its recent co-purchases (README "Scale")
+ */
+export const MAX_PAIR_ROWS = 100_000;
 
 const DAY_MS = 86_400_000;
 
@@ -49,18 +55,29 @@ LEFT JOIN (
   FROM recs_history WHERE store = ?1 GROUP BY item_id
 ) AS h ON h.item_id = i.item_id`;
 
-/** ?1 store, ?2 version: cosine of two items' user sets (bought, carted or viewed), top NEIGHBOURS per item */
+/**
+ * ?1 store, ?2 version, ?3 the first day counted (CUTOFF_SQL): cosine of two items' user sets (bought, carted or
+ * viewed since that day), top NEIGHBOURS per item. A pair's
+ * partner side is read from the tables through their (store, user_id, item_id) keys, not by joining the `basket` CTE
+ * to itself: SQLite builds no index on a materialised CTE and scanned it once per row — quadratic in the store's
+ * events (92,130 history rows: 240 s before, 14.6 s after, same rows; README "Scale").
+ */
 const NEIGHBOURS_SQL = `INSERT INTO recs_neighbours (store, model_version, kind, item_id, rank, neighbour_id, score)
 WITH seen AS (
-  SELECT user_id, item_id FROM recs_history WHERE store = ?1
-  UNION SELECT user_id, item_id FROM recs_views WHERE store = ?1
+  SELECT user_id, item_id FROM recs_history WHERE store = ?1 AND last_day >= ?3
+  UNION SELECT user_id, item_id FROM recs_views WHERE store = ?1 AND last_day >= ?3
 ), basket AS (
   SELECT user_id, item_id FROM seen
   WHERE user_id IN (SELECT user_id FROM seen GROUP BY user_id HAVING count(*) <= ${MAX_BASKET})
 ), buyers AS (SELECT item_id, count(*) AS n FROM basket GROUP BY item_id),
 pairs AS (
-  SELECT a.item_id AS item, b.item_id AS nb, count(*) AS both_n
-  FROM basket a JOIN basket b ON b.user_id = a.user_id AND b.item_id <> a.item_id GROUP BY a.item_id, b.item_id
+  SELECT item, nb, count(*) AS both_n FROM (
+    SELECT a.item_id AS item, h.item_id AS nb, a.user_id AS user_id FROM basket a
+    JOIN recs_history h ON h.store = ?1 AND h.user_id = a.user_id AND h.item_id <> a.item_id AND h.last_day >= ?3
+    UNION
+    SELECT a.item_id, v.item_id, a.user_id FROM basket a
+    JOIN recs_views v ON v.store = ?1 AND v.user_id = a.user_id AND v.item_id <> a.item_id AND v.last_day >= ?3
+  ) GROUP BY item, nb
 ), scored AS (
   SELECT p.item, p.nb, p.both_n / sqrt(CAST(x.n AS REAL) * y.n) AS score
   FROM pairs p JOIN buyers x ON x.item_id = p.item JOIN buyers y ON y.item_id = p.nb
@@ -68,6 +85,13 @@ pairs AS (
 SELECT ?1, ?2, 'copurchase', item, rank, nb, score FROM (
   SELECT item, nb, score, row_number() OVER (PARTITION BY item ORDER BY score DESC, nb) AS rank FROM scored
 ) WHERE rank <= ${NEIGHBOURS}`;
+
+/** ?1 store, ?2 MAX_PAIR_ROWS: the last day of the store's newest ?2 (user, item) rows (0: it has no more than that) */
+const CUTOFF_SQL = `SELECT CASE WHEN count(*) < ?2 THEN 0 ELSE min(last_day) END AS cutoff FROM (
+  SELECT last_day FROM (
+    SELECT last_day FROM recs_history WHERE store = ?1 UNION ALL SELECT last_day FROM recs_views WHERE store = ?1
+  ) ORDER BY last_day DESC LIMIT ?2
+)`;
 
 /** ?1 store, ?2 version: point the store at the new live version unless it serves a trained one */
 const CURRENT_SQL = `INSERT INTO recs_current (store, model_version) VALUES (?1, ?2)
@@ -79,14 +103,24 @@ const PRUNE_SQL = ["recs_item_stats", "recs_neighbours"].map(
   (t) => `DELETE FROM ${t} WHERE store = ?1 AND model_version LIKE '${LIVE_PREFIX}%' AND model_version <> ?2`,
 );
 
-/** Rebuilds one store's live tables (one batch: a transaction) as version `live-<events>`. */
-export async function buildLiveTables(db: D1Database, store: string, events: number, nowMs: number): Promise<string> {
+/**
+ * Rebuilds one store's live tables (one batch: a transaction) as version `live-<events>`; the pairs over the newest
+ * `maxPairRows` (user, item) rows.
+ */
+export async function buildLiveTables(
+  db: D1Database,
+  store: string,
+  events: number,
+  nowMs: number,
+  maxPairRows = MAX_PAIR_ROWS,
+): Promise<string> {
   const version = `${LIVE_PREFIX}${events}`;
   const now = nowMs / DAY_MS;
+  const cutoff = (await db.prepare(CUTOFF_SQL).bind(store, maxPairRows).first<{ cutoff: number }>())?.cutoff ?? 0;
   await db.batch([
     ...PRUNE_SQL.map((sql) => db.prepare(sql).bind(store, "")), // a half-built earlier run of this version too
     db.prepare(STATS_SQL).bind(store, version, now),
-    db.prepare(NEIGHBOURS_SQL).bind(store, version),
+    db.prepare(NEIGHBOURS_SQL).bind(store, version, cutoff),
     db.prepare(CURRENT_SQL).bind(store, version),
   ]);
   return version;

@@ -23,7 +23,11 @@ import type { ItemTables } from "./tables";
 export const MAX_SEQUENCE = 200;
 
 /** The user's purchase sequence for the sequence model: one event per item at its last purchase, oldest first. */
-export function sequenceOf(t: ItemTables, h: UserHistory | null, max = MAX_SEQUENCE): { id: string; ts: number }[] {
+export function sequenceOf(
+  t: Pick<ItemTables, "ids">,
+  h: UserHistory | null,
+  max = MAX_SEQUENCE,
+): { id: string; ts: number }[] {
   if (!h) return [];
   const events = Array.from(h.items, (i, j) => ({ id: t.ids[i]!, ts: h.last[j]! })).sort((a, b) => a.ts - b.ts);
   return events.slice(-max);
@@ -63,7 +67,7 @@ export interface RecsRanking {
 }
 
 export async function rankRecs(
-  req: Pick<RankingRequest, "env" | "gpu">,
+  req: Pick<RankingRequest, "env" | "gpu" | "d1" | "geo">,
   plan: RankPlan,
   input: RecsRankInput,
 ): Promise<RecsRanking> {
@@ -77,7 +81,8 @@ export async function rankRecs(
   });
   // the final top k come from the light top max(M, k); k more stand in for products no longer available
   const answerable = light.order.slice(0, Math.max(Math.min(plan.topM, n), input.k) + input.k).map(idOf);
-  const info = productInfo(req.env.DB, store, answerable);
+  const info = req.d1.read((db) => productInfo(db, store, answerable));
+  info.catch(() => undefined); // awaited below, after the GPU stage: a failure meanwhile is not unhandled
   const ranked = await heavyStage(
     req.env,
     plan,
@@ -90,6 +95,7 @@ export async function rankRecs(
       now: input.now,
     }),
     req.gpu,
+    req.geo,
   );
   const products = await info;
   const served = ranked.entries.filter((e) => products.has(idOf(e.index))).slice(0, input.k);

@@ -9,15 +9,18 @@
  *    to one; the caller's order is the retrieval order (ties in light score keep it); heavy M covers the whole list
  *    up to RERANK_MAX (edge/ranking/plan.ts).
  */
-import { cachedAnswer, responseCacheKey } from "../cache/response-cache";
+import { cachedAnswer, lastGoodKey, responseCacheKey } from "../cache/response-cache";
 import type { Bindings } from "../env";
+import { catalogShards } from "../catalog/shards";
 import { catalogVersion } from "../catalog/version";
+import { config } from "../config";
 import type { DegradedReason } from "../ranking/degraded";
 import { resolveRankPlan, type RankPlan } from "../ranking/plan";
 import { since, type RankingRequest, type Served, type StageTimings } from "../ranking/request";
+import { staleIfError } from "../ranking/stale-if-error";
 import { matchExpression } from "./features";
 import { rankRows, type RankedItem, type SearchRanking } from "./rank";
-import { fetchCandidates, retrieveCandidates } from "./retrieval";
+import { fetchCandidates, fetchFromShards, retrieveCandidates, retrieveFromShards } from "./retrieval";
 
 /** A query as the search surface takes it: its text and its FTS5 match expression. */
 export interface SearchText {
@@ -71,13 +74,30 @@ export async function searchCacheKey(
   return responseCacheKey("search", query, k, plan, { store, catalog: String(await catalogVersion(env, store)) });
 }
 
+/** A search answer; while D1 fails, the last good answer of the same query (edge/ranking/stale-if-error.ts). */
 export async function searchAnswer(req: RankingRequest, ask: SearchAsk): Promise<Served<SearchAnswer>> {
+  const plan = await resolveRankPlan(req.env, { store: ask.store, surface: "search" }, ask.unit);
+  const lastGood = lastGoodKey("search", ask.query.text, ask.k, { store: ask.store });
+  return staleIfError(() => rankedSearch(req, ask, plan, lastGood), { env: req.env, plan, lastGood });
+}
+
+async function rankedSearch(
+  req: RankingRequest,
+  ask: SearchAsk,
+  plan: RankPlan,
+  lastGood: Request,
+): Promise<Served<SearchAnswer>> {
   const { env, ctx } = req;
-  const plan = await resolveRankPlan(env, { store: ask.store, surface: "search" }, ask.unit);
   const stages: StageTimings = {};
   const compute = async (): Promise<SearchAnswer> => {
     const t0 = performance.now();
-    const rows = await retrieveCandidates(env.DB, ask.store, ask.query.match, plan.retrievalN);
+    const shards = catalogShards(env, ask.store);
+    const { firstPassMax: firstPass } = config(env).search;
+    const rows = await req.d1.read((db) =>
+      shards
+        ? retrieveFromShards(shards, ask.store, ask.query.match, plan.retrievalN, firstPass)
+        : retrieveCandidates(db, ask.store, ask.query.match, plan.retrievalN, firstPass),
+    );
     stages.retrieval = since(t0);
     const ranking = await rankRows(req, plan, ask.query.text, rows);
     Object.assign(stages, ranking.timings);
@@ -90,6 +110,7 @@ export async function searchAnswer(req: RankingRequest, ask: SearchAsk): Promise
     key: await searchCacheKey(env, ask.store, ask.query.text, ask.k, plan),
     compute,
     degraded: (a) => a.degradedReasons.length > 0,
+    lastGood,
   });
   return { plan, answer, cache: outcome, stages };
 }
@@ -108,7 +129,12 @@ export async function rerankAnswer(
 ): Promise<{ ok: true; served: Served<SearchAnswer> } | { ok: false; unknown: string[] }> {
   const ids = [...new Set(ask.candidates)];
   const t0 = performance.now();
-  const rows = await fetchCandidates(req.env.DB, ask.store, ask.query.match, ids);
+  const shards = catalogShards(req.env, ask.store);
+  const rows = await req.d1.read((db) =>
+    shards
+      ? fetchFromShards(shards, ask.store, ask.query.match, ids)
+      : fetchCandidates(db, ask.store, ask.query.match, ids),
+  );
   const stages: StageTimings = { retrieval: since(t0) };
   const known = new Set(rows.map((r) => String(r.id)));
   const unknown = ids.filter((id) => !known.has(id));

@@ -83,7 +83,7 @@ const retrievalScore = (row: CandidateRow): number => Number(row.bm25) || 0;
 
 /** Ranks retrieved (or caller-supplied) rows for a query under the plan. */
 export async function rankRows(
-  req: Pick<RankingRequest, "env" | "gpu">,
+  req: Pick<RankingRequest, "env" | "gpu" | "geo">,
   plan: RankPlan,
   query: string,
   rows: readonly CandidateRow[],
@@ -98,6 +98,7 @@ export async function rankRows(
     },
     (head) => ({ query, documents: head.map((i) => toHeavyDoc(rows[i]!)) }),
     req.gpu,
+    req.geo,
   );
   const items = result.entries.map(({ index, light, heavy, score }): RankedItem => {
     const row = rows[index]!;

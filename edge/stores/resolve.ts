@@ -8,6 +8,7 @@
 import type { Context } from "hono";
 import { drizzle } from "drizzle-orm/d1";
 import { config } from "../config";
+import { D1Unavailable, readD1 } from "../db/guarded";
 import { stores } from "../db/schema";
 import type { Bindings } from "../env";
 
@@ -36,7 +37,7 @@ export async function storeSet(env: Bindings): Promise<StoreSet> {
   const now = Date.now();
   if (cached && now - cached.loadedAt < config(env).experiments.configTtlMs) return cached;
   const gen = generation;
-  loading ??= load(env.DB, now)
+  loading ??= readD1(env, (db) => load(db, now))
     .then((s) => (gen === generation ? (cached = s) : s))
     .catch((err: unknown) => {
       if (cached) return cached;
@@ -61,15 +62,26 @@ const MAX_ABSENT = 1_000;
 
 /**
  * The store id a request means (resolveStore), and for a name this isolate does not know, one indexed look in D1: a
- * store created since this isolate loaded the set (by another isolate) is found at once.
+ * store created since this isolate loaded the set (by another isolate) is found at once. While D1 is unavailable
+ * (edge/db/guarded.ts) a name that cannot be checked is taken as given (and none named is the default store as this
+ * isolate last knew it): such a request is served only from what was cached for that name, never a 500.
  */
 export async function resolveStoreName(env: Bindings, requested: string | undefined): Promise<string | undefined> {
+  try {
+    return await checkedStoreName(env, requested);
+  } catch (err) {
+    if (!(err instanceof D1Unavailable)) throw err;
+    return requested ?? defaultStore();
+  }
+}
+
+async function checkedStoreName(env: Bindings, requested: string | undefined): Promise<string | undefined> {
   const known = resolveStore(await storeSet(env), requested);
   if (known !== undefined || requested === undefined) return known;
   const now = Date.now();
   const saidAbsent = absent.get(requested);
   if (saidAbsent !== undefined && now - saidAbsent < config(env).experiments.versionCheckMs) return undefined;
-  const row = await env.DB.prepare("SELECT id FROM stores WHERE id = ?1").bind(requested).first();
+  const row = await readD1(env, (db) => db.prepare("SELECT id FROM stores WHERE id = ?1").bind(requested).first());
   if (!row) {
     if (absent.size >= MAX_ABSENT) absent.clear();
     absent.set(requested, now);

@@ -178,6 +178,22 @@ def set_store_current(store: str, kind: str, version: str, registry: Path | None
         raise FileNotFoundError(f"{kind} version {version} is not in {reg}")
     stores = read_stores(reg)
     stores.setdefault(store, {})[kind] = version
+    _write_stores(stores, reg)
+
+
+def clear_store_current(store: str, kind: str, registry: Path | None = None) -> bool:
+    """Drop ``store``'s stores.json entry for ``kind`` (its production is current.json's again: the shipped store
+    rolled back from a version retrained from D1 to a file-trained one). Whether there was one."""
+    reg = registry or registry_dir()
+    stores = read_stores(reg)
+    if kind not in stores.get(store, {}):
+        return False
+    del stores[store][kind]
+    _write_stores({k: v for k, v in stores.items() if v}, reg)
+    return True
+
+
+def _write_stores(stores: dict[str, dict[str, str]], reg: Path) -> None:
     tmp = reg / (STORES_FILE + ".tmp")
     tmp.write_text(json.dumps(stores, indent=2, sort_keys=True) + "\n")
     tmp.replace(reg / STORES_FILE)

@@ -1,7 +1,7 @@
 /**
- * `npm run bench:recommend` — the edge's CPU work for one recommendation inside workerd, on tables of the real
- * store's size held in the isolate (≈4,000 items, 48 MF factors, 50 co-purchase + 30 content neighbours per item;
- * a user with 120 purchased items): every candidate source, the merge to 300 candidates, the 29 features and the
+ * `npm run bench:recommend` — the edge's CPU work for one recommendation inside workerd, on a request's tables over
+ * items of the real store's size (≈4,000 items, the MF list as the ANN index answers it, 50 co-purchase + 30
+ * content neighbours per item; a user with 120 purchased items): every candidate source, the merge to 300 candidates, the 29 features and the
  * bundled recs-light ONNX over the 300 (onnxruntime-web). D1 reads are I/O, not CPU, and are not in the figure.
  * Prints the median / p95 per request over 30 samples of 20 requests (workerd's clock ticks in whole ms).
  * (Kept out of `npm test`: timings are figures to read, not pass/fail gates.)
@@ -15,7 +15,6 @@ import { holdNeighbours, type ItemTables } from "../../edge/recs/tables";
 import { scoreLight } from "../../edge/scoring/light";
 
 const N_ITEMS = 4000;
-const FACTORS = 48;
 const SETTINGS: RecsSourceSettings = {
   now: 15300,
   recencyTauDays: 60,
@@ -51,11 +50,16 @@ function tables(): ItemTables {
     trend,
     repeatRate: f32(() => r()),
     price: f32(() => 0.5 + r() * 10),
-    factors: FACTORS,
-    vectors: Float32Array.from({ length: N_ITEMS * FACTORS }, () => (r() - 0.5) * 0.2),
     sold: Uint8Array.from(popAll, (p) => (p > 0 ? 1 : 0)),
-    soldItems: Int32Array.from(ids.keys()).filter((i) => popAll[i]! > 0),
-    trending: Int32Array.from(ids.keys()).sort((a, b) => trend[b]! - trend[a]! || a - b),
+    held: new Uint8Array(N_ITEMS).fill(1),
+    trending: Int32Array.from(ids.keys())
+      .sort((a, b) => trend[b]! - trend[a]! || a - b)
+      .slice(0, SETTINGS.perSource),
+    // the MF source's list as the ANN index answers it (edge/recs/ann/): perSource items, best first
+    mf: {
+      items: Int32Array.from({ length: SETTINGS.perSource }, () => Math.floor(r() * N_ITEMS)),
+      scores: Float32Array.from({ length: SETTINGS.perSource }, (_, k) => 1 - k / 1000),
+    },
     neighbours: new Map(),
   };
   for (let i = 0; i < N_ITEMS; i++) {
@@ -84,12 +88,11 @@ describe("recommendation candidates + light ranking of 300 candidates in workerd
       lastDay: SETTINGS.now - r() * 300,
       qty: 12,
     }));
-    const userVector = Float32Array.from({ length: FACTORS }, () => (r() - 0.5) * 0.5);
     const version = DEFAULT_RECS_LIGHT_MODEL;
     const once = async (): Promise<{ cand: number; model: number; n: number }> => {
       const t0 = performance.now();
       const h = userHistory(rows, t.index, SETTINGS.now, SETTINGS.recencyTauDays);
-      const c = candidates(t, SETTINGS, { history: h, userVector, context: [] });
+      const c = candidates(t, SETTINGS, { history: h, context: [] });
       const x = recsFeatures(t, SETTINGS.now, h, c, []);
       const t1 = performance.now();
       const scores = await scoreLight(version, x, c.items.length);

@@ -7,6 +7,7 @@
 import { createExecutionContext, createScheduledController, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../edge/index";
+import { buildLiveTables } from "../../edge/recs/live";
 import { EVERY_MINUTE } from "../../edge/scheduled";
 
 const BASE = "http://vitrine.test";
@@ -141,5 +142,41 @@ describe("live recommendations from a store's own events", () => {
     });
     await cron();
     expect(await current(store)).toBe("recs-light-trained");
+  });
+
+  it("past the pair-row bound, neighbours come from the store's newest rows; item statistics from every purchase", async () => {
+    const store = `bounded-${Date.now().toString(36)}`;
+    expect((await admin(`/admin/stores/${store}`, "PUT", { name: "Big shop" })).status).toBe(201);
+    const today = Date.now() / 86_400_000;
+    // 10 users bought A+B a year ago, 10 others C+D this week: 40 (user, item) rows
+    const rows = Array.from({ length: 20 }, (_, u) =>
+      (u < 10 ? ["A", "B"] : ["C", "D"]).map((item) => [`u${u}`, item, u < 10 ? today - 365 : today - 2 - u / 100]),
+    ).flat();
+    await env.DB.batch(
+      rows.map(([user, item, day]) =>
+        env.DB.prepare(
+          "INSERT INTO recs_history (store, user_id, item_id, n, last_day, qty) VALUES (?1, ?2, ?3, 1, ?4, 1)",
+        ).bind(store, user, item, day),
+      ),
+    );
+    const neighbours = async (version: string) =>
+      (
+        await env.DB.prepare(
+          "SELECT item_id || '>' || neighbour_id AS pair FROM recs_neighbours WHERE store = ?1 AND model_version = ?2 ORDER BY 1",
+        )
+          .bind(store, version)
+          .all<{ pair: string }>()
+      ).results.map((r) => r.pair);
+    const popular = async (version: string) =>
+      (
+        await env.DB.prepare("SELECT item_id FROM recs_item_stats WHERE store = ?1 AND model_version = ?2 ORDER BY 1")
+          .bind(store, version)
+          .all<{ item_id: string }>()
+      ).results.map((r) => r.item_id);
+    const all = await buildLiveTables(env.DB, store, 40, Date.now(), 40);
+    expect(await neighbours(all)).toEqual(["A>B", "B>A", "C>D", "D>C"]);
+    const newest = await buildLiveTables(env.DB, store, 41, Date.now(), 20); // the newest 20 rows: this week's
+    expect(await neighbours(newest)).toEqual(["C>D", "D>C"]);
+    expect(await popular(newest)).toEqual(["A", "B", "C", "D"]);
   });
 });

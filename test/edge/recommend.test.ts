@@ -17,10 +17,10 @@ type RecommendResponseBody = WireAnswer<RecommendAnswer>;
 import { RECS_FEATURE_NAMES, recsFeatures } from "../../edge/recs/features";
 import { userHistory } from "../../edge/recs/history";
 import { MAX_SEQUENCE, sequenceOf } from "../../edge/recs/rank";
+import { d1ListsIndex } from "../../edge/recs/ann/d1-lists";
 import { readRequestData } from "../../edge/recs/request-data";
 import { candidates } from "../../edge/recs/sources/merge";
-import { seedsOf } from "../../edge/recs/sources/neighbours";
-import { ensureNeighbours, itemTables } from "../../edge/recs/tables";
+import { ensureCandidateStats, requestTables, type Read } from "../../edge/recs/tables";
 import { scoreLight } from "../../edge/scoring/light";
 import fixture from "../fixtures/recs-features-parity.json";
 import { loadRecsTables, settingsOf, type TablesJson } from "./recs-tables";
@@ -77,14 +77,26 @@ describe("recs sources + features parity with Python", () => {
     "case %i: same candidates and features within 1e-5",
     async (_i, c) => {
       const settings = settingsOf(fx.tables);
-      const t = await itemTables(env.DB, PARITY_STORE, VERSION);
       const data = await readRequestData(env.DB, PARITY_STORE, c.user ?? undefined);
       expect(data.store).toEqual({ id: PARITY_STORE, version: VERSION });
-      const h = userHistory(data.history, t.index, settings.now, settings.recencyTauDays);
-      const context = c.context.map((id) => t.index.get(id)!);
-      await ensureNeighbours(env.DB, t, seedsOf(h, context).items);
-      const cands = candidates(t, settings, { history: h, userVector: data.userVector, context });
+      // the request's slice of the tables, the MF source from the D1 top-N lists (Python scans every item)
+      const read: Read = (q) => q(env.DB);
+      const slice = await requestTables(read, d1ListsIndex(read), {
+        store: PARITY_STORE,
+        version: VERSION,
+        user: c.user ?? undefined,
+        userVector: data.userVector,
+        history: data.history,
+        contextIds: c.context,
+        settings,
+        now: settings.now,
+      });
+      const { tables: t, history: h, context } = slice;
+      expect(context.map((i) => t.ids[i])).toEqual(c.context);
+      const cands = candidates(t, settings, { history: h, context });
       expect(Array.from(cands.items, (i) => t.ids[i])).toEqual(c.items);
+      await ensureCandidateStats(read, t, cands.items);
+      expect(Array.from(cands.items, (i) => t.held[i])).not.toContain(0);
       const x = recsFeatures(t, settings.now, h, cands, context);
       const F = RECS_FEATURE_NAMES.length;
       for (let r = 0; r < c.items.length; r++)
@@ -105,7 +117,8 @@ describe("recs sources + features parity with Python", () => {
 
 describe("the sequence sent to the GPU tier", () => {
   it("is the user's most recent purchases, oldest first, at most MAX_SEQUENCE (the GPU tier takes ≤ 1000)", async () => {
-    const t = await itemTables(env.DB, PARITY_STORE, VERSION);
+    const ids = Object.keys(fx.tables.items).sort();
+    const t = { ids, index: new Map(ids.map((id, i) => [id, i])) };
     const rows = Array.from({ length: 1500 }, (_, j) => ({
       itemId: t.ids[j % t.ids.length]!,
       n: 1,

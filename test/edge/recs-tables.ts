@@ -14,6 +14,8 @@ export interface TablesJson {
   item_vectors: Record<string, number[]>;
   user_vectors: Record<string, number[]>;
   history: Record<string, [string, number, number, number][]>;
+  /** recs_mf_top rows (vitrine_gpu.recs.mf_top): kind, key, items JSON, scores JSON */
+  mf_top?: [string, string, string, string][];
 }
 
 export function settingsOf(t: TablesJson): RecsSourceSettings {
@@ -37,7 +39,7 @@ export async function loadRecsTables(
   const stmts: D1PreparedStatement[] = [
     db.prepare("INSERT OR IGNORE INTO stores (id, title, is_default) VALUES (?1, ?1, 0)").bind(store),
     db.prepare("DELETE FROM recs_history WHERE store = ?1").bind(store),
-    ...["recs_item_stats", "recs_neighbours", "recs_vectors"].map((tb) =>
+    ...["recs_item_stats", "recs_neighbours", "recs_vectors", "recs_mf_top"].map((tb) =>
       db.prepare(`DELETE FROM ${tb} WHERE store = ?1 AND model_version = ?2`).bind(store, version),
     ),
   ];
@@ -64,6 +66,13 @@ export async function loadRecsTables(
     stmts.push(vec.bind(store, version, "item", p(item), JSON.stringify(v)));
   for (const [user, v] of Object.entries(t.user_vectors))
     stmts.push(vec.bind(store, version, "user", user, JSON.stringify(v)));
+  const top = db.prepare(
+    "INSERT INTO recs_mf_top (store, model_version, kind, key, items, scores) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+  );
+  for (const [kind, key, items, scores] of t.mf_top ?? []) {
+    const ids = (JSON.parse(items) as string[]).map(p);
+    stmts.push(top.bind(store, version, kind, kind === "item" ? p(key) : key, JSON.stringify(ids), scores));
+  }
   stmts.push(
     db
       .prepare(
@@ -72,4 +81,14 @@ export async function loadRecsTables(
       .bind(store, version),
   );
   for (let i = 0; i < stmts.length; i += 500) await db.batch(stmts.slice(i, i + 500));
+}
+
+/**
+ * A store with recommendation tables and its products (only a store's available products are recommended): what the
+ * recommend_* drill scenarios and the D1-outage tests probe.
+ */
+export async function insertRecsStore(db: D1Database, t: TablesJson, store: string, version: string): Promise<void> {
+  await loadRecsTables(db, t, store, version);
+  const stmt = db.prepare("INSERT OR IGNORE INTO products (id, title, price, store) VALUES (?1, ?2, ?3, ?4)");
+  await db.batch(Object.keys(t.items).map((id) => stmt.bind(id, `Retail item ${id}`, 1.5, store)));
 }

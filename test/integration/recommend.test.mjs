@@ -5,26 +5,14 @@
 // scored, not degraded); then the gpu-tier is killed and the edge answers 200 with the light ranking (degraded:true).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { recsUsers } from "./global-sim.mjs";
 import { oneGpuVars, prepareDb, RECS_SQL, REPO, startEdge, startGpu, stopAll } from "./harness.mjs";
 
 const DEADLINE_MS = Number(process.env.VITRINE_IT_DEADLINE_MS ?? 30_000);
 const STORE = "online-retail";
 const ADMIN_TOKEN = "integration-admin-token";
-
-/** The users with the longest histories in the served recs-light version. */
-function knownUsers(n) {
-  const reg = path.join(REPO, ".vitrine/registry");
-  const version = JSON.parse(readFileSync(path.join(reg, "current.json"), "utf8"))["recs-light"];
-  const tables = JSON.parse(readFileSync(path.join(reg, "recs-light", version, "tables.json"), "utf8"));
-  return Object.entries(tables.history)
-    .sort((a, b) => b[1].length - a[1].length)
-    .slice(0, n)
-    .map(([u]) => u);
-}
 
 async function recommend(edge, query) {
   const t0 = performance.now();
@@ -39,7 +27,7 @@ describe("recommendations end to end", { timeout: 600_000 }, () => {
   let users;
 
   before(async () => {
-    users = knownUsers(5);
+    users = recsUsers(5);
     const dir = await prepareDb({ recs: RECS_SQL });
     gpu = await startGpu();
     edge = await startEdge({

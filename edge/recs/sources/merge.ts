@@ -7,9 +7,10 @@
 import type { RecsSourceSettings } from "../../generated/models";
 import type { UserHistory } from "../history";
 import type { ItemTables } from "../tables";
-import { embedding, userVectorOf } from "./embedding";
+import { embedding } from "./embedding";
 import { repeatFrequency, repeatRecency } from "./history";
-import { neighbourSource, seedsOf } from "./neighbours";
+import { seedsOf } from "../seeds";
+import { neighbourSource } from "./neighbours";
 import { SOURCES, type Scored, type Source } from "./scored";
 import { trending } from "./trending";
 
@@ -21,8 +22,6 @@ export interface Candidates {
 
 export interface CandidateInput {
   history: UserHistory | null;
-  /** the user's MF vector when the version knows the user */
-  userVector: Float32Array | null;
   /** page / cart item indices */
   context: readonly number[];
 }
@@ -34,7 +33,7 @@ export function sourceLists(t: ItemTables, s: RecsSourceSettings, input: Candida
     repeat: repeatFrequency(input.history),
     recency: repeatRecency(input.history),
     copurchase: neighbourSource(t, "copurchase", seeds, s.perSource),
-    mf: embedding(t, userVectorOf(t, input.userVector, seeds), s.perSource),
+    mf: embedding(t, s.perSource),
     content: neighbourSource(t, "content", seeds, s.perSource),
     trending: trending(t, s.perSource),
   };

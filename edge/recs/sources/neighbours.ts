@@ -2,32 +2,11 @@
  * Item-to-item sources over the pipeline's precomputed top-N neighbour lists (recs_neighbours):
  *  - copurchase: item-kNN, cosine over invoice baskets;
  *  - content: TF-IDF cosine over descriptions (reaches items nobody bought yet: cold items).
- * Score of an item = Σ over seed items of weight × similarity. Seeds: the request's page/cart items (weight 1 each),
- * then the user's history items weighted by their recency-decayed count / its maximum.
+ * Score of an item = Σ over seed items of weight × similarity (the seeds: edge/recs/seeds.ts).
  */
-import type { UserHistory } from "../history";
+import type { Seeds } from "../seeds";
 import { neighboursOf, type ItemTables, type NeighbourKind } from "../tables";
 import { EMPTY, topPositive, type Scored } from "./scored";
-
-export interface Seeds {
-  items: number[];
-  weights: number[];
-}
-
-export function seedsOf(h: UserHistory | null, context: readonly number[]): Seeds {
-  const items = [...context];
-  const weights = context.map(() => 1);
-  if (h) {
-    let max = 0;
-    for (const d of h.decay) max = Math.max(max, d);
-    const div = Math.max(max, 1e-9);
-    for (let j = 0; j < h.items.length; j++) {
-      items.push(h.items[j]!);
-      weights.push(Math.fround(h.decay[j]! / div));
-    }
-  }
-  return { items, weights };
-}
 
 export function neighbourSource(t: ItemTables, kind: NeighbourKind, seeds: Seeds, k: number): Scored {
   if (seeds.items.length === 0) return EMPTY;

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import paths, registry
 from ..recs.d1 import write_products_sql, write_tables_sql
+from ..recs.mf_top import vectorize_ndjson
 
 MAX_BUNDLED_LIGHT = 3  # the current light version plus the most recent others (A/B tests need more than one)
 EXPERIMENT_ID = "search-default"
@@ -242,18 +243,30 @@ def export_edge(
 
 
 RECS_STORE = "online-retail"  # the store the recs tables load into (the synthetic store stands in for it)
+RECS_SQL_FORMAT = 2  # 2: with the MF top-N lists (recs_mf_top, issue 23): an older recs.sql is rewritten
 
 
 def export_recs_sql(version: str, log: Callable[[str], None] = print) -> dict[str, Any]:
     """`.vitrine/recs/recs.sql` (+ `recs.sql.json`: version, sha256) from the recs-light version's tables.json;
-    rewritten only when the version changed. `scripts/lib.sh load_d1` executes it."""
+    rewritten only when the version (or RECS_SQL_FORMAT) changed. `scripts/lib.sh load_d1` executes it. Beside it
+    `vectorize.ndjson`: the version's item vectors for a production Vectorize index (``wrangler vectorize insert``)."""
     out, meta = paths.recs_dir() / "recs.sql", paths.recs_dir() / "recs.sql.json"
     export_store_products()
     prev = json.loads(meta.read_text()) if meta.exists() else {}
-    if out.exists() and prev.get("version") == version:
+    if out.exists() and prev.get("version") == version and prev.get("format") == RECS_SQL_FORMAT:
         return prev
-    sha = write_tables_sql(registry.version_dir("recs-light", version), RECS_STORE, version, out)
-    res = {"version": version, "store": RECS_STORE, "sha256": sha, "bytes": out.stat().st_size}
+    vdir = registry.version_dir("recs-light", version)
+    sha = write_tables_sql(vdir, RECS_STORE, version, out)
+    tables = json.loads((vdir / "tables.json").read_text())
+    with open(paths.recs_dir() / "vectorize.ndjson", "w") as f:
+        f.writelines(line + "\n" for line in vectorize_ndjson(tables, RECS_STORE, version))
+    res = {
+        "version": version,
+        "store": RECS_STORE,
+        "sha256": sha,
+        "bytes": out.stat().st_size,
+        "format": RECS_SQL_FORMAT,
+    }
     meta.write_text(json.dumps(res) + "\n")
     log(f"recs: D1 tables of {version} -> {out} ({res['bytes']} bytes)")
     return res

@@ -255,6 +255,10 @@ def evaluate(force: bool = False, reduced: bool = False) -> dict[str, Any]:
 def export(force: bool = False, reduced: bool = False) -> dict[str, Any]:
     res = export_edge()
     log(f"export: {res['models_js']} (light {res['light']}, heavy {res['heavy'] or '-'}), {res['seed_sql']}")
+    recs_light = registry.read_current().get("recs-light")
+    if recs_light and (registry.version_dir("recs-light", recs_light) / "tables.json").exists():
+        # the production recs version's D1 tables (rewritten only when its version or their format changed)
+        res = {**res, "d1": export_recs_sql(recs_light, log)}
     return res
 
 
@@ -373,7 +377,7 @@ def recs_store(
     time split and registered under the store → the version's rows loaded into the local D1 (not with a dump: the
     command for the remote database is printed) → edge/generated/models.js re-exported with the version bundled.
     Cached by the hash of the store's rows: unchanged data is not retrained (``force`` retrains)."""
-    from ..recs import store_data, store_train
+    from ..recs import shipped_store, store_data, store_train
 
     export_, db_file = store_data.export_store(store, db=db, from_export=from_export)
     log(f"recs --store {store}: {json.dumps(export_.summary())}")
@@ -393,7 +397,7 @@ def recs_store(
 
     def run() -> dict[str, Any]:
         recs_train.set_threads()
-        data = store_data.to_interactions(export_)
+        data = shipped_store.store_interactions(export_)
         return store_train.train_store(data, reduced=reduced, log=log)
 
     res = _run_cached(f"recs-{store}", h, force, done, run)

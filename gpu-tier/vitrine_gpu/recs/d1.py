@@ -9,7 +9,7 @@ first, so reloading one store leaves the others. A product id is unique within i
 StockCodes are 5 digits + optional letters (`recs.data.is_product_code`, checked here).
 
 `recs.sql` (edge/db/schema-recs.ts) replaces the store's user history and the version's derived rows (item stats,
-co-purchase and content neighbours, MF vectors), then points `recs_current` at the version. `scripts/lib.sh load_d1`
+co-purchase and content neighbours, MF vectors, the MF top-N lists of ``recs.mf_top``), then points `recs_current` at the version. `scripts/lib.sh load_d1`
 executes both. A store trained from its own D1 rows (`pipeline recs --store`, ``recs.store_train``) gets the same
 statements without the history (D1's rows are the source) and without `recs_current` (its release promotes it).
 """
@@ -23,6 +23,7 @@ from typing import Any
 
 from ..search.catalog import MAX_STATEMENT_BYTES, catalog_sql_statements, product_row, sql_literal, write_sql
 from .data import is_product_code
+from .mf_top import mf_top_rows
 
 ROWID_BASE = 100_000_000
 
@@ -76,7 +77,7 @@ def tables_sql_statements(
     s, v = sql_literal(store), sql_literal(version)
     if history:
         yield f"DELETE FROM recs_history WHERE store = {s};"
-    for t in ("recs_item_stats", "recs_neighbours", "recs_vectors"):
+    for t in ("recs_item_stats", "recs_neighbours", "recs_vectors", "recs_mf_top"):
         yield f"DELETE FROM {t} WHERE store = {s} AND model_version = {v};"
     if history:
         yield from _inserts(
@@ -117,6 +118,12 @@ def tables_sql_statements(
             for kind, field in (("user", "user_vectors"), ("item", "item_vectors"))
             for key, vec in tables[field].items()
         ),
+        max_bytes,
+    )
+    yield from _inserts(
+        "recs_mf_top",
+        ("store", "model_version", "kind", "key", "items", "scores"),
+        ((store, version, *row) for row in mf_top_rows(tables)),
         max_bytes,
     )
     if current:

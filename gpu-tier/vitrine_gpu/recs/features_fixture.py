@@ -2,7 +2,8 @@
 (edge/recs/, test/edge/recommend.test.ts): a small seeded synthetic store's D1 rows (``tables.json`` of a fit with a
 small ``SourceConfig``), and for a set of requests (known user, unknown user, product page, cart, personalised cart,
 anonymous) the merged candidates and the 29 features ``candidates`` + ``features`` give on the edge view of those
-rows (``edge_view.tables_from_json``).
+rows (``edge_view.tables_from_json``). ``tables.mf_top`` holds the version's MF top-N lists (``recs.mf_top``, D1
+``recs_mf_top``): the edge's MF source reads them where Python scans.
 
     python -m vitrine_gpu recs fixture [OUT]
 """
@@ -18,6 +19,7 @@ from .. import paths
 from . import data, synthetic
 from .edge_view import tables_from_json
 from .features import FEATURE_NAMES, features
+from .mf_top import mf_top_rows
 from .sources import SourceConfig, candidates, fit_tables
 from .train import tables_json
 
@@ -59,7 +61,9 @@ def build() -> dict[str, Any]:
                 "features": [[float(v) for v in row] for row in x.tolist()],
             }
         )
-    return {"feature_names": list(FEATURE_NAMES), "tables": tj, "cases": cases}
+    # the MF top-N lists the edge reads instead of scanning (recs_mf_top: kind, key, items JSON, scores JSON)
+    mf_top = [list(row) for row in mf_top_rows(tj)]
+    return {"feature_names": list(FEATURE_NAMES), "tables": {**tj, "mf_top": mf_top}, "cases": cases}
 
 
 def write(out: Path = OUT) -> int:

@@ -71,10 +71,7 @@ def live_tables(t: S.Tables) -> S.Tables:
     if rows:
         r = np.concatenate([np.full(x.size, k) for k, x in enumerate(rows)])
         x = sp.csr_matrix((np.ones(r.size, np.float32), (r, np.concatenate(rows))), shape=(len(rows), n_items))
-        x.data[:] = 1.0
-        c = (x.T @ x).toarray()
-        d = np.sqrt(np.maximum(np.diag(c), 1.0))
-        nb_ids, nb_sims = S._topn_rows((c / d[:, None] / d[None, :]).astype(np.float32), LIVE_NEIGHBOURS)
+        nb_ids, nb_sims = S.incidence_neighbours(x, LIVE_NEIGHBOURS)
     else:
         nb_ids, nb_sims = np.full((n_items, 1), -1, np.int32), np.zeros((n_items, 1), np.float32)
     return replace(

@@ -138,31 +138,59 @@ def _history(train: Interactions, now: float, tau: float) -> dict[UserKey, UserH
     return out
 
 
-def _topn_rows(m: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-n of a dense matrix (diagonal and non-positive entries excluded), -1 padded, sorted desc."""
-    n_rows = m.shape[0]
-    n = min(n, max(m.shape[1] - 1, 1))
-    m = m.copy()
-    np.fill_diagonal(m, 0.0)
-    idx = np.argpartition(-m, n - 1, axis=1)[:, :n] if m.shape[1] > n else np.tile(np.arange(m.shape[1]), (n_rows, 1))
-    vals = np.take_along_axis(m, idx, axis=1)
-    o = np.argsort(-vals, axis=1, kind="stable")
-    idx, vals = np.take_along_axis(idx, o, axis=1), np.take_along_axis(vals, o, axis=1)
-    idx = np.where(vals > 0, idx, -1).astype(np.int32)
-    return idx, np.where(vals > 0, vals, 0.0).astype(np.float32)
+BLOCK_CELLS = 20_000_000
+ALS_CHUNK_NNZ = 65_536  # padded (entries x factors) float64 per ALS chunk: 65,536 x 48 x 8 B = 25 MB
+
+
+def _topn_sparse(m: sp.spmatrix, n: int, row0: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-n of a sparse block whose row k is item ``row0 + k`` (that item and non-positive entries
+    excluded), -1 padded, sorted by value desc then id asc — vectorised: one sort of the block's nonzeros."""
+    coo = m.tocoo()
+    r, c, v = coo.row, coo.col, coo.data.astype(np.float32)
+    keep = (v > 0) & (c != r + row0)
+    r, c, v = r[keep], c[keep], v[keep]
+    order = np.lexsort((c, -v, r))
+    r, c, v = r[order], c[order], v[order]
+    rank = np.arange(r.size) - np.searchsorted(r, r)  # position within its row
+    top = rank < n
+    idx = np.full((m.shape[0], n), -1, np.int32)
+    vals = np.zeros((m.shape[0], n), np.float32)
+    idx[r[top], rank[top]] = c[top]
+    vals[r[top], rank[top]] = v[top]
+    return idx, vals
+
+
+def _topn_blocks(x: sp.csr_matrix, y: sp.csr_matrix, scale: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-n per row of (x @ y) scaled by ``scale[i] * scale[j]``, computed a block of rows at a time, so memory
+    stays O(block x neighbours) instead of the dense items x items matrix."""
+    n_rows = x.shape[0]
+    n = min(n, max(y.shape[1] - 1, 1))
+    ids, sims = np.full((n_rows, n), -1, np.int32), np.zeros((n_rows, n), np.float32)
+    block = max(16, min(4096, BLOCK_CELLS // max(1, y.shape[1])))  # a block's product has ≤ block x columns entries
+    for a in range(0, n_rows, block):
+        prod = (x[a : a + block] @ y).tocoo()
+        prod.data = (prod.data.astype(np.float32) / scale[prod.row + a]) / scale[prod.col]
+        ids[a : a + block], sims[a : a + block] = _topn_sparse(prod, n, a)
+    return ids, sims
 
 
 def copurchase_neighbours(train: Interactions, n_items: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine of the invoice x item incidence matrix, top-n per item."""
+    """Cosine of the invoice x item incidence matrix, top-n per item (sparse: cost grows with the co-purchase pairs,
+    not with items²)."""
     if len(train) == 0:
         return np.full((n_items, n), -1, np.int32), np.zeros((n_items, n), np.float32)
     _, inv_idx = np.unique(train.invoice, return_inverse=True)
     x = sp.csr_matrix((np.ones(len(train), np.float32), (inv_idx, train.item)), shape=(int(inv_idx.max()) + 1, n_items))
+    return incidence_neighbours(x, n)
+
+
+def incidence_neighbours(x: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-n items per item by the cosine of a basket x item incidence matrix's columns (entries set to 1)."""
+    x = x.copy()
     x.data[:] = 1.0
-    c = (x.T @ x).toarray()
-    d = np.sqrt(np.maximum(np.diag(c), 1.0))
-    sim = c / d[:, None] / d[None, :]
-    return _topn_rows(sim.astype(np.float32), n)
+    xt = x.T.tocsr()
+    d = np.sqrt(np.maximum(np.asarray(xt.sum(axis=1)).ravel(), 1.0)).astype(np.float32)
+    return _topn_blocks(xt, x, d, n)
 
 
 _TOKEN = re.compile(r"[a-z]+")
@@ -190,10 +218,9 @@ def content_neighbours(descriptions: Sequence[str], n: int) -> tuple[np.ndarray,
     df = np.bincount(x.indices, minlength=len(vocab)).astype(np.float32)
     idf = np.log((1 + n_items) / (1 + df)) + 1.0
     x = x @ sp.diags(idf.astype(np.float32))
-    norm = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
-    x = sp.diags((1.0 / np.maximum(norm, 1e-9)).astype(np.float32)) @ x
-    sim = (x @ x.T).toarray().astype(np.float32)
-    return _topn_rows(sim, n)
+    norm = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel()).astype(np.float32)
+    x = x.tocsr()
+    return _topn_blocks(x, x.T.tocsr(), np.maximum(norm, np.float32(1e-9)), n)
 
 
 def implicit_als(
@@ -210,17 +237,26 @@ def implicit_als(
     eye = reg * np.eye(factors)
 
     def solve(fixed: np.ndarray, c: sp.csr_matrix, out: np.ndarray) -> None:
+        # every row's normal equations batched: rows grouped by their entry count rounded up to a power of two,
+        # padded (a padded entry has confidence 0 and a zero vector), lhs = gram + Yᵀ diag(c) Y and rhs = Yᵀ (1 + c)
+        # by batched matmul, then one batched solve per group (≤ ALS_CHUNK_NNZ padded entries at a time)
         gram = fixed.T @ fixed + eye
-        for r in range(c.shape[0]):
-            a, b = c.indptr[r], c.indptr[r + 1]
-            if a == b:
-                out[r] = 0.0
-                continue
-            idx, cm1 = c.indices[a:b], c.data[a:b]
-            y = fixed[idx]
-            lhs = gram + (y.T * cm1) @ y
-            rhs = (y.T * (1.0 + cm1)).sum(axis=1)
-            out[r] = np.linalg.solve(lhs, rhs)
+        lens = np.diff(c.indptr)
+        out[lens == 0] = 0.0
+        width = 1 << np.ceil(np.log2(np.maximum(lens, 1))).astype(np.int64)
+        for w in np.unique(width[lens > 0]):
+            rows = np.flatnonzero((width == w) & (lens > 0))
+            for k in range(0, rows.size, max(1, ALS_CHUNK_NNZ // int(w))):
+                chunk = rows[k : k + max(1, ALS_CHUNK_NNZ // int(w))]
+                pos = c.indptr[chunk][:, None] + np.arange(w)[None, :]
+                valid = pos < c.indptr[chunk + 1][:, None]
+                pos = np.where(valid, pos, 0)
+                y = fixed[c.indices[pos]] * valid[:, :, None]  # (rows, w, f)
+                cm1 = np.where(valid, c.data[pos], 0.0)  # (rows, w)
+                yt = y.transpose(0, 2, 1)
+                lhs = gram + np.matmul(yt * cm1[:, None, :], y)
+                rhs = np.matmul(yt, ((1.0 + cm1) * valid)[:, :, None])
+                out[chunk] = np.linalg.solve(lhs, rhs)[:, :, 0]
 
     for _ in range(iterations):
         solve(v, conf, u)

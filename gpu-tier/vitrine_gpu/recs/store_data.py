@@ -274,29 +274,31 @@ def _item_text(p: dict[str, Any]) -> str:
     return " ".join(str(p.get(k) or "") for k in ("title", "brand", "category")).strip()
 
 
-def to_interactions(export: StoreExport) -> StoreData:
-    buys = export.purchases()
-    if not buys:
-        raise StoreDataError(f"store {export.store!r} has no purchases in recs_history")
-    by_id = {str(p["id"]): p for p in export.products}
-    codes = tuple(sorted(set(by_id) | {r[1] for r in buys}))
-    cidx = {c: i for i, c in enumerate(codes)}
-    prices = np.array([float(by_id.get(c, {}).get("price") or 0.0) for c in codes], np.float32)
-    cat = Catalogue(codes, tuple(_item_text(by_id.get(c, {})) for c in codes), prices)
-    users = tuple(sorted({r[0] for r in buys}))
-    uidx = {u: k for k, u in enumerate(users)}
-    first = {u: math.inf for u in users}
-    for u, _, _, d, _ in buys:
+@dataclass
+class Placed:
+    """Purchase lines placed from history rows (``place_purchases``), as parallel lists."""
+
+    cust: list[int] = field(default_factory=list)
+    item: list[int] = field(default_factory=list)
+    invoice: list[int] = field(default_factory=list)
+    ts: list[float] = field(default_factory=list)
+    qty: list[int] = field(default_factory=list)
+    imputed: int = 0  # placed by the even-spread rule (not at a row's last_day)
+
+
+def place_purchases(
+    rows: Sequence[tuple[str, str, int, float, int]], uidx: dict[str, int], cidx: dict[str, int], first_invoice: int = 1
+) -> Placed:
+    """One line per purchase of each (user, item, n, last_day, qty) row: the last at ``last_day`` (one basket per
+    user and day), the ``n - 1`` earlier ones — each a basket of its own — evenly between the user's earliest
+    ``last_day`` among ``rows`` and this one (all at ``last_day`` when that span is empty); units split evenly."""
+    first = {u: math.inf for u in {r[0] for r in rows}}
+    for u, _, _, d, _ in rows:
         first[u] = min(first[u], d)
-    cust: list[int] = []
-    item: list[int] = []
-    inv: list[int] = []
-    ts: list[float] = []
-    qty: list[int] = []
+    out = Placed()
     baskets: dict[tuple[int, int], int] = {}
-    next_inv = 1
-    imputed = 0
-    for u, i, n, last, q in buys:
+    next_inv = first_invoice
+    for u, i, n, last, q in rows:
         k = uidx[u]
         base, span = q // n, last - first[u]
         for j in range(n):
@@ -310,12 +312,28 @@ def to_interactions(export: StoreExport) -> StoreData:
                 invoice = baskets[key]
             else:
                 invoice, next_inv = next_inv, next_inv + 1
-                imputed += 1
-            cust.append(k)
-            item.append(cidx[i])
-            inv.append(invoice)
-            ts.append(t)
-            qty.append(q - base * (n - 1) if observed else base)
+                out.imputed += 1
+            out.cust.append(k)
+            out.item.append(cidx[i])
+            out.invoice.append(invoice)
+            out.ts.append(t)
+            out.qty.append(q - base * (n - 1) if observed else base)
+    return out
+
+
+def to_interactions(export: StoreExport) -> StoreData:
+    buys = export.purchases()
+    if not buys:
+        raise StoreDataError(f"store {export.store!r} has no purchases in recs_history")
+    by_id = {str(p["id"]): p for p in export.products}
+    codes = tuple(sorted(set(by_id) | {r[1] for r in buys}))
+    cidx = {c: i for i, c in enumerate(codes)}
+    prices = np.array([float(by_id.get(c, {}).get("price") or 0.0) for c in codes], np.float32)
+    cat = Catalogue(codes, tuple(_item_text(by_id.get(c, {})) for c in codes), prices)
+    users = tuple(sorted({r[0] for r in buys}))
+    uidx = {u: k for k, u in enumerate(users)}
+    placed = place_purchases(buys, uidx, cidx)
+    cust, item, inv, ts, qty, imputed = placed.cust, placed.item, placed.invoice, placed.ts, placed.qty, placed.imputed
     order = np.lexsort((np.asarray(item), np.asarray(inv), np.asarray(ts)))
     price = prices[np.asarray(item, np.int64)]
     inter = Interactions(

@@ -13,7 +13,7 @@ apply). ``ensure_pretrained("bge-small-en-v1.5")``:
    Hugging Face names in the ONNX initialisers; the anonymous MatMul weights are named by the MatMul node that
    consumes them (``/encoder/layer.0/attention/self/query/MatMul`` -> ``encoder.layer.0.attention.self.query.weight``,
    transposed); heads and LayerNorm epsilon are read from the graph's constants;
-4. checks the converted model against onnxruntime on fixed inputs (max |diff| of ``last_hidden_state`` <= 1e-5) and
+4. checks the converted model against onnxruntime on fixed inputs (max |diff| of ``last_hidden_state`` <= MAX_ABS_DIFF, 1e-4) and
    writes ``model.safetensors``, ``config.json``, the tokenizer (``PreTrainedTokenizerFast(tokenizer_file=...)``) and
    ``provenance.json`` (Maven coordinates, sha256 of the jar and of the extracted files, licenses, the check's
    figure). ``provenance.json`` is written last: its presence means the directory is complete.
@@ -50,7 +50,10 @@ from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokeniz
 from .. import paths
 from ..registry import sha256_file
 
-MAX_ABS_DIFF = 1e-5
+# the last hidden states (values up to ~10 in magnitude) of the converted model against onnxruntime's: float32 kernels
+# sum in a different order on another CPU (bge-small measured 1.51e-5 on one VM, under 1e-5 on another); a wrong
+# weight mapping differs by O(1)
+MAX_ABS_DIFF = 1e-4
 PROVENANCE_FILE = "provenance.json"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
