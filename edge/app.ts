@@ -15,8 +15,12 @@ import { requestId } from "./middleware/request-id";
 import { serverTiming } from "./middleware/timing";
 import { adminCatalog } from "./routes/admin-catalog";
 import { adminDrills } from "./routes/admin-drills";
+import { adminErasure } from "./routes/admin-erasure";
+import { adminEvents } from "./routes/admin-events";
+import { adminExperiments } from "./routes/admin-experiments";
 import { adminMetrics } from "./routes/admin-metrics";
 import { adminReleases } from "./routes/admin-releases";
+import { adminGpuResources } from "./routes/admin-gpu-resources";
 import { dashboard } from "./routes/dashboard";
 import { events } from "./routes/events";
 import { health } from "./routes/health";
@@ -43,6 +47,10 @@ app.route("/admin", adminMetrics);
 app.route("/admin", adminDrills(app.fetch)); // the drills probe this app in-process
 app.route("/admin", adminReleases);
 app.route("/admin", adminCatalog);
+app.route("/admin", adminErasure);
+app.route("/admin", adminEvents);
+app.route("/admin", adminExperiments);
+app.route("/admin", adminGpuResources);
 app.route("/", dashboard);
 
 let document: ReturnType<typeof openApiDocument> | undefined;

@@ -30,10 +30,38 @@ const fraction = (d: number) => numberVar(d, (n) => n.gt(0).lt(1));
 const text = (d: string) =>
   z.preprocess(unset, z.string().trim().optional()).transform((v) => (v === undefined || v === "" ? d : v));
 
+/** One of a fixed set of words; missing or blank → `d`. */
+const choice = <const T extends string>(values: readonly [T, ...T[]], d: NoInfer<T>) =>
+  z.preprocess(unset, z.enum(values).optional()).transform((v): T => v ?? d);
+
+/** One GPU region of GPU_REGIONS: its SageMaker endpoint name, its AWS region, an optional runtime URL override. */
+export const gpuRegionSchema = z
+  .object({
+    region: z.string().trim().min(1).max(64),
+    endpoint: z.string().trim().min(1).max(63),
+    /** "" = https://runtime.sagemaker.<region>.amazonaws.com */
+    url: z.union([z.literal(""), z.string().url()]).default(""),
+  })
+  .strict();
+export const gpuRegionsSchema = z
+  .array(gpuRegionSchema)
+  .min(1)
+  .max(32)
+  .refine((list) => new Set(list.map((r) => r.region)).size === list.length, "each region may be listed once");
+export type GpuRegionVars = z.output<typeof gpuRegionSchema>;
+
+/** GPU_RTT_TABLE: measured round trips (ms) per colo (IATA code) and region, e.g. {"SYD":{"ap-southeast-2":12}}. */
+export const gpuRttTableSchema = z.record(
+  z.string().regex(/^[A-Z]{3}$/, "a colo is a 3-letter IATA code"),
+  z.record(z.string().trim().min(1).max(64), z.number().nonnegative().max(60_000)),
+);
+
 export const varsSchema = z.object({
   // search cascade: budget of the whole GPU stage (all attempts), candidates retrieved, light top M sent to the GPU
   GPU_DEADLINE_MS: int(150, 0, 120_000),
   RETRIEVAL_N: int(200, 1, 1_000),
+  // retrieval reads at most this many of a query's matches, best quality first (README "Scale"; 0 = every match)
+  SEARCH_FIRST_PASS_MAX: int(10_000, 0, 1_000_000),
   LIGHT_TOP_M: int(50, 0, 256),
   // recommendation cascade: light top M sent to the sequence model, final = light + RECS_HEAVY_WEIGHT x heavy
   RECS_TOP_M: int(100, 0, 300),
@@ -79,16 +107,67 @@ export const varsSchema = z.object({
   ANOMALY_MIN_VOLUME: positive(50),
   DRIFT_PSI_THRESHOLD: positive(0.2),
   DRIFT_MIN_SAMPLES: positive(200),
+  // business alerts per store (edge/metrics/business.ts): traffic below its EWMA band, CTR / conversion vs its week
+  TRAFFIC_DROP_MIN_RPM: positive(20),
+  FEEDBACK_DROP_P: fraction(0.001),
+  FEEDBACK_DROP_MIN_IMPRESSIONS: positive(500),
+  // the gpu-tier's host memory in use above which gpu_memory fires (edge/metrics/gpu-resources.ts)
+  GPU_MEMORY_ALERT_RATIO: fraction(0.9),
   // failover drills: the scenarios the cron runs ("all" or a comma list), the recovery objective, the probe query
   DRILL_SCENARIOS: text("all"),
   DRILL_RTO_MS: real(10_000, 1_000, 60_000),
   DRILL_PROBE_QUERY: text(""),
+  // the colo (IATA code) whose nearest GPU region primary_down takes down ("" = the admin request's own cf.colo; the
+  // cron, which has none, then takes the first configured region down)
+  DRILL_COLO: z
+    .preprocess(
+      unset,
+      z
+        .string()
+        .trim()
+        .regex(/^[A-Za-z]{3}$/, "an IATA code such as SYD")
+        .optional(),
+    )
+    .transform((v) => v?.toUpperCase() ?? ""),
   // HTTP surface: CORS origins (comma list of exact origins, "" = none), request body cap, rate limits ("off" = none)
   ALLOWED_ORIGINS: text(""),
   MAX_BODY_BYTES: int(524_288, 1_024, 10_485_760),
   // a catalogue upload (POST /admin/stores/{store}/products: up to 10,000 products) may be this large
   CATALOG_MAX_BODY_BYTES: int(10_485_760, 1_024, 104_857_600),
   RATE_LIMITS: text("on"),
+  // stores whose products are sharded across the CATALOG_SHARD_1.. D1 bindings by hash of product id (comma list of
+  // store ids; "" = none: every store's products live in DB, as before) — edge/catalog/shards.ts
+  CATALOG_SHARDED_STORES: text(""),
+  // D1 on the request path (edge/db/guarded.ts): a read's deadline, the D1 circuit breaker, what a D1 outage serves
+  D1_DEADLINE_MS: int(1_000, 10, 30_000),
+  // … except an isolate's one-off bulk load of a store's recommendation tables (once per recs version)
+  D1_LOAD_DEADLINE_MS: int(15_000, 10, 120_000),
+  D1_BREAKER_FAILURES: int(3, 1),
+  D1_BREAKER_COOLDOWN_MS: real(2_000, 0),
+  // a cached answer may be served this long past its freshness while D1 fails (stale-if-error; 0 = off)
+  STALE_IF_ERROR_S: int(86_400, 0, 604_800),
+  // Retry-After of the 503 catalog_unavailable answer
+  D1_RETRY_AFTER_S: int(5, 1, 3_600),
+  // POST /v1/events durability (edge/events/): the write-through deadline of D1, the deadline of the durable buffer
+  // (a Durable Object) that takes the events when D1 fails, its first drain retry and the cap of its back-off
+  EVENTS_D1_DEADLINE_MS: int(1_000, 50, 30_000),
+  EVENTS_BUFFER_DEADLINE_MS: int(3_000, 50, 30_000),
+  EVENTS_RETRY_FIRST_MS: int(250, 10, 300_000),
+  EVENTS_RETRY_MAX_MS: int(3_000, 100, 300_000),
+  // the events_buffer_backlog alert: the oldest payload the buffer holds for D1 is older than this
+  EVENTS_BACKLOG_ALERT_S: int(600, 60, 86_400),
+  // global traffic (README "Global traffic"): the GPU regions as a JSON list ("" = the GPU_* / GPU_SECONDARY_* vars),
+  // how a request picks its region ("nearest" by estimated round trip, "fixed" = the configured order as before),
+  // the least compute time worth sending, the round-trip samples the low-quantile estimate keeps, how long learned round trips
+  // read back from D1 are kept, and whether a trusted x-vitrine-colo header may set the edge location (bench only)
+  GPU_REGIONS: text(""),
+  GPU_ROUTING: choice(["nearest", "fixed"] as const, "nearest"),
+  GPU_MIN_COMPUTE_MS: int(20, 1, 10_000),
+  GPU_RTT_WINDOW: int(20, 1, 1_000),
+  GPU_RTT_TTL_S: real(60, 1, 86_400),
+  // round trips the operator measured per (colo, region), JSON; they replace the built-in table's estimate
+  GPU_RTT_TABLE: text(""),
+  GPU_TRUST_COLO_HEADER: choice(["off", "on"] as const, "off"),
 });
 
 type VarName = keyof typeof varsSchema.shape;
@@ -153,6 +232,58 @@ function originList(raw: string): string[] {
   return out;
 }
 
+/**
+ * A JSON var parsed by `schema`; unset (""), or malformed — logged as config_invalid_var with what stands instead
+ * (`using`) — → undefined.
+ */
+function jsonVar<T extends z.ZodTypeAny>(name: string, raw: string, schema: T, using: string): z.output<T> | undefined {
+  if (raw === "") return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    json = undefined;
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data as z.output<T>;
+  const message =
+    json === undefined
+      ? "not JSON"
+      : parsed.error.issues.map((i) => `${i.path.join(".") || "value"}: ${i.message}`).join("; ");
+  console.warn(JSON.stringify({ event: "config_invalid_var", name, value: raw, using, message }));
+  return undefined;
+}
+
+/** GPU_RTT_TABLE as `${colo}|${region}` → ms; a malformed table is logged and ignored (the built-in table stands). */
+function rttTable(raw: string): ReadonlyMap<string, number> {
+  const out = new Map<string, number>();
+  const table = jsonVar("GPU_RTT_TABLE", raw, gpuRttTableSchema, "built-in") ?? {};
+  for (const [colo, regions] of Object.entries(table))
+    for (const [region, ms] of Object.entries(regions)) out.set(`${colo}|${region}`, ms);
+  return out;
+}
+
+/**
+ * The GPU regions in configured order: GPU_REGIONS when set and valid (a malformed list is logged and ignored),
+ * else the two-endpoint vars — the secondary only when it has a name and region and, when the primary is a local
+ * override (a URL), a URL of its own too (a local primary with an empty secondary URL would otherwise point at a real
+ * AWS region).
+ */
+function regionList(raw: string, env: ConfigSource): GpuRegionVars[] {
+  const configured = jsonVar("GPU_REGIONS", raw, gpuRegionsSchema, "GPU_*");
+  if (configured) return configured;
+  const list: GpuRegionVars[] = [
+    { region: env.GPU_REGION, endpoint: env.GPU_ENDPOINT_NAME, url: env.GPU_ENDPOINT_URL },
+  ];
+  const s = {
+    region: env.GPU_SECONDARY_REGION,
+    endpoint: env.GPU_SECONDARY_ENDPOINT_NAME,
+    url: env.GPU_SECONDARY_ENDPOINT_URL,
+  };
+  if (s.endpoint && s.region && (s.url !== "" || env.GPU_ENDPOINT_URL === "")) list.push(s);
+  return list;
+}
+
 /** "all" → every scenario; otherwise the names of a comma list (the drills keep the ones they know). */
 function nameList(raw: string): "all" | string[] {
   return raw === "all"
@@ -178,9 +309,19 @@ function build(env: ConfigSource) {
       /** per-client rate limits (the wrangler.toml [[ratelimits]] bindings) applied; RATE_LIMITS = "off" disables them */
       rateLimits: v.RATE_LIMITS !== "off",
     },
+    catalog: {
+      /** stores whose products live in the CATALOG_SHARD_* databases, sharded by hash of product id */
+      shardedStores: new Set(
+        v.CATALOG_SHARDED_STORES.split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
+    },
     search: {
       /** candidates retrieval returns */
       retrievalN: v.RETRIEVAL_N,
+      /** matches retrieval scores at most, best quality first (0 = all: exact bm25 over every match) */
+      firstPassMax: v.SEARCH_FIRST_PASS_MAX,
       /** light-ranked candidates sent to the heavy model */
       lightTopM: v.LIGHT_TOP_M,
       /** budget for the whole GPU stage, all attempts included (search and recommend) */
@@ -232,13 +373,6 @@ function build(env: ConfigSource) {
       seqMinImpressions: v.RELEASE_SEQ_MIN_IMPRESSIONS,
     },
     gpu: {
-      /** the GPU endpoints in failover order; url "" = the regional SageMaker runtime */
-      primary: { name: env.GPU_ENDPOINT_NAME, region: env.GPU_REGION, url: env.GPU_ENDPOINT_URL },
-      secondary: {
-        name: env.GPU_SECONDARY_ENDPOINT_NAME,
-        region: env.GPU_SECONDARY_REGION,
-        url: env.GPU_SECONDARY_ENDPOINT_URL,
-      },
       /** the circuit breaker of each endpoint (edge/gpu/breaker.ts) */
       breaker: {
         consecutiveFailures: v.GPU_BREAKER_FAILURES,
@@ -249,6 +383,20 @@ function build(env: ConfigSource) {
       },
       /** hedge to the secondary after this latency percentile of the primary; undefined = no hedging */
       hedgePercentile: v.GPU_HEDGE_PERCENTILE > 0 ? v.GPU_HEDGE_PERCENTILE : undefined,
+      /** every GPU region, configured order (edge/gpu/endpoints.ts) */
+      regions: regionList(v.GPU_REGIONS, env),
+      /** region order per request: nearest by estimated round trip, or the configured order (edge/gpu/routing.ts) */
+      routing: v.GPU_ROUTING,
+      /** a region is tried only when its estimated round trip leaves at least this much compute time */
+      minComputeMs: v.GPU_MIN_COMPUTE_MS,
+      /** round-trip samples kept per (colo, region); the estimate is their low quantile (edge/gpu/rtt.ts) */
+      rttWindow: v.GPU_RTT_WINDOW,
+      /** learned round trips read back from D1 are refreshed after this */
+      rttTtlMs: v.GPU_RTT_TTL_S * 1000,
+      /** the operator's measured round trips, `${colo}|${region}` → ms (GPU_RTT_TABLE): the prior before the built-in table */
+      rttTable: rttTable(v.GPU_RTT_TABLE),
+      /** x-vitrine-colo sets the request's edge location (local benches only; never in production) */
+      trustColoHeader: v.GPU_TRUST_COLO_HEADER === "on",
     },
     metrics: {
       minuteRetentionS: v.METRICS_MINUTE_RETENTION_H * 3600,
@@ -262,8 +410,46 @@ function build(env: ConfigSource) {
       anomalyMinVolume: v.ANOMALY_MIN_VOLUME,
       driftPsiThreshold: v.DRIFT_PSI_THRESHOLD,
       driftMinSamples: v.DRIFT_MIN_SAMPLES,
+      /** a store's traffic drop is judged only when its learned baseline is at least this many requests a minute */
+      trafficDropMinRpm: v.TRAFFIC_DROP_MIN_RPM,
+      /** one-sided p-value below which a store's CTR / conversion is worse than its trailing week */
+      feedbackDropP: v.FEEDBACK_DROP_P,
+      /** impressions the last hour (and the week) need before the CTR / conversion test is run */
+      feedbackDropMinImpressions: v.FEEDBACK_DROP_MIN_IMPRESSIONS,
+      /** host memory in use (0..1) of a gpu-tier above which gpu_memory fires */
+      gpuMemoryAlertRatio: v.GPU_MEMORY_ALERT_RATIO,
       /** Slack-compatible webhook for alert notifications (secret ALERT_WEBHOOK_URL); undefined = none */
       alertWebhookUrl: env.ALERT_WEBHOOK_URL || undefined,
+    },
+    d1: {
+      /** each request-path D1 read (a query or a batch) fails as D1Unavailable after this */
+      deadlineMs: v.D1_DEADLINE_MS,
+      /** a bulk load (a recs version's item tables, once per isolate) has this long */
+      loadDeadlineMs: v.D1_LOAD_DEADLINE_MS,
+      /** the D1 circuit breaker (edge/gpu/breaker.ts machinery): consecutive failures, or half the reads of 10 s */
+      breaker: {
+        consecutiveFailures: v.D1_BREAKER_FAILURES,
+        errorRate: 0.5,
+        minRequests: 10,
+        windowMs: 10_000,
+        coolDownMs: v.D1_BREAKER_COOLDOWN_MS,
+      },
+      /** how long past its freshness a cached answer is kept and served while D1 fails */
+      staleIfErrorS: v.STALE_IF_ERROR_S,
+      /** Retry-After (s) of a 503 catalog_unavailable */
+      retryAfterS: v.D1_RETRY_AFTER_S,
+    },
+    events: {
+      /** the write-through to D1: past this (or on an error) the payload goes to the durable buffer */
+      d1DeadlineMs: v.EVENTS_D1_DEADLINE_MS,
+      /** handing a payload to the durable buffer: past this (or on an error) the request answers 503 */
+      bufferDeadlineMs: v.EVENTS_BUFFER_DEADLINE_MS,
+      /** the buffer drains this long after it took a payload, and retries after a failure from this … */
+      retryFirstMs: v.EVENTS_RETRY_FIRST_MS,
+      /** … doubling up to this */
+      retryMaxMs: Math.max(v.EVENTS_RETRY_MAX_MS, v.EVENTS_RETRY_FIRST_MS),
+      /** events_buffer_backlog fires when the oldest held payload is older than this (s) */
+      backlogAlertS: v.EVENTS_BACKLOG_ALERT_S,
     },
     drills: {
       targets: {
@@ -288,6 +474,8 @@ function build(env: ConfigSource) {
       slowProbeDeadlineMs: 300,
       /** "" = pick a narrow query from the catalog */
       probeQuery: v.DRILL_PROBE_QUERY,
+      /** the colo the probes are labelled with ("" = the admin request's own, else none) */
+      colo: v.DRILL_COLO,
     },
   };
 }
@@ -296,8 +484,8 @@ export type EdgeConfig = ReturnType<typeof build>;
 export type MetricsConfig = EdgeConfig["metrics"];
 export type ReleaseGuardrails = EdgeConfig["releases"];
 export type DrillSettings = EdgeConfig["drills"];
+export type EventsConfig = EdgeConfig["events"];
 export type BreakerConfig = EdgeConfig["gpu"]["breaker"];
-export type GpuEndpointVars = EdgeConfig["gpu"]["primary"];
 
 const memo = new WeakMap<ConfigSource, EdgeConfig>();
 

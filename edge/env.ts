@@ -7,6 +7,7 @@
  */
 import type { TimingVariables } from "hono/timing";
 import type { TunableVars } from "./config";
+import type { D1Scope } from "./db/d1-scope";
 import type { GpuScope } from "./gpu/types";
 
 /** `wrangler secret put NAME` in production, .dev.vars locally. All optional: each feature checks for its own. */
@@ -23,15 +24,27 @@ export interface Secrets {
   ALERT_WEBHOOK_URL?: string;
 }
 
-export type Bindings = Env & TunableVars & Secrets;
+/**
+ * Bindings that only some deployments have (declared commented in wrangler.toml, so `npm run types` leaves them out):
+ * each feature checks for its own.
+ */
+export interface OptionalBindings {
+  /** Cloudflare Vectorize: the MF source's ANN index in production (edge/recs/ann/vectorize.ts); absent locally */
+  VECTORIZE?: VectorizeIndex;
+}
+
+export type Bindings = Env & TunableVars & Secrets & OptionalBindings;
 
 /**
  * A synthetic request — today a verified failover-drill probe (edge/drills/middleware.ts): it ranks with a GPU scope
- * of its own (its breakers, its injected faults) and usually bypasses the response cache. Real traffic has none.
+ * and a D1 scope of its own (its breakers, its injected faults) and usually bypasses the response cache. Real
+ * traffic has none.
  */
 export interface SyntheticRequest {
   kind: "drill";
   gpu: GpuScope;
+  /** its D1 reads: the drill run's own D1 breaker and its injected fault (edge/db/guarded.ts) */
+  d1: D1Scope;
   bypassCache: boolean;
 }
 

@@ -22,6 +22,19 @@ if grep -q 'id = "00000000000000000000000000000000"' wrangler.toml; then
   [ -n "$kv" ] && sed -i "s/id = \"00000000000000000000000000000000\"/id = \"$kv\"/" wrangler.toml
   echo "KV namespace: $kv"
 fi
+# the catalogue shards (README "Scale"): each placeholder id 00000000-0000-4000-8000-00000000000N becomes the database
+# vitrine-catalog-N, created on first deploy; each gets the same migrations as vitrine
+for n in $(sed -n 's/^database_id = "00000000-0000-4000-8000-0000000000\([0-9][0-9]\)".*/\1/p' wrangler.toml); do
+  [ "$n" = 00 ] && continue # DB (above)
+  name="vitrine-catalog-$((10#$n))"
+  sid=$($W d1 create "$name" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["uuid"])' \
+    || $W d1 info "$name" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["uuid"])')
+  sed -i "s/00000000-0000-4000-8000-0000000000$n/$sid/" wrangler.toml
+  echo "D1 database $name: $sid"
+done
+for name in $(sed -n 's/^database_name = "\(vitrine-catalog-[0-9]*\)".*/\1/p' wrangler.toml); do
+  $W d1 migrations apply "$name" --remote
+done
 
 $W d1 migrations apply vitrine --remote
 counts=$($W d1 execute vitrine --remote --json --command "SELECT count(*) AS n, count(text_terms) AS t FROM products" \

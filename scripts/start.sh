@@ -69,6 +69,21 @@ if [ -z "${VITRINE_DEVTOOLS:-}" ]; then
 fi
 wait_http "http://127.0.0.1:$EDGE_PORT/healthz" 180 || { tail -30 "$STATE/logs/edge.log"; die "edge did not become healthy"; }
 
+# Backups and the restore drill (README "Backup and restore"): a backup of the live local D1 and the registry, then
+# the restore drill into a scratch database (report in /admin/drills, scenario d1_restore), first
+# VITRINE_BACKUP_FIRST_S (600) seconds after start, then every VITRINE_BACKUP_INTERVAL_H (6) hours at the lowest CPU
+# and I/O priority; the newest VITRINE_BACKUP_KEEP (4) backups are kept. VITRINE_BACKUP_INTERVAL_H=0 turns it off.
+if [ "${VITRINE_BACKUP_INTERVAL_H:-6}" != 0 ]; then
+  say "backups + restore drill: first in ${VITRINE_BACKUP_FIRST_S:-600} s, then every ${VITRINE_BACKUP_INTERVAL_H:-6} h (log: .vitrine/logs/backup.log)"
+  EDGE_URL="http://127.0.0.1:$EDGE_PORT" FIRST_S=${VITRINE_BACKUP_FIRST_S:-600} EVERY_S=$((${VITRINE_BACKUP_INTERVAL_H:-6} * 3600)) \
+    KEEP=${VITRINE_BACKUP_KEEP:-4} setsid bash -c 'io=(); command -v ionice >/dev/null && io=(ionice -c 3)
+    sleep "$FIRST_S"; while true; do
+      nice -n 19 "${io[@]}" node scripts/drill-restore.mjs --backup-first --trigger cron --keep "$KEEP" --edge "$EDGE_URL" \
+        || echo "[vitrine] restore drill failed: see /admin/drills"
+      sleep "$EVERY_S"; done' >> "$STATE/logs/backup.log" 2>&1 &
+  pids+=($!)
+fi
+
 cat <<MSG
 
   vitrine is up

@@ -31,6 +31,9 @@ export default defineConfig(async () => {
             ADMIN_TOKEN: "test-admin-token",
             DRILL_SECRET: "test-drill-secret",
             ALLOWED_ORIGINS: "https://shop.example.com, http://localhost:3000",
+            // the durable events buffer never drains by alarm on its own here: a test runs the alarm when it means to
+            // (runDurableObjectAlarm), so what it holds does not depend on the machine's speed
+            EVENTS_RETRY_FIRST_MS: "300000",
           },
           // the real rate-limiting bindings of wrangler.toml, with a small API budget so a test can exhaust it quickly
           ratelimits: {

@@ -5,12 +5,14 @@
  *  GET    /admin/stores                                every store with its product and event counts
  *  POST   /admin/stores/{store}/products               bulk upsert: NDJSON (a product a line) or {"products": […]},
  *                                                      ≤ 10,000 products / 10 MiB → {accepted, rejected, catalogVersion}
- *  GET    /admin/stores/{store}/products?cursor=&limit= export, a page at a time (rowid order)
+ *  GET    /admin/stores/{store}/products?cursor=&limit= export, a page at a time (rowid order; a sharded store's
+ *                                                      shard by shard: edge/catalog/product-pages.ts)
  *  GET | PATCH | DELETE /admin/stores/{store}/products/{id}
  *  POST   /admin/stores/{store}/delete-products        bulk delete {ids: […]}
  */
 import { STORE_ID } from "../catalog/store-index";
 import { MAX_PRODUCTS_PER_REQUEST } from "../catalog/ingest";
+import { PAGE_CURSOR } from "../catalog/product-pages";
 import { productIdSchema, productSchema } from "../catalog/product";
 import { defineRoute, errorSchemas, json, jsonBody, z } from "./openapi";
 
@@ -121,7 +123,10 @@ export const listProductsRoute = defineRoute("admin", "get", "/stores/{store}/pr
   request: {
     params: storePath,
     query: z.object({
-      cursor: z.string().regex(/^\d+$/, "cursor is a previous page's nextCursor").optional(),
+      cursor: z
+        .string()
+        .regex(PAGE_CURSOR, "cursor is a previous page's nextCursor: a rowid, or s<shard>:<rowid> for a sharded store")
+        .optional(),
       limit: z.coerce.number().int().min(1).max(1000).default(100),
     }),
   },

@@ -37,6 +37,7 @@ export const errorSchemas = {
   PayloadTooLarge: errorBody.extend({ limit: z.number().int() }).openapi("PayloadTooLarge"),
   RateLimited: errorBody.extend({ retryAfterS: z.number() }).openapi("RateLimited"),
   Unauthorized: errorBody.openapi("Unauthorized"),
+  Unavailable: errorBody.openapi("Unavailable"),
 };
 
 /** A JSON response with its description. */

@@ -189,3 +189,26 @@ export const alerts = sqliteTable(
   },
   (t) => [index("alerts_by_state").on(t.state)],
 );
+
+/**
+ * Global traffic by geography (README "Global traffic"): per (colo, GPU region) — `region` is the nearest region of
+ * the request's route (the one it tried first) for request counts, and the region called for round-trip samples.
+ * `failovers`: answered by another region than the nearest; `rtt_*`: the network part of successful calls (call time
+ * minus the tier's reported compute time), read back by the edge as the fleet's learned round trip (edge/gpu/rtt-store.ts).
+ */
+const geoDims = () => ({ colo: text("colo").notNull(), region: text("region").notNull(), traffic: traffic() });
+
+export const metricsGeo = rollupTable("metrics_geo", geoDims(), {
+  requests: integer("requests").notNull().default(0),
+  degraded: integer("degraded").notNull().default(0),
+  failovers: integer("failovers").notNull().default(0),
+  rttSamples: integer("rtt_samples").notNull().default(0),
+  rttSumMs: real("rtt_sum_ms").notNull().default(0),
+});
+
+/** The GPU stage's latency per (colo, nearest region): log-bucketed histogram (DDSketch keys), as metrics_latency. */
+export const metricsGeoGpu = rollupTable(
+  "metrics_geo_gpu",
+  { ...geoDims(), bucket: integer("bucket").notNull() },
+  count(),
+);

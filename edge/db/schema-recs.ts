@@ -74,7 +74,11 @@ export const recsItemStats = sqliteTable(
     repeatRate: real("repeat_rate").notNull(),
     price: real("price").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.store, t.modelVersion, t.itemId] })],
+  (t) => [
+    primaryKey({ columns: [t.store, t.modelVersion, t.itemId] }),
+    // the store's trending top list, read in trend order without a scan of the version (migration 0018)
+    index("recs_item_stats_by_trend").on(t.store, t.modelVersion, t.trend, t.itemId),
+  ],
 );
 
 /** Precomputed top-N neighbours per item: `kind` = "copurchase" | "content", `rank` 0 = most similar. */
@@ -106,6 +110,25 @@ export const recsVectors = sqliteTable(
     primaryKey({ columns: [t.store, t.modelVersion, t.kind, t.key] }),
     index("recs_vectors_by_kind").on(t.store, t.modelVersion, t.kind),
   ],
+);
+
+/**
+ * The MF source's precomputed top-N lists (issue 23, migration 0018): per user (`kind` "user", `key` the user id) and
+ * per sold item (`kind` "item", `key` the item id) of a version, the N items with the largest MF dot product, best
+ * first — `items` a JSON array of item ids, `scores` a JSON array of their float32 scores. The edge reads one row per
+ * user / page / cart item instead of the whole item matrix (edge/recs/ann/d1-lists.ts).
+ */
+export const recsMfTop = sqliteTable(
+  "recs_mf_top",
+  {
+    store: text("store").notNull(),
+    modelVersion: text("model_version").notNull(),
+    kind: text("kind").notNull(),
+    key: text("key").notNull(),
+    items: text("items").notNull(),
+    scores: text("scores").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.store, t.modelVersion, t.kind, t.key] })],
 );
 
 /** The recs-light version whose rows the edge reads for a store (the pipeline's export sets it). */

@@ -103,3 +103,5 @@ export * from "./schema-drills";
 export * from "./schema-recs";
 export * from "./schema-releases";
 export * from "./schema-events";
+export * from "./schema-experiments";
+export * from "./schema-resources";

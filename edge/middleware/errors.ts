@@ -4,11 +4,15 @@
  *   thrown anywhere else gets the same 400 here;
  * - Hono HTTPExceptions that carry their own response (e.g. hono/bearer-auth's 401 JSON) → that response; other
  *   HTTPExceptions (e.g. a malformed JSON body) → their status (4xx) with a JSON body;
+ * - D1 unavailable on the request path (edge/db/guarded.ts) with nothing cached to serve instead → a fast 503
+ *   `{error: "catalog_unavailable"}` with Retry-After (D1_RETRY_AFTER_S), never a 500;
  * - anything else → 500 `{error: "internal"}` without internals, logged with the request id.
  */
 import type { ErrorHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ZodError, type ZodIssue } from "zod";
+import { config } from "../config";
+import { D1Unavailable } from "../db/guarded";
 import type { AppEnv } from "../env";
 
 export interface ValidationIssue {
@@ -37,6 +41,11 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => {
       { error: err.status === 400 ? "invalid_request" : "http_error", message: err.message, issues: [], requestId },
       err.status,
     );
+  }
+  if (err instanceof D1Unavailable) {
+    console.warn(JSON.stringify({ event: "d1_unavailable", requestId, kind: err.kind, path: c.req.path }));
+    c.header("retry-after", String(config(c.env).d1.retryAfterS));
+    return c.json({ error: "catalog_unavailable", message: "the catalogue database is unavailable", requestId }, 503);
   }
   console.error("unhandled error", requestId, err);
   return c.json({ error: "internal", message: "internal error", requestId }, 500);

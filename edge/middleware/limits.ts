@@ -38,8 +38,9 @@ export const requestBodyLimit: MiddlewareHandler<AppEnv> = (c, next) => {
 export function wrongMethod(app: Hono<AppEnv>): MiddlewareHandler<AppEnv> {
   return methodNotAllowed<AppEnv>({
     app,
-    onMethodNotAllowed: (c, methods) =>
-      c.json(
+    onMethodNotAllowed: (c, matched) => {
+      const methods = staticFirst(app, c.req.path, matched);
+      return c.json(
         {
           error: "method_not_allowed",
           message: `${c.req.method} is not allowed on ${c.req.path} (allowed: ${methods.join(", ")})`,
@@ -48,6 +49,18 @@ export function wrongMethod(app: Hono<AppEnv>): MiddlewareHandler<AppEnv> {
         },
         405,
         { Allow: methods.join(", ") },
-      ),
+      );
+    },
   });
+}
+
+/**
+ * A path that is itself a declared route (POST /admin/drills/reports) is not also the `{id}` of a parametrised one
+ * (GET /admin/drills/{id}): its own methods are the ones allowed, as the API description says.
+ */
+function staticFirst(app: Hono<AppEnv>, path: string, matched: string[]): string[] {
+  const own = new Set(app.routes.filter((r) => r.path === path && r.method !== "ALL").map((r) => r.method));
+  if (own.size === 0) return matched;
+  if (own.has("GET")) own.add("HEAD");
+  return matched.filter((m) => own.has(m));
 }

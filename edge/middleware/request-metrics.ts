@@ -18,6 +18,7 @@ import type { RankPlan } from "../ranking/plan";
 import { since } from "../ranking/request";
 import { defaultStore, type StoreVariables } from "../stores/resolve";
 import type { StageVariables } from "./timing";
+import { requestLocation, type GeoTrace } from "../gpu/request-location";
 
 export type CacheStatus = RequestSample["cache"];
 
@@ -33,13 +34,14 @@ export interface ServedRequest {
 
 export interface RequestMetricsVariables extends StageVariables, StoreVariables {
   served?: ServedRequest;
+  /** a ranking request's edge location and the GPU region that answered it (edge/gpu/request-location.ts) */
+  geo?: GeoTrace;
 }
 
 type MetricsEnv = AppEnv & { Variables: RequestMetricsVariables };
 
 function colo(c: Context<MetricsEnv>): string {
-  const cf = (c.req.raw as { cf?: { colo?: unknown } }).cf;
-  return typeof cf?.colo === "string" ? cf.colo : "local";
+  return c.var.geo?.location.colo || requestLocation(c.env, c.req.raw).colo || "local";
 }
 
 function sampleOf(c: Context<MetricsEnv>, route: string, totalMs: number): RequestSample {
@@ -63,6 +65,9 @@ function sampleOf(c: Context<MetricsEnv>, route: string, totalMs: number): Reque
     ...(degradedReason ? { degradedReason } : {}),
     stages,
     ...(served.scores ? { scores: served.scores } : {}),
+    ...(c.var.geo?.nearest
+      ? { geo: { nearest: c.var.geo.nearest, ...(c.var.geo.region ? { servedBy: c.var.geo.region } : {}) } }
+      : {}),
   };
 }
 

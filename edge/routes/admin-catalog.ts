@@ -11,16 +11,11 @@ import {
   upsertProductsRoute,
 } from "../api/admin-catalog";
 import { createAdminApi, invalidRequest, unknownStore } from "../api/openapi";
-import {
-  arrayItems,
-  deleteIds,
-  MAX_PRODUCTS_PER_REQUEST,
-  parseNdjson,
-  upsertRows,
-  validateBatch,
-  type BatchItem,
-} from "../catalog/ingest";
-import { getProduct, listProducts, patchProduct } from "../catalog/products";
+import { arrayItems, MAX_PRODUCTS_PER_REQUEST, parseNdjson, validateBatch, type BatchItem } from "../catalog/ingest";
+import { listStoreProducts } from "../catalog/product-pages";
+import { getProduct, patchProduct } from "../catalog/products";
+import { deleteProducts, upsertProducts } from "../catalog/sharded-ingest";
+import { ensureShardIndexes, productDb } from "../catalog/shards";
 import { listStores, putStore } from "../catalog/stores";
 import type { AppEnv } from "../env";
 import { resolveStoreName } from "../stores/resolve";
@@ -38,6 +33,7 @@ const notFound = (c: Context<AppEnv>, store: string, id: string) =>
 adminCatalog.openapi(putStoreRoute, async (c) => {
   const { store } = c.req.valid("param");
   const out = await putStore(c.env.DB, store, c.req.valid("json"));
+  await ensureShardIndexes(c.env, store);
   return c.json(out.store, out.created ? 201 : 200);
 });
 
@@ -77,7 +73,7 @@ adminCatalog.openapi(upsertProductsRoute, async (c) => {
     return invalidRequest(c, batch.message);
   }
   const { rows, rejected } = validateBatch(batch);
-  const { catalogVersion } = await upsertRows(c.env.DB, store, rows);
+  const { catalogVersion } = await upsertProducts(c.env, store, rows);
   return c.json({ accepted: rows.length, rejected, catalogVersion }, 200);
 });
 
@@ -85,25 +81,30 @@ adminCatalog.openapi(listProductsRoute, async (c) => {
   const { store } = c.req.valid("param");
   if (!(await known(c, store))) return unknownStore(c, [store]);
   const { cursor, limit } = c.req.valid("query");
-  return c.json(await listProducts(c.env.DB, store, Number(cursor ?? 0), limit), 200);
+  const page = await listStoreProducts(c.env, store, cursor, limit);
+  if ("badCursor" in page)
+    return invalidRequest(c, page.badCursor, [{ path: "cursor", message: page.badCursor, code: "invalid_cursor" }]);
+  return c.json(page, 200);
 });
 
 adminCatalog.openapi(getProductRoute, async (c) => {
   const { store, id } = c.req.valid("param");
-  const product = await getProduct(c.env.DB, store, id);
+  const product = await getProduct(productDb(c.env, store, id), store, id);
   return product ? c.json(product, 200) : notFound(c, store, id);
 });
 
 adminCatalog.openapi(patchProductRoute, async (c) => {
   const { store, id } = c.req.valid("param");
-  const out = await patchProduct(c.env.DB, store, id, c.req.valid("json"));
+  const out = await patchProduct(productDb(c.env, store, id), store, id, c.req.valid("json"), (rows) =>
+    upsertProducts(c.env, store, rows),
+  );
   if (!out) return notFound(c, store, id);
   return c.json({ product: out.product, catalogVersion: out.write.catalogVersion }, 200);
 });
 
 adminCatalog.openapi(deleteProductRoute, async (c) => {
   const { store, id } = c.req.valid("param");
-  const out = await deleteIds(c.env.DB, store, [id]);
+  const out = await deleteProducts(c.env, store, [id]);
   if (out.deleted.length === 0) return notFound(c, store, id);
   return c.json({ deleted: id, catalogVersion: out.catalogVersion }, 200);
 });
@@ -112,7 +113,7 @@ adminCatalog.openapi(deleteProductsRoute, async (c) => {
   const { store } = c.req.valid("param");
   if (!(await known(c, store))) return unknownStore(c, [store]);
   const ids = [...new Set(c.req.valid("json").ids)];
-  const out = await deleteIds(c.env.DB, store, ids);
+  const out = await deleteProducts(c.env, store, ids);
   const deleted = new Set(out.deleted);
   return c.json(
     { deleted: out.deleted, missing: ids.filter((id) => !deleted.has(id)), catalogVersion: out.catalogVersion },

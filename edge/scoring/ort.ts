@@ -8,7 +8,12 @@
  * module instead. Single-threaded, no proxy worker.
  */
 import * as ort from "onnxruntime-web/wasm";
-import ortWasm from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
+
+/** The precompiled runtime (~12 MB), imported on the first session only: a worker path that never scores (admin
+ * routes, cron, a test file that does not rank) does not load it. */
+let ortWasm: Promise<WebAssembly.Module> | undefined;
+const loadOrtWasm = (): Promise<WebAssembly.Module> =>
+  (ortWasm ??= import("onnxruntime-web/ort-wasm-simd-threaded.wasm").then((m) => m.default));
 
 const MARKER = new ArrayBuffer(8);
 
@@ -39,13 +44,14 @@ let patchDepth = 0;
 let original: Instantiate | undefined;
 
 async function withPrecompiledWasm<T>(fn: () => Promise<T>): Promise<T> {
+  const wasm = await loadOrtWasm();
   if (patchDepth++ === 0) {
     original = WebAssembly.instantiate;
     const orig = original;
     const patched = (async (source: unknown, imports?: WebAssembly.Imports) => {
       if (isMarker(source)) {
-        const instance = await orig(ortWasm, imports);
-        return { instance, module: ortWasm };
+        const instance = await orig(wasm, imports);
+        return { instance, module: wasm };
       }
       return (orig as (s: unknown, i?: WebAssembly.Imports) => Promise<unknown>)(source, imports);
     }) as unknown as Instantiate;

@@ -5,6 +5,7 @@
 | ``server`` | the GPU tier HTTP server (SageMaker container contract) | ``npm start``, ``npm run gpu-tier``, ``infra/container/serve`` |
 | ``pipeline <step>`` | catalog, training, cross-validation, export (cached by input hash); ``recs --store <id>``: one store's own recommendation models from its D1 rows | ``npm run pipeline``, ``npm start``, ``npm test`` |
 | ``release`` | build or import → offline gate → deploy → canary through the edge | ``npm run release`` |
+| ``retrain --store S`` | one store's scheduled retraining: export → train → gate → canary per kind, outcome recorded | ``npm run retrain``, the production schedule (infra/schedule) |
 | ``bench server`` / ``bench scorer`` | the HTTP server under closed-loop load / the scorer in process | ``npm run bench:gpu``, ``scripts/device-bench.sh`` |
 | ``eval-search`` | the served search cascade on judged queries, through the running edge | ``npm run eval:search`` |
 | ``eval-recommend`` | the running edge's recommendations on purchases it has not seen | ``npm run eval:recommend`` |
@@ -95,6 +96,12 @@ def _pipeline_store(a: argparse.Namespace) -> int:
 
 
 def _release(a: argparse.Namespace) -> int:
+    if a.action == "rollback":
+        if not a.reason.strip():
+            a.parser.error("rollback: --reason must not be empty")
+        from .release.rollback import run as rollback
+
+        return rollback(a)
     try:
         a.step_list = [int(s) for s in a.steps.split(",") if s.strip()]
     except ValueError:
@@ -104,6 +111,16 @@ def _release(a: argparse.Namespace) -> int:
     if a.step_seconds < 1:
         a.parser.error("--step-seconds must be >= 1")
     from .release.run import run
+
+    return run(a)
+
+
+def _retrain(a: argparse.Namespace) -> int:
+    if a.db and (a.from_export or a.remote):
+        a.parser.error("--db, --from-export and --remote are alternatives")
+    if a.from_export and a.remote:
+        a.parser.error("--from-export and --remote are alternatives")
+    from .release.retrain import run
 
     return run(a)
 
@@ -167,9 +184,19 @@ def _recs(a: argparse.Namespace) -> int:
         print(synthetic.write(a.out, seed=a.seed))
     elif a.recs_command == "synthetic-store":
         products, history = synthetic.store_rows(a.customers, a.products, a.days, a.seed, a.start)
+        if a.transactions is not None:  # the same invoices as a transactions file (a shipped store's, in tests)
+            synthetic.write(
+                a.transactions, n_customers=a.customers, n_products=a.products, start=a.start, days=a.days, seed=a.seed
+            )
         a.out.write_text("\n".join(synthetic.store_sql(a.store, a.title or a.store, products, history)) + "\n")
         purchases = sum(r[2] for r in history)
         print(json.dumps({"out": str(a.out), "store": a.store, "products": len(products), "purchases": purchases}))
+    elif a.recs_command == "synthetic-scale":
+        return _synthetic_scale(a)
+    elif a.recs_command == "time-store":
+        from .recs.scale import time_store
+
+        time_store(a.db, a.store, reduced=a.reduced)
     elif a.recs_command == "fixture":
         from .recs.features_fixture import OUT, write
 
@@ -296,9 +323,20 @@ def _release_parser(sub: Any, settings: Settings) -> None:
         "build or import a candidate, gate it offline, deploy it and drive the edge's canary (npm run release)",
         "build (or import, or take a registered version) → offline gate → deploy → canary through the edge's admin\n"
         "API → exit 0 on promotion; 1 when refused (import, gate or deploy), 2 on rollback or abort, 3 on a usage or\n"
-        "API error.",
+        "API error.\n\n"
+        "`release rollback --kind K [--store S] [--surface search|recommend] [--reason TEXT]`: after a promotion, the\n"
+        "previous production version back at once (recorded by the edge as a release; exit 1 when it refuses).",
+    )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("run", "rollback"),
+        default="run",
+        help="run (default): a new release; rollback: the previous production version back",
     )
     p.add_argument("--kind", required=True, choices=KINDS)
+    p.add_argument("--surface", choices=("search", "recommend"), help="rollback: checked against --kind")
+    p.add_argument("--reason", default="rolled back by the operator", help="rollback: recorded with the release")
     p.add_argument(
         "--store",
         default=None,
@@ -339,6 +377,36 @@ def _release_parser(sub: Any, settings: Settings) -> None:
         help="wait up to this many seconds for each gpu-tier's term-cache precompute of the new version before any "
         "traffic reaches it (0 = do not wait)",
     )
+    p.add_argument("--started-by", default=None, help=argparse.SUPPRESS)  # who the edge records (retrain sets it)
+
+
+def _retrain_parser(sub: Any, settings: Settings) -> None:
+    p = _command(
+        sub,
+        "retrain",
+        _retrain,
+        "one store's retraining through the gate: export → train → gate → canary per kind (npm run retrain)",
+        "For each kind (--kind, repeatable; default: light + heavy for the search store esci, recs-light +\n"
+        "recs-heavy for any other): a candidate trained on the store's newest data, the offline gate against the\n"
+        "store's production, then the edge's canary. A refused gate is recorded at the edge (a notice, not a page)\n"
+        "and leaves production untouched. The outcome goes to <registry>/retrains/. Exit 0 all promoted, 1 some\n"
+        "refused, 2 some rolled back, 3 an error.",
+    )
+    p.add_argument("--store", required=True, help="the store to retrain")
+    p.add_argument(
+        "--kind", action="append", choices=KINDS, help="a kind to retrain (repeatable; default: the store's)"
+    )
+    p.add_argument("--db", type=Path, help="the store's D1 SQLite file (default: the local wrangler state's)")
+    p.add_argument("--from-export", type=Path, help="a `wrangler d1 export` dump of the store")
+    p.add_argument("--remote", action="store_true", help="export the store from the remote D1 first (wrangler)")
+    p.add_argument("--reduced", action="store_true", help="small, fast training configuration (tests, CI)")
+    p.add_argument("--steps", default="10,25,50,100", help="canary weights in percent, increasing")
+    p.add_argument("--step-seconds", type=int, default=60)
+    p.add_argument("--with-load", action="store_true", help="send bounded loopback traffic during the canary")
+    p.add_argument("--edge", default=settings.edge_url)
+    p.add_argument("--gpu", default=settings.gpu_urls, help="GPU-tier endpoints to load heavy versions on")
+    p.add_argument("--margin", type=float, default=None, help="the gate's margin (default: the release's)")
+    p.add_argument("--timeout", type=float, default=0, help="abort a canary without a decision after this many seconds")
 
 
 def _levels(s: str) -> list[int]:
@@ -419,7 +487,7 @@ def _bench_parser(sub: Any) -> None:
         "--serving: the serving path instead (what load_for_serving builds: int8 on CPU, bf16 + shape buckets +\n"
         "torch.compile on CUDA, term cache): warms the term cache with --products catalogue products, then times\n"
         "--batch-pair score_batch calls for --seconds: median/p99 latency per call, pairs/s, FLOPs per pair,\n"
-        "achieved FLOP/s and MFU against the peak (CPU: measured fp32 GEMM; GPU: the named device's bf16 dense peak).",
+        "achieved FLOP/s and MFU against the peak (the best of timed matmul runs in the same run; MFU never above 100 %).",
     )
     s.add_argument("model_dir", nargs="?", type=Path)
     s.add_argument("--device", default="cpu")
@@ -506,7 +574,7 @@ def _recs_parser(sub: Any) -> None:
     rsub = recs.add_subparsers(
         dest="recs_command",
         required=True,
-        metavar="{eval,synthetic,synthetic-store,prepare,train-light,train-heavy,fixture}",
+        metavar="{eval,synthetic,synthetic-store,synthetic-scale,time-store,prepare,train-light,train-heavy,fixture}",
     )
     e = _command(
         rsub,
@@ -550,11 +618,69 @@ def _recs_parser(sub: Any) -> None:
     ss.add_argument("--days", type=int, default=120)
     ss.add_argument("--seed", type=int, default=3)
     ss.add_argument("--start", default="2010-12-01", help="first day of the invoices (YYYY-MM-DD)")
+    ss.add_argument(
+        "--transactions", type=Path, help="also write the invoices as an Online Retail file (the shipped store's)"
+    )
     _command(rsub, "prepare", _recs, "catalogue + source summary under .vitrine/recs")
     for name in ("train-light", "train-heavy"):
         t = _command(rsub, name, _recs, f"train and register {name.replace('train-', 'recs-')}")
         t.add_argument("--until", help="last training day (default: the end of the data)")
     _fixture_command(rsub, _recs, "recs-features-parity.json", "the TypeScript recs sources and features' parity test")
+    _scale_parsers(rsub)
+
+
+def _synthetic_scale(a: argparse.Namespace) -> int:
+    import time
+
+    from .recs.scale import build_db
+    from .search import synthetic_store as ss
+
+    now_ms = a.now_ms or int(time.time() * 1000)
+    spec = ss.StoreSpec(a.products, events=a.events, users=a.users, days=a.days, now_ms=now_ms, seed=a.seed)
+    if a.db:
+        print(json.dumps(build_db(spec, a.store, a.db)))
+        return 0
+    a.out.mkdir(parents=True, exist_ok=True)
+    with (a.out / "products.ndjson").open("w") as f:
+        n_p = ss.write_ndjson(ss.products(spec), f)
+    with (a.out / "events.ndjson").open("w") as f:
+        n_e = ss.write_ndjson(ss.events(spec, a.store), f)
+    (a.out / "queries.json").write_text(json.dumps(ss.queries(spec), indent=1) + "\n")
+    print(json.dumps({"out": str(a.out), "store": a.store, "products": n_p, "events": n_e, "now_ms": now_ms}))
+    return 0
+
+
+def _scale_parsers(rsub: Any) -> None:
+    sc = _command(
+        rsub,
+        "synthetic-scale",
+        _recs,
+        "a synthetic store of any size, streamed: products.ndjson, events.ndjson, queries.json (or --db)",
+        "Zipf vocabulary and term frequencies, long descriptions, brands, categories (search/synthetic_store.py), a\n"
+        "purchase stream (default 10 events per product, power-law users and items, the last --days days), and a\n"
+        "fixed head/torso/tail query mix, written to OUT as NDJSON for `npm run catalog:import`. With --db FILE: a\n"
+        "D1-shaped SQLite (stores, products, recs_history) of the same store instead, for `recs time-store`.",
+    )
+    sc.add_argument("out", type=Path, nargs="?", default=Path("."))
+    sc.add_argument("--products", type=int, required=True)
+    sc.add_argument(
+        "--events", type=int, help="purchase events (default: 10 per product; 0: products and queries only)"
+    )
+    sc.add_argument("--users", type=int, help="customers (default: events / 8)")
+    sc.add_argument("--days", type=int, default=180)
+    sc.add_argument("--store", default="scale")
+    sc.add_argument("--seed", type=int, default=7)
+    sc.add_argument("--now-ms", type=int, default=0, help="the newest event's clock (default: now)")
+    sc.add_argument("--db", type=Path, help="write a D1-shaped SQLite instead of NDJSON files")
+    ts = _command(
+        rsub,
+        "time-store",
+        _recs,
+        "time `pipeline recs --store`'s steps on a D1 SQLite: wall time and peak RSS per step (a scratch registry)",
+    )
+    ts.add_argument("--db", type=Path, required=True)
+    ts.add_argument("--store", required=True)
+    ts.add_argument("--reduced", action="store_true")
 
 
 def _pretrained_parser(sub: Any) -> None:
@@ -580,6 +706,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     _server_parser(sub)
     _pipeline_parser(sub)
     _release_parser(sub, settings or Settings())
+    _retrain_parser(sub, settings or Settings())
     _bench_parser(sub)
     _eval_parsers(sub)
     _search_parser(sub)

@@ -3,6 +3,8 @@
  * build precomputes (tokenColumns) filled as the loader fills them.
  */
 import { env } from "cloudflare:test";
+import { invalidateExperimentConfig } from "../../edge/experiments/config";
+import { flushNow } from "../../edge/metrics/collector";
 import type { Bindings } from "../../edge/env";
 import type { ProductRow } from "../../edge/catalog/product";
 import { ensureStoreIndex } from "../../edge/catalog/store-index";
@@ -120,15 +122,62 @@ export function gpuRegionsStandIn(
   secondary: string,
   onCall: (role: "primary" | "secondary") => void = () => {},
 ): typeof fetch {
+  return regionsStandIn({ primary, secondary }, { onCall: (role) => onCall(role as "primary" | "secondary") });
+}
+
+/** What a regionsStandIn does besides answering: hear each call, refuse the regions listed down, delay answers. */
+export interface StandInControl {
+  onCall?: (region: string, req: Request) => void;
+  /** regions whose calls fail as a lost connection */
+  down?: Set<string>;
+  /** ms each region holds its answer (default 0) */
+  delayMs?: Record<string, number>;
+}
+
+/**
+ * Stand-ins for GPU regions (our GPU tier's SageMaker container contract: scores per document / candidate, and the
+ * compute time it reports), told apart by URL origin, reached through the real SageMaker client; any other URL goes
+ * to the real fetch.
+ */
+export function regionsStandIn(urls: Record<string, string>, control: StandInControl = {}): typeof fetch {
   const realFetch = globalThis.fetch;
+  const byOrigin = new Map(Object.entries(urls).map(([region, url]) => [new URL(url).origin, region]));
   return async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const req = new Request(input, init);
-    const url = new URL(req.url);
-    if (url.origin !== primary && url.origin !== secondary) return realFetch(input, init);
-    onCall(url.origin === primary ? "primary" : "secondary");
-    const body = (await req.json()) as { documents: { id: string }[]; model?: string };
-    const scores = body.documents.map((_, i) => 1 / (i + 1));
-    const answer = { model: body.model ?? "heavy", scores, device: "cpu", timing_ms: { queue: 0, inference: 1 } };
+    const region = byOrigin.get(new URL(req.url).origin);
+    if (region === undefined) return realFetch(input, init);
+    control.onCall?.(region, req);
+    if (control.down?.has(region)) throw new TypeError("Network connection lost.");
+    const delay = control.delayMs?.[region] ?? 0;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    // a search re-rank scores its documents, a recommendation re-rank its candidates (CONTRACTS.md C4 / C5b)
+    const body = (await req.json()) as { documents?: { id: string }[]; candidates?: string[]; model?: string };
+    const scores = (body.documents ?? body.candidates ?? []).map((_, i) => 1 / (i + 1));
+    const timing_ms = { queue: 0, inference: 3, total: 4 };
+    const answer = { model: body.model ?? "heavy", scores, device: "cpu", timing_ms };
     return new Response(JSON.stringify(answer), { headers: { "content-type": "application/json" } });
   };
+}
+
+/**
+ * A clean slate for release and experiment tests: the isolate's pending metrics flushed, its experiment config
+ * dropped, and every experiment, release, rollup and alert row deleted.
+ */
+export async function resetReleaseState(): Promise<void> {
+  await flushNow(env.DB);
+  invalidateExperimentConfig();
+  await env.DB.batch(
+    [
+      "experiment_changes",
+      "release_decisions",
+      "releases",
+      "experiment_variants",
+      "experiments",
+      "metrics_requests",
+      "metrics_latency",
+      "metrics_degraded",
+      "metrics_feedback",
+      "alerts",
+    ].map((t) => env.DB.prepare(`DELETE FROM ${t}`)),
+  );
 }

@@ -50,7 +50,15 @@ describe("GET /openapi.json", () => {
     expect(codes(op("/v1/search", "get"))).toEqual(["200", "400", "404", "405", "429"]); // 404: unknown store
     expect(codes(op("/v1/rerank", "post"))).toEqual(["200", "400", "404", "405", "413", "429"]); // 404: unknown store
     expect(codes(op("/admin/releases", "post"))).toEqual(["201", "400", "401", "404", "405", "409", "413", "422"]);
-    expect(codes(op("/v1/events", "post"))).toEqual(["202", "400", "404", "405", "413", "429"]);
+    expect(codes(op("/v1/events", "post"))).toEqual(["202", "400", "404", "405", "413", "429", "503"]);
+    expect(codes(op("/admin/stores/{store}/users/{user}", "delete"))).toEqual([
+      "200",
+      "400",
+      "401",
+      "404",
+      "405",
+      "503",
+    ]);
     expect(codes(op("/admin/drills/{id}", "get"))).toEqual(["200", "400", "401", "404", "405"]);
     expect(op("/admin/metrics", "get").security).toEqual([{ adminBearer: [] }]);
     expect(op("/v1/search", "get").security).toBeUndefined();
@@ -62,6 +70,7 @@ describe("GET /openapi.json", () => {
       "PayloadTooLarge",
       "RateLimited",
       "Unauthorized",
+      "Unavailable",
     ])
       expect(doc.components.schemas[name]?.required).toEqual(expect.arrayContaining(["error", "message"]));
     // the 400's issues name the field; the 429 says when to retry
