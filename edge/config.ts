@@ -116,6 +116,7 @@ export const varsSchema = z.object({
   // failover drills: the scenarios the cron runs ("all" or a comma list), the recovery objective, the probe query
   DRILL_SCENARIOS: text("all"),
   DRILL_RTO_MS: real(10_000, 1_000, 60_000),
+  DRILL_DEADLINE_SLACK_MS: real(50, 0, 5_000),
   DRILL_PROBE_QUERY: text(""),
   // the colo (IATA code) whose nearest GPU region primary_down takes down ("" = the admin request's own cf.colo; the
   // cron, which has none, then takes the first configured region down)
@@ -462,7 +463,7 @@ function build(env: ConfigSource) {
         /** non-2xx answers to probes tolerated (zero) */
         maxNon2xx: 0,
         /** an answer may exceed the GPU deadline by at most this (slow-endpoint scenario) */
-        deadlineSlackMs: 50,
+        deadlineSlackMs: v.DRILL_DEADLINE_SLACK_MS,
       },
       /** scenarios the cron runs: "all", or names (edge/drills/ keeps the ones it knows, in its own order) */
       scheduled: nameList(v.DRILL_SCENARIOS),

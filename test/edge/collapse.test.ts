@@ -56,10 +56,14 @@ describe("request collapsing", () => {
     const before = collapsingStats();
     const results = await Promise.all(Array.from({ length: 16 }, () => ask(e, key, compute)));
     expect(state.runs).toBe(1);
-    expect(tally(results.map((r) => r.outcome))).toEqual({ MISS: 1, COLLAPSED: 15 });
+    // a follower whose cache read returns after the leader stored its answer reads it (HIT): never a second run
+    const t = tally(results.map((r) => r.outcome));
+    expect(t.MISS).toBe(1);
+    expect((t.COLLAPSED ?? 0) + (t.HIT ?? 0)).toBe(15);
+    expect(t.COLLAPSED ?? 0).toBeGreaterThan(0);
     expect(new Set(results.map((r) => r.answer.n))).toEqual(new Set([1]));
     const after = collapsingStats();
-    expect(after.joined - before.joined).toBe(15);
+    expect(after.joined - before.joined).toBe(t.COLLAPSED ?? 0);
     expect(after.inFlight).toBe(0); // cleaned on settle
     await Promise.all(results.map((r) => waitOnExecutionContext(r.ctx)));
     const again = await ask(e, key, compute);
@@ -96,7 +100,9 @@ describe("request collapsing", () => {
 
     await sleep(1_100);
     const results = await Promise.all(Array.from({ length: 8 }, () => ask(e, key, compute)));
-    expect(tally(results.map((r) => r.outcome))).toEqual({ MISS: 1, COLLAPSED: 7 });
+    const t = tally(results.map((r) => r.outcome));
+    expect(t.MISS).toBe(1);
+    expect((t.COLLAPSED ?? 0) + (t.HIT ?? 0)).toBe(7); // a late cache read may see the refreshed entry
     expect(state.runs).toBe(2);
     expect(results.every((r) => r.answer.n === 2 && !r.answer.degraded)).toBe(true);
   });
@@ -104,14 +110,14 @@ describe("request collapsing", () => {
   it("a stale entry is served at once while one background refresh recomputes it (stale-while-revalidate)", async () => {
     const e = envWith({ CACHE_TTL_S: "1", CACHE_SWR_S: "60" });
     const key = responseCacheKey("search", freshQuery(), 20, plan);
-    const { state, compute } = counter(200);
+    const { state, compute } = counter(1_000);
     const first = await ask(e, key, compute);
     await waitOnExecutionContext(first.ctx);
     await sleep(1_100);
 
     const t0 = Date.now();
     const stale = await Promise.all(Array.from({ length: 6 }, () => ask(e, key, compute)));
-    expect(Date.now() - t0).toBeLessThan(200); // nobody waited for the 200 ms refresh
+    expect(Date.now() - t0).toBeLessThan(1_000); // nobody waited for the 1 s refresh
     expect(stale.every((r) => r.outcome === "STALE" && r.answer.n === 1)).toBe(true);
     await Promise.all(stale.map((r) => waitOnExecutionContext(r.ctx)));
     expect(state.runs).toBe(2); // one refresh for six stale reads

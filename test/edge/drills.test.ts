@@ -148,7 +148,7 @@ describe("drill scenarios via the scheduled handler", () => {
   });
 
   it("a drill that misses its RTO fails and fires the drill alert; a later pass resolves it", async () => {
-    const slowRecovery = { ...drillEnv, GPU_BREAKER_COOLDOWN_MS: "4000", DRILL_RTO_MS: "1000" };
+    const slowRecovery = { ...drillEnv, GPU_BREAKER_COOLDOWN_MS: "8000", DRILL_RTO_MS: "1000" }; // recovery ≥ 8 s: never within 1 s, however slow the probes
     const failed = await runDrill(app.fetch, slowRecovery, createExecutionContext(), "primary_down", "test");
     expect(failed.status).toBe("fail");
     expect(failed.results.checks.find((c) => c.name === "rto")).toMatchObject({ ok: false });

@@ -113,6 +113,8 @@ export function drillTestEnv(primary: string, secondary: string, extra: Partial<
     GPU_BREAKER_COOLDOWN_MS: "500",
     DRILL_PROBE_QUERY: "coffee mug",
     DRILL_RTO_MS: "5000",
+    // the guard settles at the deadline; a test machine under load may fire its timers late (production keeps 50)
+    DRILL_DEADLINE_SLACK_MS: "250",
     ...extra,
   };
 }
