@@ -202,16 +202,19 @@ async function ensureDetailColumnIndex(db) {
 }
 
 /**
- * How often hash-sharded retrieval (edge/search/retrieval.ts retrieveFromShards: each shard's top k by its own bm25,
- * merged by bm25 then id) returns exactly the single database's top k, on the synthetic catalogue of n split over
- * `shards` databases (product i in shard i mod shards: for bm25's statistics any split by a hash of the id is alike).
- * Builds the single database first (buildCatalogueDb) if an earlier run has not.
+ * Sharded against single-database retrieval on the synthetic catalogue of n split over `shards` databases (product i
+ * in shard i mod shards: for bm25's statistics any split by a hash of the id is alike): how often the top k is the
+ * single database's exactly — merged by each shard's own bm25 (what the edge did before edge/search/shard-bm25.ts), and
+ * by the edge's retrieveFromShards (the store's statistics) — and the edge's retrieval time, single and sharded
+ * (called from Node through Miniflare's D1 proxy: both pay its round trips). Builds the single database first
+ * (buildCatalogueDb) if an earlier run has not.
  */
 export async function shardAgreement(
   n,
   { shards = 2, k = 200, dir = path.join(os.tmpdir(), "vitrine-bench-retrieval"), log = console.log } = {},
 ) {
   await (await buildCatalogueDb(n, { dir, log })).mf.dispose();
+  const edge = await edgeRetrieval(dir);
   const persist = path.join(dir, `${BUILD}-${n}-shards${shards}`);
   mkdirSync(persist, { recursive: true });
   const names = Array.from({ length: shards }, (_, s) => `S${s}`);
@@ -242,24 +245,45 @@ export async function shardAgreement(
     }
     writeFileSync(path.join(persist, "built"), new Date().toISOString());
   }
-  const retrieveSql = readFileSync(path.join(REPO, "edge/search/retrieve.sql"), "utf8").replaceAll("{{fts}}", FTS);
-  const rows = async (db, q) => (await db.prepare(retrieveSql).bind(match(q), k, STORE).all()).results;
-  const out = { oneTerm: [0, 0], multiTerm: [0, 0], overlap: [] };
+  const ids = (rows) => JSON.stringify(rows.map((r) => r.id));
+  const out = { queries: 0, own: 0, store: 0, overlapOwn: [], ms: { single: [], sharded: [] } };
   for (const q of Object.values(synthetic.queries).flat()) {
-    const want = (await rows(single, q)).map((r) => r.id);
-    const merged = (await Promise.all(dbs.map((db) => rows(db, q))))
+    const m = match(q);
+    await edge.retrieveFromShards(dbs, STORE, m, k); // warm
+    let t0 = performance.now();
+    const want = await edge.retrieveCandidates(single, STORE, m, k);
+    out.ms.single.push(performance.now() - t0);
+    t0 = performance.now();
+    const merged = await edge.retrieveFromShards(dbs, STORE, m, k);
+    out.ms.sharded.push(performance.now() - t0);
+    const own = (await Promise.all(dbs.map((db) => edge.retrieveCandidates(db, STORE, m, k))))
       .flat()
       .sort((a, b) => b.bm25 - a.bm25 || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      .slice(0, k)
-      .map((r) => r.id);
-    const tally = out[q.includes(" ") ? "multiTerm" : "oneTerm"];
-    tally[1] += 1;
-    if (JSON.stringify(want) === JSON.stringify(merged)) tally[0] += 1;
-    const have = new Set(merged);
-    out.overlap.push(want.filter((id) => have.has(id)).length / Math.max(1, want.length));
+      .slice(0, k);
+    out.queries += 1;
+    if (ids(own) === ids(want)) out.own += 1;
+    if (ids(merged) === ids(want)) out.store += 1;
+    const have = new Set(own.map((r) => r.id));
+    out.overlapOwn.push(want.filter((r) => have.has(r.id)).length / Math.max(1, want.length));
   }
   await mf.dispose();
   return out;
+}
+
+/** The edge's edge/search/retrieval.ts bundled for Node (esbuild, its .sql files as text), imported. */
+async function edgeRetrieval(dir) {
+  const { build } = await import("esbuild");
+  const file = path.join(dir, "edge-retrieval.mjs");
+  await build({
+    entryPoints: [path.join(REPO, "edge/search/retrieval.ts")],
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    loader: { ".sql": "text" },
+    outfile: file,
+    logLevel: "warning",
+  });
+  return import(pathToFileURL(file).href);
 }
 
 /** FTS5 match expression of a query, as edge/search/features.ts matchExpression builds it (ASCII words here). */
@@ -339,11 +363,13 @@ async function main() {
   if (values.shards) {
     for (const n of sizes) {
       const a = await shardAgreement(n, { shards: Number(values.shards), k: Number(values.k), dir: values.dir });
-      const mean = a.overlap.reduce((x, y) => x + y, 0) / a.overlap.length;
+      const mean = a.overlapOwn.reduce((x, y) => x + y, 0) / a.overlapOwn.length;
+      const p50 = (xs) => fmt(quantile(xs, 0.5));
       console.log(
-        `${n.toLocaleString()} products over ${values.shards} shards, top ${values.k}: same ids in the same order for ` +
-          `${a.oneTerm[0]}/${a.oneTerm[1]} one-term and ${a.multiTerm[0]}/${a.multiTerm[1]} multi-term queries; ` +
-          `mean overlap with the single database's list ${(100 * mean).toFixed(1)}%`,
+        `${n.toLocaleString()} products over ${values.shards} shards, top ${values.k}, ${a.queries} queries: the single ` +
+          `database's list exactly — merged by each shard's own bm25 ${a.own}/${a.queries} (mean overlap ` +
+          `${(100 * mean).toFixed(1)}%), by the store's statistics ${a.store}/${a.queries}; retrieval p50 single ` +
+          `${p50(a.ms.single)} ms, sharded ${p50(a.ms.sharded)} ms (load ${os.loadavg()[0].toFixed(2)})`,
       );
     }
     return;

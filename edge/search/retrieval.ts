@@ -4,11 +4,20 @@
  * (edge/catalog/store-index.ts). Raw prepared statements: drizzle does not model FTS5.
  */
 import { byShard } from "../catalog/shards";
-import { qualityIndex, withStoreIndex } from "../catalog/store-index";
+import { ftsTable, qualityIndex, withStoreIndex } from "../catalog/store-index";
 import candidatesSql from "./candidates.sql";
 import type { CandidateRow } from "./features";
 import boundedSql from "./retrieve-bounded.sql";
 import retrieveSql from "./retrieve.sql";
+import {
+  matchTerms,
+  readStats,
+  rescore,
+  shardRetrievalN,
+  statsStatements,
+  storeScoreBound,
+  sumStats,
+} from "./shard-bm25";
 
 /**
  * Top `n` FTS5 matches of the match expression among the store's available products, best bm25 first.
@@ -67,12 +76,18 @@ export async function fetchCandidates(
 const bestFirst = (a: CandidateRow, b: CandidateRow) =>
   (b.bm25 ?? 0) - (a.bm25 ?? 0) || (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0);
 
+/** Each shard's bm25 statistics for the query's terms, and the store's: their sum (edge/search/shard-bm25.ts). */
+async function shardStats(shards: readonly D1Database[], store: string, terms: readonly string[]) {
+  const fts = ftsTable(store);
+  const parts = await Promise.all(shards.map(async (db) => readStats(await db.batch(statsStatements(db, fts, terms)))));
+  return { parts, store: sumStats(parts) };
+}
+
 /**
- * Retrieval over a sharded store (edge/catalog/shards.ts): each shard's top `n` in parallel, merged by bm25 (equal
- * scores by id) and cut to `n`. Each shard scores with its own bm25 statistics (document count, average length, the
- * terms' document frequencies): the merged list is the single database's exactly when those agree up to one factor
- * for the query's terms — always for a one-term query over shards of equal statistics; under a hash split, only
- * approximately (README "Scale" measures how often the top n differs, and what exact merging would need).
+ * Retrieval over a sharded store (edge/catalog/shards.ts): each shard's best rows and its bm25 statistics in
+ * parallel; every row re-scored with the whole store's statistics (edge/search/shard-bm25.ts) and merged best first
+ * (equal scores by id), a shard read further (4× its last limit) while a row it has not returned could still enter
+ * the top `n` — the single database's list and scores.
  */
 export async function retrieveFromShards(
   shards: readonly D1Database[],
@@ -81,11 +96,29 @@ export async function retrieveFromShards(
   n: number,
   firstPass = 0,
 ): Promise<CandidateRow[]> {
-  const lists = await Promise.all(shards.map((db) => retrieveCandidates(db, store, match, n, firstPass)));
-  return lists.flat().sort(bestFirst).slice(0, n);
+  const terms = matchTerms(match);
+  const limits = shards.map(() => shardRetrievalN(n));
+  const read = (s: number) => retrieveCandidates(shards[s]!, store, match, limits[s]!, firstPass);
+  const [lists, stats] = await Promise.all([
+    Promise.all(shards.map((_, s) => read(s))),
+    shardStats(shards, store, terms),
+  ]);
+  for (;;) {
+    // a shard's last row's own score bounds what its unread rows can score (read before rescore replaces it)
+    const bounds = lists.map((rows, s) =>
+      rows.length < limits[s]! ? 0 : storeScoreBound(rows[rows.length - 1]!.bm25 ?? 0, stats.parts[s]!, stats.store),
+    );
+    const merged = rescore(lists.flat(), terms, stats.store).sort(bestFirst).slice(0, n);
+    const last = merged.length < n ? 0 : (merged[n - 1]!.bm25 ?? 0);
+    const again = bounds.flatMap((b, s) => (b > 0 && (b >= last || merged.length < n) ? [s] : []));
+    if (again.length === 0) return merged;
+    for (const s of again) limits[s] = limits[s]! * 4;
+    const more = await Promise.all(again.map(read));
+    again.forEach((s, i) => (lists[s] = more[i]!));
+  }
 }
 
-/** fetchCandidates over a sharded store: each id asked of its own shard only. */
+/** fetchCandidates over a sharded store: each id asked of its own shard only, scored with the store's statistics. */
 export async function fetchFromShards(
   shards: readonly D1Database[],
   store: string,
@@ -93,8 +126,10 @@ export async function fetchFromShards(
   ids: readonly string[],
 ): Promise<CandidateRow[]> {
   const parts = byShard(ids, (id) => id, shards.length);
-  const lists = await Promise.all(
-    parts.map((part, s) => (part.length === 0 ? [] : fetchCandidates(shards[s]!, store, match, part))),
-  );
-  return lists.flat();
+  const terms = matchTerms(match);
+  const [lists, stats] = await Promise.all([
+    Promise.all(parts.map((part, s) => (part.length === 0 ? [] : fetchCandidates(shards[s]!, store, match, part)))),
+    shardStats(shards, store, terms),
+  ]);
+  return rescore(lists.flat(), terms, stats.store);
 }

@@ -1,9 +1,10 @@
 /**
  * A store sharded across two D1 databases (edge/catalog/shards.ts; the CATALOG_SHARD_1 / _2 bindings of
  * wrangler.toml, real local D1 in workerd): writes land in the shard of each id's hash, and retrieval fanned out over
- * the shards and merged by bm25 equals single-database retrieval on the same products — same ids, same order — where
- * the shards' bm25 statistics agree (the condition README "Scale" states): here every product text is in the
- * catalogue twice, under two ids of different shards, so each shard holds the same texts.
+ * the shards and merged by bm25 equals single-database retrieval on the same products — same ids, same order. First
+ * where the shards' statistics agree (every product text is in the catalogue twice, under two ids of different
+ * shards, so each shard holds the same texts); then on a real hash split, where they do not and the merge re-scores
+ * with the store's statistics (edge/search/shard-bm25.ts).
  */
 import { applyD1Migrations, createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +15,8 @@ import { catalogShards, ensureShardIndexes, shardOf } from "../../edge/catalog/s
 import { putStore } from "../../edge/catalog/stores";
 import type { Bindings } from "../../edge/env";
 import { matchExpression } from "../../edge/search/features";
-import { fetchFromShards, retrieveCandidates, retrieveFromShards } from "../../edge/search/retrieval";
+import { fetchCandidates, fetchFromShards, retrieveCandidates, retrieveFromShards } from "../../edge/search/retrieval";
+import { averages, matchTerms, varint } from "../../edge/search/shard-bm25";
 import worker from "../../edge/index";
 
 const SINGLE = "shard-single";
@@ -112,6 +114,76 @@ describe("catalogue shards", () => {
     expect(gone.catalogVersion).toBeGreaterThan(0);
     expect(await fetchFromShards(shards, SHARDED, matchExpression("black")!, [rows[0]!.id])).toEqual([]);
     await upsertProducts(sharded, SHARDED, [rows[0]!]);
+  });
+});
+
+describe("a real hash split: each product once, the shards' statistics differ", () => {
+  const SPLIT_SINGLE = "split-single";
+  const SPLIT = "split-sharded";
+  const splitEnv = { ...env, CATALOG_SHARDED_STORES: SPLIT } as Bindings;
+  const VOCAB = [...WORDS, ..."navy canvas zip pocket mini travel kids gift".split(" ")];
+  /** Product j: words drawn by a seeded generator, common words more often, lengths 1–12 per field. */
+  const split: ProductRow[] = (() => {
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const word = () => VOCAB[Math.floor(VOCAB.length * rnd() * rnd())]!;
+    const words = (max: number) => Array.from({ length: 1 + Math.floor(rnd() * max) }, word).join(" ");
+    return Array.from({ length: 240 }, (_, j) =>
+      productRow(productSchema.parse({ id: `S${j}`, title: words(6), brand: word(), description: words(12) })),
+    );
+  })();
+  const QUERIES = ["black", "leather", "magnetic", "red leather wallet", "black phone case", "slim card holder stand"];
+
+  beforeAll(async () => {
+    await putStore(env.DB, SPLIT_SINGLE, { name: "one database" });
+    await upsertRows(env.DB, SPLIT_SINGLE, split);
+    await putStore(env.DB, SPLIT, { name: "two shards" });
+    await ensureShardIndexes(splitEnv, SPLIT);
+    await upsertProducts(splitEnv, SPLIT, split);
+  });
+
+  it("merged with the store's statistics: the single database's ids, order and six bm25 scores", async () => {
+    const shards = catalogShards(splitEnv, SPLIT)!;
+    let naiveDiffers = 0;
+    for (const q of QUERIES) {
+      const match = matchExpression(q)!;
+      for (const n of [5, 17, 60]) {
+        const single = await retrieveCandidates(env.DB, SPLIT_SINGLE, match, n);
+        const merged = await retrieveFromShards(shards, SPLIT, match, n);
+        expect(single.length).toBeGreaterThan(0);
+        expect(
+          merged.map((r) => r.id),
+          `${q} @ ${n}`,
+        ).toEqual(single.map((r) => r.id));
+        for (let i = 0; i < single.length; i++)
+          for (const f of ["bm25", "bm25_title", "bm25_brand", "bm25_description"] as const)
+            expect(merged[i]![f]).toBeCloseTo(single[i]![f]!, 9);
+        // what merging by each shard's own scores gives: the data has to make the statistics matter
+        const own = (await Promise.all(shards.map((db) => retrieveCandidates(db, SPLIT, match, n))))
+          .flat()
+          .sort((a, b) => b.bm25! - a.bm25! || (a.id < b.id ? -1 : 1))
+          .slice(0, n);
+        if (own.map((r) => r.id).join() !== single.map((r) => r.id).join()) naiveDiffers += 1;
+      }
+    }
+    expect(naiveDiffers).toBeGreaterThan(0);
+  });
+
+  it("reads FTS5's averages record (SQLite varints) and the match expression's terms", () => {
+    expect(averages(Uint8Array.of(4, 12, 6))).toEqual({ rows: 4, tokens: 18 }); // sqlite3: 4 rows, 12 + 6 tokens
+    expect(varint(Uint8Array.of(0x81, 0x00), 0)).toEqual([128, 2]);
+    expect(varint(Uint8Array.of(0x83, 0xff, 0x7f), 0)).toEqual([65535, 3]);
+    expect(varint(Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x81, 0x05), 0)).toEqual([2 ** 8 + 5, 9]);
+    expect(matchTerms(matchExpression("Red leather, wallet")!)).toEqual(["red", "leather", "wallet"]);
+  });
+
+  it("rows fetched by id (/v1/rerank's path) carry the store's bm25, not their shard's", async () => {
+    const match = matchExpression("black phone case")!;
+    const ids = split.slice(0, 40).map((p) => p.id);
+    const single = new Map((await fetchCandidates(env.DB, SPLIT_SINGLE, match, ids)).map((r) => [r.id, r]));
+    const fetched = await fetchFromShards(catalogShards(splitEnv, SPLIT)!, SPLIT, match, ids);
+    expect(fetched.length).toBe(ids.length);
+    for (const r of fetched) expect(r.bm25).toBeCloseTo(single.get(r.id)!.bm25!, 9);
   });
 });
 
