@@ -333,3 +333,44 @@ def test_wrangler_local_state_and_its_export_dump(
     assert store_data.count_rows(found, STORE, res["recs_light"]) == res["sql_items"] == len(products)
     dumped = steps.recs_store(STORE, from_export=dump, reduced=True)
     assert dumped["recs_light"] == res["recs_light"] and "--remote --file" in dumped["d1"]["remote_command"]
+
+
+# -- a sharded store: its products in the shard databases, none in DB ---------------------------------------------
+def test_a_sharded_store_is_read_from_its_shard_files_and_shard_dumps(tmp_path: Path) -> None:
+    whole = store_db(tmp_path / "whole.db")
+    want, _ = store_data.export_store(STORE, db=whole)
+    d = tmp_path / "d1"
+    d.mkdir()
+    # DB keeps the store and its history; shard n keeps the products whose index is n mod 2 (the edge hashes ids:
+    # any split will do here), and no store or history rows
+    files = {name: d / f"{name}.sqlite" for name in ("db", "shard1", "shard2")}
+    for name, f in files.items():
+        shutil.copy(whole, f)
+        conn = sqlite3.connect(f)
+        ids = [r[0] for r in conn.execute("SELECT id FROM products WHERE store = ? ORDER BY id", (STORE,))]
+        keep = [] if name == "db" else ids[int(name[-1]) - 1 :: 2]
+        conn.execute(
+            "DELETE FROM products WHERE store = ? AND id NOT IN (SELECT value FROM json_each(?))",
+            (STORE, json.dumps(keep)),
+        )
+        if name != "db":
+            conn.executescript("DELETE FROM stores; DELETE FROM recs_history;")
+        conn.commit()
+        conn.close()
+
+    got, where = store_data.export_store(STORE, db=files["db"])
+    assert where == files["db"] and got.products == want.products and got.history == want.history
+    assert got.data_hash() == want.data_hash() and "2 shard file(s)" in got.source
+
+    dump = tmp_path / "store.sql"
+    for name, f in files.items():
+        conn = sqlite3.connect(f)
+        out = dump if name == "db" else dump.with_name(f"store.{name}.sql")
+        out.write_text("\n".join(conn.iterdump()) + "\n")
+        conn.close()
+    assert store_data.shard_dumps(dump) == [tmp_path / "store.shard1.sql", tmp_path / "store.shard2.sql"]
+    from_dump, _ = store_data.export_store(STORE, from_export=dump)
+    assert from_dump.products == want.products and from_dump.data_hash() == want.data_hash()
+    # an unsharded store's database is read alone: its own products are all there
+    alone, _ = store_data.export_store(STORE, db=whole)
+    assert alone.source == f"d1 {whole}"

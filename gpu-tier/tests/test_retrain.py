@@ -16,6 +16,7 @@ from test_recs_store import fake_light, store_db, untrained_version
 from vitrine_gpu import cli, paths, registry
 from vitrine_gpu.release import retrain
 from vitrine_gpu.release import run as release
+from vitrine_gpu.settings import REPO
 
 STORE = "shop-r"
 
@@ -115,7 +116,8 @@ def test_retrain_trains_gates_canaries_promotes_then_a_refusal_leaves_production
     assert rec["results"][0]["release"]["status"] == "refused" and rec["results"][0]["release"]["gate"] == "refuse"
 
 
-def test_remote_export_runs_wrangler_on_the_store_tables(tmp_path: Path) -> None:
+def recording_runner() -> tuple[list[list[str]], Any]:
+    """A subprocess.run stand-in that records each command and succeeds."""
     calls: list[list[str]] = []
 
     class Done:
@@ -125,11 +127,35 @@ def test_remote_export_runs_wrangler_on_the_store_tables(tmp_path: Path) -> None
         calls.append(cmd)
         return Done()
 
+    return calls, runner
+
+
+def test_remote_export_runs_wrangler_on_the_store_tables(tmp_path: Path) -> None:
+    calls, runner = recording_runner()
     out = retrain.export_remote(STORE, tmp_path, runner=runner)
     (cmd,) = calls
     assert cmd[cmd.index("d1") :][:4] == ["d1", "export", "vitrine", "--remote"]
     assert [cmd[i + 1] for i, x in enumerate(cmd) if x == "--table"] == ["stores", "products", "recs_history"]
     assert cmd[-1] == str(out) and out.parent == tmp_path and out.name.startswith(f"{STORE}-")
+
+
+def test_remote_export_of_a_sharded_store_adds_each_shard_products(tmp_path: Path) -> None:
+    calls, runner = recording_runner()
+    conf = tmp_path / "wrangler.toml"
+    conf.write_text(
+        (REPO / "wrangler.toml")
+        .read_text(encoding="utf-8")
+        .replace("[vars]", f'[vars]\nCATALOG_SHARDED_STORES = "x, {STORE}"', 1)
+    )
+    assert retrain.catalog_shards(conf) == ({"x", STORE}, ["vitrine-catalog-1", "vitrine-catalog-2"])
+    out = retrain.export_remote(STORE, tmp_path / "exports", runner=runner, config=conf)
+    assert [c[c.index("export") + 1] for c in calls] == ["vitrine", "vitrine-catalog-1", "vitrine-catalog-2"]
+    for n, c in enumerate(calls[1:], 1):
+        assert [c[i + 1] for i, x in enumerate(c) if x == "--table"] == ["products"]
+        assert c[-1] == str(out.with_name(f"{out.stem}.shard{n}.sql"))
+    calls.clear()
+    retrain.export_remote("not-sharded", tmp_path / "exports", runner=runner, config=conf)
+    assert len(calls) == 1
 
 
 def test_the_scheduled_job_reads_its_tokens_from_secrets_manager(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,13 @@ way its tables go back into D1.
   statements into an in-memory SQLite. (A whole-database export is refused by D1 because of the stores' FTS5 tables:
   workers-sdk #6305; ``--table`` keeps the virtual tables out. Verified locally with ``--local``.)
 
+**A sharded store** (README "Scale": its products in the ``CATALOG_SHARD_n`` databases, none in ``DB``): its
+products are read from each shard as well. Locally, the other D1 files beside the database file that hold products
+of the store (newest first; an id seen twice keeps the newest file's row); from a dump, the shards' own dumps beside
+it, ``<dump stem>.shard1.sql``, ``.shard2.sql``, … (``wrangler d1 export <shard database> --remote --table products``;
+the retrain's ``--remote`` writes them, ``release.retrain.export_remote``), each loaded on its own (rowids repeat
+across databases).
+
 **What the rows are.** ``recs_history`` holds one row per (user, item): ``n`` purchases, ``last_day`` the day of the
 last one (days since the epoch, fractional), ``qty`` units; ``n = 0`` rows are add-to-carts, not purchases, and stay
 out of training and evaluation (the edge still offers them as history candidates). The purchase log the models are
@@ -125,15 +132,20 @@ def _mtime(p: Path) -> float:
     return max(p.stat().st_mtime, wal.stat().st_mtime if wal.exists() else 0.0)
 
 
-def _has_store(p: Path, store: str) -> bool:
+def _answers(p: Path, sql: str, args: tuple[Any, ...]) -> bool:
+    """Whether the read-only query returns a row in file ``p`` (False for another database or not SQLite)."""
     try:
         conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
         try:
-            return conn.execute("SELECT 1 FROM stores WHERE id = ?", (store,)).fetchone() is not None
+            return conn.execute(sql, args).fetchone() is not None
         finally:
             conn.close()
     except sqlite3.Error:
-        return False  # another database (no stores table) or not SQLite
+        return False
+
+
+def _has_store(p: Path, store: str) -> bool:
+    return _answers(p, "SELECT 1 FROM stores WHERE id = ?", (store,))
 
 
 def find_local_d1(store: str, roots: Iterable[Path] | None = None) -> Path:
@@ -209,8 +221,41 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
 
 
-def read_store(conn: sqlite3.Connection, store: str, source: str) -> StoreExport:
-    """The store's products and history rows from a connection holding TABLES."""
+def _products(conn: sqlite3.Connection, store: str) -> list[dict[str, Any]]:
+    cols = _columns(conn, "products")
+    avail = "available" if "available" in cols else "1"
+    return [
+        {"id": r[0], "title": r[1] or "", "brand": r[2] or "", "category": r[3] or "", "price": r[4], "available": r[5]}
+        for r in conn.execute(
+            f"SELECT id, title, brand, category, price, {avail} FROM products WHERE store = ? ORDER BY id", (store,)
+        )
+    ]
+
+
+def _holds_products(p: Path, store: str) -> bool:
+    return _answers(p, "SELECT 1 FROM products WHERE store = ? LIMIT 1", (store,))
+
+
+def local_shard_files(store: str, main: Path) -> list[Path]:
+    """The D1 files beside ``main`` (the store's database) holding products of the store: its shards, newest first."""
+    d = main.parent
+    others = (p for p in sorted(d.glob("*.sqlite")) if p.name != "metadata.sqlite" and p.resolve() != main.resolve())
+    return sorted((p for p in others if _holds_products(p, store)), key=_mtime, reverse=True)
+
+
+def shard_dumps(dump: Path) -> list[Path]:
+    """The shards' dumps beside a dump of the store's database: ``<stem>.shard1.sql``, ``.shard2.sql``, … in order."""
+    out: list[Path] = []
+    while (p := dump.with_name(f"{dump.stem}.shard{len(out) + 1}.sql")).is_file():
+        out.append(p)
+    return out
+
+
+def read_store(
+    conn: sqlite3.Connection, store: str, source: str, shards: Sequence[sqlite3.Connection] = ()
+) -> StoreExport:
+    """The store's products and history rows from a connection holding TABLES, and the products of its shards
+    (an id in several keeps the first one's row)."""
     try:
         row = conn.execute("SELECT id, title FROM stores WHERE id = ?", (store,)).fetchone()
     except sqlite3.Error as exc:
@@ -218,14 +263,11 @@ def read_store(conn: sqlite3.Connection, store: str, source: str) -> StoreExport
     if row is None:
         known = [r[0] for r in conn.execute("SELECT id FROM stores ORDER BY id")]
         raise StoreDataError(f"{source}: no store {store!r} (stores: {', '.join(known) or 'none'})")
-    cols = _columns(conn, "products")
-    avail = "available" if "available" in cols else "1"
-    products = [
-        {"id": r[0], "title": r[1] or "", "brand": r[2] or "", "category": r[3] or "", "price": r[4], "available": r[5]}
-        for r in conn.execute(
-            f"SELECT id, title, brand, category, price, {avail} FROM products WHERE store = ? ORDER BY id", (store,)
-        )
-    ]
+    by_id: dict[str, dict[str, Any]] = {}
+    for c in (conn, *shards):
+        for p in _products(c, store):
+            by_id.setdefault(str(p["id"]), p)
+    products = [by_id[k] for k in sorted(by_id)]
     history = [
         (str(u), str(i), int(n), float(d), int(q or 0))
         for u, i, n, d, q in conn.execute(
@@ -239,19 +281,27 @@ def read_store(conn: sqlite3.Connection, store: str, source: str) -> StoreExport
 def export_store(
     store: str, db: Path | None = None, from_export: Path | None = None, roots: Iterable[Path] | None = None
 ) -> tuple[StoreExport, Path | None]:
-    """(the store's rows, the local database file they came from — None for a dump)."""
+    """(the store's rows, the local database file they came from — None for a dump). A store with no product in its
+    database is read from its shards too (module docstring)."""
     if from_export is not None:
         conn = load_dump(from_export)
+        extra = shard_dumps(from_export) if not _products(conn, store) else []
+        shards = [load_dump(p, ("products",)) for p in extra]
+        source = f"export {from_export}" + (f" + {len(extra)} shard dump(s)" if extra else "")
         try:
-            return read_store(conn, store, f"export {from_export}"), None
+            return read_store(conn, store, source, shards), None
         finally:
-            conn.close()
+            for c in (conn, *shards):
+                c.close()
     path = db if db is not None else find_local_d1(store, roots)
     conn = snapshot(path)
+    extra = local_shard_files(store, path) if not _products(conn, store) else []
+    shards = [snapshot(p) for p in extra]
     try:
-        return read_store(conn, store, f"d1 {path}"), path
+        return read_store(conn, store, f"d1 {path}" + (f" + {len(extra)} shard file(s)" if extra else ""), shards), path
     finally:
-        conn.close()
+        for c in (conn, *shards):
+            c.close()
 
 
 # ---------------------------------------------------------------- the purchase log rebuilt from the rows

@@ -31,6 +31,7 @@ import os
 import socket
 import subprocess
 import time
+import tomllib
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -66,16 +67,40 @@ def production(kind: str, store: str) -> str | None:
     return registry.read_current().get(kind) or None
 
 
-def export_remote(store: str, out_dir: Path, runner: Any = subprocess.run) -> Path:
-    """`wrangler d1 export <db> --remote` of the store's tables (D1 refuses a whole export with FTS5 tables)."""
+def catalog_shards(config: Path = REPO / "wrangler.toml") -> tuple[set[str], list[str]]:
+    """wrangler.toml's sharded stores (vars.CATALOG_SHARDED_STORES) and its shard databases' names
+    (CATALOG_SHARD_1, _2, … in order, up to the first missing: the edge's edge/catalog/shards.ts)."""
+    conf = tomllib.loads(config.read_text(encoding="utf-8"))
+    stores = {s.strip() for s in str(conf.get("vars", {}).get("CATALOG_SHARDED_STORES", "")).split(",") if s.strip()}
+    by_binding = {d.get("binding"): d.get("database_name") for d in conf.get("d1_databases", [])}
+    names: list[str] = []
+    while (name := by_binding.get(f"CATALOG_SHARD_{len(names) + 1}")) is not None:
+        names.append(str(name))
+    return stores, names
+
+
+def export_remote(
+    store: str, out_dir: Path, runner: Any = subprocess.run, config: Path = REPO / "wrangler.toml"
+) -> Path:
+    """`wrangler d1 export <db> --remote` of the store's tables (D1 refuses a whole export with FTS5 tables); for a
+    sharded store also each shard database's products, beside it as ``<stem>.shard<n>.sql`` (what
+    ``store_data.export_store`` reads with the dump)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{store}-{time.strftime('%Y%m%d%H%M%S')}.sql"
     tables = [a for t in TABLES for a in ("--table", t)]
-    cmd = [*_wrangler(), "d1", "export", DATABASE, "--remote", *tables, "--output", str(out)]
-    say(f"export: {' '.join(cmd[1:])}")
-    res = runner(cmd, cwd=REPO, env={**os.environ, **WRANGLER_ENV}, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise StoreDataError(f"wrangler d1 export failed ({res.returncode}): {(res.stderr or res.stdout)[-2000:]}")
+    sharded, shard_dbs = catalog_shards(config)
+    jobs = [(DATABASE, tables, out)]
+    if store in sharded:
+        jobs += [
+            (db, ["--table", "products"], out.with_name(f"{out.stem}.shard{n}.sql"))
+            for n, db in enumerate(shard_dbs, 1)
+        ]
+    for database, what, dest in jobs:
+        cmd = [*_wrangler(), "d1", "export", database, "--remote", *what, "--output", str(dest)]
+        say(f"export: {' '.join(cmd[1:])}")
+        res = runner(cmd, cwd=REPO, env={**os.environ, **WRANGLER_ENV}, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise StoreDataError(f"wrangler d1 export failed ({res.returncode}): {(res.stderr or res.stdout)[-2000:]}")
     return out
 
 
