@@ -93,9 +93,10 @@ async function rankedSearch(
     const t0 = performance.now();
     const shards = catalogShards(env, ask.store);
     const { firstPassMax: firstPass } = config(env).search;
+    const version = shards ? await catalogVersion(env, ask.store) : undefined; // keys the shards' bm25 statistics
     const rows = await req.d1.read((db) =>
       shards
-        ? retrieveFromShards(shards, ask.store, ask.query.match, plan.retrievalN, firstPass)
+        ? retrieveFromShards(shards, ask.store, ask.query.match, plan.retrievalN, firstPass, version)
         : retrieveCandidates(db, ask.store, ask.query.match, plan.retrievalN, firstPass),
     );
     stages.retrieval = since(t0);
@@ -130,9 +131,10 @@ export async function rerankAnswer(
   const ids = [...new Set(ask.candidates)];
   const t0 = performance.now();
   const shards = catalogShards(req.env, ask.store);
+  const version = shards ? await catalogVersion(req.env, ask.store) : undefined;
   const rows = await req.d1.read((db) =>
     shards
-      ? fetchFromShards(shards, ask.store, ask.query.match, ids)
+      ? fetchFromShards(shards, ask.store, ask.query.match, ids, version)
       : fetchCandidates(db, ask.store, ask.query.match, ids),
   );
   const stages: StageTimings = { retrieval: since(t0) };

@@ -10,6 +10,7 @@ import type { CandidateRow } from "./features";
 import boundedSql from "./retrieve-bounded.sql";
 import retrieveSql from "./retrieve.sql";
 import {
+  type Bm25Stats,
   matchTerms,
   readStats,
   rescore,
@@ -76,11 +77,33 @@ export async function fetchCandidates(
 const bestFirst = (a: CandidateRow, b: CandidateRow) =>
   (b.bm25 ?? 0) - (a.bm25 ?? 0) || (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0);
 
-/** Each shard's bm25 statistics for the query's terms, and the store's: their sum (edge/search/shard-bm25.ts). */
-async function shardStats(shards: readonly D1Database[], store: string, terms: readonly string[]) {
+type StoreStats = { parts: Bm25Stats[]; store: Bm25Stats };
+/** Statistics read at a known catalogue version, by store, version and terms (oldest dropped past STATS_CACHE). */
+const statsCache = new Map<string, StoreStats>();
+const STATS_CACHE = 2_000;
+
+/**
+ * Each shard's bm25 statistics for the query's terms, and the store's: their sum (edge/search/shard-bm25.ts). With
+ * the store's catalogue version they are kept per isolate until it changes: only writes change them, and every
+ * write bumps it (an isolate sees another's write within CONFIG_VERSION_CHECK_S, as the response cache does).
+ */
+async function shardStats(
+  shards: readonly D1Database[],
+  store: string,
+  terms: readonly string[],
+  version?: number,
+): Promise<StoreStats> {
+  const key = version === undefined ? null : `${store}@${version}|${terms.join(" ")}`;
+  const held = key === null ? undefined : statsCache.get(key);
+  if (held) return held;
   const fts = ftsTable(store);
   const parts = await Promise.all(shards.map(async (db) => readStats(await db.batch(statsStatements(db, fts, terms)))));
-  return { parts, store: sumStats(parts) };
+  const stats = { parts, store: sumStats(parts) };
+  if (key !== null) {
+    if (statsCache.size >= STATS_CACHE) statsCache.delete(statsCache.keys().next().value!);
+    statsCache.set(key, stats);
+  }
+  return stats;
 }
 
 /**
@@ -95,13 +118,14 @@ export async function retrieveFromShards(
   match: string,
   n: number,
   firstPass = 0,
+  version?: number,
 ): Promise<CandidateRow[]> {
   const terms = matchTerms(match);
   const limits = shards.map(() => shardRetrievalN(n));
   const read = (s: number) => retrieveCandidates(shards[s]!, store, match, limits[s]!, firstPass);
   const [lists, stats] = await Promise.all([
     Promise.all(shards.map((_, s) => read(s))),
-    shardStats(shards, store, terms),
+    shardStats(shards, store, terms, version),
   ]);
   for (;;) {
     // a shard's last row's own score bounds what its unread rows can score (read before rescore replaces it)
@@ -124,12 +148,13 @@ export async function fetchFromShards(
   store: string,
   match: string,
   ids: readonly string[],
+  version?: number,
 ): Promise<CandidateRow[]> {
   const parts = byShard(ids, (id) => id, shards.length);
   const terms = matchTerms(match);
   const [lists, stats] = await Promise.all([
     Promise.all(parts.map((part, s) => (part.length === 0 ? [] : fetchCandidates(shards[s]!, store, match, part)))),
-    shardStats(shards, store, terms),
+    shardStats(shards, store, terms, version),
   ]);
   return rescore(lists.flat(), terms, stats.store);
 }

@@ -185,6 +185,20 @@ describe("a real hash split: each product once, the shards' statistics differ", 
     expect(fetched.length).toBe(ids.length);
     for (const r of fetched) expect(r.bm25).toBeCloseTo(single.get(r.id)!.bm25!, 9);
   });
+
+  it("the statistics are kept per catalogue version: reused until a write's new version", async () => {
+    const shards = catalogShards(splitEnv, SPLIT)!;
+    const match = matchExpression("black phone case")!;
+    const scores = (rows: { id: string; bm25: number | null }[]) => rows.map((r) => `${r.id}:${r.bm25!.toFixed(9)}`);
+    const single = async () => scores(await retrieveCandidates(env.DB, SPLIT_SINGLE, match, 20));
+    expect(scores(await retrieveFromShards(shards, SPLIT, match, 20, 0, 1))).toEqual(await single());
+    const extra = productRow(productSchema.parse({ id: "S-new", title: "black phone case black", brand: "navy" }));
+    await upsertRows(env.DB, SPLIT_SINGLE, [extra]);
+    await upsertProducts(splitEnv, SPLIT, [extra]);
+    // at version 1 the statistics read before the write are reused: the scores are no longer the store's
+    expect(scores(await retrieveFromShards(shards, SPLIT, match, 20, 0, 1))).not.toEqual(await single());
+    expect(scores(await retrieveFromShards(shards, SPLIT, match, 20, 0, 2))).toEqual(await single());
+  });
 });
 
 describe("the catalogue API and search on a sharded store", () => {
