@@ -123,22 +123,28 @@ export async function retrieveFromShards(
   const terms = matchTerms(match);
   const limits = shards.map(() => shardRetrievalN(n));
   const read = (s: number) => retrieveCandidates(shards[s]!, store, match, limits[s]!, firstPass);
-  const [lists, stats] = await Promise.all([
+  const [first, stats] = await Promise.all([
     Promise.all(shards.map((_, s) => read(s))),
     shardStats(shards, store, terms, version),
   ]);
+  // each shard's rows, re-scored once as they are read, and what its unread rows can score at most (from its last
+  // row's own score, taken before the re-score replaces it; 0 when it returned every row it has)
+  const lists: CandidateRow[][] = [];
+  const bounds: number[] = [];
+  const take = (s: number, rows: CandidateRow[]) => {
+    const last = rows.length < limits[s]! ? 0 : (rows[rows.length - 1]!.bm25 ?? 0);
+    bounds[s] = storeScoreBound(last, stats.parts[s]!, stats.store);
+    lists[s] = rescore(rows, terms, stats.store);
+  };
+  first.forEach((rows, s) => take(s, rows));
   for (;;) {
-    // a shard's last row's own score bounds what its unread rows can score (read before rescore replaces it)
-    const bounds = lists.map((rows, s) =>
-      rows.length < limits[s]! ? 0 : storeScoreBound(rows[rows.length - 1]!.bm25 ?? 0, stats.parts[s]!, stats.store),
-    );
-    const merged = rescore(lists.flat(), terms, stats.store).sort(bestFirst).slice(0, n);
+    const merged = lists.flat().sort(bestFirst).slice(0, n);
     const last = merged.length < n ? 0 : (merged[n - 1]!.bm25 ?? 0);
     const again = bounds.flatMap((b, s) => (b > 0 && (b >= last || merged.length < n) ? [s] : []));
     if (again.length === 0) return merged;
     for (const s of again) limits[s] = limits[s]! * 4;
     const more = await Promise.all(again.map(read));
-    again.forEach((s, i) => (lists[s] = more[i]!));
+    again.forEach((s, i) => take(s, more[i]!));
   }
 }
 

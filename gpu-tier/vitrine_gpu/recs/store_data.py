@@ -232,8 +232,15 @@ def _products(conn: sqlite3.Connection, store: str) -> list[dict[str, Any]]:
     ]
 
 
+_ANY_PRODUCT = "SELECT 1 FROM products WHERE store = ? LIMIT 1"
+
+
 def _holds_products(p: Path, store: str) -> bool:
-    return _answers(p, "SELECT 1 FROM products WHERE store = ? LIMIT 1", (store,))
+    return _answers(p, _ANY_PRODUCT, (store,))
+
+
+def _no_products(conn: sqlite3.Connection, store: str) -> bool:
+    return conn.execute(_ANY_PRODUCT, (store,)).fetchone() is None
 
 
 def local_shard_files(store: str, main: Path) -> list[Path]:
@@ -285,7 +292,7 @@ def export_store(
     database is read from its shards too (module docstring)."""
     if from_export is not None:
         conn = load_dump(from_export)
-        extra = shard_dumps(from_export) if not _products(conn, store) else []
+        extra = shard_dumps(from_export) if _no_products(conn, store) else []
         shards = [load_dump(p, ("products",)) for p in extra]
         source = f"export {from_export}" + (f" + {len(extra)} shard dump(s)" if extra else "")
         try:
@@ -295,7 +302,7 @@ def export_store(
                 c.close()
     path = db if db is not None else find_local_d1(store, roots)
     conn = snapshot(path)
-    extra = local_shard_files(store, path) if not _products(conn, store) else []
+    extra = local_shard_files(store, path) if _no_products(conn, store) else []
     shards = [snapshot(p) for p in extra]
     try:
         return read_store(conn, store, f"d1 {path}" + (f" + {len(extra)} shard file(s)" if extra else ""), shards), path
