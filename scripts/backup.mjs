@@ -4,7 +4,8 @@
 // Local (default): a point-in-time snapshot of wrangler dev's D1 state (.wrangler/state, live: DB and each catalogue
 // shard CATALOG_SHARD_n of wrangler.toml), dumped with a checksum per table, plus the model registry
 // (.vitrine/registry), into .vitrine/backups/<UTC time>/.
-// Production (--remote NAME): the D1 Time Travel bookmark, then the remote tables, plus the S3 model artefacts.
+// Production (--remote NAME): the D1 Time Travel bookmark, then the remote tables, and the same for each catalogue
+// shard's remote database (wrangler.toml's database_name), plus the S3 model artefacts.
 // Prints the manifest summary as JSON (README "Backup and restore").
 import path from "node:path";
 import { parseArgs } from "node:util";

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run drill:restore -- [--backup-first] [--backups DIR] [--edge URL] [--trigger admin|cron|test]
 //                          [--rto-ms N] [--max-age-h N] [--scratch DIR] [--keep N] [--no-post]
-// --remote-scratch NAME: production, restore into that (new, empty) remote D1 database instead of a local one.
+// --remote-scratch NAME: production, restore into that (new, empty) remote D1 database instead of a local one;
+//   with --remote-scratch-shard CATALOG_SHARD_<n>=NAME for each catalogue shard whose backup holds products.
 // --keep N: after the drill, delete all but the newest N backups (npm start's schedule keeps 4).
 // The restore drill: restores the latest backup (.vitrine/backups, or one taken now with --backup-first) into a
 // scratch local database (.vitrine/restores/drill-scratch), verifies row counts and checksums of every table (stores,
@@ -14,7 +15,7 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { drillReport, postDrillReport } from "./backup/drill-report.mjs";
-import { DEFAULT_RESTORES, restoreBackup } from "./backup/restore.mjs";
+import { DEFAULT_RESTORES, parseShardTargets, restoreBackup } from "./backup/restore.mjs";
 import { REPO } from "./backup/runner.mjs";
 import { backupName, DEFAULT_BACKUPS, latestBackup, pruneBackups, takeBackup } from "./backup/take.mjs";
 
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     scratch: { type: "string" },
     keep: { type: "string" },
     "remote-scratch": { type: "string" },
+    "remote-scratch-shard": { type: "string", multiple: true, default: [] },
   },
 });
 const trigger = /** @type {"admin" | "cron" | "test"} */ (
@@ -80,7 +82,7 @@ try {
     mark("restore_start", { backup });
     try {
       const into = values["remote-scratch"]
-        ? { remote: values["remote-scratch"] }
+        ? { remote: values["remote-scratch"], shards: parseShardTargets(values["remote-scratch-shard"] ?? []) }
         : { persistTo: scratch, replace: true };
       const result = await restoreBackup({ backup, into, verifyRegistry: true });
       mark("restored", { ms: result.restoreMs });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // npm run restore -- <BACKUP_DIR | latest> --database NAME [--persist-to DIR] [--replace] [--registry-to DIR]
 // npm run restore -- <BACKUP_DIR | latest> --remote NAME                        (production: an empty D1 database)
+//                     [--remote-shard CATALOG_SHARD_1=NAME …]                  (each catalogue shard: an empty one too)
 // npm run restore -- --bookmark BOOKMARK --remote NAME                          (production: Time Travel, in place)
 // npm run restore -- <BACKUP_DIR> --live --yes-replace-live-database            (the local .wrangler/state itself)
 // npm run restore -- <BACKUP_DIR> --database NAME --verify                      (only compare NAME with the backup)
@@ -13,7 +14,7 @@ import { parseArgs } from "node:util";
 import { restoreBookmark } from "./backup/d1.mjs";
 import { readManifest } from "./backup/manifest.mjs";
 import { restoreRegistry } from "./backup/registry.mjs";
-import { DEFAULT_RESTORES, restoreBackup, verifyDatabase } from "./backup/restore.mjs";
+import { DEFAULT_RESTORES, parseShardTargets, restoreBackup, verifyDatabase } from "./backup/restore.mjs";
 import { REPO } from "./backup/runner.mjs";
 import { DEFAULT_BACKUPS, latestBackup, REGISTRY_DIR } from "./backup/take.mjs";
 
@@ -24,6 +25,7 @@ const { values, positionals } = parseArgs({
     "persist-to": { type: "string" },
     replace: { type: "boolean", default: false },
     remote: { type: "string" },
+    "remote-shard": { type: "string", multiple: true, default: [] },
     bookmark: { type: "string" },
     live: { type: "boolean", default: false },
     "yes-replace-live-database": { type: "boolean", default: false },
@@ -36,6 +38,17 @@ const fail = (/** @type {string} */ msg) => {
   console.error(`restore: ${msg}`);
   process.exit(2);
 };
+
+const shardSpecs = values["remote-shard"] ?? [];
+if (shardSpecs.length && (!values.remote || values.bookmark))
+  fail("--remote-shard goes with --remote NAME and a backup (Time Travel: run --bookmark once per database)");
+/** @type {Record<string, string>} */
+let shardTargets = {};
+try {
+  shardTargets = parseShardTargets(shardSpecs);
+} catch (e) {
+  fail(String(/** @type {Error} */ (e).message));
+}
 
 if (values.bookmark) {
   if (!values.remote) fail("--bookmark restores a remote database in place: name it with --remote NAME");
@@ -55,7 +68,7 @@ const dir = String(backup);
 
 /** @type {import("./backup/restore.mjs").RestoreOptions["into"]} */
 let into;
-if (values.remote) into = { remote: values.remote };
+if (values.remote) into = { remote: values.remote, shards: shardTargets };
 else if (values.live && values.verify) into = { persistTo: path.join(REPO, ".wrangler/state") };
 else if (values.live) {
   if (!values["yes-replace-live-database"])

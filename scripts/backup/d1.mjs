@@ -1,8 +1,9 @@
 // D1's part of a backup and restore, locally (a wrangler --persist-to state) and in production (remote D1).
 //   shardDatabases                 → the catalogue shards' D1 databases of wrangler.toml (CATALOG_SHARD_n)
-//   exportLocal / exportRemote     → the dump file + per-table checksums (+ a Time Travel bookmark remotely);
-//                                    locally also one dump per catalogue shard, from the same snapshot
+//   exportLocal / exportRemote     → the dump file + per-table checksums (+ a Time Travel bookmark remotely), and
+//                                    one dump per catalogue shard (locally from the same snapshot)
 //   restoreLocal / restoreRemote   → `wrangler d1 execute --file` of a dump into an empty database
+//   assertEmptyRemote              → refuses a remote target that holds a table
 //   restoreBookmark                → `wrangler d1 time-travel restore` (production only: in place, any minute of 30 days)
 //   checksumLocal / checksumRemote → the restored database's checksums (same dump code, nothing written) and the
 //                                    FTS5 indexes' integrity checks
@@ -43,7 +44,7 @@ export function d1Databases(/** @type {string} */ toml) {
 
 /**
  * The catalogue shards' databases (CATALOG_SHARD_1, _2, …: edge/catalog/shards.ts) that wrangler.toml declares,
- * in binding order. A local backup dumps each of them beside DB.
+ * in binding order. A backup dumps each of them beside DB (remotely: the database of that name).
  */
 export async function shardDatabases(config = path.join(REPO, "wrangler.toml")) {
   const shard = (/** @type {string} */ b) => Number(b.match(/^CATALOG_SHARD_(\d+)$/)?.[1] ?? 0);
@@ -122,15 +123,24 @@ export async function timeTravelBookmark(
 
 /**
  * Production: the bookmark first (the exact point Time Travel can return to), then the tables read page by page
- * through `wrangler d1 execute --remote` (`wrangler d1 export --remote` refuses FTS5 databases). The read is not one
- * transaction: rows written while it runs may or may not be in it; the bookmark is the exact point in time.
- * @param {{ database: string, file: string, run?: import("./runner.mjs").Runner }} o
+ * through `wrangler d1 execute --remote` (`wrangler d1 export --remote` refuses FTS5 databases); then each catalogue
+ * shard's remote database (`shards[i].database`, wrangler.toml's database_name) the same way, with its own bookmark,
+ * into `shards[i].file`. A read is not one transaction: rows written while it runs may or may not be in it; each
+ * bookmark is its database's exact point in time.
+ * @param {{ database: string, file: string, shards?: (D1Binding & { file: string })[],
+ *           run?: import("./runner.mjs").Runner }} o
  */
-export async function exportRemote({ database, file, run = runCommand }) {
+export async function exportRemote({ database, file, shards = [], run = runCommand }) {
   const t0 = Date.now();
-  const timeTravel = await timeTravelBookmark(database, run);
-  const dump = await dumpTo(remoteSource(database, run), file, REMOTE_PAGE_ROWS);
-  return { ...dump, timeTravel, timingsMs: { dump: Date.now() - t0 } };
+  const exportOne = async (/** @type {string} */ name, /** @type {string} */ to) => ({
+    timeTravel: await timeTravelBookmark(name, run),
+    ...(await dumpTo(remoteSource(name, run), to, REMOTE_PAGE_ROWS)),
+  });
+  const dump = await exportOne(database, file);
+  const shardDumps = [];
+  for (const s of shards)
+    shardDumps.push({ binding: s.binding, database: s.database, ...(await exportOne(s.database, s.file)) });
+  return { ...dump, shards: shardDumps, timingsMs: { dump: Date.now() - t0 } };
 }
 
 /** Whether a local persist dir holds no database yet. */
@@ -155,9 +165,17 @@ export async function restoreLocal({ file, persistTo, database = LOCAL_DATABASE,
  * @param {{ file: string, database: string, run?: import("./runner.mjs").Runner }} o
  */
 export async function restoreRemote({ file, database, run = runCommand }) {
+  await assertEmptyRemote(database, run);
+  await wrangler(run, ["d1", "execute", database, "--remote", "--file", file, "--yes"]);
+}
+
+/** Refuses a remote database that holds a table: a restore goes into a new, empty one. */
+export async function assertEmptyRemote(
+  /** @type {string} */ database,
+  /** @type {import("./runner.mjs").Runner} */ run = runCommand,
+) {
   const schema = await readSchema(remoteSource(database, run));
   if (schema.tables.length) throw new Error(`remote database ${database} already has tables: restore into a new one`);
-  await wrangler(run, ["d1", "execute", database, "--remote", "--file", file, "--yes"]);
 }
 
 /** Time Travel: the remote database `database` back to `bookmark`, in place. Untested against a real account. */

@@ -23,7 +23,8 @@ export const REQUIRED_TABLES = ["stores", "products", "recs_history", "experimen
 /** @typedef {{ rows: number, sha256: string }} TableChecksum */
 /**
  * @typedef {{ binding: string, database: string, file: string, bytes: number, sha256: string, schemaSha256: string,
- *             tables: Record<string, TableChecksum> }} ShardDump  one catalogue shard's dump, as `d1` is DB's
+ *             tables: Record<string, TableChecksum>, timeTravel?: { bookmark: string, at: string } | null }} ShardDump
+ *   one catalogue shard's dump, as `d1` is DB's; timeTravel: its database's bookmark (production), null locally
  */
 /**
  * @typedef {object} Manifest
@@ -33,8 +34,8 @@ export const REQUIRED_TABLES = ["stores", "products", "recs_history", "experimen
  * @property {string} database          the D1 database name
  * @property {{ file: string, bytes: number, sha256: string, schemaSha256: string,
  *              tables: Record<string, TableChecksum> }} d1
- * @property {ShardDump[]} [shards]   local: each catalogue shard's database (CATALOG_SHARD_n), dumped from the same
- *                                    snapshot; absent in a manifest written before shards were backed up
+ * @property {ShardDump[]} [shards]   each catalogue shard's database (CATALOG_SHARD_n; locally dumped from the same
+ *                                    snapshot); absent in a manifest written before shards were backed up
  * @property {{ bookmark: string, at: string } | null} timeTravel  production: the D1 Time Travel bookmark taken first
  * @property {{ source: string, files: Record<string, { bytes: number, sha256: string }> } | null} registry
  * @property {Record<string, number>} timingsMs

@@ -3,11 +3,12 @@
 //   local:  the database is a persist dir of its own (.vitrine/restores/<name>, or --persist-to); the catalogue
 //           shards' dumps (manifest.shards; none in an older backup) are loaded into their databases beside it and
 //           verified the same way, their problems and indexes named "<binding>:<table>"
-//   remote: `wrangler d1 execute <name> --remote --file` into an empty database (DB only: a shard that holds
-//           products is reported as not restored)
+//   remote: `wrangler d1 execute <name> --remote --file` into an empty database, and each shard's dump into the
+//           empty remote database named for its binding (into.shards); every target is checked empty, and a shard
+//           holding products without a target refused, before anything is loaded
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { checksumLocal, checksumRemote, restoreLocal, restoreRemote } from "./d1.mjs";
+import { assertEmptyRemote, checksumLocal, checksumRemote, restoreLocal, restoreRemote } from "./d1.mjs";
 import { compareTables, fileSha256, readManifest, verifyFiles } from "./manifest.mjs";
 import { REPO, runCommand } from "./runner.mjs";
 import { REGISTRY_DIR } from "./take.mjs";
@@ -17,10 +18,31 @@ export const DEFAULT_RESTORES = path.join(REPO, ".vitrine/restores");
 /**
  * @typedef {object} RestoreOptions
  * @property {string} backup                 the backup directory
- * @property {{ persistTo: string, replace?: boolean } | { remote: string }} into
+ * @property {{ persistTo: string, replace?: boolean } | RemoteTarget} into
  * @property {boolean} [verifyRegistry]      also re-hash the backup's registry files against the manifest
  * @property {import("./runner.mjs").Runner} [run]
  */
+
+/**
+ * @typedef {{ remote: string, shards?: Record<string, string> }} RemoteTarget
+ *   remote: DB's database; shards: each catalogue shard's database, by binding (CATALOG_SHARD_1 → NAME)
+ */
+
+/**
+ * The shard targets of `--remote-shard BINDING=NAME` arguments, by binding.
+ * @param {string[]} specs @returns {Record<string, string>}
+ */
+export function parseShardTargets(specs) {
+  /** @type {Record<string, string>} */
+  const out = {};
+  for (const spec of specs) {
+    const m = spec.match(/^(CATALOG_SHARD_\d+)=([A-Za-z0-9][\w-]*)$/);
+    if (!m) throw new Error(`--remote-shard ${spec}: expected CATALOG_SHARD_<n>=DATABASE`);
+    if (m[1] in out) throw new Error(`--remote-shard names ${m[1]} twice`);
+    out[m[1]] = m[2];
+  }
+  return out;
+}
 
 /**
  * @typedef {object} RestoreResult
@@ -50,8 +72,30 @@ export async function restoreBackup(o) {
   }
 
   const t0 = Date.now();
-  if ("remote" in o.into) await restoreRemote({ file, database: o.into.remote, run });
-  else {
+  if ("remote" in o.into) {
+    const targets = o.into.shards ?? {};
+    const unknown = Object.keys(targets).filter((b) => !shards.some((s) => s.binding === b));
+    if (unknown.length) throw new Error(`the backup holds no shard ${unknown.join(", ")}: drop its --remote-shard`);
+    // a shard without products (only its migrations, or no table) loses nothing when it has no target
+    const missing = shards.filter((s) => !targets[s.binding] && (s.tables.products?.rows ?? 0) > 0);
+    if (missing.length)
+      throw new Error(
+        `no remote target for ${missing.map((s) => s.binding).join(", ")}, whose backup holds products: name an ` +
+          `empty remote database for each (--remote-shard ${missing[0]?.binding}=NAME); nothing was loaded`,
+      );
+    const loads = [
+      { file, database: o.into.remote },
+      ...shards.flatMap((s) => {
+        const database = targets[s.binding];
+        return database && Object.keys(s.tables).length > 0 ? [{ file: s.path, database }] : [];
+      }),
+    ];
+    const names = [o.into.remote, ...Object.values(targets)];
+    if (new Set(names).size < names.length) throw new Error(`each database needs its own target: ${names.join(", ")}`);
+    // every target is checked empty before anything is loaded (restoreRemote checks its own again)
+    for (const d of names) await assertEmptyRemote(d, run);
+    for (const l of loads) await restoreRemote({ ...l, run });
+  } else {
     const persistTo = o.into.persistTo;
     if (o.into.replace) await rm(persistTo, { recursive: true, force: true });
     await restoreLocal({ file, persistTo, run });
@@ -66,7 +110,7 @@ export async function restoreBackup(o) {
 
 /**
  * Verifies a database already restored (or any database) against a backup's manifest, without loading anything.
- * @param {Omit<RestoreOptions, "into"> & { into: { persistTo: string } | { remote: string },
+ * @param {Omit<RestoreOptions, "into"> & { into: { persistTo: string } | RemoteTarget,
  *          manifest?: import("./manifest.mjs").Manifest }} o
  * @returns {Promise<RestoreResult>}
  */
@@ -82,13 +126,17 @@ export async function verifyDatabase(o) {
   const shardRows = {};
   for (const s of manifest.shards ?? []) {
     const named = (/** @type {string} */ table) => `${s.binding}:${table}`;
+    let shard;
     if ("remote" in o.into) {
-      // a remote restore loads DB only; a shard without products (only its migrations) loses nothing
-      if ((s.tables.products?.rows ?? 0) > 0)
-        problems.push({ table: named("products"), problem: "not restored: a remote restore loads DB only" });
-      continue;
-    }
-    const shard = await checksumLocal(o.into.persistTo, s.binding);
+      const target = o.into.shards?.[s.binding];
+      if (!target) {
+        // a shard without products (only its migrations) loses nothing
+        if ((s.tables.products?.rows ?? 0) > 0)
+          problems.push({ table: named("products"), problem: `not restored: no --remote-shard ${s.binding}=NAME` });
+        continue;
+      }
+      shard = await checksumRemote(target, run);
+    } else shard = await checksumLocal(o.into.persistTo, s.binding);
     for (const p of compareTables(s.tables, shard.tables, [])) problems.push({ ...p, table: named(p.table) });
     if (shard.schemaSha256 !== s.schemaSha256) problems.push({ table: named("(schema)"), problem: "schema differs" });
     for (const i of shard.indexes) indexes.push({ ...i, table: named(i.table) });

@@ -1,4 +1,4 @@
-// One backup: D1 (dump + checksums, a Time Travel bookmark in production; locally also each catalogue shard's
+// One backup: D1 (dump + checksums, a Time Travel bookmark per database in production; DB and each catalogue shard's
 // database, d1-CATALOG_SHARD_n.sql) and the model registry, into one directory with a manifest.json. latestBackup() finds the newest complete one (the restore drill's input).
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
@@ -87,12 +87,10 @@ export async function takeBackup(o) {
   const t0 = Date.now();
   const createdAt = new Date().toISOString();
   const file = path.join(o.out, DUMP_FILE);
-  // production reads DB only (remote shards: not backed up yet, README "Backup and restore")
-  const shards = o.remoteDatabase
-    ? []
-    : (await shardDatabases()).map((s) => ({ ...s, file: path.join(o.out, shardDumpFile(s.binding)) }));
+  // the catalogue shards of wrangler.toml; in production the remote databases of their database_name
+  const shards = (await shardDatabases()).map((s) => ({ ...s, file: path.join(o.out, shardDumpFile(s.binding)) }));
   const d1 = o.remoteDatabase
-    ? await exportRemote({ database: o.remoteDatabase, file, run })
+    ? await exportRemote({ database: o.remoteDatabase, file, shards, run })
     : await exportLocal({ persistTo: o.persistTo ?? path.join(REPO, ".wrangler/state"), file, shards, run });
 
   const t1 = Date.now();
@@ -116,7 +114,7 @@ export async function takeBackup(o) {
     source: o.remoteDatabase ? "remote" : "local",
     database: o.remoteDatabase ?? LOCAL_DATABASE,
     d1: { file: DUMP_FILE, bytes: d1.bytes, sha256: d1.sha256, schemaSha256: d1.schemaSha256, tables: d1.tables },
-    shards: ("shards" in d1 ? d1.shards : []).map((s) => ({
+    shards: d1.shards.map((s) => ({
       binding: s.binding,
       database: s.database,
       file: shardDumpFile(s.binding),
@@ -124,6 +122,7 @@ export async function takeBackup(o) {
       sha256: s.sha256,
       schemaSha256: s.schemaSha256,
       tables: s.tables,
+      timeTravel: "timeTravel" in s ? s.timeTravel : null,
     })),
     timeTravel: "timeTravel" in d1 ? d1.timeTravel : null,
     registry: registry && { source: registry.source, files: registry.files },

@@ -1,5 +1,6 @@
 // Unit tests of the backup's manifest / checksum module and of the production command paths (wrangler --remote,
-// Time Travel, S3), the latter with a recording runner: no Cloudflare or AWS account is reachable here.
+// Time Travel, S3; the catalogue shards' remote backup and restore), the latter with a recording runner: no
+// Cloudflare or AWS account is reachable here.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync } from "node:fs";
 import os from "node:os";
@@ -16,7 +17,9 @@ import {
   writeManifest,
 } from "../../scripts/backup/manifest.mjs";
 import { copyRegistry, syncS3Registry } from "../../scripts/backup/registry.mjs";
+import { parseShardTargets, restoreBackup } from "../../scripts/backup/restore.mjs";
 import { parseJsonOutput } from "../../scripts/backup/runner.mjs";
+import { takeBackup } from "../../scripts/backup/take.mjs";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vitrine-backup-unit-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -37,6 +40,38 @@ function recorder(answers = {}) {
   };
   return { run, calls };
 }
+
+/**
+ * A recording runner over fake remote D1 databases (name → table → its rows' ids, one `id` column each): a database
+ * in `loaded` answers with its tables from the start, any other once a dump was loaded into it (`--file`) and as an
+ * empty database before; `d1 time-travel info NAME` answers the bookmark `bm-NAME`.
+ */
+function remoteD1(databases, loaded = Object.keys(databases)) {
+  const full = new Set(loaded);
+  const calls = [];
+  const run = async (cmd, args) => {
+    calls.push([path.basename(cmd), ...args]);
+    const [, verb, name] = args;
+    if (verb === "time-travel") return { stdout: JSON.stringify({ bookmark: `bm-${args[3]}` }), stderr: "" };
+    if (args.includes("--file")) full.add(name);
+    const tables = full.has(name) ? Object.entries(databases[name] ?? {}) : [];
+    const sql = args.at(-1);
+    const rows = Object.fromEntries(tables)[sql.match(/FROM "([^"]+)"/)?.[1]] ?? [];
+    const results = sql.startsWith("PRAGMA table_list")
+      ? tables.map(([t]) => ({ name: t, type: "table", wr: 0 }))
+      : sql.startsWith("SELECT type")
+        ? tables.map(([t]) => ({ type: "table", name: t, tbl_name: t, sql: `CREATE TABLE ${t} (id TEXT)` }))
+        : sql.startsWith("PRAGMA table_info")
+          ? [{ name: "id" }]
+          : sql.startsWith("SELECT rowid")
+            ? rows.map((id, i) => ({ _k: i + 1, v: `('${id}')` }))
+            : [];
+    return { stdout: JSON.stringify([{ results, success: true, meta: {} }]), stderr: "" };
+  };
+  return { run, calls };
+}
+/** The database a recorded wrangler command names (`d1 execute NAME`, `d1 time-travel info NAME`). */
+const databaseOf = (c) => (c[2] === "time-travel" ? c[4] : c[3]);
 
 test("a table digest depends on every row, its order and its count", () => {
   const base = digestOf(["(1,'a',1.5)", "(2,'b',NULL)"]);
@@ -169,4 +204,130 @@ test("a non-empty remote target is refused before anything is loaded", async () 
 test("wrangler's --json output is found after any log lines", () => {
   assert.deepEqual(parseJsonOutput('▲ [WARNING] something\n[{"results":[1]}]'), [{ results: [1] }]);
   assert.throws(() => parseJsonOutput("no json"), /no JSON/);
+});
+
+// the production databases of the catalogue shards (wrangler.toml: CATALOG_SHARD_n → vitrine-catalog-n)
+const DB_TABLES = Object.fromEntries(REQUIRED_TABLES.map((t) => [t, [`${t}-1`]]));
+const SHARD_1 = { products: ["a-1", "a-2", "a-3"] };
+const SHARD_2 = { products: ["b-1", "b-2"] };
+const remoteBackup = path.join(tmp, "remote-backup");
+const ALL_SHARDS = { CATALOG_SHARD_1: "r-1", CATALOG_SHARD_2: "r-2" };
+
+test("a remote backup exports each catalogue shard's database too, into the same files and manifest entries", async () => {
+  const { run, calls } = remoteD1({ vitrine: DB_TABLES, "vitrine-catalog-1": SHARD_1, "vitrine-catalog-2": SHARD_2 });
+  const { manifest } = await takeBackup({ out: remoteBackup, remoteDatabase: "vitrine", registry: null, run });
+  assert.equal(manifest.source, "remote");
+  assert.equal(manifest.timeTravel.bookmark, "bm-vitrine");
+  // one export per database, one after the other: its bookmark, then its remote reads
+  const order = calls.map(databaseOf).filter((d, i, all) => d !== all[i - 1]);
+  assert.deepEqual(order, ["vitrine", "vitrine-catalog-1", "vitrine-catalog-2"]);
+  assert.deepEqual(calls.filter((c) => c[2] === "time-travel").map(databaseOf), [
+    "vitrine",
+    "vitrine-catalog-1",
+    "vitrine-catalog-2",
+  ]);
+  assert.ok(calls.every((c) => c[2] === "time-travel" || (c.includes("--remote") && c.includes("--command"))));
+  // the local path's entries (backup-shards.test.mjs), field for field, with each database's bookmark
+  for (const s of manifest.shards) {
+    assert.deepEqual(Object.keys(s), [
+      "binding",
+      "database",
+      "file",
+      "bytes",
+      "sha256",
+      "schemaSha256",
+      "tables",
+      "timeTravel",
+    ]);
+    assert.deepEqual({ bytes: s.bytes, sha256: s.sha256 }, await fileSha256(path.join(remoteBackup, s.file)));
+  }
+  assert.deepEqual(
+    manifest.shards.map((s) => [s.binding, s.database, s.file, s.tables.products.rows, s.timeTravel.bookmark]),
+    [
+      ["CATALOG_SHARD_1", "vitrine-catalog-1", "d1-CATALOG_SHARD_1.sql", 3, "bm-vitrine-catalog-1"],
+      ["CATALOG_SHARD_2", "vitrine-catalog-2", "d1-CATALOG_SHARD_2.sql", 2, "bm-vitrine-catalog-2"],
+    ],
+  );
+  assert.match(readFileSync(path.join(remoteBackup, "d1-CATALOG_SHARD_2.sql"), "utf8"), /\('b-1'\),\n\('b-2'\);/);
+  assert.deepEqual(await readManifest(remoteBackup), manifest);
+});
+
+test("a remote restore loads each shard dump into its named empty database and verifies each", async () => {
+  const { run, calls } = remoteD1({ "r-db": DB_TABLES, "r-1": SHARD_1, "r-2": SHARD_2 }, []);
+  const r = await restoreBackup({ backup: remoteBackup, into: { remote: "r-db", shards: ALL_SHARDS }, run });
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.ok, true);
+  assert.deepEqual(r.shards, { CATALOG_SHARD_1: { products: 3 }, CATALOG_SHARD_2: { products: 2 } });
+  const loads = calls.filter((c) => c.includes("--file"));
+  assert.deepEqual(
+    loads.map((c) => [databaseOf(c), path.basename(c[c.indexOf("--file") + 1])]),
+    [
+      ["r-db", "d1.sql"],
+      ["r-1", "d1-CATALOG_SHARD_1.sql"],
+      ["r-2", "d1-CATALOG_SHARD_2.sql"],
+    ],
+  );
+  // every target was read (checked empty) before the first load, and read back after the last
+  const first = calls.indexOf(loads[0]);
+  assert.deepEqual(new Set(calls.slice(0, first).map(databaseOf)), new Set(["r-db", "r-1", "r-2"]));
+  assert.deepEqual(new Set(calls.slice(calls.indexOf(loads[2]) + 1).map(databaseOf)), new Set(["r-db", "r-1", "r-2"]));
+
+  // a shard that came back different is named by its binding and table
+  const changed = remoteD1({ "r-db": DB_TABLES, "r-1": SHARD_1, "r-2": { products: ["b-1", "b-X"] } }, []);
+  const v = await restoreBackup({
+    backup: remoteBackup,
+    into: { remote: "r-db", shards: ALL_SHARDS },
+    run: changed.run,
+  });
+  assert.equal(v.ok, false);
+  assert.deepEqual(
+    v.problems.map((p) => p.table),
+    ["CATALOG_SHARD_2:products"],
+  );
+});
+
+test("a remote restore without a target for a shard holding products is refused before anything is loaded", async () => {
+  const { run, calls } = remoteD1({}, []);
+  const restore = (shards) => restoreBackup({ backup: remoteBackup, into: { remote: "r-db", shards }, run });
+  await assert.rejects(
+    restore({ CATALOG_SHARD_1: "r-1" }),
+    /no remote target for CATALOG_SHARD_2\b.*nothing was loaded/,
+  );
+  await assert.rejects(restore(undefined), /no remote target for CATALOG_SHARD_1, CATALOG_SHARD_2\b/);
+  await assert.rejects(restore({ ...ALL_SHARDS, CATALOG_SHARD_3: "r-3" }), /holds no shard CATALOG_SHARD_3/);
+  await assert.rejects(restore({ ...ALL_SHARDS, CATALOG_SHARD_2: "r-db" }), /its own target/);
+  assert.deepEqual(calls, [], "not one command ran");
+
+  // a shard whose backup holds no products loses nothing: it needs no target
+  const backup = path.join(tmp, "remote-backup-empty-shard");
+  const source = remoteD1({ vitrine: DB_TABLES, "vitrine-catalog-1": SHARD_1, "vitrine-catalog-2": { products: [] } });
+  await takeBackup({ out: backup, remoteDatabase: "vitrine", registry: null, run: source.run });
+  const target = remoteD1({ "r-db": DB_TABLES, "r-1": SHARD_1 }, []);
+  const r = await restoreBackup({
+    backup,
+    into: { remote: "r-db", shards: { CATALOG_SHARD_1: "r-1" } },
+    run: target.run,
+  });
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(Object.keys(r.shards), ["CATALOG_SHARD_1"]);
+  assert.ok(!target.calls.some((c) => databaseOf(c) === "r-2"));
+});
+
+test("a non-empty remote shard target is refused before anything is loaded", async () => {
+  const { run, calls } = remoteD1({ "r-db": DB_TABLES, "r-1": SHARD_1, "r-2": SHARD_2 }, ["r-2"]);
+  await assert.rejects(
+    restoreBackup({ backup: remoteBackup, into: { remote: "r-db", shards: ALL_SHARDS }, run }),
+    /remote database r-2 already has tables/,
+  );
+  assert.ok(!calls.some((c) => c.includes("--file")), "neither DB nor another shard was loaded");
+});
+
+test("--remote-shard CATALOG_SHARD_n=NAME arguments", () => {
+  assert.deepEqual(parseShardTargets(["CATALOG_SHARD_1=vitrine-restored-1", "CATALOG_SHARD_2=r_2"]), {
+    CATALOG_SHARD_1: "vitrine-restored-1",
+    CATALOG_SHARD_2: "r_2",
+  });
+  assert.throws(() => parseShardTargets(["CATALOG_SHARD_1"]), /expected CATALOG_SHARD_<n>=DATABASE/);
+  assert.throws(() => parseShardTargets(["DB=x"]), /expected/);
+  assert.throws(() => parseShardTargets(["CATALOG_SHARD_1=a", "CATALOG_SHARD_1=b"]), /twice/);
 });

@@ -142,7 +142,7 @@ test("a backup taken before shards were backed up (no shards in its manifest) st
   assert.deepEqual((await checksumLocal(into, "CATALOG_SHARD_1")).tables, {}, "no shard was loaded");
 });
 
-test("a remote restore loads DB only: a backed-up shard holding products is reported as not restored", async () => {
+test("a remote verify without shard targets reports a backed-up shard holding products as not restored", async () => {
   const manifest = JSON.parse(readFileSync(path.join(backup, MANIFEST_FILE), "utf8"));
   manifest.shards[1].tables.products.rows = 0; // shard 2 as if it held only its migrations
   const calls = [];
@@ -154,7 +154,7 @@ test("a remote restore loads DB only: a backed-up shard holding products is repo
   assert.equal(v.ok, false);
   const shardProblems = v.problems.filter((p) => p.table.startsWith("CATALOG_SHARD_"));
   assert.deepEqual(shardProblems, [
-    { table: "CATALOG_SHARD_1:products", problem: "not restored: a remote restore loads DB only" },
+    { table: "CATALOG_SHARD_1:products", problem: "not restored: no --remote-shard CATALOG_SHARD_1=NAME" },
   ]);
   assert.ok(
     calls.every((c) => c.includes("vitrine-restored")),
