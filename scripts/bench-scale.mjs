@@ -16,9 +16,24 @@
 //      recommend of the fresh isolate
 // Prints one table per size and the log-log slope of each figure between consecutive sizes; writes everything as
 // JSON (--out, default .vitrine/bench/scale-<time>.json). --keep keeps the D1 state dirs and generated files.
-//   npm run bench:scale -- [--products 10000,100000] [--events N] [--reps 5] [--skip-pipeline] [--keep] [--out F]
+//   npm run bench:scale -- [--products 10000,100000] [--events N] [--api-events N] [--reps 5] [--skip-pipeline] [--keep]
+//                          [--out F]
+// --api-events N: only each size's first N events go through /v1/events (the rate is measured on them); the rest are
+//   written into the stopped edge's D1 file as the route leaves them (`recs load-events`), so a 10^7-event store does
+//   not take the API an hour to fill.
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -43,6 +58,7 @@ const { values } = parseArgs({
     products: { type: "string", default: "10000,100000,1000000" },
     events: { type: "string" },
     "events-per-product": { type: "string", default: "10" },
+    "api-events": { type: "string" },
     reps: { type: "string", default: "5" },
     seed: { type: "string", default: "7" },
     "skip-pipeline": { type: "boolean", default: false },
@@ -118,8 +134,14 @@ async function python(args, timeoutMs = 3 * 3600_000) {
 
 /** The ids the measurement asks for: users and items that bought (from the head of the events file), 3-item carts. */
 function sampleIds(eventsFile, n = 30) {
-  const head = readFileSync(eventsFile, "utf8")
-    .slice(0, 4 * 2 ** 20)
+  // the file's first 4 MiB only (a 10^7-event file is longer than a string may be)
+  const buf = Buffer.alloc(4 * 2 ** 20);
+  const fd = openSync(eventsFile, "r");
+  const got = readSync(fd, buf, 0, buf.length, 0);
+  closeSync(fd);
+  const head = buf
+    .subarray(0, got)
+    .toString("utf8")
     .split("\n")
     .slice(0, -1)
     .map((l) => JSON.parse(l));
@@ -193,12 +215,40 @@ async function measureSize(n, gpu) {
       );
     fig.ingest_products_per_s = imp.perSecond;
     log(`${n}: importing events`);
-    const ev = await importEvents({ url: edge.url, store, file: path.join(dataDir, "events.ndjson"), concurrency: 2 });
+    const eventsFile = path.join(dataDir, "events.ndjson");
+    const viaApi = Math.min(events, values["api-events"] ? Number(values["api-events"]) : events);
+    let apiFile = eventsFile;
+    if (viaApi < events) {
+      apiFile = path.join(dataDir, "events-api.ndjson");
+      await execFileP("sh", ["-c", `head -n ${viaApi} "${eventsFile}" > "${apiFile}"`]);
+    }
+    const ev = await importEvents({ url: edge.url, store, file: apiFile, concurrency: 2 });
     if (ev.failedBatches.length || ev.rejected)
       throw new Error(
         `events: ${JSON.stringify(ev.failedBatches.slice(0, 2))} ${JSON.stringify(ev.rejectedSample.slice(0, 2))}`,
       );
     fig.ingest_events_per_s = ev.perSecond;
+    fig.events_via_api = ev.accepted;
+    if (viaApi < events) {
+      // the rest as /v1/events would leave them, written into the stopped edge's D1 file (`recs load-events`)
+      log(`${n}: bulk-loading events ${viaApi + 1}–${events} into D1's file (edge stopped)`);
+      await edge.stop();
+      t0 = performance.now();
+      const bulk = await python([
+        "recs",
+        "load-events",
+        eventsFile,
+        "--db",
+        d1File(persistTo),
+        "--store",
+        store,
+        "--skip",
+        String(viaApi),
+      ]);
+      fig.events_bulk_loaded = bulk.events;
+      fig.bulk_load_s = (performance.now() - t0) / 1000;
+      edge = await startEdge({ persistTo, vars });
+    }
     t0 = performance.now();
     const cron = await fetch(`${edge.url}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("* * * * *")}`);
     await cron.arrayBuffer();
@@ -297,7 +347,10 @@ const fmt = (x) => (x === undefined || x === null ? "—" : x >= 100 ? Math.roun
 function report(figs) {
   for (const f of figs) {
     console.log(
-      `\n── ${f.products.toLocaleString("en")} products, ${f.events.toLocaleString("en")} events (store ${f.store})`,
+      `\n── ${f.products.toLocaleString("en")} products, ${f.events.toLocaleString("en")} events (store ${f.store})` +
+        (f.events_bulk_loaded
+          ? ` — ${f.events_via_api.toLocaleString("en")} through /v1/events, ${f.events_bulk_loaded.toLocaleString("en")} bulk-loaded in ${fmt(f.bulk_load_s)} s`
+          : ""),
     );
     for (const [label, get] of ROWS) console.log(`  ${label.padEnd(36)} ${fmt(get(f)).padStart(12)}`);
     for (const [what, g] of [...Object.entries(f.search ?? {}), ...Object.entries(f.recommend ?? {})])
@@ -331,18 +384,24 @@ const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.
 log(`sizes ${SIZES.join(", ")} on ${machine}`);
 const gpu = await startGpu();
 const figs = [];
+const out =
+  values.out ?? path.join(REPO, ".vitrine", "bench", `scale-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+mkdirSync(path.dirname(out), { recursive: true });
+const save = (/** @type {object} */ slopes) =>
+  writeFileSync(
+    out,
+    JSON.stringify({ machine, at: new Date().toISOString(), reps: REPS, sizes: figs, slopes }, null, 1) + "\n",
+  );
 try {
-  for (const n of SIZES) figs.push(await measureSize(n, gpu));
+  // each size is written as soon as it is measured: a later size that fails keeps the earlier ones
+  for (const n of SIZES) {
+    figs.push(await measureSize(n, gpu));
+    save({});
+  }
 } finally {
   await gpu.stop();
 }
 const slopes = report(figs);
-const out =
-  values.out ?? path.join(REPO, ".vitrine", "bench", `scale-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-mkdirSync(path.dirname(out), { recursive: true });
-writeFileSync(
-  out,
-  JSON.stringify({ machine, at: new Date().toISOString(), reps: REPS, sizes: figs, slopes }, null, 1) + "\n",
-);
+save(slopes);
 console.log(`\nJSON: ${out}`);
 stopAll();

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from vitrine_gpu import paths
 from vitrine_gpu.recs import sources as S
-from vitrine_gpu.recs.scale import build_db, time_store
+from vitrine_gpu.recs.scale import build_db, load_events, time_store
 from vitrine_gpu.search import synthetic_store as ss
 
 NOW_MS = 1_790_000_000_000
@@ -160,6 +161,52 @@ def test_build_db_aggregates_events_like_the_edge(tmp_path: Path) -> None:
         conn.execute("SELECT n FROM recs_history WHERE user_id = ? AND item_id = ?", (u, i)).fetchone()[0]
         == evs[(u, i)]
     )
+
+
+def test_load_events_writes_what_the_events_route_leaves(tmp_path: Path) -> None:
+    """bench:scale's bulk load: the rest of a file's events, into a migrated D1 file, as /v1/events upserts them."""
+    db = tmp_path / "d1.sqlite"
+    conn = sqlite3.connect(db)
+    for m in sorted(paths.MIGRATIONS.glob("*.sql")):
+        conn.executescript(m.read_text())
+    conn.execute("INSERT INTO stores (id, title) VALUES ('shop', 'shop')")
+    conn.commit()
+    spec = ss.StoreSpec(100, events=600, now_ms=NOW_MS, seed=3)
+    evs = list(ss.events(spec, "shop"))
+    with (tmp_path / "events.ndjson").open("w") as f:
+        ss.write_ndjson(iter(evs), f)
+    # the first 100 as the API would have left them: one history row (n 1) per event, already recorded
+    for e in evs[:100]:
+        conn.execute(
+            "INSERT INTO event_ids (store, event_id, seen_at, payload_id, user_id) VALUES ('shop', ?, 0, 'api', ?)",
+            (e["eventId"], e["user"]),
+        )
+        conn.execute(
+            "INSERT INTO recs_history (store, user_id, item_id, n, last_day, qty) VALUES ('shop', ?, ?, 1, ?, 1) "
+            "ON CONFLICT (store, user_id, item_id) DO UPDATE SET n = n + 1, qty = qty + 1, "
+            "last_day = max(last_day, excluded.last_day)",
+            (e["user"], e["productId"], e["ts"] / 86_400_000),
+        )
+    conn.execute("UPDATE stores SET event_count = 100")
+    conn.commit()
+    out = load_events(db, "shop", tmp_path / "events.ndjson", skip=100)
+    assert out["events"] == 500
+    counts = Counter((e["user"], e["productId"]) for e in evs)
+    last: dict[tuple[str, str], int] = {}
+    for e in evs:
+        last[(e["user"], e["productId"])] = max(last.get((e["user"], e["productId"]), 0), e["ts"])
+    rows = conn.execute("SELECT user_id, item_id, n, qty, last_day FROM recs_history WHERE store = 'shop'").fetchall()
+    assert len(rows) == len(counts) == out["history_rows"]
+    for u, i, n, qty, day in rows:
+        assert n == qty == counts[(u, i)]
+        assert day == pytest.approx(last[(u, i)] / 86_400_000)
+    assert conn.execute("SELECT count(*) FROM event_ids WHERE store = 'shop'").fetchone()[0] == 600
+    assert conn.execute("SELECT event_count FROM stores WHERE id = 'shop'").fetchone()[0] == 600
+    # ids already recorded are refused whole: nothing written
+    with pytest.raises(ValueError, match="already recorded"):
+        load_events(db, "shop", tmp_path / "events.ndjson", skip=50)
+    assert conn.execute("SELECT event_count FROM stores WHERE id = 'shop'").fetchone()[0] == 600
+    conn.close()
 
 
 def test_time_store_times_every_step(tmp_path: Path) -> None:

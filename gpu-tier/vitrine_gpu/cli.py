@@ -193,6 +193,11 @@ def _recs(a: argparse.Namespace) -> int:
         print(json.dumps({"out": str(a.out), "store": a.store, "products": len(products), "purchases": purchases}))
     elif a.recs_command == "synthetic-scale":
         return _synthetic_scale(a)
+    elif a.recs_command == "load-events":
+        from .recs.scale import load_events
+
+        print(json.dumps(load_events(a.db, a.store, a.file, skip=a.skip)))
+        return 0
     elif a.recs_command == "time-store":
         from .recs.scale import time_store
 
@@ -574,7 +579,7 @@ def _recs_parser(sub: Any) -> None:
     rsub = recs.add_subparsers(
         dest="recs_command",
         required=True,
-        metavar="{eval,synthetic,synthetic-store,synthetic-scale,time-store,prepare,train-light,train-heavy,fixture}",
+        metavar="{eval,synthetic,synthetic-store,synthetic-scale,load-events,time-store,prepare,train-light,train-heavy,fixture}",
     )
     e = _command(
         rsub,
@@ -672,6 +677,16 @@ def _scale_parsers(rsub: Any) -> None:
     sc.add_argument("--seed", type=int, default=7)
     sc.add_argument("--now-ms", type=int, default=0, help="the newest event's clock (default: now)")
     sc.add_argument("--db", type=Path, help="write a D1-shaped SQLite instead of NDJSON files")
+    le = _command(
+        rsub,
+        "load-events",
+        _recs,
+        "bulk-load purchase events (NDJSON) into a stopped edge's D1 file as /v1/events leaves them (bench:scale)",
+    )
+    le.add_argument("file", type=Path)
+    le.add_argument("--db", type=Path, required=True)
+    le.add_argument("--store", required=True)
+    le.add_argument("--skip", type=int, default=0, help="leave out the file's first SKIP lines (sent through the API)")
     ts = _command(
         rsub,
         "time-store",

@@ -1,4 +1,5 @@
-// A reduced `npm run bench:scale` (10^3 and 10^4 products, 2,000 events each, one rep, no pipeline) against the real
+// A reduced `npm run bench:scale` (10^3 and 10^4 products, 2,000 events each — 1,500 of them through the API, the
+// rest bulk-loaded — one rep, no pipeline) against the real
 // system it starts itself (gpu-tier + wrangler dev on free ports, a fresh D1 per size): the table and the JSON are
 // produced and every figure is there — the throughputs, the search and recommend stages, workerd RSS, D1 bytes per
 // product and the cold-isolate figures positive; light and gpu stage timings present and ≥ 0 (workerd's clock only
@@ -39,6 +40,8 @@ describe("bench:scale (reduced)", () => {
         SIZES.join(","),
         "--events",
         "2000",
+        "--api-events",
+        "1500",
         "--reps",
         "1",
         "--skip-pipeline",
@@ -56,6 +59,8 @@ describe("bench:scale (reduced)", () => {
       SIZES,
     );
     for (const f of report.sizes) {
+      // the first 1,500 events through /v1/events, the rest written into the stopped edge's D1 file
+      assert.deepEqual([f.events_via_api, f.events_bulk_loaded], [1500, 500], `${f.products}: events`);
       const positive = {
         ingest_products_per_s: f.ingest_products_per_s,
         ingest_events_per_s: f.ingest_events_per_s,

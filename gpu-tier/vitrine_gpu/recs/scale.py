@@ -56,6 +56,56 @@ def build_db(spec: StoreSpec, store: str, path: Path) -> dict[str, Any]:
     return {"db": str(path), "store": store, "products": spec.products, "events": spec.n_events, "history_rows": n_rows}
 
 
+def load_events(db: Path, store: str, path: Path, *, skip: int = 0, payload_id: str = "bulk-load") -> dict[str, Any]:
+    """Purchase events of an NDJSON file (after its first ``skip`` lines) written into a D1 SQLite file as the edge's
+    ``/v1/events`` leaves them (edge/events/apply.ts): each id in ``event_ids``, one ``recs_history`` upsert per
+    (user, item) — n and qty + the count, last_day the later — and the store's ``event_count``. For a store far
+    larger than the API can be fed in a benchmark's time; the database must not be open in ``wrangler dev``. The ids
+    must be new: a file holding an id already recorded is refused whole (duplicates go through the API's dedupe)."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute(
+            "CREATE TEMP TABLE ev (event_id TEXT NOT NULL, user_id TEXT NOT NULL, item_id TEXT NOT NULL, ts INTEGER NOT NULL)"
+        )
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            with path.open() as f:
+                for k, line in enumerate(f):
+                    if k < skip or not line.strip():
+                        continue
+                    e = json.loads(line)
+                    if e.get("type", "purchase") != "purchase" or not e.get("user"):
+                        raise ValueError(f"line {k + 1}: only purchase events with a user are bulk-loaded")
+                    yield (e["eventId"], e["user"], e["productId"], int(e["ts"]))
+
+        for batch in _batches(rows()):
+            conn.executemany("INSERT INTO ev VALUES (?,?,?,?)", batch)
+        n = conn.execute("SELECT count(*) FROM ev").fetchone()[0]
+        now_s = int(time.time())
+        cur = conn.execute(
+            "INSERT INTO event_ids (store, event_id, seen_at, payload_id, user_id) "
+            "SELECT ?, event_id, ?, ?, user_id FROM ev WHERE 1 ON CONFLICT (store, event_id) DO NOTHING",
+            (store, now_s, payload_id),
+        )
+        if cur.rowcount != n:
+            conn.rollback()
+            raise ValueError(f"{n - cur.rowcount} of {n} event ids are already recorded: send those through the API")
+        conn.execute(
+            "INSERT INTO recs_history (store, user_id, item_id, n, last_day, qty) "
+            "SELECT ?, user_id, item_id, count(*), max(ts) / 86400000.0, count(*) FROM ev WHERE 1 "
+            "GROUP BY user_id, item_id "
+            "ON CONFLICT (store, user_id, item_id) DO UPDATE SET n = n + excluded.n, qty = qty + excluded.qty, "
+            "last_day = max(last_day, excluded.last_day)",
+            (store,),
+        )
+        conn.execute("UPDATE stores SET event_count = event_count + ? WHERE id = ?", (n, store))
+        conn.commit()
+        rows_now = conn.execute("SELECT count(*) FROM recs_history WHERE store = ?", (store,)).fetchone()[0]
+    finally:
+        conn.close()
+    return {"db": str(db), "store": store, "events": n, "history_rows": rows_now}
+
+
 def _batches(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
     batch: list[tuple[Any, ...]] = []
     for r in rows:
