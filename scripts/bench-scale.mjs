@@ -15,7 +15,9 @@
 //      then `wrangler dev` restarted on the same state: cold start (spawn → /healthz) and the first search and
 //      recommend of the fresh isolate
 // Prints one table per size and the log-log slope of each figure between consecutive sizes; writes everything as
-// JSON (--out, default .vitrine/bench/scale-<time>.json). --keep keeps the D1 state dirs and generated files.
+// JSON (--out, default .vitrine/bench/scale-<time>.json). --keep keeps the D1 state dirs and generated files;
+// --reuse DIR (one size) measures the requests again on a store --keep kept, without generating or importing;
+// --edge-var NAME=VALUE (repeatable) sets an edge var for the run, e.g. SEARCH_FIRST_PASS_MAX=2000.
 //   npm run bench:scale -- [--products 10000,100000] [--events N] [--api-events N] [--reps 5] [--skip-pipeline] [--keep]
 //                          [--out F]
 // --api-events N: only each size's first N events go through /v1/events (the rate is measured on them); the rest are
@@ -64,6 +66,8 @@ const { values } = parseArgs({
     "skip-pipeline": { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
     out: { type: "string" },
+    reuse: { type: "string" },
+    "edge-var": { type: "string", multiple: true, default: [] },
   },
 });
 const SIZES = values.products.split(",").map((s) => Number(s.replace(/_/g, "")));
@@ -71,7 +75,22 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 100)) {
   console.error("--products: comma-separated sizes, each an integer ≥ 100");
   process.exit(2);
 }
+if (values.reuse && SIZES.length !== 1) {
+  console.error("--reuse DIR measures one kept store: give its one size with --products");
+  process.exit(2);
+}
 const REPS = Math.max(1, Number(values.reps));
+/** --edge-var K=V: more `wrangler dev` vars (e.g. SEARCH_FIRST_PASS_MAX=2000), over the bench's own */
+const EDGE_VARS = Object.fromEntries(
+  (values["edge-var"] ?? []).map((kv) => {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(kv);
+    if (!m) {
+      console.error(`--edge-var ${kv}: expected NAME=VALUE`);
+      process.exit(2);
+    }
+    return [m[1], m[2]];
+  }),
+);
 const TOKEN = "bench-scale-admin";
 const DEADLINE_MS = 2000;
 const D1_DIR = ["v3", "d1", "miniflare-D1DatabaseObject"];
@@ -159,117 +178,126 @@ function sampleIds(eventsFile, n = 30) {
 
 async function measureSize(n, gpu) {
   const store = `scale-${n}`;
-  const work = makeTempDir(`vitrine-scale-${n}-`);
+  const reuse = values.reuse ? path.resolve(values.reuse) : undefined;
+  const work = reuse ?? makeTempDir(`vitrine-scale-${n}-`);
   const events = values.events ? Number(values.events) : n * Number(values["events-per-product"]);
   const fig = { products: n, events, store };
-  log(`${n} products, ${events} events: generating`);
+  log(`${n} products, ${events} events: ${reuse ? `re-measuring the store kept in ${reuse}` : "generating"}`);
   let t0 = performance.now();
-  const gen = await python([
-    "recs",
-    "synthetic-scale",
-    path.join(work, "data"),
-    "--products",
-    String(n),
-    "--events",
-    String(events),
-    "--store",
-    store,
-    "--seed",
-    values.seed,
-  ]);
+  const gen = reuse
+    ? { reused: reuse }
+    : await python([
+        "recs",
+        "synthetic-scale",
+        path.join(work, "data"),
+        "--products",
+        String(n),
+        "--events",
+        String(events),
+        "--store",
+        store,
+        "--seed",
+        values.seed,
+      ]);
   fig.generate_s = (performance.now() - t0) / 1000;
   const dataDir = path.join(work, "data");
   const queries = JSON.parse(readFileSync(path.join(dataDir, "queries.json"), "utf8"));
 
   // a D1 with the migrations (and the registry's seed experiment) only: the store is all that is in it
   const bare = path.join(work, "empty.sql");
-  writeFileSync(bare, "SELECT 1;\n");
-  const persistTo = await prepareDb({ dir: path.join(work, "state"), catalog: bare, seed: SEED_SQL });
+  if (!reuse) writeFileSync(bare, "SELECT 1;\n");
+  const persistTo = reuse
+    ? path.join(work, "state")
+    : await prepareDb({ dir: path.join(work, "state"), catalog: bare, seed: SEED_SQL });
   const bytesBefore = d1Bytes(persistTo);
   const vars = oneGpuVars(gpu, DEADLINE_MS, {
     ADMIN_TOKEN: TOKEN,
     RATE_LIMITS: "off",
     CACHE_TTL_S: "0",
     DEGRADED_CACHE_TTL_S: "0",
+    ...EDGE_VARS,
   });
   let edge = await startEdge({ persistTo, vars });
   try {
-    const put = await fetch(`${edge.url}/admin/stores/${store}`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: `scale ${n}` }),
-    });
-    if (put.status !== 201 && put.status !== 200) throw new Error(`PUT store → ${put.status}`);
-    log(`${n}: importing products`);
-    const imp = await importProducts({
-      url: edge.url,
-      token: TOKEN,
-      store,
-      file: path.join(dataDir, "products.ndjson"),
-      batch: 5000,
-      concurrency: 2,
-    });
-    if (imp.accepted !== n)
-      throw new Error(
-        `products: ${imp.accepted} of ${n} accepted (${JSON.stringify(imp.rejectedSample.slice(0, 3))} ${JSON.stringify(imp.failedBatches.slice(0, 3))})`,
-      );
-    fig.ingest_products_per_s = imp.perSecond;
-    log(`${n}: importing events`);
-    const eventsFile = path.join(dataDir, "events.ndjson");
-    const viaApi = Math.min(events, values["api-events"] ? Number(values["api-events"]) : events);
-    let apiFile = eventsFile;
-    if (viaApi < events) {
-      apiFile = path.join(dataDir, "events-api.ndjson");
-      await execFileP("sh", ["-c", `head -n ${viaApi} "${eventsFile}" > "${apiFile}"`]);
-    }
-    const ev = await importEvents({ url: edge.url, store, file: apiFile, concurrency: 2 });
-    if (ev.failedBatches.length || ev.rejected)
-      throw new Error(
-        `events: ${JSON.stringify(ev.failedBatches.slice(0, 2))} ${JSON.stringify(ev.rejectedSample.slice(0, 2))}`,
-      );
-    fig.ingest_events_per_s = ev.perSecond;
-    fig.events_via_api = ev.accepted;
-    if (viaApi < events) {
-      // the rest as /v1/events would leave them, written into the stopped edge's D1 file (`recs load-events`)
-      log(`${n}: bulk-loading events ${viaApi + 1}–${events} into D1's file (edge stopped)`);
-      await edge.stop();
-      t0 = performance.now();
-      const bulk = await python([
-        "recs",
-        "load-events",
-        eventsFile,
-        "--db",
-        d1File(persistTo),
-        "--store",
+    // the store through the API (skipped when --reuse measures a kept one again)
+    if (!reuse) {
+      const put = await fetch(`${edge.url}/admin/stores/${store}`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: `scale ${n}` }),
+      });
+      if (put.status !== 201 && put.status !== 200) throw new Error(`PUT store → ${put.status}`);
+      log(`${n}: importing products`);
+      const imp = await importProducts({
+        url: edge.url,
+        token: TOKEN,
         store,
-        "--skip",
-        String(viaApi),
-      ]);
-      fig.events_bulk_loaded = bulk.events;
-      fig.bulk_load_s = (performance.now() - t0) / 1000;
-      edge = await startEdge({ persistTo, vars });
-    }
-    t0 = performance.now();
-    const cron = await fetch(`${edge.url}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("* * * * *")}`);
-    await cron.arrayBuffer();
-    fig.live_tables_cron_ms = performance.now() - t0;
+        file: path.join(dataDir, "products.ndjson"),
+        batch: 5000,
+        concurrency: 2,
+      });
+      if (imp.accepted !== n)
+        throw new Error(
+          `products: ${imp.accepted} of ${n} accepted (${JSON.stringify(imp.rejectedSample.slice(0, 3))} ${JSON.stringify(imp.failedBatches.slice(0, 3))})`,
+        );
+      fig.ingest_products_per_s = imp.perSecond;
+      log(`${n}: importing events`);
+      const eventsFile = path.join(dataDir, "events.ndjson");
+      const viaApi = Math.min(events, values["api-events"] ? Number(values["api-events"]) : events);
+      let apiFile = eventsFile;
+      if (viaApi < events) {
+        apiFile = path.join(dataDir, "events-api.ndjson");
+        await execFileP("sh", ["-c", `head -n ${viaApi} "${eventsFile}" > "${apiFile}"`]);
+      }
+      const ev = await importEvents({ url: edge.url, store, file: apiFile, concurrency: 2 });
+      if (ev.failedBatches.length || ev.rejected)
+        throw new Error(
+          `events: ${JSON.stringify(ev.failedBatches.slice(0, 2))} ${JSON.stringify(ev.rejectedSample.slice(0, 2))}`,
+        );
+      fig.ingest_events_per_s = ev.perSecond;
+      fig.events_via_api = ev.accepted;
+      if (viaApi < events) {
+        // the rest as /v1/events would leave them, written into the stopped edge's D1 file (`recs load-events`)
+        log(`${n}: bulk-loading events ${viaApi + 1}–${events} into D1's file (edge stopped)`);
+        await edge.stop();
+        t0 = performance.now();
+        const bulk = await python([
+          "recs",
+          "load-events",
+          eventsFile,
+          "--db",
+          d1File(persistTo),
+          "--store",
+          store,
+          "--skip",
+          String(viaApi),
+        ]);
+        fig.events_bulk_loaded = bulk.events;
+        fig.bulk_load_s = (performance.now() - t0) / 1000;
+        edge = await startEdge({ persistTo, vars });
+      }
+      t0 = performance.now();
+      const cron = await fetch(`${edge.url}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("* * * * *")}`);
+      await cron.arrayBuffer();
+      fig.live_tables_cron_ms = performance.now() - t0;
 
-    if (!values["skip-pipeline"]) {
-      log(`${n}: pipeline recs --store steps (recs time-store)`);
-      try {
-        const p = await python(["recs", "time-store", "--db", d1File(persistTo), "--store", store]);
-        fig.pipeline = p;
-        fig.pipeline_wall_s = p.wall_s;
-        fig.pipeline_peak_rss_mb = p.peak_rss_mb;
-      } catch (err) {
-        fig.pipeline = {
-          error: String(err.stderr ?? err.message)
-            .split("\n")
-            .filter(Boolean)
-            .slice(-3)
-            .join(" | "),
-        };
-        log(`${n}: pipeline failed: ${fig.pipeline.error}`);
+      if (!values["skip-pipeline"]) {
+        log(`${n}: pipeline recs --store steps (recs time-store)`);
+        try {
+          const p = await python(["recs", "time-store", "--db", d1File(persistTo), "--store", store]);
+          fig.pipeline = p;
+          fig.pipeline_wall_s = p.wall_s;
+          fig.pipeline_peak_rss_mb = p.peak_rss_mb;
+        } catch (err) {
+          fig.pipeline = {
+            error: String(err.stderr ?? err.message)
+              .split("\n")
+              .filter(Boolean)
+              .slice(-3)
+              .join(" | "),
+          };
+          log(`${n}: pipeline failed: ${fig.pipeline.error}`);
+        }
       }
     }
 
@@ -299,10 +327,12 @@ async function measureSize(n, gpu) {
       fig.recommend[mode] = stageFigures(answers, stages);
     }
     fig.workerd_rss_mb = await workerdRssMb(edge);
+    const heap = await edge.heapUsage().catch((e) => log(`${n}: no heap figure (${e.message})`));
+    if (heap) fig.isolate_heap_mb = heap.usedSize / 2 ** 20;
 
     log(`${n}: restarting wrangler dev (cold isolate)`);
     await edge.stop();
-    fig.d1_bytes_per_product = (d1Bytes(persistTo) - bytesBefore) / n;
+    if (!reuse) fig.d1_bytes_per_product = (d1Bytes(persistTo) - bytesBefore) / n;
     t0 = performance.now();
     edge = await startEdge({ persistTo, vars });
     fig.cold_start_ms = performance.now() - t0;
@@ -310,7 +340,7 @@ async function measureSize(n, gpu) {
     fig.cold_first_recommend_ms = (await timedGet(edge.url + recUrls.user[0])).clientMs;
   } finally {
     await edge.stop();
-    if (values.keep) log(`${n}: kept ${work} (generator: ${JSON.stringify(gen)})`);
+    if (values.keep || reuse) log(`${n}: kept ${work} (generator: ${JSON.stringify(gen)})`);
     else rmSync(work, { recursive: true, force: true });
   }
   return fig;
@@ -334,6 +364,7 @@ const ROWS = [
     [`recommend ${m} total p95 ms`, (f) => f.recommend?.[m]?.total?.p95],
   ]),
   ["workerd RSS MB (warm)", (f) => f.workerd_rss_mb],
+  ["worker isolate V8 heap MB (warm)", (f) => f.isolate_heap_mb],
   ["D1 bytes / product", (f) => f.d1_bytes_per_product],
   ["cold start ms (spawn → /healthz)", (f) => f.cold_start_ms],
   ["cold first search ms", (f) => f.cold_first_search_ms],
@@ -381,7 +412,9 @@ function report(figs) {
 }
 
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${os.loadavg()[0].toFixed(1)}`;
-log(`sizes ${SIZES.join(", ")} on ${machine}`);
+log(
+  `sizes ${SIZES.join(", ")} on ${machine}${values["edge-var"]?.length ? `, edge vars ${values["edge-var"].join(" ")}` : ""}`,
+);
 const gpu = await startGpu();
 const figs = [];
 const out =
@@ -390,7 +423,11 @@ mkdirSync(path.dirname(out), { recursive: true });
 const save = (/** @type {object} */ slopes) =>
   writeFileSync(
     out,
-    JSON.stringify({ machine, at: new Date().toISOString(), reps: REPS, sizes: figs, slopes }, null, 1) + "\n",
+    JSON.stringify(
+      { machine, at: new Date().toISOString(), reps: REPS, edgeVars: EDGE_VARS, sizes: figs, slopes },
+      null,
+      1,
+    ) + "\n",
   );
 try {
   // each size is written as soon as it is measured: a later size that fails keeps the earlier ones

@@ -14,29 +14,54 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import WebSocket from "ws";
 
-/** Connects (and keeps reconnecting) to the inspector on 127.0.0.1:`port`; returns a function that stops it. */
+/**
+ * Connects (and keeps reconnecting) to the inspector on 127.0.0.1:`port`; returns a function that stops it, with
+ * `heapUsage()`: the worker isolate's V8 heap (`Runtime.getHeapUsage`: usedSize / totalSize bytes; not collected
+ * first: workerd's inspector leaves `HeapProfiler.collectGarbage` unanswered) — what Workers' 128 MB per-isolate
+ * limit counts, where the process's RSS also holds workerd itself and local D1's SQLite.
+ */
 export function sinkInspector(port, { retryMs = 1_000 } = {}) {
   let stopped = false;
   let socket = null;
   let timer = null;
+  let nextId = 1_000;
+  const pending = new Map();
   const connect = () => {
     if (stopped) return;
     // ws sends neither Origin nor User-Agent: the proxy admits such a client as a local tool (as it does VS Code)
     socket = new WebSocket(`ws://127.0.0.1:${port}/`);
     socket.on("open", () => socket.send(JSON.stringify({ id: 1, method: "Network.disable" })));
-    socket.on("message", () => {}); // drained and dropped
+    socket.on("message", (data) => {
+      if (!pending.size) return; // drained and dropped
+      const msg = JSON.parse(String(data));
+      const waiting = pending.get(msg.id);
+      if (!waiting) return;
+      pending.delete(msg.id);
+      if (msg.error) waiting.reject(new Error(`${waiting.method}: ${msg.error.message}`));
+      else waiting.resolve(msg.result);
+    });
     socket.on("error", () => {}); // followed by close
     socket.on("close", () => {
       socket = null;
       if (!stopped) timer = setTimeout(connect, retryMs).unref();
     });
   };
+  const call = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      if (socket?.readyState !== WebSocket.OPEN) return reject(new Error(`${method}: the inspector is not connected`));
+      const id = nextId++;
+      pending.set(id, { method, resolve, reject });
+      socket.send(JSON.stringify({ id, method, params }));
+      setTimeout(() => pending.delete(id) && reject(new Error(`${method}: no answer in 30 s`)), 30_000).unref();
+    });
   connect();
-  return () => {
+  const stop = () => {
     stopped = true;
     clearTimeout(timer);
     socket?.terminate();
   };
+  stop.heapUsage = () => /** @type {Promise<{ usedSize: number, totalSize: number }>} */ (call("Runtime.getHeapUsage"));
+  return stop;
 }
 
 const isMain = process.argv[1] && pathToFileURL(path.resolve(process.argv[1])).href === import.meta.url;

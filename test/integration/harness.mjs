@@ -227,8 +227,10 @@ export async function startEdge({ vars = {}, persistTo, port, timeoutMs = 180_00
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   const proc = spawnLogged(`edge:${p}`, WRANGLER, args, { cwd: REPO, env: { ...process.env, ...WRANGLER_ENV } });
   // without a DevTools client wrangler's inspector proxy buffers every message: a long run grows without bound
-  proc.once("exit", sinkInspector(inspectorPort));
-  const h = handle(proc, p, { persistTo: dir });
+  const inspector = sinkInspector(inspectorPort);
+  proc.once("exit", inspector);
+  // the worker isolate's V8 heap, bytes (the sink is the inspector's one client)
+  const h = handle(proc, p, { persistTo: dir, heapUsage: inspector.heapUsage });
   await waitFor(`${h.url}/healthz`, proc, { timeoutMs, name: "wrangler dev" });
   return h;
 }

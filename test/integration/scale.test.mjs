@@ -1,7 +1,8 @@
 // A reduced `npm run bench:scale` (10^3 and 10^4 products, 2,000 events each — 1,500 of them through the API, the
 // rest bulk-loaded — one rep, no pipeline) against the real
 // system it starts itself (gpu-tier + wrangler dev on free ports, a fresh D1 per size): the table and the JSON are
-// produced and every figure is there — the throughputs, the search and recommend stages, workerd RSS, D1 bytes per
+// produced and every figure is there — the throughputs, the search and recommend stages, workerd RSS, the worker
+// isolate's V8 heap (through the inspector), D1 bytes per
 // product and the cold-isolate figures positive; light and gpu stage timings present and ≥ 0 (workerd's clock only
 // moves across I/O, so a CPU-only stage may read 0 ms) — with a log-log slope for each figure that has both ends.
 // Timings are not asserted: they are what the bench prints.
@@ -65,6 +66,7 @@ describe("bench:scale (reduced)", () => {
         ingest_products_per_s: f.ingest_products_per_s,
         ingest_events_per_s: f.ingest_events_per_s,
         workerd_rss_mb: f.workerd_rss_mb,
+        isolate_heap_mb: f.isolate_heap_mb,
         d1_bytes_per_product: f.d1_bytes_per_product,
         cold_start_ms: f.cold_start_ms,
         cold_first_search_ms: f.cold_first_search_ms,
@@ -91,6 +93,7 @@ describe("bench:scale (reduced)", () => {
       "ingest products/s",
       "D1 bytes / product",
       "workerd RSS MB (warm)",
+      "worker isolate V8 heap MB (warm)",
       "search head total p50 ms",
     ]) {
       assert.equal(report.slopes[label].length, 1, label);
