@@ -14,10 +14,20 @@ import { REPO, parseJsonOutput, wrangler } from "./runner.mjs";
  * the catalogue shards CATALOG_SHARD_n), through one platform proxy.
  */
 export async function localDatabases(/** @type {string} */ persistTo) {
-  const proxy = await getPlatformProxy({
-    configPath: path.join(REPO, "wrangler.toml"),
-    persist: { path: path.join(persistTo, "v3") },
-  });
+  // the proxy reads .dev.vars (npm start writes one) and says so on stdout, which carries the backup's and the
+  // restore's JSON answer: its info lines are silenced while it starts (only D1 is used, no var)
+  const level = process.env.WRANGLER_LOG;
+  process.env.WRANGLER_LOG = "warn";
+  let proxy;
+  try {
+    proxy = await getPlatformProxy({
+      configPath: path.join(REPO, "wrangler.toml"),
+      persist: { path: path.join(persistTo, "v3") },
+    });
+  } finally {
+    if (level === undefined) delete process.env.WRANGLER_LOG;
+    else process.env.WRANGLER_LOG = level;
+  }
   const env = /** @type {Record<string, D1Database | undefined>} */ (proxy.env);
   return {
     /** @returns {SqlSource} one database; closing it leaves the proxy to `close()` */
