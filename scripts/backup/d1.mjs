@@ -3,7 +3,7 @@
 //   exportLocal / exportRemote     → the dump file + per-table checksums (+ a Time Travel bookmark remotely), and
 //                                    one dump per catalogue shard (locally from the same snapshot)
 //   restoreLocal / restoreRemote   → `wrangler d1 execute --file` of a dump into an empty database
-//   assertEmptyRemote              → refuses a remote target that holds a table
+//   assertEmptyRemote / loadRemote → restoreRemote's two halves, for a restore of several databases
 //   restoreBookmark                → `wrangler d1 time-travel restore` (production only: in place, any minute of 30 days)
 //   checksumLocal / checksumRemote → the restored database's checksums (same dump code, nothing written) and the
 //                                    FTS5 indexes' integrity checks
@@ -166,6 +166,14 @@ export async function restoreLocal({ file, persistTo, database = LOCAL_DATABASE,
  */
 export async function restoreRemote({ file, database, run = runCommand }) {
   await assertEmptyRemote(database, run);
+  await loadRemote({ file, database, run });
+}
+
+/**
+ * `wrangler d1 execute --remote --file` of a dump, unchecked: for a caller that checked its targets empty first.
+ * @param {{ file: string, database: string, run?: import("./runner.mjs").Runner }} o
+ */
+export async function loadRemote({ file, database, run = runCommand }) {
   await wrangler(run, ["d1", "execute", database, "--remote", "--file", file, "--yes"]);
 }
 

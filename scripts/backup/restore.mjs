@@ -8,7 +8,7 @@
 //           holding products without a target refused, before anything is loaded
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { assertEmptyRemote, checksumLocal, checksumRemote, restoreLocal, restoreRemote } from "./d1.mjs";
+import { assertEmptyRemote, checksumLocal, checksumRemote, loadRemote, restoreLocal } from "./d1.mjs";
 import { compareTables, fileSha256, readManifest, verifyFiles } from "./manifest.mjs";
 import { REPO, runCommand } from "./runner.mjs";
 import { REGISTRY_DIR } from "./take.mjs";
@@ -27,6 +27,9 @@ export const DEFAULT_RESTORES = path.join(REPO, ".vitrine/restores");
  * @typedef {{ remote: string, shards?: Record<string, string> }} RemoteTarget
  *   remote: DB's database; shards: each catalogue shard's database, by binding (CATALOG_SHARD_1 → NAME)
  */
+
+/** Whether a shard's dump holds products (one without them loses nothing when it is not restored). */
+const holdsProducts = (/** @type {import("./manifest.mjs").ShardDump} */ s) => (s.tables.products?.rows ?? 0) > 0;
 
 /**
  * The shard targets of `--remote-shard BINDING=NAME` arguments, by binding.
@@ -77,7 +80,7 @@ export async function restoreBackup(o) {
     const unknown = Object.keys(targets).filter((b) => !shards.some((s) => s.binding === b));
     if (unknown.length) throw new Error(`the backup holds no shard ${unknown.join(", ")}: drop its --remote-shard`);
     // a shard without products (only its migrations, or no table) loses nothing when it has no target
-    const missing = shards.filter((s) => !targets[s.binding] && (s.tables.products?.rows ?? 0) > 0);
+    const missing = shards.filter((s) => !targets[s.binding] && holdsProducts(s));
     if (missing.length)
       throw new Error(
         `no remote target for ${missing.map((s) => s.binding).join(", ")}, whose backup holds products: name an ` +
@@ -92,9 +95,9 @@ export async function restoreBackup(o) {
     ];
     const names = [o.into.remote, ...Object.values(targets)];
     if (new Set(names).size < names.length) throw new Error(`each database needs its own target: ${names.join(", ")}`);
-    // every target is checked empty before anything is loaded (restoreRemote checks its own again)
+    // every target is checked empty before anything is loaded
     for (const d of names) await assertEmptyRemote(d, run);
-    for (const l of loads) await restoreRemote({ ...l, run });
+    for (const l of loads) await loadRemote({ ...l, run });
   } else {
     const persistTo = o.into.persistTo;
     if (o.into.replace) await rm(persistTo, { recursive: true, force: true });
@@ -131,7 +134,7 @@ export async function verifyDatabase(o) {
       const target = o.into.shards?.[s.binding];
       if (!target) {
         // a shard without products (only its migrations) loses nothing
-        if ((s.tables.products?.rows ?? 0) > 0)
+        if (holdsProducts(s))
           problems.push({ table: named("products"), problem: `not restored: no --remote-shard ${s.binding}=NAME` });
         continue;
       }
