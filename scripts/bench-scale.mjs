@@ -176,6 +176,88 @@ function sampleIds(eventsFile, n = 30) {
 
 // ---- one size --------------------------------------------------------------------------------------------------
 
+/**
+ * Creates the size's store through the API and fills it: products, events (the first --api-events through the API,
+ * the rest bulk-loaded into the stopped edge's D1 file), one live-tables cron run, the pipeline's steps unless
+ * --skip-pipeline. Records the figures in `fig`; a bulk load stops the edge and starts it again with `restart()`.
+ */
+async function fillStore({ n, store, events, dataDir, persistTo, fig, edge, restart }) {
+  let t0;
+  const put = await fetch(`${edge.url}/admin/stores/${store}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: `scale ${n}` }),
+  });
+  if (put.status !== 201 && put.status !== 200) throw new Error(`PUT store → ${put.status}`);
+  log(`${n}: importing products`);
+  const imp = await importProducts({
+    url: edge.url,
+    token: TOKEN,
+    store,
+    file: path.join(dataDir, "products.ndjson"),
+    batch: 5000,
+    concurrency: 2,
+  });
+  if (imp.accepted !== n)
+    throw new Error(
+      `products: ${imp.accepted} of ${n} accepted (${JSON.stringify(imp.rejectedSample.slice(0, 3))} ${JSON.stringify(imp.failedBatches.slice(0, 3))})`,
+    );
+  fig.ingest_products_per_s = imp.perSecond;
+  log(`${n}: importing events`);
+  const eventsFile = path.join(dataDir, "events.ndjson");
+  const viaApi = Math.min(events, values["api-events"] ? Number(values["api-events"]) : events);
+  const ev = await importEvents({ url: edge.url, store, file: eventsFile, concurrency: 2, upTo: viaApi });
+  if (ev.failedBatches.length || ev.rejected)
+    throw new Error(
+      `events: ${JSON.stringify(ev.failedBatches.slice(0, 2))} ${JSON.stringify(ev.rejectedSample.slice(0, 2))}`,
+    );
+  fig.ingest_events_per_s = ev.perSecond;
+  fig.events_via_api = ev.accepted;
+  if (viaApi < events) {
+    // the rest as /v1/events would leave them, written into the stopped edge's D1 file (`recs load-events`)
+    log(`${n}: bulk-loading events ${viaApi + 1}–${events} into D1's file (edge stopped)`);
+    await edge.stop();
+    t0 = performance.now();
+    const bulk = await python([
+      "recs",
+      "load-events",
+      eventsFile,
+      "--db",
+      d1File(persistTo),
+      "--store",
+      store,
+      "--skip",
+      String(viaApi),
+    ]);
+    fig.events_bulk_loaded = bulk.events;
+    fig.bulk_load_s = (performance.now() - t0) / 1000;
+    edge = await restart();
+  }
+  t0 = performance.now();
+  const cron = await fetch(`${edge.url}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("* * * * *")}`);
+  await cron.arrayBuffer();
+  fig.live_tables_cron_ms = performance.now() - t0;
+
+  if (!values["skip-pipeline"]) {
+    log(`${n}: pipeline recs --store steps (recs time-store)`);
+    try {
+      const p = await python(["recs", "time-store", "--db", d1File(persistTo), "--store", store]);
+      fig.pipeline = p;
+      fig.pipeline_wall_s = p.wall_s;
+      fig.pipeline_peak_rss_mb = p.peak_rss_mb;
+    } catch (err) {
+      fig.pipeline = {
+        error: String(err.stderr ?? err.message)
+          .split("\n")
+          .filter(Boolean)
+          .slice(-3)
+          .join(" | "),
+      };
+      log(`${n}: pipeline failed: ${fig.pipeline.error}`);
+    }
+  }
+}
+
 async function measureSize(n, gpu) {
   const store = `scale-${n}`;
   const reuse = values.reuse ? path.resolve(values.reuse) : undefined;
@@ -220,86 +302,9 @@ async function measureSize(n, gpu) {
   let edge = await startEdge({ persistTo, vars });
   try {
     // the store through the API (skipped when --reuse measures a kept one again)
-    if (!reuse) {
-      const put = await fetch(`${edge.url}/admin/stores/${store}`, {
-        method: "PUT",
-        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-        body: JSON.stringify({ name: `scale ${n}` }),
-      });
-      if (put.status !== 201 && put.status !== 200) throw new Error(`PUT store → ${put.status}`);
-      log(`${n}: importing products`);
-      const imp = await importProducts({
-        url: edge.url,
-        token: TOKEN,
-        store,
-        file: path.join(dataDir, "products.ndjson"),
-        batch: 5000,
-        concurrency: 2,
-      });
-      if (imp.accepted !== n)
-        throw new Error(
-          `products: ${imp.accepted} of ${n} accepted (${JSON.stringify(imp.rejectedSample.slice(0, 3))} ${JSON.stringify(imp.failedBatches.slice(0, 3))})`,
-        );
-      fig.ingest_products_per_s = imp.perSecond;
-      log(`${n}: importing events`);
-      const eventsFile = path.join(dataDir, "events.ndjson");
-      const viaApi = Math.min(events, values["api-events"] ? Number(values["api-events"]) : events);
-      let apiFile = eventsFile;
-      if (viaApi < events) {
-        apiFile = path.join(dataDir, "events-api.ndjson");
-        await execFileP("sh", ["-c", `head -n ${viaApi} "${eventsFile}" > "${apiFile}"`]);
-      }
-      const ev = await importEvents({ url: edge.url, store, file: apiFile, concurrency: 2 });
-      if (ev.failedBatches.length || ev.rejected)
-        throw new Error(
-          `events: ${JSON.stringify(ev.failedBatches.slice(0, 2))} ${JSON.stringify(ev.rejectedSample.slice(0, 2))}`,
-        );
-      fig.ingest_events_per_s = ev.perSecond;
-      fig.events_via_api = ev.accepted;
-      if (viaApi < events) {
-        // the rest as /v1/events would leave them, written into the stopped edge's D1 file (`recs load-events`)
-        log(`${n}: bulk-loading events ${viaApi + 1}–${events} into D1's file (edge stopped)`);
-        await edge.stop();
-        t0 = performance.now();
-        const bulk = await python([
-          "recs",
-          "load-events",
-          eventsFile,
-          "--db",
-          d1File(persistTo),
-          "--store",
-          store,
-          "--skip",
-          String(viaApi),
-        ]);
-        fig.events_bulk_loaded = bulk.events;
-        fig.bulk_load_s = (performance.now() - t0) / 1000;
-        edge = await startEdge({ persistTo, vars });
-      }
-      t0 = performance.now();
-      const cron = await fetch(`${edge.url}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("* * * * *")}`);
-      await cron.arrayBuffer();
-      fig.live_tables_cron_ms = performance.now() - t0;
-
-      if (!values["skip-pipeline"]) {
-        log(`${n}: pipeline recs --store steps (recs time-store)`);
-        try {
-          const p = await python(["recs", "time-store", "--db", d1File(persistTo), "--store", store]);
-          fig.pipeline = p;
-          fig.pipeline_wall_s = p.wall_s;
-          fig.pipeline_peak_rss_mb = p.peak_rss_mb;
-        } catch (err) {
-          fig.pipeline = {
-            error: String(err.stderr ?? err.message)
-              .split("\n")
-              .filter(Boolean)
-              .slice(-3)
-              .join(" | "),
-          };
-          log(`${n}: pipeline failed: ${fig.pipeline.error}`);
-        }
-      }
-    }
+    // (a restart replaces `edge` here, so the `finally` below stops the one running)
+    const restart = async () => (edge = await startEdge({ persistTo, vars }));
+    if (!reuse) await fillStore({ n, store, events, dataDir, persistTo, fig, edge, restart });
 
     log(`${n}: measuring search and recommend`);
     const ids = sampleIds(path.join(dataDir, "events.ndjson"));
@@ -334,7 +339,7 @@ async function measureSize(n, gpu) {
     await edge.stop();
     if (!reuse) fig.d1_bytes_per_product = (d1Bytes(persistTo) - bytesBefore) / n;
     t0 = performance.now();
-    edge = await startEdge({ persistTo, vars });
+    await restart();
     fig.cold_start_ms = performance.now() - t0;
     fig.cold_first_search_ms = (await timedGet(searchUrl(queries.head[0]))).clientMs;
     fig.cold_first_recommend_ms = (await timedGet(edge.url + recUrls.user[0])).clientMs;

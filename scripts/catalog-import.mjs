@@ -31,15 +31,18 @@ export function devToken(repo = REPO) {
   }
 }
 
-/** Groups a file's non-empty lines into batches of ≤ maxLines lines and ≤ maxBytes bytes: {first, lines}[]. */
-async function* batchesOf(file, maxLines, maxBytes = MAX_BATCH_BYTES) {
+/**
+ * Groups a file's non-empty lines into batches of ≤ maxLines lines and ≤ maxBytes bytes: {first, lines}[]; with
+ * `upTo`, only the file's first `upTo` lines are read.
+ */
+async function* batchesOf(file, maxLines, maxBytes = MAX_BATCH_BYTES, upTo = Infinity) {
   const rl = createInterface({ input: createReadStream(file, "utf8"), crlfDelay: Infinity });
   let lines = [];
   let lineNos = [];
   let bytes = 0;
   let n = 0;
   for await (const line of rl) {
-    n++;
+    if (++n > upTo) break;
     if (!line.trim()) continue;
     if (lines.length >= maxLines || (lines.length > 0 && bytes + line.length + 1 > maxBytes)) {
       yield { lines, lineNos };
@@ -135,8 +138,11 @@ export async function importProducts({ url, token, store, file, batch = 5000, co
   return out;
 }
 
-/** Imports an events NDJSON file (`store` filled in where a line has none): {documents, accepted, buffered, …}. */
-export async function importEvents({ url, store, file, concurrency = 2, retries = 5, onBatch }) {
+/**
+ * Imports an events NDJSON file (`store` filled in where a line has none), its first `upTo` lines only when given:
+ * {documents, accepted, buffered, …}.
+ */
+export async function importEvents({ url, store, file, concurrency = 2, retries = 5, onBatch, upTo = Infinity }) {
   const t0 = performance.now();
   const out = {
     documents: 0,
@@ -148,7 +154,7 @@ export async function importEvents({ url, store, file, concurrency = 2, retries 
     requests: 0,
     retries: 0,
   };
-  await pool(batchesOf(file, EVENTS_PER_REQUEST), concurrency, async ({ lines, lineNos }) => {
+  await pool(batchesOf(file, EVENTS_PER_REQUEST, MAX_BATCH_BYTES, upTo), concurrency, async ({ lines, lineNos }) => {
     const events = lines.map((l) => ({ store, ...JSON.parse(l) }));
     const r = await send(
       `${url}/v1/events`,
